@@ -1,0 +1,81 @@
+package keyward
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is a stable, machine-readable error code. The set is closed: clients
+// may switch on it.
+type Code string
+
+// Error codes.
+const (
+	EUnauthenticated Code = "unauthenticated"
+	EForbidden       Code = "forbidden"
+	EFeatureRequired Code = "feature_required"
+	ELicenceRequired Code = "licence_required"
+	ENotFound        Code = "not_found"
+	EConflict        Code = "conflict"
+	EInvalid         Code = "invalid_argument"
+	ELimitExceeded   Code = "limit_exceeded"
+	ETooLarge        Code = "payload_too_large"
+	ERateLimited     Code = "rate_limited"
+	EUnavailable     Code = "unavailable"
+	EInternal        Code = "internal"
+)
+
+// Error is the one error type of the domain. Message is safe to show to a
+// client; Err is the cause, for logs only.
+type Error struct {
+	Code    Code
+	Message string
+	// Field names the offending input field for invalid_argument errors.
+	Field string
+	// Details carries machine-readable extras (e.g. the missing feature).
+	Details map[string]any
+	Err     error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with a formatted, client-safe message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Invalid returns an invalid_argument error naming the field.
+func Invalid(field, format string, args ...any) *Error {
+	return &Error{Code: EInvalid, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of err, EInternal for errors that are not *Error
+// and "" for nil.
+func ErrorCode(err error) Code {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EInternal
+}
+
+// ErrorMessage returns the client-safe message of err; errors that are not
+// *Error get a generic sentence so internals never leak.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "An internal error occurred; it has been logged. Try again, and contact the operator if it persists."
+}

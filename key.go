@@ -1,0 +1,163 @@
+package keyward
+
+import "time"
+
+// Level is an access level on a resource. Write implies read.
+type Level string
+
+// Access levels. The zero value means no access.
+const (
+	LevelNone  Level = ""
+	LevelRead  Level = "read"
+	LevelWrite Level = "write"
+)
+
+// Allows reports whether holding l grants want.
+func (l Level) Allows(want Level) bool {
+	switch want {
+	case LevelRead:
+		return l == LevelRead || l == LevelWrite
+	case LevelWrite:
+		return l == LevelWrite
+	}
+	return false
+}
+
+// Permissions maps a catalog resource to the level a key holds on it. An
+// absent resource means no access.
+type Permissions map[string]Level
+
+// Store access kinds.
+const (
+	StoresAll      = "all"
+	StoresSelected = "selected"
+)
+
+// StoreAccess says which stores a key may act on: every store of the tenant
+// (including stores created later) or the selected ones.
+type StoreAccess struct {
+	Access string   `json:"access"`
+	IDs    []string `json:"ids,omitempty"`
+}
+
+// Key is an integration's API key. Its secrets are never part of it: only
+// their hints (prefix and last four characters).
+type Key struct {
+	ID          string      `json:"id"`
+	TenantID    string      `json:"-"`
+	Name        string      `json:"name"`
+	DisplayName string      `json:"display_name"`
+	Description string      `json:"description"`
+	Enabled     bool        `json:"enabled"`
+	Permissions Permissions `json:"permissions"`
+	Stores      StoreAccess `json:"stores"`
+	// Methods is the allowlist of catalog method ids; nil allows every
+	// method the permissions allow. Blocks given on input are expanded.
+	Methods   []string    `json:"methods"`
+	ExpiresAt *time.Time  `json:"expires_at,omitempty"`
+	RateLimit int         `json:"rate_limit"` // requests per second, 0 = the licence's limit only
+	Secrets   []KeySecret `json:"secrets"`
+	CreatedAt time.Time   `json:"created_at"`
+	UpdatedAt time.Time   `json:"updated_at"`
+	Usage     *KeyUsage   `json:"usage,omitempty"`
+}
+
+// KeySecret describes one secret of a key without revealing it. A key has
+// two slots; after a roll with a grace period a slot briefly holds two
+// secrets, the old one with an expiry.
+type KeySecret struct {
+	ID         string     `json:"id"`
+	KeyID      string     `json:"-"`
+	Slot       int        `json:"slot"`
+	Hint       string     `json:"hint"`
+	Digest     []byte     `json:"-"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+}
+
+// KeyUsage summarises recent use of a key.
+type KeyUsage struct {
+	LastUsedAt *time.Time    `json:"last_used_at,omitempty"`
+	Requests   int64         `json:"requests_24h"`
+	Hourly     []UsageBucket `json:"hourly,omitempty"`
+}
+
+// UsageBucket is a request count over one period.
+type UsageBucket struct {
+	Start    time.Time `json:"start"`
+	Requests int64     `json:"requests"`
+}
+
+// KeyCreate is the input for creating a key.
+type KeyCreate struct {
+	Name        string      `json:"name"`
+	Description string      `json:"description"`
+	Enabled     *bool       `json:"enabled"`
+	Permissions Permissions `json:"permissions"`
+	Stores      StoreAccess `json:"stores"`
+	Methods     []string    `json:"methods"`
+	ExpiresAt   *time.Time  `json:"expires_at"`
+	RateLimit   int         `json:"rate_limit"`
+}
+
+// KeyUpdate changes a key; nil fields stay as they are.
+type KeyUpdate struct {
+	Name        *string      `json:"name"`
+	Description *string      `json:"description"`
+	Enabled     *bool        `json:"enabled"`
+	Permissions *Permissions `json:"permissions"`
+	Stores      *StoreAccess `json:"stores"`
+	Methods     *[]string    `json:"methods"`
+	ExpiresAt   *time.Time   `json:"expires_at"`
+	RateLimit   *int         `json:"rate_limit"`
+}
+
+// KeyFilter selects keys in a list.
+type KeyFilter struct {
+	Enabled *bool
+	Access  string // "all" or "selected"
+	StoreID string // keys that may act on this store
+	After   string // cursor: list keys after this id
+	Limit   int
+}
+
+// KeyRoll asks for a new secret in a slot. The old secret of the slot keeps
+// working for Grace (0 = stops at once).
+type KeyRoll struct {
+	Slot  int      `json:"slot"`
+	Grace Duration `json:"grace"`
+}
+
+// Duration is a time.Duration that reads and writes as a Go duration
+// string such as "24h" or "30m".
+type Duration time.Duration
+
+// UnmarshalText parses a duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return Invalid("grace", "grace %q is not a duration such as \"30m\" or \"24h\"", string(b))
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText formats the duration.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// Verify decision codes, answered by POST /v1/verify and the gateway.
+const (
+	CodeValid                  = "VALID"
+	CodeNotFound               = "NOT_FOUND"
+	CodeDisabled               = "DISABLED"
+	CodeExpired                = "EXPIRED"
+	CodeLicenceInactive        = "LICENCE_INACTIVE"
+	CodeUnknownMethod          = "UNKNOWN_METHOD"
+	CodeMethodNotAllowed       = "METHOD_NOT_ALLOWED"
+	CodeInsufficientPermission = "INSUFFICIENT_PERMISSION"
+	CodeStoreNotAllowed        = "STORE_NOT_ALLOWED"
+	CodeStoreRequired          = "STORE_REQUIRED"
+	CodeRateLimited            = "RATE_LIMITED"
+	CodeUnavailable            = "UNAVAILABLE"
+)

@@ -1,0 +1,117 @@
+package keyward
+
+import (
+	"regexp"
+	"time"
+)
+
+var slugRE = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// ValidSlug reports whether s is a lower-case slug: letters, digits and
+// inner hyphens, 1 to 63 characters.
+func ValidSlug(s string) bool { return slugRE.MatchString(s) }
+
+// Tenant is one customer account of the platform.
+type Tenant struct {
+	ID        string    `json:"id"`
+	Domain    string    `json:"domain"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// TenantCreate is the input for creating a tenant.
+type TenantCreate struct {
+	Domain string `json:"domain"`
+	Name   string `json:"name"`
+}
+
+// Validate checks the input.
+func (in *TenantCreate) Validate() error {
+	if !ValidSlug(in.Domain) {
+		return Invalid("domain", "domain %q must be 1-63 lower-case letters, digits or inner hyphens, e.g. \"mybusiness\"", in.Domain)
+	}
+	if in.Name == "" {
+		in.Name = in.Domain
+	}
+	return validText("name", in.Name, 200)
+}
+
+// Licence is what the operator grants a tenant.
+type Licence struct {
+	TenantID  string     `json:"-"`
+	APIAccess bool       `json:"api_access"`
+	MaxKeys   int        `json:"max_keys"`   // 0 = no limit
+	RateLimit int        `json:"rate_limit"` // requests per second across the tenant, 0 = none
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	UpdatedAt time.Time  `json:"updated_at"`
+}
+
+// Active reports whether the licence grants API access at now.
+func (l *Licence) Active(now time.Time) bool {
+	if l == nil || !l.APIAccess {
+		return false
+	}
+	return l.ExpiresAt == nil || now.Before(*l.ExpiresAt)
+}
+
+// LicenceGrant is the input for granting or changing a licence.
+type LicenceGrant struct {
+	APIAccess *bool      `json:"api_access"`
+	MaxKeys   *int       `json:"max_keys"`
+	RateLimit *int       `json:"rate_limit"`
+	ExpiresAt *time.Time `json:"expires_at"`
+}
+
+// Validate checks the input.
+func (in *LicenceGrant) Validate() error {
+	if in.MaxKeys != nil && *in.MaxKeys < 0 {
+		return Invalid("max_keys", "max_keys must be 0 (no limit) or more")
+	}
+	if in.RateLimit != nil && *in.RateLimit < 0 {
+		return Invalid("rate_limit", "rate_limit must be 0 (no limit) or more requests per second")
+	}
+	return nil
+}
+
+// Store is a site, shop or location of a tenant.
+type Store struct {
+	ID        string    `json:"id"`
+	TenantID  string    `json:"-"`
+	Code      string    `json:"code"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// StoreCreate is the input for creating a store.
+type StoreCreate struct {
+	Code string `json:"code"`
+	Name string `json:"name"`
+}
+
+// Validate checks the input.
+func (in *StoreCreate) Validate() error {
+	if !ValidSlug(in.Code) {
+		return Invalid("code", "code %q must be 1-63 lower-case letters, digits or inner hyphens, e.g. \"main-shop\"", in.Code)
+	}
+	if in.Name == "" {
+		in.Name = in.Code
+	}
+	return validText("name", in.Name, 200)
+}
+
+// StoreUpdate changes a store's name.
+type StoreUpdate struct {
+	Name *string `json:"name"`
+}
+
+func validText(field, s string, max int) error {
+	if len(s) > max {
+		return Invalid(field, "%s must be at most %d characters", field, max)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return Invalid(field, "%s must not contain control characters", field)
+		}
+	}
+	return nil
+}
