@@ -1,0 +1,284 @@
+package catalog
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/textproto"
+	"os"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/keyward/keyward"
+)
+
+// MaxParams is the largest number of parameters a path pattern may have.
+const MaxParams = 4
+
+type fileYAML struct {
+	Version string       `yaml:"version"`
+	Methods []methodYAML `yaml:"methods"`
+}
+
+type methodYAML struct {
+	ID        string    `yaml:"id"`
+	Method    string    `yaml:"method"`
+	Path      string    `yaml:"path"`
+	Block     string    `yaml:"block"`
+	Resource  string    `yaml:"resource"`
+	Access    string    `yaml:"access"`
+	Store     storeYAML `yaml:"store"`
+	Summary   string    `yaml:"summary"`
+	Merchant  bool      `yaml:"merchant"`
+	Owner     ownerYAML `yaml:"owner"`
+	AdminOnly bool      `yaml:"admin_only"`
+}
+
+type storeYAML struct {
+	In   string `yaml:"in"`
+	Name string `yaml:"name"`
+}
+
+type ownerYAML struct {
+	Kind    string `yaml:"kind"`
+	IDField string `yaml:"id_field"`
+	Param   string `yaml:"param"`
+	Filter  string `yaml:"filter"`
+}
+
+var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}
+
+// LoadFile reads a catalog from a YAML file.
+func LoadFile(path string) (*Catalog, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	defer f.Close()
+	c, err := Load(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Load reads and validates a catalog from YAML. Unknown fields are errors.
+func Load(r io.Reader) (*Catalog, error) {
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	var f fileYAML
+	if err := dec.Decode(&f); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("catalog: empty document; expected a top-level methods list")
+		}
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	if len(f.Methods) == 0 {
+		return nil, errors.New("catalog: no methods; expected a top-level methods list")
+	}
+	c := &Catalog{
+		version: f.Version,
+		byID:    make(map[string]*Method, len(f.Methods)),
+		byBlock: make(map[string]int),
+		root:    &node{},
+	}
+	resources := map[string]bool{}
+	for i, y := range f.Methods {
+		m, err := buildMethod(i, y)
+		if err != nil {
+			return nil, err
+		}
+		if prev, dup := c.byID[m.ID]; dup {
+			return nil, fmt.Errorf("catalog: method %q: id: duplicate; methods %d and %d share it", m.ID, prev.Index+1, i+1)
+		}
+		if prev := c.root.insert(m); prev != nil {
+			return nil, fmt.Errorf("catalog: method %q: path: %s %s is already used by %q", m.ID, m.HTTPMethod, m.Path, prev.ID)
+		}
+		c.methods = append(c.methods, m)
+		c.byID[m.ID] = m
+		bi, ok := c.byBlock[m.Block]
+		if !ok {
+			bi = len(c.blocks)
+			c.byBlock[m.Block] = bi
+			c.blocks = append(c.blocks, Block{Name: m.Block})
+		}
+		c.blocks[bi].Methods = append(c.blocks[bi].Methods, m)
+		if !resources[m.Resource] {
+			resources[m.Resource] = true
+			c.resources = append(c.resources, m.Resource)
+		}
+	}
+	for _, b := range c.blocks {
+		if _, clash := c.byID[b.Name]; clash {
+			return nil, fmt.Errorf("catalog: block %q: the name is also a method id, so an allowlist entry would be ambiguous", b.Name)
+		}
+	}
+	slices.Sort(c.resources)
+	c.root.freeze()
+	return c, nil
+}
+
+func buildMethod(i int, y methodYAML) (*Method, error) {
+	name := y.ID
+	if name == "" {
+		name = fmt.Sprintf("#%d", i+1)
+	}
+	fail := func(field, format string, args ...any) error {
+		return fmt.Errorf("catalog: method %q: %s: %s", name, field, fmt.Sprintf(format, args...))
+	}
+	if y.ID == "" {
+		return nil, fail("id", "missing")
+	}
+	if strings.ContainsFunc(y.ID, isSpaceOrControl) {
+		return nil, fail("id", "%q contains spaces or control characters", y.ID)
+	}
+	m := &Method{
+		ID:         y.ID,
+		HTTPMethod: strings.ToUpper(y.Method),
+		Path:       y.Path,
+		Block:      y.Block,
+		Resource:   y.Resource,
+		Access:     keyward.Level(y.Access),
+		Store:      StoreLocation{In: y.Store.In, Name: y.Store.Name},
+		Summary:    y.Summary,
+		Merchant:   y.Merchant,
+		Owner:      Owner{Kind: y.Owner.Kind, IDField: y.Owner.IDField, Param: y.Owner.Param, Filter: y.Owner.Filter},
+		AdminOnly:  y.AdminOnly,
+		Index:      i,
+	}
+	if !slices.Contains(httpMethods, m.HTTPMethod) {
+		return nil, fail("method", "unknown HTTP method %q; use one of %s", y.Method, strings.Join(httpMethods, ", "))
+	}
+	params, err := parsePattern(y.Path)
+	if err != nil {
+		return nil, fail("path", "%v", err)
+	}
+	m.params = params
+	if len(m.Path) > 1 {
+		m.Path = strings.TrimSuffix(m.Path, "/")
+	}
+	if strings.TrimSpace(y.Block) == "" {
+		return nil, fail("block", "missing")
+	}
+	if !validName(y.Resource) {
+		return nil, fail("resource", "%q is not a resource name of lower-case letters, digits and underscores", y.Resource)
+	}
+	if m.Access != keyward.LevelRead && m.Access != keyward.LevelWrite {
+		return nil, fail("access", "unknown access %q; use read or write", y.Access)
+	}
+	switch m.Store.In {
+	case StoreNone:
+		if m.Store.Name != "" {
+			return nil, fail("store", "name %q given without in (query, path or header)", m.Store.Name)
+		}
+	case StoreQuery:
+		if m.Store.Name == "" {
+			return nil, fail("store", "in query needs the parameter name")
+		}
+	case StorePath:
+		if !slices.Contains(params, m.Store.Name) {
+			return nil, fail("store", "path parameter %q is not in %s", m.Store.Name, y.Path)
+		}
+	case StoreHeader:
+		if m.Store.Name == "" || strings.ContainsFunc(m.Store.Name, isSpaceOrControl) || strings.Contains(m.Store.Name, ":") {
+			return nil, fail("store", "header name %q is not valid", m.Store.Name)
+		}
+		m.Store.Name = textproto.CanonicalMIMEHeaderKey(m.Store.Name)
+	default:
+		return nil, fail("store", "unknown location %q; use query, path or header", m.Store.In)
+	}
+	o := &m.Owner
+	switch o.Kind {
+	case "":
+		if o.IDField != "" || o.Param != "" || o.Filter != "" {
+			return nil, fail("owner", "fields given without kind (create, record or list)")
+		}
+	case OwnerCreate:
+		if o.IDField == "" {
+			o.IDField = "id"
+		}
+	case OwnerRecord:
+		if o.Param == "" {
+			o.Param = "id"
+		}
+		if !slices.Contains(params, o.Param) {
+			return nil, fail("owner", "path parameter %q is not in %s", o.Param, y.Path)
+		}
+	case OwnerList:
+		if o.Filter == "" {
+			o.Filter = "merchant_id"
+		}
+	default:
+		return nil, fail("owner", "unknown kind %q; use create, record or list", o.Kind)
+	}
+	if m.Merchant && m.AdminOnly {
+		return nil, fail("merchant", "a method cannot be both merchant and admin_only")
+	}
+	return m, nil
+}
+
+// parsePattern checks a path pattern and returns its parameter names.
+func parsePattern(p string) ([]string, error) {
+	if !strings.HasPrefix(p, "/") {
+		return nil, fmt.Errorf("%q does not start with /", p)
+	}
+	if strings.ContainsAny(p, "?#") || strings.ContainsFunc(p, isSpaceOrControl) {
+		return nil, fmt.Errorf("%q holds a query, fragment, space or control character", p)
+	}
+	rest := strings.TrimSuffix(p[1:], "/")
+	if rest == "" {
+		return nil, nil
+	}
+	var params []string
+	for seg := range strings.SplitSeq(rest, "/") {
+		switch {
+		case seg == "":
+			return nil, fmt.Errorf("%q has an empty segment", p)
+		case strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}"):
+			name := seg[1 : len(seg)-1]
+			if !validParam(name) {
+				return nil, fmt.Errorf("%q has an invalid parameter name %q", p, name)
+			}
+			if slices.Contains(params, name) {
+				return nil, fmt.Errorf("%q repeats parameter %q", p, name)
+			}
+			params = append(params, name)
+		case strings.ContainsAny(seg, "{}"):
+			return nil, fmt.Errorf("%q: segment %q mixes braces with text; a parameter is a whole segment", p, seg)
+		}
+	}
+	if len(params) > MaxParams {
+		return nil, fmt.Errorf("%q has %d parameters; at most %d are supported", p, len(params), MaxParams)
+	}
+	return params, nil
+}
+
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func validParam(s string) bool {
+	if s == "" || '0' <= s[0] && s[0] <= '9' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }

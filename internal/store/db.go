@@ -1,0 +1,303 @@
+// Package store keeps keyward's records in SQLite or PostgreSQL. One
+// implementation serves both engines: SQL is written once with "?"
+// placeholders and a small dialect type handles what differs. Every write
+// runs in one transaction; numbered migrations per engine run on open.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/keyward/keyward"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Engine names a database engine.
+type Engine string
+
+// The engines.
+const (
+	SQLite   Engine = "sqlite"
+	Postgres Engine = "postgres"
+)
+
+// DB is an open keyward database.
+type DB struct {
+	sql    *sql.DB
+	engine Engine
+	dsn    string
+}
+
+// IsPostgresURL reports whether s names a PostgreSQL database.
+func IsPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// Open opens the database: PostgreSQL when url is a postgres:// URL,
+// otherwise SQLite in the file keyward.db inside dataDir. It runs the
+// migrations before returning.
+func Open(ctx context.Context, url, dataDir string) (*DB, error) {
+	var db *DB
+	var err error
+	if url != "" {
+		if !IsPostgresURL(url) {
+			return nil, fmt.Errorf("database URL must start with postgres:// or postgresql://")
+		}
+		db, err = openPostgres(ctx, url)
+	} else {
+		db, err = openSQLite(ctx, dataDir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func openSQLite(ctx context.Context, dir string) (*DB, error) {
+	if dir == "" {
+		return nil, errors.New("a data directory is required for SQLite")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	path := filepath.Join(dir, "keyward.db")
+	// Immediate transactions take the write lock at BEGIN, so two writers
+	// wait on the busy timeout instead of failing on lock upgrade.
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate&_time_format=sqlite"
+	sdb, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	if err := sdb.PingContext(ctx); err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return &DB{sql: sdb, engine: SQLite, dsn: path}, nil
+}
+
+func openPostgres(ctx context.Context, url string) (*DB, error) {
+	sdb, err := sql.Open("pgx", url)
+	if err != nil {
+		return nil, fmt.Errorf("database URL: %w", err)
+	}
+	sdb.SetMaxOpenConns(20)
+	sdb.SetMaxIdleConns(10)
+	sdb.SetConnMaxIdleTime(5 * time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := sdb.PingContext(pctx); err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	return &DB{sql: sdb, engine: Postgres, dsn: url}, nil
+}
+
+// Engine reports the engine in use.
+func (db *DB) Engine() Engine { return db.engine }
+
+// URL returns the PostgreSQL URL, or "" for SQLite.
+func (db *DB) URL() string {
+	if db.engine == Postgres {
+		return db.dsn
+	}
+	return ""
+}
+
+// SQL returns the underlying handle, for tests and health checks.
+func (db *DB) SQL() *sql.DB { return db.sql }
+
+// Close closes the database.
+func (db *DB) Close() error { return db.sql.Close() }
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
+
+// Migrate applies every pending migration, each in its own transaction.
+// On PostgreSQL an advisory lock keeps nodes starting together in step.
+func (db *DB) Migrate(ctx context.Context) error {
+	sub, err := fs.Sub(migrations, "migrations/"+string(db.engine))
+	if err != nil {
+		return err
+	}
+	dialect := goose.DialectSQLite3
+	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	if db.engine == Postgres {
+		dialect = goose.DialectPostgres
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(dialect, db.sql, sub, opts...)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	for _, r := range results {
+		slog.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path)
+	}
+	return nil
+}
+
+// querier is what *sql.DB and *sql.Tx share.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Q runs queries, inside a transaction (from Write) or not (from Read).
+type Q struct {
+	q      querier
+	engine Engine
+	tx     bool
+}
+
+// Read returns a Q for reads outside a transaction.
+func (db *DB) Read() *Q { return &Q{q: db.sql, engine: db.engine} }
+
+// Write runs fn in one transaction, committing when fn returns nil.
+func (db *DB) Write(ctx context.Context, fn func(q *Q) error) error {
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return normalise(err)
+	}
+	if err := fn(&Q{q: tx, engine: db.engine, tx: true}); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return normalise(tx.Commit())
+}
+
+// rebind turns "?" placeholders into "$1", "$2"… for PostgreSQL.
+func (q *Q) rebind(query string) string {
+	if q.engine != Postgres || !strings.Contains(query, "?") {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 8)
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
+
+func (q *Q) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	res, err := q.q.ExecContext(ctx, q.rebind(query), args...)
+	return res, normalise(err)
+}
+
+func (q *Q) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	rows, err := q.q.QueryContext(ctx, q.rebind(query), args...)
+	return rows, normalise(err)
+}
+
+func (q *Q) row(ctx context.Context, query string, args ...any) *sql.Row {
+	return q.q.QueryRowContext(ctx, q.rebind(query), args...)
+}
+
+// Engine differences in error reporting, normalised by code.
+var (
+	errUnique  = errors.New("unique constraint violated")
+	errForeign = errors.New("foreign key constraint violated")
+)
+
+// normalise maps driver errors to the domain: unavailable databases and
+// constraint violations are recognised by code, never by message.
+func normalise(err error) error {
+	if err == nil || errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		switch pg.Code {
+		case "23505":
+			return fmt.Errorf("%w: %s", errUnique, pg.ConstraintName)
+		case "23503":
+			return fmt.Errorf("%w: %s", errForeign, pg.ConstraintName)
+		}
+		if strings.HasPrefix(pg.Code, "08") || strings.HasPrefix(pg.Code, "57P") {
+			return unavailable(err)
+		}
+		return err
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return errUnique
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return errForeign
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return unavailable(err)
+		}
+		return err
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) || errors.Is(err, sql.ErrConnDone) || isNetError(err) {
+		return unavailable(err)
+	}
+	return err
+}
+
+func unavailable(err error) error {
+	return &keyward.Error{Code: keyward.EUnavailable, Message: "The database is unavailable; nothing was changed. Try again shortly.", Err: err}
+}
+
+// IsUnique reports whether err is a unique-constraint violation.
+func IsUnique(err error) bool { return errors.Is(err, errUnique) }
+
+// IsForeignKey reports whether err is a foreign-key violation.
+func IsForeignKey(err error) bool { return errors.Is(err, errForeign) }
+
+// nullTime converts an optional time for a query argument.
+func nullTime(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UTC()
+}
+
+// timePtr converts a scanned nullable time.
+func timePtr(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	v := t.Time.UTC()
+	return &v
+}

@@ -1,0 +1,269 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+
+	"github.com/keyward/keyward"
+)
+
+// InsertProfile adds a security profile.
+func (q *Q) InsertProfile(ctx context.Context, p *keyward.Profile) error {
+	f, _ := json.Marshal(p.Features)
+	_, err := q.exec(ctx, `INSERT INTO profiles (id, tenant_id, name, features, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		p.ID, p.TenantID, p.Name, string(f), p.CreatedAt, p.UpdatedAt)
+	if IsUnique(err) {
+		return &keyward.Error{Code: keyward.EConflict, Field: "name", Message: "a profile named " + quote(p.Name) + " already exists"}
+	}
+	return err
+}
+
+// UpdateProfile writes a profile's name and features.
+func (q *Q) UpdateProfile(ctx context.Context, p *keyward.Profile) error {
+	f, _ := json.Marshal(p.Features)
+	_, err := q.exec(ctx, `UPDATE profiles SET name = ?, features = ?, updated_at = ? WHERE id = ?`, p.Name, string(f), p.UpdatedAt, p.ID)
+	if IsUnique(err) {
+		return &keyward.Error{Code: keyward.EConflict, Field: "name", Message: "a profile named " + quote(p.Name) + " already exists"}
+	}
+	return err
+}
+
+// DeleteProfile removes a profile; it fails with a conflict while users hold it.
+func (q *Q) DeleteProfile(ctx context.Context, id string) error {
+	_, err := q.exec(ctx, `DELETE FROM profiles WHERE id = ?`, id)
+	if IsForeignKey(err) {
+		return keyward.Errorf(keyward.EConflict, "users still hold this profile; give them another profile first")
+	}
+	return err
+}
+
+const profileCols = `id, tenant_id, name, features, created_at, updated_at`
+
+func scanProfile(s interface{ Scan(...any) error }) (*keyward.Profile, error) {
+	var p keyward.Profile
+	var f string
+	if err := s.Scan(&p.ID, &p.TenantID, &p.Name, &f, &p.CreatedAt, &p.UpdatedAt); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(f), &p.Features); err != nil {
+		return nil, err
+	}
+	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+	return &p, nil
+}
+
+// Profile finds a tenant's profile by id or name.
+func (q *Q) Profile(ctx context.Context, tenantID, idOrName string) (*keyward.Profile, error) {
+	p, err := scanProfile(q.row(ctx, `SELECT `+profileCols+` FROM profiles WHERE tenant_id = ? AND (id = ? OR name = ?)`, tenantID, idOrName, idOrName))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, keyward.Errorf(keyward.ENotFound, "no security profile %q in this tenant", idOrName)
+	}
+	return p, normalise(err)
+}
+
+// ListProfiles lists a tenant's profiles by name.
+func (q *Q) ListProfiles(ctx context.Context, tenantID string) ([]*keyward.Profile, error) {
+	rows, err := q.query(ctx, `SELECT `+profileCols+` FROM profiles WHERE tenant_id = ? ORDER BY name`, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*keyward.Profile
+	for rows.Next() {
+		p, err := scanProfile(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, normalise(rows.Err())
+}
+
+// InsertUser adds a user.
+func (q *Q) InsertUser(ctx context.Context, u *keyward.User) error {
+	_, err := q.exec(ctx, `INSERT INTO users (id, tenant_id, email, name, profile_id, active, password_hash, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.TenantID, u.Email, u.Name, u.ProfileID, u.Active, u.PasswordHash, u.CreatedAt, u.UpdatedAt)
+	if IsUnique(err) {
+		return &keyward.Error{Code: keyward.EConflict, Field: "email", Message: "a user with email " + quote(u.Email) + " already exists"}
+	}
+	return err
+}
+
+// UpdateUser writes a user's name, profile, active flag and password hash.
+func (q *Q) UpdateUser(ctx context.Context, u *keyward.User) error {
+	_, err := q.exec(ctx, `UPDATE users SET name = ?, profile_id = ?, active = ?, password_hash = ?, updated_at = ? WHERE id = ?`,
+		u.Name, u.ProfileID, u.Active, u.PasswordHash, u.UpdatedAt, u.ID)
+	return err
+}
+
+const userCols = `id, tenant_id, email, name, profile_id, active, password_hash, created_at, updated_at`
+
+func scanUser(s interface{ Scan(...any) error }) (*keyward.User, error) {
+	var u keyward.User
+	if err := s.Scan(&u.ID, &u.TenantID, &u.Email, &u.Name, &u.ProfileID, &u.Active, &u.PasswordHash, &u.CreatedAt, &u.UpdatedAt); err != nil {
+		return nil, err
+	}
+	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
+	return &u, nil
+}
+
+// User finds a tenant's user by id or email.
+func (q *Q) User(ctx context.Context, tenantID, idOrEmail string) (*keyward.User, error) {
+	u, err := scanUser(q.row(ctx, `SELECT `+userCols+` FROM users WHERE tenant_id = ? AND (id = ? OR email = ?)`, tenantID, idOrEmail, idOrEmail))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, keyward.Errorf(keyward.ENotFound, "no user %q in this tenant", idOrEmail)
+	}
+	return u, normalise(err)
+}
+
+// UserByEmail finds a user of any tenant by e-mail, for sign-in.
+func (q *Q) UserByEmail(ctx context.Context, email string) (*keyward.User, error) {
+	u, err := scanUser(q.row(ctx, `SELECT `+userCols+` FROM users WHERE email = ?`, email))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, keyward.Errorf(keyward.ENotFound, "no such user")
+	}
+	return u, normalise(err)
+}
+
+// ListUsers lists a tenant's users by e-mail.
+func (q *Q) ListUsers(ctx context.Context, tenantID string) ([]*keyward.User, error) {
+	rows, err := q.query(ctx, `SELECT `+userCols+` FROM users WHERE tenant_id = ? ORDER BY email`, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*keyward.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, normalise(rows.Err())
+}
+
+// InsertToken adds a personal access token.
+func (q *Q) InsertToken(ctx context.Context, t *keyward.Token) error {
+	_, err := q.exec(ctx, `INSERT INTO tokens (id, tenant_id, user_id, name, hint, digest, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, t.TenantID, t.UserID, t.Name, t.Hint, t.Digest, t.CreatedAt, nullTime(t.ExpiresAt))
+	return err
+}
+
+const tokenCols = `id, tenant_id, user_id, name, hint, created_at, expires_at, last_used_at`
+
+func scanToken(s interface{ Scan(...any) error }) (*keyward.Token, error) {
+	var t keyward.Token
+	var exp, used sql.NullTime
+	if err := s.Scan(&t.ID, &t.TenantID, &t.UserID, &t.Name, &t.Hint, &t.CreatedAt, &exp, &used); err != nil {
+		return nil, err
+	}
+	t.CreatedAt = t.CreatedAt.UTC()
+	t.ExpiresAt, t.LastUsedAt = timePtr(exp), timePtr(used)
+	return &t, nil
+}
+
+// TokenByDigest finds a token by the SHA-256 of its secret.
+func (q *Q) TokenByDigest(ctx context.Context, digest []byte) (*keyward.Token, error) {
+	t, err := scanToken(q.row(ctx, `SELECT `+tokenCols+` FROM tokens WHERE digest = ?`, digest))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, keyward.Errorf(keyward.ENotFound, "no such token")
+	}
+	return t, normalise(err)
+}
+
+// Token finds a tenant's token by id.
+func (q *Q) Token(ctx context.Context, tenantID, id string) (*keyward.Token, error) {
+	t, err := scanToken(q.row(ctx, `SELECT `+tokenCols+` FROM tokens WHERE tenant_id = ? AND id = ?`, tenantID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, keyward.Errorf(keyward.ENotFound, "no token %q in this tenant", id)
+	}
+	return t, normalise(err)
+}
+
+// ListTokens lists a user's tokens, newest first.
+func (q *Q) ListTokens(ctx context.Context, tenantID, userID string) ([]*keyward.Token, error) {
+	rows, err := q.query(ctx, `SELECT `+tokenCols+` FROM tokens WHERE tenant_id = ? AND user_id = ? ORDER BY created_at DESC, id`, tenantID, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*keyward.Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, normalise(rows.Err())
+}
+
+// TouchToken records a token's use.
+func (q *Q) TouchToken(ctx context.Context, id string) error {
+	_, err := q.exec(ctx, `UPDATE tokens SET last_used_at = ? WHERE id = ?`, now(), id)
+	return err
+}
+
+// DeleteToken removes a token.
+func (q *Q) DeleteToken(ctx context.Context, id string) error {
+	_, err := q.exec(ctx, `DELETE FROM tokens WHERE id = ?`, id)
+	return err
+}
+
+// InsertAudit appends an audit entry.
+func (q *Q) InsertAudit(ctx context.Context, e *keyward.AuditEntry) error {
+	changes := "{}"
+	if len(e.Changes) > 0 {
+		b, err := json.Marshal(e.Changes)
+		if err != nil {
+			return err
+		}
+		changes = string(b)
+	}
+	var tenant any
+	if e.TenantID != "" {
+		tenant = e.TenantID
+	}
+	return normalise(q.row(ctx, `INSERT INTO audit (tenant_id, actor, actor_id, action, object_type, object_id, address, changes, at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+		tenant, e.Actor, e.ActorID, e.Action, e.ObjectType, e.ObjectID, e.Address, changes, e.At).Scan(&e.Seq))
+}
+
+// ListAudit lists a tenant's audit entries newest first, before the given
+// sequence number (0 = from the newest).
+func (q *Q) ListAudit(ctx context.Context, tenantID string, before int64, limit int) ([]*keyward.AuditEntry, error) {
+	query := `SELECT seq, tenant_id, actor, actor_id, action, object_type, object_id, address, changes, at FROM audit WHERE tenant_id = ?`
+	args := []any{tenantID}
+	if before > 0 {
+		query += ` AND seq < ?`
+		args = append(args, before)
+	}
+	query += ` ORDER BY seq DESC LIMIT ?`
+	args = append(args, limit)
+	rows, err := q.query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*keyward.AuditEntry
+	for rows.Next() {
+		var e keyward.AuditEntry
+		var tenant sql.NullString
+		var changes string
+		if err := rows.Scan(&e.Seq, &tenant, &e.Actor, &e.ActorID, &e.Action, &e.ObjectType, &e.ObjectID, &e.Address, &changes, &e.At); err != nil {
+			return nil, err
+		}
+		e.TenantID = tenant.String
+		e.At = e.At.UTC()
+		if err := json.Unmarshal([]byte(changes), &e.Changes); err != nil {
+			return nil, err
+		}
+		out = append(out, &e)
+	}
+	return out, normalise(rows.Err())
+}

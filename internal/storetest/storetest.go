@@ -1,0 +1,141 @@
+// Package storetest opens real databases for tests: SQLite in a temporary
+// directory, and PostgreSQL in a fresh schema per test.
+//
+// PostgreSQL is found at KEYWARD_TEST_DATABASE_URL, or at
+// postgres://postgres@127.0.0.1:5432/test when that is unset. When it cannot
+// be reached the PostgreSQL tests skip with a message, unless CI or
+// KEYWARD_TEST_REQUIRE_POSTGRES is set: then they fail.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/keyward/keyward/internal/store"
+)
+
+// DefaultPostgresURL is used when KEYWARD_TEST_DATABASE_URL is unset.
+const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// PostgresURL returns the PostgreSQL server tests use.
+func PostgresURL() string {
+	if u := os.Getenv("KEYWARD_TEST_DATABASE_URL"); u != "" {
+		return u
+	}
+	return DefaultPostgresURL
+}
+
+// RequirePostgres reports whether PostgreSQL tests must run rather than skip.
+func RequirePostgres() bool {
+	return os.Getenv("CI") != "" || os.Getenv("KEYWARD_TEST_REQUIRE_POSTGRES") != ""
+}
+
+var (
+	pgOnce sync.Once
+	pgErr  error
+)
+
+// SkipWithoutPostgres skips (or, where PostgreSQL is required, fails) tb
+// when the test server cannot be reached.
+func SkipWithoutPostgres(tb testing.TB) {
+	tb.Helper()
+	pgOnce.Do(func() {
+		db, err := sql.Open("pgx", PostgresURL())
+		if err != nil {
+			pgErr = err
+			return
+		}
+		defer db.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		pgErr = db.PingContext(ctx)
+	})
+	if pgErr == nil {
+		return
+	}
+	msg := fmt.Sprintf("PostgreSQL not reachable at %s (%v); set KEYWARD_TEST_DATABASE_URL to run these tests", redact(PostgresURL()), pgErr)
+	if RequirePostgres() {
+		tb.Fatal(msg)
+	}
+	tb.Skip(msg)
+}
+
+// Engines lists the engines every store test runs on.
+var Engines = []store.Engine{store.SQLite, store.Postgres}
+
+// Each runs fn once per engine as a subtest named after it.
+func Each(t *testing.T, fn func(t *testing.T, db *store.DB)) {
+	for _, e := range Engines {
+		t.Run(string(e), func(t *testing.T) {
+			fn(t, Open(t, e))
+		})
+	}
+}
+
+// Open returns a migrated, empty database of the engine, removed when tb ends.
+func Open(tb testing.TB, e store.Engine) *store.DB {
+	tb.Helper()
+	ctx := context.Background()
+	if e == store.SQLite {
+		db, err := store.Open(ctx, "", tb.TempDir())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { db.Close() })
+		return db
+	}
+	u := NewSchemaURL(tb)
+	db, err := store.Open(ctx, u, "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+// NewSchemaURL creates an empty PostgreSQL schema, dropped when tb ends,
+// and returns a URL whose connections use it. Several keyward nodes opened
+// on that URL share one database, as in production.
+func NewSchemaURL(tb testing.TB) string {
+	tb.Helper()
+	SkipWithoutPostgres(tb)
+	admin, err := sql.Open("pgx", PostgresURL())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	schema := "kwt_" + strings.ToLower(rand.Text()[:12])
+	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
+		admin.Close()
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
+		admin.Close()
+	})
+	u, err := url.Parse(PostgresURL())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func redact(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
