@@ -132,14 +132,24 @@ func decodeHash(s string) (p argonParams, salt, key []byte, err error) {
 	if !ok {
 		return p, nil, nil, ErrBadHash
 	}
-	if salt, err = b64.DecodeString(saltText); err != nil || len(salt) < minSaltLen || len(salt) > maxSaltLen {
+	if salt, ok = decode64(saltText); !ok || len(salt) < minSaltLen || len(salt) > maxSaltLen {
 		return p, nil, nil, ErrBadHash
 	}
-	if key, err = b64.DecodeString(keyText); err != nil || len(key) < minKeyLen || len(key) > maxKeyLen {
+	if key, ok = decode64(keyText); !ok || len(key) < minKeyLen || len(key) > maxKeyLen {
 		return p, nil, nil, ErrBadHash
 	}
 	p = argonParams{memory: uint32(m), time: uint32(t), threads: uint8(th), saltLen: len(salt), keyLen: len(key)}
 	return p, salt, key, nil
+}
+
+// decode64 decodes canonical unpadded base64. The length check rejects the
+// CR and LF characters that encoding/base64 skips even in strict mode.
+func decode64(s string) ([]byte, bool) {
+	b, err := b64.DecodeString(s)
+	if err != nil || b64.EncodedLen(len(b)) != len(s) {
+		return nil, false
+	}
+	return b, true
 }
 
 // number reads a decimal in 1..limit without leading zeros, followed by sep.

@@ -171,6 +171,11 @@ func fillRandom(dst []byte, alphabet string) {
 // Digest returns the SHA-256 of the whole secret, the form in which it is
 // stored and looked up.
 func Digest(s string) [32]byte {
+	if len(s) <= MaxLength {
+		// A stack copy keeps the conversion from allocating.
+		var buf [MaxLength]byte
+		return sha256.Sum256(buf[:copy(buf[:], s)])
+	}
 	return sha256.Sum256([]byte(s))
 }
 

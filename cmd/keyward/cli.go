@@ -1,0 +1,265 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/catalog"
+	"github.com/keyward/keyward/internal/service"
+	"github.com/keyward/keyward/internal/store"
+)
+
+func newFlagSet(name string, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("keyward "+name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	return fs
+}
+
+// cli is one CLI invocation: parsed flags and an open service.
+type cli struct {
+	cfg    Config
+	fs     *flag.FlagSet
+	db     *store.DB
+	svc    *service.Service
+	tenant string
+	out    io.Writer
+}
+
+func newCLI(name string, out io.Writer, withTenant bool) *cli {
+	c := &cli{fs: newFlagSet(name, out), out: out}
+	c.cfg.databaseFlags(c.fs)
+	if withTenant {
+		c.fs.StringVar(&c.tenant, "tenant", "", "the tenant's domain (required)")
+	}
+	return c
+}
+
+// open parses args, checks required flags and opens the database.
+func (c *cli) open(ctx context.Context, args []string, required ...string) error {
+	if err := c.fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if c.fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q; flags go before nothing else", c.fs.Arg(0))
+	}
+	if c.tenant != "" || c.fs.Lookup("tenant") != nil {
+		required = append([]string{"tenant"}, required...)
+	}
+	var missing []string
+	for _, name := range required {
+		if f := c.fs.Lookup(name); f != nil && f.Value.String() == "" {
+			missing = append(missing, "--"+name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("missing %s; run with -h for help", strings.Join(missing, ", "))
+	}
+	if err := c.cfg.finish(); err != nil {
+		return err
+	}
+	db, err := store.Open(ctx, c.cfg.DatabaseURL, c.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	c.db = db
+	c.svc = service.New(db, catalog.Builtin())
+	return nil
+}
+
+// asTenant returns ctx acting as the system in the --tenant tenant.
+func (c *cli) asTenant(ctx context.Context) (context.Context, error) {
+	t, err := c.svc.TenantByDomain(ctx, c.tenant)
+	if err != nil {
+		return nil, err
+	}
+	return keyward.WithActor(ctx, service.SystemActor(t, "cli")), nil
+}
+
+func asOperator(ctx context.Context) context.Context {
+	return keyward.WithActor(ctx, &keyward.Actor{Kind: keyward.ActorSystem, Address: "cli"})
+}
+
+func (c *cli) close() {
+	if c.db != nil {
+		c.db.Close()
+	}
+}
+
+func cliMigrate(ctx context.Context, args []string, out io.Writer) error {
+	c := newCLI("migrate", out, false)
+	defer c.close()
+	if err := c.open(ctx, args); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "database is up to date (%s)\n", c.db.Engine())
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func features(s string) []keyward.Feature {
+	out := []keyward.Feature{}
+	for _, p := range splitList(s) {
+		out = append(out, keyward.Feature(p))
+	}
+	return out
+}
+
+// runCLI runs the record-management commands.
+func runCLI(ctx context.Context, args []string, out, errOut io.Writer) error {
+	cmd := args[0]
+	if len(args) > 1 && !strings.HasPrefix(args[1], "-") {
+		cmd += " " + args[1]
+		args = args[2:]
+	} else {
+		args = args[1:]
+	}
+	switch cmd {
+	case "tenant create":
+		c := newCLI(cmd, out, false)
+		defer c.close()
+		domain := c.fs.String("domain", "", "the tenant's domain, e.g. mybusiness (required)")
+		name := c.fs.String("name", "", "display name")
+		if err := c.open(ctx, args, "domain"); err != nil {
+			return err
+		}
+		t, err := c.svc.CreateTenant(asOperator(ctx), keyward.TenantCreate{Domain: *domain, Name: *name})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "tenant %s created (%s)\n", t.Domain, t.ID)
+	case "store create":
+		c := newCLI(cmd, out, true)
+		defer c.close()
+		code := c.fs.String("code", "", "the store's code, e.g. main-shop (required)")
+		name := c.fs.String("name", "", "display name")
+		if err := c.open(ctx, args, "code"); err != nil {
+			return err
+		}
+		tctx, err := c.asTenant(ctx)
+		if err != nil {
+			return err
+		}
+		s, err := c.svc.CreateStore(tctx, keyward.StoreCreate{Code: *code, Name: *name})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "store %s created (%s)\n", s.Code, s.ID)
+	case "licence grant", "licence revoke":
+		c := newCLI(cmd, out, true)
+		defer c.close()
+		maxKeys := c.fs.Int("max-keys", -1, "most API keys the tenant may hold, 0 = no limit")
+		rate := c.fs.Int("rate-limit", -1, "requests per second across the tenant, 0 = no limit")
+		expires := c.fs.String("expires", "", "expiry as RFC 3339, e.g. 2027-12-31T00:00:00Z")
+		if err := c.open(ctx, args); err != nil {
+			return err
+		}
+		var l *keyward.Licence
+		var err error
+		if cmd == "licence revoke" {
+			l, err = c.svc.RevokeLicence(asOperator(ctx), c.tenant)
+		} else {
+			var in keyward.LicenceGrant
+			if *maxKeys >= 0 {
+				in.MaxKeys = maxKeys
+			}
+			if *rate >= 0 {
+				in.RateLimit = rate
+			}
+			if *expires != "" {
+				t, perr := time.Parse(time.RFC3339, *expires)
+				if perr != nil {
+					return fmt.Errorf("--expires %q is not an RFC 3339 time such as 2027-12-31T00:00:00Z", *expires)
+				}
+				in.ExpiresAt = &t
+			}
+			l, err = c.svc.GrantLicence(asOperator(ctx), c.tenant, in)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "licence of %s: api_access=%t max_keys=%d rate_limit=%d", c.tenant, l.APIAccess, l.MaxKeys, l.RateLimit)
+		if l.ExpiresAt != nil {
+			fmt.Fprintf(out, " expires=%s", l.ExpiresAt.Format(time.RFC3339))
+		}
+		fmt.Fprintln(out)
+	case "profile create", "profile grant":
+		c := newCLI(cmd, out, true)
+		defer c.close()
+		name := c.fs.String("name", "", "the profile's name (create)")
+		profile := c.fs.String("profile", "", "the profile's name or id (grant)")
+		feats := c.fs.String("features", "", "comma-separated features: api_management, webhooks, connectors, merchants, users, audit")
+		req := "name"
+		if cmd == "profile grant" {
+			req = "profile"
+		}
+		if err := c.open(ctx, args, req); err != nil {
+			return err
+		}
+		tctx, err := c.asTenant(ctx)
+		if err != nil {
+			return err
+		}
+		var p *keyward.Profile
+		if cmd == "profile create" {
+			p, err = c.svc.CreateProfile(tctx, keyward.ProfileCreate{Name: *name, Features: features(*feats)})
+		} else {
+			p, err = c.svc.GrantFeatures(tctx, *profile, features(*feats))
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "profile %q (%s) features: %v\n", p.Name, p.ID, p.Features)
+	case "user create":
+		c := newCLI(cmd, out, true)
+		defer c.close()
+		email := c.fs.String("email", "", "the user's e-mail (required)")
+		name := c.fs.String("name", "", "display name")
+		profile := c.fs.String("profile", "", "security profile name or id (required)")
+		if err := c.open(ctx, args, "email", "profile"); err != nil {
+			return err
+		}
+		tctx, err := c.asTenant(ctx)
+		if err != nil {
+			return err
+		}
+		u, pw, err := c.svc.CreateUser(tctx, keyward.UserCreate{Email: *email, Name: *name, ProfileID: *profile})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "user %s created (%s)\npassword (shown once): %s\n", u.Email, u.ID, pw)
+	case "token create":
+		c := newCLI(cmd, out, true)
+		defer c.close()
+		user := c.fs.String("user", "", "the user's e-mail or id (required)")
+		name := c.fs.String("name", "cli", "a name for the token")
+		if err := c.open(ctx, args, "user"); err != nil {
+			return err
+		}
+		tctx, err := c.asTenant(ctx)
+		if err != nil {
+			return err
+		}
+		t, secret, err := c.svc.CreateToken(tctx, *user, keyward.TokenCreate{Name: *name})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "token %s created for %s\ntoken (shown once): %s\n", t.ID, *user, secret)
+	default:
+		return runKeysCLI(ctx, cmd, args, out)
+	}
+	return nil
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward/internal/store"
+)
+
+// Config is every setting of keyward. Each comes from a flag, or else from
+// the environment variable KEYWARD_<NAME>; secrets may also come from a file
+// named by KEYWARD_<NAME>_FILE.
+type Config struct {
+	Addr          string
+	DataDir       string
+	DatabaseURL   string
+	OperatorToken string
+	Demo          bool
+	Catalog       string
+	LogLevel      string
+	Upstream      string
+	Redis         string
+	MaxStaleness  time.Duration
+}
+
+// envOr returns the environment's value for name, or def.
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv("KEYWARD_" + name); ok {
+		return v
+	}
+	return def
+}
+
+// secretEnv reads KEYWARD_<name>, or the file named by KEYWARD_<name>_FILE.
+func secretEnv(name string) (string, error) {
+	if v := os.Getenv("KEYWARD_" + name); v != "" {
+		return v, nil
+	}
+	if f := os.Getenv("KEYWARD_" + name + "_FILE"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", fmt.Errorf("KEYWARD_%s_FILE: %w", name, err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return "", nil
+}
+
+// databaseFlags adds the flags every command that opens the database takes.
+func (c *Config) databaseFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data", envOr("DATA", "./keyward-data"), "directory of the embedded SQLite database (env KEYWARD_DATA)")
+	fs.StringVar(&c.DatabaseURL, "database", "", "PostgreSQL URL, postgres://… (env KEYWARD_DATABASE_URL); SQLite in --data when empty")
+}
+
+// serveFlags adds the flags of "keyward serve".
+func (c *Config) serveFlags(fs *flag.FlagSet) {
+	c.databaseFlags(fs)
+	fs.StringVar(&c.Addr, "addr", envOr("ADDR", "127.0.0.1:8080"), "address to serve HTTP on (env KEYWARD_ADDR)")
+	fs.BoolVar(&c.Demo, "demo", envOr("DEMO", "") == "true", "seed a demo tenant on first start (env KEYWARD_DEMO=true)")
+	fs.StringVar(&c.Catalog, "catalog", envOr("CATALOG", ""), "YAML file describing the platform API; the built-in commerce catalog when empty (env KEYWARD_CATALOG)")
+	fs.StringVar(&c.LogLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (env KEYWARD_LOG_LEVEL)")
+}
+
+// finish reads the environment fallbacks that flags cannot hold and checks
+// every setting, reporting all problems at once.
+func (c *Config) finish() error {
+	var errs []error
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = os.Getenv("KEYWARD_DATABASE_URL")
+	}
+	if c.DatabaseURL != "" && !store.IsPostgresURL(c.DatabaseURL) {
+		errs = append(errs, errors.New("--database must be a postgres:// URL"))
+	}
+	tok, err := secretEnv("OPERATOR_TOKEN")
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.OperatorToken = tok
+	if tok != "" && len(tok) < 32 {
+		errs = append(errs, errors.New("KEYWARD_OPERATOR_TOKEN must be at least 32 characters"))
+	}
+	switch c.LogLevel {
+	case "", "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("--log-level %q: use debug, info, warn or error", c.LogLevel))
+	}
+	if c.Catalog != "" {
+		if _, err := os.Stat(c.Catalog); err != nil {
+			errs = append(errs, fmt.Errorf("--catalog: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}

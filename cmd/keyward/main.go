@@ -1,0 +1,212 @@
+// Command keyward runs the keyward API access platform: the admin REST API,
+// the verify endpoint and gateway, and the CLI over the same service layer.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/api"
+	"github.com/keyward/keyward/internal/catalog"
+	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/service"
+	"github.com/keyward/keyward/internal/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "keyward:", errorText(err))
+		}
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+// errorText is the sentence a person reads for err.
+func errorText(err error) string {
+	var e *keyward.Error
+	if errors.As(err, &e) {
+		if e.Field != "" && e.Code == keyward.EInvalid {
+			return e.Message
+		}
+		return string(e.Code) + ": " + e.Message
+	}
+	return err.Error()
+}
+
+const usage = `keyward: self-hosted API access platform
+
+Usage:
+  keyward serve [--addr 127.0.0.1:8080] [--data DIR | --database URL] [--demo]
+  keyward migrate [--data DIR | --database URL]
+  keyward tenant create --domain D [--name N]
+  keyward store create --tenant D --code C [--name N]
+  keyward licence grant --tenant D [--max-keys N] [--rate-limit N] [--expires RFC3339]
+  keyward licence revoke --tenant D
+  keyward profile create --tenant D --name N [--features f1,f2]
+  keyward profile grant --tenant D --profile P --features f1,f2
+  keyward user create --tenant D --email E --profile P [--name N]
+  keyward token create --tenant D --user E [--name N]
+
+Every command takes --data DIR or --database postgres://… (env KEYWARD_DATABASE_URL).
+Run "keyward COMMAND -h" for a command's flags.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	switch args[0] {
+	case "serve":
+		m := NewMain(stdout)
+		if err := m.Parse(args[1:]); err != nil {
+			return err
+		}
+		if err := m.Open(ctx); err != nil {
+			return err
+		}
+		defer m.Close()
+		return m.Serve(ctx)
+	case "migrate":
+		return cliMigrate(ctx, args[1:], stdout)
+	}
+	return runCLI(ctx, args, stdout, stderr)
+}
+
+// Main is a running keyward node: configuration, database, HTTP server.
+// End-to-end tests use it with Addr "127.0.0.1:0".
+type Main struct {
+	Config   Config
+	DB       *store.DB
+	Service  *service.Service
+	Catalog  *catalog.Catalog
+	Listener net.Listener
+	Out      io.Writer
+
+	server *http.Server
+}
+
+// NewMain returns a Main printing to out.
+func NewMain(out io.Writer) *Main { return &Main{Out: out} }
+
+// Parse reads the serve flags and environment.
+func (m *Main) Parse(args []string) error {
+	fs := newFlagSet("serve", m.Out)
+	m.Config.serveFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	return m.Config.finish()
+}
+
+// Open sets up logging, the database, the catalog and the service, the
+// operator token and the demo tenant, and starts listening.
+func (m *Main) Open(ctx context.Context) error {
+	var level slog.Level
+	level.UnmarshalText([]byte(m.Config.LogLevel))
+	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+
+	cat := catalog.Builtin()
+	if m.Config.Catalog != "" {
+		c, err := catalog.LoadFile(m.Config.Catalog)
+		if err != nil {
+			return err
+		}
+		cat = c
+	}
+	m.Catalog = cat
+	db, err := store.Open(ctx, m.Config.DatabaseURL, m.Config.DataDir)
+	if err != nil {
+		return err
+	}
+	m.DB = db
+	m.Service = service.New(db, cat)
+	generated, err := m.Service.EnsureOperatorToken(ctx, m.Config.OperatorToken)
+	if err != nil {
+		return err
+	}
+	if generated != "" {
+		fmt.Fprintf(m.Out, "Operator token (shown once; keep it safe): %s\n", generated)
+	}
+	if m.Config.Demo {
+		demo, err := m.Service.SeedDemo(ctx)
+		if err != nil {
+			return fmt.Errorf("seed demo tenant: %w", err)
+		}
+		if demo != nil {
+			fmt.Fprintf(m.Out, "Demo tenant %q created. Shown once, keep them safe:\n  sign-in:  %s / %s\n  token:    %s\n",
+				demo.Domain, demo.Email, demo.Password, demo.Token)
+		}
+	}
+	ln, err := net.Listen("tcp", m.Config.Addr)
+	if err != nil {
+		return err
+	}
+	m.Listener = ln
+	m.server = &http.Server{
+		Handler:           m.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	fmt.Fprintf(m.Out, "keyward listening on http://%s (database: %s)\n", ln.Addr(), db.Engine())
+	return nil
+}
+
+// Handler is the node's whole HTTP surface.
+func (m *Main) Handler() http.Handler {
+	mux := http.NewServeMux()
+	api.New(m.Service, m.ready).Register(mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		httpx.Error(w, r, keyward.Errorf(keyward.ENotFound, "No such endpoint: %s %s. The API is described at /api/v1/openapi.json.", r.Method, r.URL.Path))
+	})
+	return httpx.Common(mux)
+}
+
+func (m *Main) ready(r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := m.DB.Ping(ctx); err != nil {
+		return keyward.Errorf(keyward.EUnavailable, "The database does not answer.")
+	}
+	return nil
+}
+
+// Serve serves until ctx ends, then drains in-flight requests for up to 30 s.
+func (m *Main) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- m.server.Serve(m.Listener) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return m.server.Shutdown(sctx)
+}
+
+// Close releases the database.
+func (m *Main) Close() error {
+	if m.DB != nil {
+		return m.DB.Close()
+	}
+	return nil
+}

@@ -1,0 +1,230 @@
+// Package httpx is the HTTP plumbing shared by keyward's surfaces: the one
+// table from error codes to statuses, RFC 9457 problem details, strict JSON
+// decoding and the middleware every listener uses.
+package httpx
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward"
+)
+
+// MaxBody is the largest request body accepted: 1 MiB.
+const MaxBody = 1 << 20
+
+// statuses maps each error code to its HTTP status. Codes not listed are 500.
+var statuses = map[keyward.Code]int{
+	keyward.EUnauthenticated: http.StatusUnauthorized,
+	keyward.EForbidden:       http.StatusForbidden,
+	keyward.EFeatureRequired: http.StatusForbidden,
+	keyward.ELicenceRequired: http.StatusForbidden,
+	keyward.ENotFound:        http.StatusNotFound,
+	keyward.EConflict:        http.StatusConflict,
+	keyward.EInvalid:         http.StatusBadRequest,
+	keyward.ELimitExceeded:   http.StatusForbidden,
+	keyward.ETooLarge:        http.StatusRequestEntityTooLarge,
+	keyward.ERateLimited:     http.StatusTooManyRequests,
+	keyward.EUnavailable:     http.StatusServiceUnavailable,
+}
+
+// Status returns the HTTP status for an error code.
+func Status(c keyward.Code) int {
+	if s, ok := statuses[c]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+var titles = map[keyward.Code]string{
+	keyward.EUnauthenticated: "Authentication required",
+	keyward.EForbidden:       "Forbidden",
+	keyward.EFeatureRequired: "Feature required",
+	keyward.ELicenceRequired: "Licence required",
+	keyward.ENotFound:        "Not found",
+	keyward.EConflict:        "Conflict",
+	keyward.EInvalid:         "Invalid argument",
+	keyward.ELimitExceeded:   "Limit exceeded",
+	keyward.ETooLarge:        "Payload too large",
+	keyward.ERateLimited:     "Too many requests",
+	keyward.EUnavailable:     "Service unavailable",
+	keyward.EInternal:        "Internal error",
+}
+
+// Problem is an RFC 9457 problem details body with keyward's stable code.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	Code   string `json:"code"`
+	Field  string `json:"field,omitempty"`
+	// Extra members, such as the missing feature or permission.
+	Details map[string]any `json:"details,omitempty"`
+}
+
+// ProblemFor builds the problem details for err.
+func ProblemFor(err error) Problem {
+	code := keyward.ErrorCode(err)
+	p := Problem{
+		Type:   "https://keyward.dev/problems/" + string(code),
+		Title:  titles[code],
+		Status: Status(code),
+		Detail: keyward.ErrorMessage(err),
+		Code:   string(code),
+	}
+	var e *keyward.Error
+	if errors.As(err, &e) {
+		p.Field, p.Details = e.Field, e.Details
+	}
+	return p
+}
+
+// Error writes err as problem+json. Internal errors are logged with their
+// cause and answered with a generic sentence.
+func Error(w http.ResponseWriter, r *http.Request, err error) {
+	p := ProblemFor(err)
+	if p.Status >= 500 {
+		slog.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "code", p.Code, "err", err)
+	}
+	if p.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+	}
+	WriteProblem(w, p)
+}
+
+// WriteProblem writes a problem body.
+func WriteProblem(w http.ResponseWriter, p Problem) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(p.Status)
+	json.NewEncoder(w).Encode(p)
+}
+
+// JSON writes v as a JSON body with the status.
+func JSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// Decode reads a JSON body into v strictly: at most 1 MiB, no unknown
+// fields, the right types, one value. Each failure is an error naming what
+// is wrong.
+func Decode(w http.ResponseWriter, r *http.Request, v any) error {
+	body := http.MaxBytesReader(w, r.Body, MaxBody)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			return keyward.Errorf(keyward.EInvalid, "the body must hold exactly one JSON object")
+		}
+		return nil
+	}
+	var tooBig *http.MaxBytesError
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var kerr *keyward.Error
+	switch {
+	case errors.As(err, &tooBig):
+		return keyward.Errorf(keyward.ETooLarge, "the body is larger than %d bytes", MaxBody)
+	case errors.Is(err, io.EOF):
+		return keyward.Errorf(keyward.EInvalid, "the body is empty; send a JSON object")
+	case errors.As(err, &syn), errors.Is(err, io.ErrUnexpectedEOF):
+		return keyward.Errorf(keyward.EInvalid, "the body is not valid JSON: %v", err)
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			return keyward.Errorf(keyward.EInvalid, "the body must be a JSON object")
+		}
+		return keyward.Invalid(field, "%s must be %s, not a JSON %s", field, typeName(typ.Type.String()), typ.Value)
+	case errors.As(err, &kerr):
+		return kerr
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return keyward.Invalid(name, "unknown field %q; see the OpenAPI document at /api/v1/openapi.json", name)
+	}
+	return keyward.Errorf(keyward.EInvalid, "the body could not be read: %v", err)
+}
+
+func typeName(goType string) string {
+	switch {
+	case strings.Contains(goType, "bool"):
+		return "true or false"
+	case strings.Contains(goType, "int"):
+		return "a whole number"
+	case strings.Contains(goType, "string"), strings.Contains(goType, "Feature"), strings.Contains(goType, "Level"):
+		if strings.HasPrefix(goType, "[]") || strings.HasPrefix(goType, "*[]") {
+			return "a list of strings"
+		}
+		return "a string"
+	case strings.Contains(goType, "time.Time"):
+		return "an RFC 3339 time such as \"2027-01-31T00:00:00Z\""
+	case strings.Contains(goType, "map"):
+		return "an object"
+	}
+	return fmt.Sprintf("of type %s", goType)
+}
+
+// ClientAddr returns the client's IP address (without port).
+func ClientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// BearerToken returns the token of an "Authorization: Bearer" header.
+func BearerToken(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// statusWriter records the status written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(s int) { w.status = s; w.ResponseWriter.WriteHeader(s) }
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Common wraps a handler with what every control-plane response needs:
+// security headers, recovery from panics, and an access log line that
+// never holds bodies, query strings or credentials.
+func Common(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		sw := &statusWriter{ResponseWriter: w, status: 200}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				slog.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v))
+				Error(sw, r, errors.New("panic"))
+			}
+			slog.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "ms", time.Since(start).Milliseconds())
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}

@@ -1,0 +1,107 @@
+package service
+
+import (
+	"context"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/store"
+)
+
+// CreateStore adds a store to the caller's tenant. Store changes need the
+// API Management feature, because stores are what keys are scoped to.
+func (s *Service) CreateStore(ctx context.Context, in keyward.StoreCreate) (*keyward.Store, error) {
+	a, err := tenantActor(ctx, keyward.FeatureAPIManagement)
+	if err != nil {
+		return nil, err
+	}
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	st := &keyward.Store{ID: keyward.NewID("sto"), TenantID: a.TenantID, Code: in.Code, Name: in.Name, CreatedAt: s.now()}
+	err = s.db.Write(ctx, func(q *store.Q) error {
+		if err := q.InsertStore(ctx, st); err != nil {
+			return err
+		}
+		if err := q.AppendChange(ctx, a.TenantID, "store", st.ID, s.now()); err != nil {
+			return err
+		}
+		return s.audit(ctx, q, a, a.TenantID, "store.create", "store", st.ID, map[string]any{"code": st.Code, "name": st.Name})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// ListStores lists the caller's stores; any user of the tenant may.
+func (s *Service) ListStores(ctx context.Context) ([]*keyward.Store, error) {
+	a, err := tenantActor(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.db.Read().ListStores(ctx, a.TenantID)
+	if out == nil && err == nil {
+		out = []*keyward.Store{}
+	}
+	return out, err
+}
+
+// Store returns one of the caller's stores by id or code.
+func (s *Service) Store(ctx context.Context, idOrCode string) (*keyward.Store, error) {
+	a, err := tenantActor(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	return s.db.Read().Store(ctx, a.TenantID, idOrCode)
+}
+
+// UpdateStore renames a store.
+func (s *Service) UpdateStore(ctx context.Context, idOrCode string, in keyward.StoreUpdate) (*keyward.Store, error) {
+	a, err := tenantActor(ctx, keyward.FeatureAPIManagement)
+	if err != nil {
+		return nil, err
+	}
+	if in.Name != nil {
+		if err := keyward.ValidName("name", *in.Name, 200); err != nil {
+			return nil, err
+		}
+	}
+	var st *keyward.Store
+	err = s.db.Write(ctx, func(q *store.Q) error {
+		st, err = q.Store(ctx, a.TenantID, idOrCode)
+		if err != nil {
+			return err
+		}
+		if in.Name == nil || *in.Name == st.Name {
+			return nil
+		}
+		changes := map[string]any{"name": *in.Name}
+		st.Name = *in.Name
+		if err := q.UpdateStore(ctx, st); err != nil {
+			return err
+		}
+		return s.audit(ctx, q, a, a.TenantID, "store.update", "store", st.ID, changes)
+	})
+	return st, err
+}
+
+// DeleteStore removes a store that no key selects.
+func (s *Service) DeleteStore(ctx context.Context, idOrCode string) error {
+	a, err := tenantActor(ctx, keyward.FeatureAPIManagement)
+	if err != nil {
+		return err
+	}
+	return s.db.Write(ctx, func(q *store.Q) error {
+		st, err := q.Store(ctx, a.TenantID, idOrCode)
+		if err != nil {
+			return err
+		}
+		if err := q.DeleteStore(ctx, st.ID); err != nil {
+			return err
+		}
+		if err := q.AppendChange(ctx, a.TenantID, "store", st.ID, s.now()); err != nil {
+			return err
+		}
+		return s.audit(ctx, q, a, a.TenantID, "store.delete", "store", st.ID, map[string]any{"code": st.Code})
+	})
+}

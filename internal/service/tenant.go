@@ -1,0 +1,136 @@
+package service
+
+import (
+	"context"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/store"
+)
+
+// CreateTenant creates a tenant (operator only).
+func (s *Service) CreateTenant(ctx context.Context, in keyward.TenantCreate) (*keyward.Tenant, error) {
+	a, err := operatorActor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	t := &keyward.Tenant{ID: keyward.NewID("ten"), Domain: in.Domain, Name: in.Name, CreatedAt: s.now()}
+	err = s.db.Write(ctx, func(q *store.Q) error {
+		if err := q.InsertTenant(ctx, t); err != nil {
+			return err
+		}
+		return s.audit(ctx, q, a, t.ID, "tenant.create", "tenant", t.ID, map[string]any{"domain": t.Domain, "name": t.Name})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// ListTenants lists tenants by domain (operator only).
+func (s *Service) ListTenants(ctx context.Context, after string, limit int) (*Page[*keyward.Tenant], error) {
+	if _, err := operatorActor(ctx); err != nil {
+		return nil, err
+	}
+	limit = clampLimit(limit)
+	ts, err := s.db.Read().ListTenants(ctx, after, limit+1)
+	if err != nil {
+		return nil, err
+	}
+	p := &Page[*keyward.Tenant]{Data: ts}
+	if len(ts) > limit {
+		p.Data = ts[:limit]
+		p.NextCursor = ts[limit-1].Domain
+	}
+	if p.Data == nil {
+		p.Data = []*keyward.Tenant{}
+	}
+	return p, nil
+}
+
+// Tenant returns a tenant by domain (operator only).
+func (s *Service) Tenant(ctx context.Context, domain string) (*keyward.Tenant, error) {
+	if _, err := operatorActor(ctx); err != nil {
+		return nil, err
+	}
+	return s.db.Read().TenantByDomain(ctx, domain)
+}
+
+// TenantByDomain looks a tenant up without an actor, for the CLI and
+// sign-in, which act before anyone is authenticated.
+func (s *Service) TenantByDomain(ctx context.Context, domain string) (*keyward.Tenant, error) {
+	return s.db.Read().TenantByDomain(ctx, domain)
+}
+
+// Licence returns a tenant's licence (operator only).
+func (s *Service) Licence(ctx context.Context, domain string) (*keyward.Licence, error) {
+	if _, err := operatorActor(ctx); err != nil {
+		return nil, err
+	}
+	t, err := s.db.Read().TenantByDomain(ctx, domain)
+	if err != nil {
+		return nil, err
+	}
+	return s.db.Read().Licence(ctx, t.ID)
+}
+
+// GrantLicence grants or changes a tenant's licence (operator only). Fields
+// left out keep their value; a new licence grants API access by default.
+func (s *Service) GrantLicence(ctx context.Context, domain string, in keyward.LicenceGrant) (*keyward.Licence, error) {
+	a, err := operatorActor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	var out *keyward.Licence
+	err = s.db.Write(ctx, func(q *store.Q) error {
+		t, err := q.TenantByDomain(ctx, domain)
+		if err != nil {
+			return err
+		}
+		l, err := q.Licence(ctx, t.ID)
+		if err != nil {
+			return err
+		}
+		l.APIAccess = true
+		if in.APIAccess != nil {
+			l.APIAccess = *in.APIAccess
+		}
+		if in.MaxKeys != nil {
+			l.MaxKeys = *in.MaxKeys
+		}
+		if in.RateLimit != nil {
+			l.RateLimit = *in.RateLimit
+		}
+		if in.ExpiresAt != nil {
+			exp := in.ExpiresAt.UTC()
+			l.ExpiresAt = &exp
+			if !exp.After(s.now()) {
+				return keyward.Invalid("expires_at", "expires_at %s is in the past", exp.Format("2006-01-02T15:04:05Z"))
+			}
+		}
+		l.UpdatedAt = s.now()
+		if err := q.PutLicence(ctx, l); err != nil {
+			return err
+		}
+		if err := q.AppendChange(ctx, t.ID, "licence", t.ID, s.now()); err != nil {
+			return err
+		}
+		out = l
+		return s.audit(ctx, q, a, t.ID, "licence.grant", "licence", t.ID, map[string]any{
+			"api_access": l.APIAccess, "max_keys": l.MaxKeys, "rate_limit": l.RateLimit, "expires_at": l.ExpiresAt,
+		})
+	})
+	return out, err
+}
+
+// RevokeLicence switches a tenant's API access off (operator only). Keys
+// are kept, and refused until a licence is granted again.
+func (s *Service) RevokeLicence(ctx context.Context, domain string) (*keyward.Licence, error) {
+	off := false
+	return s.GrantLicence(ctx, domain, keyward.LicenceGrant{APIAccess: &off})
+}
