@@ -211,4 +211,11 @@ func queryValue(raw, key string) string {
 	return ""
 }
 
-func needsUnescape(s string) bool { return strings.ContainsAny(s, "%+") }
+func needsUnescape(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' || s[i] == '+' {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,75 @@
+package policy
+
+import (
+	"strconv"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/catalog"
+)
+
+// Decision is the outcome of Decide.
+type Decision struct {
+	// Code is keyward.CodeValid or the reason for refusal:
+	// CodeUnknownMethod, CodeExpired, CodeMethodNotAllowed,
+	// CodeInsufficientPermission, CodeStoreRequired or CodeStoreNotAllowed.
+	Code string
+	// Method is the method decided on.
+	Method *catalog.Method
+	// Resource and Level are the missing permission, for
+	// CodeInsufficientPermission.
+	Resource string
+	Level    keyward.Level
+	// Store is the store the request named, for CodeValid and
+	// CodeStoreNotAllowed.
+	Store string
+	// Merchant is set when CodeMethodNotAllowed comes from the merchant
+	// restriction rather than the allowlist.
+	Merchant bool
+}
+
+// Allowed reports whether the request may proceed.
+func (d Decision) Allowed() bool { return d.Code == keyward.CodeValid }
+
+// Message explains the decision in a sentence a person can act on.
+func (d Decision) Message() string {
+	id := "this method"
+	if d.Method != nil {
+		id = d.Method.ID
+	}
+	switch d.Code {
+	case keyward.CodeValid:
+		return "This key may call " + id + "."
+	case keyward.CodeUnknownMethod:
+		return "The request matches no method of the API catalog; check the HTTP method and path."
+	case keyward.CodeExpired:
+		return "This key has expired; ask the tenant's administrator for a new key or a later expiry date."
+	case keyward.CodeMethodNotAllowed:
+		if d.Merchant {
+			return "This merchant key may not call " + id + "; merchant keys may call only the methods the catalog opens to merchants."
+		}
+		return "This key may not call " + id + "; its method allowlist does not include it. Ask the tenant's administrator to add it."
+	case keyward.CodeInsufficientPermission:
+		grant := d.Resource + ": read"
+		if d.Level == keyward.LevelWrite {
+			grant = d.Resource + ": read-write"
+		}
+		return "This key lacks " + string(d.Level) + " access to " + d.Resource +
+			"; ask the tenant's administrator to grant " + grant + "."
+	case keyward.CodeStoreRequired:
+		where := ""
+		if d.Method != nil {
+			switch d.Method.Store.In {
+			case catalog.StoreQuery:
+				where = " in query parameter " + d.Method.Store.Name
+			case catalog.StorePath:
+				where = " in path parameter " + d.Method.Store.Name
+			case catalog.StoreHeader:
+				where = " in header " + d.Method.Store.Name
+			}
+		}
+		return "This key is limited to selected stores, so the request must name one of them" + where + "."
+	case keyward.CodeStoreNotAllowed:
+		return "This key may not act on store " + strconv.Quote(d.Store) + "; ask the tenant's administrator to add the store to the key."
+	}
+	return "The request was refused (" + d.Code + ")."
+}
