@@ -74,6 +74,8 @@ type KeySecret struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	// Secret is the plain text, set only in the answer that creates it.
+	Secret string `json:"secret,omitempty"`
 }
 
 // KeyUsage summarises recent use of a key.

@@ -99,5 +99,5 @@ func ValidName(field, s string, max int) error {
 	if strings.TrimSpace(s) == "" {
 		return Invalid(field, "%s is required", field)
 	}
-	return validText(field, s, max)
+	return ValidText(field, s, max)
 }

@@ -33,7 +33,7 @@ func (in *TenantCreate) Validate() error {
 	if in.Name == "" {
 		in.Name = in.Domain
 	}
-	return validText("name", in.Name, 200)
+	return ValidText("name", in.Name, 200)
 }
 
 // Licence is what the operator grants a tenant.
@@ -96,7 +96,7 @@ func (in *StoreCreate) Validate() error {
 	if in.Name == "" {
 		in.Name = in.Code
 	}
-	return validText("name", in.Name, 200)
+	return ValidText("name", in.Name, 200)
 }
 
 // StoreUpdate changes a store's name.
@@ -104,7 +104,8 @@ type StoreUpdate struct {
 	Name *string `json:"name"`
 }
 
-func validText(field, s string, max int) error {
+// ValidText checks free text: at most max bytes, no control characters.
+func ValidText(field, s string, max int) error {
 	if len(s) > max {
 		return Invalid(field, "%s must be at most %d characters", field, max)
 	}

@@ -42,7 +42,7 @@ func (in *UserCreate) Validate() error {
 	if in.Password != "" && (len(in.Password) < 12 || len(in.Password) > 256) {
 		return Invalid("password", "password must be 12 to 256 characters; leave it out to have one generated")
 	}
-	return validText("name", in.Name, 200)
+	return ValidText("name", in.Name, 200)
 }
 
 // UserUpdate changes a user; nil fields stay as they are.

@@ -15,16 +15,18 @@ import (
 // the environment variable KEYWARD_<NAME>; secrets may also come from a file
 // named by KEYWARD_<NAME>_FILE.
 type Config struct {
-	Addr          string
-	DataDir       string
-	DatabaseURL   string
-	OperatorToken string
-	Demo          bool
-	Catalog       string
-	LogLevel      string
-	Upstream      string
-	Redis         string
-	MaxStaleness  time.Duration
+	Addr           string
+	DataDir        string
+	DatabaseURL    string
+	OperatorToken  string
+	Demo           bool
+	Catalog        string
+	LogLevel       string
+	Upstream       string
+	Redis          string
+	MaxStaleness   time.Duration
+	SyncInterval   time.Duration
+	LicenceContact string
 }
 
 // envOr returns the environment's value for name, or def.
@@ -34,6 +36,21 @@ func envOr(name, def string) string {
 	}
 	return def
 }
+
+// envDuration reads KEYWARD_<name> as a duration; a bad value is reported
+// by finish through the flag's default staying in place.
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, ok := os.LookupEnv("KEYWARD_" + name); ok {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+		badEnv = append(badEnv, fmt.Errorf("KEYWARD_%s=%q is not a duration such as 30s", name, v))
+	}
+	return def
+}
+
+// badEnv collects environment values that could not be read.
+var badEnv []error
 
 // secretEnv reads KEYWARD_<name>, or the file named by KEYWARD_<name>_FILE.
 func secretEnv(name string) (string, error) {
@@ -62,13 +79,22 @@ func (c *Config) serveFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", envOr("ADDR", "127.0.0.1:8080"), "address to serve HTTP on (env KEYWARD_ADDR)")
 	fs.BoolVar(&c.Demo, "demo", envOr("DEMO", "") == "true", "seed a demo tenant on first start (env KEYWARD_DEMO=true)")
 	fs.StringVar(&c.Catalog, "catalog", envOr("CATALOG", ""), "YAML file describing the platform API; the built-in commerce catalog when empty (env KEYWARD_CATALOG)")
+	fs.StringVar(&c.LicenceContact, "licence-contact", envOr("LICENCE_CONTACT", ""), "who tenants contact for a licence, shown in licence_required errors (env KEYWARD_LICENCE_CONTACT)")
+	fs.DurationVar(&c.MaxStaleness, "max-staleness", envDuration("MAX_STALENESS", 60*time.Second), "how long the data plane answers from memory without hearing from the database (env KEYWARD_MAX_STALENESS)")
+	fs.DurationVar(&c.SyncInterval, "sync-interval", envDuration("SYNC_INTERVAL", time.Second), "how often the replica polls the change log (env KEYWARD_SYNC_INTERVAL)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (env KEYWARD_LOG_LEVEL)")
 }
 
 // finish reads the environment fallbacks that flags cannot hold and checks
 // every setting, reporting all problems at once.
 func (c *Config) finish() error {
-	var errs []error
+	errs := append([]error(nil), badEnv...)
+	if c.MaxStaleness < time.Second && c.Addr != "" {
+		errs = append(errs, errors.New("--max-staleness must be at least 1s"))
+	}
+	if c.SyncInterval <= 0 && c.Addr != "" {
+		errs = append(errs, errors.New("--sync-interval must be positive"))
+	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = os.Getenv("KEYWARD_DATABASE_URL")
 	}

@@ -18,7 +18,9 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/api"
 	"github.com/keyward/keyward/internal/catalog"
+	"github.com/keyward/keyward/internal/gateway"
 	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/replica"
 	"github.com/keyward/keyward/internal/service"
 	"github.com/keyward/keyward/internal/store"
 )
@@ -98,10 +100,12 @@ type Main struct {
 	DB       *store.DB
 	Service  *service.Service
 	Catalog  *catalog.Catalog
+	Replica  *replica.Replica
 	Listener net.Listener
 	Out      io.Writer
 
 	server *http.Server
+	stop   context.CancelFunc
 }
 
 // NewMain returns a Main printing to out.
@@ -138,7 +142,14 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.DB = db
-	m.Service = service.New(db, cat)
+	m.Replica = replica.New(db, cat, replica.WithMaxStaleness(m.Config.MaxStaleness))
+	m.Service = service.New(db, cat,
+		service.WithLicenceContact(m.Config.LicenceContact),
+		service.WithChangeHook(func(ctx context.Context) {
+			if err := m.Replica.Sync(ctx); err != nil {
+				slog.Warn("replica sync after a change failed; the follower will retry", "err", err)
+			}
+		}))
 	generated, err := m.Service.EnsureOperatorToken(ctx, m.Config.OperatorToken)
 	if err != nil {
 		return err
@@ -156,6 +167,14 @@ func (m *Main) Open(ctx context.Context) error {
 				demo.Domain, demo.Email, demo.Password, demo.Token)
 		}
 	}
+	start := time.Now()
+	if err := m.Replica.Load(ctx); err != nil {
+		return fmt.Errorf("load replica: %w", err)
+	}
+	slog.Info("replica loaded", "secrets", m.Replica.Len(), "ms", time.Since(start).Milliseconds())
+	fctx, stop := context.WithCancel(context.Background())
+	m.stop = stop
+	go m.Replica.Follow(fctx, m.Config.SyncInterval)
 	ln, err := net.Listen("tcp", m.Config.Addr)
 	if err != nil {
 		return err
@@ -174,6 +193,7 @@ func (m *Main) Open(ctx context.Context) error {
 func (m *Main) Handler() http.Handler {
 	mux := http.NewServeMux()
 	api.New(m.Service, m.ready).Register(mux)
+	mux.Handle("POST /v1/verify", &gateway.Verifier{Replica: m.Replica})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, keyward.Errorf(keyward.ENotFound, "No such endpoint: %s %s. The API is described at /api/v1/openapi.json.", r.Method, r.URL.Path))
 	})
@@ -185,6 +205,9 @@ func (m *Main) ready(r *http.Request) error {
 	defer cancel()
 	if err := m.DB.Ping(ctx); err != nil {
 		return keyward.Errorf(keyward.EUnavailable, "The database does not answer.")
+	}
+	if m.Replica.Stale() {
+		return keyward.Errorf(keyward.EUnavailable, "The replica of credentials is stale.")
 	}
 	return nil
 }
@@ -203,8 +226,11 @@ func (m *Main) Serve(ctx context.Context) error {
 	return m.server.Shutdown(sctx)
 }
 
-// Close releases the database.
+// Close stops following the change log and releases the database.
 func (m *Main) Close() error {
+	if m.stop != nil {
+		m.stop()
+	}
 	if m.DB != nil {
 		return m.DB.Close()
 	}

@@ -71,6 +71,14 @@ func (a *API) Routes() []Route {
 
 		{"GET", "/api/v1/audit", AuthTenant, a.listAudit},
 
+		{"GET", "/api/v1/catalog", AuthTenant, a.getCatalog},
+		{"GET", "/api/v1/keys", AuthTenant, a.listKeys},
+		{"POST", "/api/v1/keys", AuthTenant, a.createKey},
+		{"GET", "/api/v1/keys/{id}", AuthTenant, a.getKey},
+		{"PATCH", "/api/v1/keys/{id}", AuthTenant, a.updateKey},
+		{"DELETE", "/api/v1/keys/{id}", AuthTenant, a.deleteKey},
+		{"POST", "/api/v1/keys/{id}/roll", AuthTenant, a.rollKey},
+
 		{"GET", "/operator/v1/tenants", AuthOperator, a.listTenants},
 		{"POST", "/operator/v1/tenants", AuthOperator, a.createTenant},
 		{"GET", "/operator/v1/tenants/{domain}", AuthOperator, a.getTenant},

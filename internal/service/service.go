@@ -6,6 +6,7 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"time"
 
@@ -20,6 +21,10 @@ type Service struct {
 	catalog *catalog.Catalog
 	now     keyward.Clock
 	log     *slog.Logger
+
+	licenceContact string
+	onChange       func(context.Context)
+	usage          func(*keyward.Key)
 }
 
 // Option configures a Service.
@@ -31,9 +36,26 @@ func WithClock(c keyward.Clock) Option { return func(s *Service) { s.now = c } }
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
+// WithLicenceContact names who tenants contact for a licence, e.g.
+// "sales@platform.example".
+func WithLicenceContact(c string) Option {
+	return func(s *Service) {
+		if c != "" {
+			s.licenceContact = c
+		}
+	}
+}
+
+// WithChangeHook sets a function called after every committed change the
+// data plane holds, so this node's replica can catch up before answering.
+func WithChangeHook(fn func(context.Context)) Option { return func(s *Service) { s.onChange = fn } }
+
+// WithUsage sets a function that fills a key's usage summary.
+func WithUsage(fn func(*keyward.Key)) Option { return func(s *Service) { s.usage = fn } }
+
 // New returns a service over db with the API catalog cat.
 func New(db *store.DB, cat *catalog.Catalog, opts ...Option) *Service {
-	s := &Service{db: db, catalog: cat, now: keyward.SystemClock, log: slog.Default()}
+	s := &Service{db: db, catalog: cat, now: keyward.SystemClock, log: slog.Default(), licenceContact: "your platform operator"}
 	for _, o := range opts {
 		o(s)
 	}
@@ -114,4 +136,23 @@ func clampLimit(n int) int {
 		return 500
 	}
 	return n
+}
+
+func (s *Service) changed(ctx context.Context) {
+	if s.onChange != nil {
+		s.onChange(ctx)
+	}
+}
+
+func (s *Service) fillUsage(k *keyward.Key) {
+	if s.usage != nil && k != nil {
+		s.usage(k)
+	}
+}
+
+// equalJSON compares two values as their JSON encodings.
+func equalJSON(a, b any) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
 }

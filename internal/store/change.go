@@ -17,6 +17,13 @@ type Change struct {
 // AppendChange records, in the caller's transaction, that an object the
 // data plane holds has changed.
 func (q *Q) AppendChange(ctx context.Context, tenantID, kind, objectID string, at time.Time) error {
+	if q.engine == Postgres {
+		// Serialise change-log writers until commit, so sequence numbers
+		// become visible in order and a follower never skips one.
+		if _, err := q.exec(ctx, `SELECT pg_advisory_xact_lock(7303311)`); err != nil {
+			return err
+		}
+	}
 	_, err := q.exec(ctx, `INSERT INTO changes (tenant_id, kind, object_id, at) VALUES (?, ?, ?, ?)`, tenantID, kind, objectID, at)
 	if err == nil && q.engine == Postgres && q.tx {
 		// Delivered at commit; wakes every node listening.

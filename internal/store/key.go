@@ -1,0 +1,305 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strings"
+
+	"github.com/keyward/keyward"
+)
+
+// InsertKey adds a key with its store selection and secrets.
+func (q *Q) InsertKey(ctx context.Context, k *keyward.Key) error {
+	perms, methods := encodeKeyJSON(k)
+	_, err := q.exec(ctx, `INSERT INTO api_keys (id, tenant_id, name, description, enabled, permissions, store_access, methods, rate_limit, expires_at, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		k.ID, k.TenantID, k.Name, k.Description, k.Enabled, perms, k.Stores.Access, methods, k.RateLimit, nullTime(k.ExpiresAt), k.CreatedAt, k.UpdatedAt)
+	if IsUnique(err) {
+		return &keyward.Error{Code: keyward.EConflict, Field: "name", Message: "a key named " + quote(k.Name) + " already exists in this tenant"}
+	}
+	if err != nil {
+		return err
+	}
+	if err := q.putKeyStores(ctx, k); err != nil {
+		return err
+	}
+	for i := range k.Secrets {
+		if err := q.InsertKeySecret(ctx, &k.Secrets[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func encodeKeyJSON(k *keyward.Key) (perms string, methods any) {
+	p, _ := json.Marshal(k.Permissions)
+	if k.Methods != nil {
+		m, _ := json.Marshal(k.Methods)
+		methods = string(m)
+	}
+	return string(p), methods
+}
+
+func (q *Q) putKeyStores(ctx context.Context, k *keyward.Key) error {
+	if _, err := q.exec(ctx, `DELETE FROM api_key_stores WHERE key_id = ?`, k.ID); err != nil {
+		return err
+	}
+	for _, id := range k.Stores.IDs {
+		if _, err := q.exec(ctx, `INSERT INTO api_key_stores (key_id, store_id) VALUES (?, ?)`, k.ID, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// UpdateKey writes a key's settings and store selection (not its secrets).
+func (q *Q) UpdateKey(ctx context.Context, k *keyward.Key) error {
+	perms, methods := encodeKeyJSON(k)
+	_, err := q.exec(ctx, `UPDATE api_keys SET name = ?, description = ?, enabled = ?, permissions = ?, store_access = ?, methods = ?,
+		rate_limit = ?, expires_at = ?, updated_at = ? WHERE id = ?`,
+		k.Name, k.Description, k.Enabled, perms, k.Stores.Access, methods, k.RateLimit, nullTime(k.ExpiresAt), k.UpdatedAt, k.ID)
+	if IsUnique(err) {
+		return &keyward.Error{Code: keyward.EConflict, Field: "name", Message: "a key named " + quote(k.Name) + " already exists in this tenant"}
+	}
+	if err != nil {
+		return err
+	}
+	return q.putKeyStores(ctx, k)
+}
+
+// DeleteKey removes a key and its secrets.
+func (q *Q) DeleteKey(ctx context.Context, id string) error {
+	_, err := q.exec(ctx, `DELETE FROM api_keys WHERE id = ?`, id)
+	return err
+}
+
+// CountKeys counts a tenant's keys.
+func (q *Q) CountKeys(ctx context.Context, tenantID string) (int, error) {
+	var n int
+	err := q.row(ctx, `SELECT COUNT(*) FROM api_keys WHERE tenant_id = ?`, tenantID).Scan(&n)
+	return n, normalise(err)
+}
+
+// InsertKeySecret adds a secret to a key's slot.
+func (q *Q) InsertKeySecret(ctx context.Context, s *keyward.KeySecret) error {
+	_, err := q.exec(ctx, `INSERT INTO api_key_secrets (id, key_id, slot, hint, digest, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, s.KeyID, s.Slot, s.Hint, s.Digest, s.CreatedAt, nullTime(s.ExpiresAt))
+	return err
+}
+
+// RetireKeySecrets ends the secrets of a key's slot that have no expiry
+// yet: they are deleted when grace is nil, else they expire at *grace.
+// Secrets of the slot already in a grace period are deleted either way.
+func (q *Q) RetireKeySecrets(ctx context.Context, keyID string, slot int, grace *keyward.KeySecret) error {
+	if _, err := q.exec(ctx, `DELETE FROM api_key_secrets WHERE key_id = ? AND slot = ? AND expires_at IS NOT NULL`, keyID, slot); err != nil {
+		return err
+	}
+	if grace == nil {
+		_, err := q.exec(ctx, `DELETE FROM api_key_secrets WHERE key_id = ? AND slot = ?`, keyID, slot)
+		return err
+	}
+	_, err := q.exec(ctx, `UPDATE api_key_secrets SET expires_at = ? WHERE key_id = ? AND slot = ?`, nullTime(grace.ExpiresAt), keyID, slot)
+	return err
+}
+
+const keyCols = `k.id, k.tenant_id, k.name, k.description, k.enabled, k.permissions, k.store_access, k.methods, k.rate_limit, k.expires_at, k.created_at, k.updated_at`
+
+func scanKey(s interface{ Scan(...any) error }) (*keyward.Key, error) {
+	var k keyward.Key
+	var perms string
+	var methods sql.NullString
+	var exp sql.NullTime
+	if err := s.Scan(&k.ID, &k.TenantID, &k.Name, &k.Description, &k.Enabled, &perms, &k.Stores.Access, &methods, &k.RateLimit, &exp, &k.CreatedAt, &k.UpdatedAt); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(perms), &k.Permissions); err != nil {
+		return nil, err
+	}
+	if methods.Valid {
+		if err := json.Unmarshal([]byte(methods.String), &k.Methods); err != nil {
+			return nil, err
+		}
+	}
+	k.ExpiresAt = timePtr(exp)
+	k.CreatedAt, k.UpdatedAt = k.CreatedAt.UTC(), k.UpdatedAt.UTC()
+	return &k, nil
+}
+
+// Key finds a tenant's key by id, with its stores and secrets.
+func (q *Q) Key(ctx context.Context, tenantID, id string) (*keyward.Key, error) {
+	k, err := scanKey(q.row(ctx, `SELECT `+keyCols+` FROM api_keys k WHERE k.tenant_id = ? AND k.id = ?`, tenantID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, keyward.Errorf(keyward.ENotFound, "no API key %q in this tenant", id)
+	}
+	if err != nil {
+		return nil, normalise(err)
+	}
+	if err := q.fillKeys(ctx, []*keyward.Key{k}); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// ListKeys lists a tenant's keys by id, filtered, after the cursor.
+func (q *Q) ListKeys(ctx context.Context, tenantID string, f keyward.KeyFilter) ([]*keyward.Key, error) {
+	var b strings.Builder
+	b.WriteString(`SELECT ` + keyCols + ` FROM api_keys k WHERE k.tenant_id = ? AND k.id > ?`)
+	args := []any{tenantID, f.After}
+	if f.Enabled != nil {
+		b.WriteString(` AND k.enabled = ?`)
+		args = append(args, *f.Enabled)
+	}
+	if f.Access != "" {
+		b.WriteString(` AND k.store_access = ?`)
+		args = append(args, f.Access)
+	}
+	if f.StoreID != "" {
+		b.WriteString(` AND (k.store_access = 'all' OR EXISTS (SELECT 1 FROM api_key_stores s WHERE s.key_id = k.id AND s.store_id = ?))`)
+		args = append(args, f.StoreID)
+	}
+	b.WriteString(` ORDER BY k.id LIMIT ?`)
+	args = append(args, f.Limit)
+	rows, err := q.query(ctx, b.String(), args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []*keyward.Key
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, normalise(err)
+	}
+	return out, q.fillKeys(ctx, out)
+}
+
+// fillKeys loads the store ids and secrets of keys, two queries in all.
+func (q *Q) fillKeys(ctx context.Context, keys []*keyward.Key) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	byID := make(map[string]*keyward.Key, len(keys))
+	ph := make([]string, len(keys))
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		byID[k.ID] = k
+		k.Secrets = []keyward.KeySecret{}
+		ph[i], args[i] = "?", k.ID
+	}
+	in := "(" + strings.Join(ph, ",") + ")"
+	rows, err := q.query(ctx, `SELECT key_id, store_id FROM api_key_stores WHERE key_id IN `+in+` ORDER BY store_id`, args...)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var kid, sid string
+		if err := rows.Scan(&kid, &sid); err != nil {
+			rows.Close()
+			return err
+		}
+		byID[kid].Stores.IDs = append(byID[kid].Stores.IDs, sid)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return normalise(err)
+	}
+	rows, err = q.query(ctx, `SELECT id, key_id, slot, hint, digest, created_at, expires_at, last_used_at FROM api_key_secrets
+		WHERE key_id IN `+in+` ORDER BY slot, created_at DESC`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s keyward.KeySecret
+		var exp, used sql.NullTime
+		if err := rows.Scan(&s.ID, &s.KeyID, &s.Slot, &s.Hint, &s.Digest, &s.CreatedAt, &exp, &used); err != nil {
+			return err
+		}
+		s.CreatedAt = s.CreatedAt.UTC()
+		s.ExpiresAt, s.LastUsedAt = timePtr(exp), timePtr(used)
+		k := byID[s.KeyID]
+		k.Secrets = append(k.Secrets, s)
+	}
+	return normalise(rows.Err())
+}
+
+// AllKeys calls fn for every key of every tenant, with stores and secrets,
+// in batches; it is how a data-plane node loads its replica.
+func (q *Q) AllKeys(ctx context.Context, batch int, fn func([]*keyward.Key) error) error {
+	after := ""
+	for {
+		rows, err := q.query(ctx, `SELECT `+keyCols+` FROM api_keys k WHERE k.id > ? ORDER BY k.id LIMIT ?`, after, batch)
+		if err != nil {
+			return err
+		}
+		var keys []*keyward.Key
+		for rows.Next() {
+			k, err := scanKey(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			keys = append(keys, k)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return normalise(err)
+		}
+		if len(keys) == 0 {
+			return nil
+		}
+		if err := q.fillKeys(ctx, keys); err != nil {
+			return err
+		}
+		if err := fn(keys); err != nil {
+			return err
+		}
+		after = keys[len(keys)-1].ID
+	}
+}
+
+// KeyByID finds a key of any tenant, for the data plane; nil when gone.
+func (q *Q) KeyByID(ctx context.Context, id string) (*keyward.Key, error) {
+	k, err := scanKey(q.row(ctx, `SELECT `+keyCols+` FROM api_keys k WHERE k.id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, normalise(err)
+	}
+	return k, q.fillKeys(ctx, []*keyward.Key{k})
+}
+
+// ListAllTenants lists every tenant with its licence, for the data plane.
+func (q *Q) ListAllTenants(ctx context.Context) ([]*keyward.Tenant, map[string]*keyward.Licence, error) {
+	var ts []*keyward.Tenant
+	after := ""
+	for {
+		page, err := q.ListTenants(ctx, after, 1000)
+		if err != nil {
+			return nil, nil, err
+		}
+		ts = append(ts, page...)
+		if len(page) < 1000 {
+			break
+		}
+		after = page[len(page)-1].Domain
+	}
+	ls := make(map[string]*keyward.Licence, len(ts))
+	for _, t := range ts {
+		l, err := q.Licence(ctx, t.ID)
+		if err != nil {
+			return nil, nil, err
+		}
+		ls[t.ID] = l
+	}
+	return ts, ls, nil
+}
