@@ -15,18 +15,24 @@ import (
 // the environment variable KEYWARD_<NAME>; secrets may also come from a file
 // named by KEYWARD_<NAME>_FILE.
 type Config struct {
-	Addr           string
-	DataDir        string
-	DatabaseURL    string
-	OperatorToken  string
-	Demo           bool
-	Catalog        string
-	LogLevel       string
-	Upstream       string
-	Redis          string
-	MaxStaleness   time.Duration
-	SyncInterval   time.Duration
-	LicenceContact string
+	Addr          string
+	DataDir       string
+	DatabaseURL   string
+	OperatorToken string
+	Demo          bool
+	Catalog       string
+	LogLevel      string
+	Upstream      string
+	GatewayAddr   string
+	Redis         string
+	// CredentialSources lists where the gateway reads an API key from:
+	// any of "header" (X-API-Key), "bearer" (Authorization) and "query" (apiKey).
+	CredentialSources string
+	PassUnknown       bool
+	IdentityKey       string
+	MaxStaleness      time.Duration
+	SyncInterval      time.Duration
+	LicenceContact    string
 }
 
 // envOr returns the environment's value for name, or def.
@@ -82,6 +88,11 @@ func (c *Config) serveFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LicenceContact, "licence-contact", envOr("LICENCE_CONTACT", ""), "who tenants contact for a licence, shown in licence_required errors (env KEYWARD_LICENCE_CONTACT)")
 	fs.DurationVar(&c.MaxStaleness, "max-staleness", envDuration("MAX_STALENESS", 60*time.Second), "how long the data plane answers from memory without hearing from the database (env KEYWARD_MAX_STALENESS)")
 	fs.DurationVar(&c.SyncInterval, "sync-interval", envDuration("SYNC_INTERVAL", time.Second), "how often the replica polls the change log (env KEYWARD_SYNC_INTERVAL)")
+	fs.StringVar(&c.Upstream, "upstream", envOr("UPSTREAM", ""), "URL of the platform's API; when set, the gateway proxies the catalog's methods to it (env KEYWARD_UPSTREAM)")
+	fs.StringVar(&c.GatewayAddr, "gateway-addr", envOr("GATEWAY_ADDR", "127.0.0.1:8081"), "address the gateway serves on when --upstream is set (env KEYWARD_GATEWAY_ADDR)")
+	fs.StringVar(&c.CredentialSources, "credential-sources", envOr("CREDENTIAL_SOURCES", "header,bearer,query"), "where the gateway reads API keys: header (X-API-Key), bearer (Authorization), query (apiKey) (env KEYWARD_CREDENTIAL_SOURCES)")
+	fs.BoolVar(&c.PassUnknown, "pass-unknown", envOr("PASS_UNKNOWN", "") == "true", "forward requests matching no catalog method without checking a key (env KEYWARD_PASS_UNKNOWN=true)")
+	fs.StringVar(&c.Redis, "redis", envOr("REDIS", ""), "Redis address (host:port or redis:// URL) to share rate limits between nodes (env KEYWARD_REDIS)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (env KEYWARD_LOG_LEVEL)")
 }
 
@@ -106,6 +117,14 @@ func (c *Config) finish() error {
 		errs = append(errs, err)
 	}
 	c.OperatorToken = tok
+	if c.IdentityKey, err = secretEnv("IDENTITY_KEY"); err != nil {
+		errs = append(errs, err)
+	}
+	for _, src := range splitList(c.CredentialSources) {
+		if src != "header" && src != "bearer" && src != "query" {
+			errs = append(errs, fmt.Errorf("--credential-sources: unknown source %q; use header, bearer or query", src))
+		}
+	}
 	if tok != "" && len(tok) < 32 {
 		errs = append(errs, errors.New("KEYWARD_OPERATOR_TOKEN must be at least 32 characters"))
 	}

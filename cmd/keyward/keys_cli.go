@@ -20,8 +20,8 @@ import (
 // keyFlags are the settings "keys create" takes.
 type keyFlags struct {
 	name, description, permissions, stores, methods, expires string
-	disabled                                                  bool
-	rateLimit                                                 int
+	disabled                                                 bool
+	rateLimit                                                int
 }
 
 func (c *cli) addKeyFlags(f *keyFlags) {

@@ -30,6 +30,7 @@ func (s *Service) CreateStore(ctx context.Context, in keyward.StoreCreate) (*key
 	if err != nil {
 		return nil, err
 	}
+	s.changed(ctx)
 	return st, nil
 }
 
@@ -91,7 +92,7 @@ func (s *Service) DeleteStore(ctx context.Context, idOrCode string) error {
 	if err != nil {
 		return err
 	}
-	return s.db.Write(ctx, func(q *store.Q) error {
+	err = s.db.Write(ctx, func(q *store.Q) error {
 		st, err := q.Store(ctx, a.TenantID, idOrCode)
 		if err != nil {
 			return err
@@ -104,4 +105,8 @@ func (s *Service) DeleteStore(ctx context.Context, idOrCode string) error {
 		}
 		return s.audit(ctx, q, a, a.TenantID, "store.delete", "store", st.ID, map[string]any{"code": st.Code})
 	})
+	if err == nil {
+		s.changed(ctx)
+	}
+	return err
 }

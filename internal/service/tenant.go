@@ -79,6 +79,10 @@ func (s *Service) Licence(ctx context.Context, domain string) (*keyward.Licence,
 // GrantLicence grants or changes a tenant's licence (operator only). Fields
 // left out keep their value; a new licence grants API access by default.
 func (s *Service) GrantLicence(ctx context.Context, domain string, in keyward.LicenceGrant) (*keyward.Licence, error) {
+	return s.putLicence(ctx, domain, in, "licence.grant")
+}
+
+func (s *Service) putLicence(ctx context.Context, domain string, in keyward.LicenceGrant, action string) (*keyward.Licence, error) {
 	a, err := operatorActor(ctx)
 	if err != nil {
 		return nil, err
@@ -121,16 +125,20 @@ func (s *Service) GrantLicence(ctx context.Context, domain string, in keyward.Li
 			return err
 		}
 		out = l
-		return s.audit(ctx, q, a, t.ID, "licence.grant", "licence", t.ID, map[string]any{
+		return s.audit(ctx, q, a, t.ID, action, "licence", t.ID, map[string]any{
 			"api_access": l.APIAccess, "max_keys": l.MaxKeys, "rate_limit": l.RateLimit, "expires_at": l.ExpiresAt,
 		})
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	s.changed(ctx)
+	return out, nil
 }
 
 // RevokeLicence switches a tenant's API access off (operator only). Keys
 // are kept, and refused until a licence is granted again.
 func (s *Service) RevokeLicence(ctx context.Context, domain string) (*keyward.Licence, error) {
 	off := false
-	return s.GrantLicence(ctx, domain, keyward.LicenceGrant{APIAccess: &off})
+	return s.putLicence(ctx, domain, keyward.LicenceGrant{APIAccess: &off}, "licence.revoke")
 }

@@ -162,7 +162,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	for _, r := range results {
-		slog.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path)
+		slog.Debug("migration applied", "version", r.Source.Version, "file", r.Source.Path)
 	}
 	return nil
 }

@@ -73,10 +73,11 @@ func SkipWithoutPostgres(tb testing.TB) {
 // Engines lists the engines every store test runs on.
 var Engines = []store.Engine{store.SQLite, store.Postgres}
 
-// Each runs fn once per engine as a subtest named after it.
+// Each runs fn once per engine as parallel subtests named after it.
 func Each(t *testing.T, fn func(t *testing.T, db *store.DB)) {
 	for _, e := range Engines {
 		t.Run(string(e), func(t *testing.T) {
+			t.Parallel()
 			fn(t, Open(t, e))
 		})
 	}
@@ -128,6 +129,8 @@ func NewSchemaURL(tb testing.TB) string {
 	}
 	q := u.Query()
 	q.Set("search_path", schema)
+	// Tests need no durability; commits without waiting for the disk.
+	q.Set("synchronous_commit", "off")
 	u.RawQuery = q.Encode()
 	return u.String()
 }
