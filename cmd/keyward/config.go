@@ -32,6 +32,7 @@ type Config struct {
 	IdentityKey       string
 	MaxStaleness      time.Duration
 	SyncInterval      time.Duration
+	UsageFlush        time.Duration
 	LicenceContact    string
 }
 
@@ -93,6 +94,7 @@ func (c *Config) serveFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.CredentialSources, "credential-sources", envOr("CREDENTIAL_SOURCES", "header,bearer,query"), "where the gateway reads API keys: header (X-API-Key), bearer (Authorization), query (apiKey) (env KEYWARD_CREDENTIAL_SOURCES)")
 	fs.BoolVar(&c.PassUnknown, "pass-unknown", envOr("PASS_UNKNOWN", "") == "true", "forward requests matching no catalog method without checking a key (env KEYWARD_PASS_UNKNOWN=true)")
 	fs.StringVar(&c.Redis, "redis", envOr("REDIS", ""), "Redis address (host:port or redis:// URL) to share rate limits between nodes (env KEYWARD_REDIS)")
+	fs.DurationVar(&c.UsageFlush, "usage-flush", envDuration("USAGE_FLUSH", 10*time.Second), "how often usage counts are written to the database (env KEYWARD_USAGE_FLUSH)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (env KEYWARD_LOG_LEVEL)")
 }
 
@@ -105,6 +107,9 @@ func (c *Config) finish() error {
 	}
 	if c.SyncInterval <= 0 && c.Addr != "" {
 		errs = append(errs, errors.New("--sync-interval must be positive"))
+	}
+	if c.UsageFlush <= 0 && c.Addr != "" {
+		errs = append(errs, errors.New("--usage-flush must be positive"))
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = os.Getenv("KEYWARD_DATABASE_URL")

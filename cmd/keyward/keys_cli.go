@@ -238,7 +238,7 @@ func runKeysCLI(ctx context.Context, cmd string, args []string, out io.Writer) e
 			return fmt.Errorf("refused: %s", res.Code)
 		}
 	default:
-		fmt.Fprint(out, usage)
+		fmt.Fprint(out, usageText)
 		return fmt.Errorf("unknown command %q", cmd)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/keyward/keyward/internal/replica"
 	"github.com/keyward/keyward/internal/service"
 	"github.com/keyward/keyward/internal/store"
+	"github.com/keyward/keyward/internal/usage"
 )
 
 func main() {
@@ -50,7 +52,7 @@ func errorText(err error) string {
 	return err.Error()
 }
 
-const usage = `keyward: self-hosted API access platform
+const usageText = `keyward: self-hosted API access platform
 
 Usage:
   keyward serve [--addr 127.0.0.1:8080] [--data DIR | --database URL] [--demo]
@@ -63,6 +65,12 @@ Usage:
   keyward profile grant --tenant D --profile P --features f1,f2
   keyward user create --tenant D --email E --profile P [--name N]
   keyward token create --tenant D --user E [--name N]
+  keyward keys create --tenant D --name N [--description T] [--permissions orders=write,payments=read]
+                      [--stores all|code,…] [--methods id|Block,…] [--expires RFC3339] [--disabled]
+  keyward keys list --tenant D [--enabled true|false] [--access all|selected] [--store C]
+  keyward keys get|enable|disable|delete --tenant D --id K
+  keyward keys roll --tenant D --id K [--slot 1|2] [--grace 24h]
+  keyward verify --key SECRET (--method ID | --request "GET /api/v5/orders/statuses") [--store C] [--url URL]
 
 Every command takes --data DIR or --database postgres://… (env KEYWARD_DATABASE_URL).
 Run "keyward COMMAND -h" for a command's flags.
@@ -70,7 +78,7 @@ Run "keyward COMMAND -h" for a command's flags.
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usageText)
 		if len(args) == 0 {
 			return errUsage
 		}
@@ -101,11 +109,13 @@ type Main struct {
 	Service  *service.Service
 	Catalog  *catalog.Catalog
 	Replica  *replica.Replica
+	Usage    *usage.Recorder
 	Listener net.Listener
 	Out      io.Writer
 
-	server *http.Server
-	stop   context.CancelFunc
+	server     *http.Server
+	stop       context.CancelFunc
+	background sync.WaitGroup
 }
 
 // NewMain returns a Main printing to out.
@@ -172,9 +182,13 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("load replica: %w", err)
 	}
 	slog.Info("replica loaded", "secrets", m.Replica.Len(), "ms", time.Since(start).Milliseconds())
+	m.Usage = usage.New(db, keyward.SystemClock)
+	m.Replica.OnUse = m.Usage.Record
 	fctx, stop := context.WithCancel(context.Background())
 	m.stop = stop
-	go m.Replica.Follow(fctx, m.Config.SyncInterval)
+	m.background.Add(2)
+	go func() { defer m.background.Done(); m.Replica.Follow(fctx, m.Config.SyncInterval) }()
+	go func() { defer m.background.Done(); m.Usage.Run(fctx, m.Config.UsageFlush) }()
 	ln, err := net.Listen("tcp", m.Config.Addr)
 	if err != nil {
 		return err
@@ -230,6 +244,7 @@ func (m *Main) Serve(ctx context.Context) error {
 func (m *Main) Close() error {
 	if m.stop != nil {
 		m.stop()
+		m.background.Wait()
 	}
 	if m.DB != nil {
 		return m.DB.Close()

@@ -42,9 +42,10 @@ type Tenant struct {
 
 // entry is one secret: the credential it opens and its own expiry.
 type entry struct {
-	cred    *Credential
-	slot    int8
-	expires int64 // unix nanoseconds; 0 = no expiry
+	cred     *Credential
+	secretID string
+	slot     int8
+	expires  int64 // unix nanoseconds; 0 = no expiry
 }
 
 // Replica is the in-memory copy. It is safe for concurrent use.
@@ -66,8 +67,8 @@ type Replica struct {
 	lookups  atomic.Int64
 
 	// OnUse, when set, is called for every allowed request with the key id
-	// and the slot of the secret used.
-	OnUse func(keyID string, slot int)
+	// and the id of the secret used.
+	OnUse func(keyID, secretID string)
 }
 
 // Option configures a Replica.
@@ -173,7 +174,7 @@ func (r *Replica) compile(t *Tenant, k *keyward.Key) ([]entry, [][32]byte) {
 	for _, s := range k.Secrets {
 		var d [32]byte
 		copy(d[:], s.Digest)
-		e := entry{cred: c, slot: int8(s.Slot)}
+		e := entry{cred: c, secretID: s.ID, slot: int8(s.Slot)}
 		if s.ExpiresAt != nil {
 			e.expires = s.ExpiresAt.UnixNano()
 		}
@@ -327,7 +328,7 @@ func (r *Replica) Verify(key string, m *catalog.Method, store string) Result {
 		res.Code = res.Decision.Code
 	}
 	if res.Code == keyward.CodeValid && r.OnUse != nil {
-		r.OnUse(e.cred.KeyID, int(e.slot))
+		r.OnUse(e.cred.KeyID, e.secretID)
 	}
 	return res
 }

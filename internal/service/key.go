@@ -203,8 +203,36 @@ func (s *Service) Key(ctx context.Context, id string) (*keyward.Key, error) {
 		return nil, err
 	}
 	k.DisplayName = a.Domain + "-" + k.Name
-	s.fillUsage(k)
+	if err := s.fillUsage(ctx, q, k); err != nil {
+		return nil, err
+	}
 	return k, nil
+}
+
+// UsageDays is how far back a key's hourly usage is reported.
+const UsageDays = 7
+
+// fillUsage adds a key's usage: last use of any secret, requests in the
+// last 24 hours and per hour over the last week.
+func (s *Service) fillUsage(ctx context.Context, q *store.Q, k *keyward.Key) error {
+	now := s.now()
+	hourly, err := q.HourlyUsage(ctx, k.ID, now.Add(-UsageDays*24*time.Hour).Truncate(time.Hour))
+	if err != nil {
+		return err
+	}
+	u := &keyward.KeyUsage{Hourly: hourly}
+	for _, b := range hourly {
+		if !b.Start.Before(now.Truncate(time.Hour).Add(-23 * time.Hour)) {
+			u.Requests += b.Requests
+		}
+	}
+	for _, sec := range k.Secrets {
+		if sec.LastUsedAt != nil && (u.LastUsedAt == nil || sec.LastUsedAt.After(*u.LastUsedAt)) {
+			u.LastUsedAt = sec.LastUsedAt
+		}
+	}
+	k.Usage = u
+	return nil
 }
 
 // ListKeys lists the tenant's keys, filtered and paged by id.
@@ -241,7 +269,6 @@ func (s *Service) ListKeys(ctx context.Context, f keyward.KeyFilter) (*Page[*key
 	}
 	for _, k := range p.Data {
 		k.DisplayName = a.Domain + "-" + k.Name
-		s.fillUsage(k)
 	}
 	return p, nil
 }
@@ -313,7 +340,6 @@ func (s *Service) UpdateKey(ctx context.Context, id string, in keyward.KeyUpdate
 		return nil, err
 	}
 	s.changed(ctx)
-	s.fillUsage(out)
 	return out, nil
 }
 
@@ -341,6 +367,9 @@ func (s *Service) DeleteKey(ctx context.Context, id string) error {
 			return err
 		}
 		if err := q.DeleteKey(ctx, k.ID); err != nil {
+			return err
+		}
+		if err := q.DeleteUsage(ctx, k.ID); err != nil {
 			return err
 		}
 		if err := q.AppendChange(ctx, a.TenantID, "key", k.ID, s.now()); err != nil {
@@ -406,6 +435,5 @@ func (s *Service) RollKey(ctx context.Context, id string, in keyward.KeyRoll) (*
 		}
 	}
 	s.changed(ctx)
-	s.fillUsage(out)
 	return out, nil
 }

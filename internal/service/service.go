@@ -24,7 +24,6 @@ type Service struct {
 
 	licenceContact string
 	onChange       func(context.Context)
-	usage          func(*keyward.Key)
 }
 
 // Option configures a Service.
@@ -49,9 +48,6 @@ func WithLicenceContact(c string) Option {
 // WithChangeHook sets a function called after every committed change the
 // data plane holds, so this node's replica can catch up before answering.
 func WithChangeHook(fn func(context.Context)) Option { return func(s *Service) { s.onChange = fn } }
-
-// WithUsage sets a function that fills a key's usage summary.
-func WithUsage(fn func(*keyward.Key)) Option { return func(s *Service) { s.usage = fn } }
 
 // New returns a service over db with the API catalog cat.
 func New(db *store.DB, cat *catalog.Catalog, opts ...Option) *Service {
@@ -141,12 +137,6 @@ func clampLimit(n int) int {
 func (s *Service) changed(ctx context.Context) {
 	if s.onChange != nil {
 		s.onChange(ctx)
-	}
-}
-
-func (s *Service) fillUsage(k *keyward.Key) {
-	if s.usage != nil && k != nil {
-		s.usage(k)
 	}
 }
 

@@ -1,0 +1,102 @@
+// Package usage counts what the data plane allows: requests per key per
+// minute and the last use of each secret. Counts are kept in memory and
+// written to the database in batches, so no request waits on a write.
+package usage
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/keyward/keyward/internal/store"
+)
+
+type minuteKey struct {
+	keyID  string
+	minute int64 // unix seconds of the minute's start
+}
+
+// Recorder aggregates usage in memory. It is safe for concurrent use.
+type Recorder struct {
+	db  *store.DB
+	now func() time.Time
+
+	mu       sync.Mutex
+	counts   map[minuteKey]int64
+	lastUsed map[string]int64 // secret id -> unix nanoseconds
+}
+
+// New returns a recorder writing to db.
+func New(db *store.DB, now func() time.Time) *Recorder {
+	return &Recorder{db: db, now: now, counts: map[minuteKey]int64{}, lastUsed: map[string]int64{}}
+}
+
+// Record counts one allowed request made with a key's secret.
+func (r *Recorder) Record(keyID, secretID string) {
+	t := r.now().UnixNano()
+	k := minuteKey{keyID, t / int64(time.Second) / 60 * 60}
+	r.mu.Lock()
+	r.counts[k]++
+	r.lastUsed[secretID] = t
+	r.mu.Unlock()
+}
+
+// Flush writes what has been counted since the last flush in one
+// transaction. On failure the counts are kept for the next flush.
+func (r *Recorder) Flush(ctx context.Context) error {
+	r.mu.Lock()
+	counts, last := r.counts, r.lastUsed
+	r.counts, r.lastUsed = map[minuteKey]int64{}, map[string]int64{}
+	r.mu.Unlock()
+	if len(counts) == 0 && len(last) == 0 {
+		return nil
+	}
+	err := r.db.Write(ctx, func(q *store.Q) error {
+		for k, n := range counts {
+			if err := q.AddUsage(ctx, k.keyID, time.Unix(k.minute, 0), n); err != nil {
+				return err
+			}
+		}
+		for id, t := range last {
+			if err := q.TouchKeySecret(ctx, id, time.Unix(0, t)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		r.mu.Lock()
+		for k, n := range counts {
+			r.counts[k] += n
+		}
+		for id, t := range last {
+			if t > r.lastUsed[id] {
+				r.lastUsed[id] = t
+			}
+		}
+		r.mu.Unlock()
+	}
+	return err
+}
+
+// Run flushes every interval until ctx ends, then flushes once more.
+func (r *Recorder) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := r.Flush(fctx); err != nil {
+				slog.Warn("usage not written at shutdown", "err", err)
+			}
+			cancel()
+			return
+		case <-t.C:
+			if err := r.Flush(ctx); err != nil {
+				slog.Warn("usage flush failed; kept for the next one", "err", err)
+			}
+		}
+	}
+}
