@@ -82,7 +82,13 @@ func (v *Verifier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := v.Replica.Verify(in.Key, m, in.Store)
-	httpx.JSON(w, http.StatusOK, Response(&res, m))
+	status := http.StatusOK
+	if res.Code == keyward.CodeUnavailable {
+		// A stale replica must not be trusted: refuse, and tell the caller to retry.
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", "5")
+	}
+	httpx.JSON(w, status, Response(&res, m))
 }
 
 // Response builds the verify answer for a result.
@@ -129,4 +135,3 @@ func Message(res *replica.Result, m *catalog.Method) string {
 	}
 	return res.Decision.Message()
 }
-
