@@ -32,6 +32,7 @@ const (
 	ActorUser     ActorKind = "user"
 	ActorOperator ActorKind = "operator"
 	ActorSystem   ActorKind = "system"
+	ActorMerchant ActorKind = "merchant"
 )
 
 // Actor is the authenticated caller of the control plane. A user actor acts
@@ -44,8 +45,10 @@ type Actor struct {
 	UserID   string
 	Email    string
 	TokenID  string
-	Features FeatureSet
-	Address  string // the client's network address, for the audit log
+	// MerchantID is set for merchant actors, who have no features.
+	MerchantID string
+	Features   FeatureSet
+	Address    string // the client's network address, for the audit log
 }
 
 // Name is how the audit log names the actor.
@@ -55,6 +58,8 @@ func (a *Actor) Name() string {
 		return a.Email
 	case ActorOperator:
 		return "operator"
+	case ActorMerchant:
+		return "merchant:" + a.Email
 	default:
 		return "system"
 	}

@@ -8,6 +8,7 @@ package replica
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,10 @@ type Credential struct {
 	Permissions keyward.Permissions
 	Stores      keyward.StoreAccess
 	RateLimit   int
+	// Set for merchant credentials only.
+	MerchantID     string
+	MerchantUserID string
+	AccountID      string
 }
 
 // Tenant is a tenant as the data plane holds it.
@@ -58,8 +63,9 @@ type Replica struct {
 
 	mu      sync.RWMutex
 	secrets map[[32]byte]entry
-	keys    map[string][][32]byte
+	keys    map[string][][32]byte // key or merchant user id -> its secrets' digests
 	tenants map[string]*Tenant
+	owners  map[ownerKey]string // record -> owning merchant id
 
 	syncMu   sync.Mutex
 	seq      int64
@@ -86,7 +92,7 @@ func WithMaxStaleness(d time.Duration) Option { return func(r *Replica) { r.maxS
 func New(db *store.DB, cat *catalog.Catalog, opts ...Option) *Replica {
 	r := &Replica{
 		db: db, cat: cat, now: keyward.SystemClock, maxStale: 60 * time.Second, log: slog.Default(),
-		secrets: map[[32]byte]entry{}, keys: map[string][][32]byte{}, tenants: map[string]*Tenant{},
+		secrets: map[[32]byte]entry{}, keys: map[string][][32]byte{}, tenants: map[string]*Tenant{}, owners: map[ownerKey]string{},
 	}
 	for _, o := range opts {
 		o(r)
@@ -137,8 +143,30 @@ func (r *Replica) Load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	users, err := q.AllMerchantUsersWithAPIAccess(ctx)
+	if err != nil {
+		return err
+	}
+	for _, u := range users {
+		if t := tenants[u.TenantID]; t != nil {
+			m, err := q.Merchant(ctx, u.TenantID, u.MerchantID)
+			if err != nil {
+				return err
+			}
+			if e, d, ok := r.compileMerchant(t, m, u); ok {
+				secrets[d] = e
+				keys[u.ID] = [][32]byte{d}
+			}
+		}
+	}
+	owners := map[ownerKey]string{}
+	if err := q.AllOwners(ctx, func(o store.Owner) {
+		owners[ownerKey{o.TenantID, o.Resource, o.RecordID}] = o.MerchantID
+	}); err != nil {
+		return err
+	}
 	r.mu.Lock()
-	r.secrets, r.keys, r.tenants = secrets, keys, tenants
+	r.secrets, r.keys, r.tenants, r.owners = secrets, keys, tenants, owners
 	r.mu.Unlock()
 	r.seq = seq
 	r.lastSync.Store(r.now().UnixNano())
@@ -237,6 +265,31 @@ func (r *Replica) apply(ctx context.Context, q *store.Q, c store.Change) error {
 			r.keys[c.ObjectID] = ds
 		}
 		r.mu.Unlock()
+	case "merchant_user":
+		return r.applyMerchantUser(ctx, q, c.TenantID, c.ObjectID)
+	case "merchant":
+		users, err := q.ListMerchantUsers(ctx, c.TenantID, c.ObjectID)
+		if err != nil {
+			return err
+		}
+		for _, u := range users {
+			if err := r.applyMerchantUser(ctx, q, c.TenantID, u.ID); err != nil {
+				return err
+			}
+		}
+	case "owner":
+		resource, recordID, _ := strings.Cut(c.ObjectID, "/")
+		m, err := q.OwnerOf(ctx, c.TenantID, resource, recordID)
+		if err != nil {
+			return err
+		}
+		r.mu.Lock()
+		if m == "" {
+			delete(r.owners, ownerKey{c.TenantID, resource, recordID})
+		} else {
+			r.owners[ownerKey{c.TenantID, resource, recordID}] = m
+		}
+		r.mu.Unlock()
 	case "licence", "tenant", "store":
 		t, err := q.TenantByID(ctx, c.TenantID)
 		if keyward.ErrorCode(err) == keyward.ENotFound {
@@ -297,6 +350,11 @@ func (r *Replica) Verify(key string, m *catalog.Method, store string) Result {
 	if err != nil || kind != secret.KindAPIKey {
 		return Result{Code: keyward.CodeNotFound}
 	}
+	return r.lookup(key, m, store)
+}
+
+// lookup finds the secret's entry and decides; the secret has been parsed.
+func (r *Replica) lookup(key string, m *catalog.Method, store string) Result {
 	if r.Stale() {
 		return Result{Code: keyward.CodeUnavailable}
 	}

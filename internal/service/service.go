@@ -83,6 +83,9 @@ func tenantActor(ctx context.Context, feature keyward.Feature) (*keyward.Actor, 
 	if a.TenantID == "" {
 		return nil, keyward.Errorf(keyward.EForbidden, "This is a tenant endpoint; the operator token cannot call it. Use a personal access token of a tenant user.")
 	}
+	if a.Kind == keyward.ActorMerchant {
+		return nil, keyward.Errorf(keyward.EForbidden, "Merchant credentials may call the platform's API through the gateway and read their own credentials; this endpoint is for the tenant's administrators.")
+	}
 	if feature != "" && !a.Features.Has(feature) {
 		return nil, &keyward.Error{
 			Code:    keyward.EFeatureRequired,

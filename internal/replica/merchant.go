@@ -1,0 +1,132 @@
+package replica
+
+import (
+	"context"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/catalog"
+	"github.com/keyward/keyward/internal/policy"
+	"github.com/keyward/keyward/internal/secret"
+	"github.com/keyward/keyward/internal/store"
+)
+
+type ownerKey struct {
+	tenantID, resource, recordID string
+}
+
+// merchantPermissions is what a merchant credential may ever do: the
+// catalog's merchant methods, which work on jobs and actions.
+var merchantPermissions = keyward.Permissions{"jobs": keyward.LevelWrite, "actions": keyward.LevelWrite}
+
+// compileMerchant turns an enabled Level 2 merchant user into an entry.
+func (r *Replica) compileMerchant(t *Tenant, m *keyward.Merchant, u *keyward.MerchantUser) (entry, [32]byte, bool) {
+	var d [32]byte
+	if !u.APIAccess || u.Level != keyward.MerchantLevel2 || len(u.AuthKeyDigest) != len(d) {
+		return entry{}, d, false
+	}
+	perms := keyward.Permissions{}
+	for res, l := range merchantPermissions {
+		if r.cat.HasResource(res) {
+			perms[res] = l
+		}
+	}
+	sp := policy.Spec{Permissions: perms, AllStores: len(m.StoreIDs) == 0, Merchant: true}
+	for _, id := range m.StoreIDs {
+		sp.Stores = append(sp.Stores, id)
+		if c := t.storeCode[id]; c != "" {
+			sp.Stores = append(sp.Stores, c)
+		}
+	}
+	p, err := policy.Compile(r.cat, sp)
+	if err != nil {
+		r.log.Warn("merchant credential does not compile against the catalog; refusing it", "merchant_user", u.ID, "err", err)
+		return entry{}, d, false
+	}
+	stores := keyward.StoreAccess{Access: keyward.StoresAll}
+	if len(m.StoreIDs) > 0 {
+		stores = keyward.StoreAccess{Access: keyward.StoresSelected, IDs: m.StoreIDs}
+	}
+	c := &Credential{
+		KeyID: u.ID, TenantID: u.TenantID, DisplayName: t.Domain + "-" + m.Name + "-" + u.AccountID, Enabled: true,
+		Policy: p, Permissions: perms, Stores: stores, MerchantID: m.ID, MerchantUserID: u.ID, AccountID: u.AccountID,
+	}
+	copy(d[:], u.AuthKeyDigest)
+	return entry{cred: c, secretID: u.ID, slot: 1}, d, true
+}
+
+func (r *Replica) applyMerchantUser(ctx context.Context, q *store.Q, tenantID, userID string) error {
+	u, err := q.MerchantUserByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	var e entry
+	var d [32]byte
+	ok := false
+	if u != nil {
+		r.mu.RLock()
+		t := r.tenants[tenantID]
+		r.mu.RUnlock()
+		if t != nil {
+			m, err := q.Merchant(ctx, tenantID, u.MerchantID)
+			if err != nil && keyward.ErrorCode(err) != keyward.ENotFound {
+				return err
+			}
+			if m != nil {
+				e, d, ok = r.compileMerchant(t, m, u)
+			}
+		}
+	}
+	r.mu.Lock()
+	for _, old := range r.keys[userID] {
+		delete(r.secrets, old)
+	}
+	delete(r.keys, userID)
+	if ok {
+		r.secrets[d] = e
+		r.keys[userID] = [][32]byte{d}
+	}
+	r.mu.Unlock()
+	return nil
+}
+
+// VerifyMerchant decides whether a merchant credential (API Account ID and
+// API Auth Key) may call method m on store. It never queries the database.
+func (r *Replica) VerifyMerchant(accountID, authKey string, m *catalog.Method, store string) Result {
+	kind, err := secret.Parse(authKey)
+	if err != nil || kind != secret.KindMerchantKey {
+		return Result{Code: keyward.CodeNotFound}
+	}
+	res := r.lookup(authKey, m, store)
+	if res.Cred != nil && res.Cred.AccountID != accountID {
+		return Result{Code: keyward.CodeNotFound}
+	}
+	return res
+}
+
+// OwnerOf returns the merchant that created a record through the gateway.
+func (r *Replica) OwnerOf(tenantID, resource, recordID string) (string, bool) {
+	r.mu.RLock()
+	m, ok := r.owners[ownerKey{tenantID, resource, recordID}]
+	r.mu.RUnlock()
+	return m, ok
+}
+
+// RecordOwner records, durably and then in memory, that a merchant created
+// a record; other nodes learn it from the change log.
+func (r *Replica) RecordOwner(ctx context.Context, tenantID, resource, recordID, merchantID string) error {
+	err := r.db.Write(ctx, func(q *store.Q) error {
+		if err := q.InsertOwner(ctx, tenantID, resource, recordID, merchantID, r.now()); err != nil {
+			return err
+		}
+		return q.AppendChange(ctx, tenantID, "owner", resource+"/"+recordID, r.now())
+	})
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	if _, taken := r.owners[ownerKey{tenantID, resource, recordID}]; !taken {
+		r.owners[ownerKey{tenantID, resource, recordID}] = merchantID
+	}
+	r.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,440 @@
+package service
+
+import (
+	"context"
+	"slices"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/secret"
+	"github.com/keyward/keyward/internal/store"
+)
+
+// merchantStores resolves store codes or ids to the tenant's store ids.
+func merchantStores(ctx context.Context, q *store.Q, tenantID string, refs []string) ([]string, error) {
+	ids := []string{}
+	for _, ref := range refs {
+		st, err := q.Store(ctx, tenantID, ref)
+		if keyward.ErrorCode(err) == keyward.ENotFound {
+			return nil, keyward.Invalid("stores", "unknown store %q; list stores at GET /api/v1/stores", ref)
+		} else if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(ids, st.ID) {
+			ids = append(ids, st.ID)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// CreateMerchant adds a merchant; it needs the Merchants feature.
+func (s *Service) CreateMerchant(ctx context.Context, in keyward.MerchantCreate) (*keyward.Merchant, error) {
+	a, err := tenantActor(ctx, keyward.FeatureMerchants)
+	if err != nil {
+		return nil, err
+	}
+	if err := keyward.ValidName("name", in.Name, 200); err != nil {
+		return nil, err
+	}
+	m := &keyward.Merchant{ID: keyward.NewID("mer"), TenantID: a.TenantID, Name: in.Name, CreatedAt: s.now(), UpdatedAt: s.now()}
+	err = s.db.Write(ctx, func(q *store.Q) error {
+		if m.StoreIDs, err = merchantStores(ctx, q, a.TenantID, in.Stores); err != nil {
+			return err
+		}
+		if err := q.InsertMerchant(ctx, m); err != nil {
+			return err
+		}
+		return s.audit(ctx, q, a, a.TenantID, "merchant.create", "merchant", m.ID, map[string]any{"name": m.Name, "stores": m.StoreIDs})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// ListMerchants lists the tenant's merchants.
+func (s *Service) ListMerchants(ctx context.Context) ([]*keyward.Merchant, error) {
+	a, err := tenantActor(ctx, keyward.FeatureMerchants)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.db.Read().ListMerchants(ctx, a.TenantID)
+	if out == nil && err == nil {
+		out = []*keyward.Merchant{}
+	}
+	return out, err
+}
+
+// Merchant returns one merchant.
+func (s *Service) Merchant(ctx context.Context, id string) (*keyward.Merchant, error) {
+	a, err := tenantActor(ctx, keyward.FeatureMerchants)
+	if err != nil {
+		return nil, err
+	}
+	return s.db.Read().Merchant(ctx, a.TenantID, id)
+}
+
+// UpdateMerchant renames a merchant or changes its stores; its users'
+// credentials follow at once.
+func (s *Service) UpdateMerchant(ctx context.Context, id string, in keyward.MerchantUpdate) (*keyward.Merchant, error) {
+	a, err := tenantActor(ctx, keyward.FeatureMerchants)
+	if err != nil {
+		return nil, err
+	}
+	var m *keyward.Merchant
+	err = s.db.Write(ctx, func(q *store.Q) error {
+		if m, err = q.Merchant(ctx, a.TenantID, id); err != nil {
+			return err
+		}
+		changes := map[string]any{}
+		if in.Name != nil && *in.Name != m.Name {
+			if err := keyward.ValidName("name", *in.Name, 200); err != nil {
+				return err
+			}
+			m.Name = *in.Name
+			changes["name"] = m.Name
+		}
+		if in.Stores != nil {
+			ids, err := merchantStores(ctx, q, a.TenantID, *in.Stores)
+			if err != nil {
+				return err
+			}
+			if !slices.Equal(ids, m.StoreIDs) {
+				m.StoreIDs = ids
+				changes["stores"] = ids
+			}
+		}
+		if len(changes) == 0 {
+			return nil
+		}
+		m.UpdatedAt = s.now()
+		if err := q.UpdateMerchant(ctx, m); err != nil {
+			return err
+		}
+		if err := q.AppendChange(ctx, a.TenantID, "merchant", m.ID, s.now()); err != nil {
+			return err
+		}
+		return s.audit(ctx, q, a, a.TenantID, "merchant.update", "merchant", m.ID, changes)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.changed(ctx)
+	return m, nil
+}
+
+// DeleteMerchant removes a merchant and its users; their credentials stop
+// working at once.
+func (s *Service) DeleteMerchant(ctx context.Context, id string) error {
+	a, err := tenantActor(ctx, keyward.FeatureMerchants)
+	if err != nil {
+		return err
+	}
+	err = s.db.Write(ctx, func(q *store.Q) error {
+		m, err := q.Merchant(ctx, a.TenantID, id)
+		if err != nil {
+			return err
+		}
+		users, err := q.ListMerchantUsers(ctx, a.TenantID, m.ID)
+		if err != nil {
+			return err
+		}
+		if err := q.DeleteMerchant(ctx, m.ID); err != nil {
+			return err
+		}
+		for _, u := range users {
+			if err := q.AppendChange(ctx, a.TenantID, "merchant_user", u.ID, s.now()); err != nil {
+				return err
+			}
+		}
+		return s.audit(ctx, q, a, a.TenantID, "merchant.delete", "merchant", m.ID, map[string]any{"name": m.Name})
+	})
+	if err == nil {
+		s.changed(ctx)
+	}
+	return err
+}
+
+// apiAccessLevel2Only explains why a Level 1 user cannot have API access.
+func apiAccessLevel2Only() error {
+	return keyward.Invalid("api_access", "API access can be granted only to Merchant Level 2 users; set level to 2 first")
+}
+
+// grantAPIAccess gives u a new API Account ID (kept if it has one) and a
+// new API Auth Key, returned in u.AuthKey.
+func (s *Service) grantAPIAccess(u *keyward.MerchantUser) {
+	if u.AccountID == "" {
+		u.AccountID = keyward.NewID("acc")
+	}
+	plain := secret.Generate(secret.KindMerchantKey)
+	d := secret.Digest(plain)
+	u.AuthKey, u.AuthKeyHint, u.AuthKeyDigest = plain, secret.Hint(plain), d[:]
+	now := s.now()
+	u.APIAccess, u.APIEnabledAt = true, &now
+}
+
+func revokeAPIAccess(u *keyward.MerchantUser) {
+	u.APIAccess, u.AuthKeyHint, u.AuthKeyDigest, u.APIEnabledAt = false, "", nil, nil
+}
+
+// CreateMerchantUser adds a user to a merchant. With api_access (Level 2
+// only) the answer carries the API Auth Key, shown once.
+func (s *Service) CreateMerchantUser(ctx context.Context, merchantID string, in keyward.MerchantUserCreate) (*keyward.MerchantUser, error) {
+	a, err := tenantActor(ctx, keyward.FeatureMerchants)
+	if err != nil {
+		return nil, err
+	}
+	email, err := keyward.NormaliseEmail(in.Email)
+	if err != nil {
+		return nil, err
+	}
+	if in.Level != keyward.MerchantLevel1 && in.Level != keyward.MerchantLevel2 {
+		return nil, keyward.Invalid("level", "level must be 1 or 2")
+	}
+	if in.APIAccess && in.Level != keyward.MerchantLevel2 {
+		return nil, apiAccessLevel2Only()
+	}
+	if err := keyward.ValidText("name", in.Name, 200); err != nil {
+		return nil, err
+	}
+	u := &keyward.MerchantUser{ID: keyward.NewID("mus"), TenantID: a.TenantID, Email: email, Name: in.Name, Level: in.Level, CreatedAt: s.now(), UpdatedAt: s.now()}
+	err = s.db.Write(ctx, func(q *store.Q) error {
+		m, err := q.Merchant(ctx, a.TenantID, merchantID)
+		if err != nil {
+			return err
+		}
+		u.MerchantID = m.ID
+		if in.APIAccess {
+			if err := s.requireLicence(ctx, q, a.TenantID); err != nil {
+				return err
+			}
+			s.grantAPIAccess(u)
+		}
+		if err := q.InsertMerchantUser(ctx, u); err != nil {
+			return err
+		}
+		if err := q.AppendChange(ctx, a.TenantID, "merchant_user", u.ID, s.now()); err != nil {
+			return err
+		}
+		return s.audit(ctx, q, a, a.TenantID, "merchant_user.create", "merchant_user", u.ID, map[string]any{
+			"email": u.Email, "merchant_id": u.MerchantID, "level": u.Level, "api_access": u.APIAccess, "api_account_id": u.AccountID,
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.changed(ctx)
+	return u, nil
+}
+
+func (s *Service) requireLicence(ctx context.Context, q *store.Q, tenantID string) error {
+	l, err := q.Licence(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	if !l.Active(s.now()) {
+		return s.licenceRequired()
+	}
+	return nil
+}
+
+// ListMerchantUsers lists a merchant's users.
+func (s *Service) ListMerchantUsers(ctx context.Context, merchantID string) ([]*keyward.MerchantUser, error) {
+	a, err := tenantActor(ctx, keyward.FeatureMerchants)
+	if err != nil {
+		return nil, err
+	}
+	q := s.db.Read()
+	m, err := q.Merchant(ctx, a.TenantID, merchantID)
+	if err != nil {
+		return nil, err
+	}
+	out, err := q.ListMerchantUsers(ctx, a.TenantID, m.ID)
+	if out == nil && err == nil {
+		out = []*keyward.MerchantUser{}
+	}
+	return out, err
+}
+
+// UpdateMerchantUser changes a merchant user's name, level or API access.
+// Moving a user to Level 1 switches API access off at once; switching it
+// on (Level 2 only) returns a new API Auth Key, shown once.
+func (s *Service) UpdateMerchantUser(ctx context.Context, merchantID, userID string, in keyward.MerchantUserUpdate) (*keyward.MerchantUser, error) {
+	a, err := tenantActor(ctx, keyward.FeatureMerchants)
+	if err != nil {
+		return nil, err
+	}
+	if in.Level != nil && *in.Level != keyward.MerchantLevel1 && *in.Level != keyward.MerchantLevel2 {
+		return nil, keyward.Invalid("level", "level must be 1 or 2")
+	}
+	var u *keyward.MerchantUser
+	err = s.db.Write(ctx, func(q *store.Q) error {
+		if u, err = q.MerchantUser(ctx, a.TenantID, userID); err != nil {
+			return err
+		}
+		if u.MerchantID != merchantID {
+			return keyward.Errorf(keyward.ENotFound, "no merchant user %q in merchant %q", userID, merchantID)
+		}
+		changes := map[string]any{}
+		if in.Name != nil && *in.Name != u.Name {
+			if err := keyward.ValidText("name", *in.Name, 200); err != nil {
+				return err
+			}
+			u.Name = *in.Name
+			changes["name"] = u.Name
+		}
+		if in.Level != nil && *in.Level != u.Level {
+			u.Level = *in.Level
+			changes["level"] = u.Level
+		}
+		wantAPI := u.APIAccess
+		if in.APIAccess != nil {
+			wantAPI = *in.APIAccess
+		}
+		if u.Level != keyward.MerchantLevel2 {
+			if in.APIAccess != nil && *in.APIAccess {
+				return apiAccessLevel2Only()
+			}
+			wantAPI = false
+		}
+		switch {
+		case wantAPI && !u.APIAccess:
+			if err := s.requireLicence(ctx, q, a.TenantID); err != nil {
+				return err
+			}
+			s.grantAPIAccess(u)
+			changes["api_access"] = true
+			changes["api_account_id"] = u.AccountID
+		case !wantAPI && u.APIAccess:
+			revokeAPIAccess(u)
+			changes["api_access"] = false
+		}
+		if len(changes) == 0 {
+			return nil
+		}
+		u.UpdatedAt = s.now()
+		if err := q.UpdateMerchantUser(ctx, u); err != nil {
+			return err
+		}
+		if err := q.AppendChange(ctx, a.TenantID, "merchant_user", u.ID, s.now()); err != nil {
+			return err
+		}
+		return s.audit(ctx, q, a, a.TenantID, "merchant_user.update", "merchant_user", u.ID, changes)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.changed(ctx)
+	return u, nil
+}
+
+// RegenerateMerchantAuthKey replaces a merchant user's API Auth Key; the
+// old one stops working at once.
+func (s *Service) RegenerateMerchantAuthKey(ctx context.Context, merchantID, userID string) (*keyward.MerchantUser, error) {
+	a, err := tenantActor(ctx, keyward.FeatureMerchants)
+	if err != nil {
+		return nil, err
+	}
+	var u *keyward.MerchantUser
+	err = s.db.Write(ctx, func(q *store.Q) error {
+		if u, err = q.MerchantUser(ctx, a.TenantID, userID); err != nil {
+			return err
+		}
+		if u.MerchantID != merchantID {
+			return keyward.Errorf(keyward.ENotFound, "no merchant user %q in merchant %q", userID, merchantID)
+		}
+		if !u.APIAccess {
+			return keyward.Invalid("api_access", "this user has no API access; switch API access on first")
+		}
+		if err := s.requireLicence(ctx, q, a.TenantID); err != nil {
+			return err
+		}
+		s.grantAPIAccess(u)
+		u.UpdatedAt = s.now()
+		if err := q.UpdateMerchantUser(ctx, u); err != nil {
+			return err
+		}
+		if err := q.AppendChange(ctx, a.TenantID, "merchant_user", u.ID, s.now()); err != nil {
+			return err
+		}
+		return s.audit(ctx, q, a, a.TenantID, "merchant_user.regenerate_key", "merchant_user", u.ID, map[string]any{"api_account_id": u.AccountID})
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.changed(ctx)
+	return u, nil
+}
+
+// ListMerchantAPIAccess lists every merchant user with API access on, with
+// the API Account ID, as administrators see it under Integrations > API.
+func (s *Service) ListMerchantAPIAccess(ctx context.Context) ([]keyward.MerchantAPIAccess, error) {
+	a, err := tenantActor(ctx, keyward.FeatureMerchants)
+	if err != nil {
+		return nil, err
+	}
+	q := s.db.Read()
+	users, err := q.ListMerchantUsers(ctx, a.TenantID, "")
+	if err != nil {
+		return nil, err
+	}
+	ms, err := q.ListMerchants(ctx, a.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]string{}
+	for _, m := range ms {
+		names[m.ID] = m.Name
+	}
+	out := []keyward.MerchantAPIAccess{}
+	for _, u := range users {
+		out = append(out, keyward.MerchantAPIAccess{AccountID: u.AccountID, MerchantID: u.MerchantID, MerchantName: names[u.MerchantID],
+			UserID: u.ID, Email: u.Email, AuthKeyHint: u.AuthKeyHint, EnabledAt: u.APIEnabledAt})
+	}
+	return out, nil
+}
+
+// DeactivateMerchantAPIAccess switches off the API access of the merchant
+// user holding the API Account ID.
+func (s *Service) DeactivateMerchantAPIAccess(ctx context.Context, accountID string) error {
+	a, err := tenantActor(ctx, keyward.FeatureMerchants)
+	if err != nil {
+		return err
+	}
+	u, err := s.db.Read().MerchantUser(ctx, a.TenantID, accountID)
+	if err != nil {
+		return err
+	}
+	off := false
+	_, err = s.UpdateMerchantUser(ctx, u.MerchantID, u.ID, keyward.MerchantUserUpdate{APIAccess: &off})
+	return err
+}
+
+// AuthenticateMerchant resolves merchant API credentials to an actor that
+// may read its own credentials' metadata and nothing else of the admin API.
+func (s *Service) AuthenticateMerchant(ctx context.Context, accountID, authKey, address string) (*keyward.Actor, *keyward.MerchantUser, error) {
+	unauth := keyward.Errorf(keyward.EUnauthenticated, "The API Account ID and API Auth Key do not match an enabled merchant credential.")
+	if kind, err := secret.Parse(authKey); err != nil || kind != secret.KindMerchantKey {
+		return nil, nil, unauth
+	}
+	d := secret.Digest(authKey)
+	q := s.db.Read()
+	u, err := q.MerchantUserByAccount(ctx, accountID)
+	if err != nil || u == nil {
+		return nil, nil, unauth
+	}
+	if !u.APIAccess || u.Level != keyward.MerchantLevel2 || !secret.Equal(u.AuthKeyDigest, d[:]) {
+		return nil, nil, unauth
+	}
+	a := &keyward.Actor{Kind: keyward.ActorMerchant, TenantID: u.TenantID, UserID: u.ID, Email: u.Email, MerchantID: u.MerchantID, Address: address}
+	return a, u, nil
+}
+
+// MerchantSelf returns the calling merchant user's own credential metadata.
+func (s *Service) MerchantSelf(ctx context.Context) (*keyward.MerchantUser, error) {
+	a := keyward.ActorFrom(ctx)
+	if a == nil || a.Kind != keyward.ActorMerchant {
+		return nil, keyward.Errorf(keyward.EUnauthenticated, "Send your API Account ID and API Auth Key with HTTP Basic authentication.")
+	}
+	return s.db.Read().MerchantUser(ctx, a.TenantID, a.UserID)
+}

@@ -1,0 +1,86 @@
+package keyward
+
+import "time"
+
+// Merchant is an outside business working inside a tenant, such as a
+// seller on a marketplace or a contractor of a delivery platform.
+type Merchant struct {
+	ID        string    `json:"id"`
+	TenantID  string    `json:"-"`
+	Name      string    `json:"name"`
+	StoreIDs  []string  `json:"stores"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// MerchantCreate is the input for creating a merchant.
+type MerchantCreate struct {
+	Name   string   `json:"name"`
+	Stores []string `json:"stores"`
+}
+
+// MerchantUpdate changes a merchant; nil fields stay as they are.
+type MerchantUpdate struct {
+	Name   *string   `json:"name"`
+	Stores *[]string `json:"stores"`
+}
+
+// Merchant user levels. Only Level 2 users may have API access.
+const (
+	MerchantLevel1 = 1
+	MerchantLevel2 = 2
+)
+
+// MerchantUser is a person working for a merchant. A Level 2 user may get
+// API access: a non-secret API Account ID and a secret API Auth Key.
+type MerchantUser struct {
+	ID            string     `json:"id"`
+	TenantID      string     `json:"-"`
+	MerchantID    string     `json:"merchant_id"`
+	Email         string     `json:"email"`
+	Name          string     `json:"name"`
+	Level         int        `json:"level"`
+	APIAccess     bool       `json:"api_access"`
+	AccountID     string     `json:"api_account_id,omitempty"`
+	AuthKeyHint   string     `json:"api_auth_key_hint,omitempty"`
+	AuthKeyDigest []byte     `json:"-"`
+	APIEnabledAt  *time.Time `json:"api_enabled_at,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+	// AuthKey is the plain API Auth Key, set only in the answer that
+	// creates it.
+	AuthKey string `json:"api_auth_key,omitempty"`
+}
+
+// MerchantUserCreate is the input for adding a merchant user.
+type MerchantUserCreate struct {
+	Email     string `json:"email"`
+	Name      string `json:"name"`
+	Level     int    `json:"level"`
+	APIAccess bool   `json:"api_access"`
+}
+
+// MerchantUserUpdate changes a merchant user; nil fields stay as they are.
+// Moving a user to Level 1 switches API access off at once.
+type MerchantUserUpdate struct {
+	Name      *string `json:"name"`
+	Level     *int    `json:"level"`
+	APIAccess *bool   `json:"api_access"`
+}
+
+// MerchantAPIAccess is one enabled merchant credential as administrators
+// list it under Integrations > API.
+type MerchantAPIAccess struct {
+	AccountID    string     `json:"api_account_id"`
+	MerchantID   string     `json:"merchant_id"`
+	MerchantName string     `json:"merchant_name"`
+	UserID       string     `json:"user_id"`
+	Email        string     `json:"email"`
+	AuthKeyHint  string     `json:"api_auth_key_hint"`
+	EnabledAt    *time.Time `json:"api_enabled_at,omitempty"`
+}
+
+// Verify codes for merchant credentials.
+const (
+	CodeMerchantMethodNotAllowed = "MERCHANT_METHOD_NOT_ALLOWED"
+)
