@@ -19,6 +19,7 @@ const (
 	AuthNone     Auth = "none"     // anyone
 	AuthTenant   Auth = "tenant"   // a personal access token
 	AuthOperator Auth = "operator" // the operator token
+	AuthMerchant Auth = "merchant" // merchant API credentials
 )
 
 // Route is one entry of the route table.
@@ -79,6 +80,25 @@ func (a *API) Routes() []Route {
 		{"DELETE", "/api/v1/keys/{id}", AuthTenant, a.deleteKey},
 		{"POST", "/api/v1/keys/{id}/roll", AuthTenant, a.rollKey},
 
+		{"GET", "/api/v1/webhooks", AuthTenant, a.listWebhooks},
+		{"POST", "/api/v1/webhooks", AuthTenant, a.createWebhook},
+		{"GET", "/api/v1/webhooks/{id}", AuthTenant, a.getWebhook},
+		{"PATCH", "/api/v1/webhooks/{id}", AuthTenant, a.updateWebhook},
+		{"DELETE", "/api/v1/webhooks/{id}", AuthTenant, a.deleteWebhook},
+
+		{"GET", "/api/v1/merchants", AuthTenant, a.listMerchants},
+		{"POST", "/api/v1/merchants", AuthTenant, a.createMerchant},
+		{"GET", "/api/v1/merchants/api-access", AuthTenant, a.listMerchantAPIAccess},
+		{"DELETE", "/api/v1/merchants/api-access/{account}", AuthTenant, a.deactivateMerchantAPIAccess},
+		{"GET", "/api/v1/merchants/{id}", AuthTenant, a.getMerchant},
+		{"PATCH", "/api/v1/merchants/{id}", AuthTenant, a.updateMerchant},
+		{"DELETE", "/api/v1/merchants/{id}", AuthTenant, a.deleteMerchant},
+		{"GET", "/api/v1/merchants/{id}/users", AuthTenant, a.listMerchantUsers},
+		{"POST", "/api/v1/merchants/{id}/users", AuthTenant, a.createMerchantUser},
+		{"PATCH", "/api/v1/merchants/{id}/users/{user}", AuthTenant, a.updateMerchantUser},
+		{"POST", "/api/v1/merchants/{id}/users/{user}/auth-key", AuthTenant, a.regenerateMerchantKey},
+		{"GET", "/api/v1/merchant/credentials", AuthMerchant, a.merchantCredentials},
+
 		{"GET", "/operator/v1/tenants", AuthOperator, a.listTenants},
 		{"POST", "/operator/v1/tenants", AuthOperator, a.createTenant},
 		{"GET", "/operator/v1/tenants/{domain}", AuthOperator, a.getTenant},
@@ -99,7 +119,18 @@ func (a *API) Register(mux *http.ServeMux) {
 // error the handler returns as problem details.
 func (a *API) adapt(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if rt.Auth != AuthNone {
+		id, key, hasMerchant := MerchantCredentials(r)
+		if rt.Auth == AuthMerchant || (rt.Auth == AuthTenant && hasMerchant && httpx.BearerToken(r) == "") {
+			// Merchant credentials on a tenant route are authenticated so the
+			// service can refuse them with a reason, not a bare 401.
+			actor, _, err := a.svc.AuthenticateMerchant(r.Context(), id, key, httpx.ClientAddr(r))
+			if err != nil {
+				w.Header().Set("WWW-Authenticate", `Basic realm="keyward merchant API"`)
+				httpx.Error(w, r, err)
+				return
+			}
+			r = r.WithContext(keyward.WithActor(r.Context(), actor))
+		} else if rt.Auth != AuthNone {
 			actor, err := a.svc.Authenticate(r.Context(), httpx.BearerToken(r), httpx.ClientAddr(r))
 			if err != nil {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="keyward"`)
