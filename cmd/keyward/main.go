@@ -57,6 +57,7 @@ const usageText = `keyward: self-hosted API access platform
 Usage:
   keyward serve [--addr 127.0.0.1:8080] [--data DIR | --database URL] [--demo]
   keyward migrate [--data DIR | --database URL]
+  keyward demo-api [--addr 127.0.0.1:9090]
   keyward tenant create --domain D [--name N]
   keyward store create --tenant D --code C [--name N]
   keyward licence grant --tenant D [--max-keys N] [--rate-limit N] [--expires RFC3339]
@@ -97,6 +98,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return m.Serve(ctx)
 	case "migrate":
 		return cliMigrate(ctx, args[1:], stdout)
+	case "demo-api":
+		return runDemoAPI(ctx, args[1:], stdout)
 	}
 	return runCLI(ctx, args, stdout, stderr)
 }
