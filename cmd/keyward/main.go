@@ -25,6 +25,7 @@ import (
 	"github.com/keyward/keyward/internal/service"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/usage"
+	"github.com/keyward/keyward/internal/web"
 )
 
 func main() {
@@ -116,9 +117,12 @@ type Main struct {
 	Listener net.Listener
 	Out      io.Writer
 
-	server     *http.Server
-	stop       context.CancelFunc
-	background sync.WaitGroup
+	server          *http.Server
+	gatewayServer   *http.Server
+	gatewayListener net.Listener
+	demoServer      *http.Server
+	stop            context.CancelFunc
+	background      sync.WaitGroup
 }
 
 // NewMain returns a Main printing to out.
@@ -203,7 +207,7 @@ func (m *Main) Open(ctx context.Context) error {
 		IdleTimeout:       2 * time.Minute,
 	}
 	fmt.Fprintf(m.Out, "keyward listening on http://%s (database: %s)\n", ln.Addr(), db.Engine())
-	return nil
+	return m.openGateway()
 }
 
 // Handler is the node's whole HTTP surface.
@@ -211,6 +215,7 @@ func (m *Main) Handler() http.Handler {
 	mux := http.NewServeMux()
 	api.New(m.Service, m.ready).Register(mux)
 	mux.Handle("POST /v1/verify", &gateway.Verifier{Replica: m.Replica})
+	web.New(m.Service).Register(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, keyward.Errorf(keyward.ENotFound, "No such endpoint: %s %s. The API is described at /api/v1/openapi.json.", r.Method, r.URL.Path))
 	})
@@ -231,8 +236,11 @@ func (m *Main) ready(r *http.Request) error {
 
 // Serve serves until ctx ends, then drains in-flight requests for up to 30 s.
 func (m *Main) Serve(ctx context.Context) error {
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- m.server.Serve(m.Listener) }()
+	if m.gatewayServer != nil {
+		go func() { errc <- m.gatewayServer.Serve(m.gatewayListener) }()
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -240,6 +248,11 @@ func (m *Main) Serve(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	for _, s := range []*http.Server{m.gatewayServer, m.demoServer} {
+		if s != nil {
+			s.Shutdown(sctx)
+		}
+	}
 	return m.server.Shutdown(sctx)
 }
 

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/keyward/keyward/internal/demoapi"
+	"github.com/keyward/keyward/internal/gateway"
+	"github.com/keyward/keyward/internal/ratelimit"
+)
+
+// openGateway starts the gateway listener when an upstream is configured;
+// with --demo and no upstream, the demo platform API is started on a
+// loopback port and put behind the gateway.
+func (m *Main) openGateway() error {
+	key := []byte(m.Config.IdentityKey)
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		rand.Read(key)
+	}
+	upstream := m.Config.Upstream
+	if upstream == "" && m.Config.Demo {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		m.demoServer = &http.Server{Handler: demoapi.New(demoapi.Options{IdentityKey: key}), ReadHeaderTimeout: 10 * time.Second}
+		go m.demoServer.Serve(ln)
+		upstream = "http://" + ln.Addr().String()
+		fmt.Fprintf(m.Out, "demo platform API on %s, behind the gateway\n", upstream)
+	}
+	if upstream == "" {
+		return nil
+	}
+	u, err := url.Parse(upstream)
+	if err != nil {
+		return fmt.Errorf("--upstream: %w", err)
+	}
+	limiter := ratelimit.New()
+	if m.Config.Redis != "" {
+		opts, err := redisOptions(m.Config.Redis)
+		if err != nil {
+			return err
+		}
+		limiter = ratelimit.NewRedis(redis.NewClient(opts))
+	}
+	p, err := gateway.NewProxy(gateway.ProxyConfig{
+		Upstream: u, Replica: m.Replica, Sources: splitList(m.Config.CredentialSources),
+		PassUnknown: m.Config.PassUnknown, IdentityKey: key, Limiter: limiter, Logger: slog.Default(),
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", m.Config.GatewayAddr)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	m.gatewayListener = ln
+	m.gatewayServer = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	fmt.Fprintf(m.Out, "gateway listening on http://%s, proxying to %s\n", ln.Addr(), upstream)
+	return nil
+}
+
+// redisOptions reads a Redis address: host:port or a redis:// URL.
+func redisOptions(s string) (*redis.Options, error) {
+	if strings.Contains(s, "://") {
+		o, err := redis.ParseURL(s)
+		if err != nil {
+			return nil, fmt.Errorf("--redis: %w", err)
+		}
+		return o, nil
+	}
+	return &redis.Options{Addr: s}, nil
+}
