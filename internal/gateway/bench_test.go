@@ -1,0 +1,90 @@
+package gateway
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/ratelimit"
+	"github.com/keyward/keyward/internal/store"
+	"github.com/keyward/keyward/internal/storetest"
+)
+
+// cannedTransport answers every request with an empty 200 without a
+// network.
+type cannedTransport struct{}
+
+func (cannedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: 200, ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+}
+
+// discardWriter is a ResponseWriter reused across iterations.
+type discardWriter struct {
+	h      http.Header
+	status int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *discardWriter) WriteHeader(s int)           { w.status = s }
+
+func BenchmarkProxyDecision(b *testing.B) {
+	f := newFixture(b, storetest.Open(b, store.SQLite))
+	high := 1 << 30
+	if _, err := f.svc.GrantLicence(f.op, "demo", keyward.LicenceGrant{RateLimit: &high}); err != nil {
+		b.Fatal(err)
+	}
+	sec := f.key(keyward.KeyCreate{Name: "Bench", Permissions: keyward.Permissions{"orders": "read"},
+		Stores: keyward.StoreAccess{Access: keyward.StoresSelected, IDs: []string{"main"}}, RateLimit: high})
+	up, _ := url.Parse("http://upstream.invalid")
+	cases := []struct {
+		name    string
+		limiter *ratelimit.Limiter
+		target  string
+		header  bool
+		want    int
+	}{
+		{name: "header", target: "/api/v5/orders?store=main&page=2", header: true, want: 200},
+		{name: "query", target: "/api/v5/orders?store=main&apiKey=" + sec + "&page=2", want: 200},
+		{name: "header+limits", limiter: ratelimit.New(), target: "/api/v5/orders?store=main&page=2", header: true, want: 200},
+		{name: "refused", target: "/api/v5/orders?store=online", header: true, want: 403},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			p := f.proxy(ProxyConfig{Upstream: up, Transport: cannedTransport{}, Limiter: c.limiter})
+			r, err := http.NewRequest("GET", "http://keyward.test"+c.target, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r.RemoteAddr = "192.0.2.1:40000"
+			if c.header {
+				r.Header.Set("X-API-Key", sec)
+			}
+			w := &discardWriter{h: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				p.ServeHTTP(w, r)
+				if w.status != c.want {
+					b.Fatalf("status %d, want %d", w.status, c.want)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkVerifyByHash(b *testing.B) {
+	f := newFixture(b, storetest.Open(b, store.SQLite))
+	sec := f.key(keyward.KeyCreate{Name: "Bench", Permissions: keyward.Permissions{"orders": "read"}})
+	m, ok := f.rep.Catalog().Method("orders.list")
+	if !ok {
+		b.Fatal("no orders.list")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if res := f.rep.Verify(sec, m, "main"); res.Code != keyward.CodeValid {
+			b.Fatal(res.Code)
+		}
+	}
+}

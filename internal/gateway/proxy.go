@@ -1,0 +1,631 @@
+package gateway
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/catalog"
+	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/ratelimit"
+	"github.com/keyward/keyward/internal/replica"
+	"github.com/keyward/keyward/internal/secret"
+)
+
+// Credential sources: where the proxy looks for the API key.
+const (
+	SourceHeader = "header" // the X-API-Key header
+	SourceBearer = "bearer" // Authorization: Bearer <key>
+	SourceQuery  = "query"  // the apiKey query parameter
+)
+
+// Where each source carries the key.
+const (
+	HeaderAPIKey = "X-Api-Key" // X-API-Key in canonical form
+	QueryAPIKey  = "apiKey"
+)
+
+// DefaultSources are the sources used when ProxyConfig.Sources is empty,
+// in the order they are tried.
+var DefaultSources = []string{SourceHeader, SourceBearer, SourceQuery}
+
+const (
+	problemType    = "https://keyward.dev/problems/"
+	codeBadGateway = "bad_gateway"
+	identityPrefix = "x-keyward-"
+)
+
+// ProxyConfig configures a Proxy.
+type ProxyConfig struct {
+	// Upstream is the platform API the proxy forwards to, such as
+	// http://10.0.0.5:8080; its path, if any, is prefixed to every request.
+	Upstream *url.URL
+	// Replica answers every decision.
+	Replica *replica.Replica
+	// Sources lists the credential sources to read, tried in order: any of
+	// SourceHeader, SourceBearer and SourceQuery. Empty means DefaultSources.
+	Sources []string
+	// PassUnknown forwards requests that match no catalog method, without
+	// identity headers, instead of refusing them. Turn it on only when the
+	// upstream routes paths and methods exactly as the catalog does: a
+	// request it reads differently reaches it unchecked.
+	PassUnknown bool
+	// IdentityKey signs the identity headers; at least MinIdentityKey bytes.
+	IdentityKey []byte
+	// Limiter enforces the keys' and licences' rate limits; nil enforces none.
+	Limiter *ratelimit.Limiter
+	// Transport carries requests upstream; nil means a clone of
+	// http.DefaultTransport keeping up to 1024 idle connections.
+	Transport http.RoundTripper
+	// Logger receives upstream failures; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+type source uint8
+
+const (
+	srcHeader source = iota
+	srcBearer
+	srcQuery
+)
+
+// Proxy is the authenticating reverse proxy: it reads the API key of each
+// request, decides from the replica whether the key may call the catalog
+// method the request matches, and forwards allowed requests upstream with
+// signed identity headers in place of the key. It is safe for concurrent
+// use.
+//
+// The key never reaches the upstream: X-API-Key, the apiKey query parameter
+// and any Authorization: Bearer holding a keyward API key are removed from
+// every forwarded request, whichever sources are enabled.
+type Proxy struct {
+	upstream    *url.URL
+	rep         *replica.Replica
+	cat         *catalog.Catalog
+	sources     []source
+	passUnknown bool
+	key         []byte
+	limiter     *ratelimit.Limiter
+	transport   http.RoundTripper
+	log         *slog.Logger
+
+	noKeyDetail string
+	wwwAuth     string
+	forwards    sync.Pool // *forward
+	bufs        bufferPool
+	stamp       atomic.Pointer[stamp]
+}
+
+// NewProxy checks cfg and returns a proxy.
+func NewProxy(cfg ProxyConfig) (*Proxy, error) {
+	u := cfg.Upstream
+	if u == nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errors.New("gateway: the upstream must be an absolute http or https URL such as http://10.0.0.5:8080")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, errors.New("gateway: the upstream URL must have no query or fragment")
+	}
+	if cfg.Replica == nil {
+		return nil, errors.New("gateway: a replica is required")
+	}
+	if len(cfg.IdentityKey) < MinIdentityKey {
+		return nil, fmt.Errorf("gateway: the identity key must be at least %d bytes; generate one with `openssl rand -hex 32`", MinIdentityKey)
+	}
+	names := cfg.Sources
+	if len(names) == 0 {
+		names = DefaultSources
+	}
+	p := &Proxy{
+		upstream: u, rep: cfg.Replica, cat: cfg.Replica.Catalog(), passUnknown: cfg.PassUnknown,
+		key: append([]byte(nil), cfg.IdentityKey...), limiter: cfg.Limiter, transport: cfg.Transport, log: cfg.Logger,
+	}
+	var ways []string
+	for _, n := range names {
+		var s source
+		var way string
+		switch n {
+		case SourceHeader:
+			s, way = srcHeader, "X-API-Key: <key>"
+		case SourceBearer:
+			s, way = srcBearer, "Authorization: Bearer <key>"
+		case SourceQuery:
+			s, way = srcQuery, "the query parameter apiKey=<key>"
+		default:
+			return nil, fmt.Errorf("gateway: unknown credential source %q; use %s, %s or %s", n, SourceHeader, SourceBearer, SourceQuery)
+		}
+		for _, have := range p.sources {
+			if have == s {
+				return nil, fmt.Errorf("gateway: credential source %q given twice", n)
+			}
+		}
+		p.sources = append(p.sources, s)
+		ways = append(ways, way)
+	}
+	p.noKeyDetail = "No API key: send " + joinOr(ways) + "."
+	p.wwwAuth = `APIKey realm="keyward"`
+	for _, s := range p.sources {
+		if s == srcBearer {
+			p.wwwAuth = `Bearer realm="keyward"`
+		}
+	}
+	if p.transport == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns = 1024
+		t.MaxIdleConnsPerHost = 1024
+		p.transport = t
+	}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	errLog := slog.NewLogLogger(p.log.Handler(), slog.LevelWarn)
+	p.forwards.New = func() any {
+		f := &forward{p: p, mac: hmac.New(sha256.New, p.key), buf: make([]byte, 0, 256)}
+		f.rp = httputil.ReverseProxy{
+			Rewrite: f.rewrite, Transport: p.transport, BufferPool: &p.bufs,
+			ErrorHandler: p.badGateway, ErrorLog: errLog,
+		}
+		return f
+	}
+	return p, nil
+}
+
+func joinOr(s []string) string {
+	if len(s) == 1 {
+		return s[0]
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}
+
+// ServeHTTP authenticates and forwards one request.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !cleanPath(r.URL) {
+		p.problem(w, http.StatusBadRequest, string(keyward.EInvalid),
+			"The path is not in canonical form: send it without empty, \".\" or \"..\" segments, backslashes or encoded slashes.", nil)
+		return
+	}
+	m, params, ok := p.cat.Match(r.Method, r.URL.Path)
+	if !ok && r.Method == http.MethodHead {
+		// Most servers answer HEAD with their GET handler, so HEAD needs
+		// what GET needs.
+		m, params, ok = p.cat.Match(http.MethodGet, r.URL.Path)
+	}
+	if !ok {
+		if p.passUnknown {
+			p.forward(w, r, nil, nil, nil)
+			return
+		}
+		res := replica.Result{Code: keyward.CodeUnknownMethod}
+		p.problem(w, http.StatusNotFound, keyward.CodeUnknownMethod, Message(&res, nil), nil)
+		return
+	}
+	key := p.credential(r)
+	if key == "" {
+		w.Header().Set("WWW-Authenticate", p.wwwAuth)
+		p.problem(w, http.StatusUnauthorized, string(keyward.EUnauthenticated), p.noKeyDetail,
+			map[string]any{"verify_code": keyward.CodeNotFound})
+		return
+	}
+	res := p.rep.Verify(key, m, m.StoreOf(r, params))
+	if res.Code != keyward.CodeValid {
+		p.refuse(w, &res, m)
+		return
+	}
+	if p.limiter != nil && !p.limit(w, r, &res) {
+		return
+	}
+	p.forward(w, r, res.Cred, res.Tenant, m)
+}
+
+// credential returns the key from the first enabled source that has one.
+func (p *Proxy) credential(r *http.Request) string {
+	for _, s := range p.sources {
+		var k string
+		switch s {
+		case srcHeader:
+			if v := r.Header[HeaderAPIKey]; len(v) > 0 {
+				k = strings.TrimSpace(v[0])
+			}
+		case srcBearer:
+			k = httpx.BearerToken(r)
+		case srcQuery:
+			k = queryValue(r.URL.RawQuery, QueryAPIKey)
+		}
+		if k != "" {
+			return k
+		}
+	}
+	return ""
+}
+
+// refuse answers a decision other than VALID.
+func (p *Proxy) refuse(w http.ResponseWriter, res *replica.Result, m *catalog.Method) {
+	var status int
+	var details map[string]any
+	switch res.Code {
+	case keyward.CodeNotFound, keyward.CodeDisabled, keyward.CodeExpired:
+		status = http.StatusUnauthorized
+		w.Header().Set("WWW-Authenticate", p.wwwAuth)
+	case keyward.CodeUnknownMethod:
+		status = http.StatusNotFound
+	case keyward.CodeUnavailable:
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", "5")
+	case keyward.CodeRateLimited:
+		status = http.StatusTooManyRequests
+	case keyward.CodeInsufficientPermission:
+		status = http.StatusForbidden
+		details = map[string]any{"missing": Missing{Resource: res.Decision.Resource, Level: res.Decision.Level}}
+	default:
+		status = http.StatusForbidden
+	}
+	p.problem(w, status, res.Code, Message(res, m), details)
+}
+
+func (p *Proxy) problem(w http.ResponseWriter, status int, code, detail string, details map[string]any) {
+	httpx.WriteProblem(w, httpx.Problem{
+		Type: problemType + strings.ToLower(code), Title: http.StatusText(status), Status: status,
+		Detail: detail, Code: code, Details: details,
+	})
+}
+
+// limit applies the key's and the tenant's rate limits and writes the
+// RateLimit headers of the tighter one; it answers 429 and returns false
+// when either is exhausted.
+func (p *Proxy) limit(w http.ResponseWriter, r *http.Request, res *replica.Result) bool {
+	var shown ratelimit.Result
+	if n := res.Cred.RateLimit; n > 0 {
+		shown = p.limiter.Allow(r.Context(), "k:"+res.Cred.KeyID, n)
+	}
+	if n := res.Tenant.Licence.RateLimit; n > 0 && (shown.Limit == 0 || shown.Allowed) {
+		t := p.limiter.Allow(r.Context(), "t:"+res.Tenant.ID, n)
+		if shown.Limit == 0 || !t.Allowed || t.Remaining < shown.Remaining {
+			shown = t
+		}
+	}
+	if shown.Limit == 0 {
+		return true
+	}
+	retry := 0
+	if !shown.Allowed {
+		retry = ceilSeconds(shown.RetryAfter, 1)
+	}
+	v := formatInts([4]int{shown.Limit, shown.Remaining, ceilSeconds(shown.ResetAfter, 0), retry})
+	h := w.Header()
+	h["Ratelimit-Limit"], h["Ratelimit-Remaining"], h["Ratelimit-Reset"] = v[0:1:1], v[1:2:2], v[2:3:3]
+	if shown.Allowed {
+		return true
+	}
+	h["Retry-After"] = v[3:4:4]
+	p.refuse(w, &replica.Result{Code: keyward.CodeRateLimited}, nil)
+	return false
+}
+
+// formatInts writes the numbers in decimal as substrings of one string,
+// which saves an allocation per number.
+func formatInts(n [4]int) []string {
+	var buf [80]byte
+	var ends [len(n)]int
+	b := buf[:0]
+	for i, x := range n {
+		b = strconv.AppendInt(b, int64(x), 10)
+		ends[i] = len(b)
+	}
+	all := string(b)
+	out := make([]string, len(n))
+	start := 0
+	for i := range n {
+		out[i], start = all[start:ends[i]], ends[i]
+	}
+	return out
+}
+
+func ceilSeconds(d time.Duration, least int) int {
+	s := int((d + time.Second - 1) / time.Second)
+	return max(s, least)
+}
+
+// forward is the per-request state of one forwarded request; pooled, with
+// its ReverseProxy and MAC, so forwarding allocates little of its own.
+type forward struct {
+	rp   httputil.ReverseProxy
+	p    *Proxy
+	mac  hash.Hash
+	buf  []byte
+	cred *replica.Credential
+	ten  *replica.Tenant
+	m    *catalog.Method
+}
+
+// forward proxies r; cred is nil for a request passed unchecked.
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, cred *replica.Credential, ten *replica.Tenant, m *catalog.Method) {
+	f := p.forwards.Get().(*forward)
+	f.cred, f.ten, f.m = cred, ten, m
+	f.rp.ServeHTTP(w, r)
+	f.cred, f.ten, f.m = nil, nil, nil
+	p.forwards.Put(f)
+}
+
+// rewrite builds the outbound request. ReverseProxy has already removed
+// the hop-by-hop headers, including any the client named in Connection, so
+// the identity headers set here reach the upstream.
+func (f *forward) rewrite(pr *httputil.ProxyRequest) {
+	out := pr.Out
+	if q, ok := stripQuery(out.URL.RawQuery); ok {
+		out.URL.RawQuery = q
+	}
+	pr.SetURL(f.p.upstream)
+	h := out.Header
+	stripHeaders(h)
+	// One array backs every header value set here.
+	v := new([9]string)
+	setForwarded(pr, v[:3])
+	if f.cred == nil {
+		return
+	}
+	ts := f.p.timestamp()
+	stores := storesValue(f.cred)
+	var mac [sha256.Size]byte
+	f.buf = sum(f.mac, f.buf, &mac, ts, f.cred.KeyID, f.ten.Domain, stores, f.m.ID, out.Method, out.URL.Path)
+	var sig [len(signaturePrefix) + 2*sha256.Size]byte
+	copy(sig[:], signaturePrefix)
+	hex.Encode(sig[len(signaturePrefix):], mac[:])
+	v[3], v[4], v[5], v[6], v[7], v[8] = f.cred.KeyID, f.ten.Domain, stores, f.m.ID, ts, string(sig[:])
+	h[HeaderKeyID], h[HeaderTenant], h[HeaderStores] = v[3:4:4], v[4:5:5], v[5:6:6]
+	h[HeaderMethod], h[HeaderTimestamp], h[HeaderSignature] = v[6:7:7], v[7:8:8], v[8:9:9]
+}
+
+// setForwarded sets X-Forwarded-For, -Host and -Proto as
+// ProxyRequest.SetXForwarded does, storing the values in v.
+func setForwarded(pr *httputil.ProxyRequest, v []string) {
+	h := pr.Out.Header
+	if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
+		if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 {
+			ip = strings.Join(prior, ", ") + ", " + ip
+		}
+		v[0] = ip
+		h["X-Forwarded-For"] = v[0:1:1]
+	} else {
+		delete(h, "X-Forwarded-For")
+	}
+	v[1] = pr.In.Host
+	h["X-Forwarded-Host"] = v[1:2:2]
+	v[2] = "http"
+	if pr.In.TLS != nil {
+		v[2] = "https"
+	}
+	h["X-Forwarded-Proto"] = v[2:3:3]
+}
+
+// stripHeaders removes the client's identity headers and API keys. Names
+// are compared ignoring case and treating "_" as "-", as CGI-style servers
+// read them.
+func stripHeaders(h http.Header) {
+	for name, vals := range h {
+		switch {
+		case hasPrefixHeader(name, identityPrefix), equalHeader(name, "x-api-key"):
+			delete(h, name)
+		case name == "Authorization":
+			for _, v := range vals {
+				if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") &&
+					strings.HasPrefix(strings.TrimSpace(v[7:]), secret.KindAPIKey.Prefix()) {
+					delete(h, name)
+					break
+				}
+			}
+		}
+	}
+}
+
+func hasPrefixHeader(name, lowerPrefix string) bool {
+	return len(name) >= len(lowerPrefix) && equalHeader(name[:len(lowerPrefix)], lowerPrefix)
+}
+
+// equalHeader compares a header name with a lower-case name, ignoring case
+// and treating "_" as "-".
+func equalHeader(name, lower string) bool {
+	if len(name) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '_':
+			c = '-'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func storesValue(c *replica.Credential) string {
+	if c.Stores.Access != keyward.StoresSelected {
+		return "*"
+	}
+	if len(c.Stores.IDs) == 1 {
+		return c.Stores.IDs[0]
+	}
+	return strings.Join(c.Stores.IDs, ",")
+}
+
+type stamp struct {
+	unix int64
+	text string
+}
+
+// timestamp returns the current unix time in decimal, formatted once per
+// second.
+func (p *Proxy) timestamp() string {
+	now := time.Now().Unix()
+	if s := p.stamp.Load(); s != nil && s.unix == now {
+		return s.text
+	}
+	s := &stamp{unix: now, text: strconv.FormatInt(now, 10)}
+	p.stamp.Store(s)
+	return s.text
+}
+
+// badGateway answers when the upstream cannot be reached or fails; the
+// client learns nothing about the upstream.
+func (p *Proxy) badGateway(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() == nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL may hold query parameters; never log them
+		}
+		p.log.Warn("upstream request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	p.problem(w, http.StatusBadGateway, codeBadGateway,
+		"The upstream service did not answer; try again shortly.", nil)
+}
+
+// cleanPath reports whether the path has no empty, "." or ".." segments
+// (a trailing slash aside), no backslash and no encoded slash, so that the
+// upstream cannot resolve it to a route other than the one matched.
+func cleanPath(u *url.URL) bool {
+	path := u.Path
+	if path == "" || path[0] != '/' || strings.IndexByte(path, '\\') >= 0 {
+		return false
+	}
+	for rest := path[1:]; rest != ""; {
+		seg := rest
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			seg, rest = rest[:i], rest[i+1:]
+			if seg == "" {
+				return false
+			}
+		} else {
+			rest = ""
+		}
+		if seg == "." || seg == ".." {
+			return false
+		}
+	}
+	if u.RawPath != "" {
+		raw := u.RawPath
+		for i := 0; i+2 < len(raw); i++ {
+			if raw[i] == '%' && (raw[i+1] == '2' && (raw[i+2] == 'f' || raw[i+2] == 'F') ||
+				raw[i+1] == '5' && (raw[i+2] == 'c' || raw[i+2] == 'C')) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// queryValue returns the first value of key in a raw query, as
+// url.Values.Get would, without building the map.
+func queryValue(raw, key string) string {
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if pair == "" || strings.IndexByte(pair, ';') >= 0 {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		if k, ok := unescape(k); !ok || k != key {
+			continue
+		}
+		if v, ok := unescape(v); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// stripQuery removes every apiKey parameter from a raw query, splitting on
+// ";" as well as "&" since some servers do, and keeps everything else as
+// sent. It reports whether it removed any.
+func stripQuery(raw string) (string, bool) {
+	if !hasQueryKey(raw) {
+		return raw, false
+	}
+	var b strings.Builder
+	b.Grow(len(raw))
+	sep := byte(0)
+	for rest := raw; ; {
+		i := strings.IndexAny(rest, "&;")
+		pair := rest
+		if i >= 0 {
+			pair = rest[:i]
+		}
+		if !isQueryKey(pair) {
+			if b.Len() > 0 && sep != 0 {
+				b.WriteByte(sep)
+			}
+			b.WriteString(pair)
+		}
+		if i < 0 {
+			break
+		}
+		sep, rest = rest[i], rest[i+1:]
+	}
+	return b.String(), true
+}
+
+func hasQueryKey(raw string) bool {
+	for rest := raw; ; {
+		i := strings.IndexAny(rest, "&;")
+		pair := rest
+		if i >= 0 {
+			pair = rest[:i]
+		}
+		if isQueryKey(pair) {
+			return true
+		}
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+1:]
+	}
+}
+
+func isQueryKey(pair string) bool {
+	k, _, _ := strings.Cut(pair, "=")
+	k, ok := unescape(k)
+	return ok && k == QueryAPIKey
+}
+
+func unescape(s string) (string, bool) {
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
+		return s, true
+	}
+	u, err := url.QueryUnescape(s)
+	return u, err == nil
+}
+
+const copyBufSize = 32 << 10
+
+// bufferPool lends ReverseProxy its 32 KiB copy buffers. It pools array
+// pointers so that Put does not allocate.
+type bufferPool struct{ pool sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if a, ok := b.pool.Get().(*[copyBufSize]byte); ok {
+		return a[:]
+	}
+	return new([copyBufSize]byte)[:]
+}
+
+func (b *bufferPool) Put(buf []byte) {
+	if len(buf) == copyBufSize {
+		b.pool.Put((*[copyBufSize]byte)(buf))
+	}
+}
