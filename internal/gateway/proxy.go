@@ -175,7 +175,7 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	p.forwards.New = func() any {
 		f := &forward{p: p, mac: hmac.New(sha256.New, p.key), buf: make([]byte, 0, 256)}
 		f.rp = httputil.ReverseProxy{
-			Rewrite: f.rewrite, Transport: p.transport, BufferPool: &p.bufs,
+			Rewrite: f.rewrite, ModifyResponse: f.modifyResponse, Transport: p.transport, BufferPool: &p.bufs,
 			ErrorHandler: p.badGateway, ErrorLog: errLog,
 		}
 		return f
@@ -205,29 +205,41 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		if p.passUnknown {
-			p.forward(w, r, nil, nil, nil)
+			p.forward(w, r, nil, nil, nil, nil)
 			return
 		}
 		res := replica.Result{Code: keyward.CodeUnknownMethod}
 		p.problem(w, http.StatusNotFound, keyward.CodeUnknownMethod, Message(&res, nil), nil)
 		return
 	}
-	key := p.credential(r)
-	if key == "" {
-		w.Header().Set("WWW-Authenticate", p.wwwAuth)
-		p.problem(w, http.StatusUnauthorized, string(keyward.EUnauthenticated), p.noKeyDetail,
-			map[string]any{"verify_code": keyward.CodeNotFound})
-		return
+	var res replica.Result
+	if account, mkey, ok := merchantCredential(r); ok {
+		res = p.rep.VerifyMerchant(account, mkey, m, m.StoreOf(r, params))
+	} else {
+		key := p.credential(r)
+		if key == "" {
+			w.Header().Set("WWW-Authenticate", p.wwwAuth)
+			p.problem(w, http.StatusUnauthorized, string(keyward.EUnauthenticated), p.noKeyDetail,
+				map[string]any{"verify_code": keyward.CodeNotFound})
+			return
+		}
+		res = p.rep.Verify(key, m, m.StoreOf(r, params))
 	}
-	res := p.rep.Verify(key, m, m.StoreOf(r, params))
 	if res.Code != keyward.CodeValid {
 		p.refuse(w, &res, m)
 		return
 	}
+	var own *ownership
+	if res.Cred.MerchantID != "" {
+		var ok bool
+		if own, ok = p.owned(w, r, &res, m, params); !ok {
+			return
+		}
+	}
 	if p.limiter != nil && !p.limit(w, r, &res) {
 		return
 	}
-	p.forward(w, r, res.Cred, res.Tenant, m)
+	p.forward(w, r, res.Cred, res.Tenant, m, own)
 }
 
 // credential returns the key from the first enabled source that has one.
@@ -348,15 +360,24 @@ type forward struct {
 	cred *replica.Credential
 	ten  *replica.Tenant
 	m    *catalog.Method
+	own  *ownership
 }
 
 // forward proxies r; cred is nil for a request passed unchecked.
-func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, cred *replica.Credential, ten *replica.Tenant, m *catalog.Method) {
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, cred *replica.Credential, ten *replica.Tenant, m *catalog.Method, own *ownership) {
 	f := p.forwards.Get().(*forward)
-	f.cred, f.ten, f.m = cred, ten, m
+	f.cred, f.ten, f.m, f.own = cred, ten, m, own
 	f.rp.ServeHTTP(w, r)
-	f.cred, f.ten, f.m = nil, nil, nil
+	f.cred, f.ten, f.m, f.own = nil, nil, nil, nil
 	p.forwards.Put(f)
+}
+
+// modifyResponse records the owner of a record a merchant created.
+func (f *forward) modifyResponse(res *http.Response) error {
+	if f.own == nil || !f.own.create {
+		return nil
+	}
+	return f.recordOwner(res)
 }
 
 // rewrite builds the outbound request. ReverseProxy has already removed
@@ -370,6 +391,10 @@ func (f *forward) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(f.p.upstream)
 	h := out.Header
 	stripHeaders(h)
+	stripMerchantHeaders(h)
+	if f.own != nil && f.own.filter != "" {
+		out.URL.RawQuery = forceQuery(out.URL.RawQuery, f.own.filter, f.own.merchantID)
+	}
 	// One array backs every header value set here.
 	v := new([9]string)
 	setForwarded(pr, v[:3])
