@@ -43,10 +43,9 @@ func (d Decision) Message() string {
 		return "The request matches no method of the API catalog; check the HTTP method and path."
 	case keyward.CodeExpired:
 		return "This key has expired; ask the tenant's administrator for a new key or a later expiry date."
+	case keyward.CodeMerchantMethodNotAllowed:
+		return "Merchant credentials may not call " + id + "; merchants may only create, read, update, delete and search their own jobs and actions."
 	case keyward.CodeMethodNotAllowed:
-		if d.Merchant {
-			return "This merchant key may not call " + id + "; merchant keys may call only the methods the catalog opens to merchants."
-		}
 		return "This key may not call " + id + "; its method allowlist does not include it. Ask the tenant's administrator to add it."
 	case keyward.CodeInsufficientPermission:
 		grant := d.Resource + ": read"

@@ -121,7 +121,7 @@ func (p *Policy) Decide(m *catalog.Method, store string, now time.Time) Decision
 		return Decision{Code: keyward.CodeExpired, Method: m}
 	}
 	if p.merchant && (!m.Merchant || m.AdminOnly) {
-		return Decision{Code: keyward.CodeMethodNotAllowed, Method: m, Merchant: true}
+		return Decision{Code: keyward.CodeMerchantMethodNotAllowed, Method: m, Merchant: true}
 	}
 	if !has(p.allowlist, m.Index) {
 		return Decision{Code: keyward.CodeMethodNotAllowed, Method: m}

@@ -119,9 +119,9 @@ func TestDecide(t *testing.T) {
 		{name: "merchant job", spec: Spec{Merchant: true, Permissions: keyward.Permissions{"jobs": write}, AllStores: true},
 			method: "jobs.update", code: keyward.CodeValid},
 		{name: "merchant order", spec: Spec{Merchant: true, Permissions: recharge, AllStores: true},
-			method: "orders.get", store: "s1", code: keyward.CodeMethodNotAllowed},
+			method: "orders.get", store: "s1", code: keyward.CodeMerchantMethodNotAllowed},
 		{name: "merchant restriction before allowlist", spec: Spec{Merchant: true, Permissions: recharge, AllStores: true, Methods: []string{"orders.get"}},
-			method: "orders.get", store: "s1", code: keyward.CodeMethodNotAllowed},
+			method: "orders.get", store: "s1", code: keyward.CodeMerchantMethodNotAllowed},
 		{name: "merchant still needs permission", spec: Spec{Merchant: true, Permissions: keyward.Permissions{"actions": read}},
 			method: "actions.create", code: keyward.CodeInsufficientPermission, resource: "actions", level: write},
 	}
@@ -208,8 +208,8 @@ func TestMerchantOnlyJobsAndActions(t *testing.T) {
 		if d.Allowed() != want {
 			t.Errorf("%s: %s, want allowed = %v", m.ID, d.Code, want)
 		}
-		if !want && (d.Code != keyward.CodeMethodNotAllowed || !d.Merchant) {
-			t.Errorf("%s: %s merchant=%v, want METHOD_NOT_ALLOWED from the merchant restriction", m.ID, d.Code, d.Merchant)
+		if !want && (d.Code != keyward.CodeMerchantMethodNotAllowed || !d.Merchant) {
+			t.Errorf("%s: %s merchant=%v, want MERCHANT_METHOD_NOT_ALLOWED", m.ID, d.Code, d.Merchant)
 		}
 		if m.Resource == "webhooks" && d.Allowed() {
 			t.Errorf("merchant key may call %s", m.ID)
@@ -292,8 +292,8 @@ func TestMessage(t *testing.T) {
 			want: "This key lacks read access to orders; ask the tenant's administrator to grant orders: read."},
 		{name: "allowlist", d: Decision{Code: keyward.CodeMethodNotAllowed, Method: ordersGet},
 			want: "This key may not call orders.get; its method allowlist does not include it."},
-		{name: "merchant", d: Decision{Code: keyward.CodeMethodNotAllowed, Method: ordersGet, Merchant: true},
-			want: "merchant keys may call only"},
+		{name: "merchant", d: Decision{Code: keyward.CodeMerchantMethodNotAllowed, Method: ordersGet, Merchant: true},
+			want: "merchants may only create, read, update, delete and search"},
 		{name: "store required names the location", d: Decision{Code: keyward.CodeStoreRequired, Method: ordersGet},
 			want: "query parameter store"},
 		{name: "store not allowed names the store", d: Decision{Code: keyward.CodeStoreNotAllowed, Method: ordersGet, Store: "s2"},
