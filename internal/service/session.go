@@ -1,0 +1,479 @@
+package service
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/base32"
+	"errors"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/secret"
+	"github.com/keyward/keyward/internal/store"
+)
+
+// Session lifetimes, chosen for an administration tool that hands out
+// credentials: a session ends after 15 minutes without a request, and 8
+// hours after sign-in however active it is.
+const (
+	SessionIdle     = 15 * time.Minute
+	SessionLifetime = 8 * time.Hour
+	// SecondFactorWindow is how long a password-checked sign-in waits for
+	// its TOTP code.
+	SecondFactorWindow = 5 * time.Minute
+)
+
+// Sign-in throttling: after SignInMaxFailures failures within
+// SignInWindow for one e-mail address, one client address or one user's
+// second factor, attempts are refused until the oldest of them leaves the
+// window.
+const (
+	SignInMaxFailures = 5
+	SignInWindow      = 15 * time.Minute
+)
+
+// Session is a back-office session; the id a browser holds is returned
+// only once, by SignIn, and stored as its SHA-256.
+type Session = store.Session
+
+// TOTPSetup is a new TOTP seed offered to a user, with the otpauth URI an
+// authenticator app reads.
+type TOTPSetup struct {
+	Secret string
+	URI    string
+}
+
+// totpOpts are RFC 6238's defaults, which every authenticator app uses.
+var totpOpts = totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
+
+// dummyHash is checked against the password of an unknown e-mail address,
+// so a sign-in costs the same whether or not the account exists.
+var dummyHash = sync.OnceValue(func() string {
+	h, err := secret.HashPassword(secret.GeneratePassword())
+	if err != nil {
+		panic("service: hash a dummy password: " + err.Error())
+	}
+	return h
+})
+
+func wrongCredentials() error {
+	return keyward.Errorf(keyward.EUnauthenticated, "The e-mail address or the password is wrong.")
+}
+
+func sessionEnded() error {
+	return keyward.Errorf(keyward.EUnauthenticated, "Your session has ended. Sign in again.")
+}
+
+// SignIn checks an e-mail address and password and opens a session,
+// returning it with the session id, which only the browser keeps. An
+// unknown address, an inactive user and a wrong password get the same
+// answer in about the same time. When the user has a second factor the
+// session is pending until SignInSecondFactor accepts a code.
+func (s *Service) SignIn(ctx context.Context, email, password, address string) (*Session, string, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	subjects := []string{"email:" + email}
+	if address != "" {
+		subjects = append(subjects, "address:"+address)
+	}
+	if err := s.throttled(ctx, subjects...); err != nil {
+		return nil, "", err
+	}
+	u, err := s.db.Read().UserByEmail(ctx, email)
+	if err != nil && keyward.ErrorCode(err) != keyward.ENotFound {
+		return nil, "", err
+	}
+	hash := dummyHash()
+	if u != nil {
+		hash = u.PasswordHash
+	}
+	ok, rehash, err := secret.CheckPassword(hash, password)
+	if err != nil && !errors.Is(err, secret.ErrPasswordTooLong) {
+		s.log.Error("check password: stored hash unusable", "user", userIDOf(u), "err", err)
+	}
+	if u == nil || !u.Active || !ok || password == "" {
+		if err := s.failed(ctx, subjects...); err != nil {
+			return nil, "", err
+		}
+		return nil, "", wrongCredentials()
+	}
+	if rehash {
+		if u.PasswordHash, err = secret.HashPassword(password); err != nil {
+			return nil, "", err
+		}
+	}
+	seed, _, err := s.db.Read().UserTOTP(ctx, u.ID)
+	if err != nil {
+		return nil, "", err
+	}
+	var ses *Session
+	var token string
+	err = s.db.Write(ctx, func(q *store.Q) error {
+		if err := q.ClearSignInFailures(ctx, subjects[0]); err != nil {
+			return err
+		}
+		if rehash {
+			if err := q.UpdateUser(ctx, u); err != nil {
+				return err
+			}
+		}
+		if err := q.DeleteStaleSessions(ctx, s.now(), s.now().Add(-SessionIdle)); err != nil {
+			return err
+		}
+		ses, token, err = s.openSession(ctx, q, u, seed != "", address)
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return ses, token, nil
+}
+
+func userIDOf(u *keyward.User) string {
+	if u == nil {
+		return ""
+	}
+	return u.ID
+}
+
+// openSession inserts a new session for u and, unless it waits for a
+// second factor, records the sign-in in the audit log.
+func (s *Service) openSession(ctx context.Context, q *store.Q, u *keyward.User, pending bool, address string) (*Session, string, error) {
+	token := secret.Generate(secret.KindSession)
+	d := secret.Digest(token)
+	now := s.now()
+	ses := &Session{
+		ID: keyward.NewID("ses"), Digest: d[:], TenantID: u.TenantID, UserID: u.ID, PendingMFA: pending,
+		Address: address, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(SessionLifetime),
+	}
+	if pending {
+		ses.ExpiresAt = now.Add(SecondFactorWindow)
+	}
+	if err := q.InsertSession(ctx, ses); err != nil {
+		return nil, "", err
+	}
+	if !pending {
+		a := &keyward.Actor{Kind: keyward.ActorUser, TenantID: u.TenantID, UserID: u.ID, Email: u.Email, Address: address}
+		if err := s.audit(ctx, q, a, u.TenantID, "user.sign_in", "user", u.ID, nil); err != nil {
+			return nil, "", err
+		}
+	}
+	return ses, token, nil
+}
+
+// SignInSecondFactor completes a pending sign-in with a TOTP code. The
+// pending session is replaced by a new one with a new id; each code is
+// accepted once.
+func (s *Service) SignInSecondFactor(ctx context.Context, pendingToken, code, address string) (*Session, string, error) {
+	expired := keyward.Errorf(keyward.EUnauthenticated, "The sign-in has expired. Sign in again with your e-mail address and password.")
+	pending, err := s.sessionByToken(ctx, pendingToken)
+	if err != nil {
+		return nil, "", err
+	}
+	if pending == nil || !pending.PendingMFA || !s.now().Before(pending.ExpiresAt) {
+		return nil, "", expired
+	}
+	u, err := s.db.Read().User(ctx, pending.TenantID, pending.UserID)
+	if err != nil || !u.Active {
+		return nil, "", expired
+	}
+	var ses *Session
+	var token string
+	err = s.checkTOTP(ctx, u.ID, "", code, func(q *store.Q) error {
+		if err := q.DeleteSession(ctx, pending.ID); err != nil {
+			return err
+		}
+		ses, token, err = s.openSession(ctx, q, u, false, address)
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return ses, token, nil
+}
+
+// sessionByToken finds the session of a session id; nil when the id is
+// malformed or unknown.
+func (s *Service) sessionByToken(ctx context.Context, token string) (*Session, error) {
+	if kind, err := secret.Parse(token); err != nil || kind != secret.KindSession {
+		return nil, nil
+	}
+	d := secret.Digest(token)
+	ses, err := s.db.Read().SessionByDigest(ctx, d[:])
+	if keyward.ErrorCode(err) == keyward.ENotFound {
+		return nil, nil
+	}
+	return ses, err
+}
+
+// SessionActor resolves a session id to its user, with the features the
+// user's profile holds on this request, so a profile change applies at
+// once. The session ends when idle for SessionIdle, after
+// SessionLifetime, or when its user is deactivated. The actor's TokenID is
+// the session's id.
+func (s *Service) SessionActor(ctx context.Context, token, address string) (*keyward.Actor, error) {
+	ses, err := s.sessionByToken(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	if ses == nil || ses.PendingMFA {
+		return nil, sessionEnded()
+	}
+	now := s.now()
+	end := func() (*keyward.Actor, error) {
+		if err := s.db.Write(ctx, func(q *store.Q) error { return q.DeleteSession(ctx, ses.ID) }); err != nil {
+			return nil, err
+		}
+		return nil, sessionEnded()
+	}
+	if !now.Before(ses.ExpiresAt) || now.Sub(ses.LastSeenAt) >= SessionIdle {
+		return end()
+	}
+	a, err := s.userActor(ctx, ses.TenantID, ses.UserID, address)
+	if err != nil {
+		return nil, err
+	}
+	if a == nil {
+		return end()
+	}
+	a.TokenID = ses.ID
+	if now.Sub(ses.LastSeenAt) >= time.Second {
+		if err := s.db.Write(ctx, func(q *store.Q) error { return q.TouchSession(ctx, ses.ID, now) }); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// SignOut ends the session of a session id. An unknown or ended session
+// is not an error: the browser is signed out either way.
+func (s *Service) SignOut(ctx context.Context, token, address string) error {
+	ses, err := s.sessionByToken(ctx, token)
+	if err != nil || ses == nil {
+		return err
+	}
+	return s.db.Write(ctx, func(q *store.Q) error {
+		if err := q.DeleteSession(ctx, ses.ID); err != nil {
+			return err
+		}
+		if ses.PendingMFA {
+			return nil
+		}
+		u, err := q.User(ctx, ses.TenantID, ses.UserID)
+		if err != nil {
+			return err
+		}
+		a := &keyward.Actor{Kind: keyward.ActorUser, TenantID: u.TenantID, UserID: u.ID, Email: u.Email, Address: address}
+		return s.audit(ctx, q, a, u.TenantID, "user.sign_out", "user", u.ID, nil)
+	})
+}
+
+// throttled refuses when any subject has failed SignInMaxFailures times
+// within SignInWindow.
+func (s *Service) throttled(ctx context.Context, subjects ...string) error {
+	now := s.now()
+	q := s.db.Read()
+	var until time.Time
+	for _, sub := range subjects {
+		fs, err := q.SignInFailures(ctx, sub, now.Add(-SignInWindow))
+		if err != nil {
+			return err
+		}
+		if len(fs) >= SignInMaxFailures {
+			if t := fs[len(fs)-SignInMaxFailures].Add(SignInWindow); t.After(until) {
+				until = t
+			}
+		}
+	}
+	if until.IsZero() {
+		return nil
+	}
+	minutes := int(math.Ceil(until.Sub(now).Minutes()))
+	unit := "minutes"
+	if minutes == 1 {
+		unit = "minute"
+	}
+	return &keyward.Error{
+		Code:    keyward.ERateLimited,
+		Message: "Too many failed attempts for this account or from this address. Wait " + itoa(int64(minutes)) + " " + unit + " and try again.",
+		Details: map[string]any{"retry_after": until.Format(time.RFC3339)},
+	}
+}
+
+// failed records a failed attempt against each subject and forgets
+// attempts that have left the window.
+func (s *Service) failed(ctx context.Context, subjects ...string) error {
+	now := s.now()
+	return s.db.Write(ctx, func(q *store.Q) error {
+		if err := q.PruneSignInFailures(ctx, now.Add(-SignInWindow)); err != nil {
+			return err
+		}
+		for _, sub := range subjects {
+			if err := q.AddSignInFailure(ctx, sub, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// totpStep returns the time step at which code is valid for seed, allowing
+// one step of clock drift either way.
+func totpStep(seed, code string, now time.Time) (int64, bool) {
+	if len(code) != 6 {
+		return 0, false
+	}
+	step := now.Unix() / int64(totpOpts.Period)
+	for _, d := range []int64{0, -1, 1} {
+		want, err := totp.GenerateCodeCustom(seed, time.Unix((step+d)*int64(totpOpts.Period), 0), totpOpts)
+		if err == nil && subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
+			return step + d, true
+		}
+	}
+	return 0, false
+}
+
+// checkTOTP checks a code for the user's second factor (or, when seed is
+// given, for that seed, which then becomes the user's), accepts its time
+// step once, and runs then in the same transaction. Failures count towards
+// the user's throttle.
+func (s *Service) checkTOTP(ctx context.Context, userID, seed, code string, then func(q *store.Q) error) error {
+	subject := "totp:" + userID
+	if err := s.throttled(ctx, subject); err != nil {
+		return err
+	}
+	wrong := keyward.Invalid("code", "The code is wrong or has already been used. Enter the current 6-digit code from your authenticator app.")
+	stored, _, err := s.db.Read().UserTOTP(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if seed == "" {
+		seed = stored
+	}
+	code = strings.ReplaceAll(strings.TrimSpace(code), " ", "")
+	step, ok := totpStep(seed, code, s.now())
+	if seed == "" || !ok {
+		if err := s.failed(ctx, subject); err != nil {
+			return err
+		}
+		return wrong
+	}
+	return s.db.Write(ctx, func(q *store.Q) error {
+		if stored == "" {
+			// A new seed: it becomes the user's with this step already used.
+			if err := q.SetUserTOTP(ctx, userID, seed, step); err != nil {
+				return err
+			}
+		} else if accepted, err := q.AcceptTOTPStep(ctx, userID, step); err != nil {
+			return err
+		} else if !accepted {
+			return wrong
+		}
+		if err := q.ClearSignInFailures(ctx, subject); err != nil {
+			return err
+		}
+		return then(q)
+	})
+}
+
+// userCaller returns the caller, who must be a signed-in tenant user.
+func userCaller(ctx context.Context) (*keyward.Actor, error) {
+	a, err := tenantActor(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	if a.Kind != keyward.ActorUser {
+		return nil, keyward.Errorf(keyward.EForbidden, "Only a signed-in user can change their own second factor.")
+	}
+	return a, nil
+}
+
+// TOTPEnabled reports whether the caller has a second factor.
+func (s *Service) TOTPEnabled(ctx context.Context) (bool, error) {
+	a, err := userCaller(ctx)
+	if err != nil {
+		return false, err
+	}
+	seed, _, err := s.db.Read().UserTOTP(ctx, a.UserID)
+	return seed != "", err
+}
+
+// NewTOTP makes a fresh TOTP seed for the caller to load into an
+// authenticator app. Nothing is stored until EnableTOTP confirms a code.
+func (s *Service) NewTOTP(ctx context.Context) (*TOTPSetup, error) {
+	a, err := userCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	k, err := totp.Generate(totp.GenerateOpts{Issuer: "keyward " + a.Domain, AccountName: a.Email, Period: totpOpts.Period, Digits: totpOpts.Digits, Algorithm: totpOpts.Algorithm})
+	if err != nil {
+		return nil, err
+	}
+	return &TOTPSetup{Secret: k.Secret(), URI: k.URL()}, nil
+}
+
+// EnableTOTP makes seed the caller's second factor once code proves an
+// authenticator app holds it. The caller's other sessions end.
+func (s *Service) EnableTOTP(ctx context.Context, seed, code string) error {
+	a, err := userCaller(ctx)
+	if err != nil {
+		return err
+	}
+	if b, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(seed); err != nil || len(b) < 16 {
+		return keyward.Invalid("secret", "The setup key is not valid. Reload the page to get a new one.")
+	}
+	if on, err := s.TOTPEnabled(ctx); err != nil {
+		return err
+	} else if on {
+		return keyward.Errorf(keyward.EConflict, "Two-factor sign-in is already on. Turn it off first to use another authenticator.")
+	}
+	return s.checkTOTP(ctx, a.UserID, seed, code, func(q *store.Q) error {
+		if err := q.DeleteUserSessions(ctx, a.UserID, a.TokenID); err != nil {
+			return err
+		}
+		return s.audit(ctx, q, a, a.TenantID, "user.totp_enable", "user", a.UserID, nil)
+	})
+}
+
+// DisableTOTP turns the caller's second factor off, given a current code.
+// The caller's other sessions end.
+func (s *Service) DisableTOTP(ctx context.Context, code string) error {
+	a, err := userCaller(ctx)
+	if err != nil {
+		return err
+	}
+	if on, err := s.TOTPEnabled(ctx); err != nil {
+		return err
+	} else if !on {
+		return nil
+	}
+	return s.checkTOTP(ctx, a.UserID, "", code, func(q *store.Q) error {
+		if err := q.SetUserTOTP(ctx, a.UserID, "", 0); err != nil {
+			return err
+		}
+		if err := q.DeleteUserSessions(ctx, a.UserID, a.TokenID); err != nil {
+			return err
+		}
+		return s.audit(ctx, q, a, a.TenantID, "user.totp_disable", "user", a.UserID, nil)
+	})
+}
+
+// Require returns the caller if it is a tenant user holding feature (any
+// tenant user for ""), or the error any service call needing it answers.
+// Surfaces use it to refuse a page before drawing it.
+func Require(ctx context.Context, feature keyward.Feature) (*keyward.Actor, error) {
+	return tenantActor(ctx, feature)
+}
+
+// CheckKeyLicence returns nil when the caller's tenant holds an active
+// licence, else the licence_required error that creating or changing a key
+// would answer, so a page can say so before the form is filled in.
+func (s *Service) CheckKeyLicence(ctx context.Context) error {
+	_, _, err := s.keyActor(ctx, s.db.Read(), true)
+	return err
+}

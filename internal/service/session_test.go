@@ -1,0 +1,343 @@
+package service_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+	"golang.org/x/crypto/argon2"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/service"
+	"github.com/keyward/keyward/internal/store"
+	"github.com/keyward/keyward/internal/storetest"
+)
+
+const testPassword = "correct horse battery staple"
+
+// staff adds a user with the password and a new profile holding features.
+func (f *fixture) staff(email string, features ...keyward.Feature) *keyward.User {
+	f.t.Helper()
+	p, err := f.svc.CreateProfile(f.ctx, keyward.ProfileCreate{Name: "P " + email, Features: features})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	u, _, err := f.svc.CreateUser(f.ctx, keyward.UserCreate{Email: email, ProfileID: p.ID, Password: testPassword})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return u
+}
+
+func (f *fixture) signIn(email, password string) string {
+	f.t.Helper()
+	ses, token, err := f.svc.SignIn(context.Background(), email, password, "192.0.2.1")
+	if err != nil {
+		f.t.Fatalf("sign in %s: %v", email, err)
+	}
+	if ses.PendingMFA {
+		f.t.Fatalf("sign in %s: pending a second factor", email)
+	}
+	return token
+}
+
+func (f *fixture) actor(token string) (*keyward.Actor, error) {
+	return f.svc.SessionActor(context.Background(), token, "192.0.2.1")
+}
+
+func TestSignInOpensASessionWhoseFeaturesFollowTheProfile(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		f.staff("ana@demo.test", keyward.FeatureAPIManagement, keyward.FeatureAudit)
+		token := f.signIn("  Ana@Demo.test ", testPassword)
+		if !strings.HasPrefix(token, "kws_") {
+			t.Fatalf("session id %q lacks the kws_ prefix", token)
+		}
+		a, err := f.actor(token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Email != "ana@demo.test" || a.Domain != "demo" || !a.Features.Has(keyward.FeatureAPIManagement) || a.TokenID == "" {
+			t.Fatalf("actor = %+v", a)
+		}
+		none := []keyward.Feature{keyward.FeatureAudit}
+		if _, err := f.svc.UpdateProfile(f.ctx, "P ana@demo.test", keyward.ProfileUpdate{Features: &none}); err != nil {
+			t.Fatal(err)
+		}
+		a, err = f.actor(token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Features.Has(keyward.FeatureAPIManagement) {
+			t.Fatal("profile change did not apply on the next request")
+		}
+		var n int
+		if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM sessions WHERE digest = ?`, []byte(token)).Scan(&n); err == nil && n != 0 {
+			t.Fatal("the session id is stored in plain text")
+		}
+	})
+}
+
+func TestSignInRefusalsLookAlike(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		u := f.staff("ana@demo.test")
+		f.staff("off@demo.test")
+		off := false
+		if _, err := f.svc.UpdateUser(f.ctx, "off@demo.test", keyward.UserUpdate{Active: &off}); err != nil {
+			t.Fatal(err)
+		}
+		cases := []struct{ name, email, password string }{
+			{"wrong password", u.Email, "not the password at all"},
+			{"unknown e-mail", "nobody@demo.test", testPassword},
+			{"inactive user", "off@demo.test", testPassword},
+			{"empty password", u.Email, ""},
+			{"password too long", u.Email, strings.Repeat("x", 300)},
+		}
+		var first string
+		for _, tc := range cases {
+			_, _, err := f.svc.SignIn(context.Background(), tc.email, tc.password, "")
+			if keyward.ErrorCode(err) != keyward.EUnauthenticated {
+				t.Fatalf("%s: got %v, want unauthenticated", tc.name, err)
+			}
+			if first == "" {
+				first = keyward.ErrorMessage(err)
+			} else if keyward.ErrorMessage(err) != first {
+				t.Fatalf("%s: message %q differs from %q", tc.name, keyward.ErrorMessage(err), first)
+			}
+		}
+	})
+}
+
+func TestSignInIsThrottledAfterFiveFailures(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		f.staff("ana@demo.test")
+		ctx := context.Background()
+		for i := range service.SignInMaxFailures {
+			_, _, err := f.svc.SignIn(ctx, "ana@demo.test", "wrong password "+string(rune('a'+i)), "198.51.100."+string(rune('1'+i)))
+			if keyward.ErrorCode(err) != keyward.EUnauthenticated {
+				t.Fatalf("failure %d: %v", i+1, err)
+			}
+			f.now = f.now.Add(time.Minute)
+		}
+		_, _, err := f.svc.SignIn(ctx, "ana@demo.test", testPassword, "198.51.100.9")
+		if keyward.ErrorCode(err) != keyward.ERateLimited || !strings.Contains(keyward.ErrorMessage(err), "Wait 10 minutes") {
+			t.Fatalf("right password after 5 failures: got %v, want rate_limited with a wait of 10 minutes", err)
+		}
+		f.now = f.now.Add(10 * time.Minute)
+		f.signIn("ana@demo.test", testPassword)
+
+		// Per address: five unknown e-mails from one address lock that address out.
+		for i := range service.SignInMaxFailures {
+			f.svc.SignIn(ctx, "guess"+string(rune('a'+i))+"@demo.test", "x", "203.0.113.7")
+		}
+		if _, _, err := f.svc.SignIn(ctx, "ana@demo.test", testPassword, "203.0.113.7"); keyward.ErrorCode(err) != keyward.ERateLimited {
+			t.Fatalf("sign-in from a throttled address: %v", err)
+		}
+		if _, _, err := f.svc.SignIn(ctx, "ana@demo.test", testPassword, "203.0.113.8"); err != nil {
+			t.Fatalf("sign-in from another address: %v", err)
+		}
+	})
+}
+
+func TestSessionsEndOnIdleLifetimeSignOutAndDeactivation(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		f.staff("ana@demo.test")
+
+		idle := f.signIn("ana@demo.test", testPassword)
+		f.now = f.now.Add(service.SessionIdle - time.Second)
+		if _, err := f.actor(idle); err != nil {
+			t.Fatalf("active before the idle timeout: %v", err)
+		}
+		f.now = f.now.Add(service.SessionIdle)
+		if _, err := f.actor(idle); keyward.ErrorCode(err) != keyward.EUnauthenticated {
+			t.Fatalf("after the idle timeout: %v", err)
+		}
+
+		long := f.signIn("ana@demo.test", testPassword)
+		for range int(service.SessionLifetime/(10*time.Minute)) - 1 {
+			f.now = f.now.Add(10 * time.Minute)
+			if _, err := f.actor(long); err != nil {
+				t.Fatalf("busy session ended early: %v", err)
+			}
+		}
+		f.now = f.now.Add(10 * time.Minute)
+		if _, err := f.actor(long); keyward.ErrorCode(err) != keyward.EUnauthenticated {
+			t.Fatalf("after the absolute lifetime: %v", err)
+		}
+
+		out := f.signIn("ana@demo.test", testPassword)
+		if err := f.svc.SignOut(context.Background(), out, "192.0.2.1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.actor(out); keyward.ErrorCode(err) != keyward.EUnauthenticated {
+			t.Fatalf("after sign-out: %v", err)
+		}
+
+		gone := f.signIn("ana@demo.test", testPassword)
+		off := false
+		if _, err := f.svc.UpdateUser(f.ctx, "ana@demo.test", keyward.UserUpdate{Active: &off}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.actor(gone); keyward.ErrorCode(err) != keyward.EUnauthenticated {
+			t.Fatalf("after deactivation: %v", err)
+		}
+		if _, err := f.actor("kws_not-a-session"); keyward.ErrorCode(err) != keyward.EUnauthenticated {
+			t.Fatalf("malformed id: %v", err)
+		}
+	})
+}
+
+func TestSignInRehashesAWeakPasswordHash(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		u := f.staff("ana@demo.test")
+		salt := make([]byte, 16)
+		rand.Read(salt)
+		b64 := base64.RawStdEncoding
+		u.PasswordHash = "$argon2id$v=19$m=4096,t=1,p=1$" + b64.EncodeToString(salt) + "$" +
+			b64.EncodeToString(argon2.IDKey([]byte(testPassword), salt, 1, 4096, 1, 32))
+		if err := db.Write(context.Background(), func(q *store.Q) error { return q.UpdateUser(context.Background(), u) }); err != nil {
+			t.Fatal(err)
+		}
+		f.signIn("ana@demo.test", testPassword)
+		got, err := db.Read().User(context.Background(), u.TenantID, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(got.PasswordHash, "$m=19456,t=2,p=1$") {
+			t.Fatalf("hash not renewed: %s", got.PasswordHash)
+		}
+		f.signIn("ana@demo.test", testPassword)
+	})
+}
+
+func TestTOTPSecondFactorIsSingleUse(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		f.staff("ana@demo.test")
+		ctx := context.Background()
+		first := f.signIn("ana@demo.test", testPassword)
+		a, err := f.actor(first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other := f.signIn("ana@demo.test", testPassword)
+		uctx := keyward.WithActor(ctx, a)
+		setup, err := f.svc.NewTOTP(uctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(setup.URI, "otpauth://totp/") || len(setup.Secret) < 32 {
+			t.Fatalf("setup = %+v", setup)
+		}
+		code := func() string {
+			c, err := totp.GenerateCode(setup.Secret, f.now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+		if err := f.svc.EnableTOTP(uctx, setup.Secret, "000000"); keyward.ErrorCode(err) != keyward.EInvalid {
+			t.Fatalf("enable with a wrong code: %v", err)
+		}
+		if err := f.svc.EnableTOTP(uctx, setup.Secret, code()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.actor(first); err != nil {
+			t.Fatalf("the session that turned the second factor on ended: %v", err)
+		}
+		if _, err := f.actor(other); keyward.ErrorCode(err) != keyward.EUnauthenticated {
+			t.Fatalf("another session survived the second-factor change: %v", err)
+		}
+
+		ses, pending, err := f.svc.SignIn(ctx, "ana@demo.test", testPassword, "192.0.2.1")
+		if err != nil || !ses.PendingMFA {
+			t.Fatalf("sign-in with a second factor: %+v %v", ses, err)
+		}
+		if _, err := f.actor(pending); keyward.ErrorCode(err) != keyward.EUnauthenticated {
+			t.Fatalf("a pending session acts: %v", err)
+		}
+		if _, _, err := f.svc.SignInSecondFactor(ctx, pending, code(), ""); keyward.ErrorCode(err) != keyward.EInvalid {
+			t.Fatalf("the code used to turn the factor on was accepted again: %v", err)
+		}
+		f.now = f.now.Add(30 * time.Second)
+		_, full, err := f.svc.SignInSecondFactor(ctx, pending, code(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if full == pending {
+			t.Fatal("the session id was not renewed after the second factor")
+		}
+		if _, err := f.actor(full); err != nil {
+			t.Fatal(err)
+		}
+
+		_, again, _ := f.svc.SignIn(ctx, "ana@demo.test", testPassword, "192.0.2.1")
+		if _, _, err := f.svc.SignInSecondFactor(ctx, again, code(), ""); keyward.ErrorCode(err) != keyward.EInvalid {
+			t.Fatalf("replayed code: %v", err)
+		}
+		f.now = f.now.Add(service.SecondFactorWindow)
+		if _, _, err := f.svc.SignInSecondFactor(ctx, again, code(), ""); keyward.ErrorCode(err) != keyward.EUnauthenticated {
+			t.Fatalf("expired pending sign-in: %v", err)
+		}
+
+		a, _ = f.actor(full)
+		f.now = f.now.Add(30 * time.Second)
+		if err := f.svc.DisableTOTP(keyward.WithActor(ctx, a), code()); err != nil {
+			t.Fatal(err)
+		}
+		f.signIn("ana@demo.test", testPassword)
+	})
+}
+
+func TestSecondFactorGuessesAreThrottled(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		f.staff("ana@demo.test")
+		a, _ := f.actor(f.signIn("ana@demo.test", testPassword))
+		uctx := keyward.WithActor(context.Background(), a)
+		setup, _ := f.svc.NewTOTP(uctx)
+		c, _ := totp.GenerateCode(setup.Secret, f.now)
+		if err := f.svc.EnableTOTP(uctx, setup.Secret, c); err != nil {
+			t.Fatal(err)
+		}
+		_, pending, _ := f.svc.SignIn(context.Background(), "ana@demo.test", testPassword, "")
+		for range service.SignInMaxFailures {
+			f.svc.SignInSecondFactor(context.Background(), pending, "123456", "")
+		}
+		f.now = f.now.Add(30 * time.Second)
+		c, _ = totp.GenerateCode(setup.Secret, f.now)
+		if _, _, err := f.svc.SignInSecondFactor(context.Background(), pending, c, ""); keyward.ErrorCode(err) != keyward.ERateLimited {
+			t.Fatalf("right code after 5 wrong ones: %v", err)
+		}
+	})
+}
+
+func TestRequireAndCheckKeyLicence(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		f.staff("ana@demo.test", keyward.FeatureAudit)
+		a, _ := f.actor(f.signIn("ana@demo.test", testPassword))
+		uctx := keyward.WithActor(context.Background(), a)
+		if _, err := service.Require(uctx, keyward.FeatureAPIManagement); keyward.ErrorCode(err) != keyward.EFeatureRequired {
+			t.Fatalf("Require without the feature: %v", err)
+		}
+		if err := f.svc.CheckKeyLicence(f.ctx); err != nil {
+			t.Fatalf("licensed tenant: %v", err)
+		}
+		if _, err := f.svc.RevokeLicence(f.op, "demo"); err != nil {
+			t.Fatal(err)
+		}
+		err := f.svc.CheckKeyLicence(f.ctx)
+		if keyward.ErrorCode(err) != keyward.ELicenceRequired || !strings.Contains(keyward.ErrorMessage(err), "sales@platform.test") {
+			t.Fatalf("unlicensed tenant: %v", err)
+		}
+	})
+}

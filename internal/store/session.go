@@ -1,0 +1,148 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/keyward/keyward"
+)
+
+// Session is a back-office session. The id the browser holds is never
+// stored: only its SHA-256, in Digest.
+type Session struct {
+	ID       string
+	Digest   []byte
+	TenantID string
+	UserID   string
+	// PendingMFA marks a session that has passed the password but not yet
+	// the second factor; it grants nothing.
+	PendingMFA bool
+	Address    string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	// ExpiresAt is the absolute end of the session, however active.
+	ExpiresAt time.Time
+}
+
+// InsertSession adds a session.
+func (q *Q) InsertSession(ctx context.Context, s *Session) error {
+	_, err := q.exec(ctx, `INSERT INTO sessions (id, digest, tenant_id, user_id, pending_mfa, address, created_at, last_seen_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, s.Digest, s.TenantID, s.UserID, s.PendingMFA, s.Address, s.CreatedAt.UTC(), s.LastSeenAt.UTC(), s.ExpiresAt.UTC())
+	return err
+}
+
+// SessionByDigest finds a session by the SHA-256 of its id.
+func (q *Q) SessionByDigest(ctx context.Context, digest []byte) (*Session, error) {
+	var s Session
+	err := q.row(ctx, `SELECT id, digest, tenant_id, user_id, pending_mfa, address, created_at, last_seen_at, expires_at
+		FROM sessions WHERE digest = ?`, digest).
+		Scan(&s.ID, &s.Digest, &s.TenantID, &s.UserID, &s.PendingMFA, &s.Address, &s.CreatedAt, &s.LastSeenAt, &s.ExpiresAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, keyward.Errorf(keyward.ENotFound, "no such session")
+	}
+	if err != nil {
+		return nil, normalise(err)
+	}
+	s.CreatedAt, s.LastSeenAt, s.ExpiresAt = s.CreatedAt.UTC(), s.LastSeenAt.UTC(), s.ExpiresAt.UTC()
+	return &s, nil
+}
+
+// TouchSession records activity on a session.
+func (q *Q) TouchSession(ctx context.Context, id string, at time.Time) error {
+	_, err := q.exec(ctx, `UPDATE sessions SET last_seen_at = ? WHERE id = ?`, at.UTC(), id)
+	return err
+}
+
+// DeleteSession removes a session.
+func (q *Q) DeleteSession(ctx context.Context, id string) error {
+	_, err := q.exec(ctx, `DELETE FROM sessions WHERE id = ?`, id)
+	return err
+}
+
+// DeleteUserSessions removes every session of a user except the one named
+// by keep ("" keeps none).
+func (q *Q) DeleteUserSessions(ctx context.Context, userID, keep string) error {
+	_, err := q.exec(ctx, `DELETE FROM sessions WHERE user_id = ? AND id <> ?`, userID, keep)
+	return err
+}
+
+// DeleteStaleSessions removes sessions past their absolute expiry or idle
+// since before idleSince.
+func (q *Q) DeleteStaleSessions(ctx context.Context, now, idleSince time.Time) error {
+	_, err := q.exec(ctx, `DELETE FROM sessions WHERE expires_at <= ? OR last_seen_at <= ?`, now.UTC(), idleSince.UTC())
+	return err
+}
+
+// AddSignInFailure records a failed attempt against subject.
+func (q *Q) AddSignInFailure(ctx context.Context, subject string, at time.Time) error {
+	_, err := q.exec(ctx, `INSERT INTO sign_in_failures (subject, at) VALUES (?, ?)`, subject, at.UTC())
+	return err
+}
+
+// SignInFailures returns the times of subject's failed attempts after since,
+// oldest first.
+func (q *Q) SignInFailures(ctx context.Context, subject string, since time.Time) ([]time.Time, error) {
+	rows, err := q.query(ctx, `SELECT at FROM sign_in_failures WHERE subject = ? AND at > ? ORDER BY at`, subject, since.UTC())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []time.Time
+	for rows.Next() {
+		var at time.Time
+		if err := rows.Scan(&at); err != nil {
+			return nil, err
+		}
+		out = append(out, at.UTC())
+	}
+	return out, normalise(rows.Err())
+}
+
+// ClearSignInFailures forgets subject's failed attempts.
+func (q *Q) ClearSignInFailures(ctx context.Context, subject string) error {
+	_, err := q.exec(ctx, `DELETE FROM sign_in_failures WHERE subject = ?`, subject)
+	return err
+}
+
+// PruneSignInFailures forgets every failed attempt up to before.
+func (q *Q) PruneSignInFailures(ctx context.Context, before time.Time) error {
+	_, err := q.exec(ctx, `DELETE FROM sign_in_failures WHERE at <= ?`, before.UTC())
+	return err
+}
+
+// UserTOTP returns a user's TOTP seed ("" when the second factor is off)
+// and the last time step accepted.
+func (q *Q) UserTOTP(ctx context.Context, userID string) (seed string, lastStep int64, err error) {
+	var s sql.NullString
+	err = q.row(ctx, `SELECT totp_secret, totp_last_step FROM users WHERE id = ?`, userID).Scan(&s, &lastStep)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", 0, keyward.Errorf(keyward.ENotFound, "no such user")
+	}
+	return s.String, lastStep, normalise(err)
+}
+
+// SetUserTOTP sets a user's TOTP seed ("" turns the second factor off) and
+// resets the last accepted step to step.
+func (q *Q) SetUserTOTP(ctx context.Context, userID, seed string, step int64) error {
+	var v any
+	if seed != "" {
+		v = seed
+	}
+	_, err := q.exec(ctx, `UPDATE users SET totp_secret = ?, totp_last_step = ? WHERE id = ?`, v, step, userID)
+	return err
+}
+
+// AcceptTOTPStep records step as the user's last accepted TOTP step if it
+// is later than the one recorded, and reports whether it was. Two requests
+// racing with the same code cannot both succeed.
+func (q *Q) AcceptTOTPStep(ctx context.Context, userID string, step int64) (bool, error) {
+	res, err := q.exec(ctx, `UPDATE users SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?`, step, userID, step)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, normalise(err)
+}

@@ -1,0 +1,192 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/service"
+)
+
+// signInPage asks for an e-mail address and password, or for the TOTP
+// code of a sign-in waiting for its second factor.
+type signInPage struct {
+	page
+	Email  string
+	Next   string
+	Errors formErrors
+}
+
+func (w *Web) signInForm(rw http.ResponseWriter, r *http.Request) error {
+	next := localPath(r.URL.Query().Get("next"))
+	if _, err := w.svc.SessionActor(r.Context(), sessionToken(r), httpx.ClientAddr(r)); err == nil {
+		http.Redirect(rw, r, next, http.StatusSeeOther)
+		return nil
+	}
+	w.render(rw, r, http.StatusOK, "signin", &signInPage{page: page{Title: "Sign in"}, Next: next})
+	return nil
+}
+
+func (w *Web) signIn(rw http.ResponseWriter, r *http.Request) error {
+	if err := parseForm(rw, r); err != nil {
+		return err
+	}
+	p := &signInPage{page: page{Title: "Sign in"}, Email: r.PostFormValue("email"), Next: localPath(r.PostFormValue("next"))}
+	addr := httpx.ClientAddr(r)
+	// A new sign-in always gets a new session id; any old one ends.
+	if old := sessionToken(r); old != "" {
+		if err := w.svc.SignOut(r.Context(), old, addr); err != nil {
+			return err
+		}
+		clearSessionCookie(rw, r)
+	}
+	ses, token, err := w.svc.SignIn(r.Context(), p.Email, r.PostFormValue("password"), addr)
+	if err != nil {
+		code := keyward.ErrorCode(err)
+		if code != keyward.EUnauthenticated && code != keyward.ERateLimited {
+			return err
+		}
+		p.Errors = formErrors{Message: keyward.ErrorMessage(err)}
+		w.render(rw, r, httpx.Status(code), "signin", p)
+		return nil
+	}
+	if ses.PendingMFA {
+		setPending(rw, r, token, int(service.SecondFactorWindow.Seconds()))
+		http.Redirect(rw, r, pathCode+"?next="+url.QueryEscape(p.Next), http.StatusSeeOther)
+		return nil
+	}
+	setSessionCookie(rw, r, token)
+	http.Redirect(rw, r, p.Next, http.StatusSeeOther)
+	return nil
+}
+
+func (w *Web) codeForm(rw http.ResponseWriter, r *http.Request) error {
+	if c, err := r.Cookie(cookiePending); err != nil || c.Value == "" {
+		return redirect(rw, r, pathSignIn, "")
+	}
+	w.render(rw, r, http.StatusOK, "signin_code", &signInPage{page: page{Title: "Two-factor sign-in"}, Next: localPath(r.URL.Query().Get("next"))})
+	return nil
+}
+
+func (w *Web) code(rw http.ResponseWriter, r *http.Request) error {
+	if err := parseForm(rw, r); err != nil {
+		return err
+	}
+	p := &signInPage{page: page{Title: "Two-factor sign-in"}, Next: localPath(r.PostFormValue("next"))}
+	pending := ""
+	if c, err := r.Cookie(cookiePending); err == nil {
+		pending = c.Value
+	}
+	_, token, err := w.svc.SignInSecondFactor(r.Context(), pending, r.PostFormValue("code"), httpx.ClientAddr(r))
+	if keyward.ErrorCode(err) == keyward.EUnauthenticated {
+		setPending(rw, r, "", -1)
+		return redirect(rw, r, pathSignIn, keyward.ErrorMessage(err))
+	}
+	if err != nil {
+		fe, status, err := formError(err, "code")
+		if err != nil {
+			return err
+		}
+		p.Errors = fe
+		w.render(rw, r, status, "signin_code", p)
+		return nil
+	}
+	setPending(rw, r, "", -1)
+	setSessionCookie(rw, r, token)
+	http.Redirect(rw, r, p.Next, http.StatusSeeOther)
+	return nil
+}
+
+func (w *Web) signOut(rw http.ResponseWriter, r *http.Request) error {
+	if err := w.svc.SignOut(r.Context(), sessionToken(r), httpx.ClientAddr(r)); err != nil {
+		return err
+	}
+	clearSessionCookie(rw, r)
+	return redirect(rw, r, pathSignIn, "You have signed out.")
+}
+
+// accountPage shows the caller's second factor and, when it is off, a
+// new TOTP seed to turn it on with.
+type accountPage struct {
+	page
+	Enabled bool
+	Setup   *service.TOTPSetup
+	Errors  formErrors
+}
+
+func (w *Web) account(rw http.ResponseWriter, r *http.Request) error {
+	p, err := w.accountPage(r, nil)
+	if err != nil {
+		return err
+	}
+	w.render(rw, r, http.StatusOK, "account", p)
+	return nil
+}
+
+// accountPage builds the page; setup, when given, is the seed being
+// confirmed, kept so a mistyped code can be tried again.
+func (w *Web) accountPage(r *http.Request, setup *service.TOTPSetup) (*accountPage, error) {
+	p := &accountPage{page: page{Title: "Sign-in security", Crumbs: []string{"Account"}}}
+	on, err := w.svc.TOTPEnabled(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	p.Enabled = on
+	if !on {
+		if setup == nil {
+			if setup, err = w.svc.NewTOTP(r.Context()); err != nil {
+				return nil, err
+			}
+		}
+		p.Setup = setup
+	}
+	return p, nil
+}
+
+func (w *Web) enableTOTP(rw http.ResponseWriter, r *http.Request) error {
+	if err := parseForm(rw, r); err != nil {
+		return err
+	}
+	seed := r.PostFormValue("secret")
+	err := w.svc.EnableTOTP(r.Context(), seed, r.PostFormValue("code"))
+	if err == nil {
+		return redirect(rw, r, pathAccount, "Two-factor sign-in is on. Your other sessions have ended.")
+	}
+	fe, status, err := formError(err, "code", "secret")
+	if err != nil {
+		return err
+	}
+	var setup *service.TOTPSetup
+	if fe.Err("secret") == "" {
+		setup = &service.TOTPSetup{Secret: seed, URI: r.PostFormValue("uri")}
+	}
+	p, err := w.accountPage(r, setup)
+	if err != nil {
+		return err
+	}
+	p.Errors = fe
+	w.render(rw, r, status, "account", p)
+	return nil
+}
+
+func (w *Web) disableTOTP(rw http.ResponseWriter, r *http.Request) error {
+	if err := parseForm(rw, r); err != nil {
+		return err
+	}
+	err := w.svc.DisableTOTP(r.Context(), r.PostFormValue("code"))
+	if err == nil {
+		return redirect(rw, r, pathAccount, "Two-factor sign-in is off. Your other sessions have ended.")
+	}
+	fe, status, err := formError(err, "code")
+	if err != nil {
+		return err
+	}
+	p, err := w.accountPage(r, nil)
+	if err != nil {
+		return err
+	}
+	p.Errors = fe
+	w.render(rw, r, status, "account", p)
+	return nil
+}

@@ -1,0 +1,118 @@
+// keyward back office: small enhancements over pages that work without
+// script. Copy buttons for secrets shown once; a block's title in the
+// method tree ticks or clears the whole block; ticking a store or method
+// chooses "selected"; refused forms and shown-once secrets take focus.
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+
+  function announce(text) {
+    var live = document.getElementById("live");
+    if (!live) {
+      live = document.createElement("div");
+      live.id = "live";
+      live.className = "sr-only";
+      live.setAttribute("aria-live", "polite");
+      document.body.appendChild(live);
+    }
+    live.textContent = "";
+    setTimeout(function () { live.textContent = text; }, 50);
+  }
+
+  function copyFrom(input) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(input.value);
+    }
+    input.focus();
+    input.select();
+    var ok = document.execCommand && document.execCommand("copy");
+    return ok ? Promise.resolve() : Promise.reject(new Error("copy failed"));
+  }
+
+  function setUpCopy() {
+    document.querySelectorAll("[data-copy]").forEach(function (button) {
+      var input = document.getElementById(button.getAttribute("data-copy"));
+      if (!input) return;
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        copyFrom(input).then(function () {
+          button.textContent = "Copied";
+          button.classList.add("done");
+          announce("Copied to the clipboard.");
+          setTimeout(function () { button.textContent = "Copy"; button.classList.remove("done"); }, 2000);
+        }, function () {
+          input.focus();
+          input.select();
+          announce("Copying is blocked here; the text is selected, press Control+C or Command+C.");
+        });
+      });
+    });
+    document.querySelectorAll("[data-secret]").forEach(function (input) {
+      input.addEventListener("focus", function () { input.select(); });
+    });
+  }
+
+  function setUpBlocks() {
+    document.querySelectorAll("[data-block]").forEach(function (block) {
+      var all = block.querySelector("[data-block-all]");
+      var methods = Array.prototype.slice.call(block.querySelectorAll("[data-method]"));
+      var title = block.querySelector("[data-block-title]");
+      function sync() {
+        var on = methods.filter(function (m) { return m.checked; }).length;
+        all.checked = on === methods.length;
+        all.indeterminate = on > 0 && on < methods.length;
+      }
+      function setAll(on) {
+        methods.forEach(function (m) { m.checked = on; });
+        sync();
+        if (on) choose(block);
+      }
+      if (title) {
+        var button = document.createElement("button");
+        button.type = "button";
+        button.className = "block-toggle";
+        button.textContent = title.textContent;
+        button.setAttribute("aria-label", title.textContent + ": tick or clear the whole block");
+        button.addEventListener("click", function () {
+          setAll(!methods.every(function (m) { return m.checked; }));
+        });
+        title.replaceWith(button);
+      }
+      all.addEventListener("change", function () { setAll(all.checked); });
+      methods.forEach(function (m) { m.addEventListener("change", sync); });
+      sync();
+    });
+  }
+
+  // Ticking something under a "selected …" choice chooses it.
+  function choose(el) {
+    var box = el.closest("[data-auto]");
+    var radio = box && document.getElementById(box.getAttribute("data-auto"));
+    if (radio) radio.checked = true;
+  }
+
+  function setUpAutoChoice() {
+    document.querySelectorAll("[data-auto]").forEach(function (box) {
+      box.addEventListener("change", function (e) {
+        if (e.target.checked) choose(e.target);
+      });
+    });
+  }
+
+  function focusFirst() {
+    var el = document.querySelector("[data-focus]");
+    if (el) el.focus();
+  }
+
+  function ready() {
+    setUpCopy();
+    setUpBlocks();
+    setUpAutoChoice();
+    focusFirst();
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", ready);
+  } else {
+    ready();
+  }
+})();
