@@ -26,8 +26,8 @@ const (
 // StorePath, StoreHeader or StoreNone, and Name is the query parameter, path
 // parameter or header name.
 type StoreLocation struct {
-	In   string
-	Name string
+	In   string `json:"in"`
+	Name string `json:"name,omitempty"`
 }
 
 // Owner describes how a method is scoped to the merchant that owns a record.
