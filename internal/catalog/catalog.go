@@ -27,7 +27,7 @@ const (
 // parameter or header name.
 type StoreLocation struct {
 	In   string `json:"in"`
-	Name string `json:"name,omitempty"`
+	Name string `json:"name"`
 }
 
 // Owner describes how a method is scoped to the merchant that owns a record.
