@@ -280,3 +280,31 @@ func TestDatabaseOutage(t *testing.T) {
 		}
 	}
 }
+
+func TestUsageIsCountedAndShownOnTheKey(t *testing.T) {
+	n := startNode(t, "--demo", "--data", t.TempDir(), "--usage-flush", "50ms")
+	tok := n.adminToken()
+	id, secret := createKey(t, n, tok, "Counted")
+	for i := 0; i < 7; i++ {
+		if got := n.verify(secret); got != "VALID" {
+			t.Fatalf("verify: %s", got)
+		}
+	}
+	n.verify("kwk_" + strings.Repeat("x", 49)) // refused: not counted
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, k := n.call(tok, "GET", "/api/v1/keys/"+id, nil)
+		u, _ := k["usage"].(map[string]any)
+		if u != nil && u["requests_24h"] == float64(7) && u["last_used_at"] != nil {
+			hourly, _ := u["hourly"].([]any)
+			if len(hourly) != 1 {
+				t.Fatalf("hourly usage: %v", u["hourly"])
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("usage not shown on the key: %v", k["usage"])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

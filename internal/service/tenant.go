@@ -76,8 +76,9 @@ func (s *Service) Licence(ctx context.Context, domain string) (*keyward.Licence,
 	return s.db.Read().Licence(ctx, t.ID)
 }
 
-// GrantLicence grants or changes a tenant's licence (operator only). Fields
-// left out keep their value; a new licence grants API access by default.
+// GrantLicence grants or changes a tenant's licence (operator only). A
+// grant switches API access on unless api_access is given as false; the
+// other fields left out keep their value.
 func (s *Service) GrantLicence(ctx context.Context, domain string, in keyward.LicenceGrant) (*keyward.Licence, error) {
 	return s.putLicence(ctx, domain, in, "licence.grant")
 }
