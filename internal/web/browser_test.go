@@ -123,6 +123,17 @@ func TestBrowserBackOffice(t *testing.T) {
 	e.key(keyward.KeyCreate{Name: "RetentionEngine", Description: "Subscription retention flows", Permissions: keyward.Permissions{
 		"orders": "write", "discounts": "write", "subscriptions": "write", "customers": "write", "payments": "read", "store_information": "read"}})
 	addUsage(t, e, thq)
+	// Merchants for Organization > Merchants and Integrations > API.
+	mainStore, err := e.svc.Store(e.sys, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acme := e.merchant("Acme Couriers", online.ID, mainStore.ID)
+	e.merchantUser(acme.ID, keyward.MerchantUserCreate{Email: "dispatch@acme.test", Name: "Dee Dispatch", Level: 1})
+	beta := e.merchant("Beta Freight", mainStore.ID)
+	e.merchantUser(beta.ID, keyward.MerchantUserCreate{Email: "ops@beta.test", Name: "Bo Ops", Level: 2, APIAccess: true})
+	e.merchantUser(beta.ID, keyward.MerchantUserCreate{Email: "driver@beta.test", Level: 1})
+	e.merchant("Corner Bakery Deliveries", online.ID)
 
 	signInAs(t, ctx, base, e.demo.Email, e.demo.Password, true)
 
@@ -216,6 +227,8 @@ func TestBrowserBackOffice(t *testing.T) {
 	)
 	shot(t, ctx, "audit")
 
+	browseMerchants(t, ctx, e)
+
 	// A user whose profile lacks API Management sees no such menu entry,
 	// and the page's address answers with a page naming the feature.
 	sales, err := e.svc.Profile(e.sys, "Sales Staff")
@@ -249,6 +262,70 @@ func TestBrowserBackOffice(t *testing.T) {
 		t.Fatalf("refusal page: %q\n%s", heading, text)
 	}
 	shot(t, ctx, "feature-required")
+}
+
+// browseMerchants adds a Merchant Level 2 user with API access under
+// Organization > Merchants, reads the credentials shown once, and finds
+// the API Account ID under Integrations > API.
+func browseMerchants(t *testing.T, ctx context.Context, e *env) {
+	t.Helper()
+	run(t, ctx, "open Organization > Merchants",
+		chromedp.Click(chromedp.Search(`//nav[@aria-label="Main menu"]//a[normalize-space()="Merchants"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//a[normalize-space()="Add merchant"]`)),
+	)
+	shot(t, ctx, "merchants")
+
+	run(t, ctx, "open Acme Couriers and press Add user",
+		chromedp.Click(chromedp.Search(`//a[normalize-space()="Acme Couriers"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//a[normalize-space()="Add user"]`)),
+		chromedp.Click(chromedp.Search(`//a[normalize-space()="Add user"]`)),
+		chromedp.WaitVisible(chromedp.ID("email")),
+	)
+	toggleHidden := `document.querySelector("[data-level2-only]").hidden`
+	if !get(t, ctx, "look for the API Access toggle at Level 1", chromedp.Evaluate[bool](toggleHidden)) {
+		t.Fatal("the API Access toggle shows for Merchant Level 1")
+	}
+	run(t, ctx, "fill in a Merchant Level 2 user with API access",
+		chromedp.SendKeys(chromedp.ID("email"), "ops@acme.test"),
+		chromedp.SendKeys(chromedp.ID("name"), "Olu Ops"),
+		chromedp.Click(chromedp.ID("level-2")),
+		chromedp.WaitVisible(chromedp.ID("api_access")),
+		chromedp.Click(chromedp.ID("api_access")),
+	)
+	if !get(t, ctx, "read the API Access toggle", chromedp.Evaluate[bool](`document.getElementById("api_access").checked`)) {
+		t.Fatal("the API Access toggle did not switch on")
+	}
+	shot(t, ctx, "merchant-user-form")
+
+	run(t, ctx, "add the user",
+		chromedp.Click(chromedp.Search(`//button[normalize-space()="Add user"]`)),
+		chromedp.WaitVisible(chromedp.ID("api-auth-key")),
+	)
+	account := get(t, ctx, "read the API Account ID", chromedp.Value(chromedp.ID("api-account-id")))
+	authKey := get(t, ctx, "read the API Auth Key", chromedp.Value(chromedp.ID("api-auth-key")))
+	if !strings.HasPrefix(account, "acc_") || !strings.HasPrefix(authKey, "kwm_") || !e.merchantAuth(account, authKey) {
+		t.Fatalf("credentials on the page: %q, %q", account, authKey)
+	}
+	if !get(t, ctx, "look for the copy buttons", chromedp.Evaluate[bool](`!document.querySelector('[data-copy="api-account-id"]').hidden && !document.querySelector('[data-copy="api-auth-key"]').hidden`)) {
+		t.Fatal("the copy buttons stay hidden with script on")
+	}
+	shot(t, ctx, "merchant-credentials")
+
+	run(t, ctx, "go back to Acme Couriers",
+		chromedp.Click(chromedp.Search(`//a[normalize-space()="Done: back to Acme Couriers"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//button[normalize-space()="Regenerate auth key"]`)),
+	)
+	text := get(t, ctx, "read the merchant page", chromedp.Text(chromedp.CSS("main")))
+	if !strings.Contains(text, account) || strings.Contains(text, authKey) {
+		t.Fatalf("the merchant page should show the Account ID and never the key:\n%s", text)
+	}
+	shot(t, ctx, "merchant")
+
+	run(t, ctx, "open Integrations > API",
+		chromedp.Click(chromedp.Search(`//nav[@aria-label="Main menu"]//a[normalize-space()="API"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//td[normalize-space()="`+account+`"]`)),
+	)
+	shot(t, ctx, "integrations-api")
 }
 
 // addUsage gives a key a week of plausible traffic.

@@ -65,6 +65,8 @@ type menuItem struct {
 func menuFor(a *keyward.Actor, current string) []menuSection {
 	all := []menuSection{
 		{Title: "Settings", Group: "Integrations", Items: []menuItem{{Label: "API Management", Path: pathKeys, feature: keyward.FeatureAPIManagement}}},
+		{Title: "Organization", Items: []menuItem{{Label: "Merchants", Path: pathMerchants, feature: keyward.FeatureMerchants}}},
+		{Title: "Integrations", Items: []menuItem{{Label: "API", Path: pathMerchantAPI, feature: keyward.FeatureMerchants}}},
 		{Title: "Staff", Items: []menuItem{
 			{Label: "Profile Security", Path: pathProfiles, feature: keyward.FeatureUsers},
 			{Label: "Users", Path: pathUsers, feature: keyward.FeatureUsers},

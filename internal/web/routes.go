@@ -23,16 +23,18 @@ import (
 
 // Paths of the pages, named as the menu names them.
 const (
-	pathHome     = "/"
-	pathSignIn   = "/signin"
-	pathCode     = "/signin/code"
-	pathSignOut  = "/signout"
-	pathKeys     = "/settings/integrations/api-management"
-	pathProfiles = "/staff/profile-security"
-	pathUsers    = "/staff/users"
-	pathAudit    = "/audit"
-	pathAccount  = "/account/security"
-	pathStatic   = "/static/"
+	pathHome        = "/"
+	pathSignIn      = "/signin"
+	pathCode        = "/signin/code"
+	pathSignOut     = "/signout"
+	pathKeys        = "/settings/integrations/api-management"
+	pathProfiles    = "/staff/profile-security"
+	pathUsers       = "/staff/users"
+	pathAudit       = "/audit"
+	pathMerchants   = "/organization/merchants"
+	pathMerchantAPI = "/integrations/api"
+	pathAccount     = "/account/security"
+	pathStatic      = "/static/"
 )
 
 // maxForm bounds a form body.
@@ -66,6 +68,7 @@ type route struct {
 func (w *Web) routes() []route {
 	api := keyward.FeatureAPIManagement
 	users := keyward.FeatureUsers
+	mer := keyward.FeatureMerchants
 	return []route{
 		{"GET", pathSignIn, "", true, w.signInForm},
 		{"POST", pathSignIn, "", true, w.signIn},
@@ -100,12 +103,30 @@ func (w *Web) routes() []route {
 		{"POST", pathUsers + "/{id}/profile", users, false, w.setUserProfile},
 		{"POST", pathUsers + "/{id}/active", users, false, w.setUserActive},
 
+		{"GET", pathMerchants, mer, false, w.listMerchants},
+		{"POST", pathMerchants, mer, false, w.createMerchant},
+		{"GET", pathMerchants + "/new", mer, false, w.newMerchant},
+		{"GET", pathMerchants + "/{id}", mer, false, w.showMerchant},
+		{"GET", pathMerchants + "/{id}/edit", mer, false, w.editMerchant},
+		{"POST", pathMerchants + "/{id}/edit", mer, false, w.updateMerchant},
+		{"GET", pathMerchants + "/{id}/users/new", mer, false, w.newMerchantUser},
+		{"POST", pathMerchants + "/{id}/users", mer, false, w.createMerchantUser},
+		{"GET", pathMerchants + "/{id}/users/{user}/edit", mer, false, w.editMerchantUser},
+		{"POST", pathMerchants + "/{id}/users/{user}/edit", mer, false, w.updateMerchantUser},
+		{"POST", pathMerchants + "/{id}/users/{user}/regenerate", mer, false, w.regenerateMerchantAuthKey},
+		{"POST", pathMerchants + "/{id}/users/{user}/deactivate", mer, false, w.deactivateMerchantUserAPI},
+
+		{"GET", pathMerchantAPI, mer, false, w.listMerchantAPIAccess},
+		{"POST", pathMerchantAPI + "/{account}/deactivate", mer, false, w.deactivateMerchantAPIAccess},
+
 		{"GET", pathAudit, keyward.FeatureAudit, false, w.listAudit},
 
 		// Unknown pages under the back office's sections answer as pages.
 		{"GET", "/settings/", "", false, w.notFound},
 		{"GET", "/staff/", "", false, w.notFound},
 		{"GET", "/account/", "", false, w.notFound},
+		{"GET", "/organization/", "", false, w.notFound},
+		{"GET", "/integrations/", "", false, w.notFound},
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 
 func TestTemplatesParseAndEveryPageHasOne(t *testing.T) {
 	p := mustParsePages()
-	for _, name := range []string{"signin", "signin_code", "error", "account", "keys", "key_form", "key_secrets", "key", "key_delete", "profiles", "profile", "users", "user_new", "user_created", "audit"} {
+	for _, name := range []string{"signin", "signin_code", "error", "account", "keys", "key_form", "key_secrets", "key", "key_delete", "profiles", "profile", "users", "user_new", "user_created", "audit", "merchants", "merchant_form", "merchant", "merchant_user_form", "merchant_credentials", "integrations_api"} {
 		if p.byName[name] == nil {
 			t.Errorf("no template for page %q", name)
 		}

@@ -1,7 +1,8 @@
 // keyward back office: small enhancements over pages that work without
 // script. Copy buttons for secrets shown once; a block's title in the
 // method tree ticks or clears the whole block; ticking a store or method
-// chooses "selected"; refused forms and shown-once secrets take focus.
+// chooses "selected"; the API Access toggle shows for Merchant Level 2
+// only; refused forms and shown-once secrets take focus.
 (function () {
   "use strict";
   document.documentElement.classList.add("js");
@@ -99,6 +100,24 @@
     });
   }
 
+  // The API Access toggle is hidden, and left out of the form, while
+  // Merchant Level 1 is chosen. A refusal shown beside it stays visible
+  // until the level is changed.
+  function setUpLevel2Only() {
+    var box = document.querySelector("[data-level2-only]");
+    var levels = Array.prototype.slice.call(document.querySelectorAll("input[data-level]"));
+    if (!box || levels.length === 0) return;
+    var inputs = Array.prototype.slice.call(box.querySelectorAll("input"));
+    function sync(initial) {
+      var level2 = levels.some(function (l) { return l.checked && l.value === "2"; });
+      if (initial && !level2 && box.querySelector(".field-error")) return;
+      box.hidden = !level2;
+      inputs.forEach(function (i) { i.disabled = !level2; });
+    }
+    levels.forEach(function (l) { l.addEventListener("change", function () { sync(false); }); });
+    sync(true);
+  }
+
   function focusFirst() {
     var el = document.querySelector("[data-focus]");
     if (el) el.focus();
@@ -108,6 +127,7 @@
     setUpCopy();
     setUpBlocks();
     setUpAutoChoice();
+    setUpLevel2Only();
     focusFirst();
   }
   if (document.readyState === "loading") {
