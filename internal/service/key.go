@@ -170,11 +170,8 @@ func (s *Service) CreateKey(ctx context.Context, in keyward.KeyCreate) (*keyward
 		if err := q.InsertKey(ctx, k); err != nil {
 			return err
 		}
-		if err := q.AppendChange(ctx, a.TenantID, "key", k.ID, s.now()); err != nil {
-			return err
-		}
 		out = k
-		return s.audit(ctx, q, a, a.TenantID, "key.create", "key", k.ID, keyChanges(k))
+		return s.logChange(ctx, q, a, a.TenantID, "key.create", "key", k.ID, keyChanges(k))
 	})
 	if err != nil {
 		return nil, err
@@ -327,14 +324,11 @@ func (s *Service) UpdateKey(ctx context.Context, id string, in keyward.KeyUpdate
 		if err := q.UpdateKey(ctx, k); err != nil {
 			return err
 		}
-		if err := q.AppendChange(ctx, a.TenantID, "key", k.ID, s.now()); err != nil {
-			return err
-		}
 		action := "key.update"
 		if len(changes) == 1 && in.Enabled != nil && changes["enabled"] != nil {
 			action = map[bool]string{true: "key.enable", false: "key.disable"}[k.Enabled]
 		}
-		return s.audit(ctx, q, a, a.TenantID, action, "key", k.ID, changes)
+		return s.logChange(ctx, q, a, a.TenantID, action, "key", k.ID, changes)
 	})
 	if err != nil {
 		return nil, err
@@ -372,10 +366,7 @@ func (s *Service) DeleteKey(ctx context.Context, id string) error {
 		if err := q.DeleteUsage(ctx, k.ID); err != nil {
 			return err
 		}
-		if err := q.AppendChange(ctx, a.TenantID, "key", k.ID, s.now()); err != nil {
-			return err
-		}
-		return s.audit(ctx, q, a, a.TenantID, "key.delete", "key", k.ID, map[string]any{"name": k.Name})
+		return s.logChange(ctx, q, a, a.TenantID, "key.delete", "key", k.ID, map[string]any{"name": k.Name})
 	})
 	if err == nil {
 		s.changed(ctx)

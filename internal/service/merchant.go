@@ -111,10 +111,7 @@ func (s *Service) UpdateMerchant(ctx context.Context, id string, in keyward.Merc
 		if err := q.UpdateMerchant(ctx, m); err != nil {
 			return err
 		}
-		if err := q.AppendChange(ctx, a.TenantID, "merchant", m.ID, s.now()); err != nil {
-			return err
-		}
-		return s.audit(ctx, q, a, a.TenantID, "merchant.update", "merchant", m.ID, changes)
+		return s.logChange(ctx, q, a, a.TenantID, "merchant.update", "merchant", m.ID, changes)
 	})
 	if err != nil {
 		return nil, err
@@ -213,10 +210,7 @@ func (s *Service) CreateMerchantUser(ctx context.Context, merchantID string, in 
 		if err := q.InsertMerchantUser(ctx, u); err != nil {
 			return err
 		}
-		if err := q.AppendChange(ctx, a.TenantID, "merchant_user", u.ID, s.now()); err != nil {
-			return err
-		}
-		return s.audit(ctx, q, a, a.TenantID, "merchant_user.create", "merchant_user", u.ID, map[string]any{
+		return s.logChange(ctx, q, a, a.TenantID, "merchant_user.create", "merchant_user", u.ID, map[string]any{
 			"email": u.Email, "merchant_id": u.MerchantID, "level": u.Level, "api_access": u.APIAccess, "api_account_id": u.AccountID,
 		})
 	})
@@ -316,10 +310,7 @@ func (s *Service) UpdateMerchantUser(ctx context.Context, merchantID, userID str
 		if err := q.UpdateMerchantUser(ctx, u); err != nil {
 			return err
 		}
-		if err := q.AppendChange(ctx, a.TenantID, "merchant_user", u.ID, s.now()); err != nil {
-			return err
-		}
-		return s.audit(ctx, q, a, a.TenantID, "merchant_user.update", "merchant_user", u.ID, changes)
+		return s.logChange(ctx, q, a, a.TenantID, "merchant_user.update", "merchant_user", u.ID, changes)
 	})
 	if err != nil {
 		return nil, err
@@ -354,10 +345,7 @@ func (s *Service) RegenerateMerchantAuthKey(ctx context.Context, merchantID, use
 		if err := q.UpdateMerchantUser(ctx, u); err != nil {
 			return err
 		}
-		if err := q.AppendChange(ctx, a.TenantID, "merchant_user", u.ID, s.now()); err != nil {
-			return err
-		}
-		return s.audit(ctx, q, a, a.TenantID, "merchant_user.regenerate_key", "merchant_user", u.ID, map[string]any{"api_account_id": u.AccountID})
+		return s.logChange(ctx, q, a, a.TenantID, "merchant_user.regenerate_key", "merchant_user", u.ID, map[string]any{"api_account_id": u.AccountID})
 	})
 	if err != nil {
 		return nil, err

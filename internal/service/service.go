@@ -149,3 +149,12 @@ func equalJSON(a, b any) bool {
 	jb, _ := json.Marshal(b)
 	return string(ja) == string(jb)
 }
+
+// logChange appends, within the transaction q, a change-log entry for an
+// object the data plane holds and the audit entry describing the change.
+func (s *Service) logChange(ctx context.Context, q *store.Q, a *keyward.Actor, tenantID, action, kind, objID string, changes map[string]any) error {
+	if err := q.AppendChange(ctx, tenantID, kind, objID, s.now()); err != nil {
+		return err
+	}
+	return s.audit(ctx, q, a, tenantID, action, kind, objID, changes)
+}

@@ -22,10 +22,7 @@ func (s *Service) CreateStore(ctx context.Context, in keyward.StoreCreate) (*key
 		if err := q.InsertStore(ctx, st); err != nil {
 			return err
 		}
-		if err := q.AppendChange(ctx, a.TenantID, "store", st.ID, s.now()); err != nil {
-			return err
-		}
-		return s.audit(ctx, q, a, a.TenantID, "store.create", "store", st.ID, map[string]any{"code": st.Code, "name": st.Name})
+		return s.logChange(ctx, q, a, a.TenantID, "store.create", "store", st.ID, map[string]any{"code": st.Code, "name": st.Name})
 	})
 	if err != nil {
 		return nil, err
@@ -100,10 +97,7 @@ func (s *Service) DeleteStore(ctx context.Context, idOrCode string) error {
 		if err := q.DeleteStore(ctx, st.ID); err != nil {
 			return err
 		}
-		if err := q.AppendChange(ctx, a.TenantID, "store", st.ID, s.now()); err != nil {
-			return err
-		}
-		return s.audit(ctx, q, a, a.TenantID, "store.delete", "store", st.ID, map[string]any{"code": st.Code})
+		return s.logChange(ctx, q, a, a.TenantID, "store.delete", "store", st.ID, map[string]any{"code": st.Code})
 	})
 	if err == nil {
 		s.changed(ctx)
