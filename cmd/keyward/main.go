@@ -206,7 +206,7 @@ func (m *Main) Open(ctx context.Context) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
-	fmt.Fprintf(m.Out, "keyward listening on http://%s (database: %s)\n", ln.Addr(), db.Engine())
+	fmt.Fprintf(m.Out, "keyward listening on http://%s (database: %s); back office at http://%s/signin\n", ln.Addr(), db.Engine(), ln.Addr())
 	return m.openGateway()
 }
 
