@@ -1,0 +1,471 @@
+package replica
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"modernc.org/sqlite"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/catalog"
+	"github.com/keyward/keyward/internal/secret"
+	"github.com/keyward/keyward/internal/service"
+	"github.com/keyward/keyward/internal/store"
+	"github.com/keyward/keyward/internal/storetest"
+)
+
+// SQLite consults a connection's authorizer for every statement it
+// compiles, and the store prepares nothing in advance, so an authorizer
+// installed on every connection sees every statement the store sends.
+// Counts are kept per database file, so tests running in parallel on their
+// own databases do not see each other's statements.
+var sqlStatements sync.Map // DSN -> *atomic.Int64
+
+func init() {
+	sqlite.RegisterConnectionHook(func(c sqlite.ExecQuerierContext, dsn string) error {
+		a, ok := c.(sqlite.AuthorizerRegisterer)
+		if !ok {
+			return fmt.Errorf("the SQLite driver offers no authorizer")
+		}
+		v, _ := sqlStatements.LoadOrStore(dsn, new(atomic.Int64))
+		n := v.(*atomic.Int64)
+		return a.RegisterAuthorizer(func(action sqlite.AuthorizerActionCode, _, _, _, _ string) sqlite.AuthorizerReturnCode {
+			switch action {
+			case sqlite.AuthSelect, sqlite.AuthInsert, sqlite.AuthUpdate, sqlite.AuthDelete,
+				sqlite.AuthTransaction, sqlite.AuthPragma, sqlite.AuthSavepoint:
+				n.Add(1)
+			}
+			return sqlite.AuthorizerOK
+		})
+	})
+}
+
+// statementsIn returns the number of statements compiled so far on the
+// SQLite database file inside dir.
+func statementsIn(dir string) int64 {
+	var total int64
+	sqlStatements.Range(func(k, v any) bool {
+		if strings.Contains(k.(string), dir) {
+			total += v.(*atomic.Int64).Load()
+		}
+		return true
+	})
+	return total
+}
+
+// fixture is the demo tenant with a service and a replica kept in step by
+// the change hook, on a fixed clock.
+type fixture struct {
+	tb  testing.TB
+	svc *service.Service
+	rep *Replica
+	db  *store.DB
+	cat *catalog.Catalog
+	ctx context.Context // acting as the demo tenant's administrator
+	op  context.Context // acting as the operator
+	now time.Time
+}
+
+func newFixture(tb testing.TB, db *store.DB) *fixture {
+	tb.Helper()
+	f := &fixture{tb: tb, db: db, cat: catalog.Builtin(), now: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
+	f.rep = f.replica()
+	f.svc = service.New(db, f.cat, service.WithClock(f.clock),
+		service.WithChangeHook(func(ctx context.Context) {
+			if err := f.rep.Sync(ctx); err != nil {
+				tb.Errorf("sync: %v", err)
+			}
+		}))
+	ctx := context.Background()
+	if _, err := f.svc.SeedDemo(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	if err := f.rep.Load(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	ten, err := f.svc.TenantByDomain(ctx, service.DemoDomain)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f.ctx = keyward.WithActor(ctx, service.SystemActor(ten, "test"))
+	f.op = keyward.WithActor(ctx, &keyward.Actor{Kind: keyward.ActorSystem, Address: "test"})
+	return f
+}
+
+func (f *fixture) clock() time.Time { return f.now }
+
+// replica returns a new, empty replica of the fixture's database.
+func (f *fixture) replica() *Replica {
+	return New(f.db, f.cat, WithClock(f.clock))
+}
+
+func (f *fixture) create(ctx context.Context, in keyward.KeyCreate) *keyward.Key {
+	f.tb.Helper()
+	k, err := f.svc.CreateKey(ctx, in)
+	if err != nil {
+		f.tb.Fatalf("create key %s: %v", in.Name, err)
+	}
+	return k
+}
+
+func (f *fixture) method(id string) *catalog.Method {
+	f.tb.Helper()
+	m, ok := f.cat.Method(id)
+	if !ok {
+		f.tb.Fatalf("no method %s", id)
+	}
+	return m
+}
+
+var ordersReader = keyward.KeyCreate{Name: "Reader", Permissions: keyward.Permissions{"orders": keyward.LevelRead}}
+
+// malformedKeys are refused by secret.Parse, or read by it as another kind
+// of secret than an API key.
+func malformedKeys() map[string]string {
+	valid := secret.Generate(secret.KindAPIKey)
+	return map[string]string{
+		"empty":             "",
+		"short":             "kwk_abc",
+		"wrong checksum":    change(valid, len(valid)-1),
+		"one char changed":  change(valid, 20),
+		"bad character":     valid[:10] + "-" + valid[11:],
+		"personal token":    secret.Generate(secret.KindPersonalToken),
+		"operator token":    secret.Generate(secret.KindOperatorToken),
+		"too long":          valid + strings.Repeat("a", secret.MaxLength),
+		"no prefix":         strings.Repeat("A", secret.Length),
+		"whitespace around": " " + valid + " ",
+	}
+}
+
+// change replaces the character at i with another base62 character.
+func change(s string, i int) string {
+	c := byte('0')
+	if s[i] == c {
+		c = '1'
+	}
+	return s[:i] + string(c) + s[i+1:]
+}
+
+func TestUnknownAndMalformedKeysAreNotFound(t *testing.T) {
+	f := newFixture(t, storetest.Open(t, store.SQLite))
+	k := f.create(f.ctx, ordersReader)
+	m := f.method("orders.list")
+
+	if res := f.rep.Verify(k.Secrets[0].Secret, m, "main"); res.Code != keyward.CodeValid {
+		t.Fatalf("known key: %s, want VALID", res.Code)
+	}
+
+	before := f.rep.Lookups()
+	unknown := secret.Generate(secret.KindAPIKey)
+	res := f.rep.Verify(unknown, m, "main")
+	if res.Code != keyward.CodeNotFound || res.Cred != nil || res.Tenant != nil {
+		t.Fatalf("unknown well-formed key: %s (credential %v), want NOT_FOUND and nothing else", res.Code, res.Cred)
+	}
+	if got := f.rep.Lookups() - before; got != 1 {
+		t.Fatalf("unknown well-formed key made %d lookups, want 1", got)
+	}
+
+	for name, key := range malformedKeys() {
+		before := f.rep.Lookups()
+		res := f.rep.Verify(key, m, "main")
+		if res.Code != keyward.CodeNotFound || res.Cred != nil {
+			t.Errorf("%s: %s, want NOT_FOUND", name, res.Code)
+		}
+		if got := f.rep.Lookups() - before; got != 0 {
+			t.Errorf("%s: reached the map (%d lookups); a malformed key must stop before it", name, got)
+		}
+	}
+}
+
+func TestRandomKeyFloodMakesNoQueries(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(context.Background(), "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	f := newFixture(t, db)
+	k := f.create(f.ctx, ordersReader)
+	m := f.method("orders.list")
+
+	const flood = 10_000
+	keys := make([]string, flood)
+	wellFormed := 0
+	malformed := malformedKeys()
+	var shapes []string
+	for _, v := range malformed {
+		shapes = append(shapes, v)
+	}
+	for i := range keys {
+		if i%2 == 0 {
+			keys[i] = secret.Generate(secret.KindAPIKey)
+			wellFormed++
+		} else {
+			keys[i] = shapes[i%len(shapes)]
+		}
+	}
+
+	stmts, lookups := statementsIn(dir), f.rep.Lookups()
+	var wg sync.WaitGroup
+	var wrong atomic.Int64
+	const workers = 8
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(keys); i += workers {
+				if res := f.rep.Verify(keys[i], m, "main"); res.Code != keyward.CodeNotFound {
+					wrong.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := wrong.Load(); n > 0 {
+		t.Errorf("%d random keys were not NOT_FOUND", n)
+	}
+	if got := statementsIn(dir) - stmts; got != 0 {
+		t.Errorf("the flood of %d random keys ran %d SQL statements, want 0", flood, got)
+	}
+	if got := f.rep.Lookups() - lookups; got != int64(wellFormed) {
+		t.Errorf("%d lookups, want one per well-formed key (%d)", got, wellFormed)
+	}
+
+	// The counter does count: the known key still verifies without a
+	// query, and a store read is seen.
+	stmts = statementsIn(dir)
+	if res := f.rep.Verify(k.Secrets[1].Secret, m, "main"); res.Code != keyward.CodeValid {
+		t.Fatalf("known key: %s", res.Code)
+	}
+	if got := statementsIn(dir) - stmts; got != 0 {
+		t.Errorf("verifying a known key ran %d statements", got)
+	}
+	if _, err := db.Read().LastChange(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if statementsIn(dir) == stmts {
+		t.Fatal("a store read was not counted; the statement counter is not working")
+	}
+}
+
+func TestLoadReflectsDatabase(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+
+		// A second tenant with its own licence and store.
+		if _, err := f.svc.CreateTenant(f.op, keyward.TenantCreate{Domain: "other", Name: "Other"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.GrantLicence(f.op, "other", keyward.LicenceGrant{}); err != nil {
+			t.Fatal(err)
+		}
+		other, err := f.svc.TenantByDomain(ctx, "other")
+		if err != nil {
+			t.Fatal(err)
+		}
+		octx := keyward.WithActor(ctx, service.SystemActor(other, "test"))
+		if _, err := f.svc.CreateStore(octx, keyward.StoreCreate{Code: "depot", Name: "Depot"}); err != nil {
+			t.Fatal(err)
+		}
+
+		reader := f.create(f.ctx, ordersReader)
+		mainOnly := f.create(f.ctx, keyward.KeyCreate{Name: "MainOnly", Permissions: keyward.Permissions{"orders": keyward.LevelWrite},
+			Stores: keyward.StoreAccess{Access: keyward.StoresSelected, IDs: []string{"main"}}})
+		off := false
+		disabled := f.create(f.ctx, keyward.KeyCreate{Name: "Off", Permissions: keyward.Permissions{"orders": keyward.LevelRead}, Enabled: &off})
+		gone := f.create(f.ctx, keyward.KeyCreate{Name: "Gone", Permissions: keyward.Permissions{"orders": keyward.LevelRead}})
+		if err := f.svc.DeleteKey(f.ctx, gone.ID); err != nil {
+			t.Fatal(err)
+		}
+		elsewhere := f.create(octx, keyward.KeyCreate{Name: "Elsewhere", Permissions: keyward.Permissions{"customers": keyward.LevelRead}})
+
+		rep := f.replica()
+		if rep.Len() != 0 {
+			t.Fatalf("a new replica holds %d secrets", rep.Len())
+		}
+		if err := rep.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if rep.Stale() {
+			t.Fatal("stale right after Load")
+		}
+		if got, want := rep.Len(), 4*service.KeySlots; got != want {
+			t.Fatalf("Len %d, want %d (four live keys with %d secrets each)", got, want, service.KeySlots)
+		}
+
+		list, custList := f.method("orders.list"), f.method("customers.list")
+		cases := []struct {
+			name   string
+			key    *keyward.Key
+			m      *catalog.Method
+			store  string
+			code   string
+			tenant string
+		}{
+			{"reader", reader, list, "online", keyward.CodeValid, "demo"},
+			{"main only, on main", mainOnly, list, "main", keyward.CodeValid, "demo"},
+			{"main only, on online", mainOnly, list, "online", keyward.CodeStoreNotAllowed, "demo"},
+			{"disabled", disabled, list, "main", keyward.CodeDisabled, "demo"},
+			{"other tenant", elsewhere, custList, "", keyward.CodeValid, "other"},
+			{"other tenant, orders", elsewhere, list, "depot", keyward.CodeInsufficientPermission, "other"},
+		}
+		for _, c := range cases {
+			for _, s := range c.key.Secrets {
+				res := rep.Verify(s.Secret, c.m, c.store)
+				if res.Code != c.code {
+					t.Errorf("%s, slot %d: %s, want %s", c.name, s.Slot, res.Code, c.code)
+					continue
+				}
+				if res.Cred == nil || res.Tenant == nil {
+					t.Errorf("%s: no credential or tenant in the result", c.name)
+					continue
+				}
+				if res.Cred.KeyID != c.key.ID || res.Tenant.Domain != c.tenant || res.Slot != s.Slot {
+					t.Errorf("%s: key %s tenant %s slot %d, want %s %s %d", c.name, res.Cred.KeyID, res.Tenant.Domain, res.Slot, c.key.ID, c.tenant, s.Slot)
+				}
+				if want := c.tenant + "-" + c.key.Name; res.Cred.DisplayName != want {
+					t.Errorf("%s: display name %q, want %q", c.name, res.Cred.DisplayName, want)
+				}
+			}
+		}
+		for _, s := range gone.Secrets {
+			if res := rep.Verify(s.Secret, list, "main"); res.Code != keyward.CodeNotFound {
+				t.Errorf("deleted key: %s, want NOT_FOUND", res.Code)
+			}
+		}
+
+		// A later Load replaces everything: a revoked licence and a key
+		// deleted meanwhile are reflected, without a Sync.
+		if _, err := f.svc.RevokeLicence(f.op, "other"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.svc.DeleteKey(f.ctx, reader.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := rep.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := rep.Len(), 3*service.KeySlots; got != want {
+			t.Fatalf("after the second Load, Len %d, want %d", got, want)
+		}
+		if res := rep.Verify(reader.Secrets[0].Secret, list, "main"); res.Code != keyward.CodeNotFound {
+			t.Errorf("key deleted before the second Load: %s, want NOT_FOUND", res.Code)
+		}
+		if res := rep.Verify(elsewhere.Secrets[0].Secret, custList, ""); res.Code != keyward.CodeLicenceInactive {
+			t.Errorf("tenant with a revoked licence: %s, want LICENCE_INACTIVE", res.Code)
+		}
+		if res := rep.Verify(mainOnly.Secrets[1].Secret, list, "main"); res.Code != keyward.CodeValid {
+			t.Errorf("untouched key after the second Load: %s, want VALID", res.Code)
+		}
+	})
+}
+
+func TestKeyIndexSharedPrefixes(t *testing.T) {
+	digest := func(prefix uint64, last byte) (d [32]byte) {
+		binary.LittleEndian.PutUint64(d[:8], prefix)
+		d[31] = last
+		return d
+	}
+	key := func(id string, ds ...[32]byte) *apiKey {
+		k := &apiKey{cred: Credential{KeyID: id}}
+		k.secrets = k.inline[:0]
+		for i, d := range ds {
+			k.secrets = append(k.secrets, keySecret{digest: d, id: fmt.Sprintf("%s-%d", id, i), slot: int8(i + 1)})
+		}
+		return k
+	}
+	a := key("a", digest(1, 1), digest(2, 1))
+	b := key("b", digest(1, 2), digest(3, 2)) // first secret shares a's prefix
+	c := key("c", digest(1, 3), digest(1, 4)) // both share it
+	x := newKeyIndex(0)
+	check := func(step string, present, absent []*apiKey) {
+		t.Helper()
+		n := 0
+		for _, k := range present {
+			n += len(k.secrets)
+			if x.byID[k.cred.KeyID] != k {
+				t.Errorf("%s: key %s not found by id", step, k.cred.KeyID)
+			}
+			for i := range k.secrets {
+				got, s := x.find(&k.secrets[i].digest)
+				if got != k || s != &k.secrets[i] {
+					t.Errorf("%s: secret %s found in %v", step, k.secrets[i].id, got)
+				}
+			}
+		}
+		for _, k := range absent {
+			if x.byID[k.cred.KeyID] != nil {
+				t.Errorf("%s: removed key %s still found by id", step, k.cred.KeyID)
+			}
+			for i := range k.secrets {
+				if got, _ := x.find(&k.secrets[i].digest); got != nil {
+					t.Errorf("%s: secret %s of a removed key found in %s", step, k.secrets[i].id, got.cred.KeyID)
+				}
+			}
+		}
+		if unknown := digest(1, 9); func() bool { k, _ := x.find(&unknown); return k != nil }() {
+			t.Errorf("%s: an unknown digest sharing a prefix was found", step)
+		}
+		if x.secrets != n {
+			t.Errorf("%s: %d secrets counted, want %d", step, x.secrets, n)
+		}
+	}
+	x.add(a)
+	x.add(b)
+	x.add(c)
+	check("all added", []*apiKey{a, b, c}, nil)
+	x.remove(a)
+	check("a removed", []*apiKey{b, c}, []*apiKey{a})
+	x.remove(b)
+	check("b removed", []*apiKey{c}, []*apiKey{a, b})
+	x.add(a)
+	check("a added again", []*apiKey{a, c}, []*apiKey{b})
+	x.remove(c)
+	x.remove(a)
+	check("all removed", nil, []*apiKey{a, b, c})
+	if len(x.byPrefix)+len(x.overflow)+len(x.byID) != 0 {
+		t.Errorf("empty index holds %d prefixes, %d overflow digests, %d ids", len(x.byPrefix), len(x.overflow), len(x.byID))
+	}
+}
+
+func TestLoadSharesPolicies(t *testing.T) {
+	f := newFixture(t, storetest.Open(t, store.SQLite))
+	same1 := f.create(f.ctx, keyward.KeyCreate{Name: "Same1", Permissions: keyward.Permissions{"orders": keyward.LevelRead, "customers": keyward.LevelWrite}})
+	same2 := f.create(f.ctx, keyward.KeyCreate{Name: "Same2", Permissions: keyward.Permissions{"customers": keyward.LevelWrite, "orders": keyward.LevelRead}})
+	other := f.create(f.ctx, keyward.KeyCreate{Name: "Other", Permissions: keyward.Permissions{"orders": keyward.LevelRead, "customers": keyward.LevelWrite},
+		Stores: keyward.StoreAccess{Access: keyward.StoresSelected, IDs: []string{"main"}}})
+	rep := f.replica()
+	if err := rep.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m := f.method("customers.update")
+	r1 := rep.Verify(same1.Secrets[0].Secret, m, "")
+	r2 := rep.Verify(same2.Secrets[1].Secret, m, "")
+	r3 := rep.Verify(other.Secrets[0].Secret, m, "")
+	if r1.Code != keyward.CodeValid || r2.Code != keyward.CodeValid || r3.Code != keyward.CodeValid {
+		t.Fatalf("codes %s %s %s, want VALID", r1.Code, r2.Code, r3.Code)
+	}
+	if r1.Cred == r2.Cred || r1.Cred.KeyID != same1.ID || r2.Cred.KeyID != same2.ID {
+		t.Fatal("two keys share a credential")
+	}
+	if r1.Cred.Policy != r2.Cred.Policy {
+		t.Error("keys with equal settings hold separate policies")
+	}
+	if r1.Cred.Policy == r3.Cred.Policy {
+		t.Error("keys with different stores share a policy")
+	}
+	if reflect.ValueOf(r1.Cred.Permissions).UnsafePointer() != reflect.ValueOf(r3.Cred.Permissions).UnsafePointer() {
+		t.Error("equal permission sets are not shared")
+	}
+	if res := rep.Verify(other.Secrets[0].Secret, f.method("orders.list"), "online"); res.Code != keyward.CodeStoreNotAllowed {
+		t.Errorf("selected-store key on another store: %s", res.Code)
+	}
+}
