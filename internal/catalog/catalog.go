@@ -107,6 +107,15 @@ func (c *Catalog) Methods() []*Method {
 	return append([]*Method(nil), c.methods...)
 }
 
+// At returns the method at index i, or nil when i is out of range. Unlike
+// Methods it does not copy, so hot paths can use it.
+func (c *Catalog) At(i int) *Method {
+	if i < 0 || i >= len(c.methods) {
+		return nil
+	}
+	return c.methods[i]
+}
+
 // Len returns the number of methods.
 func (c *Catalog) Len() int { return len(c.methods) }
 

@@ -29,9 +29,9 @@ type Spec struct {
 
 // Policy is a compiled Spec, immutable and safe for concurrent use.
 type Policy struct {
-	methods   []*catalog.Method // the catalog's methods, to recognise them by index
-	allowlist []uint64          // bit i: method i is in the allowlist
-	permitted []uint64          // bit i: the permissions grant method i
+	cat       *catalog.Catalog // the catalog compiled against, to recognise its methods by index
+	allowlist []uint64         // bit i: method i is in the allowlist
+	permitted []uint64         // bit i: the permissions grant method i
 	allStores bool
 	stores    []string // sorted
 	expires   int64    // unix nanoseconds
@@ -54,7 +54,7 @@ func Compile(cat *catalog.Catalog, s Spec) (*Policy, error) {
 	methods := cat.Methods()
 	words := (len(methods) + 63) / 64
 	p := &Policy{
-		methods:   methods,
+		cat:       cat,
 		allowlist: make([]uint64, words),
 		permitted: make([]uint64, words),
 		allStores: s.AllStores,
@@ -114,7 +114,7 @@ func has(bits []uint64, i int) bool { return bits[i>>6]&(1<<(i&63)) != 0 }
 // Decide tells whether the key may call m on store at time now. store is
 // what the request names at the method's store location ("" for none).
 func (p *Policy) Decide(m *catalog.Method, store string, now time.Time) Decision {
-	if m == nil || m.Index < 0 || m.Index >= len(p.methods) || p.methods[m.Index] != m {
+	if m == nil || p.cat.At(m.Index) != m {
 		return Decision{Code: keyward.CodeUnknownMethod, Method: m}
 	}
 	if p.hasExpiry && now.UnixNano() >= p.expires {
@@ -162,7 +162,7 @@ func (p *Policy) hasStore(store string) bool {
 func (p *Policy) AllowedMethods(cat *catalog.Catalog) []*catalog.Method {
 	var out []*catalog.Method
 	for _, m := range cat.Methods() {
-		if m.Index >= len(p.methods) || p.methods[m.Index] != m {
+		if p.cat.At(m.Index) != m {
 			continue
 		}
 		if p.merchant && (!m.Merchant || m.AdminOnly) {
