@@ -231,39 +231,85 @@ func (q *Q) fillKeys(ctx context.Context, keys []*keyward.Key) error {
 	return normalise(rows.Err())
 }
 
-// AllKeys calls fn for every key of every tenant, with stores and secrets,
-// in batches; it is how a data-plane node loads its replica.
+// AllKeys calls fn for every key of every tenant, in batches of up to
+// batch keys, with what the data plane needs: settings, store ids and
+// secrets, but not descriptions or creation and update times. It is how a
+// data-plane node loads its replica, so it reads with two sequential scans
+// (store selections, then keys joined with their secrets in id order)
+// instead of a query per batch.
 func (q *Q) AllKeys(ctx context.Context, batch int, fn func([]*keyward.Key) error) error {
-	after := ""
-	for {
-		rows, err := q.query(ctx, `SELECT `+keyCols+` FROM api_keys k WHERE k.id > ? ORDER BY k.id LIMIT ?`, after, batch)
-		if err != nil {
+	stores := map[string][]string{}
+	rows, err := q.query(ctx, `SELECT key_id, store_id FROM api_key_stores ORDER BY key_id, store_id`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var kid, sid string
+		if err := rows.Scan(&kid, &sid); err != nil {
+			rows.Close()
 			return err
 		}
-		var keys []*keyward.Key
-		for rows.Next() {
-			k, err := scanKey(rows)
-			if err != nil {
-				rows.Close()
-				return err
+		stores[kid] = append(stores[kid], sid)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return normalise(err)
+	}
+	rows, err = q.query(ctx, `SELECT k.id, k.tenant_id, k.name, k.enabled, k.permissions, k.store_access, k.methods, k.rate_limit, k.expires_at,
+			s.id, s.slot, s.digest, s.expires_at
+		FROM api_keys k LEFT JOIN api_key_secrets s ON s.key_id = k.id ORDER BY k.id`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	keys := make([]*keyward.Key, 0, batch)
+	var k *keyward.Key
+	perms := map[string]keyward.Permissions{} // identical permission texts decode once
+	for rows.Next() {
+		var id, tenant, name, access, permText string
+		var enabled bool
+		var methods, sid sql.NullString
+		var rate int
+		var slot sql.NullInt64
+		var exp, sexp sql.NullTime
+		var digest []byte
+		if err := rows.Scan(&id, &tenant, &name, &enabled, &permText, &access, &methods, &rate, &exp, &sid, &slot, &digest, &sexp); err != nil {
+			return err
+		}
+		if k == nil || k.ID != id {
+			if len(keys) == batch {
+				if err := fn(keys); err != nil {
+					return err
+				}
+				keys = make([]*keyward.Key, 0, batch)
+			}
+			p, ok := perms[permText]
+			if !ok {
+				if err := json.Unmarshal([]byte(permText), &p); err != nil {
+					return err
+				}
+				perms[permText] = p
+			}
+			k = &keyward.Key{ID: id, TenantID: tenant, Name: name, Enabled: enabled, Permissions: p, RateLimit: rate,
+				Stores: keyward.StoreAccess{Access: access, IDs: stores[id]}, ExpiresAt: timePtr(exp)}
+			if methods.Valid {
+				if err := json.Unmarshal([]byte(methods.String), &k.Methods); err != nil {
+					return err
+				}
 			}
 			keys = append(keys, k)
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return normalise(err)
+		if sid.Valid {
+			k.Secrets = append(k.Secrets, keyward.KeySecret{ID: sid.String, KeyID: id, Slot: int(slot.Int64), Digest: digest, ExpiresAt: timePtr(sexp)})
 		}
-		if len(keys) == 0 {
-			return nil
-		}
-		if err := q.fillKeys(ctx, keys); err != nil {
-			return err
-		}
-		if err := fn(keys); err != nil {
-			return err
-		}
-		after = keys[len(keys)-1].ID
 	}
+	if err := rows.Err(); err != nil {
+		return normalise(err)
+	}
+	if len(keys) > 0 {
+		return fn(keys)
+	}
+	return nil
 }
 
 // KeyByID finds a key of any tenant, for the data plane; nil when gone.
