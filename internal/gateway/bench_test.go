@@ -32,7 +32,7 @@ func (w *discardWriter) WriteHeader(s int)           { w.status = s }
 func BenchmarkProxyDecision(b *testing.B) {
 	f := newFixture(b, storetest.Open(b, store.SQLite))
 	high := 1 << 30
-	if _, err := f.svc.GrantLicence(f.op, "demo", keyward.LicenceGrant{RateLimit: &high}); err != nil {
+	if _, err := f.Svc.GrantLicence(f.Op, "demo", keyward.LicenceGrant{RateLimit: &high}); err != nil {
 		b.Fatal(err)
 	}
 	sec := f.key(keyward.KeyCreate{Name: "Bench", Permissions: keyward.Permissions{"orders": "read"},
@@ -77,13 +77,13 @@ func BenchmarkProxyDecision(b *testing.B) {
 func BenchmarkVerifyByHash(b *testing.B) {
 	f := newFixture(b, storetest.Open(b, store.SQLite))
 	sec := f.key(keyward.KeyCreate{Name: "Bench", Permissions: keyward.Permissions{"orders": "read"}})
-	m, ok := f.rep.Catalog().Method("orders.list")
+	m, ok := f.Rep.Catalog().Method("orders.list")
 	if !ok {
 		b.Fatal("no orders.list")
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if res := f.rep.Verify(sec, m, "main"); res.Code != keyward.CodeValid {
+		if res := f.Rep.Verify(sec, m, "main"); res.Code != keyward.CodeValid {
 			b.Fatal(res.Code)
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/keywardtest"
 	"github.com/keyward/keyward/internal/ratelimit"
 	"github.com/keyward/keyward/internal/redistest"
 	"github.com/keyward/keyward/internal/replica"
@@ -31,55 +32,21 @@ var testIdentityKey = []byte("0123456789abcdef0123456789abcdef-test")
 
 // fixture is the demo tenant with a service, a replica kept in step by the
 // change hook, and a fixed clock.
-type fixture struct {
-	tb  testing.TB
-	svc *service.Service
-	rep *replica.Replica
-	db  *store.DB
-	ctx context.Context // acting as the demo tenant's administrator
-	op  context.Context // acting as the operator
-	now time.Time
-}
+type fixture struct{ *keywardtest.Platform }
 
-func newFixture(tb testing.TB, db *store.DB) *fixture {
-	tb.Helper()
-	f := &fixture{tb: tb, db: db, now: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
-	clock := func() time.Time { return f.now }
-	cat := catalog.Builtin()
-	f.rep = replica.New(db, cat, replica.WithClock(clock))
-	f.svc = service.New(db, cat, service.WithClock(clock),
-		service.WithChangeHook(func(ctx context.Context) {
-			if err := f.rep.Sync(ctx); err != nil {
-				tb.Errorf("sync: %v", err)
-			}
-		}))
-	ctx := context.Background()
-	if _, err := f.svc.SeedDemo(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	if err := f.rep.Load(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	ten, err := f.svc.TenantByDomain(ctx, service.DemoDomain)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	f.ctx = keyward.WithActor(ctx, service.SystemActor(ten, "test"))
-	f.op = keyward.WithActor(ctx, &keyward.Actor{Kind: keyward.ActorSystem, Address: "test"})
-	return f
-}
+func newFixture(tb testing.TB, db *store.DB) *fixture { return &fixture{keywardtest.New(tb, db)} }
 
 // key creates a key in the demo tenant and returns its first secret.
 func (f *fixture) key(in keyward.KeyCreate) string {
-	f.tb.Helper()
-	return f.keyIn(f.ctx, in)
+	f.TB.Helper()
+	return f.keyIn(f.Ctx, in)
 }
 
 func (f *fixture) keyIn(ctx context.Context, in keyward.KeyCreate) string {
-	f.tb.Helper()
-	k, err := f.svc.CreateKey(ctx, in)
+	f.TB.Helper()
+	k, err := f.Svc.CreateKey(ctx, in)
 	if err != nil {
-		f.tb.Fatalf("create key %s: %v", in.Name, err)
+		f.TB.Fatalf("create key %s: %v", in.Name, err)
 	}
 	return k.Secrets[0].Secret
 }
@@ -87,28 +54,28 @@ func (f *fixture) keyIn(ctx context.Context, in keyward.KeyCreate) string {
 // tenant creates another tenant with a licence and returns its
 // administrator's context.
 func (f *fixture) tenant(domain string, rateLimit int) context.Context {
-	f.tb.Helper()
-	t, err := f.svc.CreateTenant(f.op, keyward.TenantCreate{Domain: domain})
+	f.TB.Helper()
+	t, err := f.Svc.CreateTenant(f.Op, keyward.TenantCreate{Domain: domain})
 	if err != nil {
-		f.tb.Fatal(err)
+		f.TB.Fatal(err)
 	}
-	if _, err := f.svc.GrantLicence(f.op, domain, keyward.LicenceGrant{RateLimit: &rateLimit}); err != nil {
-		f.tb.Fatal(err)
+	if _, err := f.Svc.GrantLicence(f.Op, domain, keyward.LicenceGrant{RateLimit: &rateLimit}); err != nil {
+		f.TB.Fatal(err)
 	}
 	return keyward.WithActor(context.Background(), service.SystemActor(t, "test"))
 }
 
 func (f *fixture) proxy(cfg ProxyConfig) *Proxy {
-	f.tb.Helper()
+	f.TB.Helper()
 	if cfg.Replica == nil {
-		cfg.Replica = f.rep
+		cfg.Replica = f.Rep
 	}
 	if cfg.IdentityKey == nil {
 		cfg.IdentityKey = testIdentityKey
 	}
 	p, err := NewProxy(cfg)
 	if err != nil {
-		f.tb.Fatal(err)
+		f.TB.Fatal(err)
 	}
 	return p
 }
@@ -365,7 +332,7 @@ func TestProxyRefusals(t *testing.T) {
 		}
 		other := f.tenant("revoked", 0)
 		keys["revoked"] = f.keyIn(other, keyward.KeyCreate{Name: "R", Permissions: keyward.Permissions{"orders": "read"}})
-		if _, err := f.svc.RevokeLicence(f.op, "revoked"); err != nil {
+		if _, err := f.Svc.RevokeLicence(f.Op, "revoked"); err != nil {
 			t.Fatal(err)
 		}
 
@@ -553,7 +520,7 @@ func TestProxyRateLimitSharedThroughRedis(t *testing.T) {
 		var bases []string
 		for range 2 {
 			// Each node has its own replica of the shared database.
-			rep := replica.New(db, catalog.Builtin(), replica.WithClock(func() time.Time { return f.now }))
+			rep := replica.New(db, catalog.Builtin(), replica.WithClock(func() time.Time { return f.Now }))
 			if err := rep.Load(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -602,13 +569,13 @@ func TestNewProxyChecksConfig(t *testing.T) {
 		cfg  ProxyConfig
 		ok   bool
 	}{
-		{name: "valid", cfg: ProxyConfig{Upstream: up, Replica: f.rep, IdentityKey: testIdentityKey}, ok: true},
-		{name: "no upstream", cfg: ProxyConfig{Replica: f.rep, IdentityKey: testIdentityKey}},
-		{name: "relative upstream", cfg: ProxyConfig{Upstream: &url.URL{Path: "/x"}, Replica: f.rep, IdentityKey: testIdentityKey}},
+		{name: "valid", cfg: ProxyConfig{Upstream: up, Replica: f.Rep, IdentityKey: testIdentityKey}, ok: true},
+		{name: "no upstream", cfg: ProxyConfig{Replica: f.Rep, IdentityKey: testIdentityKey}},
+		{name: "relative upstream", cfg: ProxyConfig{Upstream: &url.URL{Path: "/x"}, Replica: f.Rep, IdentityKey: testIdentityKey}},
 		{name: "no replica", cfg: ProxyConfig{Upstream: up, IdentityKey: testIdentityKey}},
-		{name: "short identity key", cfg: ProxyConfig{Upstream: up, Replica: f.rep, IdentityKey: []byte("short")}},
-		{name: "unknown source", cfg: ProxyConfig{Upstream: up, Replica: f.rep, IdentityKey: testIdentityKey, Sources: []string{"cookie"}}},
-		{name: "source twice", cfg: ProxyConfig{Upstream: up, Replica: f.rep, IdentityKey: testIdentityKey, Sources: []string{"query", "query"}}},
+		{name: "short identity key", cfg: ProxyConfig{Upstream: up, Replica: f.Rep, IdentityKey: []byte("short")}},
+		{name: "unknown source", cfg: ProxyConfig{Upstream: up, Replica: f.Rep, IdentityKey: testIdentityKey, Sources: []string{"cookie"}}},
+		{name: "source twice", cfg: ProxyConfig{Upstream: up, Replica: f.Rep, IdentityKey: testIdentityKey, Sources: []string{"query", "query"}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -1,87 +1,32 @@
 package service_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/keyward/keyward"
-	"github.com/keyward/keyward/internal/catalog"
+	"github.com/keyward/keyward/internal/keywardtest"
 	"github.com/keyward/keyward/internal/replica"
-	"github.com/keyward/keyward/internal/service"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/storetest"
 )
 
-// fixture is a demo tenant with a service, a replica kept in step by the
-// change hook, and a movable clock.
-type fixture struct {
-	t   *testing.T
-	svc *service.Service
-	rep *replica.Replica
-	db  *store.DB
-	ctx context.Context // acting as the tenant's administrator
-	op  context.Context // acting as the operator
-	now time.Time
-}
+// fixture is the demo tenant with a service, a replica kept in step by
+// the change hook, and a movable clock.
+type fixture struct{ *keywardtest.Platform }
 
-func newFixture(t *testing.T, db *store.DB) *fixture {
-	t.Helper()
-	f := &fixture{t: t, db: db, now: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
-	clock := func() time.Time { return f.now }
-	cat := catalog.Builtin()
-	f.rep = replica.New(db, cat, replica.WithClock(clock))
-	f.svc = service.New(db, cat, service.WithClock(clock), service.WithLicenceContact("sales@platform.test"),
-		service.WithChangeHook(func(ctx context.Context) {
-			if err := f.rep.Sync(ctx); err != nil {
-				t.Errorf("sync: %v", err)
-			}
-		}))
-	ctx := context.Background()
-	if _, err := f.svc.SeedDemo(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.rep.Load(ctx); err != nil {
-		t.Fatal(err)
-	}
-	ten, err := f.svc.TenantByDomain(ctx, "demo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.ctx = keyward.WithActor(ctx, service.SystemActor(ten, "test"))
-	f.op = keyward.WithActor(ctx, &keyward.Actor{Kind: keyward.ActorSystem, Address: "test"})
-	return f
-}
-
-// advance moves the clock and lets the replica hear from the database, as
-// its follower would.
-func (f *fixture) advance(d time.Duration) {
-	f.t.Helper()
-	f.now = f.now.Add(d)
-	if err := f.rep.Sync(context.Background()); err != nil {
-		f.t.Fatal(err)
-	}
-}
-
-func (f *fixture) create(in keyward.KeyCreate) *keyward.Key {
-	f.t.Helper()
-	k, err := f.svc.CreateKey(f.ctx, in)
-	if err != nil {
-		f.t.Fatalf("create key %s: %v", in.Name, err)
-	}
-	return k
-}
+func newFixture(t *testing.T, db *store.DB) *fixture { return &fixture{keywardtest.New(t, db)} }
 
 // verify asks the replica about a method id on a store.
 func (f *fixture) verify(secret, method, store string) replica.Result {
-	f.t.Helper()
-	m, ok := f.rep.Catalog().Method(method)
+	f.TB.Helper()
+	m, ok := f.Rep.Catalog().Method(method)
 	if !ok {
-		f.t.Fatalf("no method %s", method)
+		f.TB.Fatalf("no method %s", method)
 	}
-	return f.rep.Verify(secret, m, store)
+	return f.Rep.Verify(secret, m, store)
 }
 
 func TestSeedFlowsEndToEnd(t *testing.T) {
@@ -89,7 +34,7 @@ func TestSeedFlowsEndToEnd(t *testing.T) {
 		f := newFixture(t, db)
 
 		// Seed 000: a key named THQ described TranslatorHQ, two working secrets.
-		thq := f.create(keyward.KeyCreate{Name: "THQ", Description: "TranslatorHQ",
+		thq := f.CreateKey(keyward.KeyCreate{Name: "THQ", Description: "TranslatorHQ",
 			Permissions: keyward.Permissions{"orders": "write", "customers": "write"}})
 		if thq.DisplayName != "demo-THQ" || len(thq.Secrets) != 2 {
 			t.Fatalf("THQ: display %q with %d secrets", thq.DisplayName, len(thq.Secrets))
@@ -105,7 +50,7 @@ func TestSeedFlowsEndToEnd(t *testing.T) {
 
 		// Seed 001: the ReCharge permission set is refused on a payments
 		// write and names what is missing.
-		re := f.create(keyward.KeyCreate{Name: "RetentionEngine", Permissions: keyward.Permissions{
+		re := f.CreateKey(keyward.KeyCreate{Name: "RetentionEngine", Permissions: keyward.Permissions{
 			"orders": "write", "discounts": "write", "subscriptions": "write", "customers": "write",
 			"payments": "read", "store_information": "read"}})
 		sec := re.Secrets[0].Secret
@@ -121,7 +66,7 @@ func TestSeedFlowsEndToEnd(t *testing.T) {
 
 		// Seed 002: a key allowed only the order-status method on one store
 		// is refused everything else.
-		cpa := f.create(keyward.KeyCreate{Name: "CPA", Permissions: keyward.Permissions{"orders": "read"},
+		cpa := f.CreateKey(keyward.KeyCreate{Name: "CPA", Permissions: keyward.Permissions{"orders": "read"},
 			Stores:  keyward.StoreAccess{Access: keyward.StoresSelected, IDs: []string{"online"}},
 			Methods: []string{"orders.statuses.list"}})
 		sec = cpa.Secrets[1].Secret
@@ -132,9 +77,9 @@ func TestSeedFlowsEndToEnd(t *testing.T) {
 			t.Fatalf("order statuses on another store: %s", r.Code)
 		}
 		allowed := 0
-		for _, m := range f.rep.Catalog().Methods() {
+		for _, m := range f.Rep.Catalog().Methods() {
 			for _, st := range []string{"online", "main", ""} {
-				if f.rep.Verify(sec, m, st).Code == keyward.CodeValid {
+				if f.Rep.Verify(sec, m, st).Code == keyward.CodeValid {
 					allowed++
 					if m.ID != "orders.statuses.list" || st != "online" {
 						t.Errorf("%s on %q allowed", m.ID, st)
@@ -148,7 +93,7 @@ func TestSeedFlowsEndToEnd(t *testing.T) {
 
 		// Disable: refused on the next request; enable: back; delete: gone.
 		off, on := false, true
-		if _, err := f.svc.UpdateKey(f.ctx, thq.ID, keyward.KeyUpdate{Enabled: &off}); err != nil {
+		if _, err := f.Svc.UpdateKey(f.Ctx, thq.ID, keyward.KeyUpdate{Enabled: &off}); err != nil {
 			t.Fatal(err)
 		}
 		if r := f.verify(thq.Secrets[0].Secret, "orders.list", "main"); r.Code != keyward.CodeDisabled {
@@ -157,13 +102,13 @@ func TestSeedFlowsEndToEnd(t *testing.T) {
 		if r := f.verify(re.Secrets[0].Secret, "orders.list", "main"); r.Code != keyward.CodeValid {
 			t.Fatalf("disabling THQ touched another key: %s", r.Code)
 		}
-		if _, err := f.svc.UpdateKey(f.ctx, thq.ID, keyward.KeyUpdate{Enabled: &on}); err != nil {
+		if _, err := f.Svc.UpdateKey(f.Ctx, thq.ID, keyward.KeyUpdate{Enabled: &on}); err != nil {
 			t.Fatal(err)
 		}
 		if r := f.verify(thq.Secrets[0].Secret, "orders.list", "main"); r.Code != keyward.CodeValid {
 			t.Fatalf("re-enabled: %s", r.Code)
 		}
-		if err := f.svc.DeleteKey(f.ctx, thq.ID); err != nil {
+		if err := f.Svc.DeleteKey(f.Ctx, thq.ID); err != nil {
 			t.Fatal(err)
 		}
 		if r := f.verify(thq.Secrets[1].Secret, "orders.list", "main"); r.Code != keyward.CodeNotFound {
@@ -175,14 +120,14 @@ func TestSeedFlowsEndToEnd(t *testing.T) {
 func TestDecisionTable(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
-		exp := f.now.Add(time.Hour)
+		exp := f.Now.Add(time.Hour)
 		keys := map[string]*keyward.Key{
-			"read orders":     f.create(keyward.KeyCreate{Name: "r", Permissions: keyward.Permissions{"orders": "read"}}),
-			"write orders":    f.create(keyward.KeyCreate{Name: "w", Permissions: keyward.Permissions{"orders": "write"}}),
-			"orders block":    f.create(keyward.KeyCreate{Name: "b", Permissions: keyward.Permissions{"orders": "write", "products": "write"}, Methods: []string{"Orders"}}),
-			"list no perm":    f.create(keyward.KeyCreate{Name: "m", Permissions: keyward.Permissions{}, Methods: []string{"payments.list"}}),
-			"main store only": f.create(keyward.KeyCreate{Name: "s", Permissions: keyward.Permissions{"orders": "read", "customers": "read"}, Stores: keyward.StoreAccess{Access: "selected", IDs: []string{"main"}}}),
-			"expiring":        f.create(keyward.KeyCreate{Name: "e", Permissions: keyward.Permissions{"orders": "read"}, ExpiresAt: &exp}),
+			"read orders":     f.CreateKey(keyward.KeyCreate{Name: "r", Permissions: keyward.Permissions{"orders": "read"}}),
+			"write orders":    f.CreateKey(keyward.KeyCreate{Name: "w", Permissions: keyward.Permissions{"orders": "write"}}),
+			"orders block":    f.CreateKey(keyward.KeyCreate{Name: "b", Permissions: keyward.Permissions{"orders": "write", "products": "write"}, Methods: []string{"Orders"}}),
+			"list no perm":    f.CreateKey(keyward.KeyCreate{Name: "m", Permissions: keyward.Permissions{}, Methods: []string{"payments.list"}}),
+			"main store only": f.CreateKey(keyward.KeyCreate{Name: "s", Permissions: keyward.Permissions{"orders": "read", "customers": "read"}, Stores: keyward.StoreAccess{Access: "selected", IDs: []string{"main"}}}),
+			"expiring":        f.CreateKey(keyward.KeyCreate{Name: "e", Permissions: keyward.Permissions{"orders": "read"}, ExpiresAt: &exp}),
 		}
 		cases := []struct {
 			key, method, store, want string
@@ -211,7 +156,7 @@ func TestDecisionTable(t *testing.T) {
 				}
 			})
 		}
-		f.advance(exp.Sub(f.now))
+		f.Advance(exp.Sub(f.Now))
 		if got := f.verify(keys["expiring"].Secrets[0].Secret, "orders.list", "main").Code; got != keyward.CodeExpired {
 			t.Fatalf("at expiry: %s, want EXPIRED", got)
 		}
@@ -224,10 +169,10 @@ func TestDecisionTable(t *testing.T) {
 func TestRollKeepsTheOtherSlotAndHonoursGrace(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
-		k := f.create(keyward.KeyCreate{Name: "R", Permissions: keyward.Permissions{"orders": "read"}})
+		k := f.CreateKey(keyward.KeyCreate{Name: "R", Permissions: keyward.Permissions{"orders": "read"}})
 		old1, old2 := k.Secrets[0].Secret, k.Secrets[1].Secret
 
-		rolled, err := f.svc.RollKey(f.ctx, k.ID, keyward.KeyRoll{Slot: 1, Grace: keyward.Duration(time.Hour)})
+		rolled, err := f.Svc.RollKey(f.Ctx, k.ID, keyward.KeyRoll{Slot: 1, Grace: keyward.Duration(time.Hour)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -245,7 +190,7 @@ func TestRollKeepsTheOtherSlotAndHonoursGrace(t *testing.T) {
 				t.Fatalf("%s: %s", name, got)
 			}
 		}
-		f.advance(time.Hour)
+		f.Advance(time.Hour)
 		if got := f.verify(old1, "orders.list", "main").Code; got != keyward.CodeExpired {
 			t.Fatalf("old after grace: %s", got)
 		}
@@ -253,7 +198,7 @@ func TestRollKeepsTheOtherSlotAndHonoursGrace(t *testing.T) {
 			t.Fatalf("new after grace: %s", got)
 		}
 
-		rolled, err = f.svc.RollKey(f.ctx, k.ID, keyward.KeyRoll{Slot: 2})
+		rolled, err = f.Svc.RollKey(f.Ctx, k.ID, keyward.KeyRoll{Slot: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -263,7 +208,7 @@ func TestRollKeepsTheOtherSlotAndHonoursGrace(t *testing.T) {
 		if got := f.verify(new1, "orders.list", "main").Code; got != keyward.CodeValid {
 			t.Fatalf("rolling slot 2 touched slot 1: %s", got)
 		}
-		if _, err := f.svc.RollKey(f.ctx, k.ID, keyward.KeyRoll{Slot: 3}); keyward.ErrorCode(err) != keyward.EInvalid {
+		if _, err := f.Svc.RollKey(f.Ctx, k.ID, keyward.KeyRoll{Slot: 3}); keyward.ErrorCode(err) != keyward.EInvalid {
 			t.Fatalf("slot 3: %v", err)
 		}
 	})
@@ -288,18 +233,18 @@ func TestKeyRulesRefuseBadInputByName(t *testing.T) {
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
-				_, err := f.svc.CreateKey(f.ctx, c.in)
+				_, err := f.Svc.CreateKey(f.Ctx, c.in)
 				var e *keyward.Error
 				if keyward.ErrorCode(err) != keyward.EInvalid || !asError(err, &e) || e.Field != c.field || !strings.Contains(e.Message, c.names) {
 					t.Fatalf("got %v, want invalid_argument on %s naming %q", err, c.field, c.names)
 				}
 			})
 		}
-		f.create(keyward.KeyCreate{Name: "dup"})
-		if _, err := f.svc.CreateKey(f.ctx, keyward.KeyCreate{Name: "dup"}); keyward.ErrorCode(err) != keyward.EConflict {
+		f.CreateKey(keyward.KeyCreate{Name: "dup"})
+		if _, err := f.Svc.CreateKey(f.Ctx, keyward.KeyCreate{Name: "dup"}); keyward.ErrorCode(err) != keyward.EConflict {
 			t.Fatalf("duplicate name: %v", err)
 		}
-		page, err := f.svc.ListKeys(f.ctx, keyward.KeyFilter{})
+		page, err := f.Svc.ListKeys(f.Ctx, keyward.KeyFilter{})
 		if err != nil || len(page.Data) != 1 {
 			t.Fatalf("refused creates left keys behind: %d, %v", len(page.Data), err)
 		}
@@ -309,27 +254,27 @@ func TestKeyRulesRefuseBadInputByName(t *testing.T) {
 func TestLicenceGatesKeys(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
-		k := f.create(keyward.KeyCreate{Name: "L", Permissions: keyward.Permissions{"orders": "read"}})
-		if _, err := f.svc.RevokeLicence(f.op, "demo"); err != nil {
+		k := f.CreateKey(keyward.KeyCreate{Name: "L", Permissions: keyward.Permissions{"orders": "read"}})
+		if _, err := f.Svc.RevokeLicence(f.Op, "demo"); err != nil {
 			t.Fatal(err)
 		}
 		if got := f.verify(k.Secrets[0].Secret, "orders.list", "main").Code; got != keyward.CodeLicenceInactive {
 			t.Fatalf("verify without licence: %s", got)
 		}
-		_, err := f.svc.CreateKey(f.ctx, keyward.KeyCreate{Name: "M"})
+		_, err := f.Svc.CreateKey(f.Ctx, keyward.KeyCreate{Name: "M"})
 		if keyward.ErrorCode(err) != keyward.ELicenceRequired || !strings.Contains(keyward.ErrorMessage(err), "sales@platform.test") {
 			t.Fatalf("create without licence: %v", err)
 		}
 		off := false
-		if _, err := f.svc.UpdateKey(f.ctx, k.ID, keyward.KeyUpdate{Enabled: &off}); err != nil {
+		if _, err := f.Svc.UpdateKey(f.Ctx, k.ID, keyward.KeyUpdate{Enabled: &off}); err != nil {
 			t.Fatalf("disabling must work without a licence: %v", err)
 		}
 		two := 2
-		if _, err := f.svc.GrantLicence(f.op, "demo", keyward.LicenceGrant{MaxKeys: &two}); err != nil {
+		if _, err := f.Svc.GrantLicence(f.Op, "demo", keyward.LicenceGrant{MaxKeys: &two}); err != nil {
 			t.Fatal(err)
 		}
-		f.create(keyward.KeyCreate{Name: "N"})
-		if _, err := f.svc.CreateKey(f.ctx, keyward.KeyCreate{Name: "O"}); keyward.ErrorCode(err) != keyward.ELimitExceeded {
+		f.CreateKey(keyward.KeyCreate{Name: "N"})
+		if _, err := f.Svc.CreateKey(f.Ctx, keyward.KeyCreate{Name: "O"}); keyward.ErrorCode(err) != keyward.ELimitExceeded {
 			t.Fatalf("third key under a limit of 2: %v", err)
 		}
 	})
@@ -342,7 +287,7 @@ func TestTenThousandKeysListedByEachFilter(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
 		tenThousand := 10000
-		if _, err := f.svc.GrantLicence(f.op, "demo", keyward.LicenceGrant{MaxKeys: &tenThousand}); err != nil {
+		if _, err := f.Svc.GrantLicence(f.Op, "demo", keyward.LicenceGrant{MaxKeys: &tenThousand}); err != nil {
 			t.Fatal(err)
 		}
 		// i%4: 0 all stores enabled, 1 main only, 2 online only disabled, 3 both selected
@@ -359,7 +304,7 @@ func TestTenThousandKeysListedByEachFilter(t *testing.T) {
 			case 3:
 				in.Stores = keyward.StoreAccess{Access: "selected", IDs: []string{"main", "online"}}
 			}
-			if _, err := f.svc.CreateKey(f.ctx, in); err != nil {
+			if _, err := f.Svc.CreateKey(f.Ctx, in); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -384,7 +329,7 @@ func TestTenThousandKeysListedByEachFilter(t *testing.T) {
 				fl.Limit = 500
 				seen := map[string]bool{}
 				for {
-					p, err := f.svc.ListKeys(f.ctx, fl)
+					p, err := f.Svc.ListKeys(f.Ctx, fl)
 					if err != nil {
 						t.Fatal(err)
 					}

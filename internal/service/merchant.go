@@ -232,6 +232,19 @@ func (s *Service) requireLicence(ctx context.Context, q *store.Q, tenantID strin
 	return nil
 }
 
+// merchantUserOf finds a user of the merchant; a user of another
+// merchant is not found.
+func merchantUserOf(ctx context.Context, q *store.Q, tenantID, merchantID, userID string) (*keyward.MerchantUser, error) {
+	u, err := q.MerchantUser(ctx, tenantID, userID)
+	if err != nil {
+		return nil, err
+	}
+	if u.MerchantID != merchantID {
+		return nil, keyward.Errorf(keyward.ENotFound, "no merchant user %q in merchant %q", userID, merchantID)
+	}
+	return u, nil
+}
+
 // ListMerchantUsers lists a merchant's users.
 func (s *Service) ListMerchantUsers(ctx context.Context, merchantID string) ([]*keyward.MerchantUser, error) {
 	a, err := tenantActor(ctx, keyward.FeatureMerchants)
@@ -263,11 +276,8 @@ func (s *Service) UpdateMerchantUser(ctx context.Context, merchantID, userID str
 	}
 	var u *keyward.MerchantUser
 	err = s.db.Write(ctx, func(q *store.Q) error {
-		if u, err = q.MerchantUser(ctx, a.TenantID, userID); err != nil {
+		if u, err = merchantUserOf(ctx, q, a.TenantID, merchantID, userID); err != nil {
 			return err
-		}
-		if u.MerchantID != merchantID {
-			return keyward.Errorf(keyward.ENotFound, "no merchant user %q in merchant %q", userID, merchantID)
 		}
 		changes := map[string]any{}
 		if in.Name != nil && *in.Name != u.Name {
@@ -328,11 +338,8 @@ func (s *Service) RegenerateMerchantAuthKey(ctx context.Context, merchantID, use
 	}
 	var u *keyward.MerchantUser
 	err = s.db.Write(ctx, func(q *store.Q) error {
-		if u, err = q.MerchantUser(ctx, a.TenantID, userID); err != nil {
+		if u, err = merchantUserOf(ctx, q, a.TenantID, merchantID, userID); err != nil {
 			return err
-		}
-		if u.MerchantID != merchantID {
-			return keyward.Errorf(keyward.ENotFound, "no merchant user %q in merchant %q", userID, merchantID)
 		}
 		if !u.APIAccess {
 			return keyward.Invalid("api_access", "this user has no API access; switch API access on first")

@@ -12,48 +12,48 @@ import (
 func TestMerchantAPIAccessRules(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
-		m, err := f.svc.CreateMerchant(f.ctx, keyward.MerchantCreate{Name: "Acme Couriers", Stores: []string{"main"}})
+		m, err := f.Svc.CreateMerchant(f.Ctx, keyward.MerchantCreate{Name: "Acme Couriers", Stores: []string{"main"}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		jobsCreate, _ := f.rep.Catalog().Method("jobs.create")
-		ordersList, _ := f.rep.Catalog().Method("orders.list")
+		jobsCreate, _ := f.Rep.Catalog().Method("jobs.create")
+		ordersList, _ := f.Rep.Catalog().Method("orders.list")
 
 		// Level 1: the toggle is refused with a clear error.
-		_, err = f.svc.CreateMerchantUser(f.ctx, m.ID, keyward.MerchantUserCreate{Email: "l1@acme.test", Level: 1, APIAccess: true})
+		_, err = f.Svc.CreateMerchantUser(f.Ctx, m.ID, keyward.MerchantUserCreate{Email: "l1@acme.test", Level: 1, APIAccess: true})
 		if keyward.ErrorCode(err) != keyward.EInvalid || !strings.Contains(keyward.ErrorMessage(err), "Level 2") {
 			t.Fatalf("level 1 with API access: %v", err)
 		}
-		l1, err := f.svc.CreateMerchantUser(f.ctx, m.ID, keyward.MerchantUserCreate{Email: "l1@acme.test", Level: 1})
+		l1, err := f.Svc.CreateMerchantUser(f.Ctx, m.ID, keyward.MerchantUserCreate{Email: "l1@acme.test", Level: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
 		on := true
-		if _, err := f.svc.UpdateMerchantUser(f.ctx, m.ID, l1.ID, keyward.MerchantUserUpdate{APIAccess: &on}); keyward.ErrorCode(err) != keyward.EInvalid {
+		if _, err := f.Svc.UpdateMerchantUser(f.Ctx, m.ID, l1.ID, keyward.MerchantUserUpdate{APIAccess: &on}); keyward.ErrorCode(err) != keyward.EInvalid {
 			t.Fatalf("turning API access on for Level 1: %v", err)
 		}
 
 		// Level 2: Account ID and Auth Key, the key shown once.
-		u, err := f.svc.CreateMerchantUser(f.ctx, m.ID, keyward.MerchantUserCreate{Email: "ops@acme.test", Level: 2, APIAccess: true})
+		u, err := f.Svc.CreateMerchantUser(f.Ctx, m.ID, keyward.MerchantUserCreate{Email: "ops@acme.test", Level: 2, APIAccess: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !strings.HasPrefix(u.AccountID, "acc_") || !strings.HasPrefix(u.AuthKey, "kwm_") {
 			t.Fatalf("credentials: %q %q", u.AccountID, u.AuthKeyHint)
 		}
-		if r := f.rep.VerifyMerchant(u.AccountID, u.AuthKey, jobsCreate, ""); r.Code != keyward.CodeValid || r.Cred.MerchantID != m.ID {
+		if r := f.Rep.VerifyMerchant(u.AccountID, u.AuthKey, jobsCreate, ""); r.Code != keyward.CodeValid || r.Cred.MerchantID != m.ID {
 			t.Fatalf("merchant on jobs.create: %s", r.Code)
 		}
-		if r := f.rep.VerifyMerchant(u.AccountID, u.AuthKey, ordersList, "main"); r.Code == keyward.CodeValid {
+		if r := f.Rep.VerifyMerchant(u.AccountID, u.AuthKey, ordersList, "main"); r.Code == keyward.CodeValid {
 			t.Fatal("merchant allowed orders.list")
 		}
-		if r := f.rep.VerifyMerchant("acc_other", u.AuthKey, jobsCreate, ""); r.Code != keyward.CodeNotFound {
+		if r := f.Rep.VerifyMerchant("acc_other", u.AuthKey, jobsCreate, ""); r.Code != keyward.CodeNotFound {
 			t.Fatalf("wrong account id: %s", r.Code)
 		}
-		if r := f.rep.Verify(u.AuthKey, jobsCreate, ""); r.Code != keyward.CodeNotFound {
+		if r := f.Rep.Verify(u.AuthKey, jobsCreate, ""); r.Code != keyward.CodeNotFound {
 			t.Fatalf("a merchant key used as an API key: %s", r.Code)
 		}
-		list, err := f.svc.ListMerchantAPIAccess(f.ctx)
+		list, err := f.Svc.ListMerchantAPIAccess(f.Ctx)
 		if err != nil || len(list) != 1 || list[0].AccountID != u.AccountID || list[0].MerchantName != "Acme Couriers" {
 			t.Fatalf("api-access list: %+v %v", list, err)
 		}
@@ -63,31 +63,31 @@ func TestMerchantAPIAccessRules(t *testing.T) {
 		}
 
 		// The merchant reads its own credentials, not another's.
-		actor, _, err := f.svc.AuthenticateMerchant(f.ctx, u.AccountID, u.AuthKey, "test")
+		actor, _, err := f.Svc.AuthenticateMerchant(f.Ctx, u.AccountID, u.AuthKey, "test")
 		if err != nil {
 			t.Fatal(err)
 		}
-		mctx := keyward.WithActor(f.ctx, actor)
-		self, err := f.svc.MerchantSelf(mctx)
+		mctx := keyward.WithActor(f.Ctx, actor)
+		self, err := f.Svc.MerchantSelf(mctx)
 		if err != nil || self.ID != u.ID || self.AuthKey != "" {
 			t.Fatalf("self: %+v %v", self, err)
 		}
-		if _, err := f.svc.ListMerchantAPIAccess(mctx); keyward.ErrorCode(err) != keyward.EForbidden {
+		if _, err := f.Svc.ListMerchantAPIAccess(mctx); keyward.ErrorCode(err) != keyward.EForbidden {
 			t.Fatalf("merchant listing every account: %v", err)
 		}
-		if _, err := f.svc.ListWebhooks(mctx, ""); keyward.ErrorCode(err) != keyward.EForbidden {
+		if _, err := f.Svc.ListWebhooks(mctx, ""); keyward.ErrorCode(err) != keyward.EForbidden {
 			t.Fatalf("merchant on webhooks: %v", err)
 		}
-		if _, err := f.svc.CreateWebhook(mctx, keyward.WebhookCreate{Store: "main", URL: "https://x.test/h", Events: []string{"*"}}); keyward.ErrorCode(err) != keyward.EForbidden {
+		if _, err := f.Svc.CreateWebhook(mctx, keyward.WebhookCreate{Store: "main", URL: "https://x.test/h", Events: []string{"*"}}); keyward.ErrorCode(err) != keyward.EForbidden {
 			t.Fatalf("merchant creating a webhook: %v", err)
 		}
 
 		// Regenerate: the old key stops at once.
-		re, err := f.svc.RegenerateMerchantAuthKey(f.ctx, m.ID, u.ID)
+		re, err := f.Svc.RegenerateMerchantAuthKey(f.Ctx, m.ID, u.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r := f.rep.VerifyMerchant(u.AccountID, u.AuthKey, jobsCreate, ""); r.Code != keyward.CodeNotFound {
+		if r := f.Rep.VerifyMerchant(u.AccountID, u.AuthKey, jobsCreate, ""); r.Code != keyward.CodeNotFound {
 			t.Fatalf("old auth key after regenerate: %s", r.Code)
 		}
 		if re.AccountID != u.AccountID {
@@ -96,23 +96,23 @@ func TestMerchantAPIAccessRules(t *testing.T) {
 
 		// Level 2 -> 1: API access is lost at once.
 		one := 1
-		moved, err := f.svc.UpdateMerchantUser(f.ctx, m.ID, u.ID, keyward.MerchantUserUpdate{Level: &one})
+		moved, err := f.Svc.UpdateMerchantUser(f.Ctx, m.ID, u.ID, keyward.MerchantUserUpdate{Level: &one})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if moved.APIAccess {
 			t.Fatal("a Level 1 user kept API access")
 		}
-		if r := f.rep.VerifyMerchant(u.AccountID, re.AuthKey, jobsCreate, ""); r.Code != keyward.CodeNotFound {
+		if r := f.Rep.VerifyMerchant(u.AccountID, re.AuthKey, jobsCreate, ""); r.Code != keyward.CodeNotFound {
 			t.Fatalf("after moving to Level 1: %s", r.Code)
 		}
 
 		// Deactivate from the API access list.
-		v, _ := f.svc.CreateMerchantUser(f.ctx, m.ID, keyward.MerchantUserCreate{Email: "v@acme.test", Level: 2, APIAccess: true})
-		if err := f.svc.DeactivateMerchantAPIAccess(f.ctx, v.AccountID); err != nil {
+		v, _ := f.Svc.CreateMerchantUser(f.Ctx, m.ID, keyward.MerchantUserCreate{Email: "v@acme.test", Level: 2, APIAccess: true})
+		if err := f.Svc.DeactivateMerchantAPIAccess(f.Ctx, v.AccountID); err != nil {
 			t.Fatal(err)
 		}
-		if r := f.rep.VerifyMerchant(v.AccountID, v.AuthKey, jobsCreate, ""); r.Code != keyward.CodeNotFound {
+		if r := f.Rep.VerifyMerchant(v.AccountID, v.AuthKey, jobsCreate, ""); r.Code != keyward.CodeNotFound {
 			t.Fatalf("after deactivation: %s", r.Code)
 		}
 	})

@@ -21,32 +21,32 @@ const testPassword = "correct horse battery staple"
 
 // staff adds a user with the password and a new profile holding features.
 func (f *fixture) staff(email string, features ...keyward.Feature) *keyward.User {
-	f.t.Helper()
-	p, err := f.svc.CreateProfile(f.ctx, keyward.ProfileCreate{Name: "P " + email, Features: features})
+	f.TB.Helper()
+	p, err := f.Svc.CreateProfile(f.Ctx, keyward.ProfileCreate{Name: "P " + email, Features: features})
 	if err != nil {
-		f.t.Fatal(err)
+		f.TB.Fatal(err)
 	}
-	u, _, err := f.svc.CreateUser(f.ctx, keyward.UserCreate{Email: email, ProfileID: p.ID, Password: testPassword})
+	u, _, err := f.Svc.CreateUser(f.Ctx, keyward.UserCreate{Email: email, ProfileID: p.ID, Password: testPassword})
 	if err != nil {
-		f.t.Fatal(err)
+		f.TB.Fatal(err)
 	}
 	return u
 }
 
 func (f *fixture) signIn(email, password string) string {
-	f.t.Helper()
-	ses, token, err := f.svc.SignIn(context.Background(), email, password, "192.0.2.1")
+	f.TB.Helper()
+	ses, token, err := f.Svc.SignIn(context.Background(), email, password, "192.0.2.1")
 	if err != nil {
-		f.t.Fatalf("sign in %s: %v", email, err)
+		f.TB.Fatalf("sign in %s: %v", email, err)
 	}
 	if ses.PendingMFA {
-		f.t.Fatalf("sign in %s: pending a second factor", email)
+		f.TB.Fatalf("sign in %s: pending a second factor", email)
 	}
 	return token
 }
 
 func (f *fixture) actor(token string) (*keyward.Actor, error) {
-	return f.svc.SessionActor(context.Background(), token, "192.0.2.1")
+	return f.Svc.SessionActor(context.Background(), token, "192.0.2.1")
 }
 
 func TestSignInOpensASessionWhoseFeaturesFollowTheProfile(t *testing.T) {
@@ -65,7 +65,7 @@ func TestSignInOpensASessionWhoseFeaturesFollowTheProfile(t *testing.T) {
 			t.Fatalf("actor = %+v", a)
 		}
 		none := []keyward.Feature{keyward.FeatureAudit}
-		if _, err := f.svc.UpdateProfile(f.ctx, "P ana@demo.test", keyward.ProfileUpdate{Features: &none}); err != nil {
+		if _, err := f.Svc.UpdateProfile(f.Ctx, "P ana@demo.test", keyward.ProfileUpdate{Features: &none}); err != nil {
 			t.Fatal(err)
 		}
 		a, err = f.actor(token)
@@ -88,7 +88,7 @@ func TestSignInRefusalsLookAlike(t *testing.T) {
 		u := f.staff("ana@demo.test")
 		f.staff("off@demo.test")
 		off := false
-		if _, err := f.svc.UpdateUser(f.ctx, "off@demo.test", keyward.UserUpdate{Active: &off}); err != nil {
+		if _, err := f.Svc.UpdateUser(f.Ctx, "off@demo.test", keyward.UserUpdate{Active: &off}); err != nil {
 			t.Fatal(err)
 		}
 		cases := []struct{ name, email, password string }{
@@ -100,7 +100,7 @@ func TestSignInRefusalsLookAlike(t *testing.T) {
 		}
 		var first string
 		for _, tc := range cases {
-			_, _, err := f.svc.SignIn(context.Background(), tc.email, tc.password, "")
+			_, _, err := f.Svc.SignIn(context.Background(), tc.email, tc.password, "")
 			if keyward.ErrorCode(err) != keyward.EUnauthenticated {
 				t.Fatalf("%s: got %v, want unauthenticated", tc.name, err)
 			}
@@ -119,27 +119,27 @@ func TestSignInIsThrottledAfterFiveFailures(t *testing.T) {
 		f.staff("ana@demo.test")
 		ctx := context.Background()
 		for i := range service.SignInMaxFailures {
-			_, _, err := f.svc.SignIn(ctx, "ana@demo.test", "wrong password "+string(rune('a'+i)), "198.51.100."+string(rune('1'+i)))
+			_, _, err := f.Svc.SignIn(ctx, "ana@demo.test", "wrong password "+string(rune('a'+i)), "198.51.100."+string(rune('1'+i)))
 			if keyward.ErrorCode(err) != keyward.EUnauthenticated {
 				t.Fatalf("failure %d: %v", i+1, err)
 			}
-			f.now = f.now.Add(time.Minute)
+			f.Now = f.Now.Add(time.Minute)
 		}
-		_, _, err := f.svc.SignIn(ctx, "ana@demo.test", testPassword, "198.51.100.9")
+		_, _, err := f.Svc.SignIn(ctx, "ana@demo.test", testPassword, "198.51.100.9")
 		if keyward.ErrorCode(err) != keyward.ERateLimited || !strings.Contains(keyward.ErrorMessage(err), "Wait 10 minutes") {
 			t.Fatalf("right password after 5 failures: got %v, want rate_limited with a wait of 10 minutes", err)
 		}
-		f.now = f.now.Add(10 * time.Minute)
+		f.Now = f.Now.Add(10 * time.Minute)
 		f.signIn("ana@demo.test", testPassword)
 
 		// Per address: five unknown e-mails from one address lock that address out.
 		for i := range service.SignInMaxFailures {
-			f.svc.SignIn(ctx, "guess"+string(rune('a'+i))+"@demo.test", "x", "203.0.113.7")
+			f.Svc.SignIn(ctx, "guess"+string(rune('a'+i))+"@demo.test", "x", "203.0.113.7")
 		}
-		if _, _, err := f.svc.SignIn(ctx, "ana@demo.test", testPassword, "203.0.113.7"); keyward.ErrorCode(err) != keyward.ERateLimited {
+		if _, _, err := f.Svc.SignIn(ctx, "ana@demo.test", testPassword, "203.0.113.7"); keyward.ErrorCode(err) != keyward.ERateLimited {
 			t.Fatalf("sign-in from a throttled address: %v", err)
 		}
-		if _, _, err := f.svc.SignIn(ctx, "ana@demo.test", testPassword, "203.0.113.8"); err != nil {
+		if _, _, err := f.Svc.SignIn(ctx, "ana@demo.test", testPassword, "203.0.113.8"); err != nil {
 			t.Fatalf("sign-in from another address: %v", err)
 		}
 	})
@@ -151,29 +151,29 @@ func TestSessionsEndOnIdleLifetimeSignOutAndDeactivation(t *testing.T) {
 		f.staff("ana@demo.test")
 
 		idle := f.signIn("ana@demo.test", testPassword)
-		f.now = f.now.Add(service.SessionIdle - time.Second)
+		f.Now = f.Now.Add(service.SessionIdle - time.Second)
 		if _, err := f.actor(idle); err != nil {
 			t.Fatalf("active before the idle timeout: %v", err)
 		}
-		f.now = f.now.Add(service.SessionIdle)
+		f.Now = f.Now.Add(service.SessionIdle)
 		if _, err := f.actor(idle); keyward.ErrorCode(err) != keyward.EUnauthenticated {
 			t.Fatalf("after the idle timeout: %v", err)
 		}
 
 		long := f.signIn("ana@demo.test", testPassword)
 		for range int(service.SessionLifetime/(10*time.Minute)) - 1 {
-			f.now = f.now.Add(10 * time.Minute)
+			f.Now = f.Now.Add(10 * time.Minute)
 			if _, err := f.actor(long); err != nil {
 				t.Fatalf("busy session ended early: %v", err)
 			}
 		}
-		f.now = f.now.Add(10 * time.Minute)
+		f.Now = f.Now.Add(10 * time.Minute)
 		if _, err := f.actor(long); keyward.ErrorCode(err) != keyward.EUnauthenticated {
 			t.Fatalf("after the absolute lifetime: %v", err)
 		}
 
 		out := f.signIn("ana@demo.test", testPassword)
-		if err := f.svc.SignOut(context.Background(), out, "192.0.2.1"); err != nil {
+		if err := f.Svc.SignOut(context.Background(), out, "192.0.2.1"); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := f.actor(out); keyward.ErrorCode(err) != keyward.EUnauthenticated {
@@ -182,7 +182,7 @@ func TestSessionsEndOnIdleLifetimeSignOutAndDeactivation(t *testing.T) {
 
 		gone := f.signIn("ana@demo.test", testPassword)
 		off := false
-		if _, err := f.svc.UpdateUser(f.ctx, "ana@demo.test", keyward.UserUpdate{Active: &off}); err != nil {
+		if _, err := f.Svc.UpdateUser(f.Ctx, "ana@demo.test", keyward.UserUpdate{Active: &off}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := f.actor(gone); keyward.ErrorCode(err) != keyward.EUnauthenticated {
@@ -230,7 +230,7 @@ func TestTOTPSecondFactorIsSingleUse(t *testing.T) {
 		}
 		other := f.signIn("ana@demo.test", testPassword)
 		uctx := keyward.WithActor(ctx, a)
-		setup, err := f.svc.NewTOTP(uctx)
+		setup, err := f.Svc.NewTOTP(uctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -238,16 +238,16 @@ func TestTOTPSecondFactorIsSingleUse(t *testing.T) {
 			t.Fatalf("setup = %+v", setup)
 		}
 		code := func() string {
-			c, err := totp.GenerateCode(setup.Secret, f.now)
+			c, err := totp.GenerateCode(setup.Secret, f.Now)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return c
 		}
-		if err := f.svc.EnableTOTP(uctx, setup.Secret, "000000"); keyward.ErrorCode(err) != keyward.EInvalid {
+		if err := f.Svc.EnableTOTP(uctx, setup.Secret, "000000"); keyward.ErrorCode(err) != keyward.EInvalid {
 			t.Fatalf("enable with a wrong code: %v", err)
 		}
-		if err := f.svc.EnableTOTP(uctx, setup.Secret, code()); err != nil {
+		if err := f.Svc.EnableTOTP(uctx, setup.Secret, code()); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := f.actor(first); err != nil {
@@ -257,18 +257,18 @@ func TestTOTPSecondFactorIsSingleUse(t *testing.T) {
 			t.Fatalf("another session survived the second-factor change: %v", err)
 		}
 
-		ses, pending, err := f.svc.SignIn(ctx, "ana@demo.test", testPassword, "192.0.2.1")
+		ses, pending, err := f.Svc.SignIn(ctx, "ana@demo.test", testPassword, "192.0.2.1")
 		if err != nil || !ses.PendingMFA {
 			t.Fatalf("sign-in with a second factor: %+v %v", ses, err)
 		}
 		if _, err := f.actor(pending); keyward.ErrorCode(err) != keyward.EUnauthenticated {
 			t.Fatalf("a pending session acts: %v", err)
 		}
-		if _, _, err := f.svc.SignInSecondFactor(ctx, pending, code(), ""); keyward.ErrorCode(err) != keyward.EInvalid {
+		if _, _, err := f.Svc.SignInSecondFactor(ctx, pending, code(), ""); keyward.ErrorCode(err) != keyward.EInvalid {
 			t.Fatalf("the code used to turn the factor on was accepted again: %v", err)
 		}
-		f.now = f.now.Add(30 * time.Second)
-		_, full, err := f.svc.SignInSecondFactor(ctx, pending, code(), "")
+		f.Now = f.Now.Add(30 * time.Second)
+		_, full, err := f.Svc.SignInSecondFactor(ctx, pending, code(), "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -279,18 +279,18 @@ func TestTOTPSecondFactorIsSingleUse(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		_, again, _ := f.svc.SignIn(ctx, "ana@demo.test", testPassword, "192.0.2.1")
-		if _, _, err := f.svc.SignInSecondFactor(ctx, again, code(), ""); keyward.ErrorCode(err) != keyward.EInvalid {
+		_, again, _ := f.Svc.SignIn(ctx, "ana@demo.test", testPassword, "192.0.2.1")
+		if _, _, err := f.Svc.SignInSecondFactor(ctx, again, code(), ""); keyward.ErrorCode(err) != keyward.EInvalid {
 			t.Fatalf("replayed code: %v", err)
 		}
-		f.now = f.now.Add(service.SecondFactorWindow)
-		if _, _, err := f.svc.SignInSecondFactor(ctx, again, code(), ""); keyward.ErrorCode(err) != keyward.EUnauthenticated {
+		f.Now = f.Now.Add(service.SecondFactorWindow)
+		if _, _, err := f.Svc.SignInSecondFactor(ctx, again, code(), ""); keyward.ErrorCode(err) != keyward.EUnauthenticated {
 			t.Fatalf("expired pending sign-in: %v", err)
 		}
 
 		a, _ = f.actor(full)
-		f.now = f.now.Add(30 * time.Second)
-		if err := f.svc.DisableTOTP(keyward.WithActor(ctx, a), code()); err != nil {
+		f.Now = f.Now.Add(30 * time.Second)
+		if err := f.Svc.DisableTOTP(keyward.WithActor(ctx, a), code()); err != nil {
 			t.Fatal(err)
 		}
 		f.signIn("ana@demo.test", testPassword)
@@ -303,18 +303,18 @@ func TestSecondFactorGuessesAreThrottled(t *testing.T) {
 		f.staff("ana@demo.test")
 		a, _ := f.actor(f.signIn("ana@demo.test", testPassword))
 		uctx := keyward.WithActor(context.Background(), a)
-		setup, _ := f.svc.NewTOTP(uctx)
-		c, _ := totp.GenerateCode(setup.Secret, f.now)
-		if err := f.svc.EnableTOTP(uctx, setup.Secret, c); err != nil {
+		setup, _ := f.Svc.NewTOTP(uctx)
+		c, _ := totp.GenerateCode(setup.Secret, f.Now)
+		if err := f.Svc.EnableTOTP(uctx, setup.Secret, c); err != nil {
 			t.Fatal(err)
 		}
-		_, pending, _ := f.svc.SignIn(context.Background(), "ana@demo.test", testPassword, "")
+		_, pending, _ := f.Svc.SignIn(context.Background(), "ana@demo.test", testPassword, "")
 		for range service.SignInMaxFailures {
-			f.svc.SignInSecondFactor(context.Background(), pending, "123456", "")
+			f.Svc.SignInSecondFactor(context.Background(), pending, "123456", "")
 		}
-		f.now = f.now.Add(30 * time.Second)
-		c, _ = totp.GenerateCode(setup.Secret, f.now)
-		if _, _, err := f.svc.SignInSecondFactor(context.Background(), pending, c, ""); keyward.ErrorCode(err) != keyward.ERateLimited {
+		f.Now = f.Now.Add(30 * time.Second)
+		c, _ = totp.GenerateCode(setup.Secret, f.Now)
+		if _, _, err := f.Svc.SignInSecondFactor(context.Background(), pending, c, ""); keyward.ErrorCode(err) != keyward.ERateLimited {
 			t.Fatalf("right code after 5 wrong ones: %v", err)
 		}
 	})
@@ -329,13 +329,13 @@ func TestRequireAndCheckKeyLicence(t *testing.T) {
 		if _, err := service.Require(uctx, keyward.FeatureAPIManagement); keyward.ErrorCode(err) != keyward.EFeatureRequired {
 			t.Fatalf("Require without the feature: %v", err)
 		}
-		if err := f.svc.CheckKeyLicence(f.ctx); err != nil {
+		if err := f.Svc.CheckKeyLicence(f.Ctx); err != nil {
 			t.Fatalf("licensed tenant: %v", err)
 		}
-		if _, err := f.svc.RevokeLicence(f.op, "demo"); err != nil {
+		if _, err := f.Svc.RevokeLicence(f.Op, "demo"); err != nil {
 			t.Fatal(err)
 		}
-		err := f.svc.CheckKeyLicence(f.ctx)
+		err := f.Svc.CheckKeyLicence(f.Ctx)
 		if keyward.ErrorCode(err) != keyward.ELicenceRequired || !strings.Contains(keyward.ErrorMessage(err), "sales@platform.test") {
 			t.Fatalf("unlicensed tenant: %v", err)
 		}

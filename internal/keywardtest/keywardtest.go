@@ -1,0 +1,76 @@
+// Package keywardtest sets up, for tests, the demo tenant over a real
+// database with a service and a replica kept in step by the change hook,
+// under a clock the test moves.
+package keywardtest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/catalog"
+	"github.com/keyward/keyward/internal/replica"
+	"github.com/keyward/keyward/internal/service"
+	"github.com/keyward/keyward/internal/store"
+)
+
+// Platform is the seeded demo tenant with its service and replica.
+type Platform struct {
+	TB  testing.TB
+	DB  *store.DB
+	Svc *service.Service
+	Rep *replica.Replica
+	Ctx context.Context // acting as the demo tenant's administrator
+	Op  context.Context // acting as the operator
+	Now time.Time       // the clock of the service and the replica
+}
+
+// New seeds the demo tenant in db and loads a replica of it.
+func New(tb testing.TB, db *store.DB) *Platform {
+	tb.Helper()
+	p := &Platform{TB: tb, DB: db, Now: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
+	clock := func() time.Time { return p.Now }
+	cat := catalog.Builtin()
+	p.Rep = replica.New(db, cat, replica.WithClock(clock))
+	p.Svc = service.New(db, cat, service.WithClock(clock), service.WithLicenceContact("sales@platform.test"),
+		service.WithChangeHook(func(ctx context.Context) {
+			if err := p.Rep.Sync(ctx); err != nil {
+				tb.Errorf("sync: %v", err)
+			}
+		}))
+	ctx := context.Background()
+	if _, err := p.Svc.SeedDemo(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	if err := p.Rep.Load(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	ten, err := p.Svc.TenantByDomain(ctx, service.DemoDomain)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p.Ctx = keyward.WithActor(ctx, service.SystemActor(ten, "test"))
+	p.Op = keyward.WithActor(ctx, &keyward.Actor{Kind: keyward.ActorSystem, Address: "test"})
+	return p
+}
+
+// Advance moves the clock and lets the replica hear from the database, as
+// its follower would.
+func (p *Platform) Advance(d time.Duration) {
+	p.TB.Helper()
+	p.Now = p.Now.Add(d)
+	if err := p.Rep.Sync(context.Background()); err != nil {
+		p.TB.Fatal(err)
+	}
+}
+
+// CreateKey creates a key in the demo tenant.
+func (p *Platform) CreateKey(in keyward.KeyCreate) *keyward.Key {
+	p.TB.Helper()
+	k, err := p.Svc.CreateKey(p.Ctx, in)
+	if err != nil {
+		p.TB.Fatalf("create key %s: %v", in.Name, err)
+	}
+	return k
+}
