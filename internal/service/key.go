@@ -129,10 +129,6 @@ func (s *Service) newSecret(keyID string, slot int) keyward.KeySecret {
 
 // CreateKey issues a key with two secrets, shown only in the answer.
 func (s *Service) CreateKey(ctx context.Context, in keyward.KeyCreate) (*keyward.Key, error) {
-	q := s.db.Read()
-	if _, _, err := s.keyActor(ctx, q, true); err != nil {
-		return nil, err
-	}
 	var out *keyward.Key
 	err := s.db.Write(ctx, func(q *store.Q) error {
 		a, l, err := s.keyActor(ctx, q, true)
