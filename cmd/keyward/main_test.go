@@ -300,6 +300,13 @@ func TestUsageIsCountedAndShownOnTheKey(t *testing.T) {
 			if len(hourly) != 1 {
 				t.Fatalf("hourly usage: %v", u["hourly"])
 			}
+			// Only the secret used carries a last use.
+			for _, s := range k["secrets"].([]any) {
+				s := s.(map[string]any)
+				if used := s["last_used_at"] != nil; used != (s["slot"] == float64(1)) {
+					t.Fatalf("secret in slot %v: last used %v", s["slot"], s["last_used_at"])
+				}
+			}
 			return
 		}
 		if time.Now().After(deadline) {

@@ -205,7 +205,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		if p.passUnknown {
-			p.forward(w, r, nil, nil, nil, nil)
+			p.forward(w, r, nil, nil, nil)
 			return
 		}
 		res := replica.Result{Code: keyward.CodeUnknownMethod}
@@ -239,7 +239,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p.limiter != nil && !p.limit(w, r, &res) {
 		return
 	}
-	p.forward(w, r, res.Cred, res.Tenant, m, own)
+	p.forward(w, r, &res, m, own)
 }
 
 // credential returns the key from the first enabled source that has one.
@@ -353,22 +353,27 @@ func ceilSeconds(d time.Duration, least int) int {
 // forward is the per-request state of one forwarded request; pooled, with
 // its ReverseProxy and MAC, so forwarding allocates little of its own.
 type forward struct {
-	rp   httputil.ReverseProxy
-	p    *Proxy
-	mac  hash.Hash
-	buf  []byte
-	cred *replica.Credential
-	ten  *replica.Tenant
-	m    *catalog.Method
-	own  *ownership
+	rp  httputil.ReverseProxy
+	p   *Proxy
+	mac hash.Hash
+	buf []byte
+	// The allowed credential's key id and stores, and its tenant; ten is
+	// nil for a request passed unchecked.
+	keyID, stores string
+	ten           *replica.Tenant
+	m             *catalog.Method
+	own           *ownership
 }
 
-// forward proxies r; cred is nil for a request passed unchecked.
-func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, cred *replica.Credential, ten *replica.Tenant, m *catalog.Method, own *ownership) {
+// forward proxies r; res is nil for a request passed unchecked.
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, res *replica.Result, m *catalog.Method, own *ownership) {
 	f := p.forwards.Get().(*forward)
-	f.cred, f.ten, f.m, f.own = cred, ten, m, own
+	if res != nil {
+		f.keyID, f.stores, f.ten = res.Cred.KeyID, storesValue(&res.Cred), res.Tenant
+	}
+	f.m, f.own = m, own
 	f.rp.ServeHTTP(w, r)
-	f.cred, f.ten, f.m, f.own = nil, nil, nil, nil
+	f.keyID, f.stores, f.ten, f.m, f.own = "", "", nil, nil, nil
 	p.forwards.Put(f)
 }
 
@@ -398,17 +403,16 @@ func (f *forward) rewrite(pr *httputil.ProxyRequest) {
 	// One array backs every header value set here.
 	v := new([9]string)
 	setForwarded(pr, v[:3])
-	if f.cred == nil {
+	if f.ten == nil {
 		return
 	}
 	ts := f.p.timestamp()
-	stores := storesValue(f.cred)
 	var mac [sha256.Size]byte
-	f.buf = sum(f.mac, f.buf, &mac, ts, f.cred.KeyID, f.ten.Domain, stores, f.m.ID, out.Method, out.URL.Path)
+	f.buf = sum(f.mac, f.buf, &mac, ts, f.keyID, f.ten.Domain, f.stores, f.m.ID, out.Method, out.URL.Path)
 	var sig [len(signaturePrefix) + 2*sha256.Size]byte
 	copy(sig[:], signaturePrefix)
 	hex.Encode(sig[len(signaturePrefix):], mac[:])
-	v[3], v[4], v[5], v[6], v[7], v[8] = f.cred.KeyID, f.ten.Domain, stores, f.m.ID, ts, string(sig[:])
+	v[3], v[4], v[5], v[6], v[7], v[8] = f.keyID, f.ten.Domain, f.stores, f.m.ID, ts, string(sig[:])
 	h[HeaderKeyID], h[HeaderTenant], h[HeaderStores] = v[3:4:4], v[4:5:5], v[5:6:6]
 	h[HeaderMethod], h[HeaderTimestamp], h[HeaderSignature] = v[6:7:7], v[7:8:8], v[8:9:9]
 }

@@ -97,10 +97,10 @@ func Response(res *replica.Result, m *catalog.Method) VerifyResponse {
 	if m != nil {
 		out.Method = m.ID
 	}
-	if res.Cred != nil && res.Code != keyward.CodeNotFound {
+	if res.Found() && res.Code != keyward.CodeNotFound {
 		out.KeyID = res.Cred.KeyID
 		out.Tenant = res.Tenant.Domain
-		out.DisplayName = res.Cred.DisplayName
+		out.DisplayName = res.DisplayName()
 		if res.Allowed() {
 			out.Permissions = res.Cred.Permissions
 			st := res.Cred.Stores

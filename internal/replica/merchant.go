@@ -47,11 +47,11 @@ func (r *Replica) compileMerchant(t *Tenant, m *keyward.Merchant, u *keyward.Mer
 		stores = keyward.StoreAccess{Access: keyward.StoresSelected, IDs: m.StoreIDs}
 	}
 	c := &Credential{
-		KeyID: u.ID, TenantID: u.TenantID, DisplayName: t.Domain + "-" + m.Name + "-" + u.AccountID, Enabled: true,
+		KeyID: u.ID, TenantID: u.TenantID, Name: m.Name + "-" + u.AccountID, Enabled: true,
 		Policy: p, Permissions: perms, Stores: stores, MerchantID: m.ID, MerchantUserID: u.ID, AccountID: u.AccountID,
 	}
 	copy(d[:], u.AuthKeyDigest)
-	return entry{cred: c, secretID: u.ID, slot: 1}, d, true
+	return entry{cred: c, slot: 1}, d, true
 }
 
 func (r *Replica) applyMerchantUser(ctx context.Context, q *store.Q, tenantID, userID string) error {
@@ -97,7 +97,7 @@ func (r *Replica) VerifyMerchant(accountID, authKey string, m *catalog.Method, s
 		return Result{Code: keyward.CodeNotFound}
 	}
 	res := r.lookup(authKey, m, store)
-	if res.Cred != nil && res.Cred.AccountID != accountID {
+	if res.Found() && res.Cred.AccountID != accountID {
 		return Result{Code: keyward.CodeNotFound}
 	}
 	return res

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"sync"
@@ -165,7 +167,7 @@ func TestUnknownAndMalformedKeysAreNotFound(t *testing.T) {
 	before := f.rep.Lookups()
 	unknown := secret.Generate(secret.KindAPIKey)
 	res := f.rep.Verify(unknown, m, "main")
-	if res.Code != keyward.CodeNotFound || res.Cred != nil || res.Tenant != nil {
+	if res.Code != keyward.CodeNotFound || res.Found() || res.Cred.KeyID != "" {
 		t.Fatalf("unknown well-formed key: %s (credential %v), want NOT_FOUND and nothing else", res.Code, res.Cred)
 	}
 	if got := f.rep.Lookups() - before; got != 1 {
@@ -175,7 +177,7 @@ func TestUnknownAndMalformedKeysAreNotFound(t *testing.T) {
 	for name, key := range malformedKeys() {
 		before := f.rep.Lookups()
 		res := f.rep.Verify(key, m, "main")
-		if res.Code != keyward.CodeNotFound || res.Cred != nil {
+		if res.Code != keyward.CodeNotFound || res.Found() {
 			t.Errorf("%s: %s, want NOT_FOUND", name, res.Code)
 		}
 		if got := f.rep.Lookups() - before; got != 0 {
@@ -324,15 +326,15 @@ func TestLoadReflectsDatabase(t *testing.T) {
 					t.Errorf("%s, slot %d: %s, want %s", c.name, s.Slot, res.Code, c.code)
 					continue
 				}
-				if res.Cred == nil || res.Tenant == nil {
+				if !res.Found() {
 					t.Errorf("%s: no credential or tenant in the result", c.name)
 					continue
 				}
 				if res.Cred.KeyID != c.key.ID || res.Tenant.Domain != c.tenant || res.Slot != s.Slot {
 					t.Errorf("%s: key %s tenant %s slot %d, want %s %s %d", c.name, res.Cred.KeyID, res.Tenant.Domain, res.Slot, c.key.ID, c.tenant, s.Slot)
 				}
-				if want := c.tenant + "-" + c.key.Name; res.Cred.DisplayName != want {
-					t.Errorf("%s: display name %q, want %q", c.name, res.Cred.DisplayName, want)
+				if want := c.tenant + "-" + c.key.Name; res.DisplayName() != want {
+					t.Errorf("%s: display name %q, want %q", c.name, res.DisplayName(), want)
 				}
 			}
 		}
@@ -368,71 +370,81 @@ func TestLoadReflectsDatabase(t *testing.T) {
 	})
 }
 
-func TestKeyIndexSharedPrefixes(t *testing.T) {
-	digest := func(prefix uint64, last byte) (d [32]byte) {
-		binary.LittleEndian.PutUint64(d[:8], prefix)
-		d[31] = last
+// TestKeyIndexMatchesModel adds and removes keys at random, with digests
+// drawn from a few hashes (so that entries collide, form long runs and wrap
+// around the table's end), and checks after each step that the index finds
+// exactly what a plain map of the same keys holds.
+func TestKeyIndexMatchesModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	hashes := []uint64{0, 1, 2, 63, 64, 65, math.MaxUint64, math.MaxUint64 - 1, 1 << 40, 1<<40 | 1}
+	digest := func(i int) (d [32]byte) {
+		binary.LittleEndian.PutUint64(d[:8], hashes[rng.IntN(len(hashes))])
+		binary.LittleEndian.PutUint64(d[24:], uint64(i))
 		return d
 	}
-	key := func(id string, ds ...[32]byte) *apiKey {
-		k := &apiKey{cred: Credential{KeyID: id}}
-		k.secrets = k.inline[:0]
-		for i, d := range ds {
-			k.secrets = append(k.secrets, keySecret{digest: d, id: fmt.Sprintf("%s-%d", id, i), slot: int8(i + 1)})
+	x := newKeyIndex()
+	model := map[string][][32]byte{} // key id -> digests
+	refs := map[string]uint32{}
+	var removed []string
+	next := 0
+	for step := range 3000 {
+		if len(model) == 0 || rng.IntN(3) > 0 {
+			next++
+			id := fmt.Sprintf("key_%d", next)
+			k := &apiKey{text: id + "name", idLen: uint16(len(id))}
+			for range 1 + rng.IntN(3) {
+				next++
+				d := digest(next)
+				k.addSecret(keySecret{digest: d, slot: 1})
+				model[id] = append(model[id], d)
+			}
+			refs[id] = x.add(k)
+		} else {
+			for id := range model {
+				x.remove(refs[id])
+				delete(model, id)
+				removed = append(removed, id)
+				break
+			}
 		}
-		return k
-	}
-	a := key("a", digest(1, 1), digest(2, 1))
-	b := key("b", digest(1, 2), digest(3, 2)) // first secret shares a's prefix
-	c := key("c", digest(1, 3), digest(1, 4)) // both share it
-	x := newKeyIndex(0)
-	check := func(step string, present, absent []*apiKey) {
-		t.Helper()
 		n := 0
-		for _, k := range present {
-			n += len(k.secrets)
-			if x.byID[k.cred.KeyID] != k {
-				t.Errorf("%s: key %s not found by id", step, k.cred.KeyID)
+		for id, ds := range model {
+			n += len(ds)
+			if ref, ok := x.byID(id); !ok || ref != refs[id] {
+				t.Fatalf("step %d: key %s not found by id", step, id)
 			}
-			for i := range k.secrets {
-				got, s := x.find(&k.secrets[i].digest)
-				if got != k || s != &k.secrets[i] {
-					t.Errorf("%s: secret %s found in %v", step, k.secrets[i].id, got)
+			for _, d := range ds {
+				k, s := x.find(&d)
+				if k == nil || k.id() != id || s.digest != d {
+					t.Fatalf("step %d: a secret of %s not found by digest", step, id)
 				}
 			}
 		}
-		for _, k := range absent {
-			if x.byID[k.cred.KeyID] != nil {
-				t.Errorf("%s: removed key %s still found by id", step, k.cred.KeyID)
-			}
-			for i := range k.secrets {
-				if got, _ := x.find(&k.secrets[i].digest); got != nil {
-					t.Errorf("%s: secret %s of a removed key found in %s", step, k.secrets[i].id, got.cred.KeyID)
-				}
+		for _, id := range removed[max(0, len(removed)-20):] {
+			if _, ok := x.byID(id); ok {
+				t.Fatalf("step %d: removed key %s still found by id", step, id)
 			}
 		}
-		if unknown := digest(1, 9); func() bool { k, _ := x.find(&unknown); return k != nil }() {
-			t.Errorf("%s: an unknown digest sharing a prefix was found", step)
+		if unknown := digest(-1); func() bool { k, _ := x.find(&unknown); return k != nil }() {
+			t.Fatalf("step %d: an unknown digest sharing a hash was found", step)
 		}
-		if x.secrets != n {
-			t.Errorf("%s: %d secrets counted, want %d", step, x.secrets, n)
+		if x.secrets != n || x.digests.n != n || x.ids.n != len(model) {
+			t.Fatalf("step %d: %d secrets counted, %d digests and %d ids indexed; want %d, %d, %d",
+				step, x.secrets, x.digests.n, x.ids.n, n, n, len(model))
 		}
 	}
-	x.add(a)
-	x.add(b)
-	x.add(c)
-	check("all added", []*apiKey{a, b, c}, nil)
-	x.remove(a)
-	check("a removed", []*apiKey{b, c}, []*apiKey{a})
-	x.remove(b)
-	check("b removed", []*apiKey{c}, []*apiKey{a, b})
-	x.add(a)
-	check("a added again", []*apiKey{a, c}, []*apiKey{b})
-	x.remove(c)
-	x.remove(a)
-	check("all removed", nil, []*apiKey{a, b, c})
-	if len(x.byPrefix)+len(x.overflow)+len(x.byID) != 0 {
-		t.Errorf("empty index holds %d prefixes, %d overflow digests, %d ids", len(x.byPrefix), len(x.overflow), len(x.byID))
+	for id := range model {
+		x.remove(refs[id])
+	}
+	for _, tb := range []table{x.digests, x.ids} {
+		for _, e := range tb.slots {
+			if e != 0 {
+				t.Fatal("the emptied index still holds entries")
+			}
+		}
+	}
+	if len(x.recs.free) != int(x.recs.n) {
+		t.Errorf("%d of %d records free after every key was removed", len(x.recs.free), x.recs.n)
 	}
 }
 
@@ -453,7 +465,7 @@ func TestLoadSharesPolicies(t *testing.T) {
 	if r1.Code != keyward.CodeValid || r2.Code != keyward.CodeValid || r3.Code != keyward.CodeValid {
 		t.Fatalf("codes %s %s %s, want VALID", r1.Code, r2.Code, r3.Code)
 	}
-	if r1.Cred == r2.Cred || r1.Cred.KeyID != same1.ID || r2.Cred.KeyID != same2.ID {
+	if r1.Cred.KeyID != same1.ID || r2.Cred.KeyID != same2.ID {
 		t.Fatal("two keys share a credential")
 	}
 	if r1.Cred.Policy != r2.Cred.Policy {

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/keyward/keyward"
 )
@@ -231,15 +233,15 @@ func (q *Q) fillKeys(ctx context.Context, keys []*keyward.Key) error {
 	return normalise(rows.Err())
 }
 
-// AllKeys calls fn for every key of every tenant, in batches of up to
-// batch keys, with what the data plane needs: settings, store ids and
-// secrets, but not descriptions or creation and update times. It is how a
-// data-plane node loads its replica, so it reads with two sequential scans
-// (store selections, then keys joined with their secrets in id order)
-// instead of a query per batch.
-func (q *Q) AllKeys(ctx context.Context, batch int, fn func([]*keyward.Key) error) error {
+// EachKey calls fn for every API key of every tenant, in storage order,
+// with its store selection but without its secrets: the data plane loads
+// its replica with it and EachKeySecret, and a scan in storage order is
+// many times faster than one ordered by key. k is reused between calls,
+// and keys whose permissions are stored as equal text share one
+// Permissions map: fn must neither keep k nor modify what it holds.
+func (q *Q) EachKey(ctx context.Context, fn func(k *keyward.Key) error) error {
 	stores := map[string][]string{}
-	rows, err := q.query(ctx, `SELECT key_id, store_id FROM api_key_stores ORDER BY key_id, store_id`)
+	rows, err := q.query(ctx, `SELECT key_id, store_id FROM api_key_stores`)
 	if err != nil {
 		return err
 	}
@@ -255,61 +257,81 @@ func (q *Q) AllKeys(ctx context.Context, batch int, fn func([]*keyward.Key) erro
 	if err := rows.Err(); err != nil {
 		return normalise(err)
 	}
-	rows, err = q.query(ctx, `SELECT k.id, k.tenant_id, k.name, k.enabled, k.permissions, k.store_access, k.methods, k.rate_limit, k.expires_at,
-			s.id, s.slot, s.digest, s.expires_at
-		FROM api_keys k LEFT JOIN api_key_secrets s ON s.key_id = k.id ORDER BY k.id`)
+	rows, err = q.query(ctx, `SELECT id, tenant_id, name, enabled, permissions, store_access, methods, rate_limit, expires_at FROM api_keys`)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	keys := make([]*keyward.Key, 0, batch)
-	var k *keyward.Key
 	perms := map[string]keyward.Permissions{} // identical permission texts decode once
+	var (
+		k        keyward.Key
+		permText string
+		methods  sql.NullString
+		exp      sql.NullTime
+		expiry   time.Time
+	)
 	for rows.Next() {
-		var id, tenant, name, access, permText string
-		var enabled bool
-		var methods, sid sql.NullString
-		var rate int
-		var slot sql.NullInt64
-		var exp, sexp sql.NullTime
-		var digest []byte
-		if err := rows.Scan(&id, &tenant, &name, &enabled, &permText, &access, &methods, &rate, &exp, &sid, &slot, &digest, &sexp); err != nil {
+		k = keyward.Key{}
+		if err := rows.Scan(&k.ID, &k.TenantID, &k.Name, &k.Enabled, &permText, &k.Stores.Access, &methods, &k.RateLimit, &exp); err != nil {
 			return err
 		}
-		if k == nil || k.ID != id {
-			if len(keys) == batch {
-				if err := fn(keys); err != nil {
-					return err
-				}
-				keys = make([]*keyward.Key, 0, batch)
+		p, ok := perms[permText]
+		if !ok {
+			if err := json.Unmarshal([]byte(permText), &p); err != nil {
+				return err
 			}
-			p, ok := perms[permText]
-			if !ok {
-				if err := json.Unmarshal([]byte(permText), &p); err != nil {
-					return err
-				}
-				perms[permText] = p
-			}
-			k = &keyward.Key{ID: id, TenantID: tenant, Name: name, Enabled: enabled, Permissions: p, RateLimit: rate,
-				Stores: keyward.StoreAccess{Access: access, IDs: stores[id]}, ExpiresAt: timePtr(exp)}
-			if methods.Valid {
-				if err := json.Unmarshal([]byte(methods.String), &k.Methods); err != nil {
-					return err
-				}
-			}
-			keys = append(keys, k)
+			perms[permText] = p
 		}
-		if sid.Valid {
-			k.Secrets = append(k.Secrets, keyward.KeySecret{ID: sid.String, KeyID: id, Slot: int(slot.Int64), Digest: digest, ExpiresAt: timePtr(sexp)})
+		k.Permissions = p
+		if ids := stores[k.ID]; ids != nil {
+			slices.Sort(ids)
+			k.Stores.IDs = ids
+		}
+		if exp.Valid {
+			expiry = exp.Time
+			k.ExpiresAt = &expiry
+		}
+		if methods.Valid {
+			if err := json.Unmarshal([]byte(methods.String), &k.Methods); err != nil {
+				return err
+			}
+		}
+		if err := fn(&k); err != nil {
+			return err
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return normalise(err)
+	return normalise(rows.Err())
+}
+
+// EachKeySecret calls fn for every API key secret, in storage order. s is
+// reused between calls, its Digest included: fn must copy what it keeps.
+func (q *Q) EachKeySecret(ctx context.Context, fn func(s *keyward.KeySecret) error) error {
+	rows, err := q.query(ctx, `SELECT id, key_id, slot, digest, expires_at FROM api_key_secrets`)
+	if err != nil {
+		return err
 	}
-	if len(keys) > 0 {
-		return fn(keys)
+	defer rows.Close()
+	var (
+		s      keyward.KeySecret
+		digest sql.RawBytes
+		exp    sql.NullTime
+		expiry time.Time
+	)
+	for rows.Next() {
+		s = keyward.KeySecret{}
+		if err := rows.Scan(&s.ID, &s.KeyID, &s.Slot, &digest, &exp); err != nil {
+			return err
+		}
+		s.Digest = digest
+		if exp.Valid {
+			expiry = exp.Time
+			s.ExpiresAt = &expiry
+		}
+		if err := fn(&s); err != nil {
+			return err
+		}
 	}
-	return nil
+	return normalise(rows.Err())
 }
 
 // KeyByID finds a key of any tenant, for the data plane; nil when gone.

@@ -15,11 +15,12 @@ func (q *Q) AddUsage(ctx context.Context, keyID string, minute time.Time, reques
 	return err
 }
 
-// TouchKeySecret records that a secret was used at the given time, keeping
-// the latest time when nodes report out of order.
-func (q *Q) TouchKeySecret(ctx context.Context, secretID string, at time.Time) error {
-	_, err := q.exec(ctx, `UPDATE api_key_secrets SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
-		at.UTC(), secretID, at.UTC())
+// TouchKeySecret records that the secret with the given digest was used at
+// the given time, keeping the latest time when nodes report out of order.
+// A digest that names no key secret (a merchant's) changes nothing.
+func (q *Q) TouchKeySecret(ctx context.Context, digest []byte, at time.Time) error {
+	_, err := q.exec(ctx, `UPDATE api_key_secrets SET last_used_at = ? WHERE digest = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
+		at.UTC(), digest, at.UTC())
 	return err
 }
 

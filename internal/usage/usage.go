@@ -24,21 +24,22 @@ type Recorder struct {
 
 	mu       sync.Mutex
 	counts   map[minuteKey]int64
-	lastUsed map[string]int64 // secret id -> unix nanoseconds
+	lastUsed map[[32]byte]int64 // secret digest -> unix nanoseconds
 }
 
 // New returns a recorder writing to db.
 func New(db *store.DB, now func() time.Time) *Recorder {
-	return &Recorder{db: db, now: now, counts: map[minuteKey]int64{}, lastUsed: map[string]int64{}}
+	return &Recorder{db: db, now: now, counts: map[minuteKey]int64{}, lastUsed: map[[32]byte]int64{}}
 }
 
-// Record counts one allowed request made with a key's secret.
-func (r *Recorder) Record(keyID, secretID string) {
+// Record counts one allowed request made with a key's secret, named by
+// its digest.
+func (r *Recorder) Record(keyID string, digest [32]byte) {
 	t := r.now().UnixNano()
 	k := minuteKey{keyID, t / int64(time.Second) / 60 * 60}
 	r.mu.Lock()
 	r.counts[k]++
-	r.lastUsed[secretID] = t
+	r.lastUsed[digest] = t
 	r.mu.Unlock()
 }
 
@@ -47,7 +48,7 @@ func (r *Recorder) Record(keyID, secretID string) {
 func (r *Recorder) Flush(ctx context.Context) error {
 	r.mu.Lock()
 	counts, last := r.counts, r.lastUsed
-	r.counts, r.lastUsed = map[minuteKey]int64{}, map[string]int64{}
+	r.counts, r.lastUsed = map[minuteKey]int64{}, map[[32]byte]int64{}
 	r.mu.Unlock()
 	if len(counts) == 0 && len(last) == 0 {
 		return nil
@@ -58,8 +59,8 @@ func (r *Recorder) Flush(ctx context.Context) error {
 				return err
 			}
 		}
-		for id, t := range last {
-			if err := q.TouchKeySecret(ctx, id, time.Unix(0, t)); err != nil {
+		for d, t := range last {
+			if err := q.TouchKeySecret(ctx, d[:], time.Unix(0, t)); err != nil {
 				return err
 			}
 		}
@@ -70,9 +71,9 @@ func (r *Recorder) Flush(ctx context.Context) error {
 		for k, n := range counts {
 			r.counts[k] += n
 		}
-		for id, t := range last {
-			if t > r.lastUsed[id] {
-				r.lastUsed[id] = t
+		for d, t := range last {
+			if t > r.lastUsed[d] {
+				r.lastUsed[d] = t
 			}
 		}
 		r.mu.Unlock()

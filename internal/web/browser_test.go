@@ -348,7 +348,7 @@ func addUsage(t *testing.T, e *env, k *keyward.Key) {
 				return err
 			}
 		}
-		return q.TouchKeySecret(ctx, k.Secrets[0].ID, now.Add(-4*time.Minute))
+		return q.TouchKeySecret(ctx, k.Secrets[0].Digest, now.Add(-4*time.Minute))
 	})
 	if err != nil {
 		t.Fatal(err)
