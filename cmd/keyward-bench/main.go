@@ -276,7 +276,20 @@ func benchmark(ctx context.Context, o *options, out, progress io.Writer) error {
 		if keysDir == "" {
 			keysDir = dir + "/keys"
 		}
-		if err := keysScenario(ctx, o, keysDir, oneNs, out, progress); err != nil {
+		// The baseline for turning through many keys: a replica of warmSet
+		// keys, each verified in turn.
+		more, err := e.addKeys(ctx, warmSet-1)
+		if err != nil {
+			return err
+		}
+		small := replica.New(e.db, catalog.Builtin())
+		if err := small.Load(ctx); err != nil {
+			return err
+		}
+		smallNs, smallAllocs, _ := verifySpeed(small, m, "main", append([]string{e.secret}, more...), 400_000)
+		fmt.Fprintf(out, "In-process decision, replica of %s keys, each in turn: %.0f ns and %.1f allocations per Verify.\n",
+			thousands(warmSet), smallNs, smallAllocs)
+		if err := keysScenario(ctx, o, keysDir, oneNs, smallNs, out, progress); err != nil {
 			return err
 		}
 	}
@@ -396,7 +409,7 @@ func thousands(n int64) string {
 
 // keysScenario seeds o.keys keys, loads them in a fresh process and prints
 // what it measured next to the targets.
-func keysScenario(ctx context.Context, o *options, dir string, oneNs float64, out, progress io.Writer) error {
+func keysScenario(ctx context.Context, o *options, dir string, oneNs, warmSetNs float64, out, progress io.Writer) error {
 	seed := seeded(dir)
 	if seed != nil && seed.Keys == o.keys {
 		fmt.Fprintf(progress, "reusing the %s keys seeded earlier in %s\n", thousands(int64(o.keys)), dir)
@@ -432,9 +445,12 @@ func keysScenario(ctx context.Context, o *options, dir string, oneNs float64, ou
 		st.HeapInuseMB, st.HeapBeforeMB, st.ObjectsMB, st.UnusedMB)
 	fmt.Fprintf(out, "| Verify, one key repeated | %.0f ns, %.1f allocations (replica of 1 key: %.0f ns) | unchanged (within 20 %%), < 1 µs, 0 allocations: %s |\n",
 		st.HotNs, st.HotAllocs, oneNs, verdict(st.HotNs <= 1.2*oneNs && st.HotNs < 1000 && st.HotAllocs == 0))
-	fmt.Fprintf(out, "| Verify, %s different keys in turn | %.0f ns, %.1f allocations (%s of the keys allowed orders.list on main) | %.1f× the 1-key figure: %s |\n",
-		thousands(int64(st.SpreadKeys)), st.SpreadNs, st.SpreadAllocs, thousands(int64(st.SpreadAllowed)), st.SpreadNs/oneNs,
-		verdict(st.SpreadNs <= 1.2*oneNs && st.SpreadAllocs == 0))
+	// Turning through many keys measures the memory system as much as the
+	// replica: these rows have no target (docs/performance.md).
+	fmt.Fprintf(out, "| Verify, %s different keys in turn | %.0f ns, %.1f allocations; %.2f× a replica of only those %s keys (%.0f ns) | no target |\n",
+		thousands(warmSet), st.WarmSetNs, st.WarmSetAllocs, st.WarmSetNs/warmSetNs, thousands(warmSet), warmSetNs)
+	fmt.Fprintf(out, "| Verify, %s different keys in turn | %.0f ns, %.1f allocations (%s of the keys allowed orders.list on main); %.1f× the 1-key figure | no target |\n",
+		thousands(int64(st.SpreadKeys)), st.SpreadNs, st.SpreadAllocs, thousands(int64(st.SpreadAllowed)), st.SpreadNs/oneNs)
 	if o.heapProfile != "" {
 		fmt.Fprintf(out, "\nHeap profile of the loaded replica: %s (go tool pprof -sample_index=inuse_space %s)\n", o.heapProfile, o.heapProfile)
 	}

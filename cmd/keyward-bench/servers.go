@@ -20,6 +20,7 @@ import (
 	"github.com/keyward/keyward/internal/gateway"
 	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/internal/replica"
+	"github.com/keyward/keyward/internal/secret"
 	"github.com/keyward/keyward/internal/service"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/usage"
@@ -169,6 +170,27 @@ func newEnv(ctx context.Context, dir string) (*env, error) {
 	e.rep.OnUse = e.usage.Record
 	e.startBackground()
 	return e, nil
+}
+
+// addKeys writes n more keys like the bench key straight to the store, as
+// seeding does, and returns a secret of each.
+func (e *env) addKeys(ctx context.Context, n int) ([]string, error) {
+	plains := make([]string, 0, n)
+	err := e.db.Write(ctx, func(q *store.Q) error {
+		for i := range n {
+			k := *e.key
+			k.ID, k.Name, k.Secrets = keyward.NewID("key"), fmt.Sprintf("bench%05d", i), nil
+			plain := secret.Generate(secret.KindAPIKey)
+			d := secret.Digest(plain)
+			k.Secrets = []keyward.KeySecret{{ID: keyward.NewID("sec"), KeyID: k.ID, Slot: 1, Hint: secret.Hint(plain), Digest: d[:], CreatedAt: k.CreatedAt}}
+			if err := q.InsertKey(ctx, &k); err != nil {
+				return err
+			}
+			plains = append(plains, plain)
+		}
+		return nil
+	})
+	return plains, err
 }
 
 // startBackground starts the change-log follower and the usage writer.
