@@ -388,7 +388,13 @@ func TestKeyIndexMatchesModel(t *testing.T) {
 	var removed []string
 	next := 0
 	for step := range 3000 {
-		if len(model) == 0 || rng.IntN(3) > 0 {
+		// Grow to about 100 keys, then hover there: a small, crowded
+		// table keeps runs long and wrapping.
+		grow := rng.IntN(3) > 0
+		if len(model) >= 100 {
+			grow = !grow
+		}
+		if len(model) == 0 || grow {
 			next++
 			id := fmt.Sprintf("key_%d", next)
 			k := &apiKey{text: id + "name", idLen: uint16(len(id))}
