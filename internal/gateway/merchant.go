@@ -84,7 +84,7 @@ type ownership struct {
 // not go upstream: a record the merchant does not own is answered 404, as
 // if it did not exist.
 func (p *Proxy) owned(w http.ResponseWriter, r *http.Request, res *replica.Result, m *catalog.Method, params catalog.Params) (*ownership, bool) {
-	mid := res.Cred.MerchantID
+	mid := res.Cred.MerchantID()
 	switch m.Owner.Kind {
 	case catalog.OwnerRecord:
 		param := m.Owner.Param

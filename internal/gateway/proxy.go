@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -230,7 +231,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var own *ownership
-	if res.Cred.MerchantID != "" {
+	if res.Cred.Merchant != nil {
 		var ok bool
 		if own, ok = p.owned(w, r, &res, m, params); !ok {
 			return
@@ -394,7 +395,12 @@ func (f *forward) rewrite(pr *httputil.ProxyRequest) {
 		out.URL.RawQuery = q
 	}
 	pr.SetURL(f.p.upstream)
-	h := out.Header
+	// The copy ReverseProxy made of the client's headers has room for
+	// those alone; the nine set here would make it grow. A map sized for
+	// all of them costs less.
+	h := make(http.Header, len(out.Header)+9)
+	maps.Copy(h, out.Header)
+	out.Header = h
 	stripHeaders(h)
 	stripMerchantHeaders(h)
 	if f.own != nil && f.own.filter != "" {

@@ -103,8 +103,7 @@ func Response(res *replica.Result, m *catalog.Method) VerifyResponse {
 		out.DisplayName = res.DisplayName()
 		if res.Allowed() {
 			out.Permissions = res.Cred.Permissions
-			st := res.Cred.Stores
-			out.Stores = &st
+			out.Stores = res.Cred.Stores
 		}
 	}
 	if res.Code == keyward.CodeInsufficientPermission {

@@ -48,7 +48,8 @@ func (r *Replica) compileMerchant(t *Tenant, m *keyward.Merchant, u *keyward.Mer
 	}
 	c := &Credential{
 		KeyID: u.ID, TenantID: u.TenantID, Name: m.Name + "-" + u.AccountID, Enabled: true,
-		Policy: p, Permissions: perms, Stores: stores, MerchantID: m.ID, MerchantUserID: u.ID, AccountID: u.AccountID,
+		Policy: p, Permissions: perms, Stores: &stores,
+		Merchant: &MerchantCredential{MerchantID: m.ID, MerchantUserID: u.ID, AccountID: u.AccountID},
 	}
 	copy(d[:], u.AuthKeyDigest)
 	return entry{cred: c, slot: 1}, d, true
@@ -97,7 +98,7 @@ func (r *Replica) VerifyMerchant(accountID, authKey string, m *catalog.Method, s
 		return Result{Code: keyward.CodeNotFound}
 	}
 	res := r.lookup(authKey, m, store)
-	if res.Found() && res.Cred.AccountID != accountID {
+	if res.Found() && (res.Cred.Merchant == nil || res.Cred.Merchant.AccountID != accountID) {
 		return Result{Code: keyward.CodeNotFound}
 	}
 	return res

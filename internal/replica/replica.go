@@ -22,7 +22,8 @@ import (
 )
 
 // Credential is one credential as the data plane answers for it: an API
-// key, or a merchant user's API access.
+// key, or a merchant user's API access. What it points to is shared and
+// must not be modified.
 type Credential struct {
 	KeyID    string
 	TenantID string
@@ -30,14 +31,28 @@ type Credential struct {
 	// name and the API Account ID.
 	Name        string
 	Enabled     bool
+	RateLimit   int
 	Policy      *policy.Policy
 	Permissions keyward.Permissions
-	Stores      keyward.StoreAccess
-	RateLimit   int
-	// Set for merchant credentials only.
+	Stores      *keyward.StoreAccess
+	// Merchant is set for merchant credentials only.
+	Merchant *MerchantCredential
+}
+
+// MerchantCredential says whose a merchant credential is.
+type MerchantCredential struct {
 	MerchantID     string
 	MerchantUserID string
 	AccountID      string
+}
+
+// MerchantID returns the merchant a credential belongs to, or "" for an
+// API key.
+func (c *Credential) MerchantID() string {
+	if c.Merchant == nil {
+		return ""
+	}
+	return c.Merchant.MerchantID
 }
 
 // Tenant is a tenant as the data plane holds it.
@@ -374,8 +389,10 @@ func (r *Replica) apply(ctx context.Context, q *store.Q, c store.Change) error {
 
 // Stale reports whether the replica has not heard from the database for
 // longer than the maximum staleness.
-func (r *Replica) Stale() bool {
-	return r.now().UnixNano()-r.lastSync.Load() > int64(r.maxStale)
+func (r *Replica) Stale() bool { return r.staleAt(r.now()) }
+
+func (r *Replica) staleAt(now time.Time) bool {
+	return now.UnixNano()-r.lastSync.Load() > int64(r.maxStale)
 }
 
 // LastSync returns when the replica last heard from the database.
@@ -426,7 +443,8 @@ func (r *Replica) Verify(key string, m *catalog.Method, store string) Result {
 
 // lookup finds the secret's entry and decides; the secret has been parsed.
 func (r *Replica) lookup(key string, m *catalog.Method, store string) Result {
-	if r.Stale() {
+	now := r.now()
+	if r.staleAt(now) {
 		return Result{Code: keyward.CodeUnavailable}
 	}
 	d := secret.Digest(key)
@@ -439,7 +457,7 @@ func (r *Replica) lookup(key string, m *catalog.Method, store string) Result {
 	if k, s := r.idx.find(&d); s != nil {
 		res.Cred = Credential{
 			KeyID: k.id(), TenantID: k.tenant, Name: k.name(), Enabled: k.enabled,
-			Policy: k.policy, Permissions: k.perms, Stores: *k.stores, RateLimit: int(k.rate),
+			Policy: k.policy, Permissions: k.perms, Stores: k.stores, RateLimit: int(k.rate),
 		}
 		slot, expires = s.slot, s.expires
 	} else if len(r.secrets) > 0 {
@@ -456,7 +474,6 @@ func (r *Replica) lookup(key string, m *catalog.Method, store string) Result {
 	if res.Tenant == nil {
 		return Result{Code: keyward.CodeNotFound}
 	}
-	now := r.now()
 	cred := &res.Cred
 	res.Slot = int(slot)
 	switch {

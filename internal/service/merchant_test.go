@@ -41,7 +41,7 @@ func TestMerchantAPIAccessRules(t *testing.T) {
 		if !strings.HasPrefix(u.AccountID, "acc_") || !strings.HasPrefix(u.AuthKey, "kwm_") {
 			t.Fatalf("credentials: %q %q", u.AccountID, u.AuthKeyHint)
 		}
-		if r := f.Rep.VerifyMerchant(u.AccountID, u.AuthKey, jobsCreate, ""); r.Code != keyward.CodeValid || r.Cred.MerchantID != m.ID {
+		if r := f.Rep.VerifyMerchant(u.AccountID, u.AuthKey, jobsCreate, ""); r.Code != keyward.CodeValid || r.Cred.MerchantID() != m.ID {
 			t.Fatalf("merchant on jobs.create: %s", r.Code)
 		}
 		if r := f.Rep.VerifyMerchant(u.AccountID, u.AuthKey, ordersList, "main"); r.Code == keyward.CodeValid {
