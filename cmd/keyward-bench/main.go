@@ -352,12 +352,17 @@ func printRatio(out io.Writer, a, b *setup, name string) {
 	rb := stat(b.runs, func(r *result) float64 { return r.RPS() })
 	pa := stat(a.runs, func(r *result) float64 { return r.hist.Quantile(0.99).Seconds() * 1e3 })
 	pb := stat(b.runs, func(r *result) float64 { return r.hist.Quantile(0.99).Seconds() * 1e3 })
+	// Each round runs the two setups one after the other, so a round's
+	// ratio compares them under the same background load; the ratio of
+	// the medians may pair figures from different rounds.
 	var per []string
+	var ratios []float64
 	for i := range min(len(a.runs), len(b.runs)) {
-		per = append(per, fmt.Sprintf("%.2f", b.runs[i].RPS()/a.runs[i].RPS()))
+		ratios = append(ratios, b.runs[i].RPS()/a.runs[i].RPS())
+		per = append(per, fmt.Sprintf("%.2f", ratios[i]))
 	}
-	fmt.Fprintf(out, "\n%s throughput ratio (medians): %.2f; per round: %s. p99 difference (medians): %+.2f ms.\n",
-		name, rb.median/ra.median, strings.Join(per, ", "), pb.median-pa.median)
+	fmt.Fprintf(out, "\n%s throughput ratio (medians): %.2f; per round: %s (median %.2f). p99 difference (medians): %+.2f ms.\n",
+		name, rb.median/ra.median, strings.Join(per, ", "), median(ratios), pb.median-pa.median)
 }
 
 // summary is the median, minimum and maximum of values over rounds.
@@ -368,14 +373,16 @@ func stat(runs []*result, f func(*result) float64) summary {
 	for i, r := range runs {
 		vs[i] = f(r)
 	}
+	return summary{median: median(vs), lo: slices.Min(vs), hi: slices.Max(vs)}
+}
+
+// median returns the median of vs, which it sorts.
+func median(vs []float64) float64 {
 	slices.Sort(vs)
-	s := summary{lo: vs[0], hi: vs[len(vs)-1]}
 	if n := len(vs); n%2 == 1 {
-		s.median = vs[n/2]
-	} else {
-		s.median = (vs[n/2-1] + vs[n/2]) / 2
+		return vs[n/2]
 	}
-	return s
+	return (vs[len(vs)/2-1] + vs[len(vs)/2]) / 2
 }
 
 func (s summary) format(f func(float64) string) string {
