@@ -42,7 +42,9 @@ func startNode(t *testing.T, args ...string) *node {
 	out := &lockedBuffer{}
 	t.Setenv("KEYWARD_OPERATOR_TOKEN", "")
 	m := NewMain(out)
-	if err := m.Parse(append([]string{"--addr", "127.0.0.1:0", "--log-level", "error"}, args...)); err != nil {
+	// Ports of their own, so a keyward running beside the tests (or
+	// another test's node) does not hold them.
+	if err := m.Parse(append([]string{"--addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0", "--log-level", "error"}, args...)); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
