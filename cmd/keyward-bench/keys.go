@@ -39,10 +39,13 @@ const (
 // seedStats is what seeding did; it is kept in seedFile so that a later
 // run can reuse the database.
 type seedStats struct {
-	Keys    int           `json:"keys"`
-	Secrets int           `json:"secrets"`
-	Tenants int           `json:"tenants"`
-	Elapsed time.Duration `json:"elapsed"`
+	// Database is the PostgreSQL URL seeded, or "" for SQLite in the
+	// directory.
+	Database string        `json:"database,omitempty"`
+	Keys     int           `json:"keys"`
+	Secrets  int           `json:"secrets"`
+	Tenants  int           `json:"tenants"`
+	Elapsed  time.Duration `json:"elapsed"`
 }
 
 // seeded returns what an earlier seeding of dir did, or nil.
@@ -185,18 +188,23 @@ type bulkTenant struct {
 // dir, spread over bulk tenants with three stores each, inserting through
 // store.InsertKey in transactions of keysPerTx keys. It keeps the plain
 // text of up to maxSamples first secrets, evenly spread, in samplesFile.
-func seedKeys(ctx context.Context, dir string, n int, progress io.Writer) (*seedStats, error) {
+func seedKeys(ctx context.Context, dir, dbURL string, n int, progress io.Writer) (*seedStats, error) {
 	start := time.Now()
-	db, err := store.Open(ctx, "", dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	db, err := store.Open(ctx, dbURL, dir)
 	if err != nil {
 		return nil, err
 	}
 	defer db.Close()
-	// One connection with a 1 GiB page cache, so that large transactions
-	// neither spill pages to the WAL early nor read them back from disk.
 	db.SQL().SetMaxOpenConns(1)
-	if _, err := db.SQL().ExecContext(ctx, "PRAGMA cache_size = -1048576"); err != nil {
-		return nil, err
+	if db.Engine() == store.SQLite {
+		// A 1 GiB page cache, so that large transactions neither spill
+		// pages to the WAL early nor read them back from disk.
+		if _, err := db.SQL().ExecContext(ctx, "PRAGMA cache_size = -1048576"); err != nil {
+			return nil, err
+		}
 	}
 	cat := catalog.Builtin()
 	svc := service.New(db, cat)
@@ -293,7 +301,7 @@ func seedKeys(ctx context.Context, dir string, n int, progress io.Writer) (*seed
 	if err := sw.Flush(); err != nil {
 		return nil, err
 	}
-	st := &seedStats{Keys: n, Secrets: n * service.KeySlots, Tenants: nt, Elapsed: time.Since(start)}
+	st := &seedStats{Database: dbURL, Keys: n, Secrets: n * service.KeySlots, Tenants: nt, Elapsed: time.Since(start)}
 	b, _ := json.Marshal(st)
 	return st, os.WriteFile(filepath.Join(dir, seedFile), b, 0o600)
 }
@@ -322,10 +330,11 @@ type loadStats struct {
 }
 
 // measureLoad is the child process of the --keys scenario: it opens the
-// database in dir, loads a replica of every key, and measures load time,
-// memory and verify speed. It writes the result as JSON to out.
-func measureLoad(ctx context.Context, dir, heapProfile string, out io.Writer) error {
-	db, err := store.Open(ctx, "", dir)
+// database seeded in dir (SQLite there, or PostgreSQL at dbURL), loads a
+// replica of every key, and measures load time, memory and verify speed.
+// It writes the result as JSON to out.
+func measureLoad(ctx context.Context, dir, dbURL, heapProfile string, out io.Writer) error {
+	db, err := store.Open(ctx, dbURL, dir)
 	if err != nil {
 		return err
 	}
@@ -397,7 +406,7 @@ const warmSet = 1000
 
 // runLoadChild runs measureLoad in a fresh process, so that the memory it
 // reports is that of a node holding the replica, not of the seeding.
-func runLoadChild(ctx context.Context, dir, heapProfile string) (*loadStats, error) {
+func runLoadChild(ctx context.Context, dir, dbURL, heapProfile string) (*loadStats, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -408,6 +417,9 @@ func runLoadChild(ctx context.Context, dir, heapProfile string) (*loadStats, err
 	}
 	cmd := exec.CommandContext(ctx, self, args...)
 	cmd.Stderr = os.Stderr
+	// In the environment rather than the arguments, where other users of
+	// the machine could read a password in it.
+	cmd.Env = append(os.Environ(), keysDatabaseEnv+"="+dbURL)
 	outb, err := cmd.Output()
 	if err != nil {
 		return nil, fmt.Errorf("replica load process: %w", err)

@@ -35,6 +35,7 @@ import (
 
 	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/replica"
+	"github.com/keyward/keyward/internal/store"
 )
 
 // options are the command's flags.
@@ -52,7 +53,11 @@ type options struct {
 	heapProfile string
 	cpuProfile  string
 	loadDB      string
+	keysDB      string
 }
+
+// keysDatabaseEnv is the environment variable --keys-database defaults to.
+const keysDatabaseEnv = "KEYWARD_BENCH_KEYS_DATABASE"
 
 func main() {
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
@@ -78,7 +83,7 @@ func main() {
 		defer pprof.StopCPUProfile()
 	}
 	if o.loadDB != "" {
-		err = measureLoad(ctx, o.loadDB, o.heapProfile, os.Stdout)
+		err = measureLoad(ctx, o.loadDB, o.keysDB, o.heapProfile, os.Stdout)
 	} else {
 		err = benchmark(ctx, o, os.Stdout, os.Stderr)
 	}
@@ -106,6 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.heapProfile, "heap-profile", "", "with --keys: write a heap profile of the process holding the loaded replica to this file")
 	fs.StringVar(&o.cpuProfile, "cpu-profile", "", "write a CPU profile of this process, for the whole run, to this file")
 	fs.StringVar(&o.loadDB, "load-db", "", "load a replica from the database --keys seeded in this directory and print the measurements as JSON; --keys runs this in a fresh process")
+	fs.StringVar(&o.keysDB, "keys-database", os.Getenv(keysDatabaseEnv), "with --keys: seed and load a PostgreSQL database instead of SQLite in --keys-dir; give it a database of its own, which is kept at the end (env "+keysDatabaseEnv+")")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: keyward-bench [flags]
 
@@ -129,10 +135,17 @@ Flags:
 		fs.Usage()
 		return nil, errors.New("unexpected argument")
 	}
+	var bad []string
+	if o.keysDB != "" && !store.IsPostgresURL(o.keysDB) {
+		bad = append(bad, "--keys-database must be a postgres:// URL")
+	}
 	if o.loadDB != "" {
+		if len(bad) > 0 {
+			fmt.Fprintln(stderr, "keyward-bench: "+strings.Join(bad, "; "))
+			return nil, errors.New("bad flags")
+		}
 		return o, nil
 	}
-	var bad []string
 	if o.duration <= 0 {
 		bad = append(bad, "--duration must be positive")
 	}
@@ -148,8 +161,8 @@ Flags:
 	if o.requests < 0 || o.keys < 0 || o.flood < 0 {
 		bad = append(bad, "--requests, --keys and --flood must not be negative")
 	}
-	if (o.heapProfile != "" || o.keysDir != "") && o.keys == 0 {
-		bad = append(bad, "--heap-profile and --keys-dir need --keys")
+	if (o.heapProfile != "" || o.keysDir != "" || o.keysDB != "") && o.keys == 0 {
+		bad = append(bad, "--heap-profile, --keys-dir and --keys-database need --keys")
 	}
 	if len(bad) > 0 {
 		fmt.Fprintln(stderr, "keyward-bench: "+strings.Join(bad, "; "))
@@ -417,27 +430,31 @@ func thousands(n int64) string {
 // keysScenario seeds o.keys keys, loads them in a fresh process and prints
 // what it measured next to the targets.
 func keysScenario(ctx context.Context, o *options, dir string, oneNs, warmSetNs float64, out, progress io.Writer) error {
+	engine := "SQLite"
+	if o.keysDB != "" {
+		engine = "PostgreSQL"
+	}
 	seed := seeded(dir)
-	if seed != nil && seed.Keys == o.keys {
-		fmt.Fprintf(progress, "reusing the %s keys seeded earlier in %s\n", thousands(int64(o.keys)), dir)
+	if seed != nil && seed.Keys == o.keys && seed.Database == o.keysDB {
+		fmt.Fprintf(progress, "reusing the %s keys seeded earlier (%s, recorded in %s)\n", thousands(int64(o.keys)), engine, dir)
 	} else {
 		if seed != nil || fileExists(dir) {
-			return fmt.Errorf("%s exists and holds no seeding of %s keys; remove it or choose another --keys-dir", dir, thousands(int64(o.keys)))
+			return fmt.Errorf("%s exists and records no seeding of %s keys into this database; remove it or choose another --keys-dir", dir, thousands(int64(o.keys)))
 		}
-		fmt.Fprintf(progress, "seeding %s keys into SQLite (%s per transaction)…\n", thousands(int64(o.keys)), thousands(keysPerTx))
+		fmt.Fprintf(progress, "seeding %s keys into %s (%s per transaction)…\n", thousands(int64(o.keys)), engine, thousands(keysPerTx))
 		var err error
-		seed, err = seedKeys(ctx, dir, o.keys, progress)
+		seed, err = seedKeys(ctx, dir, o.keysDB, o.keys, progress)
 		if err != nil {
 			return fmt.Errorf("seed keys: %w", err)
 		}
 	}
 	fmt.Fprintln(progress, "loading the replica in a fresh process…")
-	st, err := runLoadChild(ctx, dir, o.heapProfile)
+	st, err := runLoadChild(ctx, dir, o.keysDB, o.heapProfile)
 	if err != nil {
 		return err
 	}
 	perKey := (st.RSSAfterMB - st.RSSBeforeMB) * (1 << 20) / float64(seed.Keys)
-	fmt.Fprintf(out, "\n## Replica of %s keys (%s secrets, %s tenants, %s distinct policy inputs)\n\n", thousands(int64(seed.Keys)),
+	fmt.Fprintf(out, "\n## Replica of %s keys from %s (%s secrets, %s tenants, %s distinct policy inputs)\n\n", thousands(int64(seed.Keys)), engine,
 		thousands(int64(seed.Secrets)), thousands(int64(seed.Tenants)), thousands(int64(policyInputs(seed.Keys))))
 	fmt.Fprintf(out, "Seeding through store.InsertKey, %s keys per transaction: %s (%s keys/s).\n\n",
 		thousands(keysPerTx), seed.Elapsed.Round(time.Second), thousands(int64(float64(seed.Keys)/seed.Elapsed.Seconds())))
