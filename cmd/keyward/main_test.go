@@ -284,7 +284,15 @@ func TestDatabaseOutage(t *testing.T) {
 }
 
 func TestUsageIsCountedAndShownOnTheKey(t *testing.T) {
-	n := startNode(t, "--demo", "--data", t.TempDir(), "--usage-flush", "50ms")
+	t.Run("sqlite", func(t *testing.T) {
+		usageIsCounted(t, startNode(t, "--demo", "--data", t.TempDir(), "--usage-flush", "50ms"))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		usageIsCounted(t, startNode(t, "--demo", "--database", storetest.NewSchemaURL(t), "--usage-flush", "50ms"))
+	})
+}
+
+func usageIsCounted(t *testing.T, n *node) {
 	tok := n.adminToken()
 	id, secret := createKey(t, n, tok, "Counted")
 	for i := 0; i < 7; i++ {
