@@ -16,7 +16,6 @@ import (
 // target is one thing to load: an address and the exact request bytes
 // sent on every request, with the status every answer should have.
 type target struct {
-	name    string
 	addr    string
 	request []byte
 	want    int

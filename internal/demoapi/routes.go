@@ -442,15 +442,14 @@ func (a *API) setInventory(r *http.Request, in record) (any, error) {
 		return nil, notFound("no store %q; the stores are main and online", st)
 	}
 	sku := r.PathValue("sku")
-	v, ok := a.inventory[invKey{st, sku}]
-	if !ok {
+	if _, ok := a.inventory[invKey{st, sku}]; !ok {
 		return nil, notFound("store %s has no sku %q", st, sku)
 	}
 	qty, has, err := number(in, "quantity")
 	if err != nil || !has || qty < 0 || qty != math.Trunc(qty) {
 		return nil, badRequest("quantity must be a whole number of at least 0")
 	}
-	v = record{"store": st, "sku": sku, "quantity": qty, "updated_at": now()}
+	v := record{"store": st, "sku": sku, "quantity": qty, "updated_at": now()}
 	a.inventory[invKey{st, sku}] = v
 	return v, nil
 }

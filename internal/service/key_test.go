@@ -208,6 +208,13 @@ func TestRollKeepsTheOtherSlotAndHonoursGrace(t *testing.T) {
 		if got := f.verify(new1, "orders.list", "main").Code; got != keyward.CodeValid {
 			t.Fatalf("rolling slot 2 touched slot 1: %s", got)
 		}
+		for _, s := range rolled.Secrets {
+			if s.Secret != "" {
+				if got := f.verify(s.Secret, "orders.list", "main").Code; s.Slot != 2 || got != keyward.CodeValid {
+					t.Fatalf("new secret of slot 2: slot %d, %s", s.Slot, got)
+				}
+			}
+		}
 		if _, err := f.Svc.RollKey(f.Ctx, k.ID, keyward.KeyRoll{Slot: 3}); keyward.ErrorCode(err) != keyward.EInvalid {
 			t.Fatalf("slot 3: %v", err)
 		}
