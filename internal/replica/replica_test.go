@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -486,4 +487,128 @@ func TestLoadSharesPolicies(t *testing.T) {
 	if res := rep.Verify(other.Secrets[0].Secret, f.method("orders.list"), "online"); res.Code != keyward.CodeStoreNotAllowed {
 		t.Errorf("selected-store key on another store: %s", res.Code)
 	}
+}
+
+// TestVerifyWhileKeysChange verifies every secret over and over on two
+// goroutines while keys are created, disabled, rolled and deleted, so that
+// records are released and reused under the readers. An answer must never
+// name another key than the secret's own, and each change must show on the
+// next verify.
+func TestVerifyWhileKeysChange(t *testing.T) {
+	f := newFixture(t, storetest.Open(t, store.SQLite))
+	m := f.method("orders.list")
+	type known struct{ keyID, name string }
+	var mu sync.Mutex
+	owners := map[string]known{} // secret -> its key
+	secrets := []string{}
+	// The keys not deleted, each with the newest secret of each slot.
+	type liveKey struct {
+		id    string
+		slots [2]string
+	}
+	live := []*liveKey{}
+	add := func(k *keyward.Key, lk *liveKey) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range k.Secrets {
+			if s.Secret != "" {
+				owners[s.Secret] = known{k.ID, k.Name}
+				secrets = append(secrets, s.Secret)
+				lk.slots[s.Slot-1] = s.Secret
+			}
+		}
+	}
+	n := 0
+	create := func() {
+		n++
+		k := f.create(f.ctx, keyward.KeyCreate{Name: fmt.Sprintf("K%03d", n), Permissions: keyward.Permissions{"orders": keyward.LevelRead}})
+		lk := &liveKey{id: k.ID}
+		add(k, lk)
+		live = append(live, lk)
+	}
+	for range 20 {
+		create()
+	}
+
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for range 2 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				mu.Lock()
+				batch := slices.Clone(secrets)
+				mu.Unlock()
+				for _, s := range batch {
+					res := f.rep.Verify(s, m, "")
+					mu.Lock()
+					want := owners[s]
+					mu.Unlock()
+					if res.Found() && (res.Cred.KeyID != want.keyID || res.DisplayName() != "demo-"+want.name) {
+						t.Errorf("secret of %s answered for %s (%s)", want.keyID, res.Cred.KeyID, res.DisplayName())
+						return
+					}
+				}
+			}
+		}()
+	}
+
+	expect := func(secret, want string) {
+		t.Helper()
+		if got := f.rep.Verify(secret, m, "").Code; got != want {
+			t.Fatalf("%s, want %s", got, want)
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	off, on := false, true
+	for range 300 {
+		i := rng.IntN(len(live))
+		k := live[i]
+		switch rng.IntN(4) {
+		case 0: // delete, and create another in its place
+			if err := f.svc.DeleteKey(f.ctx, k.id); err != nil {
+				t.Fatal(err)
+			}
+			expect(k.slots[0], keyward.CodeNotFound)
+			expect(k.slots[1], keyward.CodeNotFound)
+			live = slices.Delete(live, i, i+1)
+			create()
+			expect(live[len(live)-1].slots[1], keyward.CodeValid)
+		case 1: // disable and enable again
+			if _, err := f.svc.UpdateKey(f.ctx, k.id, keyward.KeyUpdate{Enabled: &off}); err != nil {
+				t.Fatal(err)
+			}
+			expect(k.slots[1], keyward.CodeDisabled)
+			if _, err := f.svc.UpdateKey(f.ctx, k.id, keyward.KeyUpdate{Enabled: &on}); err != nil {
+				t.Fatal(err)
+			}
+			expect(k.slots[1], keyward.CodeValid)
+		default: // roll a slot, with a grace period half of the time
+			slot := 1 + rng.IntN(2)
+			grace := keyward.Duration(0)
+			if rng.IntN(2) == 0 {
+				grace = keyward.Duration(time.Hour)
+			}
+			old := k.slots[slot-1]
+			rolled, err := f.svc.RollKey(f.ctx, k.id, keyward.KeyRoll{Slot: slot, Grace: grace})
+			if err != nil {
+				t.Fatal(err)
+			}
+			add(rolled, k)
+			expect(k.slots[slot-1], keyward.CodeValid)
+			if grace == 0 {
+				expect(old, keyward.CodeNotFound)
+			} else {
+				expect(old, keyward.CodeValid)
+			}
+		}
+	}
+	close(stop)
+	readers.Wait()
 }
