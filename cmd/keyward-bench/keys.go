@@ -400,8 +400,8 @@ func measureLoad(ctx context.Context, dir, dbURL, heapProfile string, out io.Wri
 }
 
 // warmSet is how many different keys the warm-set measurement turns
-// through: a set whose records, index slots and policies stay in the CPU
-// caches, as the keys of a node's busiest integrations do.
+// through, like the keys of a node's busiest integrations: few enough
+// that a replica of only those keys stays in the CPU caches.
 const warmSet = 1000
 
 // runLoadChild runs measureLoad in a fresh process, so that the memory it

@@ -105,7 +105,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Int64Var(&o.requests, "requests", 0, "most requests of one run; 0 bounds runs by --duration only")
 	fs.BoolVar(&o.throughput, "throughput", true, "compare upstream direct, the bare reverse proxy and the keyward gateway")
 	fs.BoolVar(&o.verify, "verify", true, "compare POST /v1/verify with a bare JSON handler doing the same decoding and encoding")
-	fs.IntVar(&o.keys, "keys", 0, "seed this many keys (two secrets each) into a SQLite database, then load a replica of them in a fresh process and report load time, memory and verify speed; 0 skips it")
+	fs.IntVar(&o.keys, "keys", 0, "seed this many keys (two secrets each) into a SQLite database (or --keys-database), then load a replica of them in a fresh process and report load time, memory and verify speed; 0 skips it")
 	fs.IntVar(&o.flood, "flood", 0, "send this many random keys, half well formed and half malformed, to /v1/verify and to the gateway, counting database statements; 0 skips it")
 	fs.StringVar(&o.keysDir, "keys-dir", "", "directory of the --keys database, kept at the end; one already holding the same number of keys is reused without seeding (default: a temporary directory, removed at the end)")
 	fs.StringVar(&o.heapProfile, "heap-profile", "", "with --keys: write a heap profile of the process holding the loaded replica to this file")
