@@ -206,7 +206,6 @@ type keyIndex struct {
 	digests table
 	ids     table
 	seed    maphash.Seed
-	secrets int
 }
 
 func newKeyIndex() *keyIndex { return &keyIndex{seed: maphash.MakeSeed()} }
@@ -264,22 +263,17 @@ func (x *keyIndex) add(k *apiKey) uint32 {
 // indexSecrets indexes the secrets of the record ref by digest.
 func (x *keyIndex) indexSecrets(ref uint32) {
 	k := x.recs.at(ref)
-	n := k.secrets()
-	x.digests.reserve(x.digests.n + n)
-	for i := range n {
+	for i := range k.secrets() {
 		x.digests.insert(digestHash(&k.secretAt(i).digest), ref)
 	}
-	x.secrets += n
 }
 
 // remove takes the record ref out of the index and releases it.
 func (x *keyIndex) remove(ref uint32) {
 	k := x.recs.at(ref)
 	x.ids.remove(x.idHash(k.id()), ref)
-	n := k.secrets()
-	for i := range n {
+	for i := range k.secrets() {
 		x.digests.remove(digestHash(&k.secretAt(i).digest), ref)
 	}
-	x.secrets -= n
 	x.recs.release(ref)
 }

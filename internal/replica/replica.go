@@ -402,7 +402,7 @@ func (r *Replica) LastSync() time.Time { return time.Unix(0, r.lastSync.Load()).
 func (r *Replica) Len() int {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.idx.secrets + len(r.secrets)
+	return r.idx.digests.n + len(r.secrets)
 }
 
 // Result is the answer for one credential and request.
