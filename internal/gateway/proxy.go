@@ -74,7 +74,14 @@ type ProxyConfig struct {
 	Transport http.RoundTripper
 	// Logger receives upstream failures; nil means slog.Default().
 	Logger *slog.Logger
+	// MaxBody is the largest request body the proxy forwards, in bytes;
+	// larger ones are answered 413. Zero means DefaultMaxBody.
+	MaxBody int64
 }
+
+// DefaultMaxBody is the largest request body forwarded when
+// ProxyConfig.MaxBody is zero.
+const DefaultMaxBody = 8 << 20
 
 type source uint8
 
@@ -358,10 +365,13 @@ type forward struct {
 	p   *Proxy
 	mac hash.Hash
 	buf []byte
-	// The allowed credential's key id and stores, and its tenant; ten is
-	// nil for a request passed unchecked.
-	keyID, stores string
-	ten           *replica.Tenant
+	// The allowed credential's key id, stores and merchant ("" for an API
+	// key), and its tenant; ten is nil for a request passed unchecked.
+	keyID, stores, merchantID string
+	ten                       *replica.Tenant
+	// contentDigest is the Content-Digest of the request body, "" when the
+	// request has none.
+	contentDigest string
 	m             *catalog.Method
 	own           *ownership
 }
