@@ -2,7 +2,9 @@ package demoapi
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -366,18 +368,29 @@ func TestConcurrentCreates(t *testing.T) {
 	}
 }
 
-// sign sets the identity headers the gateway would, following its
-// canonical form: timestamp, key, tenant, stores, method id, HTTP method and
-// path, one a line.
-func sign(r *http.Request, key []byte, at time.Time) {
+// sign sets the identity headers the gateway would, following the scheme
+// of docs/identity.md: a version line, then timestamp, request id, key,
+// tenant, stores, merchant, method id, HTTP method, path and query as on
+// the wire, and Content-Digest, one a line.
+func sign(r *http.Request, key []byte, at time.Time, body string) {
 	ts := strconv.FormatInt(at.Unix(), 10)
+	var rid [16]byte
+	rand.Read(rid[:])
 	h := map[string]string{
-		gateway.HeaderTimestamp: ts, gateway.HeaderKeyID: "key_1", gateway.HeaderTenant: "demo.test",
-		gateway.HeaderStores: "main", gateway.HeaderMethod: "orders.list",
+		gateway.HeaderTimestamp: ts, gateway.HeaderRequestID: hex.EncodeToString(rid[:]), gateway.HeaderKeyID: "key_1",
+		gateway.HeaderTenant: "demo.test", gateway.HeaderStores: "main", gateway.HeaderMethod: "orders.list",
 	}
+	digest := ""
+	if body != "" {
+		d := sha256.Sum256([]byte(body))
+		digest = "sha-256=:" + base64.StdEncoding.EncodeToString(d[:]) + ":"
+		h[gateway.HeaderContentDigest] = digest
+	}
+	path, query, _ := strings.Cut(r.RequestURI, "?")
 	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(strings.Join([]string{ts, "key_1", "demo.test", "main", "orders.list", r.Method, r.URL.Path}, "\n")))
-	h[gateway.HeaderSignature] = "v1=" + hex.EncodeToString(mac.Sum(nil))
+	mac.Write([]byte(strings.Join([]string{"keyward-identity-v2", ts, h[gateway.HeaderRequestID], "key_1", "demo.test", "main", "",
+		"orders.list", r.Method, path, query, digest}, "\n")))
+	h[gateway.HeaderSignature] = "v2=" + hex.EncodeToString(mac.Sum(nil))
 	for k, v := range h {
 		r.Header.Set(k, v)
 	}
@@ -387,21 +400,45 @@ func TestIdentityKey(t *testing.T) {
 	key := []byte(strings.Repeat("k", gateway.MinIdentityKey))
 	api := New(Options{IdentityKey: key})
 	tests := []struct {
-		name string
-		key  []byte // signing key; nil sends no identity
-		at   time.Time
-		want int
+		name   string
+		key    []byte // signing key; nil sends no identity
+		at     time.Time
+		method string
+		target string
+		body   string
+		change func(*http.Request)
+		want   int
 	}{
-		{"no identity", nil, time.Now(), http.StatusUnauthorized},
-		{"signed by the gateway", key, time.Now(), http.StatusOK},
-		{"signed with another key", []byte(strings.Repeat("x", gateway.MinIdentityKey)), time.Now(), http.StatusUnauthorized},
-		{"stale", key, time.Now().Add(-time.Hour), http.StatusUnauthorized},
+		{name: "no identity", at: time.Now(), want: http.StatusUnauthorized},
+		{name: "signed by the gateway", key: key, at: time.Now(), want: http.StatusOK},
+		{name: "with a body", key: key, at: time.Now(), method: "POST", target: "/api/v5/jobs",
+			body: `{"title":"Pack the spring orders"}`, want: http.StatusCreated},
+		{name: "signed with another key", key: []byte(strings.Repeat("x", gateway.MinIdentityKey)), at: time.Now(), want: http.StatusUnauthorized},
+		{name: "stale", key: key, at: time.Now().Add(-time.Hour), want: http.StatusUnauthorized},
+		{name: "query changed", key: key, at: time.Now(), change: func(r *http.Request) {
+			r.RequestURI = "/api/v5/orders?store=online"
+		}, want: http.StatusUnauthorized},
+		{name: "body changed", key: key, at: time.Now(), method: "POST", target: "/api/v5/jobs",
+			body: `{"title":"Pack the spring orders"}`, change: func(r *http.Request) {
+				r.Body = io.NopCloser(strings.NewReader(`{"title":"Pack the autumn orders"}`))
+			}, want: http.StatusUnauthorized},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req := httptest.NewRequest("GET", "/api/v5/orders?store=main", nil)
+			method, target := "GET", "/api/v5/orders?store=main"
+			if tt.method != "" {
+				method, target = tt.method, tt.target
+			}
+			var body io.Reader
+			if tt.body != "" {
+				body = strings.NewReader(tt.body)
+			}
+			req := httptest.NewRequest(method, target, body)
 			if tt.key != nil {
-				sign(req, tt.key, tt.at)
+				sign(req, tt.key, tt.at, tt.body)
+			}
+			if tt.change != nil {
+				tt.change(req)
 			}
 			rec := httptest.NewRecorder()
 			api.ServeHTTP(rec, req)
@@ -410,4 +447,15 @@ func TestIdentityKey(t *testing.T) {
 			}
 		})
 	}
+	t.Run("replayed", func(t *testing.T) {
+		req := httptest.NewRequest("GET", "/api/v5/orders?store=main", nil)
+		sign(req, key, time.Now(), "")
+		for i, want := range []int{http.StatusOK, http.StatusUnauthorized} {
+			rec := httptest.NewRecorder()
+			api.ServeHTTP(rec, req.Clone(req.Context()))
+			if rec.Code != want || (want == http.StatusUnauthorized && !strings.Contains(rec.Body.String(), "already seen")) {
+				t.Fatalf("delivery %d: status %d, want %d: %s", i+1, rec.Code, want, rec.Body)
+			}
+		}
+	})
 }

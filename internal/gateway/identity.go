@@ -1,15 +1,22 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash"
+	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keyward/keyward"
@@ -17,7 +24,8 @@ import (
 )
 
 // Identity headers: the proxy sets them on every request it forwards after
-// removing any the client sent, and signs them with the identity key.
+// removing any the client sent, and signs them with the identity key. The
+// scheme is described in docs/identity.md.
 const (
 	HeaderKeyID     = "X-Keyward-Key-Id"
 	HeaderTenant    = "X-Keyward-Tenant"
@@ -25,31 +33,60 @@ const (
 	HeaderMethod    = "X-Keyward-Method"
 	HeaderTimestamp = "X-Keyward-Timestamp"
 	HeaderSignature = "X-Keyward-Signature"
+	// HeaderMerchant carries the merchant id; it is sent only for a
+	// merchant's credentials.
+	HeaderMerchant = "X-Keyward-Merchant"
+	// HeaderRequestID carries 128 random bits in lowercase hex, fresh for
+	// every forwarded request; a verifier accepts each id once.
+	HeaderRequestID = "X-Keyward-Request-Id"
+	// HeaderContentDigest is the RFC 9530 digest of the request body,
+	// "sha-256=:<base64>:", sent only when the body is not empty.
+	HeaderContentDigest = "Content-Digest"
 )
 
 // MinIdentityKey is the shortest identity key accepted, in bytes.
 const MinIdentityKey = 32
 
 // DefaultMaxSkew is how far the timestamp of an identity may be from the
-// receiving clock in IdentityMiddleware.
-const DefaultMaxSkew = 2 * time.Minute
+// receiving clock when IdentityOptions.MaxSkew is zero. A verifier
+// remembers every request id for as long as its timestamp is acceptable,
+// so the window is kept short to keep that memory small.
+const DefaultMaxSkew = 30 * time.Second
 
-const signaturePrefix = "v1="
+const (
+	signaturePrefix = "v2="
+	canonicalPrefix = "keyward-identity-v2"
+	digestPrefix    = "sha-256=:"
+	// digestLen is the length of a Content-Digest value bodyDigest writes.
+	digestLen    = len(digestPrefix) + (sha256.Size+2)/3*4 + 1
+	requestIDLen = 2 * 16
+)
 
-// Errors of VerifyIdentity.
+// Errors of IdentityVerifier.Verify and VerifyIdentity.
 var (
 	ErrIdentityKey       = errors.New("gateway: identity key shorter than 32 bytes")
 	ErrIdentityMissing   = errors.New("gateway: identity headers missing")
 	ErrIdentityMalformed = errors.New("gateway: identity headers malformed")
 	ErrIdentityForged    = errors.New("gateway: identity signature does not match")
 	ErrIdentitySkew      = errors.New("gateway: identity timestamp outside the allowed skew")
+	ErrIdentityReplayed  = errors.New("gateway: identity request id already seen")
+	ErrIdentityDigest    = errors.New("gateway: request body does not match its Content-Digest")
+	// ErrIdentityBodyTooLarge is returned for a body longer than
+	// IdentityOptions.MaxBody, which is not read to its end.
+	ErrIdentityBodyTooLarge = errors.New("gateway: request body too large to verify")
 )
 
-// Identity is who the proxy let through: the key, its tenant and stores,
-// and the catalog method the request matched.
+// Identity is who the proxy let through: the key, its tenant, stores and
+// merchant, and the catalog method the request matched.
 type Identity struct {
-	KeyID  string
-	Tenant string // the tenant's domain
+	// RequestID is the id the proxy gave the request, 32 lowercase hex
+	// digits; it is accepted once.
+	RequestID string
+	KeyID     string
+	Tenant    string // the tenant's domain
+	// Merchant is the merchant id of a merchant's credentials; "" for an
+	// API key.
+	Merchant string
 	// AllStores is set when the key may act on every store of the tenant;
 	// otherwise Stores lists the store ids it may act on.
 	AllStores bool
@@ -58,21 +95,32 @@ type Identity struct {
 	Time      time.Time
 }
 
-// appendCanonical appends the string the signature covers. Only the path,
-// last, can hold a newline (header values cannot), so the joined form is
-// unambiguous.
-func appendCanonical(dst []byte, ts, keyID, tenant, stores, method, httpMethod, path string) []byte {
-	for _, s := range [...]string{ts, keyID, tenant, stores, method, httpMethod} {
-		dst = append(dst, s...)
-		dst = append(dst, '\n')
-	}
-	return append(dst, path...)
+// identityFields are the values the signature covers, in the order of the
+// canonical string.
+type identityFields struct {
+	Timestamp, RequestID, KeyID, Tenant, Stores, Merchant, Method, HTTPMethod, Path, RawQuery, ContentDigest string
 }
 
-// sum computes the MAC of the canonical string into out, using buf as
+// appendCanonical appends the string the signature covers: a version line,
+// then the fields one a line, without a trailing newline. None of the
+// fields can hold a newline (header values and request-targets cannot), so
+// the joined form is unambiguous.
+func appendCanonical(dst []byte, f *identityFields) []byte {
+	dst = append(dst, canonicalPrefix...)
+	for _, s := range [...]string{
+		f.Timestamp, f.RequestID, f.KeyID, f.Tenant, f.Stores, f.Merchant,
+		f.Method, f.HTTPMethod, f.Path, f.RawQuery, f.ContentDigest,
+	} {
+		dst = append(dst, '\n')
+		dst = append(dst, s...)
+	}
+	return dst
+}
+
+// sum computes the MAC of the canonical string of f into out, using buf as
 // scratch; it returns buf for reuse.
-func sum(mac hash.Hash, buf []byte, out *[sha256.Size]byte, ts, keyID, tenant, stores, method, httpMethod, path string) []byte {
-	buf = appendCanonical(buf[:0], ts, keyID, tenant, stores, method, httpMethod, path)
+func sum(mac hash.Hash, buf []byte, out *[sha256.Size]byte, f *identityFields) []byte {
+	buf = appendCanonical(buf[:0], f)
 	mac.Reset()
 	mac.Write(buf)
 	buf = mac.Sum(buf[:0])
@@ -80,55 +128,313 @@ func sum(mac hash.Hash, buf []byte, out *[sha256.Size]byte, ts, keyID, tenant, s
 	return buf
 }
 
-// VerifyIdentity checks the identity headers of a request forwarded by the
-// proxy: each present once, signed with key over the request's method and
-// path, and timestamped within maxSkew of now. Services behind the proxy
-// call it, or use IdentityMiddleware, so that a request reaching them
-// without passing the proxy is refused.
-func VerifyIdentity(r *http.Request, key []byte, maxSkew time.Duration, now time.Time) (Identity, error) {
-	if len(key) < MinIdentityKey {
-		return Identity{}, ErrIdentityKey
+// randBatch is a share of random bytes handed out 16 at a time; read in
+// batches, request ids cost a fraction of a crypto/rand call each.
+type randBatch struct {
+	b [1024]byte
+	n int // bytes of b handed out
+}
+
+var randBatches = sync.Pool{New: func() any { return &randBatch{n: len(randBatch{}.b)} }}
+
+// newRequestID returns 128 random bits from crypto/rand as 32 lowercase hex
+// digits. A batch is owned by one caller between Get and Put, so no bytes
+// are handed out twice.
+func newRequestID() string {
+	rb := randBatches.Get().(*randBatch)
+	if rb.n == len(rb.b) {
+		rand.Read(rb.b[:]) // never fails; crashes the program if it cannot
+		rb.n = 0
 	}
-	var v [6]string
-	for i, name := range [...]string{HeaderTimestamp, HeaderKeyID, HeaderTenant, HeaderStores, HeaderMethod, HeaderSignature} {
-		vals := r.Header[name]
-		switch len(vals) {
+	var id [requestIDLen]byte
+	hex.Encode(id[:], rb.b[rb.n:rb.n+16])
+	rb.n += 16
+	randBatches.Put(rb)
+	return string(id[:])
+}
+
+// appendBodyDigest appends the Content-Digest value of body.
+func appendBodyDigest(dst, body []byte) []byte {
+	d := sha256.Sum256(body)
+	dst = append(dst, digestPrefix...)
+	dst = base64.StdEncoding.AppendEncode(dst, d[:])
+	return append(dst, ':')
+}
+
+// bodyDigest returns the Content-Digest header value of body:
+// "sha-256=:" + standard base64 of its SHA-256 + ":".
+func bodyDigest(body []byte) string {
+	var b [digestLen]byte
+	return string(appendBodyDigest(b[:0], body))
+}
+
+// IdentityOptions tune an IdentityVerifier; zero values take the defaults.
+type IdentityOptions struct {
+	// MaxSkew is how far the timestamp of an identity may be from Now,
+	// either way; DefaultMaxSkew when zero. Request ids are remembered for
+	// that long, so memory grows with it.
+	MaxSkew time.Duration
+	// MaxBody is the longest body read to check its digest, in bytes;
+	// DefaultMaxBody (as much as the proxy forwards) when zero. A longer
+	// body is refused with ErrIdentityBodyTooLarge.
+	MaxBody int64
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// IdentityVerifier checks the identity headers of requests forwarded by the
+// proxy and refuses a request id it has already accepted. It is safe for
+// concurrent use; services use one per identity key, or IdentityMiddleware.
+type IdentityVerifier struct {
+	key     []byte
+	maxSkew time.Duration
+	maxBody int64
+	now     func() time.Time
+	macs    sync.Pool // of *verifyScratch
+	seen    *replayCache
+}
+
+// verifyScratch is a MAC and buffer used by one Verify at a time.
+type verifyScratch struct {
+	mac hash.Hash
+	buf []byte
+}
+
+// NewIdentityVerifier returns a verifier of identities signed with key.
+func NewIdentityVerifier(key []byte, opts IdentityOptions) (*IdentityVerifier, error) {
+	v, err := newIdentityVerifier(key, opts)
+	if err != nil {
+		return nil, err
+	}
+	v.seen = newReplayCache(v.maxSkew)
+	return v, nil
+}
+
+// newIdentityVerifier returns a verifier without a replay cache.
+func newIdentityVerifier(key []byte, opts IdentityOptions) (*IdentityVerifier, error) {
+	if len(key) < MinIdentityKey {
+		return nil, ErrIdentityKey
+	}
+	if opts.MaxSkew < 0 || opts.MaxBody < 0 {
+		return nil, errors.New("gateway: negative identity MaxSkew or MaxBody")
+	}
+	v := &IdentityVerifier{key: bytes.Clone(key), maxSkew: opts.MaxSkew, maxBody: opts.MaxBody, now: opts.Now}
+	if v.maxSkew == 0 {
+		v.maxSkew = DefaultMaxSkew
+	}
+	if v.maxBody == 0 {
+		v.maxBody = DefaultMaxBody
+	}
+	v.maxBody = min(v.maxBody, math.MaxInt64-1) // so that one byte more can be asked for
+	if v.now == nil {
+		v.now = time.Now
+	}
+	v.macs.New = func() any { return &verifyScratch{mac: hmac.New(sha256.New, v.key), buf: make([]byte, 0, 256)} }
+	return v, nil
+}
+
+// The identity headers, in the order Verify reads them.
+const (
+	hTimestamp = iota
+	hRequestID
+	hKeyID
+	hTenant
+	hStores
+	hMerchant
+	hMethod
+	hContentDigest
+	hSignature
+	nIdentityHeaders
+)
+
+var identityHeaders = [nIdentityHeaders]string{
+	HeaderTimestamp, HeaderRequestID, HeaderKeyID, HeaderTenant, HeaderStores,
+	HeaderMerchant, HeaderMethod, HeaderContentDigest, HeaderSignature,
+}
+
+// Verify checks the identity of a request forwarded by the proxy: each
+// identity header present at most once (all but X-Keyward-Merchant and
+// Content-Digest exactly once), the signature made with the key over the
+// headers and the request's method, path and query, the timestamp within
+// MaxSkew of Now, the body matching Content-Digest, and the request id not
+// accepted before. To check the digest it reads the body, up to MaxBody
+// bytes, and replaces r.Body with a reader of the same bytes, setting
+// r.ContentLength. A request refused for any reason does not use up its id.
+func (v *IdentityVerifier) Verify(r *http.Request) (Identity, error) {
+	var hv [nIdentityHeaders]string
+	for i, name := range identityHeaders {
+		switch vals := r.Header[name]; len(vals) {
 		case 0:
+			if i == hMerchant || i == hContentDigest {
+				continue
+			}
 			return Identity{}, ErrIdentityMissing
 		case 1:
-			v[i] = vals[0]
+			if vals[0] == "" && (i == hMerchant || i == hContentDigest) {
+				return Identity{}, ErrIdentityMalformed
+			}
+			hv[i] = vals[0]
 		default:
 			return Identity{}, ErrIdentityMalformed
 		}
 	}
-	ts, keyID, tenant, stores, method, sig := v[0], v[1], v[2], v[3], v[4], v[5]
-	secs, ok := parseUnix(ts)
+	secs, ok := parseUnix(hv[hTimestamp])
 	if !ok {
 		return Identity{}, ErrIdentityMalformed
 	}
-	var got [sha256.Size]byte
-	if len(sig) != len(signaturePrefix)+2*sha256.Size || sig[:len(signaturePrefix)] != signaturePrefix {
+	var rid [16]byte
+	if !decodeLowerHex(rid[:], hv[hRequestID]) {
 		return Identity{}, ErrIdentityMalformed
 	}
-	if _, err := hex.Decode(got[:], []byte(sig[len(signaturePrefix):])); err != nil {
+	sig := hv[hSignature]
+	var got [sha256.Size]byte
+	if !strings.HasPrefix(sig, signaturePrefix) || !decodeLowerHex(got[:], sig[len(signaturePrefix):]) {
 		return Identity{}, ErrIdentityMalformed
+	}
+	if r.URL == nil {
+		return Identity{}, ErrIdentityMalformed
+	}
+	path, query := requestTarget(r)
+	f := identityFields{
+		Timestamp: hv[hTimestamp], RequestID: hv[hRequestID], KeyID: hv[hKeyID], Tenant: hv[hTenant],
+		Stores: hv[hStores], Merchant: hv[hMerchant], Method: hv[hMethod], HTTPMethod: r.Method,
+		Path: path, RawQuery: query, ContentDigest: hv[hContentDigest],
+	}
+	for _, s := range [...]string{f.KeyID, f.Tenant, f.Stores, f.Merchant, f.Method, f.HTTPMethod, f.Path, f.RawQuery, f.ContentDigest} {
+		if strings.IndexByte(s, '\n') >= 0 {
+			return Identity{}, ErrIdentityMalformed
+		}
 	}
 	var want [sha256.Size]byte
-	sum(hmac.New(sha256.New, key), make([]byte, 0, 256), &want, ts, keyID, tenant, stores, method, r.Method, r.URL.Path)
+	s := v.macs.Get().(*verifyScratch)
+	s.buf = sum(s.mac, s.buf, &want, &f)
+	v.macs.Put(s)
 	if !hmac.Equal(got[:], want[:]) {
 		return Identity{}, ErrIdentityForged
 	}
-	at := time.Unix(secs, 0)
-	if d := now.Sub(at); d > maxSkew || d < -maxSkew {
+	at, now := time.Unix(secs, 0), v.now()
+	if d := now.Sub(at); d > v.maxSkew || d < -v.maxSkew {
 		return Identity{}, ErrIdentitySkew
 	}
-	id := Identity{KeyID: keyID, Tenant: tenant, Method: method, Time: at.UTC()}
-	if stores == "*" {
+	if err := v.checkBody(r, f.ContentDigest); err != nil {
+		return Identity{}, err
+	}
+	if v.seen != nil {
+		if err := v.seen.add(rid, secs, now.Unix()); err != nil {
+			return Identity{}, err
+		}
+	}
+	id := Identity{RequestID: f.RequestID, KeyID: f.KeyID, Tenant: f.Tenant, Merchant: f.Merchant, Method: f.Method, Time: at.UTC()}
+	if f.Stores == "*" {
 		id.AllStores = true
-	} else if stores != "" {
-		id.Stores = strings.Split(stores, ",")
+	} else if f.Stores != "" {
+		id.Stores = strings.Split(f.Stores, ",")
 	}
 	return id, nil
+}
+
+// requestTarget returns the path and query of r as they were on the wire:
+// from the request-target a server read, split at the first "?", or else
+// as the URL would be written.
+func requestTarget(r *http.Request) (path, query string) {
+	if t := r.RequestURI; t != "" && t[0] == '/' {
+		path, query, _ = strings.Cut(t, "?")
+		return path, query
+	}
+	path = r.URL.EscapedPath()
+	if path == "" {
+		path = "/" // as url.URL.RequestURI writes it
+	}
+	return path, r.URL.RawQuery
+}
+
+// checkBody reads the body of r, if any, puts its bytes back, and checks
+// them against digest, the Content-Digest header ("" when absent).
+func (v *IdentityVerifier) checkBody(r *http.Request, digest string) error {
+	var body []byte
+	if r.Body != nil && r.Body != http.NoBody {
+		if r.ContentLength > v.maxBody {
+			return ErrIdentityBodyTooLarge
+		}
+		var err error
+		if body, err = readAtMost(r.Body, r.ContentLength, v.maxBody); err != nil {
+			return err
+		}
+		if len(body) == 0 {
+			r.Body = http.NoBody
+		} else {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		r.ContentLength = int64(len(body))
+	}
+	if len(body) == 0 || digest == "" {
+		if len(body) == 0 && digest == "" {
+			return nil
+		}
+		return ErrIdentityDigest
+	}
+	var b [digestLen]byte
+	if string(appendBodyDigest(b[:0], body)) != digest {
+		return ErrIdentityDigest
+	}
+	return nil
+}
+
+// readAtMost reads rd to its end, expecting size bytes (-1 when unknown),
+// and fails with ErrIdentityBodyTooLarge past limit bytes.
+func readAtMost(rd io.Reader, size, limit int64) ([]byte, error) {
+	n := int64(512)
+	if size >= 0 {
+		n = size + 1 // room to read EOF without growing
+	}
+	b := make([]byte, 0, min(n, limit+1))
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		end := cap(b)
+		if room := limit + 1 - int64(len(b)); int64(end-len(b)) > room {
+			end = len(b) + int(room)
+		}
+		k, err := rd.Read(b[len(b):end])
+		b = b[:len(b)+k]
+		if int64(len(b)) > limit {
+			return nil, ErrIdentityBodyTooLarge
+		}
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("gateway: reading the request body: %w", err)
+		}
+	}
+}
+
+// decodeLowerHex decodes s, which must be exactly 2*len(dst) lowercase hex
+// digits, into dst.
+func decodeLowerHex(dst []byte, s string) bool {
+	if len(s) != 2*len(dst) {
+		return false
+	}
+	for i := range dst {
+		hi, ok1 := lowerHexDigit(s[2*i])
+		lo, ok2 := lowerHexDigit(s[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+func lowerHexDigit(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }
 
 // parseUnix reads unix seconds written as plain decimal digits.
@@ -145,6 +451,97 @@ func parseUnix(s string) (int64, bool) {
 	return n, err == nil
 }
 
+// VerifyIdentity checks the identity headers of one request as
+// IdentityVerifier.Verify does, with maxSkew and now, but keeps no record of
+// request ids, so it cannot refuse a replayed request: services use an
+// IdentityVerifier or IdentityMiddleware, which do.
+func VerifyIdentity(r *http.Request, key []byte, maxSkew time.Duration, now time.Time) (Identity, error) {
+	v, err := newIdentityVerifier(key, IdentityOptions{MaxSkew: maxSkew, Now: func() time.Time { return now }})
+	if err != nil {
+		return Identity{}, err
+	}
+	return v.Verify(r)
+}
+
+// Replay cache. Every accepted request id is remembered until its
+// timestamp is older than the skew allows, after which Verify refuses the
+// request before the cache is asked. Ids are kept in generations, each the
+// ids whose timestamp falls in one span of width seconds (width >= the
+// skew). Acceptable timestamps lie in at most three consecutive spans, so
+// three generations suffice; a generation is dropped once the clock has
+// left the window of its last timestamp, which keeps between one and two
+// spans of ids at a steady rate. A replay carries the same signed
+// timestamp as the original, so only the generation of its timestamp is
+// looked at. The cache is split in shards by the id's first byte to spread
+// the lock.
+const replayShards = 16
+
+type replayCache struct {
+	width  int64 // seconds spanned by one generation
+	shards [replayShards]replayShard
+}
+
+type replayShard struct {
+	mu   sync.Mutex
+	gens [3]replayGen
+	_    [64]byte // keeps shards on separate cache lines
+}
+
+type replayGen struct {
+	span int64 // timestamp / width of the ids held; -1 when none
+	ids  map[[16]byte]struct{}
+	hint int // how many ids the last generation in this slot held
+}
+
+func newReplayCache(maxSkew time.Duration) *replayCache {
+	w := int64((maxSkew + time.Second - 1) / time.Second)
+	c := &replayCache{width: max(w, 1)}
+	for i := range c.shards {
+		for j := range c.shards[i].gens {
+			c.shards[i].gens[j].span = -1
+		}
+	}
+	return c
+}
+
+// add records id, signed with timestamp ts, at now (both unix seconds, ts
+// within the skew of now); it fails with ErrIdentityReplayed if id was
+// recorded before.
+func (c *replayCache) add(id [16]byte, ts, now int64) error {
+	span := ts / c.width
+	s := &c.shards[id[0]%replayShards]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.gens {
+		// The last timestamp of a span is (span+1)*width-1; from
+		// (span+2)*width on, it is more than width old.
+		if g := &s.gens[i]; g.span >= 0 && (g.span+2)*c.width <= now {
+			g.span, g.ids, g.hint = -1, nil, len(g.ids)
+		}
+	}
+	g := &s.gens[span%int64(len(s.gens))]
+	switch {
+	case g.span == span:
+	case g.span < span:
+		// The slot is empty or held expired ids; start afresh, sized for
+		// as many as the last generation.
+		if g.ids != nil {
+			g.hint = len(g.ids)
+		}
+		g.span, g.ids = span, make(map[[16]byte]struct{}, g.hint)
+	default:
+		// The timestamp is three spans older than ids already held: the
+		// clock went back. The ids of its span are gone, so a replay could
+		// not be told; refuse it.
+		return ErrIdentitySkew
+	}
+	if _, ok := g.ids[id]; ok {
+		return ErrIdentityReplayed
+	}
+	g.ids[id] = struct{}{}
+	return nil
+}
+
 type identityKey struct{}
 
 // IdentityFrom returns the identity IdentityMiddleware verified.
@@ -153,28 +550,60 @@ func IdentityFrom(ctx context.Context) (Identity, bool) {
 	return id, ok
 }
 
-// IdentityMiddleware lets through only requests whose identity headers
-// verify with key (within DefaultMaxSkew), putting the Identity in the
-// request context; others are answered 401. It panics if key is shorter
-// than MinIdentityKey.
+// IdentityMiddleware lets through only requests whose identity verifies
+// with key, using an IdentityVerifier with the default options, putting
+// the Identity in the request context; others are answered 401 (413 for a
+// body too large to check). It panics if key is shorter than
+// MinIdentityKey.
 func IdentityMiddleware(key []byte, next http.Handler) http.Handler {
-	if len(key) < MinIdentityKey {
-		panic(ErrIdentityKey)
+	v, err := NewIdentityVerifier(key, IdentityOptions{})
+	if err != nil {
+		panic(err)
 	}
-	key = append([]byte(nil), key...)
+	return v.Middleware(next)
+}
+
+// Middleware is IdentityMiddleware with v.
+func (v *IdentityVerifier) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := VerifyIdentity(r, key, DefaultMaxSkew, time.Now())
+		id, err := v.Verify(r)
 		if err != nil {
-			detail := "The request carries no valid keyward identity: it must come through the keyward proxy."
-			if errors.Is(err, ErrIdentitySkew) {
-				detail = "The keyward identity of the request is too old or from the future; check the clocks of the proxy and this service."
-			}
-			httpx.WriteProblem(w, httpx.Problem{
-				Type: problemType + string(keyward.EUnauthenticated), Title: http.StatusText(http.StatusUnauthorized),
-				Status: http.StatusUnauthorized, Code: string(keyward.EUnauthenticated), Detail: detail,
-			})
+			writeIdentityProblem(w, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
 	})
+}
+
+// writeIdentityProblem answers a request whose identity was refused.
+func writeIdentityProblem(w http.ResponseWriter, err error) {
+	status, code := http.StatusUnauthorized, keyward.EUnauthenticated
+	detail := "The request carries no valid keyward identity: it must come through the keyward proxy."
+	switch {
+	case errors.Is(err, ErrIdentitySkew):
+		detail = "The keyward identity of the request is too old or from the future; check the clocks of the proxy and this service."
+	case errors.Is(err, ErrIdentityReplayed):
+		detail = "The request was already seen: each request forwarded by the keyward proxy is accepted once."
+	case errors.Is(err, ErrIdentityDigest):
+		detail = "The request body does not match the Content-Digest the keyward proxy signed."
+	case errors.Is(err, ErrIdentityBodyTooLarge):
+		status, code = http.StatusRequestEntityTooLarge, keyward.ETooLarge
+		detail = "The request body is too large to verify."
+	case !isIdentityError(err):
+		status, code = http.StatusBadRequest, keyward.EInvalid
+		detail = "The request body could not be read."
+	}
+	httpx.WriteProblem(w, httpx.Problem{
+		Type: problemType + string(code), Title: http.StatusText(status),
+		Status: status, Code: string(code), Detail: detail,
+	})
+}
+
+func isIdentityError(err error) bool {
+	for _, e := range [...]error{ErrIdentityMissing, ErrIdentityMalformed, ErrIdentityForged} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }

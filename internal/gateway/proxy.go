@@ -406,9 +406,9 @@ func (f *forward) rewrite(pr *httputil.ProxyRequest) {
 	}
 	pr.SetURL(f.p.upstream)
 	// The copy ReverseProxy made of the client's headers has room for
-	// those alone; the nine set here would make it grow. A map sized for
+	// those alone; the twelve set here would make it grow. A map sized for
 	// all of them costs less.
-	h := make(http.Header, len(out.Header)+9)
+	h := make(http.Header, len(out.Header)+12)
 	maps.Copy(h, out.Header)
 	out.Header = h
 	stripHeaders(h)
@@ -417,20 +417,41 @@ func (f *forward) rewrite(pr *httputil.ProxyRequest) {
 		out.URL.RawQuery = forceQuery(out.URL.RawQuery, f.own.filter, f.own.merchantID)
 	}
 	// One array backs every header value set here.
-	v := new([9]string)
+	v := new([12]string)
 	setForwarded(pr, v[:3])
 	if f.ten == nil {
 		return
 	}
 	ts := f.p.timestamp()
+	// The path and query as the request line will carry them.
+	path := out.URL.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	id := identityFields{
+		Timestamp: ts, RequestID: newRequestID(), KeyID: f.keyID, Tenant: f.ten.Domain, Stores: f.stores,
+		Merchant: f.merchantID, Method: f.m.ID, HTTPMethod: out.Method, Path: path, RawQuery: out.URL.RawQuery,
+		ContentDigest: f.contentDigest,
+	}
 	var mac [sha256.Size]byte
-	f.buf = sum(f.mac, f.buf, &mac, ts, f.keyID, f.ten.Domain, f.stores, f.m.ID, out.Method, out.URL.Path)
+	f.buf = sum(f.mac, f.buf, &mac, &id)
 	var sig [len(signaturePrefix) + 2*sha256.Size]byte
 	copy(sig[:], signaturePrefix)
 	hex.Encode(sig[len(signaturePrefix):], mac[:])
 	v[3], v[4], v[5], v[6], v[7], v[8] = f.keyID, f.ten.Domain, f.stores, f.m.ID, ts, string(sig[:])
+	v[9], v[10], v[11] = id.RequestID, f.merchantID, f.contentDigest
 	h[HeaderKeyID], h[HeaderTenant], h[HeaderStores] = v[3:4:4], v[4:5:5], v[5:6:6]
 	h[HeaderMethod], h[HeaderTimestamp], h[HeaderSignature] = v[6:7:7], v[7:8:8], v[8:9:9]
+	h[HeaderRequestID] = v[9:10:10]
+	if f.merchantID != "" {
+		h[HeaderMerchant] = v[10:11:11]
+	}
+	// Signed as absent, a Content-Digest the client sent must not reach
+	// the upstream.
+	delete(h, HeaderContentDigest)
+	if f.contentDigest != "" {
+		h[HeaderContentDigest] = v[11:12:12]
+	}
 }
 
 // setForwarded sets X-Forwarded-For, -Host and -Proto as
