@@ -162,4 +162,11 @@ const (
 	CodeStoreRequired          = "STORE_REQUIRED"
 	CodeRateLimited            = "RATE_LIMITED"
 	CodeUnavailable            = "UNAVAILABLE"
+	// CodeInvalidRequest refuses a request that could be read two ways: a
+	// path not in canonical form, a path parameter, a method override or a
+	// connection upgrade the catalog does not allow.
+	CodeInvalidRequest = "INVALID_REQUEST"
+	// CodeStoreAmbiguous refuses a request naming its store more than once
+	// or in a form servers read differently.
+	CodeStoreAmbiguous = "STORE_AMBIGUOUS"
 )

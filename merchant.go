@@ -83,4 +83,7 @@ type MerchantAPIAccess struct {
 // Verify codes for merchant credentials.
 const (
 	CodeMerchantMethodNotAllowed = "MERCHANT_METHOD_NOT_ALLOWED"
+	// CodeReferenceNotFound refuses a merchant's write whose body names a
+	// record (an action's job_id, say) the merchant does not own.
+	CodeReferenceNotFound = "REFERENCE_NOT_FOUND"
 )

@@ -44,6 +44,18 @@ type Owner struct {
 	// Filter is the query parameter forced to the owner (OwnerList; default
 	// "merchant_id").
 	Filter string
+	// Field is the field of the record, in request and answer bodies, that
+	// names its merchant (default "merchant_id"): set on create, and checked
+	// in every answer about the record.
+	Field string
+}
+
+// Reference is a field of a request body naming a record of another
+// resource, such as an action's job_id naming a job. A merchant may name
+// only records it owns.
+type Reference struct {
+	Field    string
+	Resource string
 }
 
 // Method is one method of the platform API.
@@ -61,6 +73,11 @@ type Method struct {
 	Owner    Owner
 	// AdminOnly methods are never callable by merchant credentials.
 	AdminOnly bool
+	// Upgrade is the protocol a request may switch the connection to
+	// (Upgrade: websocket, for instance); "" refuses every upgrade.
+	Upgrade string
+	// References lists the body fields naming records of other resources.
+	References []Reference
 	// Index is the position of the method in its catalog.
 	Index int
 
@@ -77,6 +94,7 @@ type Block struct {
 // concurrent use.
 type Catalog struct {
 	version   string
+	options   Options
 	methods   []*Method
 	byID      map[string]*Method
 	blocks    []Block
@@ -98,6 +116,21 @@ var builtin = func() *Catalog {
 
 // Builtin returns the built-in commerce catalog.
 func Builtin() *Catalog { return builtin }
+
+// Options are catalog-wide choices about requests the gateway would
+// otherwise refuse as ambiguous.
+type Options struct {
+	// MethodOverride lets a POST name the method the platform acts on in
+	// X-HTTP-Method-Override (or X-HTTP-Method, X-Method-Override, or a
+	// _method parameter); the request is then checked as that method.
+	MethodOverride bool
+	// PathParams accepts ";name=value" parameters in path segments, as
+	// servlet containers read them; a segment is matched without them.
+	PathParams bool
+}
+
+// Options returns the catalog's options.
+func (c *Catalog) Options() Options { return c.options }
 
 // Version returns the catalog's optional version label.
 func (c *Catalog) Version() string { return c.version }

@@ -7,6 +7,7 @@
 // embedded in the binary) is also the annotated example of the format:
 //
 //	version: "2025-01"          # optional, free text
+//	options: {method_override: false, path_params: false}
 //	methods:
 //	  - id: orders.get          # unique; keys list it in their allowlist
 //	    method: GET             # GET, HEAD, POST, PUT, PATCH or DELETE
@@ -22,6 +23,10 @@
 //	      id_field: id          # create: field of the JSON answer holding the id
 //	      param: id             # record: path parameter holding the record id
 //	      filter: merchant_id   # list: query parameter forced to the owner
+//	      field: merchant_id    # the record's field naming its merchant
+//	    references:             # body fields naming records the merchant must own
+//	      - {field: job_id, resource: jobs}
+//	    upgrade: websocket      # the one protocol the connection may switch to
 //	    admin_only: false       # never callable by merchant credentials
 //
 // Unknown fields are rejected, and every error names the method and field at

@@ -19,21 +19,34 @@ const MaxParams = 4
 
 type fileYAML struct {
 	Version string       `yaml:"version"`
+	Options optionsYAML  `yaml:"options"`
 	Methods []methodYAML `yaml:"methods"`
 }
 
+type optionsYAML struct {
+	MethodOverride bool `yaml:"method_override"`
+	PathParams     bool `yaml:"path_params"`
+}
+
 type methodYAML struct {
-	ID        string    `yaml:"id"`
-	Method    string    `yaml:"method"`
-	Path      string    `yaml:"path"`
-	Block     string    `yaml:"block"`
-	Resource  string    `yaml:"resource"`
-	Access    string    `yaml:"access"`
-	Store     storeYAML `yaml:"store"`
-	Summary   string    `yaml:"summary"`
-	Merchant  bool      `yaml:"merchant"`
-	Owner     ownerYAML `yaml:"owner"`
-	AdminOnly bool      `yaml:"admin_only"`
+	ID         string          `yaml:"id"`
+	Method     string          `yaml:"method"`
+	Path       string          `yaml:"path"`
+	Block      string          `yaml:"block"`
+	Resource   string          `yaml:"resource"`
+	Access     string          `yaml:"access"`
+	Store      storeYAML       `yaml:"store"`
+	Summary    string          `yaml:"summary"`
+	Merchant   bool            `yaml:"merchant"`
+	Owner      ownerYAML       `yaml:"owner"`
+	AdminOnly  bool            `yaml:"admin_only"`
+	Upgrade    string          `yaml:"upgrade"`
+	References []referenceYAML `yaml:"references"`
+}
+
+type referenceYAML struct {
+	Field    string `yaml:"field"`
+	Resource string `yaml:"resource"`
 }
 
 type storeYAML struct {
@@ -46,6 +59,7 @@ type ownerYAML struct {
 	IDField string `yaml:"id_field"`
 	Param   string `yaml:"param"`
 	Filter  string `yaml:"filter"`
+	Field   string `yaml:"field"`
 }
 
 var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}
@@ -80,6 +94,7 @@ func Load(r io.Reader) (*Catalog, error) {
 	}
 	c := &Catalog{
 		version: f.Version,
+		options: Options{MethodOverride: f.Options.MethodOverride, PathParams: f.Options.PathParams},
 		byID:    make(map[string]*Method, len(f.Methods)),
 		byBlock: make(map[string]int),
 		root:    &node{},
@@ -115,6 +130,13 @@ func Load(r io.Reader) (*Catalog, error) {
 			return nil, fmt.Errorf("catalog: block %q: the name is also a method id, so an allowlist entry would be ambiguous", b.Name)
 		}
 	}
+	for _, m := range c.methods {
+		for _, ref := range m.References {
+			if !resources[ref.Resource] {
+				return nil, fmt.Errorf("catalog: method %q: references: %s names resource %q, which no method uses", m.ID, ref.Field, ref.Resource)
+			}
+		}
+	}
 	slices.Sort(c.resources)
 	c.root.freeze()
 	return c, nil
@@ -144,8 +166,9 @@ func buildMethod(i int, y methodYAML) (*Method, error) {
 		Store:      StoreLocation{In: y.Store.In, Name: y.Store.Name},
 		Summary:    y.Summary,
 		Merchant:   y.Merchant,
-		Owner:      Owner{Kind: y.Owner.Kind, IDField: y.Owner.IDField, Param: y.Owner.Param, Filter: y.Owner.Filter},
+		Owner:      Owner{Kind: y.Owner.Kind, IDField: y.Owner.IDField, Param: y.Owner.Param, Filter: y.Owner.Filter, Field: y.Owner.Field},
 		AdminOnly:  y.AdminOnly,
+		Upgrade:    strings.ToLower(y.Upgrade),
 		Index:      i,
 	}
 	if !slices.Contains(httpMethods, m.HTTPMethod) {
@@ -192,7 +215,7 @@ func buildMethod(i int, y methodYAML) (*Method, error) {
 	o := &m.Owner
 	switch o.Kind {
 	case "":
-		if o.IDField != "" || o.Param != "" || o.Filter != "" {
+		if o.IDField != "" || o.Param != "" || o.Filter != "" || o.Field != "" {
 			return nil, fail("owner", "fields given without kind (create, record or list)")
 		}
 	case OwnerCreate:
@@ -212,6 +235,24 @@ func buildMethod(i int, y methodYAML) (*Method, error) {
 		}
 	default:
 		return nil, fail("owner", "unknown kind %q; use create, record or list", o.Kind)
+	}
+	if o.Kind != "" && o.Field == "" {
+		o.Field = "merchant_id"
+	}
+	if m.Upgrade != "" && !validToken(m.Upgrade) {
+		return nil, fail("upgrade", "%q is not a protocol name such as websocket", y.Upgrade)
+	}
+	for _, r := range y.References {
+		if !validParam(r.Field) {
+			return nil, fail("references", "field %q is not a JSON field name of letters, digits and underscores", r.Field)
+		}
+		if !validName(r.Resource) {
+			return nil, fail("references", "resource %q of field %s is not a resource name", r.Resource, r.Field)
+		}
+		if m.Access != keyward.LevelWrite {
+			return nil, fail("references", "only write methods carry bodies whose references are checked")
+		}
+		m.References = append(m.References, Reference{Field: r.Field, Resource: r.Resource})
 	}
 	if m.Merchant && m.AdminOnly {
 		return nil, fail("merchant", "a method cannot be both merchant and admin_only")
@@ -279,6 +320,17 @@ func validParam(s string) bool {
 		}
 	}
 	return true
+}
+
+// validToken reports whether s is an HTTP token (RFC 9110 section 5.6.2).
+func validToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }

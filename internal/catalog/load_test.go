@@ -98,6 +98,11 @@ func TestLoadErrors(t *testing.T) {
 		{name: "unknown owner kind", yaml: method("    owner: {kind: tenant}\n"), want: []string{`"a.b"`, "owner", `"tenant"`}},
 		{name: "owner fields without kind", yaml: method("    owner: {param: id}\n"), want: []string{`"a.b"`, "owner", "kind"}},
 		{name: "owner param not in path", yaml: method("    owner: {kind: record, param: job}\n"), want: []string{`"a.b"`, "owner", `"job"`}},
+		{name: "bad upgrade protocol", yaml: method("    upgrade: 'web socket'\n"), want: []string{`"a.b"`, "upgrade"}},
+		{name: "reference to an unknown resource", yaml: strings.Replace(method("    references: [{field: job_id, resource: jobs}]\n"), "access: read", "access: write", 1), want: []string{`"a.b"`, "references", `"jobs"`}},
+		{name: "reference on a read method", yaml: method("    references: [{field: job_id, resource: r}]\n"), want: []string{`"a.b"`, "references", "write"}},
+		{name: "reference field not a name", yaml: strings.Replace(method("    references: [{field: 'job id', resource: r}]\n"), "access: read", "access: write", 1), want: []string{`"a.b"`, "references", `"job id"`}},
+		{name: "unknown option", yaml: "options: {lenient: true}\n" + method(""), want: []string{"lenient"}},
 		{name: "merchant and admin only", yaml: method("    merchant: true\n    admin_only: true\n"), want: []string{`"a.b"`, "admin_only"}},
 		{name: "block named like a method", yaml: method("") + "  - {id: c.d, method: GET, path: /z, block: a.b, resource: r, access: read}\n",
 			want: []string{`"a.b"`, "block"}},
@@ -168,4 +173,45 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestLoadOptionsUpgradeReferences(t *testing.T) {
+	c, err := Load(strings.NewReader("options: {method_override: true, path_params: true}\n" + valid + `
+  - id: things.feed
+    method: GET
+    path: /api/v5/things/feed
+    block: Things
+    resource: things
+    access: read
+    upgrade: WebSocket
+  - id: things.link
+    method: POST
+    path: /api/v5/links
+    block: Things
+    resource: things
+    access: write
+    merchant: true
+    owner: {kind: create, field: owner}
+    references: [{field: thing_id, resource: things}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := c.Options(); !o.MethodOverride || !o.PathParams {
+		t.Errorf("options %+v", o)
+	}
+	feed, _ := c.Method("things.feed")
+	link, _ := c.Method("things.link")
+	if feed.Upgrade != "websocket" || link.Upgrade != "" {
+		t.Errorf("upgrade %q %q", feed.Upgrade, link.Upgrade)
+	}
+	if len(link.References) != 1 || link.References[0] != (Reference{Field: "thing_id", Resource: "things"}) || link.Owner.Field != "owner" {
+		t.Errorf("link %+v", link)
+	}
+	if b := Builtin().Options(); b.MethodOverride || b.PathParams {
+		t.Errorf("the built-in catalog allows %+v", b)
+	}
+	if jobs, _ := Builtin().Method("jobs.get"); jobs.Owner.Field != "merchant_id" {
+		t.Errorf("default owner field %q", jobs.Owner.Field)
+	}
 }

@@ -124,11 +124,12 @@ func TestAccessMatrix(t *testing.T) {
 			return m.Store.In == catalog.StoreNone
 		}})
 		// Merchants may list, search and create jobs and actions; the seed
-		// records are not theirs, so get, update and delete are refused.
+		// records are not theirs, so get, update and delete are refused, as
+		// is an action naming a seed job (TestMerchantReferences has more).
 		a := p.merchantUser("Merchant A", "a@merchant.test")
 		b := p.merchantUser("Merchant B", "b@merchant.test")
 		merchantAllowed := func(m *catalog.Method) bool {
-			return m.Merchant && m.Owner.Kind != catalog.OwnerRecord
+			return m.Merchant && m.Owner.Kind != catalog.OwnerRecord && len(m.References) == 0
 		}
 		creds = append(creds, credential{"merchant A", a.ID, withMerchant(a), merchantAllowed}, credential{"merchant B", b.ID, withMerchant(b), merchantAllowed})
 		// A Level 1 user (moved down from Level 2), a disabled and an expired key: nothing.

@@ -2,7 +2,7 @@ package gateway
 
 import (
 	"bytes"
-	"encoding/base64"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/catalog"
+	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/internal/replica"
 	"github.com/keyward/keyward/internal/secret"
 )
@@ -40,75 +41,40 @@ func merchantCredential(r *http.Request) (accountID, authKey string, ok bool) {
 	return id, key, id != "" && key != ""
 }
 
-// stripMerchantHeaders removes merchant credentials from an outbound request.
-func stripMerchantHeaders(h http.Header) {
-	for name, vals := range h {
-		switch {
-		case equalHeader(name, "x-auth-key"), equalHeader(name, "x-account-id"):
-			delete(h, name)
-		case name == "Authorization":
-			for _, v := range vals {
-				if isMerchantBasic(v) {
-					delete(h, name)
-					break
-				}
-			}
-		}
-	}
-}
-
-// isMerchantBasic reports whether an Authorization value is HTTP Basic
-// carrying a merchant key.
-func isMerchantBasic(v string) bool {
-	if len(v) <= 6 || !strings.EqualFold(v[:6], "basic ") {
-		return false
-	}
-	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v[6:]))
-	if err != nil {
-		return false
-	}
-	_, pw, _ := strings.Cut(string(b), ":")
-	return strings.HasPrefix(pw, secret.KindMerchantKey.Prefix())
-}
-
-// ownership is what the gateway does for a merchant's request to an
-// owner-scoped method.
+// ownership is what the gateway does about record owners for one request
+// to an owner-scoped method.
 type ownership struct {
+	// merchantID is the calling merchant; "" for an API key, whose
+	// requests are not scoped but whose answers still teach the gateway
+	// who owns a record.
 	merchantID string
-	filter     string // list: the query parameter forced to the merchant
-	create     bool   // create: record the new record's owner from the answer
+	kind       string // the method's owner kind
+	recordID   string // OwnerRecord: the record the path names
+	filter     string // OwnerList: the query parameter forced to the merchant
+}
+
+func notFound() *refusal {
+	return &refusal{status: http.StatusNotFound, code: string(keyward.ENotFound), detail: "No such record."}
 }
 
 // owned applies the catalog's ownership rules to a merchant request that
 // the policy allowed. It answers and returns false when the request must
 // not go upstream: a record the merchant does not own is answered 404, as
 // if it did not exist.
-func (p *Proxy) owned(w http.ResponseWriter, r *http.Request, res *replica.Result, m *catalog.Method, params catalog.Params) (*ownership, bool) {
+func (p *Proxy) owned(w http.ResponseWriter, res *replica.Result, m *catalog.Method, params catalog.Params) (*ownership, bool) {
 	mid := res.Cred.MerchantID()
 	switch m.Owner.Kind {
 	case catalog.OwnerRecord:
-		param := m.Owner.Param
-		if param == "" {
-			param = "id"
-		}
-		owner, ok := p.rep.OwnerOf(res.Tenant.ID, m.Resource, params.Get(param))
-		if !ok || owner != mid {
-			p.problem(w, http.StatusNotFound, string(keyward.ENotFound), "No such record.", nil)
+		id := params.Get(m.Owner.Param)
+		if owner, ok := p.rep.OwnerOf(res.Tenant.ID, m.Resource, id); !ok || owner != mid {
+			p.answer(w, notFound())
 			return nil, false
 		}
-		return nil, true
+		return &ownership{merchantID: mid, kind: catalog.OwnerRecord, recordID: id}, true
 	case catalog.OwnerList:
-		f := m.Owner.Filter
-		if f == "" {
-			f = "merchant_id"
-		}
-		return &ownership{merchantID: mid, filter: f}, true
+		return &ownership{merchantID: mid, kind: catalog.OwnerList, filter: m.Owner.Filter}, true
 	case catalog.OwnerCreate:
-		if err := setOwnerInBody(r, ownerField(m), mid); err != nil {
-			p.problem(w, http.StatusBadRequest, string(keyward.EInvalid), err.Error(), nil)
-			return nil, false
-		}
-		return &ownership{merchantID: mid, create: true}, true
+		return &ownership{merchantID: mid, kind: catalog.OwnerCreate}, true
 	}
 	// A merchant method without ownership rules is refused rather than
 	// forwarded unscoped.
@@ -116,40 +82,65 @@ func (p *Proxy) owned(w http.ResponseWriter, r *http.Request, res *replica.Resul
 	return nil, false
 }
 
-func ownerField(m *catalog.Method) string {
-	if m.Owner.Filter != "" {
-		return m.Owner.Filter
-	}
-	return "merchant_id"
+func (p *Proxy) answer(w http.ResponseWriter, ref *refusal) {
+	p.problem(w, ref.status, ref.code, ref.detail, nil)
 }
 
-// setOwnerInBody sets the owner field of a JSON object body, replacing
-// whatever the client sent.
-func setOwnerInBody(r *http.Request, field, merchantID string) error {
+// scopeBody applies a merchant's ownership to a JSON request body: the
+// owner field of a created or updated record is set to the merchant, and
+// every reference must name a record the merchant owns.
+func (p *Proxy) scopeBody(body []byte, ten *replica.Tenant, m *catalog.Method, own *ownership) ([]byte, *refusal) {
+	setOwner := own.kind == catalog.OwnerCreate || own.kind == catalog.OwnerRecord && m.Access == keyward.LevelWrite && len(bytes.TrimSpace(body)) > 0
+	if !setOwner && len(m.References) == 0 {
+		return body, nil
+	}
 	obj := map[string]json.RawMessage{}
-	if r.Body != nil && r.Body != http.NoBody {
-		b, err := io.ReadAll(io.LimitReader(r.Body, maxOwnedBody+1))
-		r.Body.Close()
-		if err != nil {
-			return errors.New("The request body could not be read.")
-		}
-		if len(b) > maxOwnedBody {
-			return errors.New("The request body is larger than 1 MiB.")
-		}
-		if len(bytes.TrimSpace(b)) > 0 {
-			if err := json.Unmarshal(b, &obj); err != nil {
-				return errors.New("The request body must be a JSON object.")
-			}
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := json.Unmarshal(body, &obj); err != nil || obj == nil {
+			return nil, invalidBody("The request body must be a JSON object.")
 		}
 	}
-	v, _ := json.Marshal(merchantID)
-	obj[field] = v
-	b, _ := json.Marshal(obj)
-	r.Body = io.NopCloser(bytes.NewReader(b))
-	r.ContentLength = int64(len(b))
-	r.Header.Set("Content-Type", "application/json")
-	r.Header.Del("Content-Encoding")
-	return nil
+	for _, ref := range m.References {
+		raw, present := obj[ref.Field]
+		if !present || string(raw) == "null" {
+			continue
+		}
+		id, ok := recordID(raw)
+		if !ok {
+			return nil, &refusal{status: http.StatusUnprocessableEntity, code: keyward.CodeReferenceNotFound,
+				detail: ref.Field + " must name one record by its id."}
+		}
+		if owner, _ := p.rep.OwnerOf(ten.ID, ref.Resource, id); owner != own.merchantID {
+			return nil, &refusal{status: http.StatusUnprocessableEntity, code: keyward.CodeReferenceNotFound,
+				detail: ref.Field + " " + strconv.Quote(id) + " names no record of " + ref.Resource + " of yours."}
+		}
+	}
+	if !setOwner {
+		return body, nil
+	}
+	v, _ := json.Marshal(own.merchantID)
+	obj[m.Owner.Field] = v
+	out, _ := json.Marshal(obj)
+	return out, nil
+}
+
+func invalidBody(detail string) *refusal {
+	return &refusal{status: http.StatusBadRequest, code: string(keyward.EInvalid), detail: detail}
+}
+
+// recordID reads a record id written as a JSON string or number.
+func recordID(raw json.RawMessage) (string, bool) {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return "", false
+	}
+	switch v := v.(type) {
+	case string:
+		return v, v != ""
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64), true
+	}
+	return "", false
 }
 
 // forceQuery sets name to value in a raw query, removing every value the
@@ -170,11 +161,24 @@ func forceQuery(raw, name, value string) string {
 	return b.String()
 }
 
-// recordOwner reads the id of a record a merchant created from the
-// upstream's answer and records the merchant as its owner before the
-// answer goes back.
-func (f *forward) recordOwner(res *http.Response) error {
+// checkOwner reads the upstream's answer about an owner-scoped record and
+// keeps the recorded owner equal to the merchant the answer names. A
+// merchant is never handed an answer naming another merchant: it gets 404
+// instead.
+func (f *forward) checkOwner(res *http.Response) error {
+	own, m := f.own, f.m
+	ctx := res.Request.Context()
+	if own.kind == catalog.OwnerRecord && res.StatusCode == http.StatusNotFound {
+		// The upstream no longer has the record.
+		return f.setOwner(ctx, own.recordID, "")
+	}
 	if res.StatusCode < 200 || res.StatusCode > 299 {
+		return nil
+	}
+	if res.Request.Method == http.MethodDelete && own.kind == catalog.OwnerRecord {
+		return f.setOwner(ctx, own.recordID, "")
+	}
+	if own.kind != catalog.OwnerCreate && own.kind != catalog.OwnerRecord {
 		return nil
 	}
 	b, err := io.ReadAll(io.LimitReader(res.Body, maxOwnedBody+1))
@@ -183,28 +187,73 @@ func (f *forward) recordOwner(res *http.Response) error {
 		return err
 	}
 	if len(b) > maxOwnedBody {
-		return errors.New("created record's answer is too large to read its id")
+		return errors.New("the answer about an owner-scoped record is too large to check its owner")
 	}
 	res.Body = io.NopCloser(bytes.NewReader(b))
 	res.ContentLength = int64(len(b))
 	res.Header.Set("Content-Length", strconv.Itoa(len(b)))
-	field := f.m.Owner.IDField
-	if field == "" {
-		field = "id"
+	var obj map[string]json.RawMessage
+	if len(bytes.TrimSpace(b)) == 0 && own.kind == catalog.OwnerRecord {
+		return nil // an empty answer names no owner
 	}
-	var obj map[string]any
-	if err := json.Unmarshal(b, &obj); err != nil {
-		return fmt.Errorf("created record's answer is not a JSON object: %w", err)
+	if err := json.Unmarshal(b, &obj); err != nil || obj == nil {
+		if own.merchantID == "" {
+			return nil // an API key's answer that names no owner
+		}
+		return fmt.Errorf("the answer about an owner-scoped record is not a JSON object: %v", err)
 	}
-	var id string
-	switch v := obj[field].(type) {
-	case string:
-		id = v
-	case float64:
-		id = strconv.FormatFloat(v, 'f', -1, 64)
+	id := own.recordID
+	if own.kind == catalog.OwnerCreate {
+		raw, ok := obj[m.Owner.IDField]
+		if id, ok = recordID(raw); !ok {
+			return fmt.Errorf("the created record's answer has no %q", m.Owner.IDField)
+		}
 	}
-	if id == "" {
-		return fmt.Errorf("created record's answer has no %q", field)
+	raw, named := obj[m.Owner.Field]
+	if !named {
+		if own.kind == catalog.OwnerCreate {
+			// The gateway set the owner field in the body it forwarded.
+			return f.setOwner(ctx, id, own.merchantID)
+		}
+		return nil
 	}
-	return f.p.rep.RecordOwner(res.Request.Context(), f.ten.ID, f.m.Resource, id, f.own.merchantID)
+	var owner string
+	if string(raw) != "null" {
+		if err := json.Unmarshal(raw, &owner); err != nil {
+			return fmt.Errorf("the answer's %q is not a merchant id", m.Owner.Field)
+		}
+	}
+	if err := f.setOwner(ctx, id, owner); err != nil {
+		return err
+	}
+	if own.merchantID != "" && owner != own.merchantID {
+		f.p.log.Warn("gateway: the upstream's answer names another merchant; answered 404",
+			"method", m.ID, "record", id, "merchant", own.merchantID)
+		replaceAnswer(res, http.StatusNotFound, string(keyward.ENotFound), "No such record.")
+	}
+	return nil
+}
+
+// setOwner records the owner of a record unless the replica already holds
+// exactly that.
+func (f *forward) setOwner(ctx context.Context, recordID, merchantID string) error {
+	if recordID == "" {
+		return nil
+	}
+	if cur, _ := f.p.rep.OwnerOf(f.ten.ID, f.m.Resource, recordID); cur == merchantID {
+		return nil
+	}
+	return f.p.rep.SetOwner(ctx, f.ten.ID, f.m.Resource, recordID, merchantID)
+}
+
+// replaceAnswer turns an upstream answer into a problem of the gateway's,
+// keeping nothing of the upstream's headers or body.
+func replaceAnswer(res *http.Response, status int, code, detail string) {
+	b, _ := json.Marshal(httpx.Problem{
+		Type: problemType + strings.ToLower(code), Title: http.StatusText(status), Status: status, Detail: detail, Code: code,
+	})
+	res.StatusCode, res.Status = status, strconv.Itoa(status)+" "+http.StatusText(status)
+	res.Header = http.Header{"Content-Type": {"application/problem+json"}, "Content-Length": {strconv.Itoa(len(b))}}
+	res.Body = io.NopCloser(bytes.NewReader(b))
+	res.ContentLength = int64(len(b))
 }

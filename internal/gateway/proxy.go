@@ -1,12 +1,15 @@
 package gateway
 
 import (
+	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"log/slog"
 	"maps"
 	"net"
@@ -24,7 +27,6 @@ import (
 	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/internal/ratelimit"
 	"github.com/keyward/keyward/internal/replica"
-	"github.com/keyward/keyward/internal/secret"
 )
 
 // Credential sources: where the proxy looks for the API key.
@@ -108,6 +110,7 @@ type Proxy struct {
 	passUnknown bool
 	key         []byte
 	limiter     *ratelimit.Limiter
+	maxBody     int64
 	transport   http.RoundTripper
 	log         *slog.Logger
 
@@ -140,6 +143,10 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	p := &Proxy{
 		upstream: u, rep: cfg.Replica, cat: cfg.Replica.Catalog(), passUnknown: cfg.PassUnknown,
 		key: append([]byte(nil), cfg.IdentityKey...), limiter: cfg.Limiter, transport: cfg.Transport, log: cfg.Logger,
+		maxBody: cfg.MaxBody,
+	}
+	if p.maxBody <= 0 {
+		p.maxBody = DefaultMaxBody
 	}
 	var ways []string
 	for _, n := range names {
@@ -200,19 +207,18 @@ func joinOr(s []string) string {
 
 // ServeHTTP authenticates and forwards one request.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !cleanPath(r.URL) {
-		p.problem(w, http.StatusBadRequest, string(keyward.EInvalid),
-			"The path is not in canonical form: send it without empty, \".\" or \"..\" segments, backslashes or encoded slashes.", nil)
+	rt, ok, ref := readRoute(p.cat, r.Method, r.URL, r.Header)
+	if ref != nil {
+		p.problem(w, ref.status, ref.code, ref.detail, nil)
 		return
-	}
-	m, params, ok := p.cat.Match(r.Method, r.URL.Path)
-	if !ok && r.Method == http.MethodHead {
-		// Most servers answer HEAD with their GET handler, so HEAD needs
-		// what GET needs.
-		m, params, ok = p.cat.Match(http.MethodGet, r.URL.Path)
 	}
 	if !ok {
 		if p.passUnknown {
+			if r.Header["Upgrade"] != nil || headerHasToken(r.Header["Connection"], "upgrade") {
+				p.problem(w, http.StatusBadRequest, keyward.CodeInvalidRequest,
+					"Connection upgrades are accepted only for catalog methods that allow them.", nil)
+				return
+			}
 			p.forward(w, r, nil, nil, nil)
 			return
 		}
@@ -220,9 +226,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.problem(w, http.StatusNotFound, keyward.CodeUnknownMethod, Message(&res, nil), nil)
 		return
 	}
+	m := rt.m
 	var res replica.Result
 	if account, mkey, ok := merchantCredential(r); ok {
-		res = p.rep.VerifyMerchant(account, mkey, m, m.StoreOf(r, params))
+		res = p.rep.VerifyMerchant(account, mkey, m, rt.store)
 	} else {
 		key := p.credential(r)
 		if key == "" {
@@ -231,7 +238,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				map[string]any{"verify_code": keyward.CodeNotFound})
 			return
 		}
-		res = p.rep.Verify(key, m, m.StoreOf(r, params))
+		res = p.rep.Verify(key, m, rt.store)
 	}
 	if res.Code != keyward.CodeValid {
 		p.refuse(w, &res, m)
@@ -240,14 +247,80 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var own *ownership
 	if res.Cred.Merchant != nil {
 		var ok bool
-		if own, ok = p.owned(w, r, &res, m, params); !ok {
+		if own, ok = p.owned(w, &res, m, rt.params); !ok {
 			return
 		}
+	} else if m.Owner.Kind == catalog.OwnerCreate || m.Owner.Kind == catalog.OwnerRecord {
+		// Answers to API keys teach the gateway who owns a record too.
+		own = &ownership{kind: m.Owner.Kind, recordID: rt.params.Get(m.Owner.Param)}
 	}
 	if p.limiter != nil && !p.limit(w, r, &res) {
 		return
 	}
-	p.forward(w, r, &res, m, own)
+	digest, ok := p.body(w, r, &rt, &res, own)
+	if !ok {
+		return
+	}
+	if rt.upgrade != "" {
+		p.log.Info("gateway: connection upgrade allowed", "method", m.ID, "key_id", res.Cred.KeyID, "protocol", rt.upgrade)
+	}
+	f := p.forwards.Get().(*forward)
+	f.contentDigest = digest
+	p.forwardWith(f, w, r, &res, m, own)
+}
+
+// body reads the request body, at most the proxy's bound, applies a
+// merchant's ownership to it and returns its Content-Digest ("" when the
+// body is empty). It answers and returns false when the request must not
+// go upstream.
+func (p *Proxy) body(w http.ResponseWriter, r *http.Request, rt *route, res *replica.Result, own *ownership) (string, bool) {
+	var b []byte
+	if r.Body != nil && r.Body != http.NoBody {
+		if r.ContentLength > p.maxBody {
+			p.tooLarge(w)
+			return "", false
+		}
+		var err error
+		b, err = io.ReadAll(io.LimitReader(r.Body, p.maxBody+1))
+		r.Body.Close()
+		if err != nil {
+			p.problem(w, http.StatusBadRequest, string(keyward.EInvalid), "The request body could not be read in time.", nil)
+			return "", false
+		}
+		if int64(len(b)) > p.maxBody {
+			p.tooLarge(w)
+			return "", false
+		}
+	}
+	if ref := checkBodyOverride(rt, r.Header.Get("Content-Type"), b, p.cat.Options().MethodOverride); ref != nil {
+		p.answer(w, ref)
+		return "", false
+	}
+	if own != nil && own.merchantID != "" {
+		scoped, ref := p.scopeBody(b, res.Tenant, rt.m, own)
+		if ref != nil {
+			p.answer(w, ref)
+			return "", false
+		}
+		if !bytes.Equal(scoped, b) {
+			b = scoped
+			r.Header.Set("Content-Type", "application/json")
+			r.Header.Del("Content-Encoding")
+		}
+	}
+	r.ContentLength = int64(len(b))
+	r.TransferEncoding = nil
+	if len(b) == 0 {
+		r.Body = http.NoBody
+		return "", true
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	return bodyDigest(b), true
+}
+
+func (p *Proxy) tooLarge(w http.ResponseWriter) {
+	p.problem(w, http.StatusRequestEntityTooLarge, string(keyward.ETooLarge),
+		"The request body is larger than "+strconv.FormatInt(p.maxBody, 10)+" bytes.", nil)
 }
 
 // credential returns the key from the first enabled source that has one.
@@ -306,16 +379,7 @@ func (p *Proxy) problem(w http.ResponseWriter, status int, code, detail string, 
 // RateLimit headers of the tighter one; it answers 429 and returns false
 // when either is exhausted.
 func (p *Proxy) limit(w http.ResponseWriter, r *http.Request, res *replica.Result) bool {
-	var shown ratelimit.Result
-	if n := res.Cred.RateLimit; n > 0 {
-		shown = p.limiter.Allow(r.Context(), "k:"+res.Cred.KeyID, n)
-	}
-	if n := res.Tenant.Licence.RateLimit; n > 0 && (shown.Limit == 0 || shown.Allowed) {
-		t := p.limiter.Allow(r.Context(), "t:"+res.Tenant.ID, n)
-		if shown.Limit == 0 || !t.Allowed || t.Remaining < shown.Remaining {
-			shown = t
-		}
-	}
+	shown := takeLimit(r.Context(), p.limiter, res, true)
 	if shown.Limit == 0 {
 		return true
 	}
@@ -332,6 +396,26 @@ func (p *Proxy) limit(w http.ResponseWriter, r *http.Request, res *replica.Resul
 	h["Retry-After"] = v[3:4:4]
 	p.refuse(w, &replica.Result{Code: keyward.CodeRateLimited}, nil)
 	return false
+}
+
+// takeLimit takes one request from the key's and the tenant's rate limits,
+// or with consume false only looks, and returns the tighter; Limit is 0
+// when neither has one.
+func takeLimit(ctx context.Context, l *ratelimit.Limiter, res *replica.Result, consume bool) ratelimit.Result {
+	var shown ratelimit.Result
+	if n := res.Cred.RateLimit; n > 0 {
+		shown = l.Take(ctx, "k:"+res.Cred.KeyID, n, consume)
+	}
+	if n := res.Tenant.Licence.RateLimit; n > 0 && (shown.Limit == 0 || shown.Allowed) {
+		t := l.Take(ctx, "t:"+res.Tenant.ID, n, consume)
+		if shown.Limit == 0 || !t.Allowed || t.Remaining < shown.Remaining {
+			shown = t
+		}
+	}
+	if shown.Limit == 0 {
+		shown.Allowed = true
+	}
+	return shown
 }
 
 // formatInts writes the numbers in decimal as substrings of one string,
@@ -378,22 +462,26 @@ type forward struct {
 
 // forward proxies r; res is nil for a request passed unchecked.
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, res *replica.Result, m *catalog.Method, own *ownership) {
-	f := p.forwards.Get().(*forward)
+	p.forwardWith(p.forwards.Get().(*forward), w, r, res, m, own)
+}
+
+func (p *Proxy) forwardWith(f *forward, w http.ResponseWriter, r *http.Request, res *replica.Result, m *catalog.Method, own *ownership) {
 	if res != nil {
-		f.keyID, f.stores, f.ten = res.Cred.KeyID, storesValue(&res.Cred), res.Tenant
+		f.keyID, f.stores, f.merchantID, f.ten = res.Cred.KeyID, storesValue(&res.Cred), res.Cred.MerchantID(), res.Tenant
 	}
 	f.m, f.own = m, own
 	f.rp.ServeHTTP(w, r)
-	f.keyID, f.stores, f.ten, f.m, f.own = "", "", nil, nil, nil
+	f.keyID, f.stores, f.merchantID, f.contentDigest, f.ten, f.m, f.own = "", "", "", "", nil, nil, nil
 	p.forwards.Put(f)
 }
 
-// modifyResponse records the owner of a record a merchant created.
+// modifyResponse keeps record ownership in step with the upstream's
+// answers about owner-scoped records.
 func (f *forward) modifyResponse(res *http.Response) error {
-	if f.own == nil || !f.own.create {
+	if f.own == nil || f.own.kind == "" {
 		return nil
 	}
-	return f.recordOwner(res)
+	return f.checkOwner(res)
 }
 
 // rewrite builds the outbound request. ReverseProxy has already removed
@@ -411,8 +499,7 @@ func (f *forward) rewrite(pr *httputil.ProxyRequest) {
 	h := make(http.Header, len(out.Header)+12)
 	maps.Copy(h, out.Header)
 	out.Header = h
-	stripHeaders(h)
-	stripMerchantHeaders(h)
+	stripCredentials(h)
 	if f.own != nil && f.own.filter != "" {
 		out.URL.RawQuery = forceQuery(out.URL.RawQuery, f.own.filter, f.own.merchantID)
 	}
@@ -474,26 +561,6 @@ func setForwarded(pr *httputil.ProxyRequest, v []string) {
 		v[2] = "https"
 	}
 	h["X-Forwarded-Proto"] = v[2:3:3]
-}
-
-// stripHeaders removes the client's identity headers and API keys. Names
-// are compared ignoring case and treating "_" as "-", as CGI-style servers
-// read them.
-func stripHeaders(h http.Header) {
-	for name, vals := range h {
-		switch {
-		case hasPrefixHeader(name, identityPrefix), equalHeader(name, "x-api-key"):
-			delete(h, name)
-		case name == "Authorization":
-			for _, v := range vals {
-				if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") &&
-					strings.HasPrefix(strings.TrimSpace(v[7:]), secret.KindAPIKey.Prefix()) {
-					delete(h, name)
-					break
-				}
-			}
-		}
-	}
 }
 
 func hasPrefixHeader(name, lowerPrefix string) bool {
@@ -567,22 +634,8 @@ func (p *Proxy) badGateway(w http.ResponseWriter, r *http.Request, err error) {
 // upstream cannot resolve it to a route other than the one matched.
 func cleanPath(u *url.URL) bool {
 	path := u.Path
-	if path == "" || path[0] != '/' || strings.IndexByte(path, '\\') >= 0 {
+	if strings.IndexByte(path, '\\') >= 0 || !cleanSegments(path) {
 		return false
-	}
-	for rest := path[1:]; rest != ""; {
-		seg := rest
-		if i := strings.IndexByte(rest, '/'); i >= 0 {
-			seg, rest = rest[:i], rest[i+1:]
-			if seg == "" {
-				return false
-			}
-		} else {
-			rest = ""
-		}
-		if seg == "." || seg == ".." {
-			return false
-		}
 	}
 	if u.RawPath != "" {
 		raw := u.RawPath
@@ -616,7 +669,8 @@ func queryValue(raw, key string) string {
 	return ""
 }
 
-// stripQuery removes every apiKey parameter from a raw query, splitting on
+// stripQuery removes every apiKey parameter, and every parameter holding a
+// keyward secret, from a raw query, splitting on
 // ";" as well as "&" since some servers do, and keeps everything else as
 // sent. It reports whether it removed any.
 func stripQuery(raw string) (string, bool) {
@@ -663,10 +717,18 @@ func hasQueryKey(raw string) bool {
 	}
 }
 
+// isQueryKey reports whether a query pair is an apiKey parameter or holds
+// a keyward secret in any parameter.
 func isQueryKey(pair string) bool {
 	k, _, _ := strings.Cut(pair, "=")
-	k, ok := unescape(k)
-	return ok && k == QueryAPIKey
+	if k, ok := unescape(k); ok && k == QueryAPIKey {
+		return true
+	}
+	if strings.Contains(pair, "kw") {
+		p, ok := unescape(pair)
+		return holdsSecret(pair) || ok && holdsSecret(p)
+	}
+	return false
 }
 
 func unescape(s string) (string, bool) {

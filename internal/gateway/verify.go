@@ -4,10 +4,14 @@ package gateway
 
 import (
 	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/ratelimit"
 	"github.com/keyward/keyward/internal/replica"
 )
 
@@ -17,13 +21,24 @@ type VerifyRequest struct {
 	Key     string       `json:"key"`
 	Method  string       `json:"method,omitempty"`
 	Request *HTTPRequest `json:"request,omitempty"`
-	Store   string       `json:"store,omitempty"`
+	// Store is the store the request acts on, when Request does not name
+	// it where the catalog says.
+	Store string `json:"store,omitempty"`
+	// DryRun decides without taking a request from the key's and the
+	// tenant's rate limits.
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
-// HTTPRequest names a request of the platform's API.
+// HTTPRequest names a request of the platform's API, read exactly as the
+// gateway reads it.
 type HTTPRequest struct {
 	Method string `json:"method"`
-	Path   string `json:"path"`
+	// Path is the request target: the path and, optionally, "?" and the
+	// query, percent-encoded as the client sends them.
+	Path string `json:"path"`
+	// Headers are the request's headers that matter to the decision, such
+	// as the one naming the store.
+	Headers map[string]string `json:"headers,omitempty"`
 }
 
 // VerifyResponse is the answer of POST /v1/verify.
@@ -38,6 +53,19 @@ type VerifyResponse struct {
 	Permissions keyward.Permissions  `json:"permissions,omitempty"`
 	Stores      *keyward.StoreAccess `json:"stores,omitempty"`
 	Missing     *Missing             `json:"missing,omitempty"`
+	// RetryAfter is the number of seconds after which a request would be
+	// allowed again, for RATE_LIMITED.
+	RetryAfter int `json:"retry_after,omitempty"`
+	// RateLimit is the tighter of the key's and the tenant's limits, when
+	// either has one.
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+}
+
+// RateLimit describes a rate limit's state after the decision.
+type RateLimit struct {
+	Limit     int `json:"limit"`     // requests per second
+	Remaining int `json:"remaining"` // requests allowed right now
+	Reset     int `json:"reset"`     // seconds until the bucket is full
 }
 
 // Missing names the permission a key lacks, so an integrator knows what to
@@ -47,9 +75,12 @@ type Missing struct {
 	Level    keyward.Level `json:"level"`
 }
 
-// Verifier serves POST /v1/verify.
+// Verifier serves POST /v1/verify. It reads a request exactly as the
+// gateway does and applies the same rate limits.
 type Verifier struct {
 	Replica *replica.Replica
+	// Limiter is the gateway's rate limiter; nil enforces no limits.
+	Limiter *ratelimit.Limiter
 }
 
 // ServeHTTP answers one verify request.
@@ -65,6 +96,7 @@ func (v *Verifier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	cat := v.Replica.Catalog()
 	var m *catalog.Method
+	store := in.Store
 	switch {
 	case in.Method != "" && in.Request != nil:
 		httpx.Error(w, r, keyward.Invalid("method", "give either method or request, not both"))
@@ -72,23 +104,53 @@ func (v *Verifier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case in.Method != "":
 		m, _ = cat.Method(in.Method)
 	case in.Request != nil:
-		var p catalog.Params
-		m, p, _ = cat.Match(in.Request.Method, in.Request.Path)
-		if m != nil && in.Store == "" && m.Store.In == catalog.StorePath {
-			in.Store = p.Get(m.Store.Name)
+		u, err := url.ParseRequestURI(in.Request.Path)
+		if err != nil || !strings.HasPrefix(in.Request.Path, "/") {
+			httpx.Error(w, r, keyward.Invalid("request.path", "request.path must be a request target such as /api/v5/orders?store=main"))
+			return
+		}
+		h := make(http.Header, len(in.Request.Headers))
+		for name, val := range in.Request.Headers {
+			h.Add(name, val)
+		}
+		rt, ok, ref := readRoute(cat, in.Request.Method, u, h)
+		if ref == nil && ok && rt.store != "" && in.Store != "" && rt.store != in.Store {
+			ref = ambiguousStore("The request names store " + strconv.Quote(rt.store) + " but store says " + strconv.Quote(in.Store) + ".")
+		}
+		if ref != nil {
+			httpx.JSON(w, http.StatusOK, VerifyResponse{Code: ref.code, Message: ref.detail})
+			return
+		}
+		m = rt.m
+		if rt.store != "" {
+			store = rt.store
 		}
 	default:
 		httpx.Error(w, r, keyward.Invalid("method", "give a catalog method id in method, or {\"method\",\"path\"} in request"))
 		return
 	}
-	res := v.Replica.Verify(in.Key, m, in.Store)
+	res := v.Replica.Verify(in.Key, m, store)
 	status := http.StatusOK
 	if res.Code == keyward.CodeUnavailable {
 		// A stale replica must not be trusted: refuse, and tell the caller to retry.
 		status = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", "5")
 	}
-	httpx.JSON(w, status, Response(&res, m))
+	var limit ratelimit.Result
+	if res.Allowed() && v.Limiter != nil {
+		limit = takeLimit(r.Context(), v.Limiter, &res, !in.DryRun)
+		if !limit.Allowed {
+			res = replica.Result{Code: keyward.CodeRateLimited, Cred: res.Cred, Tenant: res.Tenant}
+		}
+	}
+	out := Response(&res, m)
+	if limit.Limit > 0 {
+		out.RateLimit = &RateLimit{Limit: limit.Limit, Remaining: limit.Remaining, Reset: ceilSeconds(limit.ResetAfter, 0)}
+		if !limit.Allowed {
+			out.RetryAfter = ceilSeconds(limit.RetryAfter, 1)
+		}
+	}
+	httpx.JSON(w, status, out)
 }
 
 // Response builds the verify answer for a result.

@@ -26,12 +26,18 @@ type Platform struct {
 	Now time.Time       // the clock of the service and the replica
 }
 
-// New seeds the demo tenant in db and loads a replica of it.
+// New seeds the demo tenant in db and loads a replica of it, over the
+// built-in catalog.
 func New(tb testing.TB, db *store.DB) *Platform {
+	return NewWithCatalog(tb, db, catalog.Builtin())
+}
+
+// NewWithCatalog is New over another catalog, which must hold the
+// built-in catalog's methods for the demo seed.
+func NewWithCatalog(tb testing.TB, db *store.DB, cat *catalog.Catalog) *Platform {
 	tb.Helper()
 	p := &Platform{TB: tb, DB: db, Now: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
 	clock := func() time.Time { return p.Now }
-	cat := catalog.Builtin()
 	p.Rep = replica.New(db, cat, replica.WithClock(clock))
 	p.Svc = service.New(db, cat, service.WithClock(clock), service.WithLicenceContact("sales@platform.test"),
 		service.WithChangeHook(func(ctx context.Context) {

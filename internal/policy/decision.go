@@ -25,6 +25,9 @@ type Decision struct {
 	// Merchant is set when CodeMethodNotAllowed comes from the merchant
 	// restriction rather than the allowlist.
 	Merchant bool
+	// NoSuchStore is set when CodeStoreNotAllowed is answered because the
+	// store is not one of the tenant's.
+	NoSuchStore bool
 }
 
 // Allowed reports whether the request may proceed.
@@ -68,6 +71,9 @@ func (d Decision) Message() string {
 		}
 		return "This key is limited to selected stores, so the request must name one of them" + where + "."
 	case keyward.CodeStoreNotAllowed:
+		if d.NoSuchStore {
+			return "The tenant has no store " + strconv.Quote(d.Store) + "; name one of its stores by id or code."
+		}
 		return "This key may not act on store " + strconv.Quote(d.Store) + "; ask the tenant's administrator to add the store to the key."
 	}
 	return "The request was refused (" + d.Code + ")."

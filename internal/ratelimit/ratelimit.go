@@ -142,6 +142,77 @@ func (l *Limiter) Allow(ctx context.Context, key string, perSecond int) Result {
 	return l.allowLocal(key, perSecond)
 }
 
+// Peek tells what Allow would answer for key without taking a request
+// from its bucket.
+func (l *Limiter) Peek(ctx context.Context, key string, perSecond int) Result {
+	if perSecond <= 0 {
+		return Result{Allowed: true}
+	}
+	if l.rdb != nil {
+		if res, ok := l.peekRedis(ctx, key, perSecond); ok {
+			return res
+		}
+	}
+	return l.peekLocal(key, perSecond)
+}
+
+// Take is Allow when consume is set and Peek otherwise.
+func (l *Limiter) Take(ctx context.Context, key string, perSecond int, consume bool) Result {
+	if consume {
+		return l.Allow(ctx, key, perSecond)
+	}
+	return l.Peek(ctx, key, perSecond)
+}
+
+func (l *Limiter) peekRedis(ctx context.Context, key string, perSecond int) (Result, bool) {
+	now := time.Now().UnixNano()
+	if now < l.redisDown.Load() {
+		return Result{}, false
+	}
+	cctx, cancel := context.WithTimeout(ctx, l.timeout)
+	// A cost of 0 reads the bucket without taking from it.
+	r, err := l.rdb.AllowN(cctx, l.prefix+key, redis_rate.PerSecond(perSecond), 0)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			l.redisDown.Store(now + int64(redisBackoff))
+		}
+		return Result{}, false
+	}
+	res := Result{
+		Allowed:    r.Remaining >= 1,
+		Limit:      perSecond,
+		Remaining:  max(0, r.Remaining),
+		ResetAfter: max(0, r.ResetAfter),
+	}
+	if !res.Allowed {
+		res.RetryAfter = max(0, r.RetryAfter) + time.Second/time.Duration(perSecond)
+	}
+	return res, true
+}
+
+func (l *Limiter) peekLocal(key string, perSecond int) Result {
+	now := l.now()
+	s := &l.shards[maphash.String(l.seed, key)%shardCount]
+	s.mu.Lock()
+	b := s.buckets[key]
+	s.mu.Unlock()
+	tokens := float64(perSecond)
+	if b != nil && b.perSecond == perSecond {
+		tokens = min(max(b.lim.TokensAt(now), 0), float64(perSecond))
+	}
+	res := Result{
+		Allowed:    tokens >= 1,
+		Limit:      perSecond,
+		Remaining:  int(math.Floor(tokens)),
+		ResetAfter: secondsToDuration((float64(perSecond) - tokens) / float64(perSecond)),
+	}
+	if !res.Allowed {
+		res.RetryAfter = max(secondsToDuration((1-tokens)/float64(perSecond)), time.Nanosecond)
+	}
+	return res
+}
+
 func (l *Limiter) allowRedis(ctx context.Context, key string, perSecond int) (Result, bool) {
 	now := time.Now().UnixNano()
 	if now < l.redisDown.Load() {

@@ -231,6 +231,33 @@ func TestRedisSharedBetweenLimiters(t *testing.T) {
 	}
 }
 
+// TestPeekTakesNothing checks Peek answers what Allow would, in process
+// and in Redis, without using the bucket.
+func TestPeekTakesNothing(t *testing.T) {
+	client := redistest.Client(t)
+	clk := newClock()
+	for name, l := range map[string]*ratelimit.Limiter{
+		"in process": ratelimit.New(ratelimit.WithClock(clk.now)),
+		"redis":      ratelimit.NewRedis(client, ratelimit.WithPrefix(redistest.Prefix(t, client))),
+	} {
+		ctx := context.Background()
+		for range 10 {
+			if r := l.Peek(ctx, "k:p", 3); !r.Allowed || r.Remaining != 3 || r.Limit != 3 {
+				t.Fatalf("%s: peek on a full bucket: %+v", name, r)
+			}
+		}
+		for range 3 {
+			l.Allow(ctx, "k:p", 3)
+		}
+		if r := l.Peek(ctx, "k:p", 3); r.Allowed || r.Remaining != 0 || r.RetryAfter <= 0 {
+			t.Fatalf("%s: peek on an empty bucket: %+v", name, r)
+		}
+		if r := l.Take(ctx, "k:p", 3, false); r.Allowed {
+			t.Fatalf("%s: Take without consuming: %+v", name, r)
+		}
+	}
+}
+
 func TestRedisDownFallsBackInProcess(t *testing.T) {
 	// Nothing listens on port 1 of the loopback address.
 	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1})

@@ -112,11 +112,13 @@ func (r *Replica) OwnerOf(tenantID, resource, recordID string) (string, bool) {
 	return m, ok
 }
 
-// RecordOwner records, durably and then in memory, that a merchant created
-// a record; other nodes learn it from the change log.
-func (r *Replica) RecordOwner(ctx context.Context, tenantID, resource, recordID, merchantID string) error {
+// SetOwner records, durably and then in memory, the merchant that owns a
+// record as the upstream named it, replacing any owner recorded before; an
+// empty merchantID releases the record. Other nodes learn it from the
+// change log.
+func (r *Replica) SetOwner(ctx context.Context, tenantID, resource, recordID, merchantID string) error {
 	err := r.db.Write(ctx, func(q *store.Q) error {
-		if err := q.InsertOwner(ctx, tenantID, resource, recordID, merchantID, r.now()); err != nil {
+		if err := q.SetOwner(ctx, tenantID, resource, recordID, merchantID, r.now()); err != nil {
 			return err
 		}
 		return q.AppendChange(ctx, tenantID, "owner", resource+"/"+recordID, r.now())
@@ -124,9 +126,12 @@ func (r *Replica) RecordOwner(ctx context.Context, tenantID, resource, recordID,
 	if err != nil {
 		return err
 	}
+	k := ownerKey{tenantID, resource, recordID}
 	r.mu.Lock()
-	if _, taken := r.owners[ownerKey{tenantID, resource, recordID}]; !taken {
-		r.owners[ownerKey{tenantID, resource, recordID}] = merchantID
+	if merchantID == "" {
+		delete(r.owners, k)
+	} else {
+		r.owners[k] = merchantID
 	}
 	r.mu.Unlock()
 	return nil

@@ -60,7 +60,15 @@ type Tenant struct {
 	ID        string
 	Domain    string
 	Licence   keyward.Licence
-	storeCode map[string]string // store id -> code
+	storeCode map[string]string   // store id -> code
+	storeName map[string]struct{} // every store's id and code
+}
+
+// HasStore reports whether name is the id or code of one of the tenant's
+// stores.
+func (t *Tenant) HasStore(name string) bool {
+	_, ok := t.storeName[name]
+	return ok
 }
 
 // entry is one secret of a merchant credential: the credential it opens
@@ -189,9 +197,14 @@ func (r *Replica) loadTenant(ctx context.Context, q *store.Q, t *keyward.Tenant,
 	if err != nil {
 		return nil, err
 	}
-	tt := &Tenant{ID: t.ID, Domain: t.Domain, Licence: *l, storeCode: make(map[string]string, len(stores))}
+	tt := &Tenant{ID: t.ID, Domain: t.Domain, Licence: *l, storeCode: make(map[string]string, len(stores)),
+		storeName: make(map[string]struct{}, 2*len(stores))}
 	for _, s := range stores {
 		tt.storeCode[s.ID] = s.Code
+		tt.storeName[s.ID] = struct{}{}
+		if s.Code != "" {
+			tt.storeName[s.Code] = struct{}{}
+		}
 	}
 	return tt, nil
 }
@@ -487,6 +500,10 @@ func (r *Replica) lookup(key string, m *catalog.Method, store string) Result {
 		res.Code = keyward.CodeUnknownMethod
 	default:
 		res.Decision = cred.Policy.Decide(m, store, now)
+		// A key reaches only its own tenant's stores, whatever its access.
+		if res.Decision.Code == keyward.CodeValid && store != "" && m.Store.In != catalog.StoreNone && !res.Tenant.HasStore(store) {
+			res.Decision = policy.Decision{Code: keyward.CodeStoreNotAllowed, Method: m, Store: store, NoSuchStore: true}
+		}
 		res.Code = res.Decision.Code
 	}
 	if res.Code == keyward.CodeValid && r.OnUse != nil {

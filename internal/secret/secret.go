@@ -38,6 +38,10 @@ func (k Kind) Prefix() string {
 	return ""
 }
 
+// IsPrefix reports whether s is the prefix of a kind of secret, such as
+// "kwk_".
+func IsPrefix(s string) bool { return kindOf(s) != 0 }
+
 func kindOf(prefix string) Kind {
 	switch prefix {
 	case "kwk_":

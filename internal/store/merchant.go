@@ -212,11 +212,16 @@ func (q *Q) merchantUsers(ctx context.Context, query string, args ...any) ([]*ke
 	return out, normalise(rows.Err())
 }
 
-// InsertOwner records that a merchant created a record; recording the
-// same record again is a no-op.
-func (q *Q) InsertOwner(ctx context.Context, tenantID, resource, recordID, merchantID string, at time.Time) error {
+// SetOwner records the merchant that owns a record, replacing any owner
+// recorded before; an empty merchantID removes the record's owner.
+func (q *Q) SetOwner(ctx context.Context, tenantID, resource, recordID, merchantID string, at time.Time) error {
+	if merchantID == "" {
+		_, err := q.exec(ctx, `DELETE FROM record_owners WHERE tenant_id = ? AND resource = ? AND record_id = ?`, tenantID, resource, recordID)
+		return err
+	}
 	_, err := q.exec(ctx, `INSERT INTO record_owners (tenant_id, resource, record_id, merchant_id, created_at) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (tenant_id, resource, record_id) DO NOTHING`, tenantID, resource, recordID, merchantID, at)
+		ON CONFLICT (tenant_id, resource, record_id) DO UPDATE SET merchant_id = excluded.merchant_id, created_at = excluded.created_at`,
+		tenantID, resource, recordID, merchantID, at)
 	return err
 }
 

@@ -1,0 +1,341 @@
+package gateway
+
+import (
+	"bytes"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/catalog"
+)
+
+// route is a request read the way the gateway forwards it: the catalog
+// method it matches, its path parameters, the store it names and the
+// protocol it asks to switch to.
+type route struct {
+	method  string // the method the request is checked as
+	m       *catalog.Method
+	params  catalog.Params
+	store   string
+	upgrade string
+}
+
+// refusal is a request refused before its credential is looked at.
+type refusal struct {
+	status int
+	code   string
+	detail string
+}
+
+func invalidRequest(detail string) *refusal {
+	return &refusal{status: http.StatusBadRequest, code: keyward.CodeInvalidRequest, detail: detail}
+}
+
+func ambiguousStore(detail string) *refusal {
+	return &refusal{status: http.StatusBadRequest, code: keyward.CodeStoreAmbiguous, detail: detail}
+}
+
+// Method-override headers, in lower case; servers and frameworks read each
+// of them as the method a POST stands for.
+var overrideHeaders = [...]string{"x-http-method-override", "x-http-method", "x-method-override"}
+
+// overrideParam is the query or form parameter frameworks read as the
+// method a POST stands for.
+const overrideParam = "_method"
+
+var (
+	errPathForm = invalidRequest("The path is not in canonical form: send it without empty, \".\" or \"..\" segments, backslashes or encoded slashes.")
+	errPathArgs = invalidRequest("Path parameters (\";name=value\" in a path segment) are not accepted: servers read them differently.")
+)
+
+// readRoute normalises a request and matches it against the catalog: the
+// one reading shared by the gateway and POST /v1/verify. ok is false, with
+// no refusal, when no catalog method matches.
+func readRoute(cat *catalog.Catalog, method string, u *url.URL, h http.Header) (rt route, ok bool, ref *refusal) {
+	if !cleanPath(u) {
+		return rt, false, errPathForm
+	}
+	opts := cat.Options()
+	path := u.Path
+	if strings.IndexByte(path, ';') >= 0 {
+		if !opts.PathParams {
+			return rt, false, errPathArgs
+		}
+		if path = withoutPathParams(path); !cleanSegments(path) {
+			return rt, false, errPathForm
+		}
+	}
+	method, ref = overriddenMethod(method, u.RawQuery, h, opts.MethodOverride)
+	if ref != nil {
+		return rt, false, ref
+	}
+	m, params, found := cat.Match(method, path)
+	if !found && method == http.MethodHead {
+		// Most servers answer HEAD with their GET handler, so HEAD needs
+		// what GET needs.
+		m, params, found = cat.Match(http.MethodGet, path)
+	}
+	if !found {
+		return rt, false, nil
+	}
+	rt = route{method: method, m: m, params: params}
+	if rt.upgrade, ref = upgradeOf(m, h); ref != nil {
+		return rt, false, ref
+	}
+	if rt.store, ref = storeOf(m, u.RawQuery, h, params); ref != nil {
+		return rt, false, ref
+	}
+	return rt, true, nil
+}
+
+// cleanSegments reports whether a path has no empty, "." or ".." segment
+// (a trailing slash aside).
+func cleanSegments(path string) bool {
+	if path == "" || path[0] != '/' {
+		return false
+	}
+	for rest := path[1:]; rest != ""; {
+		seg := rest
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			seg, rest = rest[:i], rest[i+1:]
+			if seg == "" {
+				return false
+			}
+		} else {
+			rest = ""
+		}
+		if seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+// withoutPathParams removes ";…" from every segment, as servlet containers
+// do before routing.
+func withoutPathParams(path string) string {
+	var b strings.Builder
+	for i, seg := range strings.Split(path, "/") {
+		if i > 0 {
+			b.WriteByte('/')
+		}
+		seg, _, _ = strings.Cut(seg, ";")
+		b.WriteString(seg)
+	}
+	return b.String()
+}
+
+// overriddenMethod returns the method the request is checked as. A method
+// override is refused unless the catalog allows it; then only a POST may
+// carry one, and every place naming it must agree.
+func overriddenMethod(method, rawQuery string, h http.Header, allowed bool) (string, *refusal) {
+	var named []string
+	for name, vals := range h {
+		for _, o := range overrideHeaders {
+			if equalHeader(name, o) {
+				named = append(named, vals...)
+			}
+		}
+	}
+	if rawQuery != "" {
+		named = append(named, queryValues(rawQuery, overrideParam)...)
+	}
+	if len(named) == 0 {
+		return method, nil
+	}
+	if !allowed {
+		return "", invalidRequest("Method overrides (X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override, _method) are not accepted: send the request with the method itself.")
+	}
+	if method != http.MethodPost {
+		return "", invalidRequest("Only a POST may carry a method override.")
+	}
+	over := strings.ToUpper(strings.TrimSpace(named[0]))
+	for _, v := range named[1:] {
+		if strings.ToUpper(strings.TrimSpace(v)) != over {
+			return "", invalidRequest("The request names two different method overrides.")
+		}
+	}
+	switch over {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return over, nil
+	}
+	return "", invalidRequest("The method override names no method of the API.")
+}
+
+// upgradeOf returns the protocol a request asks to switch to, refusing an
+// upgrade the method does not allow.
+func upgradeOf(m *catalog.Method, h http.Header) (string, *refusal) {
+	up, hasUp := h["Upgrade"]
+	asked := hasUp || headerHasToken(h["Connection"], "upgrade")
+	if !asked {
+		return "", nil
+	}
+	if m.Upgrade == "" {
+		return "", invalidRequest("Connection upgrades are not accepted for " + m.ID + ": send plain HTTP/1.1 requests, each with its own credential.")
+	}
+	if len(up) != 1 || !strings.EqualFold(strings.TrimSpace(up[0]), m.Upgrade) || !headerHasToken(h["Connection"], "upgrade") {
+		return "", invalidRequest(m.ID + " may switch only to " + m.Upgrade + ": send Connection: Upgrade and Upgrade: " + m.Upgrade + ".")
+	}
+	return m.Upgrade, nil
+}
+
+// headerHasToken reports whether a comma-separated header holds token,
+// ignoring case.
+func headerHasToken(vals []string, token string) bool {
+	for _, v := range vals {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// storeOf returns the store the request names at the method's store
+// location. A store named more than once, or in a form that servers read
+// differently, is refused rather than guessed.
+func storeOf(m *catalog.Method, rawQuery string, h http.Header, p catalog.Params) (string, *refusal) {
+	switch m.Store.In {
+	case catalog.StorePath:
+		return p.Get(m.Store.Name), nil
+	case catalog.StoreQuery:
+		return queryStore(rawQuery, m.Store.Name)
+	case catalog.StoreHeader:
+		lower := strings.ToLower(m.Store.Name)
+		for _, v := range h["Connection"] {
+			for t := range strings.SplitSeq(v, ",") {
+				if equalHeader(strings.TrimSpace(t), lower) {
+					// It would be dropped on the way, and the upstream
+					// would act on no store in particular.
+					return "", ambiguousStore("The Connection header names " + m.Store.Name + ", which would remove the store from the request.")
+				}
+			}
+		}
+		var vals []string
+		for name, vs := range h {
+			if equalHeader(name, lower) {
+				vals = append(vals, vs...)
+			}
+		}
+		switch {
+		case len(vals) == 0:
+			return "", nil
+		case len(vals) > 1:
+			return "", ambiguousStore("The request names its store in " + m.Store.Name + " more than once; name it once.")
+		case strings.IndexByte(vals[0], ',') >= 0:
+			return "", ambiguousStore("The " + m.Store.Name + " header holds a list; name one store.")
+		}
+		return strings.TrimSpace(vals[0]), nil
+	}
+	return "", nil
+}
+
+// queryStore reads the store parameter name from a raw query. Pairs are
+// split on "&" and, as some servers do, on ";"; names are compared after
+// unescaping and without a trailing "[…]", which some frameworks read as
+// the same parameter.
+func queryStore(raw, name string) (string, *refusal) {
+	var store string
+	n := 0
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		semi := strings.IndexByte(pair, ';') >= 0
+		for part := range strings.SplitSeq(pair, ";") {
+			k, v, _ := strings.Cut(part, "=")
+			key, ok := unescape(k)
+			if !ok {
+				continue
+			}
+			bracket := false
+			if i := strings.IndexByte(key, '['); i > 0 {
+				key, bracket = key[:i], true
+			}
+			if key != name {
+				continue
+			}
+			if semi || bracket {
+				return "", ambiguousStore("The store parameter " + name + " must be a plain name=value pair separated by &.")
+			}
+			if n++; n > 1 {
+				return "", ambiguousStore("The request names its store in " + name + " more than once; name it once.")
+			}
+			val, ok := unescape(v)
+			if !ok {
+				return "", ambiguousStore("The store parameter " + name + " is not validly percent-encoded.")
+			}
+			store = val
+		}
+	}
+	return store, nil
+}
+
+// queryValues returns every value of key in a raw query, splitting pairs on
+// "&" and ";".
+func queryValues(raw, key string) []string {
+	if !strings.Contains(raw, key) && strings.IndexByte(raw, '%') < 0 {
+		return nil
+	}
+	var out []string
+	for part := range strings.FieldsFuncSeq(raw, func(r rune) bool { return r == '&' || r == ';' }) {
+		k, v, _ := strings.Cut(part, "=")
+		if k, ok := unescape(k); ok && k == key {
+			v, _ := unescape(v)
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// bodyOverrides returns the _method fields of a form body, which some
+// frameworks read as the method a POST stands for.
+func bodyOverrides(contentType string, body []byte) []string {
+	if len(body) == 0 || contentType == "" {
+		return nil
+	}
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return nil
+	}
+	switch mt {
+	case "application/x-www-form-urlencoded":
+		return queryValues(string(body), overrideParam)
+	case "multipart/form-data":
+		var out []string
+		mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+		for {
+			part, err := mr.NextPart()
+			if err != nil {
+				return out
+			}
+			if part.FormName() == overrideParam {
+				v, _ := io.ReadAll(io.LimitReader(part, 64))
+				out = append(out, string(v))
+			}
+		}
+	}
+	return nil
+}
+
+// checkBodyOverride refuses a form body naming a method other than the one
+// the request was checked as.
+func checkBodyOverride(rt *route, contentType string, body []byte, allowed bool) *refusal {
+	named := bodyOverrides(contentType, body)
+	if len(named) == 0 {
+		return nil
+	}
+	if !allowed {
+		return invalidRequest("Method overrides (a _method form field) are not accepted: send the request with the method itself.")
+	}
+	for _, v := range named {
+		if !strings.EqualFold(strings.TrimSpace(v), rt.method) {
+			return invalidRequest("The _method form field must name the method the request is checked as; name it in X-HTTP-Method-Override too.")
+		}
+	}
+	return nil
+}
