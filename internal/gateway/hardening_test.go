@@ -83,7 +83,11 @@ func upgradeCatalog(t testing.TB) *catalog.Catalog {
 func newTestbed(t *testing.T, db *store.DB, limiter *ratelimit.Limiter) *testbed {
 	t.Helper()
 	tb := &testbed{Platform: keywardtest.NewWithCatalog(t, db, upgradeCatalog(t))}
-	tb.api.Store(demoapi.New(demoapi.Options{IdentityKey: hardenKey}))
+	tb.api.Store(demoapi.New(demoapi.Options{}))
+	// Requests marked X-Test-Direct stand for the platform's own writes,
+	// which do not come through the gateway.
+	direct := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { tb.api.Load().ServeHTTP(w, r) })
+	checked := gateway.IdentityMiddleware(hardenKey, direct)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		tb.mu.Lock()
@@ -94,7 +98,11 @@ func newTestbed(t *testing.T, db *store.DB, limiter *ratelimit.Limiter) *testbed
 			tunnel(w, r)
 			return
 		}
-		tb.api.Load().ServeHTTP(w, r)
+		if r.Header.Get("X-Test-Direct") != "" {
+			direct.ServeHTTP(w, r)
+			return
+		}
+		checked.ServeHTTP(w, r)
 	}))
 	t.Cleanup(up.Close)
 	tb.upURL = up.URL
@@ -125,6 +133,13 @@ func (tb *testbed) reached() int {
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
 	return len(tb.seen)
+}
+
+// since returns the requests that reached the upstream after the first n.
+func (tb *testbed) since(n int) []received {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	return append([]received(nil), tb.seen[n:]...)
 }
 
 func (tb *testbed) last() received {
@@ -365,7 +380,7 @@ func TestOwnershipFollowsTheUpstream(t *testing.T) {
 		id := job["id"].(string)
 
 		// The platform API restarts with empty collections: ids start again.
-		tb.api.Store(demoapi.New(demoapi.Options{IdentityKey: hardenKey}))
+		tb.api.Store(demoapi.New(demoapi.Options{}))
 		status, bjob := tb.do(t, "POST", "/api/v5/jobs", B, `{"title": "Beta's job", "notes": "Beta only"}`)
 		if status != http.StatusCreated || bjob["id"] != id {
 			t.Fatalf("Beta's create after the restart: %d %v (want id %s again)", status, bjob, id)
@@ -389,7 +404,7 @@ func TestOwnershipFollowsTheUpstream(t *testing.T) {
 
 		// A record the upstream now says is someone else's, though the
 		// gateway recorded it as Beta's, is never handed to Beta.
-		tb.api.Store(demoapi.New(demoapi.Options{IdentityKey: hardenKey}))
+		tb.api.Store(demoapi.New(demoapi.Options{}))
 		admin := tb.CreateKey(keyward.KeyCreate{Name: "admin", Permissions: keyward.Permissions{"jobs": "write"}}).Secrets[0].Secret
 		if status, got := tb.do(t, "POST", "/api/v5/jobs", apiKey(admin), `{"title": "platform job", "notes": "internal"}`); status != http.StatusCreated || got["id"] != id {
 			t.Fatalf("admin create: %d %v", status, got)
@@ -399,6 +414,25 @@ func TestOwnershipFollowsTheUpstream(t *testing.T) {
 		}
 		if owner, _ := tb.Rep.OwnerOf(tb.tenantID(t), "jobs", id); owner != "" {
 			t.Errorf("owner after the admin's create: %q, want none", owner)
+		}
+
+		// The platform restarts again and creates the id for itself, not
+		// through the gateway: Beta's writes to it are refused before
+		// they reach the upstream, which is asked only whose it is.
+		tb.api.Store(demoapi.New(demoapi.Options{}))
+		bjob2 := tb.do2(t, "POST", "/api/v5/jobs", B, `{"title": "Beta's second"}`)
+		tb.api.Store(demoapi.New(demoapi.Options{}))
+		tb.direct(t, "POST", "/api/v5/jobs", `{"title": "platform's own", "merchant_id": "mer_platform"}`)
+		for _, m := range []string{"PUT", "DELETE"} {
+			before := tb.reached()
+			if status, got := tb.do(t, m, "/api/v5/jobs/"+bjob2, B, `{"title": "taken"}`); status != http.StatusNotFound {
+				t.Errorf("Beta %s on a job the platform re-created: %d %v", m, status, got)
+			}
+			for _, r := range tb.since(before) {
+				if r.Method != "GET" {
+					t.Errorf("Beta's %s on the platform's job reached the upstream", r.Method)
+				}
+			}
 		}
 
 		// Deleting releases the record; a reused id is then free.
@@ -411,6 +445,33 @@ func TestOwnershipFollowsTheUpstream(t *testing.T) {
 			t.Errorf("deleted record still owned by %s", owner)
 		}
 	})
+}
+
+// do2 creates a record through the gateway and returns its id.
+func (tb *testbed) do2(t *testing.T, method, target string, h http.Header, body string) string {
+	t.Helper()
+	status, got := tb.do(t, method, target, h, body)
+	id, _ := got["id"].(string)
+	if status != http.StatusCreated || id == "" {
+		t.Fatalf("%s %s: %d %v", method, target, status, got)
+	}
+	return id
+}
+
+// direct writes to the platform API without passing the gateway, as the
+// platform's own back office would.
+func (tb *testbed) direct(t *testing.T, method, target, body string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, tb.upURL+target, strings.NewReader(body))
+	req.Header.Set("X-Test-Direct", "1")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode > 299 {
+		t.Fatalf("direct %s %s: %d", method, target, res.StatusCode)
+	}
 }
 
 func (tb *testbed) tenantID(t *testing.T) string {

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/catalog"
@@ -159,6 +161,64 @@ func forceQuery(raw, name, value string) string {
 	b.WriteByte('=')
 	b.WriteString(url.QueryEscape(value))
 	return b.String()
+}
+
+// confirmOwner asks the upstream whose a record is before a merchant
+// writes to it: the upstream may have reused the id since the gateway
+// recorded its owner. It reads the record with the catalog's method for
+// reading it, signed as the merchant, and answers 404, returning false,
+// when the upstream has no such record or names another merchant.
+func (p *Proxy) confirmOwner(w http.ResponseWriter, r *http.Request, res *replica.Result, rt *route, own *ownership) bool {
+	get := p.readers[rt.m]
+	if get == nil || !res.Cred.Policy.Decide(get, rt.store, time.Now()).Allowed() {
+		return true
+	}
+	f := p.forwards.Get().(*forward)
+	defer func() {
+		f.keyID, f.stores, f.merchantID, f.ten, f.m = "", "", "", nil, nil
+		p.forwards.Put(f)
+	}()
+	f.keyID, f.stores, f.merchantID, f.ten, f.m = res.Cred.KeyID, storesValue(&res.Cred), own.merchantID, res.Tenant, get
+	u := *r.URL
+	u.RawQuery, _ = stripQuery(u.RawQuery)
+	out := (&http.Request{Method: http.MethodGet, URL: &u, Header: make(http.Header, 12), Host: r.Host}).WithContext(r.Context())
+	(&httputil.ProxyRequest{In: r, Out: out}).SetURL(p.upstream)
+	f.identify(out.Header, out, new([12]string))
+	ans, err := p.transport.RoundTrip(out)
+	if err != nil {
+		p.badGateway(w, r, err)
+		return false
+	}
+	defer ans.Body.Close()
+	switch {
+	case ans.StatusCode == http.StatusNotFound:
+		f.setOwner(r.Context(), own.recordID, "")
+		p.answer(w, notFound())
+		return false
+	case ans.StatusCode < 200 || ans.StatusCode > 299:
+		p.problem(w, http.StatusBadGateway, codeBadGateway, "The upstream service could not confirm the record's owner; try again shortly.", nil)
+		return false
+	}
+	var obj map[string]json.RawMessage
+	b, err := io.ReadAll(io.LimitReader(ans.Body, maxOwnedBody))
+	if err != nil || json.Unmarshal(b, &obj) != nil {
+		p.problem(w, http.StatusBadGateway, codeBadGateway, "The upstream service's answer about the record could not be read.", nil)
+		return false
+	}
+	raw, named := obj[rt.m.Owner.Field]
+	if !named {
+		return true // the upstream does not say; the recorded owner stands
+	}
+	var owner string
+	json.Unmarshal(raw, &owner)
+	if owner == own.merchantID {
+		return true
+	}
+	if err := f.setOwner(r.Context(), own.recordID, owner); err != nil {
+		p.log.Warn("gateway: recording a record's owner failed", "method", rt.m.ID, "err", err)
+	}
+	p.answer(w, notFound())
+	return false
 }
 
 // checkOwner reads the upstream's answer about an owner-scoped record and

@@ -114,6 +114,10 @@ type Proxy struct {
 	transport   http.RoundTripper
 	log         *slog.Logger
 
+	// readers maps each owner-scoped write method to the method reading
+	// the same record, which confirms a record's owner before a write.
+	readers map[*catalog.Method]*catalog.Method
+
 	noKeyDetail string
 	wwwAuth     string
 	forwards    sync.Pool // *forward
@@ -147,6 +151,17 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	}
 	if p.maxBody <= 0 {
 		p.maxBody = DefaultMaxBody
+	}
+	p.readers = map[*catalog.Method]*catalog.Method{}
+	for _, w := range p.cat.Methods() {
+		if w.Owner.Kind != catalog.OwnerRecord || w.HTTPMethod == http.MethodGet {
+			continue
+		}
+		for _, g := range p.cat.Methods() {
+			if g.HTTPMethod == http.MethodGet && g.Path == w.Path && g.Owner.Kind == catalog.OwnerRecord && g.Resource == w.Resource {
+				p.readers[w] = g
+			}
+		}
 	}
 	var ways []string
 	for _, n := range names {
@@ -259,6 +274,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	digest, ok := p.body(w, r, &rt, &res, own)
 	if !ok {
+		return
+	}
+	if own != nil && own.merchantID != "" && own.kind == catalog.OwnerRecord && r.Method != http.MethodGet && r.Method != http.MethodHead &&
+		!p.confirmOwner(w, r, &res, &rt, own) {
 		return
 	}
 	if rt.upgrade != "" {
@@ -509,6 +528,12 @@ func (f *forward) rewrite(pr *httputil.ProxyRequest) {
 	if f.ten == nil {
 		return
 	}
+	f.identify(h, out, v)
+}
+
+// identify signs the outbound request out for the forward's credential and
+// method and sets the identity headers in h, storing the values in v[3:].
+func (f *forward) identify(h http.Header, out *http.Request, v *[12]string) {
 	ts := f.p.timestamp()
 	// The path and query as the request line will carry them.
 	path := out.URL.EscapedPath()
