@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +35,76 @@ type Config struct {
 	SyncInterval      time.Duration
 	UsageFlush        time.Duration
 	LicenceContact    string
+	// ReadTimeout is the longest a client may take to send a whole request,
+	// headers and body, on every listener.
+	ReadTimeout time.Duration
+	// MaxBodyText is --max-body as given; finish reads it into MaxBody, the
+	// largest request body the gateway forwards, in bytes.
+	MaxBodyText string
+	MaxBody     int64
+}
+
+// defaultReadTimeout is --read-timeout's default. minReadTimeout is the
+// least it may be: below it, ordinary clients on slow links are cut off.
+const (
+	defaultReadTimeout = 30 * time.Second
+	minReadTimeout     = time.Second
+)
+
+// readTimeoutFlag adds --read-timeout, which keyward serve and keyward
+// demo-api both take.
+func readTimeoutFlag(fs *flag.FlagSet, d *time.Duration) {
+	fs.DurationVar(d, "read-timeout", envDuration("READ_TIMEOUT", defaultReadTimeout),
+		"the longest a client may take to send a whole request, headers and body, on every listener; at least 1s (env KEYWARD_READ_TIMEOUT)")
+}
+
+// checkReadTimeout reports a --read-timeout below minReadTimeout.
+func checkReadTimeout(d time.Duration) error {
+	if d < minReadTimeout {
+		return fmt.Errorf("--read-timeout %s: must be at least %s", d, minReadTimeout)
+	}
+	return nil
+}
+
+// parseSize reads a size in bytes: a whole number, optionally followed by
+// a unit, B, KB, MB or GB (powers of 1000) or KiB, MiB or GiB (powers of
+// 1024), in any case and with or without a space: 8388608, 8MiB, 8 MB.
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	i := 0
+	for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+		i++
+	}
+	if i == 0 {
+		return 0, errors.New("not a size such as 8MiB, 8MB or 8388608")
+	}
+	n, err := strconv.ParseInt(s[:i], 10, 64)
+	if err != nil {
+		return 0, errors.New("too large")
+	}
+	var mult int64
+	switch strings.ToLower(strings.TrimSpace(s[i:])) {
+	case "", "b":
+		mult = 1
+	case "kb":
+		mult = 1000
+	case "mb":
+		mult = 1000 * 1000
+	case "gb":
+		mult = 1000 * 1000 * 1000
+	case "kib":
+		mult = 1 << 10
+	case "mib":
+		mult = 1 << 20
+	case "gib":
+		mult = 1 << 30
+	default:
+		return 0, fmt.Errorf("unknown unit %q; use B, KB, MB, GB, KiB, MiB or GiB", strings.TrimSpace(s[i:]))
+	}
+	if n > (1<<63-1)/mult {
+		return 0, errors.New("too large")
+	}
+	return n * mult, nil
 }
 
 // envOr returns the environment's value for name, or def.
@@ -94,6 +165,8 @@ func (c *Config) serveFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.CredentialSources, "credential-sources", envOr("CREDENTIAL_SOURCES", "header,bearer,query"), "where the gateway reads API keys: header (X-API-Key), bearer (Authorization), query (apiKey) (env KEYWARD_CREDENTIAL_SOURCES)")
 	fs.BoolVar(&c.PassUnknown, "pass-unknown", envOr("PASS_UNKNOWN", "") == "true", "forward requests matching no catalog method without checking a key (env KEYWARD_PASS_UNKNOWN=true)")
 	fs.StringVar(&c.Redis, "redis", envOr("REDIS", ""), "Redis address (host:port or redis:// URL) to share rate limits between nodes (env KEYWARD_REDIS)")
+	readTimeoutFlag(fs, &c.ReadTimeout)
+	fs.StringVar(&c.MaxBodyText, "max-body", envOr("MAX_BODY", "8MiB"), "largest request body the gateway forwards, such as 8MiB, 8MB or 8388608; larger ones are answered 413 (env KEYWARD_MAX_BODY)")
 	fs.DurationVar(&c.UsageFlush, "usage-flush", envDuration("USAGE_FLUSH", 10*time.Second), "how often usage counts are written to the database (env KEYWARD_USAGE_FLUSH)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (env KEYWARD_LOG_LEVEL)")
 }
@@ -110,6 +183,19 @@ func (c *Config) finish() error {
 	}
 	if c.UsageFlush <= 0 && c.Addr != "" {
 		errs = append(errs, errors.New("--usage-flush must be positive"))
+	}
+	if c.Addr != "" {
+		if err := checkReadTimeout(c.ReadTimeout); err != nil {
+			errs = append(errs, err)
+		}
+		n, err := parseSize(c.MaxBodyText)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("--max-body %q: %v", c.MaxBodyText, err))
+		case n < 1:
+			errs = append(errs, fmt.Errorf("--max-body %q: must be at least 1 byte", c.MaxBodyText))
+		}
+		c.MaxBody = n
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = os.Getenv("KEYWARD_DATABASE_URL")

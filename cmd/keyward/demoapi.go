@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/keyward/keyward/internal/demoapi"
@@ -19,11 +18,17 @@ import (
 func runDemoAPI(ctx context.Context, args []string, out io.Writer) error {
 	fs := newFlagSet("demo-api", out)
 	addr := fs.String("addr", "127.0.0.1:9090", "address to serve the demo platform API on")
+	var readTimeout time.Duration
+	readTimeoutFlag(fs, &readTimeout)
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q; run with -h for help", fs.Arg(0))
+	}
+	errs := append([]error(nil), badEnv...)
+	if err := errors.Join(append(errs, checkReadTimeout(readTimeout))...); err != nil {
+		return err
 	}
 	key, err := secretEnv("IDENTITY_KEY")
 	if err != nil {
@@ -36,10 +41,7 @@ func runDemoAPI(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           demoapi.New(demoapi.Options{IdentityKey: []byte(key)}),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	srv := newServer(demoapi.New(demoapi.Options{IdentityKey: []byte(key)}), readTimeout)
 	fmt.Fprintf(out, "demo platform API listening on http://%s (stores main and online)\n", ln.Addr())
 	if key != "" {
 		fmt.Fprintln(out, "only requests forwarded by the keyward gateway are answered (KEYWARD_IDENTITY_KEY is set)")

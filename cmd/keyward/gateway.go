@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -32,7 +30,7 @@ func (m *Main) openGateway() error {
 		if err != nil {
 			return err
 		}
-		m.demoServer = &http.Server{Handler: demoapi.New(demoapi.Options{IdentityKey: key}), ReadHeaderTimeout: 10 * time.Second}
+		m.demoServer = newServer(demoapi.New(demoapi.Options{IdentityKey: key}), m.Config.ReadTimeout)
 		go m.demoServer.Serve(ln)
 		upstream = "http://" + ln.Addr().String()
 		fmt.Fprintf(m.Out, "demo platform API on %s, behind the gateway\n", upstream)
@@ -55,6 +53,7 @@ func (m *Main) openGateway() error {
 	p, err := gateway.NewProxy(gateway.ProxyConfig{
 		Upstream: u, Replica: m.Replica, Sources: splitList(m.Config.CredentialSources),
 		PassUnknown: m.Config.PassUnknown, IdentityKey: key, Limiter: limiter, Logger: slog.Default(),
+		MaxBody: m.Config.MaxBody,
 	})
 	if err != nil {
 		return err
@@ -64,7 +63,7 @@ func (m *Main) openGateway() error {
 		return fmt.Errorf("gateway: %w", err)
 	}
 	m.gatewayListener = ln
-	m.gatewayServer = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	m.gatewayServer = newServer(p, m.Config.ReadTimeout)
 	fmt.Fprintf(m.Out, "gateway listening on http://%s, proxying to %s\n", ln.Addr(), upstream)
 	return nil
 }

@@ -58,7 +58,7 @@ const usageText = `keyward: self-hosted API access platform
 Usage:
   keyward serve [--addr 127.0.0.1:8080] [--data DIR | --database URL] [--demo]
   keyward migrate [--data DIR | --database URL]
-  keyward demo-api [--addr 127.0.0.1:9090]
+  keyward demo-api [--addr 127.0.0.1:9090] [--read-timeout 30s]
   keyward tenant create --domain D [--name N]
   keyward store create --tenant D --code C [--name N]
   keyward licence grant --tenant D [--max-keys N] [--rate-limit N] [--expires RFC3339]
@@ -201,13 +201,32 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.Listener = ln
-	m.server = &http.Server{
-		Handler:           m.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
+	m.server = newServer(m.Handler(), m.Config.ReadTimeout)
 	fmt.Fprintf(m.Out, "keyward listening on http://%s (database: %s); back office at http://%s/signin\n", ln.Addr(), db.Engine(), ln.Addr())
 	return m.openGateway()
+}
+
+// newServer returns the HTTP server of one listener. A client has
+// readTimeout to send each whole request, headers and body, and at most
+// 10 s of it for the headers; once it passes, the request's reads fail and
+// the connection is closed, so a body trickled a byte at a time holds
+// neither a handler nor, on the gateway, an upstream connection for longer.
+// The deadline covers reading the request only: net/http lifts it when the
+// body has been read, and conn.hijackLocked clears a connection's deadlines
+// when it is hijacked, so a connection the gateway upgrades for a catalog
+// method marked upgradable is not cut by it.
+//
+// Idle keep-alive connections are closed after 2 minutes: longer than
+// http.DefaultTransport, which the gateway's transport is cloned from,
+// keeps them idle (90 s), so the gateway, not the demo upstream, closes an
+// idle connection between the two.
+func newServer(h http.Handler, readTimeout time.Duration) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadTimeout:       readTimeout,
+		ReadHeaderTimeout: min(10*time.Second, readTimeout),
+		IdleTimeout:       2 * time.Minute,
+	}
 }
 
 // Handler is the node's whole HTTP surface.

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -155,6 +156,11 @@ func Decode(w http.ResponseWriter, r *http.Request, v any) error {
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return keyward.Invalid(name, "unknown field %q; see the OpenAPI document at /api/v1/openapi.json", name)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return keyward.Errorf(keyward.EInvalid, "the body could not be read in time; send the whole request within the server's read timeout")
+	case errors.As(err, new(*net.OpError)):
+		// Its text names the server's and the client's addresses.
+		return keyward.Errorf(keyward.EInvalid, "the body could not be read")
 	}
 	return keyward.Errorf(keyward.EInvalid, "the body could not be read: %v", err)
 }
