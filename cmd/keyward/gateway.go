@@ -42,17 +42,9 @@ func (m *Main) openGateway() error {
 	if err != nil {
 		return fmt.Errorf("--upstream: %w", err)
 	}
-	limiter := ratelimit.New()
-	if m.Config.Redis != "" {
-		opts, err := redisOptions(m.Config.Redis)
-		if err != nil {
-			return err
-		}
-		limiter = ratelimit.NewRedis(redis.NewClient(opts))
-	}
 	p, err := gateway.NewProxy(gateway.ProxyConfig{
 		Upstream: u, Replica: m.Replica, Sources: splitList(m.Config.CredentialSources),
-		PassUnknown: m.Config.PassUnknown, IdentityKey: key, Limiter: limiter, Logger: slog.Default(),
+		PassUnknown: m.Config.PassUnknown, IdentityKey: key, Limiter: m.Limiter, Logger: slog.Default(),
 		MaxBody: m.Config.MaxBody,
 	})
 	if err != nil {
@@ -66,6 +58,19 @@ func (m *Main) openGateway() error {
 	m.gatewayServer = newServer(p, m.Config.ReadTimeout)
 	fmt.Fprintf(m.Out, "gateway listening on http://%s, proxying to %s\n", ln.Addr(), upstream)
 	return nil
+}
+
+// newLimiter returns the rate limiter the gateway and /v1/verify share:
+// in process, or in Redis with --redis so that every node shares it.
+func (m *Main) newLimiter() (*ratelimit.Limiter, error) {
+	if m.Config.Redis == "" {
+		return ratelimit.New(), nil
+	}
+	opts, err := redisOptions(m.Config.Redis)
+	if err != nil {
+		return nil, err
+	}
+	return ratelimit.NewRedis(redis.NewClient(opts)), nil
 }
 
 // redisOptions reads a Redis address: host:port or a redis:// URL.

@@ -21,6 +21,7 @@ import (
 	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/gateway"
 	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/ratelimit"
 	"github.com/keyward/keyward/internal/replica"
 	"github.com/keyward/keyward/internal/service"
 	"github.com/keyward/keyward/internal/store"
@@ -108,12 +109,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // Main is a running keyward node: configuration, database, HTTP server.
 // End-to-end tests use it with Addr "127.0.0.1:0".
 type Main struct {
-	Config   Config
-	DB       *store.DB
-	Service  *service.Service
-	Catalog  *catalog.Catalog
-	Replica  *replica.Replica
-	Usage    *usage.Recorder
+	Config  Config
+	DB      *store.DB
+	Service *service.Service
+	Catalog *catalog.Catalog
+	Replica *replica.Replica
+	Usage   *usage.Recorder
+	// Limiter holds the rate limits the gateway and /v1/verify share.
+	Limiter  *ratelimit.Limiter
 	Listener net.Listener
 	Out      io.Writer
 
@@ -196,6 +199,9 @@ func (m *Main) Open(ctx context.Context) error {
 	m.background.Add(2)
 	go func() { defer m.background.Done(); m.Replica.Follow(fctx, m.Config.SyncInterval) }()
 	go func() { defer m.background.Done(); m.Usage.Run(fctx, m.Config.UsageFlush) }()
+	if m.Limiter, err = m.newLimiter(); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", m.Config.Addr)
 	if err != nil {
 		return err
@@ -233,7 +239,7 @@ func newServer(h http.Handler, readTimeout time.Duration) *http.Server {
 func (m *Main) Handler() http.Handler {
 	mux := http.NewServeMux()
 	api.New(m.Service, m.ready).Register(mux)
-	mux.Handle("POST /v1/verify", &gateway.Verifier{Replica: m.Replica})
+	mux.Handle("POST /v1/verify", &gateway.Verifier{Replica: m.Replica, Limiter: m.Limiter})
 	web.New(m.Service).Register(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, keyward.Errorf(keyward.ENotFound, "No such endpoint: %s %s. The API is described at /api/v1/openapi.json.", r.Method, r.URL.Path))

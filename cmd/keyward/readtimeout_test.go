@@ -163,7 +163,7 @@ func TestSlowBodiesAreCutOnEveryListener(t *testing.T) {
 	verify := checkCut(t, "/v1/verify", api, "POST /v1/verify HTTP/1.1\r\nHost: "+api+
 		"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n", least, clientError)
 	checkCut(t, "gateway", gw, "POST /api/v5/orders?store=main HTTP/1.1\r\nHost: "+gw+
-		"\r\nX-API-Key: "+key+"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n", least, anyError)
+		"\r\nX-API-Key: "+key+"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n", least, clientError)
 	// The text of the read error names both ends of the connection; the
 	// client is told the body came too late, not where the server listens.
 	if !strings.Contains(verify.body, "in time") || strings.Contains(verify.body, api) {
@@ -323,5 +323,39 @@ func TestParseSize(t *testing.T) {
 	}
 	if s := fmt.Sprint(gateway.DefaultMaxBody); s != "8388608" {
 		t.Errorf("gateway.DefaultMaxBody is %s; --max-body's default, 8MiB, and the README say 8388608", s)
+	}
+}
+
+// --max-body bounds what the gateway reads, and /v1/verify takes from the
+// same rate limits as the gateway.
+func TestMaxBodyAndSharedRateLimits(t *testing.T) {
+	n := startNode(t, "--demo", "--data", t.TempDir(), "--max-body", "1KiB")
+	gw := "http://" + n.m.gatewayListener.Addr().String()
+	big := `{"notes": "` + strings.Repeat("x", 1100) + `"}`
+	if status, body := post(t, gw+"/api/v5/orders?store=main", writeKey(t, n), big); status != http.StatusRequestEntityTooLarge || !strings.Contains(body, "payload_too_large") {
+		t.Fatalf("a body over --max-body: %d %s", status, body)
+	}
+
+	status, k := n.call(n.adminToken(), "POST", "/api/v1/keys", map[string]any{"name": "Limited",
+		"permissions": map[string]string{"orders": "write"}, "rate_limit": 1})
+	if status != 201 {
+		t.Fatalf("create key: %d %v", status, k)
+	}
+	key := k["secrets"].([]any)[0].(map[string]any)["secret"].(string)
+	dry := map[string]any{"key": key, "method": "orders.list", "store": "main", "dry_run": true}
+	for range 3 {
+		if _, out := n.call("", "POST", "/v1/verify", dry); out["code"] != "VALID" {
+			t.Fatalf("dry run: %v", out)
+		}
+	}
+	// One request a second: verify takes it, and the gateway has none left.
+	if got := n.verify(key); got != "VALID" {
+		t.Fatalf("verify: %s", got)
+	}
+	if status, body := post(t, gw+"/api/v5/orders?store=main", key, orderBody); status != http.StatusTooManyRequests {
+		t.Fatalf("the gateway after verify took the only request: %d %s", status, body)
+	}
+	if _, out := n.call("", "POST", "/v1/verify", map[string]any{"key": key, "method": "orders.list", "store": "main"}); out["code"] != "RATE_LIMITED" || out["retry_after"] == nil {
+		t.Fatalf("verify with none left: %v", out)
 	}
 }

@@ -172,6 +172,15 @@ func readObject(w http.ResponseWriter, r *http.Request, optional bool) (record, 
 			}
 			return nil, errors.New("a JSON object body is required")
 		}
+		var syn *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, new(*http.MaxBytesError)) {
+			return nil, errors.New("the body is larger than 1 MiB")
+		}
+		if !errors.As(err, &syn) && !errors.As(err, &typ) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			// A failed read; its text would name the server's address.
+			return nil, errors.New("the body could not be read")
+		}
 		return nil, fmt.Errorf("the body is not valid JSON: %v", err)
 	}
 	if in == nil {
