@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
-	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/gateway"
 	"github.com/keyward/keyward/internal/replica"
 )
@@ -230,7 +229,11 @@ func runKeysCLI(ctx context.Context, cmd string, args []string, out io.Writer) e
 			if err := rep.Load(ctx); err != nil {
 				return err
 			}
-			res = localVerify(rep, in)
+			// Rate limits live in the running nodes; here the decision only.
+			var err error
+			if res, err = (&gateway.Verifier{Replica: rep}).Decide(ctx, in); err != nil {
+				return err
+			}
 		}
 		b, _ := json.MarshalIndent(res, "", "  ")
 		fmt.Fprintln(out, string(b))
@@ -242,22 +245,6 @@ func runKeysCLI(ctx context.Context, cmd string, args []string, out io.Writer) e
 		return fmt.Errorf("unknown command %q", cmd)
 	}
 	return nil
-}
-
-func localVerify(rep *replica.Replica, in gateway.VerifyRequest) gateway.VerifyResponse {
-	cat := rep.Catalog()
-	var m *catalog.Method
-	if in.Method != "" {
-		m, _ = cat.Method(in.Method)
-	} else {
-		var p catalog.Params
-		m, p, _ = cat.Match(in.Request.Method, in.Request.Path)
-		if m != nil && in.Store == "" && m.Store.In == catalog.StorePath {
-			in.Store = p.Get(m.Store.Name)
-		}
-	}
-	res := rep.Verify(in.Key, m, in.Store)
-	return gateway.Response(&res, m)
 }
 
 func remoteVerify(ctx context.Context, url string, in gateway.VerifyRequest, out *gateway.VerifyResponse) error {

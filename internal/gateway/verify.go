@@ -3,6 +3,7 @@
 package gateway
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -90,24 +91,38 @@ func (v *Verifier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, err)
 		return
 	}
-	if in.Key == "" {
-		httpx.Error(w, r, keyward.Invalid("key", "key is required"))
+	out, err := v.Decide(r.Context(), in)
+	if err != nil {
+		httpx.Error(w, r, err)
 		return
+	}
+	status := http.StatusOK
+	if out.Code == keyward.CodeUnavailable {
+		// A stale replica must not be trusted: refuse, and tell the caller to retry.
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", "5")
+	}
+	httpx.JSON(w, status, out)
+}
+
+// Decide answers a verify request, reading the request exactly as the
+// gateway does; the error is for a malformed verify request.
+func (v *Verifier) Decide(ctx context.Context, in VerifyRequest) (VerifyResponse, error) {
+	if in.Key == "" {
+		return VerifyResponse{}, keyward.Invalid("key", "key is required")
 	}
 	cat := v.Replica.Catalog()
 	var m *catalog.Method
 	store := in.Store
 	switch {
 	case in.Method != "" && in.Request != nil:
-		httpx.Error(w, r, keyward.Invalid("method", "give either method or request, not both"))
-		return
+		return VerifyResponse{}, keyward.Invalid("method", "give either method or request, not both")
 	case in.Method != "":
 		m, _ = cat.Method(in.Method)
 	case in.Request != nil:
 		u, err := url.ParseRequestURI(in.Request.Path)
 		if err != nil || !strings.HasPrefix(in.Request.Path, "/") {
-			httpx.Error(w, r, keyward.Invalid("request.path", "request.path must be a request target such as /api/v5/orders?store=main"))
-			return
+			return VerifyResponse{}, keyward.Invalid("request.path", "request.path must be a request target such as /api/v5/orders?store=main")
 		}
 		h := make(http.Header, len(in.Request.Headers))
 		for name, val := range in.Request.Headers {
@@ -118,27 +133,19 @@ func (v *Verifier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			ref = ambiguousStore("The request names store " + strconv.Quote(rt.store) + " but store says " + strconv.Quote(in.Store) + ".")
 		}
 		if ref != nil {
-			httpx.JSON(w, http.StatusOK, VerifyResponse{Code: ref.code, Message: ref.detail})
-			return
+			return VerifyResponse{Code: ref.code, Message: ref.detail}, nil
 		}
 		m = rt.m
 		if rt.store != "" {
 			store = rt.store
 		}
 	default:
-		httpx.Error(w, r, keyward.Invalid("method", "give a catalog method id in method, or {\"method\",\"path\"} in request"))
-		return
+		return VerifyResponse{}, keyward.Invalid("method", "give a catalog method id in method, or {\"method\",\"path\"} in request")
 	}
 	res := v.Replica.Verify(in.Key, m, store)
-	status := http.StatusOK
-	if res.Code == keyward.CodeUnavailable {
-		// A stale replica must not be trusted: refuse, and tell the caller to retry.
-		status = http.StatusServiceUnavailable
-		w.Header().Set("Retry-After", "5")
-	}
 	var limit ratelimit.Result
 	if res.Allowed() && v.Limiter != nil {
-		limit = takeLimit(r.Context(), v.Limiter, &res, !in.DryRun)
+		limit = takeLimit(ctx, v.Limiter, &res, !in.DryRun)
 		if !limit.Allowed {
 			res = replica.Result{Code: keyward.CodeRateLimited, Cred: res.Cred, Tenant: res.Tenant}
 		}
@@ -150,7 +157,7 @@ func (v *Verifier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			out.RetryAfter = ceilSeconds(limit.RetryAfter, 1)
 		}
 	}
-	httpx.JSON(w, status, out)
+	return out, nil
 }
 
 // Response builds the verify answer for a result.
