@@ -114,7 +114,7 @@ func (p *Proxy) scopeBody(body []byte, ten *replica.Tenant, m *catalog.Method, o
 		}
 		if owner, _ := p.rep.OwnerOf(ten.ID, ref.Resource, id); owner != own.merchantID {
 			return nil, &refusal{status: http.StatusUnprocessableEntity, code: keyward.CodeReferenceNotFound,
-				detail: ref.Field + " " + strconv.Quote(id) + " names no record of " + ref.Resource + " of yours."}
+				detail: ref.Field + " " + strconv.Quote(id) + " does not name one of your " + ref.Resource + "."}
 		}
 	}
 	if !setOwner {
