@@ -224,7 +224,7 @@ func joinOr(s []string) string {
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt, ok, ref := readRoute(p.cat, r.Method, r.URL, r.Header)
 	if ref != nil {
-		p.problem(w, ref.status, ref.code, ref.detail, nil)
+		p.answer(w, ref)
 		return
 	}
 	if !ok {
@@ -234,7 +234,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 					"Connection upgrades are accepted only for catalog methods that allow them.", nil)
 				return
 			}
-			p.forward(w, r, nil, nil, nil)
+			p.forward(w, r, nil, nil, nil, "")
 			return
 		}
 		res := replica.Result{Code: keyward.CodeUnknownMethod}
@@ -283,9 +283,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rt.upgrade != "" {
 		p.log.Info("gateway: connection upgrade allowed", "method", m.ID, "key_id", res.Cred.KeyID, "protocol", rt.upgrade)
 	}
-	f := p.forwards.Get().(*forward)
-	f.contentDigest = digest
-	p.forwardWith(f, w, r, &res, m, own)
+	p.forward(w, r, &res, m, own, digest)
 }
 
 // body reads the request body, at most the proxy's bound, applies a
@@ -479,16 +477,14 @@ type forward struct {
 	own           *ownership
 }
 
-// forward proxies r; res is nil for a request passed unchecked.
-func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, res *replica.Result, m *catalog.Method, own *ownership) {
-	p.forwardWith(p.forwards.Get().(*forward), w, r, res, m, own)
-}
-
-func (p *Proxy) forwardWith(f *forward, w http.ResponseWriter, r *http.Request, res *replica.Result, m *catalog.Method, own *ownership) {
+// forward proxies r, whose body has the Content-Digest digest; res is nil
+// for a request passed unchecked.
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, res *replica.Result, m *catalog.Method, own *ownership, digest string) {
+	f := p.forwards.Get().(*forward)
 	if res != nil {
 		f.keyID, f.stores, f.merchantID, f.ten = res.Cred.KeyID, storesValue(&res.Cred), res.Cred.MerchantID(), res.Tenant
 	}
-	f.m, f.own = m, own
+	f.m, f.own, f.contentDigest = m, own, digest
 	f.rp.ServeHTTP(w, r)
 	f.keyID, f.stores, f.merchantID, f.contentDigest, f.ten, f.m, f.own = "", "", "", "", nil, nil, nil
 	p.forwards.Put(f)
