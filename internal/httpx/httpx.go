@@ -31,6 +31,7 @@ var statuses = map[keyward.Code]int{
 	keyward.EConflict:        http.StatusConflict,
 	keyward.EInvalid:         http.StatusBadRequest,
 	keyward.ELimitExceeded:   http.StatusForbidden,
+	keyward.EPasswordChange:  http.StatusForbidden,
 	keyward.ETooLarge:        http.StatusRequestEntityTooLarge,
 	keyward.ERateLimited:     http.StatusTooManyRequests,
 	keyward.EUnavailable:     http.StatusServiceUnavailable,
@@ -53,6 +54,7 @@ var titles = map[keyward.Code]string{
 	keyward.EConflict:        "Conflict",
 	keyward.EInvalid:         "Invalid argument",
 	keyward.ELimitExceeded:   "Limit exceeded",
+	keyward.EPasswordChange:  "Password change required",
 	keyward.ETooLarge:        "Payload too large",
 	keyward.ERateLimited:     "Too many requests",
 	keyward.EUnavailable:     "Service unavailable",
@@ -182,15 +184,6 @@ func typeName(goType string) string {
 		return "an object"
 	}
 	return fmt.Sprintf("of type %s", goType)
-}
-
-// ClientAddr returns the client's IP address (without port).
-func ClientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // BearerToken returns the token of an "Authorization: Bearer" header.
