@@ -131,6 +131,14 @@ func (s *Service) newSecret(keyID string, slot int) keyward.KeySecret {
 func (s *Service) CreateKey(ctx context.Context, in keyward.KeyCreate) (*keyward.Key, error) {
 	var out *keyward.Key
 	err := s.db.Write(ctx, func(q *store.Q) error {
+		// The tenant's row is locked before the licence and the count are
+		// read, so concurrent creations (and licence changes) take turns
+		// and max_keys holds.
+		if a, err := tenantActor(ctx, keyward.FeatureAPIManagement); err != nil {
+			return err
+		} else if err := q.LockTenant(ctx, a.TenantID); err != nil {
+			return err
+		}
 		a, l, err := s.keyActor(ctx, q, true)
 		if err != nil {
 			return err

@@ -97,6 +97,10 @@ func (s *Service) putLicence(ctx context.Context, domain string, in keyward.Lice
 		if err != nil {
 			return err
 		}
+		// Key creations read the licence under the same lock.
+		if err := q.LockTenant(ctx, t.ID); err != nil {
+			return err
+		}
 		l, err := q.Licence(ctx, t.ID)
 		if err != nil {
 			return err

@@ -177,3 +177,21 @@ func quote(s string) string { return `"` + s + `"` }
 
 // now is used where a store method needs a timestamp of its own.
 func now() time.Time { return time.Now().UTC() }
+
+// LockTenant serialises writes that check a tenant's limits: on
+// PostgreSQL it locks the tenant's row until the transaction ends, so two
+// transactions counting the tenant's keys take turns; SQLite transactions
+// already take the database's write lock at BEGIN. It must run inside
+// Write, before the counts it protects are read.
+func (q *Q) LockTenant(ctx context.Context, tenantID string) error {
+	query := `SELECT id FROM tenants WHERE id = ?`
+	if q.engine == Postgres {
+		query += ` FOR UPDATE`
+	}
+	var id string
+	err := q.row(ctx, query, tenantID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return keyward.Errorf(keyward.ENotFound, "no tenant with id %q", tenantID)
+	}
+	return normalise(err)
+}
