@@ -8,8 +8,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/keyward/keyward/identity"
 	"github.com/keyward/keyward/internal/demoapi"
-	"github.com/keyward/keyward/internal/gateway"
 )
 
 // runDemoAPI serves the built-in demo platform API until ctx ends. When
@@ -34,8 +34,8 @@ func runDemoAPI(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if key != "" && len(key) < gateway.MinIdentityKey {
-		return fmt.Errorf("KEYWARD_IDENTITY_KEY must be at least %d characters", gateway.MinIdentityKey)
+	if key != "" && len(key) < identity.MinKey {
+		return fmt.Errorf("KEYWARD_IDENTITY_KEY must be at least %d characters", identity.MinKey)
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -23,7 +23,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keyward/keyward/internal/gateway"
+	"github.com/keyward/keyward/identity"
 )
 
 // Options configures an API.
@@ -31,7 +31,7 @@ type Options struct {
 	// IdentityKey, when set, makes the API answer only requests whose
 	// keyward identity headers verify with it, that is requests forwarded by
 	// keyward's gateway; others are answered 401. It must be at least
-	// gateway.MinIdentityKey bytes.
+	// identity.MinKey bytes.
 	IdentityKey []byte
 }
 
@@ -56,7 +56,7 @@ type API struct {
 }
 
 // New returns an API holding fresh seed data. It panics if opts.IdentityKey
-// is set but shorter than gateway.MinIdentityKey.
+// is set but shorter than identity.MinKey.
 func New(opts Options) *API {
 	a := &API{
 		history:       map[string][]record{},
@@ -74,7 +74,7 @@ func New(opts Options) *API {
 	a.seed(time.Now().UTC())
 	var h http.Handler = a.routes()
 	if len(opts.IdentityKey) > 0 {
-		h = gateway.IdentityMiddleware(opts.IdentityKey, h)
+		h = identity.Middleware(opts.IdentityKey, h)
 	}
 	a.handler = h
 	return a

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/identity"
 	"github.com/keyward/keyward/internal/catalog"
-	"github.com/keyward/keyward/internal/gateway"
 )
 
 // call sends one request to h and decodes the JSON answer.
@@ -377,27 +377,27 @@ func sign(r *http.Request, key []byte, at time.Time, body string) {
 	var rid [16]byte
 	rand.Read(rid[:])
 	h := map[string]string{
-		gateway.HeaderTimestamp: ts, gateway.HeaderRequestID: hex.EncodeToString(rid[:]), gateway.HeaderKeyID: "key_1",
-		gateway.HeaderTenant: "demo.test", gateway.HeaderStores: "main", gateway.HeaderMethod: "orders.list",
+		identity.HeaderTimestamp: ts, identity.HeaderRequestID: hex.EncodeToString(rid[:]), identity.HeaderKeyID: "key_1",
+		identity.HeaderTenant: "demo.test", identity.HeaderStores: "main", identity.HeaderMethod: "orders.list",
 	}
 	digest := ""
 	if body != "" {
 		d := sha256.Sum256([]byte(body))
 		digest = "sha-256=:" + base64.StdEncoding.EncodeToString(d[:]) + ":"
-		h[gateway.HeaderContentDigest] = digest
+		h[identity.HeaderContentDigest] = digest
 	}
 	path, query, _ := strings.Cut(r.RequestURI, "?")
 	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(strings.Join([]string{"keyward-identity-v2", ts, h[gateway.HeaderRequestID], "key_1", "demo.test", "main", "",
+	mac.Write([]byte(strings.Join([]string{"keyward-identity-v2", ts, h[identity.HeaderRequestID], "key_1", "demo.test", "main", "",
 		"orders.list", r.Method, path, query, digest}, "\n")))
-	h[gateway.HeaderSignature] = "v2=" + hex.EncodeToString(mac.Sum(nil))
+	h[identity.HeaderSignature] = "v2=" + hex.EncodeToString(mac.Sum(nil))
 	for k, v := range h {
 		r.Header.Set(k, v)
 	}
 }
 
 func TestIdentityKey(t *testing.T) {
-	key := []byte(strings.Repeat("k", gateway.MinIdentityKey))
+	key := []byte(strings.Repeat("k", identity.MinKey))
 	api := New(Options{IdentityKey: key})
 	tests := []struct {
 		name   string
@@ -413,7 +413,7 @@ func TestIdentityKey(t *testing.T) {
 		{name: "signed by the gateway", key: key, at: time.Now(), want: http.StatusOK},
 		{name: "with a body", key: key, at: time.Now(), method: "POST", target: "/api/v5/jobs",
 			body: `{"title":"Pack the spring orders"}`, want: http.StatusCreated},
-		{name: "signed with another key", key: []byte(strings.Repeat("x", gateway.MinIdentityKey)), at: time.Now(), want: http.StatusUnauthorized},
+		{name: "signed with another key", key: []byte(strings.Repeat("x", identity.MinKey)), at: time.Now(), want: http.StatusUnauthorized},
 		{name: "stale", key: key, at: time.Now().Add(-time.Hour), want: http.StatusUnauthorized},
 		{name: "query changed", key: key, at: time.Now(), change: func(r *http.Request) {
 			r.RequestURI = "/api/v5/orders?store=online"

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/identity"
 	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/demoapi"
 	"github.com/keyward/keyward/internal/gateway"
@@ -46,7 +47,7 @@ func newPlatform(t *testing.T, db *store.DB) *platform {
 	api := demoapi.New(demoapi.Options{IdentityKey: key})
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
-		p.reached[r.Header.Get(gateway.HeaderKeyID)+" "+r.Header.Get(gateway.HeaderMethod)] = true
+		p.reached[r.Header.Get(identity.HeaderKeyID)+" "+r.Header.Get(identity.HeaderMethod)] = true
 		p.mu.Unlock()
 		api.ServeHTTP(w, r)
 	}))

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/identity"
 	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/keywardtest"
 	"github.com/keyward/keyward/internal/store"
@@ -201,8 +202,8 @@ func checkForwarded(gw *fuzzGateway, decided route, inMethod, inPath string, out
 	if out.URL.EscapedPath() != inPath {
 		return fmt.Errorf("path %s, received %s", out.URL.EscapedPath(), inPath)
 	}
-	if got := out.Header.Get(HeaderMethod); got != m.ID || len(out.Header[HeaderMethod]) != 1 {
-		return fmt.Errorf("identity names %q, decided %s", out.Header[HeaderMethod], m.ID)
+	if got := out.Header.Get(identity.HeaderMethod); got != m.ID || len(out.Header[identity.HeaderMethod]) != 1 {
+		return fmt.Errorf("identity names %q, decided %s", out.Header[identity.HeaderMethod], m.ID)
 	}
 	// The upstream reads the request the same way: same method, same
 	// store, nothing ambiguous left in it.
@@ -259,12 +260,12 @@ func checkForwarded(gw *fuzzGateway, decided route, inMethod, inPath string, out
 	// The policy allows what was forwarded.
 	allowed := false
 	for _, s := range gw.secrets[:2] {
-		if res := gw.plat.Rep.Verify(s, m, decided.store); res.Allowed() && out.Header.Get(HeaderKeyID) == res.Cred.KeyID {
+		if res := gw.plat.Rep.Verify(s, m, decided.store); res.Allowed() && out.Header.Get(identity.HeaderKeyID) == res.Cred.KeyID {
 			allowed = true
 		}
 	}
-	if res := gw.plat.Rep.VerifyMerchant(gw.account, gw.secrets[2], m, decided.store); res.Allowed() && out.Header.Get(HeaderKeyID) == res.Cred.KeyID {
-		allowed = res.Cred.MerchantID() == out.Header.Get(HeaderMerchant)
+	if res := gw.plat.Rep.VerifyMerchant(gw.account, gw.secrets[2], m, decided.store); res.Allowed() && out.Header.Get(identity.HeaderKeyID) == res.Cred.KeyID {
+		allowed = res.Cred.MerchantID() == out.Header.Get(identity.HeaderMerchant)
 	}
 	if !allowed {
 		return fmt.Errorf("forwarded %s on %q, which the key may not do", m.ID, decided.store)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/identity"
 	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/demoapi"
 	"github.com/keyward/keyward/internal/gateway"
@@ -87,7 +88,7 @@ func newTestbed(t *testing.T, db *store.DB, limiter *ratelimit.Limiter) *testbed
 	// Requests marked X-Test-Direct stand for the platform's own writes,
 	// which do not come through the gateway.
 	direct := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { tb.api.Load().ServeHTTP(w, r) })
-	checked := gateway.IdentityMiddleware(hardenKey, direct)
+	checked := identity.Middleware(hardenKey, direct)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		tb.mu.Lock()
@@ -354,7 +355,7 @@ func TestGatewayUpgrades(t *testing.T) {
 		t.Fatalf("websocket upgrade: %v %v", res, err)
 	}
 	seen := tb.last()
-	if seen.Header.Get(gateway.HeaderMethod) != "orders.feed" || seen.Header.Get("Upgrade") != "websocket" || seen.Header.Get("X-Api-Key") != "" {
+	if seen.Header.Get(identity.HeaderMethod) != "orders.feed" || seen.Header.Get("Upgrade") != "websocket" || seen.Header.Get("X-Api-Key") != "" {
 		t.Fatalf("upstream saw %v", seen.Header)
 	}
 	io.WriteString(conn, "ping")

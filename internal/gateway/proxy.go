@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/identity"
 	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/internal/ratelimit"
@@ -67,7 +67,7 @@ type ProxyConfig struct {
 	// upstream routes paths and methods exactly as the catalog does: a
 	// request it reads differently reaches it unchecked.
 	PassUnknown bool
-	// IdentityKey signs the identity headers; at least MinIdentityKey bytes.
+	// IdentityKey signs the identity headers; at least identity.MinKey bytes.
 	IdentityKey []byte
 	// Limiter enforces the keys' and licences' rate limits; nil enforces none.
 	Limiter *ratelimit.Limiter
@@ -82,8 +82,8 @@ type ProxyConfig struct {
 }
 
 // DefaultMaxBody is the largest request body forwarded when
-// ProxyConfig.MaxBody is zero.
-const DefaultMaxBody = 8 << 20
+// ProxyConfig.MaxBody is zero: what an identity.Verifier reads by default.
+const DefaultMaxBody = identity.DefaultMaxBody
 
 type source uint8
 
@@ -137,8 +137,8 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	if cfg.Replica == nil {
 		return nil, errors.New("gateway: a replica is required")
 	}
-	if len(cfg.IdentityKey) < MinIdentityKey {
-		return nil, fmt.Errorf("gateway: the identity key must be at least %d bytes; generate one with `openssl rand -hex 32`", MinIdentityKey)
+	if len(cfg.IdentityKey) < identity.MinKey {
+		return nil, fmt.Errorf("gateway: the identity key must be at least %d bytes; generate one with `openssl rand -hex 32`", identity.MinKey)
 	}
 	names := cfg.Sources
 	if len(names) == 0 {
@@ -332,7 +332,7 @@ func (p *Proxy) body(w http.ResponseWriter, r *http.Request, rt *route, res *rep
 		return "", true
 	}
 	r.Body = io.NopCloser(bytes.NewReader(b))
-	return bodyDigest(b), true
+	return identity.BodyDigest(b), true
 }
 
 func (p *Proxy) tooLarge(w http.ResponseWriter) {
@@ -536,29 +536,26 @@ func (f *forward) identify(h http.Header, out *http.Request, v *[12]string) {
 	if path == "" {
 		path = "/"
 	}
-	id := identityFields{
-		Timestamp: ts, RequestID: newRequestID(), KeyID: f.keyID, Tenant: f.ten.Domain, Stores: f.stores,
+	id := identity.Fields{
+		Timestamp: ts, RequestID: identity.NewRequestID(), KeyID: f.keyID, Tenant: f.ten.Domain, Stores: f.stores,
 		Merchant: f.merchantID, Method: f.m.ID, HTTPMethod: out.Method, Path: path, RawQuery: out.URL.RawQuery,
 		ContentDigest: f.contentDigest,
 	}
-	var mac [sha256.Size]byte
-	f.buf = sum(f.mac, f.buf, &mac, &id)
-	var sig [len(signaturePrefix) + 2*sha256.Size]byte
-	copy(sig[:], signaturePrefix)
-	hex.Encode(sig[len(signaturePrefix):], mac[:])
-	v[3], v[4], v[5], v[6], v[7], v[8] = f.keyID, f.ten.Domain, f.stores, f.m.ID, ts, string(sig[:])
+	var sig string
+	sig, f.buf = identity.Sign(f.mac, f.buf, &id)
+	v[3], v[4], v[5], v[6], v[7], v[8] = f.keyID, f.ten.Domain, f.stores, f.m.ID, ts, sig
 	v[9], v[10], v[11] = id.RequestID, f.merchantID, f.contentDigest
-	h[HeaderKeyID], h[HeaderTenant], h[HeaderStores] = v[3:4:4], v[4:5:5], v[5:6:6]
-	h[HeaderMethod], h[HeaderTimestamp], h[HeaderSignature] = v[6:7:7], v[7:8:8], v[8:9:9]
-	h[HeaderRequestID] = v[9:10:10]
+	h[identity.HeaderKeyID], h[identity.HeaderTenant], h[identity.HeaderStores] = v[3:4:4], v[4:5:5], v[5:6:6]
+	h[identity.HeaderMethod], h[identity.HeaderTimestamp], h[identity.HeaderSignature] = v[6:7:7], v[7:8:8], v[8:9:9]
+	h[identity.HeaderRequestID] = v[9:10:10]
 	if f.merchantID != "" {
-		h[HeaderMerchant] = v[10:11:11]
+		h[identity.HeaderMerchant] = v[10:11:11]
 	}
 	// Signed as absent, a Content-Digest the client sent must not reach
 	// the upstream.
-	delete(h, HeaderContentDigest)
+	delete(h, identity.HeaderContentDigest)
 	if f.contentDigest != "" {
-		h[HeaderContentDigest] = v[11:12:12]
+		h[identity.HeaderContentDigest] = v[11:12:12]
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/identity"
 	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/internal/keywardtest"
@@ -234,7 +235,7 @@ func TestProxyCredentialSources(t *testing.T) {
 				if r.seen.Query != c.wantQuery || r.seen.Path != "/api/v5/orders" {
 					t.Fatalf("upstream saw %s?%s, want /api/v5/orders?%s", r.seen.Path, r.seen.Query, c.wantQuery)
 				}
-				id, err := VerifyIdentity(upstreamRequest(r.seen), testIdentityKey, time.Minute, time.Now())
+				id, err := verifyIdentity(upstreamRequest(r.seen), testIdentityKey, time.Minute, time.Now())
 				if err != nil {
 					t.Fatalf("identity: %v", err)
 				}
@@ -260,15 +261,15 @@ func TestProxyIdentityHeaders(t *testing.T) {
 			set  func(http.Header)
 		}{
 			{name: "none", set: func(http.Header) {}},
-			{name: "key id", set: func(h http.Header) { h.Set(HeaderKeyID, "key_evil") }},
+			{name: "key id", set: func(h http.Header) { h.Set(identity.HeaderKeyID, "key_evil") }},
 			{name: "every identity header", set: func(h http.Header) {
-				for _, n := range []string{HeaderKeyID, HeaderTenant, HeaderStores, HeaderMethod, HeaderTimestamp, HeaderSignature} {
+				for _, n := range []string{identity.HeaderKeyID, identity.HeaderTenant, identity.HeaderStores, identity.HeaderMethod, identity.HeaderTimestamp, identity.HeaderSignature} {
 					h.Set(n, "evil")
 				}
 			}},
 			{name: "named in Connection", set: func(h http.Header) {
-				h.Set(HeaderKeyID, "key_evil")
-				h.Set("Connection", HeaderKeyID+", "+HeaderSignature)
+				h.Set(identity.HeaderKeyID, "key_evil")
+				h.Set("Connection", identity.HeaderKeyID+", "+identity.HeaderSignature)
 			}},
 			{name: "lower case", set: func(h http.Header) { h["x-keyward-tenant"] = []string{"evil"} }},
 			{name: "underscores", set: func(h http.Header) { h["X_Keyward_Stores"] = []string{"*"} }},
@@ -299,7 +300,7 @@ func TestProxyIdentityHeaders(t *testing.T) {
 					t.Fatalf("upstream path %q", r.seen.Path)
 				}
 				in := upstreamRequest(r.seen)
-				id, err := VerifyIdentity(in, testIdentityKey, time.Minute, time.Now())
+				id, err := verifyIdentity(in, testIdentityKey, time.Minute, time.Now())
 				if err != nil {
 					t.Fatalf("identity: %v", err)
 				}
@@ -307,9 +308,9 @@ func TestProxyIdentityHeaders(t *testing.T) {
 					t.Fatalf("identity %+v", id)
 				}
 				tampered := in.Clone(context.Background())
-				tampered.Header.Set(HeaderStores, "*")
-				if _, err := VerifyIdentity(tampered, testIdentityKey, time.Minute, time.Now()); !errors.Is(err, ErrIdentityForged) {
-					t.Fatalf("tampered stores: %v, want ErrIdentityForged", err)
+				tampered.Header.Set(identity.HeaderStores, "*")
+				if _, err := verifyIdentity(tampered, testIdentityKey, time.Minute, time.Now()); !errors.Is(err, identity.ErrForged) {
+					t.Fatalf("tampered stores: %v, want identity.ErrForged", err)
 				}
 			})
 		}
@@ -382,7 +383,7 @@ func TestProxyRefusals(t *testing.T) {
 					return // no body to read
 				}
 				if c.status == 200 {
-					if r.seen == nil || r.seen.Header.Get(HeaderKeyID) == "" {
+					if r.seen == nil || r.seen.Header.Get(identity.HeaderKeyID) == "" {
 						t.Fatalf("not forwarded with an identity: %s", r.body)
 					}
 					return
@@ -406,8 +407,8 @@ func TestProxyRefusals(t *testing.T) {
 		t.Run("pass unknown", func(t *testing.T) {
 			pass := serve(t, f.proxy(ProxyConfig{Upstream: up, PassUnknown: true}))
 			req := newRequest(t, "GET", pass+"/public/health?apiKey="+keys["read"]+"&x=1")
-			req.Header.Set(HeaderKeyID, "key_evil")
-			req.Header.Set(HeaderSignature, "v1=evil")
+			req.Header.Set(identity.HeaderKeyID, "key_evil")
+			req.Header.Set(identity.HeaderSignature, "v1=evil")
 			r := do(t, req)
 			if r.status != 200 || r.seen == nil {
 				t.Fatalf("status %d: %s", r.status, r.body)
@@ -637,7 +638,7 @@ func TestConcurrentProxying(t *testing.T) {
 					errs <- "status " + res.Status
 					return
 				}
-				if _, err := VerifyIdentity(upstreamRequest(&s), testIdentityKey, time.Minute, time.Now()); err != nil {
+				if _, err := verifyIdentity(upstreamRequest(&s), testIdentityKey, time.Minute, time.Now()); err != nil {
 					errs <- err.Error()
 					return
 				}

@@ -1,4 +1,10 @@
-package gateway
+// Package identity is the scheme by which keyward's gateway tells the
+// platform behind it who made a request: signed X-Keyward-* headers over
+// the request's method, path, exact query and body digest, with a request
+// id accepted once. The gateway signs with Sign; a Go service verifies with
+// Middleware or a Verifier. docs/identity.md describes the scheme for any
+// language, with test vectors.
+package identity
 
 import (
 	"bytes"
@@ -8,6 +14,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -20,7 +27,6 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
-	"github.com/keyward/keyward/internal/httpx"
 )
 
 // Identity headers: the proxy sets them on every request it forwards after
@@ -44,11 +50,17 @@ const (
 	HeaderContentDigest = "Content-Digest"
 )
 
-// MinIdentityKey is the shortest identity key accepted, in bytes.
-const MinIdentityKey = 32
+// MinKey is the shortest identity key accepted, in bytes.
+const MinKey = 32
+
+// DefaultMaxBody is the largest body a Verifier reads when Options.MaxBody
+// is zero; it is also the gateway's default --max-body.
+const DefaultMaxBody = 8 << 20
+
+const problemType = "https://keyward.dev/problems/"
 
 // DefaultMaxSkew is how far the timestamp of an identity may be from the
-// receiving clock when IdentityOptions.MaxSkew is zero. A verifier
+// receiving clock when Options.MaxSkew is zero. A verifier
 // remembers every request id for as long as its timestamp is acceptable,
 // so the window is kept short to keep that memory small.
 const DefaultMaxSkew = 30 * time.Second
@@ -57,23 +69,23 @@ const (
 	signaturePrefix = "v2="
 	canonicalPrefix = "keyward-identity-v2"
 	digestPrefix    = "sha-256=:"
-	// digestLen is the length of a Content-Digest value bodyDigest writes.
+	// digestLen is the length of a Content-Digest value BodyDigest writes.
 	digestLen    = len(digestPrefix) + (sha256.Size+2)/3*4 + 1
 	requestIDLen = 2 * 16
 )
 
-// Errors of IdentityVerifier.Verify and VerifyIdentity.
+// Errors of Verifier.Verify.
 var (
-	ErrIdentityKey       = errors.New("gateway: identity key shorter than 32 bytes")
-	ErrIdentityMissing   = errors.New("gateway: identity headers missing")
-	ErrIdentityMalformed = errors.New("gateway: identity headers malformed")
-	ErrIdentityForged    = errors.New("gateway: identity signature does not match")
-	ErrIdentitySkew      = errors.New("gateway: identity timestamp outside the allowed skew")
-	ErrIdentityReplayed  = errors.New("gateway: identity request id already seen")
-	ErrIdentityDigest    = errors.New("gateway: request body does not match its Content-Digest")
-	// ErrIdentityBodyTooLarge is returned for a body longer than
-	// IdentityOptions.MaxBody, which is not read to its end.
-	ErrIdentityBodyTooLarge = errors.New("gateway: request body too large to verify")
+	ErrKey       = errors.New("identity: identity key shorter than 32 bytes")
+	ErrMissing   = errors.New("identity: identity headers missing")
+	ErrMalformed = errors.New("identity: identity headers malformed")
+	ErrForged    = errors.New("identity: identity signature does not match")
+	ErrSkew      = errors.New("identity: identity timestamp outside the allowed skew")
+	ErrReplayed  = errors.New("identity: identity request id already seen")
+	ErrDigest    = errors.New("identity: request body does not match its Content-Digest")
+	// ErrBodyTooLarge is returned for a body longer than
+	// Options.MaxBody, which is not read to its end.
+	ErrBodyTooLarge = errors.New("identity: request body too large to verify")
 )
 
 // Identity is who the proxy let through: the key, its tenant, stores and
@@ -95,9 +107,9 @@ type Identity struct {
 	Time      time.Time
 }
 
-// identityFields are the values the signature covers, in the order of the
+// Fields are the values the signature covers, in the order of the
 // canonical string.
-type identityFields struct {
+type Fields struct {
 	Timestamp, RequestID, KeyID, Tenant, Stores, Merchant, Method, HTTPMethod, Path, RawQuery, ContentDigest string
 }
 
@@ -105,7 +117,7 @@ type identityFields struct {
 // then the fields one a line, without a trailing newline. None of the
 // fields can hold a newline (header values and request-targets cannot), so
 // the joined form is unambiguous.
-func appendCanonical(dst []byte, f *identityFields) []byte {
+func appendCanonical(dst []byte, f *Fields) []byte {
 	dst = append(dst, canonicalPrefix...)
 	for _, s := range [...]string{
 		f.Timestamp, f.RequestID, f.KeyID, f.Tenant, f.Stores, f.Merchant,
@@ -119,7 +131,7 @@ func appendCanonical(dst []byte, f *identityFields) []byte {
 
 // sum computes the MAC of the canonical string of f into out, using buf as
 // scratch; it returns buf for reuse.
-func sum(mac hash.Hash, buf []byte, out *[sha256.Size]byte, f *identityFields) []byte {
+func sum(mac hash.Hash, buf []byte, out *[sha256.Size]byte, f *Fields) []byte {
 	buf = appendCanonical(buf[:0], f)
 	mac.Reset()
 	mac.Write(buf)
@@ -137,10 +149,22 @@ type randBatch struct {
 
 var randBatches = sync.Pool{New: func() any { return &randBatch{n: len(randBatch{}.b)} }}
 
-// newRequestID returns 128 random bits from crypto/rand as 32 lowercase hex
+// Sign returns the X-Keyward-Signature value for f. mac is an HMAC-SHA256
+// keyed with the identity key, and buf scratch space; Sign returns buf for
+// reuse, so a caller signing many requests allocates only the value.
+func Sign(mac hash.Hash, buf []byte, f *Fields) (string, []byte) {
+	var m [sha256.Size]byte
+	buf = sum(mac, buf, &m, f)
+	var sig [len(signaturePrefix) + 2*sha256.Size]byte
+	copy(sig[:], signaturePrefix)
+	hex.Encode(sig[len(signaturePrefix):], m[:])
+	return string(sig[:]), buf
+}
+
+// NewRequestID returns 128 random bits from crypto/rand as 32 lowercase hex
 // digits. A batch is owned by one caller between Get and Put, so no bytes
 // are handed out twice.
-func newRequestID() string {
+func NewRequestID() string {
 	rb := randBatches.Get().(*randBatch)
 	if rb.n == len(rb.b) {
 		rand.Read(rb.b[:]) // never fails; crashes the program if it cannot
@@ -161,31 +185,31 @@ func appendBodyDigest(dst, body []byte) []byte {
 	return append(dst, ':')
 }
 
-// bodyDigest returns the Content-Digest header value of body:
+// BodyDigest returns the Content-Digest header value of body:
 // "sha-256=:" + standard base64 of its SHA-256 + ":".
-func bodyDigest(body []byte) string {
+func BodyDigest(body []byte) string {
 	var b [digestLen]byte
 	return string(appendBodyDigest(b[:0], body))
 }
 
-// IdentityOptions tune an IdentityVerifier; zero values take the defaults.
-type IdentityOptions struct {
+// Options tune an Verifier; zero values take the defaults.
+type Options struct {
 	// MaxSkew is how far the timestamp of an identity may be from Now,
 	// either way; DefaultMaxSkew when zero. Request ids are remembered for
 	// that long, so memory grows with it.
 	MaxSkew time.Duration
 	// MaxBody is the longest body read to check its digest, in bytes;
 	// DefaultMaxBody (as much as the proxy forwards) when zero. A longer
-	// body is refused with ErrIdentityBodyTooLarge.
+	// body is refused with ErrBodyTooLarge.
 	MaxBody int64
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
 
-// IdentityVerifier checks the identity headers of requests forwarded by the
+// Verifier checks the identity headers of requests forwarded by the
 // proxy and refuses a request id it has already accepted. It is safe for
-// concurrent use; services use one per identity key, or IdentityMiddleware.
-type IdentityVerifier struct {
+// concurrent use; services use one per identity key, or Middleware.
+type Verifier struct {
 	key     []byte
 	maxSkew time.Duration
 	maxBody int64
@@ -200,9 +224,9 @@ type verifyScratch struct {
 	buf []byte
 }
 
-// NewIdentityVerifier returns a verifier of identities signed with key.
-func NewIdentityVerifier(key []byte, opts IdentityOptions) (*IdentityVerifier, error) {
-	v, err := newIdentityVerifier(key, opts)
+// NewVerifier returns a verifier of identities signed with key.
+func NewVerifier(key []byte, opts Options) (*Verifier, error) {
+	v, err := newVerifier(key, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -210,15 +234,15 @@ func NewIdentityVerifier(key []byte, opts IdentityOptions) (*IdentityVerifier, e
 	return v, nil
 }
 
-// newIdentityVerifier returns a verifier without a replay cache.
-func newIdentityVerifier(key []byte, opts IdentityOptions) (*IdentityVerifier, error) {
-	if len(key) < MinIdentityKey {
-		return nil, ErrIdentityKey
+// newVerifier returns a verifier without a replay cache.
+func newVerifier(key []byte, opts Options) (*Verifier, error) {
+	if len(key) < MinKey {
+		return nil, ErrKey
 	}
 	if opts.MaxSkew < 0 || opts.MaxBody < 0 {
-		return nil, errors.New("gateway: negative identity MaxSkew or MaxBody")
+		return nil, errors.New("identity: negative identity MaxSkew or MaxBody")
 	}
-	v := &IdentityVerifier{key: bytes.Clone(key), maxSkew: opts.MaxSkew, maxBody: opts.MaxBody, now: opts.Now}
+	v := &Verifier{key: bytes.Clone(key), maxSkew: opts.MaxSkew, maxBody: opts.MaxBody, now: opts.Now}
 	if v.maxSkew == 0 {
 		v.maxSkew = DefaultMaxSkew
 	}
@@ -260,7 +284,7 @@ var identityHeaders = [nIdentityHeaders]string{
 // accepted before. To check the digest it reads the body, up to MaxBody
 // bytes, and replaces r.Body with a reader of the same bytes, setting
 // r.ContentLength. A request refused for any reason does not use up its id.
-func (v *IdentityVerifier) Verify(r *http.Request) (Identity, error) {
+func (v *Verifier) Verify(r *http.Request) (Identity, error) {
 	var hv [nIdentityHeaders]string
 	for i, name := range identityHeaders {
 		switch vals := r.Header[name]; len(vals) {
@@ -268,41 +292,41 @@ func (v *IdentityVerifier) Verify(r *http.Request) (Identity, error) {
 			if i == hMerchant || i == hContentDigest {
 				continue
 			}
-			return Identity{}, ErrIdentityMissing
+			return Identity{}, ErrMissing
 		case 1:
 			if vals[0] == "" && (i == hMerchant || i == hContentDigest) {
-				return Identity{}, ErrIdentityMalformed
+				return Identity{}, ErrMalformed
 			}
 			hv[i] = vals[0]
 		default:
-			return Identity{}, ErrIdentityMalformed
+			return Identity{}, ErrMalformed
 		}
 	}
 	secs, ok := parseUnix(hv[hTimestamp])
 	if !ok {
-		return Identity{}, ErrIdentityMalformed
+		return Identity{}, ErrMalformed
 	}
 	var rid [16]byte
 	if !decodeLowerHex(rid[:], hv[hRequestID]) {
-		return Identity{}, ErrIdentityMalformed
+		return Identity{}, ErrMalformed
 	}
 	sig := hv[hSignature]
 	var got [sha256.Size]byte
 	if !strings.HasPrefix(sig, signaturePrefix) || !decodeLowerHex(got[:], sig[len(signaturePrefix):]) {
-		return Identity{}, ErrIdentityMalformed
+		return Identity{}, ErrMalformed
 	}
 	if r.URL == nil {
-		return Identity{}, ErrIdentityMalformed
+		return Identity{}, ErrMalformed
 	}
 	path, query := requestTarget(r)
-	f := identityFields{
+	f := Fields{
 		Timestamp: hv[hTimestamp], RequestID: hv[hRequestID], KeyID: hv[hKeyID], Tenant: hv[hTenant],
 		Stores: hv[hStores], Merchant: hv[hMerchant], Method: hv[hMethod], HTTPMethod: r.Method,
 		Path: path, RawQuery: query, ContentDigest: hv[hContentDigest],
 	}
 	for _, s := range [...]string{f.KeyID, f.Tenant, f.Stores, f.Merchant, f.Method, f.HTTPMethod, f.Path, f.RawQuery, f.ContentDigest} {
 		if strings.IndexByte(s, '\n') >= 0 {
-			return Identity{}, ErrIdentityMalformed
+			return Identity{}, ErrMalformed
 		}
 	}
 	var want [sha256.Size]byte
@@ -310,11 +334,11 @@ func (v *IdentityVerifier) Verify(r *http.Request) (Identity, error) {
 	s.buf = sum(s.mac, s.buf, &want, &f)
 	v.macs.Put(s)
 	if !hmac.Equal(got[:], want[:]) {
-		return Identity{}, ErrIdentityForged
+		return Identity{}, ErrForged
 	}
 	at, now := time.Unix(secs, 0), v.now()
 	if d := now.Sub(at); d > v.maxSkew || d < -v.maxSkew {
-		return Identity{}, ErrIdentitySkew
+		return Identity{}, ErrSkew
 	}
 	if err := v.checkBody(r, f.ContentDigest); err != nil {
 		return Identity{}, err
@@ -350,11 +374,11 @@ func requestTarget(r *http.Request) (path, query string) {
 
 // checkBody reads the body of r, if any, puts its bytes back, and checks
 // them against digest, the Content-Digest header ("" when absent).
-func (v *IdentityVerifier) checkBody(r *http.Request, digest string) error {
+func (v *Verifier) checkBody(r *http.Request, digest string) error {
 	var body []byte
 	if r.Body != nil && r.Body != http.NoBody {
 		if r.ContentLength > v.maxBody {
-			return ErrIdentityBodyTooLarge
+			return ErrBodyTooLarge
 		}
 		var err error
 		if body, err = readAtMost(r.Body, r.ContentLength, v.maxBody); err != nil {
@@ -371,17 +395,17 @@ func (v *IdentityVerifier) checkBody(r *http.Request, digest string) error {
 		if len(body) == 0 && digest == "" {
 			return nil
 		}
-		return ErrIdentityDigest
+		return ErrDigest
 	}
 	var b [digestLen]byte
 	if string(appendBodyDigest(b[:0], body)) != digest {
-		return ErrIdentityDigest
+		return ErrDigest
 	}
 	return nil
 }
 
 // readAtMost reads rd to its end, expecting size bytes (-1 when unknown),
-// and fails with ErrIdentityBodyTooLarge past limit bytes.
+// and fails with ErrBodyTooLarge past limit bytes.
 func readAtMost(rd io.Reader, size, limit int64) ([]byte, error) {
 	n := int64(512)
 	if size >= 0 {
@@ -399,7 +423,7 @@ func readAtMost(rd io.Reader, size, limit int64) ([]byte, error) {
 		k, err := rd.Read(b[len(b):end])
 		b = b[:len(b)+k]
 		if int64(len(b)) > limit {
-			return nil, ErrIdentityBodyTooLarge
+			return nil, ErrBodyTooLarge
 		}
 		if err == io.EOF {
 			return b, nil
@@ -451,18 +475,6 @@ func parseUnix(s string) (int64, bool) {
 	return n, err == nil
 }
 
-// VerifyIdentity checks the identity headers of one request as
-// IdentityVerifier.Verify does, with maxSkew and now, but keeps no record of
-// request ids, so it cannot refuse a replayed request: services use an
-// IdentityVerifier or IdentityMiddleware, which do.
-func VerifyIdentity(r *http.Request, key []byte, maxSkew time.Duration, now time.Time) (Identity, error) {
-	v, err := newIdentityVerifier(key, IdentityOptions{MaxSkew: maxSkew, Now: func() time.Time { return now }})
-	if err != nil {
-		return Identity{}, err
-	}
-	return v.Verify(r)
-}
-
 // Replay cache. Every accepted request id is remembered until its
 // timestamp is older than the skew allows, after which Verify refuses the
 // request before the cache is asked. Ids are kept in generations, each the
@@ -505,7 +517,7 @@ func newReplayCache(maxSkew time.Duration) *replayCache {
 }
 
 // add records id, signed with timestamp ts, at now (both unix seconds, ts
-// within the skew of now); it fails with ErrIdentityReplayed if id was
+// within the skew of now); it fails with ErrReplayed if id was
 // recorded before.
 func (c *replayCache) add(id [16]byte, ts, now int64) error {
 	span := ts / c.width
@@ -533,10 +545,10 @@ func (c *replayCache) add(id [16]byte, ts, now int64) error {
 		// The timestamp is three spans older than ids already held: the
 		// clock went back. The ids of its span are gone, so a replay could
 		// not be told; refuse it.
-		return ErrIdentitySkew
+		return ErrSkew
 	}
 	if _, ok := g.ids[id]; ok {
-		return ErrIdentityReplayed
+		return ErrReplayed
 	}
 	g.ids[id] = struct{}{}
 	return nil
@@ -544,27 +556,27 @@ func (c *replayCache) add(id [16]byte, ts, now int64) error {
 
 type identityKey struct{}
 
-// IdentityFrom returns the identity IdentityMiddleware verified.
-func IdentityFrom(ctx context.Context) (Identity, bool) {
+// FromContext returns the identity Middleware verified.
+func FromContext(ctx context.Context) (Identity, bool) {
 	id, ok := ctx.Value(identityKey{}).(Identity)
 	return id, ok
 }
 
-// IdentityMiddleware lets through only requests whose identity verifies
-// with key, using an IdentityVerifier with the default options, putting
+// Middleware lets through only requests whose identity verifies
+// with key, using an Verifier with the default options, putting
 // the Identity in the request context; others are answered 401 (413 for a
 // body too large to check). It panics if key is shorter than
-// MinIdentityKey.
-func IdentityMiddleware(key []byte, next http.Handler) http.Handler {
-	v, err := NewIdentityVerifier(key, IdentityOptions{})
+// MinKey.
+func Middleware(key []byte, next http.Handler) http.Handler {
+	v, err := NewVerifier(key, Options{})
 	if err != nil {
 		panic(err)
 	}
 	return v.Middleware(next)
 }
 
-// Middleware is IdentityMiddleware with v.
-func (v *IdentityVerifier) Middleware(next http.Handler) http.Handler {
+// Middleware is Middleware with v.
+func (v *Verifier) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, err := v.Verify(r)
 		if err != nil {
@@ -580,27 +592,33 @@ func writeIdentityProblem(w http.ResponseWriter, err error) {
 	status, code := http.StatusUnauthorized, keyward.EUnauthenticated
 	detail := "The request carries no valid keyward identity: it must come through the keyward proxy."
 	switch {
-	case errors.Is(err, ErrIdentitySkew):
+	case errors.Is(err, ErrSkew):
 		detail = "The keyward identity of the request is too old or from the future; check the clocks of the proxy and this service."
-	case errors.Is(err, ErrIdentityReplayed):
+	case errors.Is(err, ErrReplayed):
 		detail = "The request was already seen: each request forwarded by the keyward proxy is accepted once."
-	case errors.Is(err, ErrIdentityDigest):
+	case errors.Is(err, ErrDigest):
 		detail = "The request body does not match the Content-Digest the keyward proxy signed."
-	case errors.Is(err, ErrIdentityBodyTooLarge):
+	case errors.Is(err, ErrBodyTooLarge):
 		status, code = http.StatusRequestEntityTooLarge, keyward.ETooLarge
 		detail = "The request body is too large to verify."
 	case !isIdentityError(err):
 		status, code = http.StatusBadRequest, keyward.EInvalid
 		detail = "The request body could not be read."
 	}
-	httpx.WriteProblem(w, httpx.Problem{
-		Type: problemType + string(code), Title: http.StatusText(status),
-		Status: status, Code: string(code), Detail: detail,
-	})
+	b, _ := json.Marshal(struct {
+		Type   string `json:"type"`
+		Title  string `json:"title"`
+		Status int    `json:"status"`
+		Detail string `json:"detail"`
+		Code   string `json:"code"`
+	}{problemType + string(code), http.StatusText(status), status, detail, string(code)})
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
 }
 
 func isIdentityError(err error) bool {
-	for _, e := range [...]error{ErrIdentityMissing, ErrIdentityMalformed, ErrIdentityForged} {
+	for _, e := range [...]error{ErrMissing, ErrMalformed, ErrForged} {
 		if errors.Is(err, e) {
 			return true
 		}
