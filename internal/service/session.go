@@ -29,13 +29,21 @@ const (
 	SecondFactorWindow = 5 * time.Minute
 )
 
-// Sign-in throttling: after SignInMaxFailures failures within
-// SignInWindow for one e-mail address, one client address or one user's
-// second factor, attempts are refused until the oldest of them leaves the
-// window.
+// Sign-in throttling. Failures are counted per account and client
+// address together, so guesses from one address slow down that address
+// only: an attacker elsewhere cannot lock the real user out. After
+// SignInMaxFailures failures within SignInWindow, each further attempt
+// waits SignInBaseDelay after the last failure, doubling with every
+// failure up to SignInWindow. One address is also limited across all
+// accounts, to SignInAddressMaxFailures, so it cannot guess one password
+// against many accounts. An attempt is counted before its password is
+// checked, in one transaction with the count, so parallel attempts cannot
+// all pass on the same count; a successful one is then forgotten.
 const (
-	SignInMaxFailures = 5
-	SignInWindow      = 15 * time.Minute
+	SignInMaxFailures        = 5
+	SignInAddressMaxFailures = 20
+	SignInWindow             = 15 * time.Minute
+	SignInBaseDelay          = time.Minute
 )
 
 // Session is a back-office session; the id a browser holds is returned
@@ -74,33 +82,36 @@ func sessionEnded() error {
 // returning it with the session id, which only the browser keeps. An
 // unknown address, an inactive user and a wrong password get the same
 // answer in about the same time. When the user has a second factor the
-// session is pending until SignInSecondFactor accepts a code.
+// session is pending until SignInSecondFactor accepts a code. When the
+// e-mail address and password fit users of several tenants, it asks for
+// the tenant: see SignInTo.
 func (s *Service) SignIn(ctx context.Context, email, password, address string) (*Session, string, error) {
+	return s.SignInTo(ctx, "", email, password, address)
+}
+
+// SignInTo is SignIn for the user of one tenant, named by its domain (""
+// for whichever tenant's user the password fits). An e-mail address is
+// unique within a tenant only; when the password fits users of several
+// tenants and no domain is given, the answer is an invalid "tenant" field,
+// so the sign-in form asks for it. Someone without the password learns
+// nothing about which tenants an address belongs to.
+func (s *Service) SignInTo(ctx context.Context, domain, email, password, address string) (*Session, string, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
-	subjects := []string{"email:" + email}
-	if address != "" {
-		subjects = append(subjects, "address:"+address)
-	}
-	if err := s.throttled(ctx, subjects...); err != nil {
+	domain = strings.ToLower(strings.TrimSpace(domain))
+	att, err := s.attempt(ctx, signInLimits(email, address))
+	if err != nil {
 		return nil, "", err
 	}
-	u, err := s.db.Read().UserByEmail(ctx, email)
-	if err != nil && keyward.ErrorCode(err) != keyward.ENotFound {
-		return nil, "", err
-	}
-	hash := dummyHash()
-	if u != nil {
-		hash = u.PasswordHash
-	}
-	ok, rehash, err := secret.CheckPassword(hash, password)
-	if err != nil && !errors.Is(err, secret.ErrPasswordTooLong) {
-		s.log.Error("check password: stored hash unusable", "user", userIDOf(u), "err", err)
-	}
-	if u == nil || !u.Active || !ok || password == "" {
-		if err := s.failed(ctx, subjects...); err != nil {
-			return nil, "", err
+	u, rehash, err := s.signInUser(ctx, domain, email, password)
+	if keyward.ErrorCode(err) == keyward.EInvalid {
+		// The password was right: not a failure.
+		if rerr := s.db.Write(ctx, att.succeeded); rerr != nil {
+			return nil, "", rerr
 		}
-		return nil, "", wrongCredentials()
+		return nil, "", err
+	}
+	if err != nil {
+		return nil, "", err
 	}
 	if rehash {
 		if u.PasswordHash, err = secret.HashPassword(password); err != nil {
@@ -114,7 +125,7 @@ func (s *Service) SignIn(ctx context.Context, email, password, address string) (
 	var ses *Session
 	var token string
 	err = s.db.Write(ctx, func(q *store.Q) error {
-		if err := q.ClearSignInFailures(ctx, subjects[0]); err != nil {
+		if err := att.succeeded(q); err != nil {
 			return err
 		}
 		if rehash {
@@ -132,6 +143,44 @@ func (s *Service) SignIn(ctx context.Context, email, password, address string) (
 		return nil, "", err
 	}
 	return ses, token, nil
+}
+
+// checkPassword is secret.CheckPassword; tests count its calls.
+var checkPassword = secret.CheckPassword
+
+// signInUser finds the active user of email (in the tenant of domain, when
+// given) whose password is password, and whether its hash wants renewing.
+// The password is checked against every user holding the address, or
+// against a dummy hash when none does.
+func (s *Service) signInUser(ctx context.Context, domain, email, password string) (*keyward.User, bool, error) {
+	users, err := s.db.Read().UsersByEmail(ctx, email, domain)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(users) == 0 {
+		checkPassword(dummyHash(), password)
+		return nil, false, wrongCredentials()
+	}
+	var match *keyward.User
+	var matchRehash bool
+	fits := 0
+	for _, u := range users {
+		ok, rehash, err := checkPassword(u.PasswordHash, password)
+		if err != nil && !errors.Is(err, secret.ErrPasswordTooLong) {
+			s.log.Error("check password: stored hash unusable", "user", u.ID, "err", err)
+		}
+		if ok && u.Active && password != "" {
+			fits++
+			match, matchRehash = u, rehash
+		}
+	}
+	switch {
+	case fits == 0:
+		return nil, false, wrongCredentials()
+	case fits > 1:
+		return nil, false, keyward.Invalid("tenant", "This e-mail address signs in to more than one tenant. Enter the domain of the tenant to sign in to.")
+	}
+	return match, matchRehash, nil
 }
 
 func userIDOf(u *keyward.User) string {
@@ -184,7 +233,7 @@ func (s *Service) SignInSecondFactor(ctx context.Context, pendingToken, code, ad
 	}
 	var ses *Session
 	var token string
-	err = s.checkTOTP(ctx, u.ID, "", code, func(q *store.Q) error {
+	err = s.checkTOTP(ctx, u.ID, address, "", code, func(q *store.Q) error {
 		if err := q.DeleteSession(ctx, pending.ID); err != nil {
 			return err
 		}
@@ -273,26 +322,121 @@ func (s *Service) SignOut(ctx context.Context, token, address string) error {
 	})
 }
 
-// throttled refuses when any subject has failed SignInMaxFailures times
-// within SignInWindow.
-func (s *Service) throttled(ctx context.Context, subjects ...string) error {
-	now := s.now()
-	q := s.db.Read()
-	var until time.Time
-	for _, sub := range subjects {
-		fs, err := q.SignInFailures(ctx, sub, now.Add(-SignInWindow))
+// limit is one throttled subject: what is counted, and how many
+// failures it may have within SignInWindow before attempts slow down.
+type limit struct {
+	subject string
+	max     int
+}
+
+// signInLimits are the subjects a password sign-in counts against: the
+// account from this address, and, when the address is known, the address
+// across all accounts.
+func signInLimits(email, address string) []limit {
+	ls := []limit{{"account:" + email + "|" + address, SignInMaxFailures}}
+	if address != "" {
+		ls = append(ls, limit{"address:" + address, SignInAddressMaxFailures})
+	}
+	return ls
+}
+
+// totpLimits are the subjects a second-factor check counts against.
+func totpLimits(userID, address string) []limit {
+	ls := []limit{{"totp:" + userID + "|" + address, SignInMaxFailures}}
+	if address != "" {
+		ls = append(ls, limit{"address:" + address, SignInAddressMaxFailures})
+	}
+	return ls
+}
+
+// attemptRecord is an attempt counted as a failure until it succeeds.
+type attemptRecord struct {
+	ctx    context.Context
+	limits []limit
+	at     time.Time
+}
+
+// succeeded forgets the attempt: the account's failures from this address
+// end, and the address keeps its other failures.
+func (a *attemptRecord) succeeded(q *store.Q) error {
+	for i, l := range a.limits {
+		var err error
+		if i == 0 {
+			err = q.ClearSignInFailures(a.ctx, l.subject)
+		} else {
+			err = q.DropSignInFailure(a.ctx, l.subject, a.at)
+		}
 		if err != nil {
 			return err
 		}
-		if len(fs) >= SignInMaxFailures {
-			if t := fs[len(fs)-SignInMaxFailures].Add(SignInWindow); t.After(until) {
+	}
+	return nil
+}
+
+// attempt counts an attempt against limits, refusing it when any subject
+// must still wait. Counting, checking and recording happen in one
+// transaction holding the subjects' locks, so however many attempts
+// arrive together, no more pass than the limits allow. The attempt stays
+// recorded as a failure unless succeeded forgets it.
+func (s *Service) attempt(ctx context.Context, limits []limit) (*attemptRecord, error) {
+	now := s.now()
+	var until time.Time
+	err := s.db.Write(ctx, func(q *store.Q) error {
+		subjects := make([]string, len(limits))
+		for i, l := range limits {
+			subjects[i] = l.subject
+		}
+		if err := q.LockSignInSubjects(ctx, subjects...); err != nil {
+			return err
+		}
+		for _, l := range limits {
+			fs, err := q.SignInFailures(ctx, l.subject, now.Add(-SignInWindow))
+			if err != nil {
+				return err
+			}
+			if t := nextAttempt(fs, l.max); t.After(now) && t.After(until) {
 				until = t
 			}
 		}
-	}
-	if until.IsZero() {
+		if !until.IsZero() {
+			return nil
+		}
+		if err := q.PruneSignInFailures(ctx, now.Add(-SignInWindow)); err != nil {
+			return err
+		}
+		for _, sub := range subjects {
+			if err := q.AddSignInFailure(ctx, sub, now); err != nil {
+				return err
+			}
+		}
 		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	if !until.IsZero() {
+		return nil, throttledError(now, until)
+	}
+	return &attemptRecord{ctx: ctx, limits: limits, at: now}, nil
+}
+
+// nextAttempt returns when the next attempt may be made after failures
+// (oldest first, all within the window): at once below max, else
+// SignInBaseDelay after the last failure, doubled for each failure past
+// max, and never more than SignInWindow.
+func nextAttempt(failures []time.Time, max int) time.Time {
+	n := len(failures)
+	if n < max {
+		return time.Time{}
+	}
+	delay := SignInBaseDelay
+	for i := max; i < n && delay < SignInWindow; i++ {
+		delay *= 2
+	}
+	return failures[n-1].Add(min(delay, SignInWindow))
+}
+
+func throttledError(now, until time.Time) error {
 	minutes := int(math.Ceil(until.Sub(now).Minutes()))
 	unit := "minutes"
 	if minutes == 1 {
@@ -300,19 +444,36 @@ func (s *Service) throttled(ctx context.Context, subjects ...string) error {
 	}
 	return &keyward.Error{
 		Code:    keyward.ERateLimited,
-		Message: "Too many failed attempts for this account or from this address. Wait " + itoa(int64(minutes)) + " " + unit + " and try again.",
+		Message: "Too many failed attempts for this account from this address. Wait " + itoa(int64(minutes)) + " " + unit + " and try again.",
 		Details: map[string]any{"retry_after": until.Format(time.RFC3339)},
 	}
 }
 
-// failed records a failed attempt against each subject and forgets
-// attempts that have left the window.
+// throttled refuses when any subject must still wait after its failures.
+// It and failed count in two steps, so parallel attempts can pass on the
+// same count: checks of secrets use attempt instead.
+func (s *Service) throttled(ctx context.Context, subjects ...string) error {
+	now := s.now()
+	var until time.Time
+	for _, sub := range subjects {
+		fs, err := s.db.Read().SignInFailures(ctx, sub, now.Add(-SignInWindow))
+		if err != nil {
+			return err
+		}
+		if t := nextAttempt(fs, SignInMaxFailures); t.After(now) && t.After(until) {
+			until = t
+		}
+	}
+	if until.IsZero() {
+		return nil
+	}
+	return throttledError(now, until)
+}
+
+// failed records a failed attempt against each subject.
 func (s *Service) failed(ctx context.Context, subjects ...string) error {
 	now := s.now()
 	return s.db.Write(ctx, func(q *store.Q) error {
-		if err := q.PruneSignInFailures(ctx, now.Add(-SignInWindow)); err != nil {
-			return err
-		}
 		for _, sub := range subjects {
 			if err := q.AddSignInFailure(ctx, sub, now); err != nil {
 				return err
@@ -340,11 +501,11 @@ func totpStep(seed, code string, now time.Time) (int64, bool) {
 
 // checkTOTP checks a code for the user's second factor (or, when seed is
 // given, for that seed, which then becomes the user's), accepts its time
-// step once, and runs then in the same transaction. Failures count towards
-// the user's throttle.
-func (s *Service) checkTOTP(ctx context.Context, userID, seed, code string, then func(q *store.Q) error) error {
-	subject := "totp:" + userID
-	if err := s.throttled(ctx, subject); err != nil {
+// step once, and runs then in the same transaction. Attempts count
+// towards the user's throttle from this address, as sign-ins do.
+func (s *Service) checkTOTP(ctx context.Context, userID, address, seed, code string, then func(q *store.Q) error) error {
+	att, err := s.attempt(ctx, totpLimits(userID, address))
+	if err != nil {
 		return err
 	}
 	wrong := keyward.Invalid("code", "The code is wrong or has already been used. Enter the current 6-digit code from your authenticator app.")
@@ -358,9 +519,6 @@ func (s *Service) checkTOTP(ctx context.Context, userID, seed, code string, then
 	code = strings.ReplaceAll(strings.TrimSpace(code), " ", "")
 	step, ok := totpStep(seed, code, s.now())
 	if seed == "" || !ok {
-		if err := s.failed(ctx, subject); err != nil {
-			return err
-		}
 		return wrong
 	}
 	return s.db.Write(ctx, func(q *store.Q) error {
@@ -374,7 +532,7 @@ func (s *Service) checkTOTP(ctx context.Context, userID, seed, code string, then
 		} else if !accepted {
 			return wrong
 		}
-		if err := q.ClearSignInFailures(ctx, subject); err != nil {
+		if err := att.succeeded(q); err != nil {
 			return err
 		}
 		return then(q)
@@ -432,7 +590,7 @@ func (s *Service) EnableTOTP(ctx context.Context, seed, code string) error {
 	} else if on {
 		return keyward.Errorf(keyward.EConflict, "Two-factor sign-in is already on. Turn it off first to use another authenticator.")
 	}
-	return s.checkTOTP(ctx, a.UserID, seed, code, func(q *store.Q) error {
+	return s.checkTOTP(ctx, a.UserID, a.Address, seed, code, func(q *store.Q) error {
 		if err := q.DeleteUserSessions(ctx, a.UserID, a.TokenID); err != nil {
 			return err
 		}
@@ -452,7 +610,7 @@ func (s *Service) DisableTOTP(ctx context.Context, code string) error {
 	} else if !on {
 		return nil
 	}
-	return s.checkTOTP(ctx, a.UserID, "", code, func(q *store.Q) error {
+	return s.checkTOTP(ctx, a.UserID, a.Address, "", code, func(q *store.Q) error {
 		if err := q.SetUserTOTP(ctx, a.UserID, "", 0); err != nil {
 			return err
 		}

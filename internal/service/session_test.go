@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -113,34 +115,99 @@ func TestSignInRefusalsLookAlike(t *testing.T) {
 	})
 }
 
-func TestSignInIsThrottledAfterFiveFailures(t *testing.T) {
+func TestSignInSlowsGuessesFromOneAddressOnly(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
 		f.staff("ana@demo.test")
 		ctx := context.Background()
+		const attacker, user = "203.0.113.66", "198.51.100.7"
 		for i := range service.SignInMaxFailures {
-			_, _, err := f.Svc.SignIn(ctx, "ana@demo.test", "wrong password "+string(rune('a'+i)), "198.51.100."+string(rune('1'+i)))
+			_, _, err := f.Svc.SignIn(ctx, "ana@demo.test", "wrong password "+string(rune('a'+i)), attacker)
 			if keyward.ErrorCode(err) != keyward.EUnauthenticated {
 				t.Fatalf("failure %d: %v", i+1, err)
 			}
-			f.Now = f.Now.Add(time.Minute)
 		}
-		_, _, err := f.Svc.SignIn(ctx, "ana@demo.test", testPassword, "198.51.100.9")
-		if keyward.ErrorCode(err) != keyward.ERateLimited || !strings.Contains(keyward.ErrorMessage(err), "Wait 10 minutes") {
-			t.Fatalf("right password after 5 failures: got %v, want rate_limited with a wait of 10 minutes", err)
+		// The attacker must wait, even with the right password...
+		_, _, err := f.Svc.SignIn(ctx, "ana@demo.test", testPassword, attacker)
+		if keyward.ErrorCode(err) != keyward.ERateLimited || !strings.Contains(keyward.ErrorMessage(err), "Wait 1 minute") {
+			t.Fatalf("6th attempt from the guessing address: got %v, want rate_limited with a wait of 1 minute", err)
 		}
-		f.Now = f.Now.Add(10 * time.Minute)
-		f.signIn("ana@demo.test", testPassword)
+		// ...but the real user, elsewhere, is not locked out.
+		if _, _, err := f.Svc.SignIn(ctx, "ana@demo.test", testPassword, user); err != nil {
+			t.Fatalf("the user from another address: %v", err)
+		}
 
-		// Per address: five unknown e-mails from one address lock that address out.
-		for i := range service.SignInMaxFailures {
-			f.Svc.SignIn(ctx, "guess"+string(rune('a'+i))+"@demo.test", "x", "203.0.113.7")
+		// Each further failure doubles the wait: 1, 2, 4 minutes.
+		for _, wait := range []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute} {
+			f.Now = f.Now.Add(wait - time.Second)
+			if _, _, err := f.Svc.SignIn(ctx, "ana@demo.test", "wrong", attacker); keyward.ErrorCode(err) != keyward.ERateLimited {
+				t.Fatalf("attempt %s early: %v", time.Second, err)
+			}
+			f.Now = f.Now.Add(time.Second)
+			if _, _, err := f.Svc.SignIn(ctx, "ana@demo.test", "wrong", attacker); keyward.ErrorCode(err) != keyward.EUnauthenticated {
+				t.Fatalf("attempt after waiting %s: %v", wait, err)
+			}
+		}
+		_, _, err = f.Svc.SignIn(ctx, "ana@demo.test", testPassword, attacker)
+		if !strings.Contains(keyward.ErrorMessage(err), "Wait 8 minutes") {
+			t.Fatalf("after 8 failures: %v, want a wait of 8 minutes", err)
+		}
+		f.Now = f.Now.Add(8 * time.Minute)
+		if _, _, err := f.Svc.SignIn(ctx, "ana@demo.test", testPassword, attacker); err != nil {
+			t.Fatalf("the right password once the wait is over: %v", err)
+		}
+	})
+}
+
+func TestSignInLimitsOneAddressAcrossAccounts(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		f.staff("ana@demo.test")
+		ctx := context.Background()
+		for i := range service.SignInAddressMaxFailures {
+			_, _, err := f.Svc.SignIn(ctx, "guess"+strconv.Itoa(i)+"@demo.test", "x", "203.0.113.7")
+			if keyward.ErrorCode(err) != keyward.EUnauthenticated {
+				t.Fatalf("guess %d: %v", i+1, err)
+			}
 		}
 		if _, _, err := f.Svc.SignIn(ctx, "ana@demo.test", testPassword, "203.0.113.7"); keyward.ErrorCode(err) != keyward.ERateLimited {
-			t.Fatalf("sign-in from a throttled address: %v", err)
+			t.Fatalf("sign-in from an address that guessed %d accounts: %v", service.SignInAddressMaxFailures, err)
 		}
 		if _, _, err := f.Svc.SignIn(ctx, "ana@demo.test", testPassword, "203.0.113.8"); err != nil {
 			t.Fatalf("sign-in from another address: %v", err)
+		}
+	})
+}
+
+func TestParallelWrongPasswordsAreCheckedAtMostTheLimit(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		f.staff("ana@demo.test")
+		checks, restore := service.CountPasswordChecks()
+		defer restore()
+		const n = 40
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				_, _, errs[i] = f.Svc.SignIn(context.Background(), "ana@demo.test", "wrong password "+strconv.Itoa(i), "203.0.113.9")
+			})
+		}
+		wg.Wait()
+		refused, wrong := 0, 0
+		for _, err := range errs {
+			switch keyward.ErrorCode(err) {
+			case keyward.ERateLimited:
+				refused++
+			case keyward.EUnauthenticated:
+				wrong++
+			default:
+				t.Fatalf("unexpected answer: %v", err)
+			}
+		}
+		if got := checks(); got > service.SignInMaxFailures || wrong != int(got) || refused != n-wrong {
+			t.Fatalf("%d parallel wrong passwords: %d checked, %d answered wrong, %d refused; want at most %d checked",
+				n, got, wrong, refused, service.SignInMaxFailures)
 		}
 	})
 }

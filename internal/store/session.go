@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/keyward/keyward"
@@ -99,6 +101,66 @@ func (q *Q) SignInFailures(ctx context.Context, subject string, since time.Time)
 		out = append(out, at.UTC())
 	}
 	return out, normalise(rows.Err())
+}
+
+// LockSignInSubjects holds, until the transaction ends, a lock on each
+// subject's attempts, so that counting them and recording a new one is one
+// step: parallel attempts cannot all read the same count. On PostgreSQL it
+// takes an advisory lock per subject, in a fixed order so that two
+// transactions never wait on each other; SQLite's write transactions
+// already run one at a time.
+func (q *Q) LockSignInSubjects(ctx context.Context, subjects ...string) error {
+	if q.engine != Postgres {
+		return nil
+	}
+	sorted := slices.Clone(subjects)
+	slices.Sort(sorted)
+	for _, sub := range slices.Compact(sorted) {
+		if _, err := q.exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 7))`, "sign_in:"+sub); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DropSignInFailure forgets one attempt of subject recorded at at.
+func (q *Q) DropSignInFailure(ctx context.Context, subject string, at time.Time) error {
+	query := `DELETE FROM sign_in_failures WHERE rowid IN (SELECT rowid FROM sign_in_failures WHERE subject = ? AND at = ? LIMIT 1)`
+	if q.engine == Postgres {
+		query = `DELETE FROM sign_in_failures WHERE ctid IN (SELECT ctid FROM sign_in_failures WHERE subject = ? AND at = ? LIMIT 1)`
+	}
+	_, err := q.exec(ctx, query, subject, at.UTC())
+	return err
+}
+
+// UsersByEmail finds the users holding an e-mail address, in any tenant
+// or, when domain is not "", in the tenant of that domain; for sign-in.
+// An address is unique within a tenant only.
+func (q *Q) UsersByEmail(ctx context.Context, email, domain string) ([]*keyward.User, error) {
+	rows, err := q.query(ctx, `SELECT `+qualified("u", userCols)+` FROM users u JOIN tenants t ON t.id = u.tenant_id
+		WHERE u.email = ? AND (t.domain = ? OR ? = '') ORDER BY t.domain`, email, domain, domain)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*keyward.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, normalise(err)
+		}
+		out = append(out, u)
+	}
+	return out, normalise(rows.Err())
+}
+
+// qualified prefixes each of a comma-separated list of columns with alias.
+func qualified(alias, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, c := range parts {
+		parts[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // ClearSignInFailures forgets subject's failed attempts.
