@@ -408,3 +408,76 @@ func TestRequireAndCheckKeyLicence(t *testing.T) {
 		}
 	})
 }
+
+func TestEmailAddressesArePerTenant(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		f.staff("ana@demo.test")
+		other, err := f.Svc.CreateTenant(f.Op, keyward.TenantCreate{Domain: "other", Name: "Other"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		octx := keyward.WithActor(ctx, service.SystemActor(other, "test"))
+		p, err := f.Svc.CreateProfile(octx, keyward.ProfileCreate{Name: "Staff"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Another tenant may hold the same address: it neither learns that
+		// the address exists elsewhere nor takes it from the demo tenant.
+		const otherPassword = "another tenant's long password"
+		if _, _, err := f.Svc.CreateUser(octx, keyward.UserCreate{Email: "ana@demo.test", ProfileID: p.ID, Password: otherPassword}); err != nil {
+			t.Fatalf("the same address in another tenant: %v", err)
+		}
+		if _, _, err := f.Svc.CreateUser(octx, keyward.UserCreate{Email: "ana@demo.test", ProfileID: p.ID, Password: otherPassword}); keyward.ErrorCode(err) != keyward.EConflict {
+			t.Fatalf("the same address twice in one tenant: %v, want conflict", err)
+		}
+
+		// Each password signs in to its own tenant's user.
+		for _, tc := range []struct{ password, domain string }{{testPassword, "demo"}, {otherPassword, "other"}} {
+			ses, tok, err := f.Svc.SignIn(ctx, "ana@demo.test", tc.password, "192.0.2.1")
+			if err != nil {
+				t.Fatalf("sign in to %s: %v", tc.domain, err)
+			}
+			a, err := f.Svc.SessionActor(ctx, tok, "192.0.2.1")
+			if err != nil || a.Domain != tc.domain || ses.PendingMFA {
+				t.Fatalf("sign in with %s's password: actor %+v, %v", tc.domain, a, err)
+			}
+		}
+
+		// When one password fits both, sign-in asks which tenant.
+		third, err := f.Svc.CreateTenant(f.Op, keyward.TenantCreate{Domain: "third", Name: "Third"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tctx := keyward.WithActor(ctx, service.SystemActor(third, "test"))
+		if p, err = f.Svc.CreateProfile(tctx, keyward.ProfileCreate{Name: "Staff"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := f.Svc.CreateUser(tctx, keyward.UserCreate{Email: "ana@demo.test", ProfileID: p.ID, Password: testPassword}); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = f.Svc.SignIn(ctx, "ana@demo.test", testPassword, "192.0.2.1")
+		var e *keyward.Error
+		if !asError(err, &e) || e.Code != keyward.EInvalid || e.Field != "tenant" {
+			t.Fatalf("a password fitting two tenants: %v, want invalid tenant", err)
+		}
+		for _, domain := range []string{"demo", " Third "} {
+			_, tok, err := f.Svc.SignInTo(ctx, domain, "ana@demo.test", testPassword, "192.0.2.1")
+			if err != nil {
+				t.Fatalf("sign in to %q: %v", domain, err)
+			}
+			if a, _ := f.Svc.SessionActor(ctx, tok, "192.0.2.1"); a == nil || a.Domain != strings.TrimSpace(strings.ToLower(domain)) {
+				t.Fatalf("sign in to %q gave %+v", domain, a)
+			}
+		}
+		// A wrong password reveals nothing about the tenants.
+		_, _, err = f.Svc.SignIn(ctx, "ana@demo.test", "not the password", "192.0.2.1")
+		if keyward.ErrorCode(err) != keyward.EUnauthenticated {
+			t.Fatalf("wrong password for a shared address: %v", err)
+		}
+		if _, _, err := f.Svc.SignInTo(ctx, "nosuch", "ana@demo.test", testPassword, "192.0.2.1"); keyward.ErrorCode(err) != keyward.EUnauthenticated {
+			t.Fatalf("an unknown tenant: %v", err)
+		}
+	})
+}
