@@ -62,19 +62,6 @@ func newPlatform(t *testing.T, db *store.DB) *platform {
 	return p
 }
 
-func (p *platform) merchantUser(merchant, email string) *keyward.MerchantUser {
-	p.TB.Helper()
-	m, err := p.Svc.CreateMerchant(p.Ctx, keyward.MerchantCreate{Name: merchant})
-	if err != nil {
-		p.TB.Fatal(err)
-	}
-	u, err := p.Svc.CreateMerchantUser(p.Ctx, m.ID, keyward.MerchantUserCreate{Email: email, Level: 2, APIAccess: true})
-	if err != nil {
-		p.TB.Fatal(err)
-	}
-	return u
-}
-
 // send makes a request through the gateway and decodes its JSON answer.
 func (p *platform) send(req *http.Request, apply func(*http.Request)) (int, map[string]any) {
 	p.TB.Helper()
@@ -127,14 +114,14 @@ func TestAccessMatrix(t *testing.T) {
 		// Merchants may list, search and create jobs and actions; the seed
 		// records are not theirs, so get, update and delete are refused, as
 		// is an action naming a seed job (TestMerchantReferences has more).
-		a := p.merchantUser("Merchant A", "a@merchant.test")
-		b := p.merchantUser("Merchant B", "b@merchant.test")
+		a := p.MerchantUser("Merchant A", "a@merchant.test")
+		b := p.MerchantUser("Merchant B", "b@merchant.test")
 		merchantAllowed := func(m *catalog.Method) bool {
 			return m.Merchant && m.Owner.Kind != catalog.OwnerRecord && len(m.References) == 0
 		}
 		creds = append(creds, credential{"merchant A", a.ID, withMerchant(a), merchantAllowed}, credential{"merchant B", b.ID, withMerchant(b), merchantAllowed})
 		// A Level 1 user (moved down from Level 2), a disabled and an expired key: nothing.
-		l1 := p.merchantUser("Merchant C", "c@merchant.test")
+		l1 := p.MerchantUser("Merchant C", "c@merchant.test")
 		one := 1
 		if _, err := p.Svc.UpdateMerchantUser(p.Ctx, l1.MerchantID, l1.ID, keyward.MerchantUserUpdate{Level: &one}); err != nil {
 			t.Fatal(err)
@@ -179,8 +166,8 @@ func TestAccessMatrix(t *testing.T) {
 func TestMerchantsSeeOnlyTheirOwnRecords(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		p := newPlatform(t, db)
-		a := p.merchantUser("Merchant A", "a@merchant.test")
-		b := p.merchantUser("Merchant B", "b@merchant.test")
+		a := p.MerchantUser("Merchant A", "a@merchant.test")
+		b := p.MerchantUser("Merchant B", "b@merchant.test")
 		call := func(u *keyward.MerchantUser, method, target, body string) (int, map[string]any) {
 			var rd io.Reader
 			if body != "" {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/identity"
-	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/demoapi"
 	"github.com/keyward/keyward/internal/gateway"
 	"github.com/keyward/keyward/internal/keywardtest"
@@ -54,36 +52,9 @@ type testbed struct {
 	seen []received
 }
 
-// upgradeCatalog is the built-in catalog plus a method that may switch to
-// WebSocket.
-func upgradeCatalog(t testing.TB) *catalog.Catalog {
-	t.Helper()
-	yaml, err := os.ReadFile("../catalog/commerce.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := bytes.NewBuffer(yaml)
-	b.WriteString(`
-  - id: orders.feed
-    method: GET
-    path: /api/v5/orders/feed
-    block: Orders
-    resource: orders
-    access: read
-    store: {in: query, name: store}
-    summary: Live order updates
-    upgrade: websocket
-`)
-	c, err := catalog.Load(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 func newTestbed(t *testing.T, db *store.DB, limiter *ratelimit.Limiter) *testbed {
 	t.Helper()
-	tb := &testbed{Platform: keywardtest.NewWithCatalog(t, db, upgradeCatalog(t))}
+	tb := &testbed{Platform: keywardtest.NewWithCatalog(t, db, gateway.FeedCatalog(t, false))}
 	tb.api.Store(demoapi.New(demoapi.Options{}))
 	// Requests marked X-Test-Direct stand for the platform's own writes,
 	// which do not come through the gateway.
@@ -196,19 +167,6 @@ func (tb *testbed) do(t *testing.T, method, target string, h http.Header, body s
 	return res.StatusCode, out
 }
 
-func (tb *testbed) merchant(name, email string) *keyward.MerchantUser {
-	tb.TB.Helper()
-	m, err := tb.Svc.CreateMerchant(tb.Ctx, keyward.MerchantCreate{Name: name})
-	if err != nil {
-		tb.TB.Fatal(err)
-	}
-	u, err := tb.Svc.CreateMerchantUser(tb.Ctx, m.ID, keyward.MerchantUserCreate{Email: email, Level: 2, APIAccess: true})
-	if err != nil {
-		tb.TB.Fatal(err)
-	}
-	return u
-}
-
 func basic(u *keyward.MerchantUser) http.Header {
 	r, _ := http.NewRequest("GET", "/", nil)
 	r.SetBasicAuth(u.AccountID, u.AuthKey)
@@ -233,7 +191,7 @@ func TestGatewayTricks(t *testing.T) {
 		all := tb.CreateKey(keyward.KeyCreate{Name: "all", Permissions: keyward.Permissions{"orders": "write", "inventory": "write"}}).Secrets[0].Secret
 		online := tb.CreateKey(keyward.KeyCreate{Name: "online", Permissions: keyward.Permissions{"orders": "write", "inventory": "write"},
 			Stores: keyward.StoreAccess{Access: keyward.StoresSelected, IDs: []string{"online"}}}).Secrets[0].Secret
-		acme := tb.merchant("Acme", "ops@acme.test")
+		acme := tb.MerchantUser("Acme", "ops@acme.test")
 		other := tb.tenant(t, "othertenant")
 
 		creds := map[string]http.Header{"all-stores key": apiKey(all), "online key": apiKey(online), "merchant": basic(acme)}
@@ -371,7 +329,7 @@ func TestGatewayUpgrades(t *testing.T) {
 func TestOwnershipFollowsTheUpstream(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		tb := newTestbed(t, db, nil)
-		acme, beta := tb.merchant("Acme", "ops@acme.test"), tb.merchant("Beta", "ops@beta.test")
+		acme, beta := tb.MerchantUser("Acme", "ops@acme.test"), tb.MerchantUser("Beta", "ops@beta.test")
 		A, B := basic(acme), basic(beta)
 
 		status, job := tb.do(t, "POST", "/api/v5/jobs", A, `{"title": "Acme's job"}`)
@@ -489,7 +447,7 @@ func (tb *testbed) tenantID(t *testing.T) string {
 func TestMerchantReferences(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		tb := newTestbed(t, db, nil)
-		A, B := basic(tb.merchant("Acme", "ops@acme.test")), basic(tb.merchant("Beta", "ops@beta.test"))
+		A, B := basic(tb.MerchantUser("Acme", "ops@acme.test")), basic(tb.MerchantUser("Beta", "ops@beta.test"))
 		_, aj := tb.do(t, "POST", "/api/v5/jobs", A, `{"title": "Acme's"}`)
 		_, bj := tb.do(t, "POST", "/api/v5/jobs", B, `{"title": "Beta's"}`)
 		acmeJob, betaJob := aj["id"].(string), bj["id"].(string)
@@ -525,7 +483,7 @@ func TestMerchantReferences(t *testing.T) {
 // another merchant's filter, another body, or as it was: each is refused.
 func TestIdentityCoversQueryAndBody(t *testing.T) {
 	tb := newTestbed(t, storetest.Open(t, store.SQLite), nil)
-	acme := tb.merchant("Acme", "ops@acme.test")
+	acme := tb.MerchantUser("Acme", "ops@acme.test")
 	tb.do(t, "POST", "/api/v5/jobs", basic(acme), `{"title": "x"}`)
 	created := tb.last()
 	if status, _ := tb.do(t, "GET", "/api/v5/jobs", basic(acme), ""); status != http.StatusOK {
@@ -565,7 +523,7 @@ func TestGatewayStripsEveryCredential(t *testing.T) {
 	tb := newTestbed(t, storetest.Open(t, store.SQLite), nil)
 	key := tb.CreateKey(keyward.KeyCreate{Name: "k", Permissions: keyward.Permissions{"orders": "read"}}).Secrets[0].Secret
 	other := tb.CreateKey(keyward.KeyCreate{Name: "other", Permissions: keyward.Permissions{"orders": "read"}}).Secrets[0].Secret
-	acme := tb.merchant("Acme", "ops@acme.test")
+	acme := tb.MerchantUser("Acme", "ops@acme.test")
 	basicKey := basic(&keyward.MerchantUser{AccountID: "x", AuthKey: other})["Authorization"][0]
 	for _, c := range []struct {
 		name, target string

@@ -80,3 +80,18 @@ func (p *Platform) CreateKey(in keyward.KeyCreate) *keyward.Key {
 	}
 	return k
 }
+
+// MerchantUser creates a merchant and a Level 2 user of it with API access,
+// whose API Account ID and Auth Key it returns.
+func (p *Platform) MerchantUser(merchant, email string) *keyward.MerchantUser {
+	p.TB.Helper()
+	m, err := p.Svc.CreateMerchant(p.Ctx, keyward.MerchantCreate{Name: merchant})
+	if err != nil {
+		p.TB.Fatal(err)
+	}
+	u, err := p.Svc.CreateMerchantUser(p.Ctx, m.ID, keyward.MerchantUserCreate{Email: email, Level: 2, APIAccess: true})
+	if err != nil {
+		p.TB.Fatal(err)
+	}
+	return u
+}
