@@ -23,6 +23,9 @@ const (
 	ERateLimited     Code = "rate_limited"
 	EUnavailable     Code = "unavailable"
 	EInternal        Code = "internal"
+
+	// EPasswordChange refuses a user who must choose a new password first.
+	EPasswordChange Code = "password_change_required"
 )
 
 // Error is the one error type of the domain. Message is safe to show to a

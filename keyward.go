@@ -49,6 +49,9 @@ type Actor struct {
 	MerchantID string
 	Features   FeatureSet
 	Address    string // the client's network address, for the audit log
+	// MustChangePassword marks a user who must choose a new password
+	// before any other call is allowed.
+	MustChangePassword bool
 }
 
 // Name is how the audit log names the actor.

@@ -8,15 +8,19 @@ import (
 
 // User is a staff user of a tenant's back office.
 type User struct {
-	ID           string    `json:"id"`
-	TenantID     string    `json:"-"`
-	Email        string    `json:"email"`
-	Name         string    `json:"name"`
-	ProfileID    string    `json:"profile_id"`
-	Active       bool      `json:"active"`
-	PasswordHash string    `json:"-"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	ID        string `json:"id"`
+	TenantID  string `json:"-"`
+	Email     string `json:"email"`
+	Name      string `json:"name"`
+	ProfileID string `json:"profile_id"`
+	Active    bool   `json:"active"`
+	// MustChangePassword is set when an administrator reset the password
+	// or the operator issued a sign-in link: the user must choose a new
+	// password before doing anything else.
+	MustChangePassword bool      `json:"must_change_password"`
+	PasswordHash       string    `json:"-"`
+	CreatedAt          time.Time `json:"created_at"`
+	UpdatedAt          time.Time `json:"updated_at"`
 }
 
 // UserCreate is the input for creating a user. An empty Password asks for a
@@ -94,4 +98,18 @@ type AuditEntry struct {
 	Address    string         `json:"address,omitempty"`
 	Changes    map[string]any `json:"changes,omitempty"`
 	At         time.Time      `json:"at"`
+}
+
+// PasswordChange is a user's change of their own password.
+type PasswordChange struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+// ValidPassword checks a password a person chose.
+func ValidPassword(field, pw string) error {
+	if len(pw) < 12 || len(pw) > 256 {
+		return Invalid(field, "the password must be 12 to 256 characters; a few unrelated words make a good one")
+	}
+	return nil
 }

@@ -110,7 +110,7 @@ func (s *Service) userActor(ctx context.Context, tenantID, userID, address strin
 	}
 	return &keyward.Actor{
 		Kind: keyward.ActorUser, TenantID: tenantID, Domain: t.Domain, UserID: u.ID, Email: u.Email,
-		Features: p.Features, Address: address,
+		Features: p.Features, Address: address, MustChangePassword: u.MustChangePassword,
 	}, nil
 }
 

@@ -86,6 +86,9 @@ func tenantActor(ctx context.Context, feature keyward.Feature) (*keyward.Actor, 
 	if a.Kind == keyward.ActorMerchant {
 		return nil, keyward.Errorf(keyward.EForbidden, "Merchant credentials may call the platform's API through the gateway and read their own credentials; this endpoint is for the tenant's administrators.")
 	}
+	if a.MustChangePassword {
+		return nil, passwordChangeRequired()
+	}
 	if feature != "" && !a.Features.Has(feature) {
 		return nil, &keyward.Error{
 			Code:    keyward.EFeatureRequired,

@@ -204,7 +204,8 @@ func (s *Service) User(ctx context.Context, idOrEmail string) (*keyward.User, er
 }
 
 // UpdateUser changes a user's name, profile or active flag. Deactivating
-// a user stops their tokens and sessions on the next request.
+// a user revokes their personal access tokens and ends their sessions for
+// good: activating them again brings neither back.
 func (s *Service) UpdateUser(ctx context.Context, idOrEmail string, in keyward.UserUpdate) (*keyward.User, error) {
 	a, err := tenantActor(ctx, keyward.FeatureUsers)
 	if err != nil {
@@ -242,6 +243,16 @@ func (s *Service) UpdateUser(ctx context.Context, idOrEmail string, in keyward.U
 			}
 			u.Active = *in.Active
 			changes["active"] = u.Active
+			if !u.Active {
+				n, err := q.DeleteUserTokens(ctx, u.ID)
+				if err != nil {
+					return err
+				}
+				if err := q.DeleteUserSessions(ctx, u.ID, ""); err != nil {
+					return err
+				}
+				changes["tokens_revoked"] = n
+			}
 		}
 		if len(changes) == 0 {
 			return nil

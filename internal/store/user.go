@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/keyward/keyward"
 )
@@ -83,27 +84,28 @@ func (q *Q) ListProfiles(ctx context.Context, tenantID string) ([]*keyward.Profi
 
 // InsertUser adds a user.
 func (q *Q) InsertUser(ctx context.Context, u *keyward.User) error {
-	_, err := q.exec(ctx, `INSERT INTO users (id, tenant_id, email, name, profile_id, active, password_hash, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		u.ID, u.TenantID, u.Email, u.Name, u.ProfileID, u.Active, u.PasswordHash, u.CreatedAt, u.UpdatedAt)
+	_, err := q.exec(ctx, `INSERT INTO users (id, tenant_id, email, name, profile_id, active, must_change_password, password_hash, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.TenantID, u.Email, u.Name, u.ProfileID, u.Active, u.MustChangePassword, u.PasswordHash, u.CreatedAt, u.UpdatedAt)
 	if IsUnique(err) {
 		return &keyward.Error{Code: keyward.EConflict, Field: "email", Message: "a user with email " + quote(u.Email) + " already exists"}
 	}
 	return err
 }
 
-// UpdateUser writes a user's name, profile, active flag and password hash.
+// UpdateUser writes a user's name, profile, active flag, password hash and
+// whether the password must be changed.
 func (q *Q) UpdateUser(ctx context.Context, u *keyward.User) error {
-	_, err := q.exec(ctx, `UPDATE users SET name = ?, profile_id = ?, active = ?, password_hash = ?, updated_at = ? WHERE id = ?`,
-		u.Name, u.ProfileID, u.Active, u.PasswordHash, u.UpdatedAt, u.ID)
+	_, err := q.exec(ctx, `UPDATE users SET name = ?, profile_id = ?, active = ?, must_change_password = ?, password_hash = ?, updated_at = ? WHERE id = ?`,
+		u.Name, u.ProfileID, u.Active, u.MustChangePassword, u.PasswordHash, u.UpdatedAt, u.ID)
 	return err
 }
 
-const userCols = `id, tenant_id, email, name, profile_id, active, password_hash, created_at, updated_at`
+const userCols = `id, tenant_id, email, name, profile_id, active, must_change_password, password_hash, created_at, updated_at`
 
 func scanUser(s interface{ Scan(...any) error }) (*keyward.User, error) {
 	var u keyward.User
-	if err := s.Scan(&u.ID, &u.TenantID, &u.Email, &u.Name, &u.ProfileID, &u.Active, &u.PasswordHash, &u.CreatedAt, &u.UpdatedAt); err != nil {
+	if err := s.Scan(&u.ID, &u.TenantID, &u.Email, &u.Name, &u.ProfileID, &u.Active, &u.MustChangePassword, &u.PasswordHash, &u.CreatedAt, &u.UpdatedAt); err != nil {
 		return nil, err
 	}
 	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
@@ -213,6 +215,66 @@ func (q *Q) TouchToken(ctx context.Context, id string) error {
 func (q *Q) DeleteToken(ctx context.Context, id string) error {
 	_, err := q.exec(ctx, `DELETE FROM tokens WHERE id = ?`, id)
 	return err
+}
+
+// DeleteUserTokens removes every token of a user and reports how many
+// there were.
+func (q *Q) DeleteUserTokens(ctx context.Context, userID string) (int64, error) {
+	res, err := q.exec(ctx, `DELETE FROM tokens WHERE user_id = ?`, userID)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// SignInLink is a one-time link to set a password and sign in. Only the
+// SHA-256 of its secret is kept.
+type SignInLink struct {
+	ID        string
+	Digest    []byte
+	TenantID  string
+	UserID    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+}
+
+// InsertSignInLink adds a sign-in link, and removes the user's earlier
+// unused ones, so only the newest link works.
+func (q *Q) InsertSignInLink(ctx context.Context, l *SignInLink) error {
+	if _, err := q.exec(ctx, `DELETE FROM sign_in_links WHERE user_id = ? AND used_at IS NULL`, l.UserID); err != nil {
+		return err
+	}
+	_, err := q.exec(ctx, `INSERT INTO sign_in_links (id, digest, tenant_id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		l.ID, l.Digest, l.TenantID, l.UserID, l.CreatedAt.UTC(), l.ExpiresAt.UTC())
+	return err
+}
+
+// SignInLinkByDigest finds a sign-in link by the SHA-256 of its secret.
+func (q *Q) SignInLinkByDigest(ctx context.Context, digest []byte) (*SignInLink, error) {
+	var l SignInLink
+	var used sql.NullTime
+	err := q.row(ctx, `SELECT id, digest, tenant_id, user_id, created_at, expires_at, used_at FROM sign_in_links WHERE digest = ?`, digest).
+		Scan(&l.ID, &l.Digest, &l.TenantID, &l.UserID, &l.CreatedAt, &l.ExpiresAt, &used)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, keyward.Errorf(keyward.ENotFound, "no such sign-in link")
+	}
+	if err != nil {
+		return nil, normalise(err)
+	}
+	l.CreatedAt, l.ExpiresAt, l.UsedAt = l.CreatedAt.UTC(), l.ExpiresAt.UTC(), timePtr(used)
+	return &l, nil
+}
+
+// UseSignInLink marks a link used, once: it reports false when the link
+// was already used.
+func (q *Q) UseSignInLink(ctx context.Context, id string, at time.Time) (bool, error) {
+	res, err := q.exec(ctx, `UPDATE sign_in_links SET used_at = ? WHERE id = ? AND used_at IS NULL`, at.UTC(), id)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 // InsertAudit appends an audit entry.
