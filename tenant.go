@@ -1,6 +1,7 @@
 package keyward
 
 import (
+	"encoding/json"
 	"regexp"
 	"time"
 )
@@ -54,13 +55,42 @@ func (l *Licence) Active(now time.Time) bool {
 	return l.ExpiresAt == nil || now.Before(*l.ExpiresAt)
 }
 
-// LicenceGrant is the input for granting or changing a licence.
+// LicenceGrant is the input for granting or changing a licence. Fields
+// left out keep their value; "expires_at": null removes the expiry.
 type LicenceGrant struct {
-	APIAccess *bool      `json:"api_access"`
-	MaxKeys   *int       `json:"max_keys"`
-	RateLimit *int       `json:"rate_limit"`
-	ExpiresAt *time.Time `json:"expires_at"`
+	APIAccess *bool        `json:"api_access"`
+	MaxKeys   *int         `json:"max_keys"`
+	RateLimit *int         `json:"rate_limit"`
+	ExpiresAt NullableTime `json:"expires_at"`
 }
+
+// NullableTime is an input time that tells a field left out (Set false:
+// keep the stored value) from null (Set true, Time nil: clear it) and a
+// time (Set true, Time set).
+type NullableTime struct {
+	Set  bool
+	Time *time.Time
+}
+
+// SetTime returns a NullableTime holding t.
+func SetTime(t time.Time) NullableTime { return NullableTime{Set: true, Time: &t} }
+
+// UnmarshalJSON reads null or an RFC 3339 time.
+func (n *NullableTime) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*n = NullableTime{Set: true}
+		return nil
+	}
+	var t time.Time
+	if err := json.Unmarshal(b, &t); err != nil {
+		return err
+	}
+	*n = SetTime(t)
+	return nil
+}
+
+// MarshalJSON writes null or the time.
+func (n NullableTime) MarshalJSON() ([]byte, error) { return json.Marshal(n.Time) }
 
 // Validate checks the input.
 func (in *LicenceGrant) Validate() error {

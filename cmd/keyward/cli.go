@@ -161,30 +161,35 @@ func runCLI(ctx context.Context, args []string, out, errOut io.Writer) error {
 	case "licence grant", "licence revoke":
 		c := newCLI(cmd, out, true)
 		defer c.close()
-		maxKeys := c.fs.Int("max-keys", -1, "most API keys the tenant may hold, 0 = no limit")
-		rate := c.fs.Int("rate-limit", -1, "requests per second across the tenant, 0 = no limit")
-		expires := c.fs.String("expires", "", "expiry as RFC 3339, e.g. 2027-12-31T00:00:00Z")
+		maxKeys := c.fs.Int("max-keys", 0, "most API keys the tenant may hold, 0 = no limit (left out: unchanged)")
+		rate := c.fs.Int("rate-limit", 0, "requests per second across the tenant, 0 = no limit (left out: unchanged)")
+		expires := c.fs.String("expires", "", "expiry as RFC 3339, e.g. 2027-12-31T00:00:00Z, or \"none\" to remove it (left out: unchanged)")
 		if err := c.open(ctx, args); err != nil {
 			return err
 		}
+		given := map[string]bool{}
+		c.fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 		var l *keyward.Licence
 		var err error
 		if cmd == "licence revoke" {
 			l, err = c.svc.RevokeLicence(asOperator(ctx), c.tenant)
 		} else {
 			var in keyward.LicenceGrant
-			if *maxKeys >= 0 {
+			if given["max-keys"] {
 				in.MaxKeys = maxKeys
 			}
-			if *rate >= 0 {
+			if given["rate-limit"] {
 				in.RateLimit = rate
 			}
-			if *expires != "" {
+			switch {
+			case *expires == "none":
+				in.ExpiresAt = keyward.NullableTime{Set: true}
+			case given["expires"]:
 				t, perr := time.Parse(time.RFC3339, *expires)
 				if perr != nil {
-					return fmt.Errorf("--expires %q is not an RFC 3339 time such as 2027-12-31T00:00:00Z", *expires)
+					return fmt.Errorf("--expires %q is not an RFC 3339 time such as 2027-12-31T00:00:00Z, nor \"none\"", *expires)
 				}
-				in.ExpiresAt = &t
+				in.ExpiresAt = keyward.SetTime(t)
 			}
 			l, err = c.svc.GrantLicence(asOperator(ctx), c.tenant, in)
 		}

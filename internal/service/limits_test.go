@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/store"
@@ -62,5 +63,30 @@ func TestMaxKeysHoldsUnderConcurrentCreates(t *testing.T) {
 		if created != ten || len(page.Data) != ten {
 			t.Fatalf("%d creations succeeded and %d keys exist under max_keys=%d", created, len(page.Data), ten)
 		}
+	})
+}
+
+// A grant over a licence whose expiry has passed gives access again: the
+// old expiry ends with it unless the grant names a new one. A revoke or a
+// change that leaves access off keeps it.
+func TestGrantOverExpiredLicenceGivesAccess(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		exp := f.Now.Add(time.Hour)
+		if _, err := f.Svc.GrantLicence(f.Op, "demo", keyward.LicenceGrant{ExpiresAt: keyward.SetTime(exp)}); err != nil {
+			t.Fatal(err)
+		}
+		f.Advance(2 * time.Hour)
+		if _, err := f.Svc.CreateKey(f.Ctx, keyward.KeyCreate{Name: "late"}); keyward.ErrorCode(err) != keyward.ELicenceRequired {
+			t.Fatalf("create under an expired licence: %v", err)
+		}
+		l, err := f.Svc.GrantLicence(f.Op, "demo", keyward.LicenceGrant{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !l.Active(f.Now) || l.ExpiresAt != nil {
+			t.Fatalf("re-granted licence: active=%t expires=%v", l.Active(f.Now), l.ExpiresAt)
+		}
+		f.CreateKey(keyward.KeyCreate{Name: "again"})
 	})
 }

@@ -78,7 +78,8 @@ func (s *Service) Licence(ctx context.Context, domain string) (*keyward.Licence,
 
 // GrantLicence grants or changes a tenant's licence (operator only). A
 // grant switches API access on unless api_access is given as false; the
-// other fields left out keep their value.
+// other fields left out keep their value, except an expiry already passed,
+// which a grant removes. expires_at given as null removes the expiry.
 func (s *Service) GrantLicence(ctx context.Context, domain string, in keyward.LicenceGrant) (*keyward.Licence, error) {
 	return s.putLicence(ctx, domain, in, "licence.grant")
 }
@@ -115,12 +116,19 @@ func (s *Service) putLicence(ctx context.Context, domain string, in keyward.Lice
 		if in.RateLimit != nil {
 			l.RateLimit = *in.RateLimit
 		}
-		if in.ExpiresAt != nil {
-			exp := in.ExpiresAt.UTC()
+		switch {
+		case in.ExpiresAt.Time != nil:
+			exp := in.ExpiresAt.Time.UTC()
 			l.ExpiresAt = &exp
 			if !exp.After(s.now()) {
 				return keyward.Invalid("expires_at", "expires_at %s is in the past", exp.Format("2006-01-02T15:04:05Z"))
 			}
+		case in.ExpiresAt.Set:
+			l.ExpiresAt = nil
+		case l.APIAccess && l.ExpiresAt != nil && !l.ExpiresAt.After(s.now()):
+			// A grant is meant to give access: an expiry already passed
+			// ends with it, unless the grant names a new one.
+			l.ExpiresAt = nil
 		}
 		l.UpdatedAt = s.now()
 		if err := q.PutLicence(ctx, l); err != nil {
