@@ -207,8 +207,8 @@ func checkForwarded(gw *fuzzGateway, decided route, inMethod, inPath string, out
 	if ref != nil || !ok || again.m != m || again.store != decided.store {
 		return fmt.Errorf("read again upstream: %+v %v %v, decided %s on %q", again, ok, ref, m.ID, decided.store)
 	}
-	// Lenient servers split the query on ";" too, unescape names, and
-	// read name[] as name: every value of the store parameter they could
+	// Lenient servers split the query on ";" too, unescape names, read
+	// name[] as name and compare names ignoring case: every value of the store parameter they could
 	// see is the store decided on.
 	if m.Store.In == catalog.StoreQuery {
 		for part := range strings.FieldsFuncSeq(out.URL.RawQuery, func(r rune) bool { return r == '&' || r == ';' }) {
@@ -220,7 +220,7 @@ func checkForwarded(gw *fuzzGateway, decided route, inMethod, inPath string, out
 			if uv, err := url.QueryUnescape(v); err == nil {
 				v = uv
 			}
-			if k == m.Store.Name && v != decided.store {
+			if strings.EqualFold(k, m.Store.Name) && v != decided.store {
 				return fmt.Errorf("the upstream may read store %q, decided %q", v, decided.store)
 			}
 		}
@@ -285,4 +285,18 @@ func checkForwarded(gw *fuzzGateway, decided route, inMethod, inPath string, out
 		}
 	}
 	return nil
+}
+
+func TestForceQueryRemovesEveryReading(t *testing.T) {
+	for raw, want := range map[string]string{
+		"":                                      "merchant_id=mer_a",
+		"status=open":                           "status=open&merchant_id=mer_a",
+		"merchant_id=mer_b":                     "merchant_id=mer_a",
+		"MERCHANT_ID=mer_b&merchant_id[]=mer_c": "merchant_id=mer_a",
+		"merchant%5Fid=mer_b;x=1":               "x=1&merchant_id=mer_a",
+	} {
+		if got := forceQuery(raw, "merchant_id", "mer_a"); got != want {
+			t.Errorf("forceQuery(%q) = %q, want %q", raw, got, want)
+		}
+	}
 }

@@ -224,6 +224,7 @@ func TestGatewayTricks(t *testing.T) {
 			{name: "store in a ; pair", method: "GET", target: "/api/v5/orders?x=1;store=main&store=online", want: same(400), code: keyward.CodeStoreAmbiguous},
 			{name: "store encoded twice", method: "GET", target: "/api/v5/orders?store=online&st%6Fre=main", want: same(400), code: keyward.CodeStoreAmbiguous},
 			{name: "store as array", method: "GET", target: "/api/v5/orders?store=online&store[]=main", want: same(400), code: keyward.CodeStoreAmbiguous},
+			{name: "store in another case", method: "GET", target: "/api/v5/orders?STORE=main", want: same(400), code: keyward.CodeStoreAmbiguous},
 			{name: "store header twice", method: "PUT", target: "/api/v5/inventory/SKU-1", header: http.Header{"X-Store": {"online", "main"}}, body: `{"quantity": 1}`, want: same(400), code: keyward.CodeStoreAmbiguous},
 			{name: "store header listed", method: "PUT", target: "/api/v5/inventory/SKU-1", header: http.Header{"X-Store": {"online, main"}}, body: `{"quantity": 1}`, want: same(400), code: keyward.CodeStoreAmbiguous},
 			{name: "store header with underscore too", method: "PUT", target: "/api/v5/inventory/SKU-1", header: http.Header{"X-Store": {"online"}, "X_store": {"main"}}, body: `{"quantity": 1}`, want: same(400), code: keyward.CodeStoreAmbiguous},

@@ -146,12 +146,13 @@ func recordID(raw json.RawMessage) (string, bool) {
 }
 
 // forceQuery sets name to value in a raw query, removing every value the
-// client sent, so a client's own filter cannot widen the merchant's.
+// client sent under any name a server could read as name, so a client's
+// own filter cannot widen the merchant's.
 func forceQuery(raw, name, value string) string {
 	var b strings.Builder
 	for _, pair := range strings.FieldsFunc(raw, func(r rune) bool { return r == '&' || r == ';' }) {
 		k, _, _ := strings.Cut(pair, "=")
-		if uk, err := url.QueryUnescape(k); err == nil && uk == name {
+		if same, _ := sameParam(k, name); same {
 			continue
 		}
 		b.WriteString(pair)

@@ -236,9 +236,9 @@ func storeOf(m *catalog.Method, rawQuery string, h http.Header, p catalog.Params
 }
 
 // queryStore reads the store parameter name from a raw query. Pairs are
-// split on "&" and, as some servers do, on ";"; names are compared after
-// unescaping and without a trailing "[…]", which some frameworks read as
-// the same parameter.
+// split on "&" and, as some servers do, on ";"; a name that some server
+// could read as the store parameter but that is not exactly it (another
+// case, a trailing "[…]") is ambiguous, as is the store named twice.
 func queryStore(raw, name string) (string, *refusal) {
 	var store string
 	n := 0
@@ -248,19 +248,12 @@ func queryStore(raw, name string) (string, *refusal) {
 		semi := strings.IndexByte(pair, ';') >= 0
 		for part := range strings.SplitSeq(pair, ";") {
 			k, v, _ := strings.Cut(part, "=")
-			key, ok := unescape(k)
-			if !ok {
+			same, exact := sameParam(k, name)
+			if !same {
 				continue
 			}
-			bracket := false
-			if i := strings.IndexByte(key, '['); i > 0 {
-				key, bracket = key[:i], true
-			}
-			if key != name {
-				continue
-			}
-			if semi || bracket {
-				return "", ambiguousStore("The store parameter " + name + " must be a plain name=value pair separated by &.")
+			if semi || !exact {
+				return "", ambiguousStore("The store parameter " + name + " must be a plain name=value pair separated by &, with its name exactly " + name + ".")
 			}
 			if n++; n > 1 {
 				return "", ambiguousStore("The request names its store in " + name + " more than once; name it once.")
@@ -273,6 +266,21 @@ func queryStore(raw, name string) (string, *refusal) {
 		}
 	}
 	return store, nil
+}
+
+// sameParam reports whether a raw query parameter name could be read as
+// name by some server: after unescaping, without a trailing "[…]" and
+// ignoring case. exact is set when it is name itself.
+func sameParam(raw, name string) (same, exact bool) {
+	k, ok := unescape(raw)
+	if !ok {
+		k = raw
+	}
+	base := k
+	if i := strings.IndexByte(k, '['); i > 0 {
+		base = k[:i]
+	}
+	return strings.EqualFold(base, name), ok && k == name
 }
 
 // queryValues returns every value of key in a raw query, splitting pairs on
