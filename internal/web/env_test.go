@@ -45,6 +45,13 @@ const (
 
 func newEnv(t *testing.T, tls bool) *env {
 	t.Helper()
+	return newEnvBehind(t, tls, httpx.Front{})
+}
+
+// newEnvBehind is newEnv with front describing the proxies before it, as
+// --trusted-proxies and --public-url configure them.
+func newEnvBehind(t *testing.T, tls bool, front httpx.Front) *env {
+	t.Helper()
 	ctx := context.Background()
 	db := storetest.Open(t, store.SQLite)
 	cat := catalog.Builtin()
@@ -71,9 +78,9 @@ func newEnv(t *testing.T, tls bool) *env {
 	})
 	var srv *httptest.Server
 	if tls {
-		srv = httptest.NewTLSServer(httpx.Common(mux))
+		srv = httptest.NewTLSServer(httpx.Common(front.Wrap(mux)))
 	} else {
-		srv = httptest.NewServer(httpx.Common(mux))
+		srv = httptest.NewServer(httpx.Common(front.Wrap(mux)))
 	}
 	t.Cleanup(srv.Close)
 	ten, err := svc.TenantByDomain(ctx, demo.Domain)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/httpx"
 )
 
 //go:embed templates static
@@ -228,8 +229,10 @@ func (w *Web) render(rw http.ResponseWriter, r *http.Request, status int, name s
 }
 
 // Cookies. The session cookie carries the session id only; the server
-// keeps the session. Over TLS it takes the __Host- prefix, which browsers
-// accept only with Secure, Path=/ and no Domain.
+// keeps the session. Over HTTPS (TLS served here, or a public address
+// starting with https:// in front of a TLS-terminating proxy) every cookie
+// is Secure and the session cookie takes the __Host- prefix, which
+// browsers accept only with Secure, Path=/ and no Domain.
 const (
 	cookieSession       = "keyward_session"
 	cookieSessionSecure = "__Host-keyward_session"
@@ -238,7 +241,7 @@ const (
 )
 
 func sessionCookieName(r *http.Request) string {
-	if r.TLS != nil {
+	if httpx.IsHTTPS(r) {
 		return cookieSessionSecure
 	}
 	return cookieSession
@@ -255,7 +258,7 @@ func sessionToken(r *http.Request) string {
 func setSessionCookie(rw http.ResponseWriter, r *http.Request, token string) {
 	http.SetCookie(rw, &http.Cookie{
 		Name: sessionCookieName(r), Value: token, Path: "/",
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
+		HttpOnly: true, Secure: httpx.IsHTTPS(r), SameSite: http.SameSiteLaxMode,
 	})
 }
 
@@ -265,7 +268,7 @@ func clearSessionCookie(rw http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(rw, &http.Cookie{
 		Name: sessionCookieName(r), Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
+		HttpOnly: true, Secure: httpx.IsHTTPS(r), SameSite: http.SameSiteLaxMode,
 	})
 }
 
@@ -274,7 +277,7 @@ func clearSessionCookie(rw http.ResponseWriter, r *http.Request) {
 func setPending(rw http.ResponseWriter, r *http.Request, token string, maxAge int) {
 	http.SetCookie(rw, &http.Cookie{
 		Name: cookiePending, Value: token, Path: pathSignIn, MaxAge: maxAge,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
+		HttpOnly: true, Secure: httpx.IsHTTPS(r), SameSite: http.SameSiteLaxMode,
 	})
 }
 
@@ -282,7 +285,7 @@ func setPending(rw http.ResponseWriter, r *http.Request, token string, maxAge in
 func setFlash(rw http.ResponseWriter, r *http.Request, msg string) {
 	http.SetCookie(rw, &http.Cookie{
 		Name: cookieFlash, Value: url.QueryEscape(msg), Path: "/", MaxAge: 60,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
+		HttpOnly: true, Secure: httpx.IsHTTPS(r), SameSite: http.SameSiteLaxMode,
 	})
 }
 
@@ -292,7 +295,7 @@ func takeFlash(rw http.ResponseWriter, r *http.Request) string {
 	if err != nil {
 		return ""
 	}
-	http.SetCookie(rw, &http.Cookie{Name: cookieFlash, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(rw, &http.Cookie{Name: cookieFlash, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: httpx.IsHTTPS(r), SameSite: http.SameSiteLaxMode})
 	msg, err := url.QueryUnescape(c.Value)
 	if err != nil || len(msg) > 300 {
 		return ""

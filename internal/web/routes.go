@@ -149,7 +149,7 @@ func (w *Web) adapt(rt route) http.Handler {
 		// Same-origin rather than no-referrer, so browsers that send no
 		// Sec-Fetch-Site still send the real Origin on form posts.
 		h.Set("Referrer-Policy", "same-origin")
-		if r.TLS != nil {
+		if httpx.IsHTTPS(r) {
 			h.Set("Strict-Transport-Security", "max-age=63072000")
 		}
 		if !rt.public {

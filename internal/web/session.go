@@ -1,8 +1,10 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/httpx"
@@ -13,9 +15,13 @@ import (
 // code of a sign-in waiting for its second factor.
 type signInPage struct {
 	page
-	Email  string
-	Next   string
-	Errors formErrors
+	Email string
+	// Tenant is the tenant domain, asked for when the e-mail address and
+	// password fit users of several tenants; AskTenant shows its field.
+	Tenant    string
+	AskTenant bool
+	Next      string
+	Errors    formErrors
 }
 
 func (w *Web) signInForm(rw http.ResponseWriter, r *http.Request) error {
@@ -24,7 +30,34 @@ func (w *Web) signInForm(rw http.ResponseWriter, r *http.Request) error {
 		http.Redirect(rw, r, next, http.StatusSeeOther)
 		return nil
 	}
-	w.render(rw, r, http.StatusOK, "signin", &signInPage{page: page{Title: "Sign in"}, Next: next})
+	p := &signInPage{page: page{Title: "Sign in"}, Next: next}
+	p.askTenant(r.URL.Query().Get("tenant"))
+	w.render(rw, r, http.StatusOK, "signin", p)
+	return nil
+}
+
+// askTenant fills in the tenant field: shown once a tenant is given
+// (as ?tenant= or a form value) or asked for.
+func (p *signInPage) askTenant(tenant string) {
+	p.Tenant = strings.TrimSpace(tenant)
+	p.AskTenant = p.Tenant != ""
+}
+
+// signInFailed shows the sign-in form again after a refusal it can
+// explain: wrong credentials, too many attempts, or a tenant to name.
+// Other errors are returned for the error page.
+func (w *Web) signInFailed(rw http.ResponseWriter, r *http.Request, p *signInPage, err error) error {
+	var e *keyward.Error
+	switch code := keyward.ErrorCode(err); {
+	case code == keyward.EUnauthenticated || code == keyward.ERateLimited:
+		p.Errors = formErrors{Message: keyward.ErrorMessage(err)}
+	case code == keyward.EInvalid && errors.As(err, &e) && e.Field == "tenant":
+		p.AskTenant = true
+		p.Errors = formErrors{Fields: map[string]string{"tenant": e.Message}, Message: "Enter your tenant's domain and sign in again."}
+	default:
+		return err
+	}
+	w.render(rw, r, httpx.Status(keyward.ErrorCode(err)), "signin", p)
 	return nil
 }
 
@@ -33,6 +66,7 @@ func (w *Web) signIn(rw http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p := &signInPage{page: page{Title: "Sign in"}, Email: r.PostFormValue("email"), Next: localPath(r.PostFormValue("next"))}
+	p.askTenant(r.PostFormValue("tenant"))
 	addr := httpx.ClientAddr(r)
 	// A new sign-in always gets a new session id; any old one ends.
 	if old := sessionToken(r); old != "" {
@@ -41,15 +75,9 @@ func (w *Web) signIn(rw http.ResponseWriter, r *http.Request) error {
 		}
 		clearSessionCookie(rw, r)
 	}
-	ses, token, err := w.svc.SignIn(r.Context(), p.Email, r.PostFormValue("password"), addr)
+	ses, token, err := w.svc.SignInTo(r.Context(), p.Tenant, p.Email, r.PostFormValue("password"), addr)
 	if err != nil {
-		code := keyward.ErrorCode(err)
-		if code != keyward.EUnauthenticated && code != keyward.ERateLimited {
-			return err
-		}
-		p.Errors = formErrors{Message: keyward.ErrorMessage(err)}
-		w.render(rw, r, httpx.Status(code), "signin", p)
-		return nil
+		return w.signInFailed(rw, r, p, err)
 	}
 	if ses.PendingMFA {
 		setPending(rw, r, token, int(service.SecondFactorWindow.Seconds()))
