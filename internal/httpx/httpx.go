@@ -4,14 +4,17 @@
 package httpx
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -108,7 +111,12 @@ func WriteProblem(w http.ResponseWriter, p Problem) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(p.Status)
-	json.NewEncoder(w).Encode(p)
+	// Details quote the client's input; left unescaped, "<b>" reads as
+	// "<b>", not "\u003cb\u003e". The content type keeps browsers from
+	// rendering it.
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(p)
 }
 
 // JSON writes v as a JSON body with the status.
@@ -126,25 +134,28 @@ func JSON(w http.ResponseWriter, status int, v any) {
 // fields, the right types, one value. Each failure is an error naming what
 // is wrong.
 func Decode(w http.ResponseWriter, r *http.Request, v any) error {
-	body := http.MaxBytesReader(w, r.Body, MaxBody)
-	dec := json.NewDecoder(body)
+	// The body is read whole (it is small) so a value refused by its own
+	// type, such as a time, can be traced back to its field.
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err == nil && len(bytes.TrimSpace(data)) == 0 {
+		err = io.EOF
+	}
+	if err != nil {
+		return readError(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	err = dec.Decode(v)
 	if err == nil {
 		if _, terr := dec.Token(); terr != io.EOF {
 			return keyward.Errorf(keyward.EInvalid, "the body must hold exactly one JSON object")
 		}
 		return nil
 	}
-	var tooBig *http.MaxBytesError
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	var kerr *keyward.Error
 	switch {
-	case errors.As(err, &tooBig):
-		return keyward.Errorf(keyward.ETooLarge, "the body is larger than %d bytes", MaxBody)
-	case errors.Is(err, io.EOF):
-		return keyward.Errorf(keyward.EInvalid, "the body is empty; send a JSON object")
 	case errors.As(err, &syn), errors.Is(err, io.ErrUnexpectedEOF):
 		return keyward.Errorf(keyward.EInvalid, "the body is not valid JSON: %v", err)
 	case errors.As(err, &typ):
@@ -152,38 +163,108 @@ func Decode(w http.ResponseWriter, r *http.Request, v any) error {
 		if field == "" {
 			return keyward.Errorf(keyward.EInvalid, "the body must be a JSON object")
 		}
-		return keyward.Invalid(field, "%s must be %s, not a JSON %s", field, typeName(typ.Type.String()), typ.Value)
+		return keyward.Invalid(field, "%s must be %s, not a JSON %s", field, Expects(typ.Type), typ.Value)
 	case errors.As(err, &kerr):
 		return kerr
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return keyward.Invalid(name, "unknown field %q; see the OpenAPI document at /api/v1/openapi.json", name)
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return keyward.Errorf(keyward.EInvalid, "the body could not be read in time; send the whole request within the server's read timeout")
-	case errors.As(err, new(*net.OpError)):
-		// Its text names the server's and the client's addresses.
-		return keyward.Errorf(keyward.EInvalid, "the body could not be read")
 	}
-	return keyward.Errorf(keyward.EInvalid, "the body could not be read: %v", err)
+	// A type that reads its own value (a time, say) refused it; its error
+	// speaks of Go layouts, so name the field and what it expects instead.
+	if field, t, ok := locate(data, v); ok {
+		return keyward.Invalid(field, "%s must be %s", field, Expects(t))
+	}
+	return keyward.Errorf(keyward.EInvalid, "the body does not match the request's schema; see the OpenAPI document at /api/v1/openapi.json")
 }
 
-func typeName(goType string) string {
+// readError describes a failure to read the body.
+func readError(err error) error {
+	var tooBig *http.MaxBytesError
 	switch {
-	case strings.Contains(goType, "bool"):
-		return "true or false"
-	case strings.Contains(goType, "int"):
-		return "a whole number"
-	case strings.Contains(goType, "string"), strings.Contains(goType, "Feature"), strings.Contains(goType, "Level"):
-		if strings.HasPrefix(goType, "[]") || strings.HasPrefix(goType, "*[]") {
-			return "a list of strings"
+	case errors.As(err, &tooBig):
+		return keyward.Errorf(keyward.ETooLarge, "the body is larger than %d bytes", MaxBody)
+	case errors.Is(err, io.EOF):
+		return keyward.Errorf(keyward.EInvalid, "the body is empty; send a JSON object")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return keyward.Errorf(keyward.EInvalid, "the body could not be read in time; send the whole request within the server's read timeout")
+	}
+	// Network errors' text names the server's and the client's addresses.
+	return keyward.Errorf(keyward.EInvalid, "the body could not be read")
+}
+
+// locate finds the top-level member of the JSON object data whose value
+// the matching field of the struct v points to refuses, and that field's
+// type.
+func locate(data []byte, v any) (field string, t reflect.Type, ok bool) {
+	var members map[string]json.RawMessage
+	if json.Unmarshal(data, &members) != nil {
+		return "", nil, false
+	}
+	rt := reflect.TypeOf(v)
+	if rt.Kind() != reflect.Pointer || rt.Elem().Kind() != reflect.Struct {
+		return "", nil, false
+	}
+	rt = rt.Elem()
+	names := make([]string, 0, len(members))
+	for name := range members {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		for i := range rt.NumField() {
+			f := rt.Field(i)
+			tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if !f.IsExported() || tag == "-" || !strings.EqualFold(cmp.Or(tag, f.Name), name) {
+				continue
+			}
+			if json.Unmarshal(members[name], reflect.New(f.Type).Interface()) != nil {
+				return name, f.Type, true
+			}
 		}
+	}
+	return "", nil, false
+}
+
+// expects says, in the API's words and with an example, what a value of a
+// domain type looks like.
+var expects = map[reflect.Type]string{
+	reflect.TypeFor[keyward.Permissions]():  `an object giving each resource "read" or "write", e.g. {"orders": "write", "payments": "read"}`,
+	reflect.TypeFor[keyward.Level]():        `"read" or "write" for each resource, e.g. {"orders": "read"}`,
+	reflect.TypeFor[keyward.Duration]():     `a duration such as "30m" or "24h"`,
+	reflect.TypeFor[keyward.StoreAccess]():  `an object such as {"access": "all"} or {"access": "selected", "ids": ["main"]}`,
+	reflect.TypeFor[keyward.NullableTime](): `null or an RFC 3339 time such as "2027-01-31T00:00:00Z"`,
+	reflect.TypeFor[time.Time]():            `an RFC 3339 time such as "2027-01-31T00:00:00Z"`,
+}
+
+// Expects says what a JSON value read into t must look like, in the API's
+// words: never a Go type name or layout.
+func Expects(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if s, ok := expects[t]; ok {
+		return s
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
 		return "a string"
-	case strings.Contains(goType, "time.Time"):
-		return "an RFC 3339 time such as \"2027-01-31T00:00:00Z\""
-	case strings.Contains(goType, "map"):
+	case reflect.Slice, reflect.Array:
+		if e := t.Elem(); e.Kind() == reflect.String {
+			return `a list of strings, e.g. ["a", "b"]`
+		}
+		return "a list"
+	case reflect.Map, reflect.Struct:
 		return "an object"
 	}
-	return fmt.Sprintf("of type %s", goType)
+	return "a JSON value of the documented form"
 }
 
 // BearerToken returns the token of an "Authorization: Bearer" header.
