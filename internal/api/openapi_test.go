@@ -542,6 +542,32 @@ func TestOpenAPIDescribesRealAnswers(t *testing.T) {
 		}
 	})
 
+	t.Run("account", func(t *testing.T) {
+		de.check(t, admin, "GET", "/api/v1/me", nil, 200, true)
+		de.check(t, admin, "POST", "/api/v1/users", map[string]any{"email": "ana@demo.test", "profile_id": "Clerks", "password": "first long password"}, 201, true)
+		de.check(t, anon, "POST", "/api/v1/signin", map[string]any{"email": "ana@demo.test", "password": "wrong password"}, 401, true)
+		tok := de.check(t, anon, "POST", "/api/v1/signin", map[string]any{"email": "ana@demo.test", "password": "first long password", "name": "laptop"}, 201, true)
+		ana, _ := tok["token"].(string)
+		r := de.check(t, admin, "POST", "/api/v1/users/ana@demo.test/password-reset", nil, 200, true)
+		temp, _ := r["password"].(string)
+		p := de.check(t, bearer(ana), "GET", "/api/v1/audit", nil, 403, true)
+		if p["code"] != "password_change_required" {
+			t.Errorf("a call before the forced change: %v", p)
+		}
+		if me := de.check(t, bearer(ana), "GET", "/api/v1/me", nil, 200, true); me["must_change_password"] != true {
+			t.Errorf("me after a reset: %v", me)
+		}
+		de.check(t, anon, "POST", "/api/v1/signin", map[string]any{"email": "ana@demo.test", "password": temp}, 403, true)
+		de.check(t, bearer(ana), "POST", "/api/v1/me/password", map[string]any{"current_password": temp, "new_password": "short"}, 400, false)
+		de.check(t, bearer(ana), "POST", "/api/v1/me/password", map[string]any{"current_password": temp, "new_password": "second long password"}, 204, true)
+		de.check(t, bearer(ana), "GET", "/api/v1/me/tokens", nil, 200, true)
+		mine := de.check(t, bearer(ana), "POST", "/api/v1/me/tokens", map[string]any{"name": "ci", "expires_at": "2099-01-01T00:00:00Z"}, 201, true)
+		id, _ := mine["id"].(string)
+		de.check(t, admin, "DELETE", "/api/v1/me/tokens/"+id, nil, 404, true)
+		de.check(t, bearer(ana), "DELETE", "/api/v1/me/tokens/"+id, nil, 204, true)
+		de.check(t, admin, "POST", "/api/v1/users/admin@demo.test/password-reset", nil, 400, true)
+	})
+
 	t.Run("catalog", func(t *testing.T) {
 		de.check(t, admin, "GET", "/api/v1/catalog", nil, 200, true)
 	})
@@ -663,6 +689,11 @@ func TestOpenAPIDescribesRealAnswers(t *testing.T) {
 		de.check(t, op, "GET", "/operator/v1/tenants/demo/licence", nil, 200, true)
 		de.check(t, op, "PUT", "/operator/v1/tenants/acme/licence", map[string]any{"max_keys": 3, "expires_at": "2099-01-01T00:00:00Z"}, 200, true)
 		de.check(t, op, "DELETE", "/operator/v1/tenants/acme/licence", nil, 200, true)
+		a := de.check(t, op, "POST", "/operator/v1/tenants/acme/admins", map[string]any{"email": "owner@acme.test", "name": "Owner"}, 201, true)
+		if u, _ := a["sign_in_url"].(string); !strings.Contains(u, "/signin/link/kwl_") {
+			t.Errorf("first administrator: %v", a)
+		}
+		de.check(t, op, "POST", "/operator/v1/tenants/nowhere/admins", map[string]any{"email": "owner@nowhere.test"}, 404, true)
 	})
 
 	t.Run("service", func(t *testing.T) {
@@ -684,5 +715,13 @@ func TestOpenAPIDescribesRealAnswers(t *testing.T) {
 		de.check(t, admin, "POST", "/api/v1/stores", map[string]any{"code": "main"}, 409, true)
 		de.check(t, admin, "DELETE", "/api/v1/profiles/Clerks", nil, 409, true)
 		de.check(t, admin, "DELETE", "/api/v1/keys/"+keyID, nil, 204, true)
+	})
+
+	// Last: the operator token changes.
+	t.Run("operator token", func(t *testing.T) {
+		r := de.check(t, op, "POST", "/operator/v1/token", nil, 200, true)
+		fresh, _ := r["token"].(string)
+		de.check(t, op, "GET", "/operator/v1/tenants", nil, 401, true)
+		de.check(t, bearer(fresh), "GET", "/operator/v1/tenants", nil, 200, true)
 	})
 }

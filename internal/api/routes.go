@@ -65,6 +65,14 @@ func (a *API) Routes() []Route {
 		{"POST", "/api/v1/users", AuthTenant, a.createUser},
 		{"GET", "/api/v1/users/{id}", AuthTenant, a.getUser},
 		{"PATCH", "/api/v1/users/{id}", AuthTenant, a.updateUser},
+		{"POST", "/api/v1/users/{id}/password-reset", AuthTenant, a.resetPassword},
+
+		{"POST", "/api/v1/signin", AuthNone, a.signIn},
+		{"GET", "/api/v1/me", AuthTenant, a.getMe},
+		{"POST", "/api/v1/me/password", AuthTenant, a.changePassword},
+		{"GET", "/api/v1/me/tokens", AuthTenant, a.listTokens},
+		{"POST", "/api/v1/me/tokens", AuthTenant, a.createToken},
+		{"DELETE", "/api/v1/me/tokens/{id}", AuthTenant, a.deleteMyToken},
 
 		{"GET", "/api/v1/tokens", AuthTenant, a.listTokens},
 		{"POST", "/api/v1/tokens", AuthTenant, a.createToken},
@@ -105,6 +113,8 @@ func (a *API) Routes() []Route {
 		{"GET", "/operator/v1/tenants/{domain}/licence", AuthOperator, a.getLicence},
 		{"PUT", "/operator/v1/tenants/{domain}/licence", AuthOperator, a.grantLicence},
 		{"DELETE", "/operator/v1/tenants/{domain}/licence", AuthOperator, a.revokeLicence},
+		{"POST", "/operator/v1/tenants/{domain}/admins", AuthOperator, a.createTenantAdmin},
+		{"POST", "/operator/v1/token", AuthOperator, a.rotateOperatorToken},
 	}
 }
 

@@ -427,3 +427,25 @@ func (s *Service) RotateOperatorToken(ctx context.Context) (string, error) {
 	}
 	return tok, nil
 }
+
+// RevokeMyToken revokes one of the caller's own tokens; another user's
+// token is not found.
+func (s *Service) RevokeMyToken(ctx context.Context, id string) error {
+	a, err := tenantActor(ctx, "")
+	if err != nil {
+		return err
+	}
+	return s.db.Write(ctx, func(q *store.Q) error {
+		t, err := q.Token(ctx, a.TenantID, id)
+		if err != nil {
+			return err
+		}
+		if t.UserID != a.UserID {
+			return keyward.Errorf(keyward.ENotFound, "no token %q among yours", id)
+		}
+		if err := q.DeleteToken(ctx, t.ID); err != nil {
+			return err
+		}
+		return s.audit(ctx, q, a, a.TenantID, "token.delete", "token", t.ID, map[string]any{"name": t.Name})
+	})
+}
