@@ -264,6 +264,9 @@ func runCLI(ctx context.Context, args []string, out, errOut io.Writer) error {
 		}
 		fmt.Fprintf(out, "token %s created for %s\ntoken (shown once): %s\n", t.ID, *user, secret)
 	default:
+		if ok, err := runAccountCLI(ctx, cmd, args, out); ok {
+			return err
+		}
 		return runKeysCLI(ctx, cmd, args, out)
 	}
 	return nil

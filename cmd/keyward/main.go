@@ -68,6 +68,9 @@ Usage:
   keyward profile grant --tenant D --profile P --features f1,f2
   keyward user create --tenant D --email E --profile P [--name N]
   keyward token create --tenant D --user E [--name N]
+  keyward user reset-password --tenant D --email E
+  keyward tenant admin --tenant D --email E [--name N] [--url URL]
+  keyward operator rotate-token
   keyward keys create --tenant D --name N [--description T] [--permissions orders=write,payments=read]
                       [--stores all|code,…] [--methods id|Block,…] [--expires RFC3339] [--disabled]
   keyward keys list --tenant D [--enabled true|false] [--access all|selected] [--store C]
@@ -176,6 +179,8 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	if generated != "" {
 		fmt.Fprintf(m.Out, "Operator token (shown once; keep it safe): %s\n", generated)
+	} else if m.Config.OperatorToken == "" {
+		fmt.Fprintln(m.Out, "Operator token: set on an earlier start and not shown again; if it is lost, run \"keyward operator rotate-token\" with the same --data or --database.")
 	}
 	if m.Config.Demo {
 		demo, err := m.Service.SeedDemo(ctx)
