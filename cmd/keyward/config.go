@@ -1,14 +1,18 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/internal/store"
 )
 
@@ -42,6 +46,19 @@ type Config struct {
 	// largest request body the gateway forwards, in bytes.
 	MaxBodyText string
 	MaxBody     int64
+	// TrustedProxiesText is --trusted-proxies as given; finish reads it
+	// into TrustedProxies, the proxies whose X-Forwarded-For and Forwarded
+	// entries name the client.
+	TrustedProxiesText string
+	TrustedProxies     []netip.Prefix
+	// PublicURL is the address users type to reach keyward, such as
+	// https://keys.example.com, without a trailing slash; "" when not set.
+	// An https address makes cookies Secure and turns HSTS on.
+	PublicURL string
+	// TLSCert and TLSKey are PEM files to serve HTTPS with directly;
+	// finish loads them into Certificate.
+	TLSCert, TLSKey string
+	Certificate     *tls.Certificate
 }
 
 // defaultReadTimeout is --read-timeout's default. minReadTimeout is the
@@ -167,6 +184,10 @@ func (c *Config) serveFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Redis, "redis", envOr("REDIS", ""), "Redis address (host:port or redis:// URL) to share rate limits between nodes (env KEYWARD_REDIS)")
 	readTimeoutFlag(fs, &c.ReadTimeout)
 	fs.StringVar(&c.MaxBodyText, "max-body", envOr("MAX_BODY", "8MiB"), "largest request body the gateway forwards, such as 8MiB, 8MB or 8388608; larger ones are answered 413 (env KEYWARD_MAX_BODY)")
+	fs.StringVar(&c.TrustedProxiesText, "trusted-proxies", envOr("TRUSTED_PROXIES", ""), "CIDRs or addresses of reverse proxies whose X-Forwarded-For or Forwarded header names the client, comma-separated; none when empty (env KEYWARD_TRUSTED_PROXIES)")
+	fs.StringVar(&c.PublicURL, "public-url", envOr("PUBLIC_URL", ""), "the address users type to reach keyward, such as https://keys.example.com; https makes cookies Secure and turns HSTS on behind a TLS-terminating proxy (env KEYWARD_PUBLIC_URL)")
+	fs.StringVar(&c.TLSCert, "tls-cert", envOr("TLS_CERT", ""), "PEM certificate (chain) file to serve HTTPS with directly; needs --tls-key (env KEYWARD_TLS_CERT)")
+	fs.StringVar(&c.TLSKey, "tls-key", envOr("TLS_KEY", ""), "PEM private key file of --tls-cert (env KEYWARD_TLS_KEY)")
 	fs.DurationVar(&c.UsageFlush, "usage-flush", envDuration("USAGE_FLUSH", 10*time.Second), "how often usage counts are written to the database (env KEYWARD_USAGE_FLUSH)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (env KEYWARD_LOG_LEVEL)")
 }
@@ -196,6 +217,9 @@ func (c *Config) finish() error {
 			errs = append(errs, fmt.Errorf("--max-body %q: must be at least 1 byte", c.MaxBodyText))
 		}
 		c.MaxBody = n
+	}
+	if c.Addr != "" {
+		errs = append(errs, c.finishFront()...)
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = os.Getenv("KEYWARD_DATABASE_URL")
@@ -230,4 +254,42 @@ func (c *Config) finish() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// finishFront reads and checks --trusted-proxies, --public-url, --tls-cert
+// and --tls-key.
+func (c *Config) finishFront() []error {
+	var errs []error
+	ps, err := httpx.ParseProxies(c.TrustedProxiesText)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("--trusted-proxies: %v", err))
+	}
+	c.TrustedProxies = ps
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			errs = append(errs, fmt.Errorf("--public-url %q: use an http:// or https:// address such as https://keys.example.com, without a query", c.PublicURL))
+		} else {
+			c.PublicURL = strings.TrimRight(u.Scheme+"://"+u.Host+u.Path, "/")
+		}
+	}
+	switch {
+	case c.TLSCert == "" && c.TLSKey == "":
+	case c.TLSCert == "" || c.TLSKey == "":
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together: give both or neither"))
+	default:
+		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--tls-cert/--tls-key: %v", err))
+		} else {
+			c.Certificate = &cert
+		}
+	}
+	return errs
+}
+
+// HTTPS reports whether users reach keyward over HTTPS: it serves TLS
+// itself, or its public address is https.
+func (c *Config) HTTPS() bool {
+	return c.Certificate != nil || strings.HasPrefix(c.PublicURL, "https://")
 }

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -211,9 +212,14 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	scheme := "http"
+	if cert := m.Config.Certificate; cert != nil {
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12})
+		scheme = "https"
+	}
 	m.Listener = ln
 	m.server = newServer(m.Handler(), m.Config.ReadTimeout)
-	fmt.Fprintf(m.Out, "keyward listening on http://%s (database: %s); back office at http://%s/signin\n", ln.Addr(), db.Engine(), ln.Addr())
+	fmt.Fprintf(m.Out, "keyward listening on %s://%s (database: %s); back office at %s/signin\n", scheme, ln.Addr(), db.Engine(), m.PublicURL())
 	return m.openGateway()
 }
 
@@ -249,7 +255,24 @@ func (m *Main) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, keyward.Errorf(keyward.ENotFound, "No such endpoint: %s %s. The API is described at /api/v1/openapi.json.", r.Method, r.URL.Path))
 	})
-	return httpx.Common(mux)
+	front := httpx.Front{TrustedProxies: m.Config.TrustedProxies, HTTPS: m.Config.HTTPS()}
+	return httpx.Common(front.Wrap(mux))
+}
+
+// PublicURL is the address users reach keyward at, for links keyward
+// prints or builds: --public-url, or else the listener's own address.
+func (m *Main) PublicURL() string {
+	if m.Config.PublicURL != "" {
+		return m.Config.PublicURL
+	}
+	scheme := "http"
+	if m.Config.Certificate != nil {
+		scheme = "https"
+	}
+	if m.Listener == nil {
+		return scheme + "://" + m.Config.Addr
+	}
+	return scheme + "://" + m.Listener.Addr().String()
 }
 
 func (m *Main) ready(r *http.Request) error {
