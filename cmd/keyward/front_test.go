@@ -130,6 +130,15 @@ func TestPublicURLBehindATLSTerminatingProxy(t *testing.T) {
 	if ck := signInCookie(t, n, hc, n.url); ck.Name != "__Host-keyward_session" || !ck.Secure {
 		t.Fatalf("session cookie behind an https public address: %+v", ck)
 	}
+	// Links keyward builds use the public address, not the Host header.
+	op := regexp.MustCompile(`Operator token \(shown once; keep it safe\): (kwo_\S+)`).FindStringSubmatch(n.out.String())
+	if op == nil {
+		t.Fatalf("no operator token printed:\n%s", n.out.String())
+	}
+	status, out := n.call(op[1], "POST", "/operator/v1/tenants/demo/admins", map[string]any{"email": "first@demo.test"})
+	if u, _ := out["sign_in_url"].(string); status != http.StatusCreated || !strings.HasPrefix(u, "https://keys.example.com/signin/link/") {
+		t.Fatalf("tenant admin: %d, sign_in_url %q; want it under https://keys.example.com", status, out["sign_in_url"])
+	}
 }
 
 func TestTrustedProxiesNameTheClientInTheAuditLog(t *testing.T) {

@@ -90,12 +90,8 @@ func (a *API) createTenantAdmin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	scheme := "http"
-	if httpx.IsHTTPS(r) {
-		scheme = "https"
-	}
 	httpx.JSON(w, http.StatusCreated, tenantAdmin{User: ta.User, Created: ta.Created, ExpiresAt: ta.ExpiresAt,
-		SignInURL: scheme + "://" + r.Host + SignInLinkPath + ta.Link})
+		SignInURL: httpx.BaseURL(r) + SignInLinkPath + ta.Link})
 	return nil
 }
 

@@ -19,21 +19,25 @@ type Front struct {
 	TrustedProxies []netip.Prefix
 	// HTTPS is true when the address users type starts with https://.
 	HTTPS bool
+	// PublicURL is the address users type, such as
+	// https://keys.example.com, without a trailing slash; "" when unknown.
+	PublicURL string
 }
 
 type frontKey struct{}
 
 // client is what Front.Wrap learns about a request.
 type client struct {
-	addr  string
-	https bool
+	addr   string
+	https  bool
+	public string
 }
 
 // Wrap resolves each request's client address and HTTPS-ness once, for
 // ClientAddr and IsHTTPS.
 func (f Front) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := client{addr: f.ClientAddr(r), https: f.HTTPS || r.TLS != nil}
+		c := client{addr: f.ClientAddr(r), https: f.HTTPS || r.TLS != nil, public: f.PublicURL}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), frontKey{}, c)))
 	})
 }
@@ -54,6 +58,19 @@ func IsHTTPS(r *http.Request) bool {
 		return c.https
 	}
 	return r.TLS != nil
+}
+
+// BaseURL is the address to build links to keyward with: the public
+// address when configured, else the scheme and Host the request came with.
+func BaseURL(r *http.Request) string {
+	if c, ok := r.Context().Value(frontKey{}).(client); ok && c.public != "" {
+		return c.public
+	}
+	scheme := "http"
+	if IsHTTPS(r) {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
 }
 
 func peerAddr(r *http.Request) string {

@@ -103,3 +103,17 @@ func TestIsHTTPSFollowsThePublicAddress(t *testing.T) {
 		})
 	}
 }
+
+func TestBaseURLPrefersThePublicAddress(t *testing.T) {
+	r := httptest.NewRequest("GET", "http://evil.example/x", nil)
+	var got string
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = BaseURL(r) })
+	Front{PublicURL: "https://keys.example.com", HTTPS: true}.Wrap(h).ServeHTTP(httptest.NewRecorder(), r)
+	if got != "https://keys.example.com" {
+		t.Fatalf("BaseURL with a public address = %q", got)
+	}
+	Front{}.Wrap(h).ServeHTTP(httptest.NewRecorder(), r)
+	if got != "http://evil.example" {
+		t.Fatalf("BaseURL without a public address = %q", got)
+	}
+}
