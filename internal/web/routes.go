@@ -80,6 +80,13 @@ func (w *Web) routes() []route {
 		{"GET", pathAccount, "", false, w.account},
 		{"POST", pathAccount + "/totp", "", false, w.enableTOTP},
 		{"POST", pathAccount + "/totp/disable", "", false, w.disableTOTP},
+		{"GET", pathPassword, "", false, w.passwordForm},
+		{"POST", pathPassword, "", false, w.changePassword},
+		{"POST", pathMyTokens, "", false, w.createMyToken},
+		{"GET", pathMyTokens + "/{id}/revoke", "", false, w.confirmRevokeToken},
+		{"POST", pathMyTokens + "/{id}/revoke", "", false, w.revokeToken},
+		{"GET", pathSignInLink + "{link}", "", true, w.signInLinkForm},
+		{"POST", pathSignInLink + "{link}", "", true, w.signInLink},
 
 		{"GET", pathKeys, api, false, w.listKeys},
 		{"POST", pathKeys, api, false, w.createKey},
@@ -102,6 +109,7 @@ func (w *Web) routes() []route {
 		{"GET", pathUsers + "/new", users, false, w.newUser},
 		{"POST", pathUsers + "/{id}/profile", users, false, w.setUserProfile},
 		{"POST", pathUsers + "/{id}/active", users, false, w.setUserActive},
+		{"POST", pathUsers + "/{id}/password", users, false, w.resetUserPassword},
 
 		{"GET", pathMerchants, mer, false, w.listMerchants},
 		{"POST", pathMerchants, mer, false, w.createMerchant},
@@ -159,7 +167,9 @@ func (w *Web) adapt(rt route) http.Handler {
 				return
 			}
 			r = r.WithContext(keyward.WithActor(r.Context(), a))
-			if _, err := service.Require(r.Context(), rt.feature); err != nil {
+			// The password page is the one page a user who must change
+			// their password may open.
+			if _, err := service.Require(r.Context(), rt.feature); err != nil && rt.path != pathPassword {
 				w.fail(rw, r, err)
 				return
 			}
@@ -174,6 +184,10 @@ func (w *Web) adapt(rt route) http.Handler {
 // callers go to the sign-in page, everything else gets an error page.
 func (w *Web) fail(rw http.ResponseWriter, r *http.Request, err error) {
 	code := keyward.ErrorCode(err)
+	if code == keyward.EPasswordChange {
+		http.Redirect(rw, r, pathPassword, http.StatusSeeOther)
+		return
+	}
 	if code == keyward.EUnauthenticated {
 		clearSessionCookie(rw, r)
 		target := pathSignIn

@@ -141,6 +141,8 @@ type accountPage struct {
 	Enabled bool
 	Setup   *service.TOTPSetup
 	Errors  formErrors
+	// Own is the password form and the caller's tokens (account.go).
+	Own ownAccount
 }
 
 func (w *Web) account(rw http.ResponseWriter, r *http.Request) error {
@@ -168,6 +170,9 @@ func (w *Web) accountPage(r *http.Request, setup *service.TOTPSetup) (*accountPa
 			}
 		}
 		p.Setup = setup
+	}
+	if p.Own, err = w.ownAccount(r); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
