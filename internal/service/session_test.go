@@ -481,3 +481,51 @@ func TestEmailAddressesArePerTenant(t *testing.T) {
 		}
 	})
 }
+
+func TestParallelWrongCodesAreCheckedAtMostTheLimit(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		f.staff("ana@demo.test")
+		a, _ := f.actor(f.signIn("ana@demo.test", testPassword))
+		uctx := keyward.WithActor(context.Background(), a)
+		setup, _ := f.Svc.NewTOTP(uctx)
+		c, _ := totp.GenerateCode(setup.Secret, f.Now)
+		if err := f.Svc.EnableTOTP(uctx, setup.Secret, c); err != nil {
+			t.Fatal(err)
+		}
+		_, pending, err := f.Svc.SignIn(context.Background(), "ana@demo.test", testPassword, "203.0.113.9")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A code valid at no step in reach.
+		wrongCode := "000000"
+		for _, d := range []time.Duration{-30 * time.Second, 0, 30 * time.Second} {
+			if c, _ := totp.GenerateCode(setup.Secret, f.Now.Add(d)); c == wrongCode {
+				wrongCode = "000001"
+			}
+		}
+		const n = 40
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				_, _, errs[i] = f.Svc.SignInSecondFactor(context.Background(), pending, wrongCode, "203.0.113.9")
+			})
+		}
+		wg.Wait()
+		refused, wrong := 0, 0
+		for _, err := range errs {
+			switch keyward.ErrorCode(err) {
+			case keyward.ERateLimited:
+				refused++
+			case keyward.EInvalid:
+				wrong++
+			default:
+				t.Fatalf("unexpected answer: %v", err)
+			}
+		}
+		if wrong > service.SignInMaxFailures || wrong+refused != n {
+			t.Fatalf("%d parallel wrong codes: %d checked, %d refused; want at most %d checked", n, wrong, refused, service.SignInMaxFailures)
+		}
+	})
+}
