@@ -88,7 +88,7 @@ func (q *Q) InsertUser(ctx context.Context, u *keyward.User) error {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.TenantID, u.Email, u.Name, u.ProfileID, u.Active, u.MustChangePassword, u.PasswordHash, u.CreatedAt, u.UpdatedAt)
 	if IsUnique(err) {
-		return &keyward.Error{Code: keyward.EConflict, Field: "email", Message: "a user with email " + quote(u.Email) + " already exists"}
+		return &keyward.Error{Code: keyward.EConflict, Field: "email", Message: "a user with email " + quote(u.Email) + " already exists in this tenant"}
 	}
 	return err
 }
@@ -117,15 +117,6 @@ func (q *Q) User(ctx context.Context, tenantID, idOrEmail string) (*keyward.User
 	u, err := scanUser(q.row(ctx, `SELECT `+userCols+` FROM users WHERE tenant_id = ? AND (id = ? OR email = ?)`, tenantID, idOrEmail, idOrEmail))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, keyward.Errorf(keyward.ENotFound, "no user %q in this tenant", idOrEmail)
-	}
-	return u, normalise(err)
-}
-
-// UserByEmail finds a user of any tenant by e-mail, for sign-in.
-func (q *Q) UserByEmail(ctx context.Context, email string) (*keyward.User, error) {
-	u, err := scanUser(q.row(ctx, `SELECT `+userCols+` FROM users WHERE email = ?`, email))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, keyward.Errorf(keyward.ENotFound, "no such user")
 	}
 	return u, normalise(err)
 }
