@@ -3,7 +3,10 @@ package keyward
 import (
 	"encoding/json"
 	"regexp"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 var slugRE = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
@@ -134,15 +137,41 @@ type StoreUpdate struct {
 	Name *string `json:"name"`
 }
 
-// ValidText checks free text: at most max bytes, no control characters.
+// FoldName is the form in which names are compared for uniqueness: two
+// names with the same fold, such as "THQ" and "thq", cannot both exist.
+func FoldName(s string) string { return strings.ToLower(strings.ToUpper(s)) }
+
+// ValidText checks free text: valid UTF-8, at most max bytes, and no
+// control, invisible or bidirectional formatting characters, which would
+// let one name pass for another ("THQ" and "TH\u200bQ") or show its text
+// reordered (U+202E).
 func ValidText(field, s string, max int) error {
 	if len(s) > max {
 		return Invalid(field, "%s must be at most %d characters", field, max)
 	}
+	if !utf8.ValidString(s) {
+		return Invalid(field, "%s must be UTF-8 text", field)
+	}
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return Invalid(field, "%s must not contain control characters", field)
+		if r < 0x20 || (r >= 0x7f && r < 0xa0) {
+			return Invalid(field, "%s must not contain control characters such as line breaks or tabs", field)
+		}
+		if invisible(r) {
+			return Invalid(field, "%s must not contain invisible or text-direction characters (found U+%04X); type the name as it should be shown", field, r)
 		}
 	}
 	return nil
+}
+
+// invisible reports whether r shows nothing or changes how the text
+// around it is shown: format characters (zero-width spaces and joiners,
+// bidirectional embeddings, overrides and isolates, the byte order mark,
+// soft hyphens), line and paragraph separators, and the blank letters
+// that render as nothing.
+func invisible(r rune) bool {
+	switch r {
+	case 0x115f, 0x1160, 0x3164, 0xffa0, 0x2800:
+		return true
+	}
+	return unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) || unicode.Is(unicode.Variation_Selector, r)
 }

@@ -138,7 +138,10 @@ func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
 
 // Migrate applies every pending migration, each in its own transaction.
 // On PostgreSQL an advisory lock keeps nodes starting together in step.
-func (db *DB) Migrate(ctx context.Context) error {
+func (db *DB) Migrate(ctx context.Context) error { return db.migrate(ctx, 0) }
+
+// migrate applies the pending migrations up to version, or all for 0.
+func (db *DB) migrate(ctx context.Context, version int64) error {
 	sub, err := fs.Sub(migrations, "migrations/"+string(db.engine))
 	if err != nil {
 		return err
@@ -157,7 +160,12 @@ func (db *DB) Migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
-	results, err := p.Up(ctx)
+	var results []*goose.MigrationResult
+	if version > 0 {
+		results, err = p.UpTo(ctx, version)
+	} else {
+		results, err = p.Up(ctx)
+	}
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}

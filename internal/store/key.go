@@ -15,11 +15,11 @@ import (
 // InsertKey adds a key with its store selection and secrets.
 func (q *Q) InsertKey(ctx context.Context, k *keyward.Key) error {
 	perms, methods := encodeKeyJSON(k)
-	_, err := q.exec(ctx, `INSERT INTO api_keys (id, tenant_id, name, description, enabled, permissions, store_access, methods, rate_limit, expires_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		k.ID, k.TenantID, k.Name, k.Description, k.Enabled, perms, k.Stores.Access, methods, k.RateLimit, nullTime(k.ExpiresAt), k.CreatedAt, k.UpdatedAt)
+	_, err := q.exec(ctx, `INSERT INTO api_keys (id, tenant_id, name, name_fold, description, enabled, permissions, store_access, methods, rate_limit, expires_at, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		k.ID, k.TenantID, k.Name, keyward.FoldName(k.Name), k.Description, k.Enabled, perms, k.Stores.Access, methods, k.RateLimit, nullTime(k.ExpiresAt), k.CreatedAt, k.UpdatedAt)
 	if IsUnique(err) {
-		return &keyward.Error{Code: keyward.EConflict, Field: "name", Message: "a key named " + quote(k.Name) + " already exists in this tenant"}
+		return nameTaken("key", k.Name, " in this tenant")
 	}
 	if err != nil {
 		return err
@@ -59,16 +59,27 @@ func (q *Q) putKeyStores(ctx context.Context, k *keyward.Key) error {
 // UpdateKey writes a key's settings and store selection (not its secrets).
 func (q *Q) UpdateKey(ctx context.Context, k *keyward.Key) error {
 	perms, methods := encodeKeyJSON(k)
-	_, err := q.exec(ctx, `UPDATE api_keys SET name = ?, description = ?, enabled = ?, permissions = ?, store_access = ?, methods = ?,
+	_, err := q.exec(ctx, `UPDATE api_keys SET `+keepFold+`, name = ?, description = ?, enabled = ?, permissions = ?, store_access = ?, methods = ?,
 		rate_limit = ?, expires_at = ?, updated_at = ? WHERE id = ?`,
-		k.Name, k.Description, k.Enabled, perms, k.Stores.Access, methods, k.RateLimit, nullTime(k.ExpiresAt), k.UpdatedAt, k.ID)
+		k.Name, keyward.FoldName(k.Name), k.Name, k.Description, k.Enabled, perms, k.Stores.Access, methods, k.RateLimit, nullTime(k.ExpiresAt), k.UpdatedAt, k.ID)
 	if IsUnique(err) {
-		return &keyward.Error{Code: keyward.EConflict, Field: "name", Message: "a key named " + quote(k.Name) + " already exists in this tenant"}
+		return nameTaken("key", k.Name, " in this tenant")
 	}
 	if err != nil {
 		return err
 	}
 	return q.putKeyStores(ctx, k)
+}
+
+// keepFold sets name_fold from the arguments (name, fold): kept while the
+// name stays as it is, so a record that differed from another only in
+// case before names were compared that way can still be changed.
+const keepFold = `name_fold = CASE WHEN name = ? THEN name_fold ELSE ? END`
+
+// nameTaken answers a name whose fold another record of the tenant holds.
+func nameTaken(kind, name, where string) error {
+	return &keyward.Error{Code: keyward.EConflict, Field: "name",
+		Message: "a " + kind + " named " + quote(name) + " already exists" + where + "; names are compared without regard to case"}
 }
 
 // DeleteKey removes a key and its secrets.

@@ -11,10 +11,10 @@ import (
 
 // InsertMerchant adds a merchant with its stores.
 func (q *Q) InsertMerchant(ctx context.Context, m *keyward.Merchant) error {
-	_, err := q.exec(ctx, `INSERT INTO merchants (id, tenant_id, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
-		m.ID, m.TenantID, m.Name, m.CreatedAt, m.UpdatedAt)
+	_, err := q.exec(ctx, `INSERT INTO merchants (id, tenant_id, name, name_fold, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		m.ID, m.TenantID, m.Name, keyward.FoldName(m.Name), m.CreatedAt, m.UpdatedAt)
 	if IsUnique(err) {
-		return &keyward.Error{Code: keyward.EConflict, Field: "name", Message: "a merchant named " + quote(m.Name) + " already exists"}
+		return nameTaken("merchant", m.Name, "")
 	}
 	if err != nil {
 		return err
@@ -36,9 +36,10 @@ func (q *Q) putMerchantStores(ctx context.Context, m *keyward.Merchant) error {
 
 // UpdateMerchant writes a merchant's name and stores.
 func (q *Q) UpdateMerchant(ctx context.Context, m *keyward.Merchant) error {
-	_, err := q.exec(ctx, `UPDATE merchants SET name = ?, updated_at = ? WHERE id = ?`, m.Name, m.UpdatedAt, m.ID)
+	_, err := q.exec(ctx, `UPDATE merchants SET `+keepFold+`, name = ?, updated_at = ? WHERE id = ?`,
+		m.Name, keyward.FoldName(m.Name), m.Name, m.UpdatedAt, m.ID)
 	if IsUnique(err) {
-		return &keyward.Error{Code: keyward.EConflict, Field: "name", Message: "a merchant named " + quote(m.Name) + " already exists"}
+		return nameTaken("merchant", m.Name, "")
 	}
 	if err != nil {
 		return err

@@ -13,10 +13,10 @@ import (
 // InsertProfile adds a security profile.
 func (q *Q) InsertProfile(ctx context.Context, p *keyward.Profile) error {
 	f, _ := json.Marshal(p.Features)
-	_, err := q.exec(ctx, `INSERT INTO profiles (id, tenant_id, name, features, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		p.ID, p.TenantID, p.Name, string(f), p.CreatedAt, p.UpdatedAt)
+	_, err := q.exec(ctx, `INSERT INTO profiles (id, tenant_id, name, name_fold, features, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		p.ID, p.TenantID, p.Name, keyward.FoldName(p.Name), string(f), p.CreatedAt, p.UpdatedAt)
 	if IsUnique(err) {
-		return &keyward.Error{Code: keyward.EConflict, Field: "name", Message: "a profile named " + quote(p.Name) + " already exists"}
+		return nameTaken("profile", p.Name, "")
 	}
 	return err
 }
@@ -24,9 +24,10 @@ func (q *Q) InsertProfile(ctx context.Context, p *keyward.Profile) error {
 // UpdateProfile writes a profile's name and features.
 func (q *Q) UpdateProfile(ctx context.Context, p *keyward.Profile) error {
 	f, _ := json.Marshal(p.Features)
-	_, err := q.exec(ctx, `UPDATE profiles SET name = ?, features = ?, updated_at = ? WHERE id = ?`, p.Name, string(f), p.UpdatedAt, p.ID)
+	_, err := q.exec(ctx, `UPDATE profiles SET `+keepFold+`, name = ?, features = ?, updated_at = ? WHERE id = ?`,
+		p.Name, keyward.FoldName(p.Name), p.Name, string(f), p.UpdatedAt, p.ID)
 	if IsUnique(err) {
-		return &keyward.Error{Code: keyward.EConflict, Field: "name", Message: "a profile named " + quote(p.Name) + " already exists"}
+		return nameTaken("profile", p.Name, "")
 	}
 	return err
 }
