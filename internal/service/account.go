@@ -158,6 +158,9 @@ func (s *Service) ResetPassword(ctx context.Context, idOrEmail string) (*keyward
 // TokenSignIn asks for a personal access token with an e-mail address
 // and password, for a user who has no token yet.
 type TokenSignIn struct {
+	// Tenant is the tenant's domain, needed only when the e-mail address
+	// and password fit users of several tenants.
+	Tenant   string `json:"tenant"`
 	Email    string `json:"email"`
 	Password string `json:"password"`
 	// Code is the current TOTP code, for users with two-factor sign-in.
@@ -191,7 +194,7 @@ func (s *Service) SignInForToken(ctx context.Context, in TokenSignIn, address st
 			return nil, "", keyward.Invalid("new_password", "The new password must differ from the current one.")
 		}
 	}
-	ses, tok, err := s.SignIn(ctx, in.Email, in.Password, address)
+	ses, tok, err := s.SignInTo(ctx, in.Tenant, in.Email, in.Password, address)
 	if err != nil {
 		return nil, "", err
 	}
