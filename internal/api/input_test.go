@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"encoding/json"
+	"net/http"
 	"testing"
 	"time"
 
@@ -41,5 +43,53 @@ func TestLicenceInputNullClearsNegativeRefused(t *testing.T) {
 		if code, l = e.do(e.operator, "GET", path, nil); l["max_keys"] != float64(7) || l["rate_limit"] != float64(9) {
 			t.Fatalf("a refused grant changed the licence: %d %v", code, l)
 		}
+	})
+}
+
+// A merchant credential that is wrong or switched off gets the same
+// problem as at the gateway: 401, type and title unauthenticated, and the
+// verify code NOT_FOUND.
+func TestMerchantRefusalIsTheGatewaysProblem(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		code, m := e.do(e.admin, "POST", "/api/v1/merchants", map[string]any{"name": "Acme"})
+		if code != 201 {
+			t.Fatalf("create merchant: %d %v", code, m)
+		}
+		code, u := e.do(e.admin, "POST", "/api/v1/merchants/"+m["id"].(string)+"/users", map[string]any{"email": "ops@acme.test", "level": 2, "api_access": true})
+		if code != 201 {
+			t.Fatalf("create merchant user: %d %v", code, u)
+		}
+		account, key := u["api_account_id"].(string), u["api_auth_key"].(string)
+		call := func(id, secret string) (int, map[string]any) {
+			req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/merchant/credentials", nil)
+			req.SetBasicAuth(id, secret)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			out := map[string]any{}
+			json.NewDecoder(res.Body).Decode(&out)
+			return res.StatusCode, out
+		}
+		if code, out := call(account, key); code != 200 {
+			t.Fatalf("the credential itself: %d %v", code, out)
+		}
+		check := func(what string, code int, out map[string]any) {
+			t.Helper()
+			details, _ := out["details"].(map[string]any)
+			if code != 401 || out["type"] != "https://keyward.dev/problems/unauthenticated" || out["title"] != "Authentication required" ||
+				out["code"] != "unauthenticated" || details["verify_code"] != "NOT_FOUND" {
+				t.Fatalf("%s: %d %v", what, code, out)
+			}
+		}
+		code, out := call(account, key[:len(key)-1]+"x")
+		check("wrong key", code, out)
+		if code, out := e.do(e.admin, "DELETE", "/api/v1/merchants/api-access/"+account, nil); code != 204 {
+			t.Fatalf("deactivate: %d %v", code, out)
+		}
+		code, out = call(account, key)
+		check("deactivated", code, out)
 	})
 }

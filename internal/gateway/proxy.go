@@ -386,8 +386,14 @@ func (p *Proxy) refuse(w http.ResponseWriter, res *replica.Result, m *catalog.Me
 }
 
 func (p *Proxy) problem(w http.ResponseWriter, status int, code, detail string, details map[string]any) {
+	typ, title := problemType+strings.ToLower(code), http.StatusText(status)
+	if status == http.StatusUnauthorized {
+		// A credential missing, unknown, deactivated or expired is one
+		// problem, as on the admin API; the code says which.
+		typ, title = httpx.ProblemType(keyward.EUnauthenticated), httpx.Title(keyward.EUnauthenticated)
+	}
 	httpx.WriteProblem(w, httpx.Problem{
-		Type: problemType + strings.ToLower(code), Title: http.StatusText(status), Status: status,
+		Type: typ, Title: title, Status: status,
 		Detail: detail, Code: code, Details: details,
 	})
 }

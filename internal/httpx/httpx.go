@@ -64,6 +64,17 @@ var titles = map[keyward.Code]string{
 	keyward.EInternal:        "Internal error",
 }
 
+// Title is the title of the problem type of an error code.
+func Title(c keyward.Code) string {
+	if t, ok := titles[c]; ok {
+		return t
+	}
+	return titles[keyward.EInternal]
+}
+
+// ProblemType is the URI naming the problem type of an error code.
+func ProblemType(c keyward.Code) string { return "https://keyward.dev/problems/" + string(c) }
+
 // Problem is an RFC 9457 problem details body with keyward's stable code.
 type Problem struct {
 	Type   string `json:"type"`
@@ -80,8 +91,8 @@ type Problem struct {
 func ProblemFor(err error) Problem {
 	code := keyward.ErrorCode(err)
 	p := Problem{
-		Type:   "https://keyward.dev/problems/" + string(code),
-		Title:  titles[code],
+		Type:   ProblemType(code),
+		Title:  Title(code),
 		Status: Status(code),
 		Detail: keyward.ErrorMessage(err),
 		Code:   string(code),

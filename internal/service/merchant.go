@@ -408,7 +408,11 @@ func (s *Service) DeactivateMerchantAPIAccess(ctx context.Context, accountID str
 // AuthenticateMerchant resolves merchant API credentials to an actor that
 // may read its own credentials' metadata and nothing else of the admin API.
 func (s *Service) AuthenticateMerchant(ctx context.Context, accountID, authKey, address string) (*keyward.Actor, *keyward.MerchantUser, error) {
-	unauth := keyward.Errorf(keyward.EUnauthenticated, "The API Account ID and API Auth Key do not match an enabled merchant credential.")
+	// The same problem as the gateway's for these credentials: type and
+	// title unauthenticated, the verify code NOT_FOUND.
+	unauth := &keyward.Error{Code: keyward.EUnauthenticated,
+		Message: "The API Account ID and API Auth Key do not match an enabled merchant credential: the ID is unknown, the key is wrong, or the tenant's administrators have switched API access off.",
+		Details: map[string]any{"verify_code": keyward.CodeNotFound}}
 	if kind, err := secret.Parse(authKey); err != nil || kind != secret.KindMerchantKey {
 		return nil, nil, unauth
 	}
