@@ -690,7 +690,7 @@ func TestOpenAPIDescribesRealAnswers(t *testing.T) {
 		de.check(t, op, "PUT", "/operator/v1/tenants/acme/licence", map[string]any{"max_keys": 3, "expires_at": "2099-01-01T00:00:00Z"}, 200, true)
 		de.check(t, op, "DELETE", "/operator/v1/tenants/acme/licence", nil, 200, true)
 		a := de.check(t, op, "POST", "/operator/v1/tenants/acme/admins", map[string]any{"email": "owner@acme.test", "name": "Owner"}, 201, true)
-		if u, _ := a["sign_in_url"].(string); !strings.Contains(u, "/signin/link/kwl_") {
+		if u, _ := a["sign_in_url"].(string); !strings.Contains(u, "/signin/link/?token=kwl_") {
 			t.Errorf("first administrator: %v", a)
 		}
 		de.check(t, op, "POST", "/operator/v1/tenants/nowhere/admins", map[string]any{"email": "owner@nowhere.test"}, 404, true)

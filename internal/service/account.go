@@ -165,8 +165,8 @@ type TokenSignIn struct {
 	Password string `json:"password"`
 	// Code is the current TOTP code, for users with two-factor sign-in.
 	Code string `json:"code"`
-	// NewPassword is required when the password must be changed first
-	// (after a reset); it becomes the user's password.
+	// NewPassword, when given, becomes the user's password; it is
+	// required when the password must be changed first (after a reset).
 	NewPassword string     `json:"new_password"`
 	Name        string     `json:"name"`
 	ExpiresAt   *time.Time `json:"expires_at"`
@@ -216,11 +216,11 @@ func (s *Service) SignInForToken(ctx context.Context, in TokenSignIn, address st
 	if a == nil {
 		return nil, "", wrongCredentials()
 	}
-	if a.MustChangePassword {
-		if in.NewPassword == "" {
-			return nil, "", &keyward.Error{Code: keyward.EPasswordChange, Field: "new_password",
-				Message: "This password was set by an administrator and must be changed: send the password you choose as new_password (12 to 256 characters)."}
-		}
+	if a.MustChangePassword && in.NewPassword == "" {
+		return nil, "", &keyward.Error{Code: keyward.EPasswordChange, Field: "new_password",
+			Message: "This password was set by an administrator and must be changed: send the password you choose as new_password (12 to 256 characters)."}
+	}
+	if in.NewPassword != "" {
 		err := s.db.Write(ctx, func(q *store.Q) error {
 			u, err := q.User(ctx, a.TenantID, a.UserID)
 			if err != nil {

@@ -201,7 +201,7 @@ type signInLinkPage struct {
 }
 
 func (w *Web) signInLinkForm(rw http.ResponseWriter, r *http.Request) error {
-	link := r.PathValue("link")
+	link := r.URL.Query().Get("token")
 	u, err := w.svc.SignInLinkUser(r.Context(), link)
 	if err != nil {
 		return err
@@ -214,7 +214,7 @@ func (w *Web) signInLink(rw http.ResponseWriter, r *http.Request) error {
 	if err := parseForm(rw, r); err != nil {
 		return err
 	}
-	link, pw := r.PathValue("link"), r.PostFormValue("password")
+	link, pw := r.PostFormValue("token"), r.PostFormValue("password")
 	refuse := func(fe formErrors, status int) error {
 		u, err := w.svc.SignInLinkUser(r.Context(), link)
 		if err != nil {

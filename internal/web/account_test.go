@@ -131,14 +131,14 @@ func TestSignInLinkSetsAPasswordOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := e.client()
-	link := pathSignInLink + ta.Link
+	link := pathSignInLink + "?token=" + ta.Link
 	res := c.get(link)
 	wantStatus(t, res, http.StatusOK)
 	wantBody(t, res, "owner@acme.test", "Set password and sign in")
-	res = c.post(link, url.Values{"password": {changedPassword}, "confirm_password": {"something else entirely"}})
+	res = c.post(pathSignInLink, url.Values{"token": {ta.Link}, "password": {changedPassword}, "confirm_password": {"something else entirely"}})
 	wantStatus(t, res, http.StatusBadRequest)
 	wantBody(t, res, "The two passwords differ")
-	res = c.post(link, url.Values{"password": {changedPassword}, "confirm_password": {changedPassword}})
+	res = c.post(pathSignInLink, url.Values{"token": {ta.Link}, "password": {changedPassword}, "confirm_password": {changedPassword}})
 	if res.StatusCode != http.StatusSeeOther || sessionCookie(res) == nil {
 		t.Fatalf("setting the password: %d, no session\n%s", res.StatusCode, res.Body)
 	}
