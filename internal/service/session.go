@@ -444,7 +444,7 @@ func throttledError(now, until time.Time) error {
 	}
 	return &keyward.Error{
 		Code:    keyward.ERateLimited,
-		Message: "Too many failed attempts for this account from this address. Wait " + itoa(int64(minutes)) + " " + unit + " and try again.",
+		Message: "Too many failed attempts from this address. Wait " + itoa(int64(minutes)) + " " + unit + " and try again.",
 		Details: map[string]any{"retry_after": until.Format(time.RFC3339)},
 	}
 }

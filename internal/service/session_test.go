@@ -164,11 +164,21 @@ func TestSignInLimitsOneAddressAcrossAccounts(t *testing.T) {
 		f := newFixture(t, db)
 		f.staff("ana@demo.test")
 		ctx := context.Background()
-		for i := range service.SignInAddressMaxFailures {
+		guess := func(i int) error {
 			_, _, err := f.Svc.SignIn(ctx, "guess"+strconv.Itoa(i)+"@demo.test", "x", "203.0.113.7")
-			if keyward.ErrorCode(err) != keyward.EUnauthenticated {
+			return err
+		}
+		for i := range service.SignInAddressMaxFailures - 1 {
+			if err := guess(i); keyward.ErrorCode(err) != keyward.EUnauthenticated {
 				t.Fatalf("guess %d: %v", i+1, err)
 			}
+		}
+		// A successful sign-in from the address is not held against it.
+		if _, _, err := f.Svc.SignIn(ctx, "ana@demo.test", testPassword, "203.0.113.7"); err != nil {
+			t.Fatalf("the right password after %d failures from the address: %v", service.SignInAddressMaxFailures-1, err)
+		}
+		if err := guess(100); keyward.ErrorCode(err) != keyward.EUnauthenticated {
+			t.Fatalf("guess %d: %v", service.SignInAddressMaxFailures, err)
 		}
 		if _, _, err := f.Svc.SignIn(ctx, "ana@demo.test", testPassword, "203.0.113.7"); keyward.ErrorCode(err) != keyward.ERateLimited {
 			t.Fatalf("sign-in from an address that guessed %d accounts: %v", service.SignInAddressMaxFailures, err)
