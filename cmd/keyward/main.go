@@ -13,6 +13,9 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -58,6 +61,7 @@ func errorText(err error) string {
 const usageText = `keyward: self-hosted API access platform
 
 Usage:
+  keyward version
   keyward serve [--addr 127.0.0.1:8080] [--data DIR | --database URL] [--demo]
   keyward migrate [--data DIR | --database URL]
   keyward demo-api [--addr 127.0.0.1:9090] [--read-timeout 30s]
@@ -83,10 +87,43 @@ Every command takes --data DIR or --database postgres://… (env KEYWARD_DATABAS
 Run "keyward COMMAND -h" for a command's flags.
 `
 
+// run runs one command. Help asked for at any level (-h, --help, "help")
+// is printed to stdout and is not an error; a command given wrongly is.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	err := dispatch(ctx, args, stdout, stderr)
+	if errors.Is(err, errUsage) && slices.ContainsFunc(args, isHelpFlag) {
+		// The flag set has printed the command's flags on -h.
+		return nil
+	}
+	return err
+}
+
+// isHelpFlag reports whether arg is one of the flags asking for help.
+func isHelpFlag(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
+
+func isHelp(arg string) bool { return arg == "help" || isHelpFlag(arg) }
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || isHelp(args[0]) {
+		if len(args) > 1 {
+			// "keyward help keys" is "keyward keys -h".
+			return dispatch(ctx, append(slices.Clone(args[1:]), "-h"), stdout, stderr)
+		}
 		fmt.Fprint(stdout, usageText)
 		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	if args[0] == "version" || args[0] == "--version" || args[0] == "-version" {
+		bi, _ := debug.ReadBuildInfo()
+		fmt.Fprintln(stdout, versionText(bi))
+		return nil
+	}
+	if u := groupUsage(args[0]); u != "" && (len(args) == 1 || isHelp(args[1])) {
+		// A group of commands without one of them: say which there are.
+		fmt.Fprint(stdout, u)
+		if len(args) == 1 {
 			return errUsage
 		}
 		return nil
@@ -108,6 +145,66 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDemoAPI(ctx, args[1:], stdout)
 	}
 	return runCLI(ctx, args, stdout, stderr)
+}
+
+// groupUsage returns the usage lines of the commands under name, such
+// as "keys create" and "keys list" for "keys", or "" when name is not a
+// group of commands.
+func groupUsage(name string) string {
+	var b strings.Builder
+	in := false
+	for _, line := range strings.Split(usageText, "\n") {
+		rest, ok := strings.CutPrefix(line, "  keyward "+name+" ")
+		switch {
+		case ok && rest != "" && rest[0] >= 'a' && rest[0] <= 'z':
+			in = true
+		case in && strings.HasPrefix(line, "      "):
+			// a continuation of the command above
+		default:
+			in = false
+			continue
+		}
+		b.WriteString(line + "\n")
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	return "Usage:\n" + b.String() + "\nRun \"keyward " + name + " COMMAND -h\" for a command's flags.\n"
+}
+
+// versionText names the build: the module's version and, when built from
+// a checkout, the commit and whether it had uncommitted changes.
+func versionText(bi *debug.BuildInfo) string {
+	if bi == nil {
+		return "keyward (version unknown)"
+	}
+	version := bi.Main.Version
+	if version == "" {
+		version = "(devel)"
+	}
+	out := "keyward " + version
+	var rev, when string
+	modified := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			when = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if rev != "" {
+		out += " commit " + rev
+		if modified {
+			out += " (modified)"
+		}
+		if when != "" {
+			out += " of " + when
+		}
+	}
+	return out + " " + bi.GoVersion
 }
 
 // Main is a running keyward node: configuration, database, HTTP server.
