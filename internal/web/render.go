@@ -74,7 +74,8 @@ func menuFor(a *keyward.Actor, current string) []menuSection {
 		}},
 		{Title: "Audit log", Items: []menuItem{{Label: "Audit log", Path: pathAudit, feature: keyward.FeatureAudit}}},
 	}
-	if a == nil {
+	// A user who must change their password first has nowhere else to go.
+	if a == nil || a.MustChangePassword {
 		return nil
 	}
 	var out []menuSection

@@ -85,8 +85,8 @@ func (w *Web) routes() []route {
 		{"POST", pathMyTokens, "", false, w.createMyToken},
 		{"GET", pathMyTokens + "/{id}/revoke", "", false, w.confirmRevokeToken},
 		{"POST", pathMyTokens + "/{id}/revoke", "", false, w.revokeToken},
-		{"GET", pathSignInLink + "{$}", "", true, w.signInLinkForm},
-		{"POST", pathSignInLink + "{$}", "", true, w.signInLink},
+		{"GET", pathSignInLink, "", true, w.signInLinkForm},
+		{"POST", pathSignInLink, "", true, w.signInLink},
 
 		{"GET", pathKeys, api, false, w.listKeys},
 		{"POST", pathKeys, api, false, w.createKey},

@@ -157,7 +157,7 @@ func (w *Web) account(rw http.ResponseWriter, r *http.Request) error {
 // accountPage builds the page; setup, when given, is the seed being
 // confirmed, kept so a mistyped code can be tried again.
 func (w *Web) accountPage(r *http.Request, setup *service.TOTPSetup) (*accountPage, error) {
-	p := &accountPage{page: page{Title: "Sign-in security", Crumbs: []string{"Account"}}}
+	p := &accountPage{page: page{Title: "Your account", Crumbs: []string{"Account"}}}
 	on, err := w.svc.TOTPEnabled(r.Context())
 	if err != nil {
 		return nil, err
