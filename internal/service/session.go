@@ -105,7 +105,7 @@ func (s *Service) SignInTo(ctx context.Context, domain, email, password, address
 	u, rehash, err := s.signInUser(ctx, domain, email, password)
 	if keyward.ErrorCode(err) == keyward.EInvalid {
 		// The password was right: not a failure.
-		if rerr := s.db.Write(ctx, att.succeeded); rerr != nil {
+		if rerr := s.db.Write(ctx, func(q *store.Q) error { return att.succeeded(ctx, q) }); rerr != nil {
 			return nil, "", rerr
 		}
 		return nil, "", err
@@ -125,7 +125,7 @@ func (s *Service) SignInTo(ctx context.Context, domain, email, password, address
 	var ses *Session
 	var token string
 	err = s.db.Write(ctx, func(q *store.Q) error {
-		if err := att.succeeded(q); err != nil {
+		if err := att.succeeded(ctx, q); err != nil {
 			return err
 		}
 		if rehash {
@@ -351,20 +351,19 @@ func totpLimits(userID, address string) []limit {
 
 // attemptRecord is an attempt counted as a failure until it succeeds.
 type attemptRecord struct {
-	ctx    context.Context
 	limits []limit
 	at     time.Time
 }
 
 // succeeded forgets the attempt: the account's failures from this address
 // end, and the address keeps its other failures.
-func (a *attemptRecord) succeeded(q *store.Q) error {
+func (a *attemptRecord) succeeded(ctx context.Context, q *store.Q) error {
 	for i, l := range a.limits {
 		var err error
 		if i == 0 {
-			err = q.ClearSignInFailures(a.ctx, l.subject)
+			err = q.ClearSignInFailures(ctx, l.subject)
 		} else {
-			err = q.DropSignInFailure(a.ctx, l.subject, a.at)
+			err = q.DropSignInFailure(ctx, l.subject, a.at)
 		}
 		if err != nil {
 			return err
@@ -417,7 +416,7 @@ func (s *Service) attempt(ctx context.Context, limits []limit) (*attemptRecord, 
 	if !until.IsZero() {
 		return nil, throttledError(now, until)
 	}
-	return &attemptRecord{ctx: ctx, limits: limits, at: now}, nil
+	return &attemptRecord{limits: limits, at: now}, nil
 }
 
 // nextAttempt returns when the next attempt may be made after failures
@@ -532,7 +531,7 @@ func (s *Service) checkTOTP(ctx context.Context, userID, address, seed, code str
 		} else if !accepted {
 			return wrong
 		}
-		if err := att.succeeded(q); err != nil {
+		if err := att.succeeded(ctx, q); err != nil {
 			return err
 		}
 		return then(q)
