@@ -182,11 +182,13 @@ func now() time.Time { return time.Now().UTC() }
 // PostgreSQL it locks the tenant's row until the transaction ends, so two
 // transactions counting the tenant's keys take turns; SQLite transactions
 // already take the database's write lock at BEGIN. It must run inside
-// Write, before the counts it protects are read.
+// Write, before the counts it protects are read, and before anything else
+// is locked. NO KEY UPDATE leaves inserts of rows that refer to the tenant
+// free to go on; only other LockTenant calls wait.
 func (q *Q) LockTenant(ctx context.Context, tenantID string) error {
 	query := `SELECT id FROM tenants WHERE id = ?`
 	if q.engine == Postgres {
-		query += ` FOR UPDATE`
+		query += ` FOR NO KEY UPDATE`
 	}
 	var id string
 	err := q.row(ctx, query, tenantID).Scan(&id)
