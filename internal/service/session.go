@@ -183,13 +183,6 @@ func (s *Service) signInUser(ctx context.Context, domain, email, password string
 	return match, matchRehash, nil
 }
 
-func userIDOf(u *keyward.User) string {
-	if u == nil {
-		return ""
-	}
-	return u.ID
-}
-
 // openSession inserts a new session for u and, unless it waits for a
 // second factor, records the sign-in in the audit log.
 func (s *Service) openSession(ctx context.Context, q *store.Q, u *keyward.User, pending bool, address string) (*Session, string, error) {
