@@ -47,6 +47,10 @@ func TestDeactivationRevokesTokensAndSessionsForGood(t *testing.T) {
 		f.staff("ana@demo.test", keyward.FeatureAudit)
 		tok := f.token("ana@demo.test")
 		ses := f.signIn("ana@demo.test", testPassword)
+		link, err := f.Svc.CreateTenantAdmin(f.Op, "demo", service.TenantAdminCreate{Email: "ana@demo.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
 		off, on := false, true
 		if _, err := f.Svc.UpdateUser(f.Ctx, "ana@demo.test", keyward.UserUpdate{Active: &off}); err != nil {
 			t.Fatal(err)
@@ -54,8 +58,10 @@ func TestDeactivationRevokesTokensAndSessionsForGood(t *testing.T) {
 		if _, err := f.Svc.UpdateUser(f.Ctx, "ana@demo.test", keyward.UserUpdate{Active: &on}); err != nil {
 			t.Fatal(err)
 		}
-		_, err := f.as(tok)
+		_, err = f.as(tok)
 		wantCode(t, "the token after deactivation and reactivation", err, keyward.EUnauthenticated)
+		_, _, err = f.Svc.RedeemSignInLink(context.Background(), link.Link, newPassword, "192.0.2.1")
+		wantCode(t, "a sign-in link after deactivation and reactivation", err, keyward.ENotFound)
 		_, err = f.actor(ses)
 		wantCode(t, "the session after deactivation and reactivation", err, keyward.EUnauthenticated)
 		// The user is back and signs in afresh, with no token left.

@@ -204,8 +204,8 @@ func (s *Service) User(ctx context.Context, idOrEmail string) (*keyward.User, er
 }
 
 // UpdateUser changes a user's name, profile or active flag. Deactivating
-// a user revokes their personal access tokens and ends their sessions for
-// good: activating them again brings neither back.
+// a user revokes their personal access tokens, sign-in links and sessions
+// for good: activating them again brings none back.
 func (s *Service) UpdateUser(ctx context.Context, idOrEmail string, in keyward.UserUpdate) (*keyward.User, error) {
 	a, err := tenantActor(ctx, keyward.FeatureUsers)
 	if err != nil {
@@ -249,6 +249,9 @@ func (s *Service) UpdateUser(ctx context.Context, idOrEmail string, in keyward.U
 					return err
 				}
 				if err := q.DeleteUserSessions(ctx, u.ID, ""); err != nil {
+					return err
+				}
+				if err := q.DeleteUserSignInLinks(ctx, u.ID); err != nil {
 					return err
 				}
 				changes["tokens_revoked"] = n

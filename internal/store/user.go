@@ -242,6 +242,12 @@ func (q *Q) InsertSignInLink(ctx context.Context, l *SignInLink) error {
 	return err
 }
 
+// DeleteUserSignInLinks removes a user's unused sign-in links.
+func (q *Q) DeleteUserSignInLinks(ctx context.Context, userID string) error {
+	_, err := q.exec(ctx, `DELETE FROM sign_in_links WHERE user_id = ? AND used_at IS NULL`, userID)
+	return err
+}
+
 // SignInLinkByDigest finds a sign-in link by the SHA-256 of its secret.
 func (q *Q) SignInLinkByDigest(ctx context.Context, digest []byte) (*SignInLink, error) {
 	var l SignInLink
