@@ -103,7 +103,8 @@ type KeyCreate struct {
 	RateLimit   int         `json:"rate_limit"`
 }
 
-// KeyUpdate changes a key; nil fields stay as they are.
+// KeyUpdate changes a key; nil fields stay as they are. "expires_at": null
+// removes the key's expiry.
 type KeyUpdate struct {
 	Name        *string      `json:"name"`
 	Description *string      `json:"description"`
@@ -111,7 +112,7 @@ type KeyUpdate struct {
 	Permissions *Permissions `json:"permissions"`
 	Stores      *StoreAccess `json:"stores"`
 	Methods     *[]string    `json:"methods"`
-	ExpiresAt   *time.Time   `json:"expires_at"`
+	ExpiresAt   NullableTime `json:"expires_at"`
 	RateLimit   *int         `json:"rate_limit"`
 }
 

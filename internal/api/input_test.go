@@ -93,3 +93,25 @@ func TestMerchantRefusalIsTheGatewaysProblem(t *testing.T) {
 		check("deactivated", code, out)
 	})
 }
+
+// PATCH a key: expires_at null removes its expiry; left out, it is kept.
+func TestKeyExpiryNullClears(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		exp := time.Now().UTC().Add(48 * time.Hour).Format(time.RFC3339)
+		code, k := e.do(e.admin, "POST", "/api/v1/keys", map[string]any{"name": "Exp", "expires_at": exp})
+		if code != 201 || k["expires_at"] == nil {
+			t.Fatalf("create: %d %v", code, k)
+		}
+		path := "/api/v1/keys/" + k["id"].(string)
+		if code, k = e.do(e.admin, "PATCH", path, map[string]any{"description": "kept"}); code != 200 || k["expires_at"] == nil {
+			t.Fatalf("expiry left out must be kept: %d %v", code, k)
+		}
+		if code, k = e.do(e.admin, "PATCH", path, `{"expires_at": null}`); code != 200 || k["expires_at"] != nil {
+			t.Fatalf("expires_at null must remove the expiry: %d %v", code, k)
+		}
+		if code, k = e.do(e.admin, "GET", path, nil); code != 200 || k["expires_at"] != nil {
+			t.Fatalf("stored key: %d %v", code, k)
+		}
+	})
+}

@@ -278,7 +278,7 @@ func (s *Service) ListKeys(ctx context.Context, f keyward.KeyFilter) (*Page[*key
 // licence, so access can always be cut; every other change needs one.
 func (s *Service) UpdateKey(ctx context.Context, id string, in keyward.KeyUpdate) (*keyward.Key, error) {
 	onlyDisable := in.Enabled != nil && !*in.Enabled && in.Name == nil && in.Description == nil &&
-		in.Permissions == nil && in.Stores == nil && in.Methods == nil && in.ExpiresAt == nil && in.RateLimit == nil
+		in.Permissions == nil && in.Stores == nil && in.Methods == nil && !in.ExpiresAt.Set && in.RateLimit == nil
 	var out *keyward.Key
 	err := s.db.Write(ctx, func(q *store.Q) error {
 		a, _, err := s.keyActor(ctx, q, !onlyDisable)
@@ -311,9 +311,12 @@ func (s *Service) UpdateKey(ctx context.Context, id string, in keyward.KeyUpdate
 		if in.RateLimit != nil {
 			k.RateLimit = *in.RateLimit
 		}
-		if in.ExpiresAt != nil {
-			exp := in.ExpiresAt.UTC()
-			k.ExpiresAt = &exp
+		if in.ExpiresAt.Set {
+			k.ExpiresAt = nil
+			if t := in.ExpiresAt.Time; t != nil {
+				exp := t.UTC()
+				k.ExpiresAt = &exp
+			}
 		}
 		if err := s.checkKey(ctx, q, k); err != nil {
 			return err
