@@ -24,6 +24,8 @@ func TestHelpSucceedsAtEveryLevel(t *testing.T) {
 		{[]string{"keys", "-h"}, "keyward keys roll", true},
 		{[]string{"keys", "help"}, "keyward keys get", true},
 		{[]string{"help", "keys"}, "keyward keys create", true},
+		{[]string{"help", "help"}, "keyward keys create", true},
+		{[]string{"--help", "-h"}, "keyward keys create", true},
 		{[]string{"licence", "--help"}, "keyward licence grant", true},
 		{[]string{"keys", "create", "--help"}, "-permissions", true},
 		{[]string{"licence", "grant", "-h"}, "-max-keys", true},

@@ -105,7 +105,7 @@ func isHelp(arg string) bool { return arg == "help" || isHelpFlag(arg) }
 
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || isHelp(args[0]) {
-		if len(args) > 1 {
+		if len(args) > 1 && !isHelp(args[1]) {
 			// "keyward help keys" is "keyward keys -h".
 			return dispatch(ctx, append(slices.Clone(args[1:]), "-h"), stdout, stderr)
 		}
