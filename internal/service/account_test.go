@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
+
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/service"
 	"github.com/keyward/keyward/internal/store"
@@ -350,6 +352,40 @@ func TestRotateOperatorTokenRetiresTheOldOne(t *testing.T) {
 		wantCode(t, "the old operator token", err, keyward.EUnauthenticated)
 		if a, err := f.as(fresh); err != nil || keyward.ActorFrom(a).Kind != keyward.ActorOperator {
 			t.Fatalf("the new operator token: %v", err)
+		}
+	})
+}
+
+func TestSignInForTokenAsksForTheSecondFactor(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		f.staff("ana@demo.test", keyward.FeatureAudit)
+		uctx := keyward.WithActor(context.Background(), mustActor(t, f, f.signIn("ana@demo.test", testPassword)))
+		setup, err := f.Svc.NewTOTP(uctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := totp.GenerateCode(setup.Secret, f.Now)
+		if err := f.Svc.EnableTOTP(uctx, setup.Secret, c); err != nil {
+			t.Fatal(err)
+		}
+		in := service.TokenSignIn{Email: "ana@demo.test", Password: testPassword}
+		_, _, err = f.Svc.SignInForToken(context.Background(), in, "192.0.2.1")
+		var e *keyward.Error
+		if !asError(err, &e) || e.Field != "code" {
+			t.Fatalf("the password alone with a second factor on: %v", err)
+		}
+		in.Code = "000000"
+		_, _, err = f.Svc.SignInForToken(context.Background(), in, "192.0.2.1")
+		wantCode(t, "a wrong code", err, keyward.EInvalid)
+		f.Now = f.Now.Add(30 * time.Second)
+		in.Code, _ = totp.GenerateCode(setup.Secret, f.Now)
+		_, tok, err := f.Svc.SignInForToken(context.Background(), in, "192.0.2.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.as(tok); err != nil {
+			t.Fatalf("the token from a two-factor sign-in: %v", err)
 		}
 	})
 }
