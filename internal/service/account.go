@@ -70,8 +70,9 @@ func (s *Service) ChangePassword(ctx context.Context, in keyward.PasswordChange)
 	if in.NewPassword == in.CurrentPassword {
 		return keyward.Invalid("new_password", "The new password must differ from the current one.")
 	}
-	subject := "password:" + a.UserID
-	if err := s.throttled(ctx, subject); err != nil {
+	// Counted before the check, in one locked step, like a sign-in.
+	att, err := s.attempt(ctx, []limit{{"password:" + a.UserID, SignInMaxFailures}})
+	if err != nil {
 		return err
 	}
 	u, err := s.db.Read().User(ctx, a.TenantID, a.UserID)
@@ -83,13 +84,10 @@ func (s *Service) ChangePassword(ctx context.Context, in keyward.PasswordChange)
 		s.log.Error("check password: stored hash unusable", "user", u.ID, "err", err)
 	}
 	if !ok {
-		if err := s.failed(ctx, subject); err != nil {
-			return err
-		}
 		return keyward.Invalid("current_password", "The current password is wrong.")
 	}
 	return s.db.Write(ctx, func(q *store.Q) error {
-		if err := q.ClearSignInFailures(ctx, subject); err != nil {
+		if err := att.succeeded(ctx, q); err != nil {
 			return err
 		}
 		return s.setPassword(ctx, q, a, u, in.NewPassword, "user.password_change", a.TokenID)

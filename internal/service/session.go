@@ -441,40 +441,6 @@ func throttledError(now, until time.Time) error {
 	}
 }
 
-// throttled refuses when any subject must still wait after its failures.
-// It and failed count in two steps, so parallel attempts can pass on the
-// same count: checks of secrets use attempt instead.
-func (s *Service) throttled(ctx context.Context, subjects ...string) error {
-	now := s.now()
-	var until time.Time
-	for _, sub := range subjects {
-		fs, err := s.db.Read().SignInFailures(ctx, sub, now.Add(-SignInWindow))
-		if err != nil {
-			return err
-		}
-		if t := nextAttempt(fs, SignInMaxFailures); t.After(now) && t.After(until) {
-			until = t
-		}
-	}
-	if until.IsZero() {
-		return nil
-	}
-	return throttledError(now, until)
-}
-
-// failed records a failed attempt against each subject.
-func (s *Service) failed(ctx context.Context, subjects ...string) error {
-	now := s.now()
-	return s.db.Write(ctx, func(q *store.Q) error {
-		for _, sub := range subjects {
-			if err := q.AddSignInFailure(ctx, sub, now); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
 // totpStep returns the time step at which code is valid for seed, allowing
 // one step of clock drift either way.
 func totpStep(seed, code string, now time.Time) (int64, bool) {
