@@ -70,3 +70,30 @@ func TestProblemBodiesAreNotHTMLEscaped(t *testing.T) {
 		t.Fatalf("problem body: %s", got)
 	}
 }
+
+// Whatever the body, Decode answers nil or an invalid_argument (or
+// payload_too_large) whose detail names no Go type, package or layout.
+func FuzzDecodeRefusals(f *testing.F) {
+	for _, s := range []string{`{}`, `{"name": "a", "expires_at": "x"}`, `{"permissions": []}`, `{"stores": {"ids": 1}}`,
+		`{"grace": true}`, `{"methods": {"a": 1}}`, `[1]`, `"x"`, `{"rate_limit": 1e99}`, `{"enabled": null}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		for _, v := range []any{&keyward.KeyCreate{}, &keyward.KeyUpdate{}, &keyward.KeyRoll{}, &keyward.LicenceGrant{}} {
+			r := httptest.NewRequest("POST", "/", strings.NewReader(body))
+			err := httpx.Decode(httptest.NewRecorder(), r, v)
+			if err == nil {
+				continue
+			}
+			if c := keyward.ErrorCode(err); c != keyward.EInvalid && c != keyward.ETooLarge {
+				t.Fatalf("%q: %v", body, err)
+			}
+			msg := keyward.ErrorMessage(err)
+			for _, bad := range []string{"keyward.", "time.Time", "2006-01-02", "of type", "UnmarshalJSON", "parsing time", "Go value"} {
+				if strings.Contains(msg, bad) {
+					t.Fatalf("%q: %q names %q", body, msg, bad)
+				}
+			}
+		}
+	})
+}
