@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/catalog"
+	"github.com/keyward/keyward/internal/secret"
 	"github.com/keyward/keyward/internal/store"
 )
 
@@ -24,6 +25,8 @@ type Service struct {
 
 	licenceContact string
 	onChange       func(context.Context)
+	// checkPassword is secret.CheckPassword; tests count its calls.
+	checkPassword func(hash, password string) (ok, rehash bool, err error)
 }
 
 // Option configures a Service.
@@ -51,7 +54,8 @@ func WithChangeHook(fn func(context.Context)) Option { return func(s *Service) {
 
 // New returns a service over db with the API catalog cat.
 func New(db *store.DB, cat *catalog.Catalog, opts ...Option) *Service {
-	s := &Service{db: db, catalog: cat, now: keyward.SystemClock, log: slog.Default(), licenceContact: "your platform operator"}
+	s := &Service{db: db, catalog: cat, now: keyward.SystemClock, log: slog.Default(), licenceContact: "your platform operator",
+		checkPassword: secret.CheckPassword}
 	for _, o := range opts {
 		o(s)
 	}

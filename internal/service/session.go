@@ -145,9 +145,6 @@ func (s *Service) SignInTo(ctx context.Context, domain, email, password, address
 	return ses, token, nil
 }
 
-// checkPassword is secret.CheckPassword; tests count its calls.
-var checkPassword = secret.CheckPassword
-
 // signInUser finds the active user of email (in the tenant of domain, when
 // given) whose password is password, and whether its hash wants renewing.
 // The password is checked against every user holding the address, or
@@ -158,14 +155,14 @@ func (s *Service) signInUser(ctx context.Context, domain, email, password string
 		return nil, false, err
 	}
 	if len(users) == 0 {
-		checkPassword(dummyHash(), password)
+		s.checkPassword(dummyHash(), password)
 		return nil, false, wrongCredentials()
 	}
 	var match *keyward.User
 	var matchRehash bool
 	fits := 0
 	for _, u := range users {
-		ok, rehash, err := checkPassword(u.PasswordHash, password)
+		ok, rehash, err := s.checkPassword(u.PasswordHash, password)
 		if err != nil && !errors.Is(err, secret.ErrPasswordTooLong) {
 			s.log.Error("check password: stored hash unusable", "user", u.ID, "err", err)
 		}

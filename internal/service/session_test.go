@@ -193,8 +193,7 @@ func TestParallelWrongPasswordsAreCheckedAtMostTheLimit(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
 		f.staff("ana@demo.test")
-		checks, restore := service.CountPasswordChecks()
-		defer restore()
+		checks := service.CountPasswordChecks(f.Svc)
 		const n = 40
 		errs := make([]error, n)
 		var wg sync.WaitGroup
