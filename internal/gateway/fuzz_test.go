@@ -151,6 +151,7 @@ func FuzzGatewayForwardsWhatItChecked(f *testing.F) {
 		{"GET", "/api/v5/jobs?merchant_id=mer_other;merchant_id=x", "", ""},
 		{"GET", "/api/v5/stores/online/inventory/SKU-1", "", ""},
 		{"GET", "/api/v5/stores/main%2F..%2Fonline/inventory/x", "", ""},
+		{"GET", "/api/v5/orders/%252e%252e/payments?store=online", "", ""},
 	} {
 		for cred := range 5 {
 			for g := range 2 {

@@ -654,12 +654,21 @@ func (p *Proxy) badGateway(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // cleanPath reports whether the path has no empty, "." or ".." segments
-// (a trailing slash aside), no backslash and no encoded slash, so that the
-// upstream cannot resolve it to a route other than the one matched.
+// (a trailing slash aside), no backslash, no encoded slash or percent sign
+// and no control character, so that the upstream cannot resolve it to a
+// route other than the one matched.
 func cleanPath(u *url.URL) bool {
 	path := u.Path
 	if strings.IndexByte(path, '\\') >= 0 || !cleanSegments(path) {
 		return false
+	}
+	// An encoded "%" decodes to another escape, which a server decoding
+	// twice reads as "." or "/"; control characters end paths early in
+	// some servers.
+	for i := 0; i < len(path); i++ {
+		if c := path[i]; c == '%' || c < ' ' || c == 0x7f {
+			return false
+		}
 	}
 	if u.RawPath != "" {
 		raw := u.RawPath

@@ -48,7 +48,7 @@ var overrideHeaders = [...]string{"x-http-method-override", "x-http-method", "x-
 const overrideParam = "_method"
 
 var (
-	errPathForm = invalidRequest("The path is not in canonical form: send it without empty, \".\" or \"..\" segments, backslashes or encoded slashes.")
+	errPathForm = invalidRequest("The path is not in canonical form: send it without empty, \".\" or \"..\" segments, backslashes, encoded slashes or percent signs, or control characters.")
 	errPathArgs = invalidRequest("Path parameters (\";name=value\" in a path segment) are not accepted: servers read them differently.")
 )
 
