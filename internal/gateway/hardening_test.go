@@ -214,6 +214,7 @@ func TestGatewayTricks(t *testing.T) {
 			{name: "encoded dot-dot", method: "GET", target: "/api/v5/orders/%2e%2e/payments?store=online", want: same(400), code: keyward.CodeInvalidRequest},
 			{name: "encoded slash", method: "GET", target: "/api/v5/orders%2Fstatuses?store=online", want: same(400), code: keyward.CodeInvalidRequest},
 			{name: "dot-dot encoded twice", method: "GET", target: "/api/v5/orders/%252e%252e/payments?store=online", want: same(400), code: keyward.CodeInvalidRequest},
+			{name: "lower-case method", method: "get", target: "/api/v5/orders?store=online", want: same(400), code: keyward.CodeInvalidRequest},
 			{name: "encoded null byte", method: "GET", target: "/api/v5/orders/ord_1%00.json?store=online", want: same(400), code: keyward.CodeInvalidRequest},
 			{name: "path parameter", method: "GET", target: "/api/v5/orders;jsessionid=1?store=online", want: same(400), code: keyward.CodeInvalidRequest},
 			{name: "dot-dot hidden by a path parameter", method: "GET", target: "/api/v5/orders/..;/payments?store=online", want: same(400), code: keyward.CodeInvalidRequest},

@@ -59,6 +59,11 @@ func readRoute(cat *catalog.Catalog, method string, u *url.URL, h http.Header) (
 	if !cleanPath(u) {
 		return rt, false, errPathForm
 	}
+	if strings.ToUpper(method) != method {
+		// Some servers read "get" as GET; the catalog names methods in
+		// upper case only.
+		return rt, false, invalidRequest("The HTTP method must be in upper case, such as GET.")
+	}
 	opts := cat.Options()
 	path := u.Path
 	if strings.IndexByte(path, ';') >= 0 {
