@@ -14,6 +14,7 @@ import (
 	"github.com/keyward/keyward/internal/api"
 	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/service"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/storetest"
@@ -34,7 +35,11 @@ const operatorToken = "test-operator-token-0123456789abcdef"
 func newEnv(t *testing.T, db *store.DB) *env {
 	t.Helper()
 	ctx := context.Background()
-	svc := service.New(db, catalog.Builtin())
+	kr, err := seal.ParseKeyring(seal.GenerateKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := service.New(db, catalog.Builtin(), service.WithKeyring(kr))
 	if _, err := svc.EnsureOperatorToken(ctx, operatorToken); err != nil {
 		t.Fatal(err)
 	}

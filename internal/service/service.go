@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/catalog"
+	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/secret"
 	"github.com/keyward/keyward/internal/store"
 )
@@ -24,6 +25,9 @@ type Service struct {
 	log     *slog.Logger
 
 	licenceContact string
+	// keyring seals secrets kept at rest; nil when no master key is set,
+	// and then nothing can be sealed (see seal.go).
+	keyring *seal.Keyring
 	onChange       func(context.Context)
 	// checkPassword is secret.CheckPassword; tests count its calls.
 	checkPassword func(hash, password string) (ok, rehash bool, err error)

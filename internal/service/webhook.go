@@ -33,7 +33,8 @@ func checkEvents(events []string) ([]string, error) {
 }
 
 // CreateWebhook adds a webhook endpoint for a store. The signing secret
-// (whsec_…) is returned once.
+// (whsec_…) is returned once and kept only sealed by the master keyring;
+// without a keyring the endpoint is refused as unavailable.
 func (s *Service) CreateWebhook(ctx context.Context, in keyward.WebhookCreate) (*keyward.WebhookEndpoint, error) {
 	a, err := webhookActor(ctx)
 	if err != nil {
@@ -49,6 +50,9 @@ func (s *Service) CreateWebhook(ctx context.Context, in keyward.WebhookCreate) (
 	if err := keyward.ValidText("description", in.Description, 500); err != nil {
 		return nil, err
 	}
+	if s.keyring == nil {
+		return nil, keyward.Errorf(keyward.EUnavailable, "webhook endpoints need a master key to keep their signing secrets; the operator sets KEYWARD_MASTER_KEY")
+	}
 	raw := make([]byte, 32)
 	rand.Read(raw)
 	plain := "whsec_" + base64.StdEncoding.EncodeToString(raw)
@@ -62,7 +66,8 @@ func (s *Service) CreateWebhook(ctx context.Context, in keyward.WebhookCreate) (
 			return invalidRef("store", err)
 		}
 		w.StoreID = st.ID
-		if err := q.InsertWebhook(ctx, w); err != nil {
+		sealed := s.keyring.Seal([]byte(plain), webhookSecretPlace(w.TenantID, w.ID))
+		if err := q.InsertWebhook(ctx, w, string(sealed)); err != nil {
 			return err
 		}
 		return s.audit(ctx, q, a, a.TenantID, "webhook.create", "webhook", w.ID, map[string]any{"store_id": w.StoreID, "url": w.URL, "events": w.Events})

@@ -9,14 +9,27 @@ import (
 	"github.com/keyward/keyward"
 )
 
-// InsertWebhook adds a webhook endpoint.
-func (q *Q) InsertWebhook(ctx context.Context, w *keyward.WebhookEndpoint) error {
+// InsertWebhook adds a webhook endpoint with its signing secret sealed
+// (see internal/seal); the plain secret is never written.
+func (q *Q) InsertWebhook(ctx context.Context, w *keyward.WebhookEndpoint, sealedSecret string) error {
 	ev, _ := json.Marshal(w.Events)
-	_, err := q.exec(ctx, `INSERT INTO webhook_endpoints (id, tenant_id, store_id, url, events, enabled, secret_hint, description, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		w.ID, w.TenantID, w.StoreID, w.URL, string(ev), w.Enabled, w.SecretHint, w.Description, w.CreatedAt, w.UpdatedAt)
+	_, err := q.exec(ctx, `INSERT INTO webhook_endpoints (id, tenant_id, store_id, url, events, enabled, secret_hint, description, created_at, updated_at, secret_sealed)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		w.ID, w.TenantID, w.StoreID, w.URL, string(ev), w.Enabled, w.SecretHint, w.Description, w.CreatedAt, w.UpdatedAt, nullString(sealedSecret))
 	return err
 }
+
+// WebhookSealedSecret returns the sealed signing secret of a tenant's
+// webhook endpoint, or "" for an endpoint created before secrets were kept.
+func (q *Q) WebhookSealedSecret(ctx context.Context, tenantID, id string) (string, error) {
+	var s sql.NullString
+	err := q.row(ctx, `SELECT secret_sealed FROM webhook_endpoints WHERE tenant_id = ? AND id = ?`, tenantID, id).Scan(&s)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", keyward.Errorf(keyward.ENotFound, "no webhook endpoint %q in this tenant", id)
+	}
+	return s.String, normalise(err)
+}
+
 
 // UpdateWebhook writes a webhook endpoint's settings.
 func (q *Q) UpdateWebhook(ctx context.Context, w *keyward.WebhookEndpoint) error {
