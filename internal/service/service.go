@@ -27,8 +27,8 @@ type Service struct {
 	licenceContact string
 	// keyring seals secrets kept at rest; nil when no master key is set,
 	// and then nothing can be sealed (see seal.go).
-	keyring *seal.Keyring
-	onChange       func(context.Context)
+	keyring  *seal.Keyring
+	onChange func(context.Context)
 	// checkPassword is secret.CheckPassword; tests count its calls.
 	checkPassword func(hash, password string) (ok, rehash bool, err error)
 }

@@ -30,7 +30,6 @@ func (q *Q) WebhookSealedSecret(ctx context.Context, tenantID, id string) (strin
 	return s.String, normalise(err)
 }
 
-
 // UpdateWebhook writes a webhook endpoint's settings.
 func (q *Q) UpdateWebhook(ctx context.Context, w *keyward.WebhookEndpoint) error {
 	ev, _ := json.Marshal(w.Events)
