@@ -532,3 +532,47 @@ func TestNoProxyFromEnvironment(t *testing.T) {
 		t.Fatal("the transport may use a proxy")
 	}
 }
+
+// The hostile URLs of an SSRF review, aimed at a loopback receiver: none
+// reaches it, whether the URL check runs first (Client.Do) or not (the
+// transport alone).
+func TestHostileURLsReachNothing(t *testing.T) {
+	recv := newCanary(t, "127.0.0.1", ok, false)
+	p := recv.port()
+	_, resolver := startFakeDNS(t, map[string]string{
+		"metadata.google.internal": "127.0.0.1",
+		"loopback.example.com":     "127.0.0.1",
+		"zero.example.com":         "0.0.0.0",
+		"private.example.com":      "10.0.0.1",
+		"metadata.example.com":     "169.254.169.254",
+		"cgnat.example.com":        "100.64.0.1",
+	})
+	c := newClient(t, Config{AllowHTTP: true, Ports: []uint16{p, 80, 443}, Resolver: resolver, DialTimeout: time.Second})
+	hosts := []string{
+		"127.0.0.1", "127.1", "127.0.1", "2130706433", "0x7f000001", "0x7f.0.0.1", "0177.0.0.1",
+		"017700000001", "127.000.000.001", "[::1]", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]",
+		"[0:0:0:0:0:ffff:127.0.0.1]", "[::127.0.0.1]", "[64:ff9b::7f00:1]", "0.0.0.0", "0", "[::]",
+		"localhost", "LOCALHOST", "api.localhost", "metadata.google.internal", "169.254.169.254",
+		"[::ffff:169.254.169.254]", "[64:ff9b::a9fe:a9fe]", "[fd00:ec2::254]", "10.0.0.1",
+		"172.16.0.1", "192.168.0.1", "100.64.0.1", "[fc00::1]", "[fe80::1]", "224.0.0.1",
+		"255.255.255.255", "loopback.example.com", "zero.example.com", "private.example.com",
+		"metadata.example.com", "cgnat.example.com",
+	}
+	var urls []string
+	for _, h := range hosts {
+		urls = append(urls, fmt.Sprintf("http://%s:%d/", h, p), fmt.Sprintf("https://%s:%d/", h, p))
+	}
+	for _, u := range urls {
+		if _, err := get(t, c, u); err == nil {
+			t.Errorf("Do(%s) succeeded", u)
+		}
+		if resp, err := c.hc.Get(u); err == nil {
+			resp.Body.Close()
+			t.Errorf("transport GET %s succeeded", u)
+		}
+	}
+	if n := recv.conns.Load(); n != 0 {
+		t.Fatalf("%d hostile URLs, %d connections accepted by the receiver, want 0", len(urls), n)
+	}
+	t.Logf("%d hostile URLs, 0 connections accepted", len(urls))
+}

@@ -56,7 +56,7 @@ func (c *Config) CheckURL(u *url.URL) error {
 	}
 	switch {
 	case u.Opaque != "":
-		return urlErr("the URL must be absolute, as https://host/path")
+		return urlErr("the URL must be absolute, with a scheme and a host")
 	case u.Scheme == "http" && !c.AllowHTTP:
 		return urlErr("the URL must use https")
 	case u.Scheme != "https" && u.Scheme != "http":
