@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -263,11 +264,44 @@ func runCLI(ctx context.Context, args []string, out, errOut io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(out, "token %s created for %s\ntoken (shown once): %s\n", t.ID, *user, secret)
+	case "secrets rotate":
+		return cliRotateSecrets(ctx, args, out)
 	default:
 		if ok, err := runAccountCLI(ctx, cmd, args, out); ok {
 			return err
 		}
 		return runKeysCLI(ctx, cmd, args, out)
 	}
+	return nil
+}
+
+// cliRotateSecrets moves every sealed secret to the primary (first) key
+// of the master keyring, which must still hold the key they were sealed
+// with. It may be stopped and run again: values already moved are skipped.
+func cliRotateSecrets(ctx context.Context, args []string, out io.Writer) error {
+	c := newCLI("secrets rotate", out, false)
+	defer c.close()
+	c.cfg.masterKeyFlag(c.fs)
+	batch := c.fs.Int("batch", 500, "sealed values rewrapped per transaction")
+	if err := c.open(ctx, args); err != nil {
+		return err
+	}
+	kr := c.cfg.Keyring
+	if kr == nil {
+		return errors.New("no master key set: give the new key first and the old one(s) after it, as KEYWARD_MASTER_KEY=new:<key>,old:<key> (or KEYWARD_MASTER_KEY_FILE, --master-key-file)")
+	}
+	svc := service.New(c.db, catalog.Builtin(), service.WithKeyring(kr))
+	if err := svc.CheckSealing(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "rewrapping sealed secrets with master key %s\n", kr.Primary())
+	p, err := svc.RewrapSealed(ctx, *batch, func(p service.RewrapProgress) error {
+		fmt.Fprintf(out, "  %d of %d checked, %d rewrapped\n", p.Done, p.Total, p.Rewrapped)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rotation stopped after %d rewrapped (run it again to go on; nothing is lost): %w", p.Rewrapped, err)
+	}
+	fmt.Fprintf(out, "done: every sealed secret is on master key %s; the older keys may now be removed from the keyring\n", kr.Primary())
 	return nil
 }

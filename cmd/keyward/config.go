@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/store"
 )
 
@@ -59,6 +60,45 @@ type Config struct {
 	// finish loads them into Certificate.
 	TLSCert, TLSKey string
 	Certificate     *tls.Certificate
+	// MasterKeyFile is --master-key-file; finish reads it, or else
+	// KEYWARD_MASTER_KEY or KEYWARD_MASTER_KEY_FILE, into Keyring, the
+	// master keys that seal secrets at rest (nil when none is set).
+	MasterKeyFile string
+	Keyring       *seal.Keyring
+}
+
+// masterKeyFlag adds --master-key-file, which keyward serve and keyward
+// secrets rotate take.
+func (c *Config) masterKeyFlag(fs *flag.FlagSet) {
+	fs.StringVar(&c.MasterKeyFile, "master-key-file", "", "file holding the master key(s) that seal secrets at rest: 32 bytes as hex or base64, or a keyring id1:key,id2:key with the primary first (env KEYWARD_MASTER_KEY or KEYWARD_MASTER_KEY_FILE)")
+}
+
+// finishMasterKey reads the master keyring, if one is given. Errors never
+// contain the key text.
+func (c *Config) finishMasterKey() error {
+	text := ""
+	if c.MasterKeyFile != "" {
+		b, err := os.ReadFile(c.MasterKeyFile)
+		if err != nil {
+			return fmt.Errorf("--master-key-file: %w", err)
+		}
+		text = strings.TrimSpace(string(b))
+	} else {
+		t, err := secretEnv("MASTER_KEY")
+		if err != nil {
+			return err
+		}
+		text = t
+	}
+	if text == "" {
+		return nil
+	}
+	kr, err := seal.ParseKeyring(text)
+	if err != nil {
+		return fmt.Errorf("master key (KEYWARD_MASTER_KEY, KEYWARD_MASTER_KEY_FILE or --master-key-file): %v", err)
+	}
+	c.Keyring = kr
+	return nil
 }
 
 // defaultReadTimeout is --read-timeout's default. minReadTimeout is the
@@ -190,6 +230,7 @@ func (c *Config) serveFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSKey, "tls-key", envOr("TLS_KEY", ""), "PEM private key file of --tls-cert (env KEYWARD_TLS_KEY)")
 	fs.DurationVar(&c.UsageFlush, "usage-flush", envDuration("USAGE_FLUSH", 10*time.Second), "how often usage counts are written to the database (env KEYWARD_USAGE_FLUSH)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (env KEYWARD_LOG_LEVEL)")
+	c.masterKeyFlag(fs)
 }
 
 // finish reads the environment fallbacks that flags cannot hold and checks
@@ -233,6 +274,9 @@ func (c *Config) finish() error {
 	}
 	c.OperatorToken = tok
 	if c.IdentityKey, err = secretEnv("IDENTITY_KEY"); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.finishMasterKey(); err != nil {
 		errs = append(errs, err)
 	}
 	for _, src := range splitList(c.CredentialSources) {

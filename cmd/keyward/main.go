@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -27,6 +29,7 @@ import (
 	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/internal/ratelimit"
 	"github.com/keyward/keyward/internal/replica"
+	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/service"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/usage"
@@ -62,7 +65,7 @@ const usageText = `keyward: self-hosted API access platform
 
 Usage:
   keyward version
-  keyward serve [--addr 127.0.0.1:8080] [--data DIR | --database URL] [--demo]
+  keyward serve [--addr 127.0.0.1:8080] [--data DIR | --database URL] [--demo] [--master-key-file F]
   keyward migrate [--data DIR | --database URL]
   keyward demo-api [--addr 127.0.0.1:9090] [--read-timeout 30s]
   keyward tenant create --domain D [--name N]
@@ -76,6 +79,7 @@ Usage:
   keyward user reset-password --tenant D --email E
   keyward tenant admin --tenant D --email E [--name N] [--url URL]
   keyward operator rotate-token
+  keyward secrets rotate [--data DIR | --database URL] [--batch N]   (KEYWARD_MASTER_KEY=new:<key>,old:<key>)
   keyward keys create --tenant D --name N [--description T] [--permissions orders=write,payments=read]
                       [--stores all|code,…] [--methods id|Block,…] [--expires RFC3339] [--disabled]
   keyward keys list --tenant D [--enabled true|false] [--access all|selected] [--store C]
@@ -84,6 +88,8 @@ Usage:
   keyward verify --key SECRET (--method ID | --request "GET /api/v5/orders/statuses") [--store C] [--url URL]
 
 Every command takes --data DIR or --database postgres://… (env KEYWARD_DATABASE_URL).
+Secrets kept at rest are sealed with the master key, KEYWARD_MASTER_KEY (or _FILE):
+32 bytes as hex or base64, or a keyring id1:key,id2:key whose first key seals.
 Run "keyward COMMAND -h" for a command's flags.
 `
 
@@ -242,6 +248,45 @@ func (m *Main) Parse(args []string) error {
 	return m.Config.finish()
 }
 
+// demoMasterKeyFile is where a demo node keeps the master key it
+// generates, inside the data folder.
+const demoMasterKeyFile = "master.key"
+
+// demoMasterKey reads the master key a demo node generated on an earlier
+// start, or generates one into the data folder (mode 0600) with a warning:
+// a key kept beside the data protects nothing if both are copied.
+func (m *Main) demoMasterKey() (*seal.Keyring, error) {
+	path := filepath.Join(m.Config.DataDir, demoMasterKeyFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("demo master key: %w", err)
+		}
+		b = []byte(seal.GenerateKey() + "\n")
+		if _, err := f.Write(b); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("demo master key: %w", err)
+		}
+		if err := f.Close(); err != nil {
+			return nil, fmt.Errorf("demo master key: %w", err)
+		}
+		fmt.Fprintf(m.Out, "WARNING: no master key set; generated one into %s for this demo. "+
+			"Outside a demo, set KEYWARD_MASTER_KEY or KEYWARD_MASTER_KEY_FILE and keep the key away from the data; "+
+			"losing it loses every sealed secret.\n", path)
+	} else if err != nil {
+		return nil, fmt.Errorf("demo master key: %w", err)
+	}
+	kr, err := seal.ParseKeyring(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("demo master key in %s: %v", path, err)
+	}
+	return kr, nil
+}
+
 // Open sets up logging, the database, the catalog and the service, the
 // operator token and the demo tenant, and starts listening.
 func (m *Main) Open(ctx context.Context) error {
@@ -263,14 +308,28 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.DB = db
+	keyring := m.Config.Keyring
+	if keyring == nil && m.Config.Demo {
+		if keyring, err = m.demoMasterKey(); err != nil {
+			return err
+		}
+	}
 	m.Replica = replica.New(db, cat, replica.WithMaxStaleness(m.Config.MaxStaleness))
 	m.Service = service.New(db, cat,
+		service.WithKeyring(keyring),
 		service.WithLicenceContact(m.Config.LicenceContact),
 		service.WithChangeHook(func(ctx context.Context) {
 			if err := m.Replica.Sync(ctx); err != nil {
 				slog.Warn("replica sync after a change failed; the follower will retry", "err", err)
 			}
 		}))
+	// A wrong master key fails here, before anything is served.
+	if err := m.Service.CheckSealing(ctx); err != nil {
+		return err
+	}
+	if keyring == nil {
+		slog.Warn("no master key set (KEYWARD_MASTER_KEY or KEYWARD_MASTER_KEY_FILE); webhook endpoints cannot be created until one is")
+	}
 	generated, err := m.Service.EnsureOperatorToken(ctx, m.Config.OperatorToken)
 	if err != nil {
 		return err

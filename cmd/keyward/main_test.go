@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -41,6 +42,10 @@ func startNode(t *testing.T, args ...string) *node {
 	t.Helper()
 	out := &lockedBuffer{}
 	t.Setenv("KEYWARD_OPERATOR_TOKEN", "")
+	if os.Getenv("KEYWARD_MASTER_KEY") == "" {
+		// Nodes sharing a database share its master key.
+		t.Setenv("KEYWARD_MASTER_KEY", testMasterKey)
+	}
 	m := NewMain(out)
 	// Ports of their own, so a keyward running beside the tests (or
 	// another test's node) does not hold them.

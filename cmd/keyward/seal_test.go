@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/keyward/keyward/internal/service"
+	"github.com/keyward/keyward/internal/store"
+	"github.com/keyward/keyward/internal/storetest"
+)
+
+// testMasterKey is the master key test nodes share.
+const testMasterKey = "test:0707070707070707070707070707070707070707070707070707070707070707"
+
+const otherMasterKey = "other:0808080808080808080808080808080808080808080808080808080808080808"
+
+// openMain opens (without serving) a node over db with the master key
+// environment given, and returns its Open error.
+func openMain(t *testing.T, masterKey string, args ...string) (*Main, string, error) {
+	t.Helper()
+	t.Setenv("KEYWARD_OPERATOR_TOKEN", "")
+	t.Setenv("KEYWARD_MASTER_KEY", masterKey)
+	t.Setenv("KEYWARD_MASTER_KEY_FILE", "")
+	var out bytes.Buffer
+	m := NewMain(&out)
+	if err := m.Parse(append([]string{"--addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0", "--log-level", "error"}, args...)); err != nil {
+		return nil, out.String(), err
+	}
+	err := m.Open(context.Background())
+	t.Cleanup(func() { m.Close() })
+	return m, out.String(), err
+}
+
+// dbArgs returns the flags naming a fresh database of engine e.
+func dbArgs(t *testing.T, e store.Engine) []string {
+	if e == store.SQLite {
+		return []string{"--data", t.TempDir()}
+	}
+	storetest.SkipWithoutPostgres(t)
+	return []string{"--data", t.TempDir(), "--database", storetest.NewSchemaURL(t)}
+}
+
+// A node started with another master key than the one its database's
+// secrets are sealed with refuses to start, naming the problem and not
+// the key; one with no key refuses too once anything is sealed.
+func TestWrongMasterKeyFailsAtStart(t *testing.T) {
+	for _, e := range storetest.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			args := dbArgs(t, e)
+			m, _, err := openMain(t, testMasterKey, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Close()
+			_, _, err = openMain(t, otherMasterKey, args...)
+			if err == nil || !strings.Contains(err.Error(), "master key cannot open") {
+				t.Fatalf("wrong key: err = %v", err)
+			}
+			if strings.Contains(err.Error(), "0808") || strings.Contains(err.Error(), "0707") {
+				t.Fatal("the error shows a key")
+			}
+			if _, _, err = openMain(t, "", args...); err == nil || !strings.Contains(err.Error(), "no master key is set") {
+				t.Fatalf("no key: err = %v", err)
+			}
+			if _, _, err := openMain(t, "not-a-key-0808", args...); err == nil || strings.Contains(err.Error(), "not-a-key-0808") {
+				t.Fatalf("malformed key: err = %v", err)
+			}
+		})
+	}
+}
+
+// A demo node with no master key generates one into its data folder, with
+// a warning, and uses it again on the next start.
+func TestDemoGeneratesAMasterKeyIntoTheDataFolder(t *testing.T) {
+	dir := t.TempDir()
+	m, out, err := openMain(t, "", "--demo", "--data", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	if !strings.Contains(out, "WARNING: no master key set") {
+		t.Fatalf("no warning in %q", out)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "master.key"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("master.key: %v, %v", fi, err)
+	}
+	m, out, err = openMain(t, "", "--demo", "--data", dir)
+	if err != nil {
+		t.Fatalf("second start: %v", err)
+	}
+	if strings.Contains(out, "WARNING") {
+		t.Fatal("the second start generated another key")
+	}
+	m.Close()
+}
+
+// A webhook's signing secret survives a rotation of the master key and a
+// restart with only the new key: "keyward secrets rotate" rewraps it, and
+// the restarted node opens the very secret shown at creation.
+func TestRotationThenRestartStillOpensWebhookSecrets(t *testing.T) {
+	for _, e := range storetest.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			args := dbArgs(t, e)
+			t.Setenv("KEYWARD_MASTER_KEY", testMasterKey)
+			n := startNode(t, append(args, "--demo")...)
+			tok := n.adminToken()
+			status, body := n.call(tok, "POST", "/api/v1/webhooks", map[string]any{"store": "main", "url": "https://hooks.example.com/in", "events": []string{"*"}})
+			id, _ := body["id"].(string)
+			secret, _ := body["secret"].(string)
+			if status != 201 || !strings.HasPrefix(secret, "whsec_") {
+				t.Fatalf("create webhook: %d %v", status, body)
+			}
+			n.stop()
+
+			t.Setenv("KEYWARD_MASTER_KEY", otherMasterKey+","+testMasterKey)
+			var out bytes.Buffer
+			if err := run(context.Background(), append([]string{"secrets", "rotate", "--batch", "1"}, args...), &out, &out); err != nil {
+				t.Fatalf("rotate: %v\n%s", err, out.String())
+			}
+			if !strings.Contains(out.String(), "2 of 2 checked, 2 rewrapped") {
+				t.Fatalf("rotate printed %q", out.String())
+			}
+
+			m, _, err := openMain(t, otherMasterKey, args...)
+			if err != nil {
+				t.Fatalf("restart with the new key alone: %v", err)
+			}
+			ten, err := m.Service.TenantByDomain(context.Background(), service.DemoDomain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := m.Service.WebhookSigningSecrets(context.Background(), ten.ID, id)
+			if err != nil || len(got) != 1 || got[0] != secret {
+				t.Fatalf("after rotation and restart: %d secrets, %v", len(got), err)
+			}
+		})
+	}
+}
