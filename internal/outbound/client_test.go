@@ -412,7 +412,38 @@ func TestSlowServerTimesOut(t *testing.T) {
 		return errors.As(err, &ne) && ne.Timeout()
 	}
 
-	c := newClient(t, Config{AllowHTTP: true, Allow: loopback, ResponseHeaderTimeout: 50 * time.Millisecond})
+	// A listener that accepts connections and never speaks TLS.
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	var heldMu sync.Mutex
+	t.Cleanup(func() {
+		silent.Close()
+		heldMu.Lock()
+		defer heldMu.Unlock()
+		for _, conn := range held {
+			conn.Close()
+		}
+	})
+	go func() {
+		for {
+			conn, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			heldMu.Lock()
+			held = append(held, conn)
+			heldMu.Unlock()
+		}
+	}()
+	c := newClient(t, Config{Allow: loopback, TLSHandshakeTimeout: 50 * time.Millisecond})
+	if _, err := get(t, c, "https://"+silent.Addr().String()+"/"); !isTimeout(err) {
+		t.Fatalf("TLS handshake never answered: %v, want a timeout", err)
+	}
+
+	c = newClient(t, Config{AllowHTTP: true, Allow: loopback, ResponseHeaderTimeout: 50 * time.Millisecond})
 	if _, err := get(t, c, headersLate.URL); !isTimeout(err) {
 		t.Fatalf("headers never sent: %v, want a timeout", err)
 	}
