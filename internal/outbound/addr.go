@@ -141,6 +141,10 @@ func refusal(addr netip.Addr) string {
 func (c *Config) allowed(addr netip.Addr) bool {
 	addr = addr.WithZone("").Unmap()
 	for _, p := range c.Allow {
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			// ::ffff:127.0.0.0/104 is 127.0.0.0/8 written as IPv6.
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
 		if p.Contains(addr) {
 			return true
 		}

@@ -70,6 +70,7 @@ func TestCheckAddr(t *testing.T) {
 		{"allowing 127/8 allows not ::1", loopbackAllowed, "[::1]:443", "loopback"},
 		{"allowing 127/8 allows not its NAT64 form", loopbackAllowed, "[64:ff9b::7f00:1]:443", "NAT64 to loopback"},
 		{"allowing 127/8 allows not 10/8", loopbackAllowed, "10.0.0.1:443", "private"},
+		{"an allowed range written as IPv6", &Config{Allow: []netip.Prefix{netip.MustParsePrefix("::ffff:127.0.0.0/104")}}, "127.0.0.1:8080", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
