@@ -141,3 +141,40 @@ func TestRotationThenRestartStillOpensWebhookSecrets(t *testing.T) {
 		})
 	}
 }
+
+// The master key may come from a file, named by KEYWARD_MASTER_KEY_FILE or
+// --master-key-file; the flag wins over the environment.
+func TestMasterKeyFromAFile(t *testing.T) {
+	dir := t.TempDir()
+	good, other := filepath.Join(dir, "good.key"), filepath.Join(dir, "other.key")
+	os.WriteFile(good, []byte(testMasterKey+"\n"), 0o600)
+	os.WriteFile(other, []byte(otherMasterKey+"\n"), 0o600)
+	args := []string{"--data", filepath.Join(dir, "data")}
+	t.Setenv("KEYWARD_MASTER_KEY", "")
+	t.Setenv("KEYWARD_MASTER_KEY_FILE", good)
+	m, _, err := openMainEnv(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Service.Keyring() == nil || m.Service.Keyring().Primary() != "test" {
+		t.Fatal("the key file was not read")
+	}
+	m.Close()
+	if _, _, err := openMainEnv(t, append(args, "--master-key-file", other)...); err == nil || !strings.Contains(err.Error(), "master key cannot open") {
+		t.Fatalf("--master-key-file with another key: err = %v", err)
+	}
+}
+
+// openMainEnv is openMain with the master key environment left as it is.
+func openMainEnv(t *testing.T, args ...string) (*Main, string, error) {
+	t.Helper()
+	t.Setenv("KEYWARD_OPERATOR_TOKEN", "")
+	var out bytes.Buffer
+	m := NewMain(&out)
+	if err := m.Parse(append([]string{"--addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0", "--log-level", "error"}, args...)); err != nil {
+		return nil, out.String(), err
+	}
+	err := m.Open(context.Background())
+	t.Cleanup(func() { m.Close() })
+	return m, out.String(), err
+}
