@@ -32,6 +32,8 @@ func TestHelpSucceedsAtEveryLevel(t *testing.T) {
 		{[]string{"serve", "--help"}, "-addr", true},
 		{[]string{"migrate", "-h"}, "-database", true},
 		{[]string{"verify", "--help"}, "-key", true},
+		{[]string{"secrets", "--help"}, "keyward secrets rotate", true},
+		{[]string{"secrets", "rotate", "-h"}, "-master-key-file", true},
 		{[]string{"keys"}, "keyward keys create", false},
 		{[]string{"keys", "frob"}, "Usage", false},
 	} {

@@ -325,6 +325,10 @@ func (m *Main) Open(ctx context.Context) error {
 		}))
 	// A wrong master key fails here, before anything is served.
 	if err := m.Service.CheckSealing(ctx); err != nil {
+		demoKey := filepath.Join(m.Config.DataDir, demoMasterKeyFile)
+		if _, statErr := os.Stat(demoKey); errors.Is(err, service.ErrNoMasterKey) && statErr == nil {
+			return fmt.Errorf("%w (a demo start generated one into %s)", err, demoKey)
+		}
 		return err
 	}
 	if keyring == nil {
