@@ -1,8 +1,6 @@
 package catalog
 
 import (
-	"net/http"
-	"net/url"
 	"strings"
 )
 
@@ -157,65 +155,4 @@ func (c *Catalog) Match(httpMethod, path string) (m *Method, params Params, ok b
 	params.n = len(m.params)
 	copy(params.names[:], m.params)
 	return m, params, true
-}
-
-// StoreOf returns the store the request names at the method's store
-// location, or "" when it names none or the method has no location.
-func (m *Method) StoreOf(r *http.Request, p Params) string {
-	switch m.Store.In {
-	case StoreQuery:
-		if r.URL == nil {
-			return ""
-		}
-		return queryValue(r.URL.RawQuery, m.Store.Name)
-	case StorePath:
-		return p.Get(m.Store.Name)
-	case StoreHeader:
-		return r.Header.Get(m.Store.Name)
-	}
-	return ""
-}
-
-// queryValue returns the first value of key in a raw query, as
-// url.Values.Get would, without building the whole map. Pairs that fail to
-// unescape are skipped, as url.ParseQuery skips them.
-func queryValue(raw, key string) string {
-	for raw != "" {
-		pair := raw
-		if i := strings.IndexByte(raw, '&'); i >= 0 {
-			pair, raw = raw[:i], raw[i+1:]
-		} else {
-			raw = ""
-		}
-		if pair == "" || strings.IndexByte(pair, ';') >= 0 {
-			continue
-		}
-		k, v, _ := strings.Cut(pair, "=")
-		if needsUnescape(k) {
-			var err error
-			if k, err = url.QueryUnescape(k); err != nil {
-				continue
-			}
-		}
-		if k != key {
-			continue
-		}
-		if needsUnescape(v) {
-			var err error
-			if v, err = url.QueryUnescape(v); err != nil {
-				continue
-			}
-		}
-		return v
-	}
-	return ""
-}
-
-func needsUnescape(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '%' || s[i] == '+' {
-			return true
-		}
-	}
-	return false
 }

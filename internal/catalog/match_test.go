@@ -1,8 +1,6 @@
 package catalog
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -96,62 +94,6 @@ func TestMatchAllocs(t *testing.T) {
 	}
 }
 
-func TestStoreOf(t *testing.T) {
-	c := Builtin()
-	tests := []struct {
-		name    string
-		verb    string
-		target  string
-		header  string // X-Store value
-		wantID  string
-		want    string
-		noAlloc bool
-	}{
-		{name: "query", verb: "GET", target: "/api/v5/orders?store=paris", wantID: "orders.list", want: "paris", noAlloc: true},
-		{name: "query among others", verb: "GET", target: "/api/v5/orders?limit=5&store=lyon&page=2", wantID: "orders.list", want: "lyon", noAlloc: true},
-		{name: "query first value wins", verb: "GET", target: "/api/v5/orders?store=a&store=b", wantID: "orders.list", want: "a"},
-		{name: "query escaped value", verb: "GET", target: "/api/v5/orders?store=caf%C3%A9+paris", wantID: "orders.list", want: "café paris"},
-		{name: "query escaped key", verb: "GET", target: "/api/v5/orders?st%6Fre=nice", wantID: "orders.list", want: "nice"},
-		{name: "query bad escape skipped", verb: "GET", target: "/api/v5/orders?store=%zz&store=ok", wantID: "orders.list", want: "ok"},
-		{name: "query prefix is not the key", verb: "GET", target: "/api/v5/orders?stores=x&xstore=y", wantID: "orders.list", want: ""},
-		{name: "query empty value", verb: "GET", target: "/api/v5/orders?store=", wantID: "orders.list", want: ""},
-		{name: "query key without value", verb: "GET", target: "/api/v5/orders?store", wantID: "orders.list", want: ""},
-		{name: "query semicolon pair skipped", verb: "GET", target: "/api/v5/orders?store=a;b&store=c", wantID: "orders.list", want: "c"},
-		{name: "query absent", verb: "GET", target: "/api/v5/orders", wantID: "orders.list", want: ""},
-		{name: "path", verb: "GET", target: "/api/v5/stores/paris/information?store=ignored", wantID: "store_information.get", want: "paris", noAlloc: true},
-		{name: "header", verb: "PUT", target: "/api/v5/inventory/SKU-1", header: "lyon", wantID: "inventory.update", want: "lyon", noAlloc: true},
-		{name: "header absent", verb: "PUT", target: "/api/v5/inventory/SKU-1?store=x", wantID: "inventory.update", want: ""},
-		{name: "no location", verb: "GET", target: "/api/v5/customers?store=paris", wantID: "customers.list", want: ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := httptest.NewRequest(tt.verb, tt.target, nil)
-			if tt.header != "" {
-				r.Header.Set("x-store", tt.header)
-			}
-			m, p, ok := c.Match(r.Method, r.URL.Path)
-			if !ok || m.ID != tt.wantID {
-				t.Fatalf("Match = %v, want %s", m, tt.wantID)
-			}
-			if got := m.StoreOf(r, p); got != tt.want {
-				t.Errorf("StoreOf = %q, want %q", got, tt.want)
-			}
-			if tt.noAlloc {
-				if n := testing.AllocsPerRun(100, func() { m.StoreOf(r, p) }); n != 0 {
-					t.Errorf("StoreOf allocates %v times, want 0", n)
-				}
-			}
-		})
-	}
-}
-
-func TestStoreOfNilURL(t *testing.T) {
-	m, _ := Builtin().Method("orders.list")
-	if got := m.StoreOf(&http.Request{}, Params{}); got != "" {
-		t.Errorf("StoreOf = %q", got)
-	}
-}
-
 func BenchmarkMatch(b *testing.B) {
 	c := Builtin()
 	paths := []struct{ verb, path string }{
@@ -168,16 +110,6 @@ func BenchmarkMatch(b *testing.B) {
 				c.Match(p.verb, p.path)
 			}
 		})
-	}
-}
-
-func BenchmarkStoreOfQuery(b *testing.B) {
-	c := Builtin()
-	r := httptest.NewRequest("GET", "/api/v5/orders?limit=50&page=3&store=paris", nil)
-	m, p, _ := c.Match(r.Method, r.URL.Path)
-	b.ReportAllocs()
-	for b.Loop() {
-		m.StoreOf(r, p)
 	}
 }
 

@@ -301,3 +301,43 @@ func TestForceQueryRemovesEveryReading(t *testing.T) {
 		}
 	}
 }
+
+// TestReadRouteStore reads the store where the catalog says, and refuses
+// what some server would read otherwise.
+func TestReadRouteStore(t *testing.T) {
+	cat := catalog.Builtin()
+	for _, c := range []struct {
+		name, verb, target string
+		header             http.Header
+		wantID, want, code string
+	}{
+		{name: "query", verb: "GET", target: "/api/v5/orders?store=paris", wantID: "orders.list", want: "paris"},
+		{name: "query among others", verb: "GET", target: "/api/v5/orders?limit=5&store=lyon&page=2", wantID: "orders.list", want: "lyon"},
+		{name: "query escaped value", verb: "GET", target: "/api/v5/orders?store=caf%C3%A9+paris", wantID: "orders.list", want: "café paris"},
+		{name: "query escaped key", verb: "GET", target: "/api/v5/orders?st%6Fre=nice", wantID: "orders.list", want: "nice"},
+		{name: "query prefix is not the key", verb: "GET", target: "/api/v5/orders?stores=x&xstore=y", wantID: "orders.list", want: ""},
+		{name: "query empty value", verb: "GET", target: "/api/v5/orders?store=", wantID: "orders.list", want: ""},
+		{name: "query key without value", verb: "GET", target: "/api/v5/orders?store", wantID: "orders.list", want: ""},
+		{name: "query absent", verb: "GET", target: "/api/v5/orders", wantID: "orders.list", want: ""},
+		{name: "query twice", verb: "GET", target: "/api/v5/orders?store=a&store=b", code: keyward.CodeStoreAmbiguous},
+		{name: "query bad escape", verb: "GET", target: "/api/v5/orders?store=%zz", code: keyward.CodeStoreAmbiguous},
+		{name: "query in a ; pair", verb: "GET", target: "/api/v5/orders?store=a;b&store=c", code: keyward.CodeStoreAmbiguous},
+		{name: "query in another case", verb: "GET", target: "/api/v5/orders?Store=a", code: keyward.CodeStoreAmbiguous},
+		{name: "path", verb: "GET", target: "/api/v5/stores/paris/information?store=ignored", wantID: "store_information.get", want: "paris"},
+		{name: "header", verb: "PUT", target: "/api/v5/inventory/SKU-1", header: http.Header{"X-Store": {"lyon"}}, wantID: "inventory.update", want: "lyon"},
+		{name: "header absent", verb: "PUT", target: "/api/v5/inventory/SKU-1?store=x", wantID: "inventory.update", want: ""},
+		{name: "header twice", verb: "PUT", target: "/api/v5/inventory/SKU-1", header: http.Header{"X-Store": {"a", "b"}}, code: keyward.CodeStoreAmbiguous},
+		{name: "no location", verb: "GET", target: "/api/v5/customers?store=paris", wantID: "customers.list", want: ""},
+	} {
+		u, _ := url.ParseRequestURI(c.target)
+		rt, ok, ref := readRoute(cat, c.verb, u, c.header)
+		switch {
+		case c.code != "":
+			if ref == nil || ref.code != c.code {
+				t.Errorf("%s: %+v %v, want %s", c.name, rt, ref, c.code)
+			}
+		case ref != nil || !ok || rt.m.ID != c.wantID || rt.store != c.want:
+			t.Errorf("%s: %v %v %v, want %s on %q", c.name, rt.m, rt.store, ref, c.wantID, c.want)
+		}
+	}
+}
