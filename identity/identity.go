@@ -226,16 +226,6 @@ type verifyScratch struct {
 
 // NewVerifier returns a verifier of identities signed with key.
 func NewVerifier(key []byte, opts Options) (*Verifier, error) {
-	v, err := newVerifier(key, opts)
-	if err != nil {
-		return nil, err
-	}
-	v.seen = newReplayCache(v.maxSkew)
-	return v, nil
-}
-
-// newVerifier returns a verifier without a replay cache.
-func newVerifier(key []byte, opts Options) (*Verifier, error) {
 	if len(key) < MinKey {
 		return nil, ErrKey
 	}
@@ -254,6 +244,7 @@ func newVerifier(key []byte, opts Options) (*Verifier, error) {
 		v.now = time.Now
 	}
 	v.macs.New = func() any { return &verifyScratch{mac: hmac.New(sha256.New, v.key), buf: make([]byte, 0, 256)} }
+	v.seen = newReplayCache(v.maxSkew)
 	return v, nil
 }
 
@@ -343,10 +334,8 @@ func (v *Verifier) Verify(r *http.Request) (Identity, error) {
 	if err := v.checkBody(r, f.ContentDigest); err != nil {
 		return Identity{}, err
 	}
-	if v.seen != nil {
-		if err := v.seen.add(rid, secs, now.Unix()); err != nil {
-			return Identity{}, err
-		}
+	if err := v.seen.add(rid, secs, now.Unix()); err != nil {
+		return Identity{}, err
 	}
 	id := Identity{RequestID: f.RequestID, KeyID: f.KeyID, Tenant: f.Tenant, Merchant: f.Merchant, Method: f.Method, Time: at.UTC()}
 	if f.Stores == "*" {

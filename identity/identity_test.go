@@ -938,7 +938,7 @@ func BenchmarkIdentityVerify(b *testing.B) {
 // Verifier.Verify does, with maxSkew and now, but keeps no record of
 // request ids, so tests can check one captured request several ways.
 func verifyIdentity(r *http.Request, key []byte, maxSkew time.Duration, now time.Time) (Identity, error) {
-	v, err := newVerifier(key, Options{MaxSkew: maxSkew, Now: func() time.Time { return now }})
+	v, err := NewVerifier(key, Options{MaxSkew: maxSkew, Now: func() time.Time { return now }})
 	if err != nil {
 		return Identity{}, err
 	}

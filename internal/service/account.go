@@ -430,23 +430,7 @@ func (s *Service) RotateOperatorToken(ctx context.Context) (string, error) {
 }
 
 // RevokeMyToken revokes one of the caller's own tokens; another user's
-// token is not found.
+// token is not found, whatever the caller's features.
 func (s *Service) RevokeMyToken(ctx context.Context, id string) error {
-	a, err := tenantActor(ctx, "")
-	if err != nil {
-		return err
-	}
-	return s.db.Write(ctx, func(q *store.Q) error {
-		t, err := q.Token(ctx, a.TenantID, id)
-		if err != nil {
-			return err
-		}
-		if t.UserID != a.UserID {
-			return keyward.Errorf(keyward.ENotFound, "no token %q among yours", id)
-		}
-		if err := q.DeleteToken(ctx, t.ID); err != nil {
-			return err
-		}
-		return s.audit(ctx, q, a, a.TenantID, "token.delete", "token", t.ID, map[string]any{"name": t.Name})
-	})
+	return s.revokeToken(ctx, id, true)
 }

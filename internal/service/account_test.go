@@ -389,3 +389,52 @@ func TestSignInForTokenAsksForTheSecondFactor(t *testing.T) {
 		}
 	})
 }
+
+// A user revokes their own tokens; an administrator holding Users revokes
+// anyone's through the tenant's tokens, never through "my tokens"; anyone
+// else is told the token does not exist.
+func TestTokenRevocationFollowsWhoseTokenItIs(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		f.staff("ana@demo.test")
+		f.staff("bo@demo.test")
+		f.staff("cy@demo.test", keyward.FeatureUsers)
+		as := func(email string) context.Context {
+			a, err := f.actor(f.signIn(email, testPassword))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return keyward.WithActor(context.Background(), a)
+		}
+		ana, bo, cy := as("ana@demo.test"), as("bo@demo.test"), as("cy@demo.test")
+		token := func() string {
+			tok, _, err := f.Svc.CreateToken(ana, "", keyward.TokenCreate{Name: "ci"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tok.ID
+		}
+		id := token()
+		for name, try := range map[string]func() error{
+			"another user, my tokens":     func() error { return f.Svc.RevokeMyToken(bo, id) },
+			"another user, tenant's":      func() error { return f.Svc.DeleteToken(bo, id) },
+			"an administrator, my tokens": func() error { return f.Svc.RevokeMyToken(cy, id) },
+		} {
+			if err := try(); keyward.ErrorCode(err) != keyward.ENotFound {
+				t.Errorf("%s: %v, want not_found", name, err)
+			}
+		}
+		if err := f.Svc.DeleteToken(cy, id); err != nil {
+			t.Fatalf("an administrator, tenant's: %v", err)
+		}
+		if err := f.Svc.RevokeMyToken(ana, token()); err != nil {
+			t.Fatalf("the owner, my tokens: %v", err)
+		}
+		if err := f.Svc.DeleteToken(ana, token()); err != nil {
+			t.Fatalf("the owner, tenant's: %v", err)
+		}
+		if left, _ := f.Svc.ListTokens(ana); len(left) != 0 {
+			t.Fatalf("tokens left: %d", len(left))
+		}
+	})
+}

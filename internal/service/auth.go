@@ -172,6 +172,12 @@ func (s *Service) ListTokens(ctx context.Context) ([]*keyward.Token, error) {
 // DeleteToken revokes one of the caller's tokens; users holding the Users
 // feature may revoke any token of the tenant.
 func (s *Service) DeleteToken(ctx context.Context, id string) error {
+	return s.revokeToken(ctx, id, false)
+}
+
+// revokeToken revokes token id of the caller's tenant: only the caller's
+// own when onlyMine is set, or any with the Users feature.
+func (s *Service) revokeToken(ctx context.Context, id string, onlyMine bool) error {
 	a, err := tenantActor(ctx, "")
 	if err != nil {
 		return err
@@ -181,8 +187,8 @@ func (s *Service) DeleteToken(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		if t.UserID != a.UserID && !a.Features.Has(keyward.FeatureUsers) && a.Kind != keyward.ActorSystem {
-			return keyward.Errorf(keyward.ENotFound, "no token %q in this tenant", id)
+		if t.UserID != a.UserID && (onlyMine || !a.Features.Has(keyward.FeatureUsers) && a.Kind != keyward.ActorSystem) {
+			return keyward.Errorf(keyward.ENotFound, "no token %q among yours", id)
 		}
 		if err := q.DeleteToken(ctx, t.ID); err != nil {
 			return err

@@ -18,20 +18,8 @@ func TestCaseDuplicatesSurviveTheNameMigration(t *testing.T) {
 		t.Run(string(e), func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			url := ""
-			if e == store.Postgres {
-				url = storetest.NewSchemaURL(t)
-			}
-			db, err := store.OpenAt(ctx, url, t.TempDir(), 7)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
 			at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-			for _, s := range []struct {
-				query string
-				args  []any
-			}{
+			db := migrateOver(t, e, 7, []row{
 				{`INSERT INTO tenants (id, domain, name, created_at) VALUES (?, ?, ?, ?)`, []any{"ten_a", "a", "A", at}},
 				{`INSERT INTO api_keys (id, tenant_id, name, description, enabled, permissions, store_access, rate_limit, created_at, updated_at)
 					VALUES (?, ?, ?, '', ?, '{}', 'all', 0, ?, ?)`, []any{"key_1", "ten_a", "THQ", true, at, at}},
@@ -41,14 +29,7 @@ func TestCaseDuplicatesSurviveTheNameMigration(t *testing.T) {
 				{`INSERT INTO profiles (id, tenant_id, name, features, created_at, updated_at) VALUES (?, ?, ?, '[]', ?, ?)`, []any{"prf_2", "ten_a", "STAFF", at, at}},
 				{`INSERT INTO merchants (id, tenant_id, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`, []any{"mer_1", "ten_a", "Acme", at, at}},
 				{`INSERT INTO merchants (id, tenant_id, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`, []any{"mer_2", "ten_a", "acme", at, at}},
-			} {
-				if err := db.Exec(ctx, s.query, s.args...); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := db.Migrate(ctx); err != nil {
-				t.Fatalf("migrating over names that differ in case: %v", err)
-			}
+			})
 			q := db.Read()
 			keys, err := q.ListKeys(ctx, "ten_a", keyward.KeyFilter{Limit: 10})
 			if err != nil || len(keys) != 2 {
@@ -96,4 +77,35 @@ func TestCaseDuplicatesSurviveTheNameMigration(t *testing.T) {
 			}
 		})
 	}
+}
+
+// row is one statement written before the rest of the migrations run.
+type row struct {
+	query string
+	args  []any
+}
+
+// migrateOver opens a database of engine e migrated up to version, writes
+// rows into it, and migrates it the rest of the way.
+func migrateOver(t *testing.T, e store.Engine, version int64, rows []row) *store.DB {
+	t.Helper()
+	ctx := context.Background()
+	url := ""
+	if e == store.Postgres {
+		url = storetest.NewSchemaURL(t)
+	}
+	db, err := store.OpenAt(ctx, url, t.TempDir(), version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	for _, r := range rows {
+		if err := db.Exec(ctx, r.query, r.args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatalf("migrating from version %d over the rows written: %v", version, err)
+	}
+	return db
 }

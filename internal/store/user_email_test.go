@@ -17,20 +17,8 @@ func TestEmailMigrationKeepsUsersSessionsAndTokens(t *testing.T) {
 	for _, e := range storetest.Engines {
 		t.Run(string(e), func(t *testing.T) {
 			ctx := context.Background()
-			url := ""
-			if e == store.Postgres {
-				url = storetest.NewSchemaURL(t)
-			}
-			db, err := store.OpenAt(ctx, url, t.TempDir(), 6)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
 			at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-			for _, s := range []struct {
-				query string
-				args  []any
-			}{
+			db := migrateOver(t, e, 6, []row{
 				{`INSERT INTO tenants (id, domain, name, created_at) VALUES (?, ?, ?, ?)`, []any{"ten_a", "a", "A", at}},
 				{`INSERT INTO tenants (id, domain, name, created_at) VALUES (?, ?, ?, ?)`, []any{"ten_b", "b", "B", at}},
 				{`INSERT INTO profiles (id, tenant_id, name, features, created_at, updated_at) VALUES (?, ?, ?, '[]', ?, ?)`, []any{"prf_a", "ten_a", "Staff", at, at}},
@@ -41,14 +29,7 @@ func TestEmailMigrationKeepsUsersSessionsAndTokens(t *testing.T) {
 					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, []any{"ses_a", []byte("digest-s"), "ten_a", "usr_a", false, "192.0.2.1", at, at, at.Add(time.Hour)}},
 				{`INSERT INTO tokens (id, tenant_id, user_id, name, hint, digest, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 					[]any{"tok_a", "ten_a", "usr_a", "ci", "kwp_…", []byte("digest-t"), at}},
-			} {
-				if err := db.Exec(ctx, s.query, s.args...); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := db.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
+			})
 			q := db.Read()
 			u, err := q.User(ctx, "ten_a", "ana@demo.test")
 			if err != nil || u.ID != "usr_a" || u.PasswordHash != "hash" || !u.Active {
