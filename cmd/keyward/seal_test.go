@@ -22,17 +22,9 @@ const otherMasterKey = "other:08080808080808080808080808080808080808080808080808
 // environment given, and returns its Open error.
 func openMain(t *testing.T, masterKey string, args ...string) (*Main, string, error) {
 	t.Helper()
-	t.Setenv("KEYWARD_OPERATOR_TOKEN", "")
 	t.Setenv("KEYWARD_MASTER_KEY", masterKey)
 	t.Setenv("KEYWARD_MASTER_KEY_FILE", "")
-	var out bytes.Buffer
-	m := NewMain(&out)
-	if err := m.Parse(append([]string{"--addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0", "--log-level", "error"}, args...)); err != nil {
-		return nil, out.String(), err
-	}
-	err := m.Open(context.Background())
-	t.Cleanup(func() { m.Close() })
-	return m, out.String(), err
+	return openMainEnv(t, args...)
 }
 
 // dbArgs returns the flags naming a fresh database of engine e.

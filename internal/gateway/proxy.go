@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -301,7 +302,11 @@ func (p *Proxy) body(w http.ResponseWriter, r *http.Request, rt *route, res *rep
 		b, err = io.ReadAll(io.LimitReader(r.Body, p.maxBody+1))
 		r.Body.Close()
 		if err != nil {
-			p.problem(w, http.StatusBadRequest, string(keyward.EInvalid), "The request body could not be read in time.", nil)
+			detail := "The request body could not be read."
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				detail = "The request body could not be read in time; send the whole request within the read timeout."
+			}
+			p.problem(w, http.StatusBadRequest, string(keyward.EInvalid), detail, nil)
 			return "", false
 		}
 		if int64(len(b)) > p.maxBody {
