@@ -201,6 +201,8 @@ type merchantPage struct {
 type merchantUserRow struct {
 	User   *keyward.MerchantUser
 	Errors formErrors
+	// CanSignIn says whether the user has a portal password.
+	CanSignIn bool
 }
 
 func (w *Web) merchantPage(r *http.Request, id string) (*merchantPage, error) {
@@ -218,7 +220,11 @@ func (w *Web) merchantPage(r *http.Request, id string) (*merchantPage, error) {
 	}
 	p := &merchantPage{page: page{Title: m.Name, Crumbs: merchantCrumbs}, Merchant: m, Stores: merchantStoreList(m, names)}
 	for _, u := range us {
-		p.Users = append(p.Users, merchantUserRow{User: u})
+		can, err := w.svc.MerchantUserCanSignIn(r.Context(), u.ID)
+		if err != nil {
+			return nil, err
+		}
+		p.Users = append(p.Users, merchantUserRow{User: u, CanSignIn: can})
 	}
 	return p, nil
 }
@@ -499,4 +505,32 @@ func (w *Web) deactivateMerchantAPIAccess(rw http.ResponseWriter, r *http.Reques
 		return err
 	}
 	return redirect(rw, r, pathMerchantAPI, "API access of "+who+" is switched off: the API Auth Key stopped working at once.")
+}
+
+// portalPasswordPage shows a merchant user's new portal password once.
+type portalPasswordPage struct {
+	page
+	Merchant *keyward.Merchant
+	User     *keyward.MerchantUser
+	Password string
+}
+
+// setMerchantPortalPassword gives a merchant user a new generated portal
+// password and shows it in this answer, once.
+func (w *Web) setMerchantPortalPassword(rw http.ResponseWriter, r *http.Request) error {
+	m, err := w.svc.Merchant(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	u, err := w.merchantUser(r, m.ID, r.PathValue("user"))
+	if err != nil {
+		return err
+	}
+	pw, err := w.svc.SetMerchantUserPassword(r.Context(), m.ID, u.ID)
+	if err != nil {
+		return w.merchantRowError(rw, r, u.ID, err)
+	}
+	w.render(rw, r, http.StatusOK, "merchant_password", &portalPasswordPage{
+		page: page{Title: "Portal password for " + u.Email, Crumbs: merchantCrumbs}, Merchant: m, User: u, Password: pw})
+	return nil
 }

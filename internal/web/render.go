@@ -19,6 +19,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/service"
 )
 
 //go:embed templates static
@@ -78,11 +79,17 @@ func menuFor(a *keyward.Actor, current string) []menuSection {
 	if a == nil || a.MustChangePassword {
 		return nil
 	}
+	if a.Kind == keyward.ActorMerchant {
+		all = []menuSection{{Title: "Merchant portal", Items: []menuItem{
+			{Label: "Overview", Path: pathPortal},
+			{Label: "API Settings", Path: pathPortalAPI, feature: service.PortalAPISettings},
+		}}}
+	}
 	var out []menuSection
 	for _, s := range all {
 		var items []menuItem
 		for _, it := range s.Items {
-			if a.Features.Has(it.feature) {
+			if it.feature == "" || a.Features.Has(it.feature) {
 				it.Current = current == it.Path || strings.HasPrefix(current, it.Path+"/")
 				items = append(items, it)
 			}

@@ -123,11 +123,17 @@ func (w *Web) routes() []route {
 		{"POST", pathMerchants + "/{id}/users/{user}/edit", mer, false, w.updateMerchantUser},
 		{"POST", pathMerchants + "/{id}/users/{user}/regenerate", mer, false, w.regenerateMerchantAuthKey},
 		{"POST", pathMerchants + "/{id}/users/{user}/deactivate", mer, false, w.deactivateMerchantUserAPI},
+		{"POST", pathMerchants + "/{id}/users/{user}/portal-password", mer, false, w.setMerchantPortalPassword},
 
 		{"GET", pathMerchantAPI, mer, false, w.listMerchantAPIAccess},
 		{"POST", pathMerchantAPI + "/{account}/deactivate", mer, false, w.deactivateMerchantAPIAccess},
 
 		{"GET", pathAudit, keyward.FeatureAudit, false, w.listAudit},
+
+		// The merchant portal (portal.go): merchant users only.
+		{"GET", pathPortal, featurePortal, false, w.portal},
+		{"GET", pathPortalAPI, featurePortal, false, w.portalAPISettings},
+		{"POST", pathPortalAPI + "/regenerate", featurePortal, false, w.portalRegenerate},
 
 		// Unknown pages under the back office's sections answer as pages.
 		{"GET", "/settings/", "", false, w.notFound},
@@ -161,15 +167,24 @@ func (w *Web) adapt(rt route) http.Handler {
 			h.Set("Strict-Transport-Security", "max-age=63072000")
 		}
 		if !rt.public {
-			a, err := w.svc.SessionActor(r.Context(), sessionToken(r), httpx.ClientAddr(r))
+			a, err := w.svc.WebActor(r.Context(), sessionToken(r), httpx.ClientAddr(r))
 			if err != nil {
 				w.fail(rw, r, err)
 				return
 			}
 			r = r.WithContext(keyward.WithActor(r.Context(), a))
-			// The password page is the one page a user who must change
-			// their password may open.
-			if _, err := service.Require(r.Context(), rt.feature); err != nil && rt.path != pathPassword {
+			// The portal's pages open to merchant users only; every other
+			// page refuses them, since they hold no features. The password
+			// page is the one page a user who must change their password
+			// may open.
+			if rt.feature == featurePortal {
+				if a.Kind != keyward.ActorMerchant {
+					w.fail(rw, r, keyward.Errorf(keyward.EForbidden, "The merchant portal is for merchant users. Staff work in the back office."))
+					return
+				}
+			} else if a.Kind == keyward.ActorMerchant && rt.path == pathHome+"{$}" {
+				// The home page sends merchant users to the portal.
+			} else if _, err := service.Require(r.Context(), rt.feature); err != nil && rt.path != pathPassword {
 				w.fail(rw, r, err)
 				return
 			}
@@ -237,6 +252,9 @@ func (w *Web) notFound(rw http.ResponseWriter, r *http.Request) error {
 // home sends the caller to the first page its profile allows.
 func (w *Web) home(rw http.ResponseWriter, r *http.Request) error {
 	target := pathAccount
+	if a := keyward.ActorFrom(r.Context()); a != nil && a.Kind == keyward.ActorMerchant {
+		target = pathPortal
+	}
 	for _, s := range menuFor(keyward.ActorFrom(r.Context()), "") {
 		if len(s.Items) > 0 {
 			target = s.Items[0].Path

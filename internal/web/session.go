@@ -26,7 +26,7 @@ type signInPage struct {
 
 func (w *Web) signInForm(rw http.ResponseWriter, r *http.Request) error {
 	next := localPath(r.URL.Query().Get("next"))
-	if _, err := w.svc.SessionActor(r.Context(), sessionToken(r), httpx.ClientAddr(r)); err == nil {
+	if _, err := w.svc.WebActor(r.Context(), sessionToken(r), httpx.ClientAddr(r)); err == nil {
 		http.Redirect(rw, r, next, http.StatusSeeOther)
 		return nil
 	}
@@ -70,21 +70,25 @@ func (w *Web) signIn(rw http.ResponseWriter, r *http.Request) error {
 	addr := httpx.ClientAddr(r)
 	// A new sign-in always gets a new session id; any old one ends.
 	if old := sessionToken(r); old != "" {
-		if err := w.svc.SignOut(r.Context(), old, addr); err != nil {
+		if err := w.svc.SignOutAny(r.Context(), old, addr); err != nil {
 			return err
 		}
 		clearSessionCookie(rw, r)
 	}
-	ses, token, err := w.svc.SignInTo(r.Context(), p.Tenant, p.Email, r.PostFormValue("password"), addr)
+	res, err := w.svc.SignInAny(r.Context(), p.Tenant, p.Email, r.PostFormValue("password"), addr)
 	if err != nil {
 		return w.signInFailed(rw, r, p, err)
 	}
-	if ses.PendingMFA {
+	token := res.Token
+	if res.Staff != nil && res.Staff.PendingMFA {
 		setPending(rw, r, token, int(service.SecondFactorWindow.Seconds()))
 		http.Redirect(rw, r, pathCode+"?next="+url.QueryEscape(p.Next), http.StatusSeeOther)
 		return nil
 	}
 	setSessionCookie(rw, r, token)
+	if res.Merchant != nil && !strings.HasPrefix(p.Next, pathPortal) {
+		p.Next = pathPortal
+	}
 	http.Redirect(rw, r, p.Next, http.StatusSeeOther)
 	return nil
 }
@@ -127,7 +131,7 @@ func (w *Web) code(rw http.ResponseWriter, r *http.Request) error {
 }
 
 func (w *Web) signOut(rw http.ResponseWriter, r *http.Request) error {
-	if err := w.svc.SignOut(r.Context(), sessionToken(r), httpx.ClientAddr(r)); err != nil {
+	if err := w.svc.SignOutAny(r.Context(), sessionToken(r), httpx.ClientAddr(r)); err != nil {
 		return err
 	}
 	clearSessionCookie(rw, r)

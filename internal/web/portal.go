@@ -1,0 +1,86 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/service"
+)
+
+// The merchant portal: merchant users sign in on the same page as staff
+// and see their own portal and nothing else of the tenant. Level 2 users
+// with API access also get API Settings: their API Account ID, a new API
+// Auth Key on request (shown once) and a short guide.
+
+// Paths of the portal's pages.
+const (
+	pathPortal    = "/portal"
+	pathPortalAPI = "/portal/api-settings"
+)
+
+// featurePortal marks the portal's routes: only merchant users open them,
+// and administrators' routes never open to merchant users.
+const featurePortal keyward.Feature = "merchant_portal"
+
+var portalCrumbs = []string{"Merchant portal"}
+
+// portalPage is the portal's overview.
+type portalPage struct {
+	page
+	Portal *service.Portal
+}
+
+func (w *Web) portal(rw http.ResponseWriter, r *http.Request) error {
+	p, err := w.svc.MerchantPortal(r.Context())
+	if err != nil {
+		return err
+	}
+	w.render(rw, r, http.StatusOK, "portal", &portalPage{page: page{Title: p.Merchant.Name, Crumbs: portalCrumbs}, Portal: p})
+	return nil
+}
+
+// portalAPIPage is API Settings: the Account ID, the key's hint, the form
+// generating a new key, and, right after that, the new key once.
+type portalAPIPage struct {
+	page
+	Portal *service.Portal
+	// NewKey is the API Auth Key just generated; shown once.
+	NewKey string
+}
+
+// portalAPI returns the portal of a caller who may open API Settings.
+func (w *Web) portalAPI(r *http.Request) (*service.Portal, error) {
+	p, err := w.svc.MerchantPortal(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	if !p.APISettings {
+		return nil, keyward.Errorf(keyward.EForbidden, "API Settings is for Merchant Level 2 users with API access. Ask the tenant's administrators to grant you API access.")
+	}
+	return p, nil
+}
+
+func (w *Web) portalAPISettings(rw http.ResponseWriter, r *http.Request) error {
+	p, err := w.portalAPI(r)
+	if err != nil {
+		return err
+	}
+	w.render(rw, r, http.StatusOK, "portal_api", &portalAPIPage{page: page{Title: "API Settings", Crumbs: portalCrumbs}, Portal: p})
+	return nil
+}
+
+func (w *Web) portalRegenerate(rw http.ResponseWriter, r *http.Request) error {
+	if err := parseForm(rw, r); err != nil {
+		return err
+	}
+	u, err := w.svc.RegenerateOwnAuthKey(r.Context())
+	if err != nil {
+		return err
+	}
+	p, err := w.portalAPI(r)
+	if err != nil {
+		return err
+	}
+	w.render(rw, r, http.StatusOK, "portal_api", &portalAPIPage{page: page{Title: "API Settings", Crumbs: portalCrumbs}, Portal: p, NewKey: u.AuthKey})
+	return nil
+}
