@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/metrics"
 	"github.com/keyward/keyward/internal/ratelimit"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/storetest"
@@ -41,6 +42,7 @@ func BenchmarkProxyDecision(b *testing.B) {
 	cases := []struct {
 		name    string
 		limiter *ratelimit.Limiter
+		obs     *Observer
 		target  string
 		header  bool
 		want    int
@@ -48,11 +50,13 @@ func BenchmarkProxyDecision(b *testing.B) {
 		{name: "header", target: "/api/v5/orders?store=main&page=2", header: true, want: 200},
 		{name: "query", target: "/api/v5/orders?store=main&apiKey=" + sec + "&page=2", want: 200},
 		{name: "header+limits", limiter: ratelimit.New(), target: "/api/v5/orders?store=main&page=2", header: true, want: 200},
+		// Metrics must not add an allocation to the allowed path.
+		{name: "header+metrics", obs: &Observer{Metrics: metrics.New()}, target: "/api/v5/orders?store=main&page=2", header: true, want: 200},
 		{name: "refused", target: "/api/v5/orders?store=online", header: true, want: 403},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
-			p := f.proxy(ProxyConfig{Upstream: up, Transport: cannedTransport{}, Limiter: c.limiter})
+			p := f.proxy(ProxyConfig{Upstream: up, Transport: cannedTransport{}, Limiter: c.limiter, Observer: c.obs})
 			r, err := http.NewRequest("GET", "http://keyward.test"+c.target, nil)
 			if err != nil {
 				b.Fatal(err)

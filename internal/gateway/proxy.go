@@ -22,12 +22,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/identity"
 	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/internal/ratelimit"
 	"github.com/keyward/keyward/internal/replica"
+	"github.com/keyward/keyward/internal/tracing"
 )
 
 // Credential sources: where the proxy looks for the API key.
@@ -80,6 +83,8 @@ type ProxyConfig struct {
 	// MaxBody is the largest request body the proxy forwards, in bytes;
 	// larger ones are answered 413. Zero means DefaultMaxBody.
 	MaxBody int64
+	// Observer, when set, counts, logs and traces each request.
+	Observer *Observer
 }
 
 // DefaultMaxBody is the largest request body forwarded when
@@ -114,6 +119,7 @@ type Proxy struct {
 	maxBody     int64
 	transport   http.RoundTripper
 	log         *slog.Logger
+	obs         *Observer
 
 	// readers maps each owner-scoped write method to the method reading
 	// the same record, which confirms a record's owner before a write.
@@ -148,7 +154,7 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	p := &Proxy{
 		upstream: u, rep: cfg.Replica, cat: cfg.Replica.Catalog(), passUnknown: cfg.PassUnknown,
 		key: append([]byte(nil), cfg.IdentityKey...), limiter: cfg.Limiter, transport: cfg.Transport, log: cfg.Logger,
-		maxBody: cfg.MaxBody,
+		maxBody: cfg.MaxBody, obs: cfg.Observer,
 	}
 	if p.maxBody <= 0 {
 		p.maxBody = DefaultMaxBody
@@ -199,6 +205,9 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 		t.MaxIdleConnsPerHost = 1024
 		p.transport = t
 	}
+	if p.obs != nil && p.obs.Metrics != nil {
+		p.transport = timedTransport{next: p.transport, seconds: p.obs.Metrics.Upstream}
+	}
 	if p.log == nil {
 		p.log = slog.Default()
 	}
@@ -223,6 +232,20 @@ func joinOr(s []string) string {
 
 // ServeHTTP authenticates and forwards one request.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p.obs == nil {
+		p.serve(w, r)
+		return
+	}
+	x := p.obs.begin(r.Context(), r.Header, "gateway")
+	x.ResponseWriter = w
+	if x.span != nil {
+		r = r.WithContext(x.ctx)
+	}
+	p.serve(x, r)
+	p.obs.finish(x, r.Method, p.obs.gatewayMetrics())
+}
+
+func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	rt, ok, ref := readRoute(p.cat, r.Method, r.URL, r.Header)
 	if ref != nil {
 		p.answer(w, ref)
@@ -255,6 +278,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		res = p.rep.Verify(key, m, rt.store)
+	}
+	if x, ok := w.(*exchange); ok {
+		x.learn(&res, &rt)
 	}
 	if res.Code != keyward.CodeValid {
 		p.refuse(w, &res, m)
@@ -368,39 +394,53 @@ func (p *Proxy) credential(r *http.Request) string {
 
 // refuse answers a decision other than VALID.
 func (p *Proxy) refuse(w http.ResponseWriter, res *replica.Result, m *catalog.Method) {
-	var status int
-	var details map[string]any
-	switch res.Code {
-	case keyward.CodeNotFound, keyward.CodeDisabled, keyward.CodeExpired:
-		status = http.StatusUnauthorized
+	status, details := refusalStatus(res)
+	switch status {
+	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", p.wwwAuth)
-	case keyward.CodeUnknownMethod:
-		status = http.StatusNotFound
-	case keyward.CodeUnavailable:
-		status = http.StatusServiceUnavailable
+	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "5")
-	case keyward.CodeRateLimited:
-		status = http.StatusTooManyRequests
-	case keyward.CodeInsufficientPermission:
-		status = http.StatusForbidden
-		details = map[string]any{"missing": Missing{Resource: res.Decision.Resource, Level: res.Decision.Level}}
-	default:
-		status = http.StatusForbidden
 	}
 	p.problem(w, status, res.Code, Message(res, m), details)
 }
 
+// refusalStatus is the HTTP status, and the problem's extra members, of a
+// decision other than VALID: the gateway's and forward-auth's alike.
+func refusalStatus(res *replica.Result) (int, map[string]any) {
+	switch res.Code {
+	case keyward.CodeNotFound, keyward.CodeDisabled, keyward.CodeExpired:
+		return http.StatusUnauthorized, nil
+	case keyward.CodeUnknownMethod:
+		return http.StatusNotFound, nil
+	case keyward.CodeUnavailable:
+		return http.StatusServiceUnavailable, nil
+	case keyward.CodeRateLimited:
+		return http.StatusTooManyRequests, nil
+	case keyward.CodeInsufficientPermission:
+		return http.StatusForbidden, map[string]any{"missing": Missing{Resource: res.Decision.Resource, Level: res.Decision.Level}}
+	}
+	return http.StatusForbidden, nil
+}
+
 func (p *Proxy) problem(w http.ResponseWriter, status int, code, detail string, details map[string]any) {
+	id := identity.NewRequestID()
+	w.Header()[HeaderRequestID] = []string{id}
+	if x, ok := w.(*exchange); ok {
+		x.code, x.requestID = code, id
+	}
+	httpx.WriteProblem(w, problemFor(status, code, detail, details))
+}
+
+// problemFor is the problem details of a refusal by the gateway or
+// forward-auth.
+func problemFor(status int, code, detail string, details map[string]any) httpx.Problem {
 	typ, title := problemType+strings.ToLower(code), http.StatusText(status)
 	if status == http.StatusUnauthorized {
 		// A credential missing, unknown, deactivated or expired is one
 		// problem, as on the admin API; the code says which.
 		typ, title = httpx.ProblemType(keyward.EUnauthenticated), httpx.Title(keyward.EUnauthenticated)
 	}
-	httpx.WriteProblem(w, httpx.Problem{
-		Type: typ, Title: title, Status: status,
-		Detail: detail, Code: code, Details: details,
-	})
+	return httpx.Problem{Type: typ, Title: title, Status: status, Detail: detail, Code: code, Details: details}
 }
 
 // limit applies the key's and the tenant's rate limits and writes the
@@ -486,6 +526,8 @@ type forward struct {
 	contentDigest string
 	m             *catalog.Method
 	own           *ownership
+	// w is the client's response writer, given the request id.
+	w http.ResponseWriter
 }
 
 // forward proxies r, whose body has the Content-Digest digest; res is nil
@@ -495,9 +537,9 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, res *replica.Res
 	if res != nil {
 		f.keyID, f.stores, f.merchantID, f.ten = res.Cred.KeyID, storesValue(&res.Cred), res.Cred.MerchantID(), res.Tenant
 	}
-	f.m, f.own, f.contentDigest = m, own, digest
+	f.m, f.own, f.contentDigest, f.w = m, own, digest, w
 	f.rp.ServeHTTP(w, r)
-	f.keyID, f.stores, f.merchantID, f.contentDigest, f.ten, f.m, f.own = "", "", "", "", nil, nil, nil
+	f.keyID, f.stores, f.merchantID, f.contentDigest, f.ten, f.m, f.own, f.w = "", "", "", "", nil, nil, nil, nil
 	p.forwards.Put(f)
 }
 
@@ -532,10 +574,20 @@ func (f *forward) rewrite(pr *httputil.ProxyRequest) {
 	// One array backs every header value set here.
 	v := new([12]string)
 	setForwarded(pr, v[:3])
+	if f.p.obs != nil && f.p.obs.Tracer != nil {
+		tracing.Propagator.Inject(pr.In.Context(), propagation.HeaderCarrier(h))
+	}
 	if f.ten == nil {
 		return
 	}
 	f.identify(h, out, v)
+	if f.w != nil {
+		// The client learns the request id the upstream was sent.
+		f.w.Header()[HeaderRequestID] = v[9:10:10]
+		if x, ok := f.w.(*exchange); ok {
+			x.requestID = v[9]
+		}
+	}
 }
 
 // identify signs the outbound request out for the forward's credential and
