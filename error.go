@@ -26,6 +26,17 @@ const (
 
 	// EPasswordChange refuses a user who must choose a new password first.
 	EPasswordChange Code = "password_change_required"
+
+	// EPreconditionFailed refuses a change whose If-Match names a version
+	// of the resource that is no longer the current one.
+	EPreconditionFailed Code = "precondition_failed"
+	// EIdempotencyMismatch refuses a request that reuses an
+	// Idempotency-Key with another body or on another route.
+	EIdempotencyMismatch Code = "idempotency_key_reused"
+	// EUnsupportedMedia refuses a body sent as a media type not read.
+	EUnsupportedMedia Code = "unsupported_media_type"
+	// EMethodNotAllowed answers a method the path does not serve.
+	EMethodNotAllowed Code = "method_not_allowed"
 )
 
 // Error is the one error type of the domain. Message is safe to show to a

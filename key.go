@@ -12,6 +12,17 @@ const (
 	LevelWrite Level = "write"
 )
 
+// UnmarshalText reads a level; "none" is read as no access (LevelNone), as
+// people write it.
+func (l *Level) UnmarshalText(b []byte) error {
+	if string(b) == "none" {
+		*l = LevelNone
+		return nil
+	}
+	*l = Level(b)
+	return nil
+}
+
 // Allows reports whether holding l grants want.
 func (l Level) Allows(want Level) bool {
 	switch want {
@@ -60,6 +71,9 @@ type Key struct {
 	CreatedAt time.Time   `json:"created_at"`
 	UpdatedAt time.Time   `json:"updated_at"`
 	Usage     *KeyUsage   `json:"usage,omitempty"`
+	// Warnings name what makes the key useless, such as permissions that
+	// allow no method; set in the answers that create or change it.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // KeySecret describes one secret of a key without revealing it. A key has
@@ -103,8 +117,15 @@ type KeyCreate struct {
 	RateLimit   int         `json:"rate_limit"`
 }
 
-// KeyUpdate changes a key; nil fields stay as they are. "expires_at": null
-// removes the key's expiry.
+// KeyUpdate changes a key, read as a JSON Merge Patch (RFC 7396): a member
+// left out (a nil field) keeps its value, and null removes it:
+// description becomes empty, permissions none, stores all, methods every
+// method the permissions allow, expires_at none and rate_limit the
+// licence's limit only; name and enabled cannot be removed. permissions
+// merges per resource: a resource given as null or "none" loses its
+// access and resources left out keep theirs. stores merges too: access
+// left out keeps the key's, ids left out keep its selection unless access
+// becomes "all".
 type KeyUpdate struct {
 	Name        *string      `json:"name"`
 	Description *string      `json:"description"`
@@ -114,6 +135,31 @@ type KeyUpdate struct {
 	Methods     *[]string    `json:"methods"`
 	ExpiresAt   NullableTime `json:"expires_at"`
 	RateLimit   *int         `json:"rate_limit"`
+	// ClearPermissions replaces the permissions with Permissions instead
+	// of merging them in: set by "permissions": null and by forms that
+	// show every resource.
+	ClearPermissions bool `json:"-"`
+}
+
+// Null applies a null member of the merge patch: it sets the member's
+// default, or refuses a member that cannot be removed.
+func (in *KeyUpdate) Null(member string) error {
+	switch member {
+	case "description":
+		in.Description = new(string)
+	case "permissions":
+		in.Permissions = &Permissions{}
+		in.ClearPermissions = true
+	case "stores":
+		in.Stores = &StoreAccess{Access: StoresAll}
+	case "methods":
+		in.Methods = new([]string)
+	case "rate_limit":
+		in.RateLimit = new(int)
+	default:
+		return cannotRemove(member)
+	}
+	return nil
 }
 
 // KeyFilter selects keys in a list.

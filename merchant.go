@@ -19,10 +19,21 @@ type MerchantCreate struct {
 	Stores []string `json:"stores"`
 }
 
-// MerchantUpdate changes a merchant; nil fields stay as they are.
+// MerchantUpdate changes a merchant, read as a JSON Merge Patch (RFC
+// 7396): fields left out keep their value; "stores": null removes every
+// store; name cannot be removed.
 type MerchantUpdate struct {
 	Name   *string   `json:"name"`
 	Stores *[]string `json:"stores"`
+}
+
+// Null applies a null member of the merge patch.
+func (in *MerchantUpdate) Null(member string) error {
+	if member == "stores" {
+		in.Stores = new([]string)
+		return nil
+	}
+	return cannotRemove(member)
 }
 
 // Merchant user levels. Only Level 2 users may have API access.
@@ -60,7 +71,8 @@ type MerchantUserCreate struct {
 	APIAccess bool   `json:"api_access"`
 }
 
-// MerchantUserUpdate changes a merchant user; nil fields stay as they are.
+// MerchantUserUpdate changes a merchant user, read as a JSON Merge Patch
+// (RFC 7396): fields left out keep their value; none can be removed (null).
 // Moving a user to Level 1 switches API access off at once.
 type MerchantUserUpdate struct {
 	Name      *string `json:"name"`

@@ -88,10 +88,21 @@ type ProfileCreate struct {
 	Features []Feature `json:"features"`
 }
 
-// ProfileUpdate changes a profile; nil fields stay as they are.
+// ProfileUpdate changes a profile, read as a JSON Merge Patch (RFC 7396):
+// fields left out keep their value.
 type ProfileUpdate struct {
 	Name     *string    `json:"name"`
 	Features *[]Feature `json:"features"`
+}
+
+// Null applies a null member of the merge patch: "features": null removes
+// every feature; name cannot be removed.
+func (in *ProfileUpdate) Null(member string) error {
+	if member == "features" {
+		in.Features = new([]Feature)
+		return nil
+	}
+	return cannotRemove(member)
 }
 
 // ValidName checks a display name: present, printable, at most max characters.

@@ -58,13 +58,35 @@ func (l *Licence) Active(now time.Time) bool {
 	return l.ExpiresAt == nil || now.Before(*l.ExpiresAt)
 }
 
-// LicenceGrant is the input for granting or changing a licence. Fields
-// left out keep their value; "expires_at": null removes the expiry.
+// LicenceGrant is the input for granting or changing a licence, read as a
+// JSON Merge Patch (RFC 7396): fields left out keep their value, and null
+// removes one: api_access becomes false, max_keys and rate_limit 0 (no
+// limit) and expires_at none.
 type LicenceGrant struct {
 	APIAccess *bool        `json:"api_access"`
 	MaxKeys   *int         `json:"max_keys"`
 	RateLimit *int         `json:"rate_limit"`
 	ExpiresAt NullableTime `json:"expires_at"`
+}
+
+// Null applies a null member of the merge patch.
+func (in *LicenceGrant) Null(member string) error {
+	switch member {
+	case "api_access":
+		in.APIAccess = new(bool)
+	case "max_keys":
+		in.MaxKeys = new(int)
+	case "rate_limit":
+		in.RateLimit = new(int)
+	default:
+		return cannotRemove(member)
+	}
+	return nil
+}
+
+// cannotRemove refuses null for a member that a resource always has.
+func cannotRemove(member string) error {
+	return Invalid(member, "%s cannot be removed (null): it is required; leave it out to keep its value", member)
 }
 
 // NullableTime is an input time that tells a field left out (Set false:
@@ -132,7 +154,8 @@ func (in *StoreCreate) Validate() error {
 	return ValidText("name", in.Name, 200)
 }
 
-// StoreUpdate changes a store's name.
+// StoreUpdate changes a store's name, read as a JSON Merge Patch: name
+// left out keeps it and cannot be removed.
 type StoreUpdate struct {
 	Name *string `json:"name"`
 }

@@ -49,7 +49,8 @@ func (in *UserCreate) Validate() error {
 	return ValidText("name", in.Name, 200)
 }
 
-// UserUpdate changes a user; nil fields stay as they are.
+// UserUpdate changes a user, read as a JSON Merge Patch (RFC 7396): fields
+// left out keep their value; none of them can be removed (null).
 type UserUpdate struct {
 	Name      *string `json:"name"`
 	ProfileID *string `json:"profile_id"`

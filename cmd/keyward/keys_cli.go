@@ -26,7 +26,7 @@ type keyFlags struct {
 func (c *cli) addKeyFlags(f *keyFlags) {
 	c.fs.StringVar(&f.name, "name", "", "the key's name, unique in the tenant, e.g. THQ (required)")
 	c.fs.StringVar(&f.description, "description", "", "what the key is for, e.g. TranslatorHQ")
-	c.fs.StringVar(&f.permissions, "permissions", "", "resource=read|write pairs, comma-separated, e.g. orders=write,payments=read")
+	c.fs.StringVar(&f.permissions, "permissions", "", "resource=none|read|write pairs, comma-separated, e.g. orders=write,payments=read")
 	c.fs.StringVar(&f.stores, "stores", "all", "\"all\", or comma-separated store codes or ids")
 	c.fs.StringVar(&f.methods, "methods", "", "allowed method ids and/or block names, comma-separated; empty allows every method the permissions allow")
 	c.fs.StringVar(&f.expires, "expires", "", "expiry as RFC 3339, e.g. 2027-12-31T00:00:00Z")
@@ -41,9 +41,11 @@ func (f *keyFlags) create() (keyward.KeyCreate, error) {
 	for _, p := range splitList(f.permissions) {
 		res, lvl, ok := strings.Cut(p, "=")
 		if !ok {
-			return in, fmt.Errorf("--permissions %q: write resource=read or resource=write", p)
+			return in, fmt.Errorf("--permissions %q: write resource=none, resource=read or resource=write", p)
 		}
-		in.Permissions[strings.TrimSpace(res)] = keyward.Level(strings.TrimSpace(lvl))
+		var l keyward.Level
+		l.UnmarshalText([]byte(strings.TrimSpace(lvl))) // "none" is no access
+		in.Permissions[strings.TrimSpace(res)] = l
 	}
 	if f.stores == "" || f.stores == "all" {
 		in.Stores = keyward.StoreAccess{Access: keyward.StoresAll}

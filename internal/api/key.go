@@ -85,7 +85,7 @@ func (a *API) getKey(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) updateKey(w http.ResponseWriter, r *http.Request) error {
 	var in keyward.KeyUpdate
-	if err := httpx.Decode(w, r, &in); err != nil {
+	if err := httpx.DecodePatch(w, r, &in); err != nil {
 		return err
 	}
 	k, err := a.svc.UpdateKey(r.Context(), r.PathValue("id"), in)

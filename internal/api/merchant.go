@@ -40,7 +40,7 @@ func (a *API) getMerchant(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) updateMerchant(w http.ResponseWriter, r *http.Request) error {
 	var in keyward.MerchantUpdate
-	if err := httpx.Decode(w, r, &in); err != nil {
+	if err := httpx.DecodePatch(w, r, &in); err != nil {
 		return err
 	}
 	m, err := a.svc.UpdateMerchant(r.Context(), r.PathValue("id"), in)
@@ -83,7 +83,7 @@ func (a *API) createMerchantUser(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) updateMerchantUser(w http.ResponseWriter, r *http.Request) error {
 	var in keyward.MerchantUserUpdate
-	if err := httpx.Decode(w, r, &in); err != nil {
+	if err := httpx.DecodePatch(w, r, &in); err != nil {
 		return err
 	}
 	u, err := a.svc.UpdateMerchantUser(r.Context(), r.PathValue("id"), r.PathValue("user"), in)

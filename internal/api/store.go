@@ -40,7 +40,7 @@ func (a *API) getStore(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) updateStore(w http.ResponseWriter, r *http.Request) error {
 	var in keyward.StoreUpdate
-	if err := httpx.Decode(w, r, &in); err != nil {
+	if err := httpx.DecodePatch(w, r, &in); err != nil {
 		return err
 	}
 	s, err := a.svc.UpdateStore(r.Context(), r.PathValue("id"), in)

@@ -53,7 +53,7 @@ func (a *API) getLicence(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) grantLicence(w http.ResponseWriter, r *http.Request) error {
 	var in keyward.LicenceGrant
-	if err := httpx.Decode(w, r, &in); err != nil {
+	if err := httpx.DecodePatch(w, r, &in); err != nil {
 		return err
 	}
 	l, err := a.svc.GrantLicence(r.Context(), r.PathValue("domain"), in)

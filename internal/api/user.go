@@ -40,7 +40,7 @@ func (a *API) getProfile(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) updateProfile(w http.ResponseWriter, r *http.Request) error {
 	var in keyward.ProfileUpdate
-	if err := httpx.Decode(w, r, &in); err != nil {
+	if err := httpx.DecodePatch(w, r, &in); err != nil {
 		return err
 	}
 	p, err := a.svc.UpdateProfile(r.Context(), r.PathValue("id"), in)
@@ -99,7 +99,7 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) updateUser(w http.ResponseWriter, r *http.Request) error {
 	var in keyward.UserUpdate
-	if err := httpx.Decode(w, r, &in); err != nil {
+	if err := httpx.DecodePatch(w, r, &in); err != nil {
 		return err
 	}
 	u, err := a.svc.UpdateUser(r.Context(), r.PathValue("id"), in)

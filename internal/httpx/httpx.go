@@ -38,6 +38,11 @@ var statuses = map[keyward.Code]int{
 	keyward.ETooLarge:        http.StatusRequestEntityTooLarge,
 	keyward.ERateLimited:     http.StatusTooManyRequests,
 	keyward.EUnavailable:     http.StatusServiceUnavailable,
+
+	keyward.EPreconditionFailed:  http.StatusPreconditionFailed,
+	keyward.EIdempotencyMismatch: http.StatusUnprocessableEntity,
+	keyward.EUnsupportedMedia:    http.StatusUnsupportedMediaType,
+	keyward.EMethodNotAllowed:    http.StatusMethodNotAllowed,
 }
 
 // Status returns the HTTP status for an error code.
@@ -62,6 +67,11 @@ var titles = map[keyward.Code]string{
 	keyward.ERateLimited:     "Too many requests",
 	keyward.EUnavailable:     "Service unavailable",
 	keyward.EInternal:        "Internal error",
+
+	keyward.EPreconditionFailed:  "Precondition failed",
+	keyward.EIdempotencyMismatch: "Idempotency key reused",
+	keyward.EUnsupportedMedia:    "Unsupported media type",
+	keyward.EMethodNotAllowed:    "Method not allowed",
 }
 
 // Title is the title of the problem type of an error code.
@@ -154,9 +164,14 @@ func Decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if err != nil {
 		return readError(err)
 	}
+	return decodeBytes(data, v)
+}
+
+// decodeBytes reads the JSON body data into v as Decode does.
+func decodeBytes(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	err = dec.Decode(v)
+	err := dec.Decode(v)
 	if err == nil {
 		if _, terr := dec.Token(); terr != io.EOF {
 			return keyward.Errorf(keyward.EInvalid, "the body must hold exactly one JSON object")

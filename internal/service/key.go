@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"regexp"
 	"slices"
@@ -54,9 +55,9 @@ func (s *Service) checkKey(ctx context.Context, q *store.Q, k *keyward.Key) erro
 	if k.RateLimit < 0 {
 		return keyward.Invalid("rate_limit", "rate_limit must be 0 (the licence's limit only) or more requests per second")
 	}
-	if k.Permissions == nil {
-		k.Permissions = keyward.Permissions{}
-	}
+	// "none" and null read as no access, which is the same as leaving the
+	// resource out.
+	k.Permissions = mergePermissions(nil, k.Permissions, true)
 	switch k.Stores.Access {
 	case "":
 		k.Stores.Access = keyward.StoresAll
@@ -85,6 +86,9 @@ func (s *Service) checkKey(ctx context.Context, q *store.Q, k *keyward.Key) erro
 		k.Stores.IDs = ids
 	default:
 		return keyward.Invalid("stores", "stores.access must be \"all\" or \"selected\", not %q", k.Stores.Access)
+	}
+	if k.Methods != nil && len(k.Methods) == 0 {
+		return keyward.Invalid("methods", "methods is an empty allowlist, which would refuse every method; name methods or blocks, or use null to allow every method the permissions allow")
 	}
 	if k.Methods != nil {
 		ms, err := s.catalog.Expand(k.Methods)
@@ -182,6 +186,38 @@ func (s *Service) CreateKey(ctx context.Context, in keyward.KeyCreate) (*keyward
 	}
 	s.changed(ctx)
 	return out, nil
+}
+
+// mergePermissions applies a merge patch to a key's permissions: each
+// resource patched gets its level, a resource patched with no level (null
+// or "none") loses its access, and the others keep theirs; with replace
+// the patch is the whole new set.
+func mergePermissions(cur, patch keyward.Permissions, replace bool) keyward.Permissions {
+	out := keyward.Permissions{}
+	if !replace {
+		for r, l := range cur {
+			out[r] = l
+		}
+	}
+	for r, l := range patch {
+		if l == keyward.LevelNone {
+			delete(out, r)
+		} else {
+			out[r] = l
+		}
+	}
+	return out
+}
+
+// mergeStores applies a merge patch to a key's store access: access left
+// out keeps the key's; ids left out keep its selection, unless access
+// becomes "all", which selects no store by id.
+func mergeStores(cur, patch keyward.StoreAccess) keyward.StoreAccess {
+	out := keyward.StoreAccess{Access: cmp.Or(patch.Access, cur.Access, keyward.StoresAll), IDs: patch.IDs}
+	if out.IDs == nil && out.Access == keyward.StoresSelected {
+		out.IDs = cur.IDs
+	}
+	return out
 }
 
 // keyChanges lists a key's settings for the audit log; never secrets.
@@ -300,10 +336,10 @@ func (s *Service) UpdateKey(ctx context.Context, id string, in keyward.KeyUpdate
 			k.Enabled = *in.Enabled
 		}
 		if in.Permissions != nil {
-			k.Permissions = *in.Permissions
+			k.Permissions = mergePermissions(k.Permissions, *in.Permissions, in.ClearPermissions)
 		}
 		if in.Stores != nil {
-			k.Stores = *in.Stores
+			k.Stores = mergeStores(k.Stores, *in.Stores)
 		}
 		if in.Methods != nil {
 			k.Methods = *in.Methods

@@ -60,8 +60,9 @@ func readKeyForm(r *http.Request, cat *catalog.Catalog) keyForm {
 		Blocks:      r.PostForm["block"],
 	}
 	for _, res := range cat.Resources() {
-		if lvl := r.PostFormValue("perm." + res); lvl != "" {
-			f.Permissions[res] = keyward.Level(lvl)
+		var lvl keyward.Level
+		if lvl.UnmarshalText([]byte(r.PostFormValue("perm."+res))) == nil && lvl != keyward.LevelNone {
+			f.Permissions[res] = lvl
 		}
 	}
 	return f
@@ -94,7 +95,7 @@ func (f keyForm) update() keyward.KeyUpdate {
 	st, ms := f.stores(), f.methods()
 	return keyward.KeyUpdate{
 		Name: &f.Name, Description: &f.Description, Enabled: &f.Enabled, Permissions: &f.Permissions,
-		Stores: &st, Methods: &ms,
+		Stores: &st, Methods: &ms, ClearPermissions: true,
 	}
 }
 
