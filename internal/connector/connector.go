@@ -1,0 +1,305 @@
+package connector
+
+import (
+	"context"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward"
+)
+
+// The fields every type may have besides its own: the access token and the
+// secret, as the back office names them.
+const (
+	FieldAccessToken = "access_token"
+	FieldSecret      = "secret"
+)
+
+// Field is one input of a connection type.
+type Field struct {
+	Name  string
+	Label string
+	Help  string
+	// Secret fields are sealed at rest and never shown again.
+	Secret   bool
+	Required bool
+	// Default is used when the field is left empty.
+	Default string
+	// Parse checks and normalises a non-empty value; nil accepts any
+	// printable text of at most 4096 characters.
+	Parse func(string) (string, error)
+}
+
+// Doer sends HTTP requests; keyward passes its outbound client.
+type Doer interface {
+	Do(*http.Request) (*http.Response, error)
+}
+
+// Creds are a connection's settings and secrets, ready for a probe or a
+// forwarded request.
+type Creds struct {
+	APIURL string
+	// Values holds every field by name, secret or not.
+	Values map[string]string
+	// RequiredScopes are the scopes the connection needs.
+	RequiredScopes []string
+}
+
+// Result is the outcome of a probe and the secrets it rotated, which the
+// caller must store in place of the old ones (Fortnox refresh tokens are
+// single-use).
+type Result struct {
+	keyward.Verification
+	Rotated map[string]string
+}
+
+// Type is one kind of external system.
+type Type struct {
+	ID   string
+	Name string
+	// DefaultURL is the system's fixed API address, "" when each account
+	// has its own.
+	DefaultURL string
+	URLHelp    string
+	Fields     []Field
+	// ScopeHelp explains what required scopes are for this type, or is ""
+	// when the type has none to check.
+	ScopeHelp string
+	// CacheFor is how long a passing check is kept before the system is
+	// asked again; systems with strict limits on their probe keep it
+	// longer.
+	CacheFor time.Duration
+	// urlFrom derives the API URL from the fields when none is given.
+	urlFrom func(values map[string]string) string
+	// checkScope checks one required scope's spelling, when set.
+	checkScope func(string) error
+	probe      func(p *prober) Result
+	authorize  func(h http.Header, q url.Values, c *Creds)
+}
+
+// DefaultCacheFor is how long a passing check is kept unless the type says
+// otherwise.
+const DefaultCacheFor = time.Minute
+
+// ProbeTimeout bounds a whole check, every call of it included.
+const ProbeTimeout = 15 * time.Second
+
+var registry []*Type
+
+func register(t *Type) *Type {
+	if t.CacheFor == 0 {
+		t.CacheFor = DefaultCacheFor
+	}
+	registry = append(registry, t)
+	return t
+}
+
+// Types lists every connection type, by name.
+func Types() []*Type {
+	out := slices.Clone(registry)
+	slices.SortFunc(out, func(a, b *Type) int { return strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)) })
+	return out
+}
+
+// Lookup returns the type with id.
+func Lookup(id string) (*Type, bool) {
+	for _, t := range registry {
+		if t.ID == id {
+			return t, true
+		}
+	}
+	return nil, false
+}
+
+// Field returns the type's field called name.
+func (t *Type) Field(name string) (Field, bool) {
+	for _, f := range t.Fields {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Field{}, false
+}
+
+// SecretFields names the type's secret fields.
+func (t *Type) SecretFields() []string {
+	var out []string
+	for _, f := range t.Fields {
+		if f.Secret {
+			out = append(out, f.Name)
+		}
+	}
+	return out
+}
+
+// NeedsURL reports whether the user must give the API URL.
+func (t *Type) NeedsURL() bool { return t.DefaultURL == "" && t.urlFrom == nil }
+
+// typeIDs lists the ids, for error messages.
+func typeIDs() string {
+	var ids []string
+	for _, t := range Types() {
+		ids = append(ids, t.ID)
+	}
+	return strings.Join(ids, ", ")
+}
+
+// LookupInput returns the type with id, or an invalid_argument error
+// naming the known ones.
+func LookupInput(id string) (*Type, error) {
+	t, ok := Lookup(strings.TrimSpace(id))
+	if !ok {
+		return nil, keyward.Invalid("type", "unknown external system %q; known systems are %s", id, typeIDs())
+	}
+	return t, nil
+}
+
+// Normalize checks a connection's API URL, fields and required scopes and
+// returns them normalised: defaults filled in, each field parsed. Fields
+// the type does not have are refused. Errors name the field and never
+// quote a secret.
+func (t *Type) Normalize(apiURL string, values map[string]string, scopes []string) (string, map[string]string, []string, error) {
+	out := map[string]string{}
+	for name := range values {
+		if _, ok := t.Field(name); !ok {
+			return "", nil, nil, keyward.Invalid(fieldPath(name), "%s has no field %q; its fields are %s", t.Name, name, t.fieldNames())
+		}
+	}
+	for _, f := range t.Fields {
+		v := strings.TrimSpace(values[f.Name])
+		if v == "" {
+			v = f.Default
+		}
+		if v == "" {
+			if f.Required {
+				return "", nil, nil, keyward.Invalid(fieldPath(f.Name), "%s: %s is required", t.Name, f.Label)
+			}
+			continue
+		}
+		if len(v) > 4096 {
+			return "", nil, nil, keyward.Invalid(fieldPath(f.Name), "%s must be at most 4096 characters", f.Label)
+		}
+		if err := printable(v); err != nil {
+			return "", nil, nil, keyward.Invalid(fieldPath(f.Name), "%s %s", f.Label, err.Error())
+		}
+		if f.Parse != nil {
+			p, err := f.Parse(v)
+			if err != nil {
+				return "", nil, nil, keyward.Invalid(fieldPath(f.Name), "%s: %s", f.Label, err.Error())
+			}
+			v = p
+		}
+		out[f.Name] = v
+	}
+	u := strings.TrimSpace(apiURL)
+	if u == "" {
+		u = t.DefaultURL
+		if t.urlFrom != nil {
+			u = t.urlFrom(out)
+		}
+	}
+	if u == "" {
+		return "", nil, nil, keyward.Invalid("api_url", "%s: the API URL is required. %s", t.Name, t.URLHelp)
+	}
+	nu, err := ParseAPIURL(u)
+	if err != nil {
+		return "", nil, nil, keyward.Invalid("api_url", "api_url %s", err.Error())
+	}
+	var sc []string
+	for _, s := range scopes {
+		s = strings.TrimSpace(s)
+		if s == "" || slices.Contains(sc, s) {
+			continue
+		}
+		if err := keyward.ValidText("required_scopes", s, 200); err != nil {
+			return "", nil, nil, err
+		}
+		if t.checkScope != nil {
+			if err := t.checkScope(s); err != nil {
+				return "", nil, nil, keyward.Invalid("required_scopes", "%s: scope %q: %s", t.Name, s, err.Error())
+			}
+		}
+		sc = append(sc, s)
+	}
+	if len(sc) > 100 {
+		return "", nil, nil, keyward.Invalid("required_scopes", "at most 100 required scopes")
+	}
+	return nu, out, sc, nil
+}
+
+func fieldPath(name string) string {
+	if name == FieldAccessToken || name == FieldSecret {
+		return name
+	}
+	return "fields." + name
+}
+
+func (t *Type) fieldNames() string {
+	var n []string
+	for _, f := range t.Fields {
+		n = append(n, f.Name)
+	}
+	return strings.Join(n, ", ")
+}
+
+// Verify runs the type's read-only probe against the system within
+// ProbeTimeout and classifies the answer.
+func (t *Type) Verify(ctx context.Context, d Doer, c Creds, now time.Time) Result {
+	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
+	defer cancel()
+	// Probes may add values (a fresh token); they stay in this copy.
+	c.Values = maps.Clone(c.Values)
+	p := &prober{ctx: ctx, d: d, c: &c, t: t, now: now}
+	r := t.probe(p)
+	r.CheckedAt = now
+	if r.Message == "" {
+		r.Message = defaultMessage(t.Name, r.Outcome)
+	}
+	slices.Sort(r.Scopes)
+	r.Scopes = slices.Compact(r.Scopes)
+	return r
+}
+
+// Authorize adds the connection's credentials to a request's headers and
+// query in the form the system expects.
+func (t *Type) Authorize(req *http.Request, c Creds) {
+	q := req.URL.Query()
+	t.authorize(req.Header, q, &c)
+	req.URL.RawQuery = q.Encode()
+}
+
+// CredentialHeaders are the request headers any type may carry a
+// credential in; they are removed from a caller's request before the
+// connection's own are added, and from the answers passed back.
+var CredentialHeaders = []string{"Authorization", "X-Shopify-Access-Token", "X-Auth-Token", "X-Auth-Client",
+	"X-Api-Key", "X-Recharge-Access-Token", "Access-Token", "Client-Secret", "Cookie", "Set-Cookie", "Proxy-Authorization"}
+
+// missing returns the required scopes granted does not cover; implied
+// tells whether holding one scope gives another (write_orders gives
+// read_orders), nil for exact matches only.
+func missing(required, granted []string, implied func(have, want string) bool) []string {
+	var out []string
+	for _, r := range required {
+		ok := slices.Contains(granted, r)
+		for _, g := range granted {
+			if !ok && implied != nil && implied(g, r) {
+				ok = true
+			}
+		}
+		if !ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// writeImpliesRead says a write_x scope gives read_x, as Shopify and
+// ReCharge define them.
+func writeImpliesRead(have, want string) bool {
+	r, ok := strings.CutPrefix(want, "read_")
+	return ok && have == "write_"+r
+}
