@@ -91,20 +91,70 @@ func (s *Service) checkKey(ctx context.Context, q *store.Q, k *keyward.Key) erro
 		return keyward.Invalid("methods", "methods is an empty allowlist, which would refuse every method; name methods or blocks, or use null to allow every method the permissions allow")
 	}
 	if k.Methods != nil {
+		if err := s.checkMethodPermissions(k); err != nil {
+			return err
+		}
 		ms, err := s.catalog.Expand(k.Methods)
 		if err != nil {
 			return err
 		}
+		// A block named keeps only the methods the permissions allow, so
+		// "Orders" under orders: read means the block's read methods.
 		ids := make([]string, 0, len(ms))
 		for _, m := range ms {
-			if !slices.Contains(ids, m.ID) {
+			if k.Permissions[m.Resource].Allows(m.Access) && !slices.Contains(ids, m.ID) {
 				ids = append(ids, m.ID)
 			}
 		}
+		if len(ids) == 0 {
+			return keyward.Invalid("methods", "the permissions allow none of the methods named; give the key read or write on their resources, or name other methods")
+		}
 		k.Methods = ids
 	}
-	_, err := policy.Compile(s.catalog, keySpec(k, nil))
-	return err
+	if _, err := policy.Compile(s.catalog, keySpec(k, nil)); err != nil {
+		return err
+	}
+	k.Warnings = s.keyWarnings(k)
+	return nil
+}
+
+// checkMethodPermissions refuses a method named in the allowlist that the
+// key's permissions cannot allow: the key could never call it.
+func (s *Service) checkMethodPermissions(k *keyward.Key) error {
+	for _, ref := range k.Methods {
+		m, ok := s.catalog.Method(ref)
+		if !ok || k.Permissions[m.Resource].Allows(m.Access) {
+			continue
+		}
+		held := "no access"
+		if l := k.Permissions[m.Resource]; l != keyward.LevelNone {
+			held = "only " + string(l)
+		}
+		return &keyward.Error{Code: keyward.EInvalid, Field: "methods",
+			Message: "method " + m.ID + " needs " + string(m.Access) + " permission on " + m.Resource + ", and this key has " + held + " there; give the key " +
+				string(m.Access) + " on " + m.Resource + " or leave the method out",
+			Details: map[string]any{"method": m.ID, "resource": m.Resource, "level": string(m.Access)}}
+	}
+	return nil
+}
+
+// KeyWarnings names what makes a key useless, such as permissions that
+// allow no method of the catalog; none for a key that can call something.
+func (s *Service) KeyWarnings(k *keyward.Key) []string { return s.keyWarnings(k) }
+
+func (s *Service) keyWarnings(k *keyward.Key) []string {
+	for _, m := range s.catalog.Methods() {
+		if !k.Permissions[m.Resource].Allows(m.Access) {
+			continue
+		}
+		if k.Methods == nil || slices.Contains(k.Methods, m.ID) {
+			return nil
+		}
+	}
+	if len(k.Permissions) == 0 {
+		return []string{"This key can call nothing: it has no permissions. Give it read or read & write on the resources the integration uses."}
+	}
+	return []string{"This key can call nothing: its permissions allow no method of the platform's API."}
 }
 
 // keySpec is the policy input for a key; codes adds store codes so a

@@ -1,6 +1,7 @@
 // keyward back office: small enhancements over pages that work without
 // script. Copy buttons for secrets shown once; a block's title in the
-// method tree ticks or clears the whole block; ticking a store or method
+// method tree ticks or clears the whole block; methods the chosen
+// permissions cannot allow are shown unavailable; ticking a store or method
 // chooses "selected"; the API Access toggle shows for Merchant Level 2
 // only; refused forms and shown-once secrets take focus.
 (function () {
@@ -53,20 +54,55 @@
     });
   }
 
+  // level returns the permission level chosen for a resource in the key
+  // form: "", "read" or "write".
+  function level(resource) {
+    var r = document.querySelector('input[name="perm.' + resource + '"]:checked');
+    return r ? r.value : "";
+  }
+
+  function allows(held, want) {
+    return want === "read" ? held === "read" || held === "write" : want === "write" && held === "write";
+  }
+
+  // A method the chosen permissions cannot allow is shown unavailable,
+  // cleared and cannot be ticked; its note says which permission it needs.
+  function syncAvailability() {
+    document.querySelectorAll("[data-method][data-resource]").forEach(function (m) {
+      var ok = allows(level(m.getAttribute("data-resource")), m.getAttribute("data-access"));
+      m.disabled = !ok;
+      if (!ok) m.checked = false;
+      m.closest("li").classList.toggle("unavailable", !ok);
+    });
+    document.querySelectorAll("[data-block]").forEach(function (b) { b.dispatchEvent(new Event("sync")); });
+  }
+
+  function setUpAvailability() {
+    var perms = document.querySelectorAll('input[name^="perm."]');
+    if (perms.length === 0) return;
+    perms.forEach(function (p) { p.addEventListener("change", syncAvailability); });
+    syncAvailability();
+  }
+
   function setUpBlocks() {
     document.querySelectorAll("[data-block]").forEach(function (block) {
       var all = block.querySelector("[data-block-all]");
-      var methods = Array.prototype.slice.call(block.querySelectorAll("[data-method]"));
+      var boxes = Array.prototype.slice.call(block.querySelectorAll("[data-method]"));
       var title = block.querySelector("[data-block-title]");
+      function available() { return boxes.filter(function (m) { return !m.disabled; }); }
+      var methods = boxes;
       function sync() {
+        methods = available();
         var on = methods.filter(function (m) { return m.checked; }).length;
-        all.checked = on === methods.length;
+        all.checked = methods.length > 0 && on === methods.length;
         all.indeterminate = on > 0 && on < methods.length;
+        all.disabled = methods.length === 0;
       }
+      block.addEventListener("sync", sync);
       function setAll(on) {
-        methods.forEach(function (m) { m.checked = on; });
+        available().forEach(function (m) { m.checked = on; });
         sync();
-        if (on) choose(block);
+        if (on && methods.length > 0) choose(block);
       }
       if (title) {
         var button = document.createElement("button");
@@ -75,12 +111,13 @@
         button.textContent = title.textContent;
         button.setAttribute("aria-label", title.textContent + ": tick or clear the whole block");
         button.addEventListener("click", function () {
-          setAll(!methods.every(function (m) { return m.checked; }));
+          var ms = available();
+          setAll(ms.length === 0 || !ms.every(function (m) { return m.checked; }));
         });
         title.replaceWith(button);
       }
       all.addEventListener("change", function () { setAll(all.checked); });
-      methods.forEach(function (m) { m.addEventListener("change", sync); });
+      boxes.forEach(function (m) { m.addEventListener("change", sync); });
       sync();
     });
   }
@@ -126,6 +163,7 @@
   function ready() {
     setUpCopy();
     setUpBlocks();
+    setUpAvailability();
     setUpAutoChoice();
     setUpLevel2Only();
     focusFirst();
