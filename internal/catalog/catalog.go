@@ -2,6 +2,7 @@ package catalog
 
 import (
 	_ "embed"
+	"encoding/json"
 	"strings"
 
 	"github.com/keyward/keyward"
@@ -101,7 +102,19 @@ type Catalog struct {
 	byBlock   map[string]int
 	resources []string
 	root      *node
+	events    []Event
 }
+
+// Event is a type of event the platform sends through keyward to the
+// tenant's webhook endpoints, with the JSON schema of its data.
+type Event struct {
+	Type    string
+	Summary string
+	Schema  json.RawMessage
+}
+
+// Events returns the event types the catalog declares.
+func (c *Catalog) Events() []Event { return append([]Event(nil), c.events...) }
 
 //go:embed commerce.yaml
 var commerceYAML string

@@ -14,7 +14,7 @@ func TestBuiltin(t *testing.T) {
 	if c.Len() < 45 {
 		t.Fatalf("Len() = %d, want at least 45", c.Len())
 	}
-	want := []string{"actions", "customers", "discounts", "inventory", "jobs", "orders",
+	want := []string{"actions", "customers", "discounts", "events", "inventory", "jobs", "orders",
 		"payments", "products", "store_information", "subscriptions", "webhooks"}
 	if got := c.Resources(); !slices.Equal(got, want) {
 		t.Errorf("Resources() = %v, want %v", got, want)
@@ -34,6 +34,12 @@ func TestBuiltin(t *testing.T) {
 		if got, ok := c.Method(m.ID); !ok || got != m {
 			t.Errorf("Method(%q) = %v, %v", m.ID, got, ok)
 		}
+		if m.ID == EventsSend {
+			if m.Path != "/v1/events" || m.Resource != "events" || m.Access != keyward.LevelWrite || !m.AdminOnly {
+				t.Errorf("events.send = %+v, want POST /v1/events needing events write, never a merchant's", m)
+			}
+			continue
+		}
 		if !strings.HasPrefix(m.Path, "/api/v5/") {
 			t.Errorf("%s: path %q is not under /api/v5/", m.ID, m.Path)
 		}
@@ -50,6 +56,9 @@ func TestBuiltin(t *testing.T) {
 		if (m.Resource == "webhooks") != m.AdminOnly {
 			t.Errorf("%s: AdminOnly = %v", m.ID, m.AdminOnly)
 		}
+	}
+	if got := len(c.Events()); got < 4 {
+		t.Errorf("Events() holds %d types, want the 4 the built-in catalog declares", got)
 	}
 	locations := map[string]int{}
 	for _, m := range c.Methods() {

@@ -1,11 +1,13 @@
 package catalog
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/textproto"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -21,6 +23,13 @@ type fileYAML struct {
 	Version string       `yaml:"version"`
 	Options optionsYAML  `yaml:"options"`
 	Methods []methodYAML `yaml:"methods"`
+	Events  []eventYAML  `yaml:"events"`
+}
+
+type eventYAML struct {
+	Type    string         `yaml:"type"`
+	Summary string         `yaml:"summary"`
+	Schema  map[string]any `yaml:"schema"`
 }
 
 type optionsYAML struct {
@@ -99,6 +108,14 @@ func Load(r io.Reader) (*Catalog, error) {
 		byBlock: make(map[string]int),
 		root:    &node{},
 	}
+	events, err := loadEvents(f.Events)
+	if err != nil {
+		return nil, err
+	}
+	c.events = events
+	if len(events) > 0 {
+		f.Methods = append(f.Methods, eventsSendYAML)
+	}
 	resources := map[string]bool{}
 	for i, y := range f.Methods {
 		m, err := buildMethod(i, y)
@@ -140,6 +157,43 @@ func Load(r io.Reader) (*Catalog, error) {
 	slices.Sort(c.resources)
 	c.root.freeze()
 	return c, nil
+}
+
+// EventsSend is the id of the method a key needs to send events to the
+// tenant's webhook endpoints (POST /v1/events, answered by keyward
+// itself); a catalog that declares events has it.
+const EventsSend = "events.send"
+
+var eventsSendYAML = methodYAML{
+	ID: EventsSend, Method: "POST", Path: "/v1/events", Block: "Events", Resource: "events", Access: "write",
+	Store:   storeYAML{In: StoreHeader, Name: "X-Store"},
+	Summary: "Send an event to the tenant's webhook endpoints", AdminOnly: true,
+}
+
+var eventTypeRE = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$`)
+
+func loadEvents(ys []eventYAML) ([]Event, error) {
+	var out []Event
+	seen := map[string]bool{}
+	for i, y := range ys {
+		if !eventTypeRE.MatchString(y.Type) || len(y.Type) > 100 {
+			return nil, fmt.Errorf("catalog: event #%d: type %q must be dotted lower-case words, e.g. job.created", i+1, y.Type)
+		}
+		if seen[y.Type] {
+			return nil, fmt.Errorf("catalog: event %q: type: duplicate", y.Type)
+		}
+		seen[y.Type] = true
+		schema := y.Schema
+		if schema == nil {
+			schema = map[string]any{"type": "object"}
+		}
+		raw, err := json.Marshal(schema)
+		if err != nil {
+			return nil, fmt.Errorf("catalog: event %q: schema: %v", y.Type, err)
+		}
+		out = append(out, Event{Type: y.Type, Summary: y.Summary, Schema: raw})
+	}
+	return out, nil
 }
 
 func buildMethod(i int, y methodYAML) (*Method, error) {

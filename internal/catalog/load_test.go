@@ -215,3 +215,30 @@ func TestLoadOptionsUpgradeReferences(t *testing.T) {
 		t.Errorf("default owner field %q", jobs.Owner.Field)
 	}
 }
+
+func TestLoadEvents(t *testing.T) {
+	const base = "methods:\n  - {id: a.list, method: GET, path: /a, block: A, resource: a, access: read}\n"
+	c, err := Load(strings.NewReader(base + "events:\n  - {type: job.created, summary: A job, schema: {type: object, required: [id]}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := c.Events()
+	if len(ev) != 1 || ev[0].Type != "job.created" || string(ev[0].Schema) != `{"required":["id"],"type":"object"}` {
+		t.Errorf("Events() = %+v", ev)
+	}
+	if m, ok := c.Method(EventsSend); !ok || !c.HasResource("events") || m.HTTPMethod != "POST" || m.Path != "/v1/events" {
+		t.Errorf("a catalog declaring events lacks %s: %v %v", EventsSend, m, ok)
+	}
+	c, err = Load(strings.NewReader(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Method(EventsSend); ok || c.HasResource("events") {
+		t.Error("a catalog declaring no events has events.send")
+	}
+	for _, bad := range []string{"Job.Created", "job", "job..created", "job.created\n  - {type: job.created}"} {
+		if _, err := Load(strings.NewReader(base + "events:\n  - {type: " + bad + "}\n")); err == nil {
+			t.Errorf("event type %q accepted", bad)
+		}
+	}
+}

@@ -27,24 +27,24 @@ type Platform struct {
 }
 
 // New seeds the demo tenant in db and loads a replica of it, over the
-// built-in catalog.
-func New(tb testing.TB, db *store.DB) *Platform {
-	return NewWithCatalog(tb, db, catalog.Builtin())
+// built-in catalog. Options are added to the service's.
+func New(tb testing.TB, db *store.DB, opts ...service.Option) *Platform {
+	return NewWithCatalog(tb, db, catalog.Builtin(), opts...)
 }
 
 // NewWithCatalog is New over another catalog, which must hold the
 // built-in catalog's methods for the demo seed.
-func NewWithCatalog(tb testing.TB, db *store.DB, cat *catalog.Catalog) *Platform {
+func NewWithCatalog(tb testing.TB, db *store.DB, cat *catalog.Catalog, opts ...service.Option) *Platform {
 	tb.Helper()
 	p := &Platform{TB: tb, DB: db, Now: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
 	clock := func() time.Time { return p.Now }
 	p.Rep = replica.New(db, cat, replica.WithClock(clock))
-	p.Svc = service.New(db, cat, service.WithClock(clock), service.WithLicenceContact("sales@platform.test"),
+	p.Svc = service.New(db, cat, append([]service.Option{service.WithClock(clock), service.WithLicenceContact("sales@platform.test"),
 		service.WithChangeHook(func(ctx context.Context) {
 			if err := p.Rep.Sync(ctx); err != nil {
 				tb.Errorf("sync: %v", err)
 			}
-		}))
+		})}, opts...)...)
 	ctx := context.Background()
 	if _, err := p.Svc.SeedDemo(ctx); err != nil {
 		tb.Fatal(err)

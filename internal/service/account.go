@@ -109,6 +109,12 @@ func (s *Service) setPassword(ctx context.Context, q *store.Q, a *keyward.Actor,
 	if err := q.DeleteUserSessions(ctx, u.ID, keep); err != nil {
 		return err
 	}
+	if keep != "" {
+		// The session kept gets a new id on its next request.
+		if err := q.ExpireSessionGrant(ctx, keep); err != nil {
+			return err
+		}
+	}
 	var changes map[string]any
 	if was {
 		changes = map[string]any{"must_change_password": false}

@@ -358,7 +358,7 @@ func TestRotateOperatorTokenRetiresTheOldOne(t *testing.T) {
 
 func TestSignInForTokenAsksForTheSecondFactor(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db)
+		f := newSealedFixture(t, db)
 		f.staff("ana@demo.test", keyward.FeatureAudit)
 		uctx := keyward.WithActor(context.Background(), mustActor(t, f, f.signIn("ana@demo.test", testPassword)))
 		setup, err := f.Svc.NewTOTP(uctx)
@@ -366,7 +366,7 @@ func TestSignInForTokenAsksForTheSecondFactor(t *testing.T) {
 			t.Fatal(err)
 		}
 		c, _ := totp.GenerateCode(setup.Secret, f.Now)
-		if err := f.Svc.EnableTOTP(uctx, setup.Secret, c); err != nil {
+		if _, err := f.Svc.EnableTOTP(uctx, setup.Secret, c); err != nil {
 			t.Fatal(err)
 		}
 		in := service.TokenSignIn{Email: "ana@demo.test", Password: testPassword}

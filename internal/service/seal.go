@@ -36,7 +36,8 @@ var ErrNoMasterKey = errors.New("this database holds sealed secrets but no maste
 
 // CheckSealing checks at start that the keyring opens what is sealed. With
 // a keyring, it opens the canary, sealing one first when the database has
-// none; a canary that does not open is ErrWrongMasterKey. Without a
+// none; a canary that does not open is ErrWrongMasterKey. It then seals
+// any TOTP seed an earlier version stored in clear. Without a
 // keyring, it returns ErrNoMasterKey when anything sealed is stored.
 func (s *Service) CheckSealing(ctx context.Context) error {
 	if s.keyring == nil {
@@ -67,7 +68,12 @@ func (s *Service) CheckSealing(ctx context.Context) error {
 	if err != nil || string(got) != canaryText {
 		return ErrWrongMasterKey
 	}
-	return nil
+	// TOTP seeds stored in clear by earlier versions are sealed in place.
+	n, err := s.sealClearTOTP(ctx)
+	if n > 0 {
+		s.log.Info("sealed TOTP seeds kept in clear by an earlier version", "count", n)
+	}
+	return err
 }
 
 // webhookSecretPlace is where a webhook endpoint's signing secret is sealed.
@@ -75,23 +81,48 @@ func webhookSecretPlace(tenantID, endpointID string) seal.Place {
 	return seal.Place{TenantID: tenantID, RecordID: endpointID, Field: "webhook_endpoints.secret_sealed"}
 }
 
+// webhookPreviousSecretPlace is where the secret a roll replaced is
+// sealed while it keeps signing.
+func webhookPreviousSecretPlace(tenantID, endpointID string) seal.Place {
+	return seal.Place{TenantID: tenantID, RecordID: endpointID, Field: "webhook_endpoints.previous_secret_sealed"}
+}
+
+func sealedOf(v string) seal.Sealed { return seal.Sealed(v) }
+
 // WebhookSigningSecrets returns the signing secrets of a tenant's webhook
-// endpoint, for signing deliveries; it checks no caller, so it is for the
+// endpoint, for signing deliveries: the current one, then the one a roll
+// replaced while its overlap lasts. It checks no caller, so it is for the
 // control plane's own work, never for a request's answer. An endpoint
 // created before secrets were kept has none, and must be created again.
 func (s *Service) WebhookSigningSecrets(ctx context.Context, tenantID, endpointID string) ([]string, error) {
-	v, err := s.db.Read().WebhookSealedSecret(ctx, tenantID, endpointID)
-	if err != nil || v == "" {
+	v, err := s.db.Read().WebhookSealedSecrets(ctx, tenantID, endpointID)
+	if err != nil {
 		return []string{}, err
+	}
+	return s.openWebhookSecrets(tenantID, endpointID, v)
+}
+
+func (s *Service) openWebhookSecrets(tenantID, endpointID string, v store.WebhookSecrets) ([]string, error) {
+	out := []string{}
+	if v.Current == "" {
+		return out, nil
 	}
 	if s.keyring == nil {
 		return nil, keyward.Errorf(keyward.EUnavailable, "no master key is set, so webhook signing secrets cannot be opened")
 	}
-	plain, err := s.keyring.Open(seal.Sealed(v), webhookSecretPlace(tenantID, endpointID))
+	plain, err := s.keyring.Open(seal.Sealed(v.Current), webhookSecretPlace(tenantID, endpointID))
 	if err != nil {
 		return nil, &keyward.Error{Code: keyward.EInternal, Message: "the signing secret of webhook endpoint " + endpointID + " does not open", Err: err}
 	}
-	return []string{string(plain)}, nil
+	out = append(out, string(plain))
+	if v.Previous != "" && v.PreviousUntil != nil && s.now().Before(*v.PreviousUntil) {
+		prev, err := s.keyring.Open(seal.Sealed(v.Previous), webhookPreviousSecretPlace(tenantID, endpointID))
+		if err != nil {
+			return nil, &keyward.Error{Code: keyward.EInternal, Message: "the previous signing secret of webhook endpoint " + endpointID + " does not open", Err: err}
+		}
+		out = append(out, string(prev))
+	}
+	return out, nil
 }
 
 // RewrapProgress reports a rotation's progress: values on the primary

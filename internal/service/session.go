@@ -2,10 +2,13 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base32"
+	"encoding/hex"
 	"errors"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +17,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/secret"
 	"github.com/keyward/keyward/internal/store"
 )
@@ -188,10 +192,16 @@ func (s *Service) openSession(ctx context.Context, q *store.Q, u *keyward.User, 
 	now := s.now()
 	ses := &Session{
 		ID: keyward.NewID("ses"), Digest: d[:], TenantID: u.TenantID, UserID: u.ID, PendingMFA: pending,
-		Address: address, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(SessionLifetime),
+		Address: address, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(SessionLifetime), CheckedAt: &now,
 	}
 	if pending {
-		ses.ExpiresAt = now.Add(SecondFactorWindow)
+		ses.ExpiresAt, ses.CheckedAt = now.Add(SecondFactorWindow), nil
+	} else {
+		p, err := q.Profile(ctx, u.TenantID, u.ProfileID)
+		if err != nil {
+			return nil, "", err
+		}
+		ses.GrantHash = grantHash(u.ProfileID, p.Features, u.MustChangePassword)
 	}
 	if err := q.InsertSession(ctx, ses); err != nil {
 		return nil, "", err
@@ -223,7 +233,7 @@ func (s *Service) SignInSecondFactor(ctx context.Context, pendingToken, code, ad
 	}
 	var ses *Session
 	var token string
-	err = s.checkTOTP(ctx, u.ID, address, "", code, func(q *store.Q) error {
+	err = s.checkTOTP(ctx, u.TenantID, u.ID, address, "", code, func(q *store.Q) error {
 		if err := q.DeleteSession(ctx, pending.ID); err != nil {
 			return err
 		}
@@ -287,6 +297,67 @@ func (s *Service) SessionActor(ctx context.Context, token, address string) (*key
 		}
 	}
 	return a, nil
+}
+
+// RenewSession gives a back-office session a new id when what its user
+// is allowed changed since the id was issued (their profile or its
+// features) or when their password or second factor changed in it, and
+// returns the new id; the old one stops working at once. It returns ""
+// when the id stays, and for ids that are not a live session, which
+// SessionActor then refuses.
+func (s *Service) RenewSession(ctx context.Context, token string) (string, error) {
+	ses, err := s.sessionByToken(ctx, token)
+	if err != nil || ses == nil || ses.PendingMFA {
+		return "", err
+	}
+	q := s.db.Read()
+	u, err := q.User(ctx, ses.TenantID, ses.UserID)
+	if keyward.ErrorCode(err) == keyward.ENotFound {
+		return "", nil
+	} else if err != nil {
+		return "", err
+	}
+	p, err := q.Profile(ctx, u.TenantID, u.ProfileID)
+	if err != nil {
+		return "", err
+	}
+	grant := grantHash(u.ProfileID, p.Features, u.MustChangePassword)
+	if grant == ses.GrantHash {
+		return "", nil
+	}
+	renewed := secret.Generate(secret.KindSession)
+	d := secret.Digest(renewed)
+	if err := s.db.Write(ctx, func(q *store.Q) error { return q.RenewSession(ctx, ses.ID, d[:], grant) }); err != nil {
+		return "", err
+	}
+	return renewed, nil
+}
+
+// grantHash names what a user is allowed: their profile, its features and
+// whether they must change their password. A session's id is renewed when
+// it changes.
+func grantHash(profileID string, features keyward.FeatureSet, mustChange bool) string {
+	parts := []string{profileID, strconv.FormatBool(mustChange)}
+	for _, f := range features {
+		parts = append(parts, string(f))
+	}
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return hex.EncodeToString(sum[:16])
+}
+
+// SignOutEverywhere ends every session of the caller, this one included,
+// in every browser.
+func (s *Service) SignOutEverywhere(ctx context.Context) error {
+	a, err := selfActor(ctx)
+	if err != nil {
+		return err
+	}
+	return s.db.Write(ctx, func(q *store.Q) error {
+		if err := q.DeleteUserSessions(ctx, a.UserID, ""); err != nil {
+			return err
+		}
+		return s.audit(ctx, q, a, a.TenantID, "user.sign_out_everywhere", "user", a.UserID, nil)
+	})
 }
 
 // SignOut ends the session of a session id. An unknown or ended session
@@ -455,10 +526,10 @@ func totpStep(seed, code string, now time.Time) (int64, bool) {
 }
 
 // checkTOTP checks a code for the user's second factor (or, when seed is
-// given, for that seed, which then becomes the user's), accepts its time
-// step once, and runs then in the same transaction. Attempts count
-// towards the user's throttle from this address, as sign-ins do.
-func (s *Service) checkTOTP(ctx context.Context, userID, address, seed, code string, then func(q *store.Q) error) error {
+// given, for that seed, which then becomes the user's, sealed), accepts
+// its time step once, and runs then in the same transaction. Attempts
+// count towards the user's throttle from this address, as sign-ins do.
+func (s *Service) checkTOTP(ctx context.Context, tenantID, userID, address, seed, code string, then func(q *store.Q) error) error {
 	att, err := s.attempt(ctx, totpLimits(userID, address))
 	if err != nil {
 		return err
@@ -468,8 +539,13 @@ func (s *Service) checkTOTP(ctx context.Context, userID, address, seed, code str
 	if err != nil {
 		return err
 	}
-	if seed == "" {
-		seed = stored
+	var sealed string
+	if seed != "" {
+		if sealed, err = s.sealTOTP(tenantID, userID, seed); err != nil {
+			return err
+		}
+	} else if seed, err = s.openTOTP(tenantID, userID, stored); err != nil {
+		return err
 	}
 	code = strings.ReplaceAll(strings.TrimSpace(code), " ", "")
 	step, ok := totpStep(seed, code, s.now())
@@ -479,7 +555,7 @@ func (s *Service) checkTOTP(ctx context.Context, userID, address, seed, code str
 	return s.db.Write(ctx, func(q *store.Q) error {
 		if stored == "" {
 			// A new seed: it becomes the user's with this step already used.
-			if err := q.SetUserTOTP(ctx, userID, seed, step); err != nil {
+			if err := q.SetUserTOTP(ctx, userID, sealed, step); err != nil {
 				return err
 			}
 		} else if accepted, err := q.AcceptTOTPStep(ctx, userID, step); err != nil {
@@ -492,6 +568,65 @@ func (s *Service) checkTOTP(ctx context.Context, userID, address, seed, code str
 		}
 		return then(q)
 	})
+}
+
+// totpPlace is where a user's TOTP seed is sealed.
+func totpPlace(tenantID, userID string) seal.Place {
+	return seal.Place{TenantID: tenantID, RecordID: userID, Field: "users.totp_sealed"}
+}
+
+// sealTOTP seals a user's new TOTP seed. Without a master key nothing can
+// be sealed, and a second factor cannot be turned on.
+func (s *Service) sealTOTP(tenantID, userID, seed string) (string, error) {
+	if s.keyring == nil {
+		return "", keyward.Errorf(keyward.EUnavailable, "Two-factor sign-in needs a master key to keep its seed sealed, and none is set. Ask your platform operator to set KEYWARD_MASTER_KEY.")
+	}
+	return string(s.keyring.Seal([]byte(seed), totpPlace(tenantID, userID))), nil
+}
+
+// openTOTP returns the seed of a stored value: sealed, or kept in clear
+// by an earlier version until the first start with a master key seals it.
+func (s *Service) openTOTP(tenantID, userID, stored string) (string, error) {
+	if !strings.HasPrefix(stored, seal.Version+".") {
+		return stored, nil
+	}
+	if s.keyring == nil {
+		return "", keyward.Errorf(keyward.EUnavailable, "no master key is set, so the TOTP seed cannot be opened")
+	}
+	b, err := s.keyring.Open(seal.Sealed(stored), totpPlace(tenantID, userID))
+	if err != nil {
+		return "", &keyward.Error{Code: keyward.EInternal, Message: "the TOTP seed of user " + userID + " does not open", Err: err}
+	}
+	return string(b), nil
+}
+
+// sealClearTOTP seals, in place, every TOTP seed an earlier version
+// stored in clear.
+func (s *Service) sealClearTOTP(ctx context.Context) (int, error) {
+	n := 0
+	for {
+		var batch []store.ClearTOTPSeed
+		err := s.db.Write(ctx, func(q *store.Q) error {
+			var err error
+			if batch, err = q.ClearTOTPSeeds(ctx, 200); err != nil {
+				return err
+			}
+			for _, c := range batch {
+				sealed := s.keyring.Seal([]byte(c.Seed), totpPlace(c.TenantID, c.UserID))
+				if err := q.SealTOTPSeed(ctx, c.UserID, c.Seed, string(sealed)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return n, err
+		}
+		n += len(batch)
+		if len(batch) < 200 {
+			return n, nil
+		}
+	}
 }
 
 // userCaller returns the caller, who must be a signed-in tenant user.
@@ -531,30 +666,50 @@ func (s *Service) NewTOTP(ctx context.Context) (*TOTPSetup, error) {
 }
 
 // EnableTOTP makes seed the caller's second factor once code proves an
-// authenticator app holds it. The caller's other sessions end.
-func (s *Service) EnableTOTP(ctx context.Context, seed, code string) error {
+// authenticator app holds it, and returns RecoveryCodeCount one-time
+// recovery codes, shown this once. The seed is kept sealed. The caller's
+// other sessions end, and this one gets a new id.
+func (s *Service) EnableTOTP(ctx context.Context, seed, code string) ([]string, error) {
 	a, err := userCaller(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if b, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(seed); err != nil || len(b) < 16 {
-		return keyward.Invalid("secret", "The setup key is not valid. Reload the page to get a new one.")
+		return nil, keyward.Invalid("secret", "The setup key is not valid. Reload the page to get a new one.")
 	}
 	if on, err := s.TOTPEnabled(ctx); err != nil {
-		return err
+		return nil, err
 	} else if on {
-		return keyward.Errorf(keyward.EConflict, "Two-factor sign-in is already on. Turn it off first to use another authenticator.")
+		return nil, keyward.Errorf(keyward.EConflict, "Two-factor sign-in is already on. Turn it off first to use another authenticator.")
 	}
-	return s.checkTOTP(ctx, a.UserID, a.Address, seed, code, func(q *store.Q) error {
-		if err := q.DeleteUserSessions(ctx, a.UserID, a.TokenID); err != nil {
+	codes, digests := newRecoveryCodes()
+	err = s.checkTOTP(ctx, a.TenantID, a.UserID, a.Address, seed, code, func(q *store.Q) error {
+		if err := s.factorChanged(ctx, q, a); err != nil {
 			return err
 		}
-		return s.audit(ctx, q, a, a.TenantID, "user.totp_enable", "user", a.UserID, nil)
+		if err := s.putRecoveryCodes(ctx, q, a.TenantID, a.UserID, digests); err != nil {
+			return err
+		}
+		return s.audit(ctx, q, a, a.TenantID, "user.totp_enable", "user", a.UserID, map[string]any{"recovery_codes": len(codes)})
 	})
+	if err != nil {
+		return nil, err
+	}
+	return codes, nil
 }
 
-// DisableTOTP turns the caller's second factor off, given a current code.
-// The caller's other sessions end.
+// factorChanged ends the caller's other sessions and gives this one a
+// new id on its next request, after a change of password or second factor.
+func (s *Service) factorChanged(ctx context.Context, q *store.Q, a *keyward.Actor) error {
+	if err := q.DeleteUserSessions(ctx, a.UserID, a.TokenID); err != nil {
+		return err
+	}
+	return q.ExpireSessionGrant(ctx, a.TokenID)
+}
+
+// DisableTOTP turns the caller's second factor off, given a current code;
+// the recovery codes go with it. The caller's other sessions end, and this
+// one gets a new id.
 func (s *Service) DisableTOTP(ctx context.Context, code string) error {
 	a, err := userCaller(ctx)
 	if err != nil {
@@ -565,11 +720,14 @@ func (s *Service) DisableTOTP(ctx context.Context, code string) error {
 	} else if !on {
 		return nil
 	}
-	return s.checkTOTP(ctx, a.UserID, a.Address, "", code, func(q *store.Q) error {
+	return s.checkTOTP(ctx, a.TenantID, a.UserID, a.Address, "", code, func(q *store.Q) error {
 		if err := q.SetUserTOTP(ctx, a.UserID, "", 0); err != nil {
 			return err
 		}
-		if err := q.DeleteUserSessions(ctx, a.UserID, a.TokenID); err != nil {
+		if err := q.DeleteRecoveryCodes(ctx, a.UserID); err != nil {
+			return err
+		}
+		if err := s.factorChanged(ctx, q, a); err != nil {
 			return err
 		}
 		return s.audit(ctx, q, a, a.TenantID, "user.totp_disable", "user", a.UserID, nil)

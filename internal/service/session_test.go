@@ -30,7 +30,7 @@ func (f *fixture) staffWithTOTP(email string) string {
 	uctx := keyward.WithActor(context.Background(), a)
 	setup, _ := f.Svc.NewTOTP(uctx)
 	c, _ := totp.GenerateCode(setup.Secret, f.Now)
-	if err := f.Svc.EnableTOTP(uctx, setup.Secret, c); err != nil {
+	if _, err := f.Svc.EnableTOTP(uctx, setup.Secret, c); err != nil {
 		f.TB.Fatal(err)
 	}
 	return setup.Secret
@@ -311,7 +311,7 @@ func TestSignInRehashesAWeakPasswordHash(t *testing.T) {
 
 func TestTOTPSecondFactorIsSingleUse(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db)
+		f := newSealedFixture(t, db)
 		f.staff("ana@demo.test")
 		ctx := context.Background()
 		first := f.signIn("ana@demo.test", testPassword)
@@ -335,10 +335,10 @@ func TestTOTPSecondFactorIsSingleUse(t *testing.T) {
 			}
 			return c
 		}
-		if err := f.Svc.EnableTOTP(uctx, setup.Secret, "000000"); keyward.ErrorCode(err) != keyward.EInvalid {
+		if _, err := f.Svc.EnableTOTP(uctx, setup.Secret, "000000"); keyward.ErrorCode(err) != keyward.EInvalid {
 			t.Fatalf("enable with a wrong code: %v", err)
 		}
-		if err := f.Svc.EnableTOTP(uctx, setup.Secret, code()); err != nil {
+		if _, err := f.Svc.EnableTOTP(uctx, setup.Secret, code()); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := f.actor(first); err != nil {
@@ -390,7 +390,7 @@ func TestTOTPSecondFactorIsSingleUse(t *testing.T) {
 
 func TestSecondFactorGuessesAreThrottled(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db)
+		f := newSealedFixture(t, db)
 		seed := f.staffWithTOTP("ana@demo.test")
 		_, pending, _ := f.Svc.SignIn(context.Background(), "ana@demo.test", testPassword, "")
 		for range service.SignInMaxFailures {
@@ -501,7 +501,7 @@ func TestEmailAddressesArePerTenant(t *testing.T) {
 
 func TestParallelWrongCodesAreCheckedAtMostTheLimit(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db)
+		f := newSealedFixture(t, db)
 		seed := f.staffWithTOTP("ana@demo.test")
 		_, pending, err := f.Svc.SignIn(context.Background(), "ana@demo.test", testPassword, "203.0.113.9")
 		if err != nil {

@@ -4,11 +4,18 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"net/url"
 	"slices"
+	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/outbound"
 	"github.com/keyward/keyward/internal/store"
 )
+
+// WithOutbound sets the rules webhook URLs must meet (HTTPS, addresses the
+// dispatcher may dial); the zero Config is the strictest.
+func WithOutbound(cfg outbound.Config) Option { return func(s *Service) { s.outbound = cfg } }
 
 // webhookActor returns the caller, who must be a tenant administrator
 // holding the Webhooks feature; merchants are refused by tenantActor.
@@ -16,61 +23,118 @@ func webhookActor(ctx context.Context) (*keyward.Actor, error) {
 	return tenantActor(ctx, keyward.FeatureWebhooks)
 }
 
-func checkEvents(events []string) ([]string, error) {
-	out := []string{}
-	for _, e := range events {
-		if err := keyward.ValidName("events", e, 100); err != nil {
-			return nil, err
-		}
-		if !slices.Contains(out, e) {
-			out = append(out, e)
-		}
+// checkWebhookURL judges a URL as the dispatcher will, when it is saved.
+func (s *Service) checkWebhookURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || len(raw) > 2000 || u.Host == "" {
+		return keyward.Invalid("url", "url must be an absolute https:// URL, e.g. \"https://example.com/hooks/keyward\"")
 	}
-	if len(out) == 0 {
-		return nil, keyward.Invalid("events", "name at least one event, e.g. \"order.created\", or \"*\" for every event")
+	if err := s.outbound.CheckURL(u); err != nil {
+		return keyward.Invalid("url", "url is refused: %s", outboundReason(err))
 	}
-	return out, nil
+	return nil
 }
 
-// CreateWebhook adds a webhook endpoint for a store. The signing secret
-// (whsec_…) is returned once and kept only sealed by the master keyring;
-// without a keyring the endpoint is refused as unavailable.
+func outboundReason(err error) string {
+	if ue, ok := err.(*outbound.URLError); ok {
+		return ue.Reason
+	}
+	return err.Error()
+}
+
+// checkStores validates an endpoint's stores like a key's: "all", or
+// selected stores named by id or code, kept as ids.
+func checkStores(ctx context.Context, q *store.Q, tenantID string, in keyward.StoreAccess) (keyward.StoreAccess, error) {
+	switch in.Access {
+	case "", keyward.StoresAll:
+		if len(in.IDs) > 0 {
+			return in, keyward.Invalid("stores", "stores.ids must be empty when access is \"all\"; use access \"selected\" to choose stores")
+		}
+		return keyward.StoreAccess{Access: keyward.StoresAll}, nil
+	case keyward.StoresSelected:
+		if len(in.IDs) == 0 {
+			return in, keyward.Invalid("stores", "select at least one store, or use access \"all\"")
+		}
+		ids := []string{}
+		for _, ref := range in.IDs {
+			st, err := q.Store(ctx, tenantID, ref)
+			if keyward.ErrorCode(err) == keyward.ENotFound {
+				return in, keyward.Invalid("stores", "unknown store %q; list stores at GET /api/v1/stores", ref)
+			} else if err != nil {
+				return in, err
+			}
+			if !slices.Contains(ids, st.ID) {
+				ids = append(ids, st.ID)
+			}
+		}
+		slices.Sort(ids)
+		return keyward.StoreAccess{Access: keyward.StoresSelected, IDs: ids}, nil
+	}
+	return in, keyward.Invalid("stores", "stores.access must be \"all\" or \"selected\", not %q", in.Access)
+}
+
+// newWebhookSecret makes a signing secret: whsec_ and 32 random bytes in
+// base64, as Standard Webhooks has it.
+func newWebhookSecret() (plain, hint string) {
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	plain = "whsec_" + base64.StdEncoding.EncodeToString(raw)
+	return plain, "whsec_…" + plain[len(plain)-4:]
+}
+
+func (s *Service) needKeyring() error {
+	if s.keyring == nil {
+		return keyward.Errorf(keyward.EUnavailable, "webhook endpoints need a master key to keep their signing secrets; the operator sets KEYWARD_MASTER_KEY")
+	}
+	return nil
+}
+
+// CreateWebhook adds a webhook endpoint for the stores it names (or all).
+// The signing secret (whsec_…) is returned once and kept only sealed by
+// the master keyring; without a keyring the endpoint is refused as
+// unavailable.
 func (s *Service) CreateWebhook(ctx context.Context, in keyward.WebhookCreate) (*keyward.WebhookEndpoint, error) {
 	a, err := webhookActor(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := keyward.ValidWebhookURL(in.URL); err != nil {
+	if err := s.checkWebhookURL(in.URL); err != nil {
 		return nil, err
 	}
-	events, err := checkEvents(in.Events)
+	events, err := s.checkEvents(in.Events)
 	if err != nil {
 		return nil, err
 	}
 	if err := keyward.ValidText("description", in.Description, 500); err != nil {
 		return nil, err
 	}
-	if s.keyring == nil {
-		return nil, keyward.Errorf(keyward.EUnavailable, "webhook endpoints need a master key to keep their signing secrets; the operator sets KEYWARD_MASTER_KEY")
+	stores := keyward.StoreAccess{Access: keyward.StoresAll}
+	switch {
+	case in.Stores != nil && in.Store != "":
+		return nil, keyward.Invalid("stores", "give stores or store, not both")
+	case in.Stores != nil:
+		stores = *in.Stores
+	case in.Store != "":
+		stores = keyward.StoreAccess{Access: keyward.StoresSelected, IDs: []string{in.Store}}
 	}
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	plain := "whsec_" + base64.StdEncoding.EncodeToString(raw)
+	if err := s.needKeyring(); err != nil {
+		return nil, err
+	}
+	plain, hint := newWebhookSecret()
+	now := s.now()
 	w := &keyward.WebhookEndpoint{
 		ID: keyward.NewID("whk"), TenantID: a.TenantID, URL: in.URL, Events: events, Enabled: in.Enabled == nil || *in.Enabled,
-		SecretHint: "whsec_…" + plain[len(plain)-4:], Description: in.Description, CreatedAt: s.now(), UpdatedAt: s.now(), Secret: plain,
+		SecretHint: hint, Description: in.Description, CreatedAt: now, UpdatedAt: now, Secret: plain,
 	}
 	err = s.db.Write(ctx, func(q *store.Q) error {
-		st, err := q.Store(ctx, a.TenantID, in.Store)
-		if err != nil {
-			return invalidRef("store", err)
+		if w.Stores, err = checkStores(ctx, q, a.TenantID, stores); err != nil {
+			return err
 		}
-		w.StoreID = st.ID
 		sealed := s.keyring.Seal([]byte(plain), webhookSecretPlace(w.TenantID, w.ID))
 		if err := q.InsertWebhook(ctx, w, string(sealed)); err != nil {
 			return err
 		}
-		return s.audit(ctx, q, a, a.TenantID, "webhook.create", "webhook", w.ID, map[string]any{"store_id": w.StoreID, "url": w.URL, "events": w.Events})
+		return s.audit(ctx, q, a, a.TenantID, "webhook.create", "webhook", w.ID, map[string]any{"stores": w.Stores, "url": w.URL, "events": w.Events, "enabled": w.Enabled})
 	})
 	if err != nil {
 		return nil, err
@@ -78,13 +142,19 @@ func (s *Service) CreateWebhook(ctx context.Context, in keyward.WebhookCreate) (
 	return w, nil
 }
 
-// ListWebhooks lists the tenant's webhook endpoints, optionally of a store.
+// ListWebhooks lists the tenant's webhook endpoints, optionally those
+// receiving the events of one store.
 func (s *Service) ListWebhooks(ctx context.Context, storeRef string) ([]*keyward.WebhookEndpoint, error) {
 	a, err := webhookActor(ctx)
 	if err != nil {
 		return nil, err
 	}
 	q := s.db.Read()
+	all, err := q.ListWebhooks(ctx, a.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	out := []*keyward.WebhookEndpoint{}
 	storeID := ""
 	if storeRef != "" {
 		st, err := q.Store(ctx, a.TenantID, storeRef)
@@ -93,11 +163,12 @@ func (s *Service) ListWebhooks(ctx context.Context, storeRef string) ([]*keyward
 		}
 		storeID = st.ID
 	}
-	out, err := q.ListWebhooks(ctx, a.TenantID, storeID)
-	if out == nil && err == nil {
-		out = []*keyward.WebhookEndpoint{}
+	for _, w := range all {
+		if storeID == "" || w.Stores.Access != keyward.StoresSelected || slices.Contains(w.Stores.IDs, storeID) {
+			out = append(out, w)
+		}
 	}
-	return out, err
+	return out, nil
 }
 
 // Webhook returns one webhook endpoint.
@@ -109,39 +180,60 @@ func (s *Service) Webhook(ctx context.Context, id string) (*keyward.WebhookEndpo
 	return s.db.Read().Webhook(ctx, a.TenantID, id)
 }
 
-// UpdateWebhook changes a webhook endpoint.
+func webhookSettings(w *keyward.WebhookEndpoint) map[string]any {
+	return map[string]any{"url": w.URL, "stores": w.Stores, "events": w.Events, "description": w.Description, "enabled": w.Enabled}
+}
+
+// UpdateWebhook changes a webhook endpoint. Enabling an endpoint keyward
+// disabled clears the reason and its failure record.
 func (s *Service) UpdateWebhook(ctx context.Context, id string, in keyward.WebhookUpdate) (*keyward.WebhookEndpoint, error) {
 	a, err := webhookActor(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if in.URL != nil {
+		if err := s.checkWebhookURL(*in.URL); err != nil {
+			return nil, err
+		}
+	}
+	var events []string
+	if in.Events != nil {
+		if events, err = s.checkEvents(*in.Events); err != nil {
+			return nil, err
+		}
+	}
+	if in.Description != nil {
+		if err := keyward.ValidText("description", *in.Description, 500); err != nil {
+			return nil, err
+		}
 	}
 	var w *keyward.WebhookEndpoint
 	err = s.db.Write(ctx, func(q *store.Q) error {
 		if w, err = q.Webhook(ctx, a.TenantID, id); err != nil {
 			return err
 		}
-		before := map[string]any{"url": w.URL, "events": w.Events, "description": w.Description, "enabled": w.Enabled}
+		before := webhookSettings(w)
 		if in.URL != nil {
-			if err := keyward.ValidWebhookURL(*in.URL); err != nil {
-				return err
-			}
 			w.URL = *in.URL
 		}
-		if in.Events != nil {
-			if w.Events, err = checkEvents(*in.Events); err != nil {
+		if in.Stores != nil {
+			if w.Stores, err = checkStores(ctx, q, a.TenantID, *in.Stores); err != nil {
 				return err
 			}
 		}
+		if in.Events != nil {
+			w.Events = events
+		}
 		if in.Description != nil {
-			if err := keyward.ValidText("description", *in.Description, 500); err != nil {
-				return err
-			}
 			w.Description = *in.Description
 		}
 		if in.Enabled != nil {
 			w.Enabled = *in.Enabled
+			if w.Enabled {
+				w.DisabledReason, w.FailingSince = "", nil
+			}
 		}
-		changes := diff(before, map[string]any{"url": w.URL, "events": w.Events, "description": w.Description, "enabled": w.Enabled})
+		changes := diff(before, webhookSettings(w))
 		if len(changes) == 0 {
 			return nil
 		}
@@ -154,7 +246,7 @@ func (s *Service) UpdateWebhook(ctx context.Context, id string, in keyward.Webho
 	return w, err
 }
 
-// DeleteWebhook removes a webhook endpoint.
+// DeleteWebhook removes a webhook endpoint with its delivery log.
 func (s *Service) DeleteWebhook(ctx context.Context, id string) error {
 	a, err := webhookActor(ctx)
 	if err != nil {
@@ -170,4 +262,194 @@ func (s *Service) DeleteWebhook(ctx context.Context, id string) error {
 		}
 		return s.audit(ctx, q, a, a.TenantID, "webhook.delete", "webhook", w.ID, map[string]any{"url": w.URL})
 	})
+}
+
+// MaxWebhookOverlap is the longest a rolled secret keeps signing.
+const MaxWebhookOverlap = 7 * 24 * time.Hour
+
+// RollWebhookSecret gives an endpoint a new signing secret, returned once.
+// The old one keeps signing beside it for the overlap (default 24 hours),
+// so a receiver can move to the new secret without dropping an event.
+func (s *Service) RollWebhookSecret(ctx context.Context, id string, in keyward.WebhookRoll) (*keyward.WebhookEndpoint, error) {
+	a, err := webhookActor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	overlap := 24 * time.Hour
+	if in.Overlap != "" {
+		if overlap, err = time.ParseDuration(in.Overlap); err != nil || overlap < 0 || overlap > MaxWebhookOverlap {
+			return nil, keyward.Invalid("overlap", "overlap must be a duration between 0s and 168h (7 days), e.g. \"24h\"")
+		}
+	}
+	if err := s.needKeyring(); err != nil {
+		return nil, err
+	}
+	plain, hint := newWebhookSecret()
+	var w *keyward.WebhookEndpoint
+	err = s.db.Write(ctx, func(q *store.Q) error {
+		if w, err = q.Webhook(ctx, a.TenantID, id); err != nil {
+			return err
+		}
+		old, err := q.WebhookSealedSecrets(ctx, a.TenantID, id)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		prev, until := "", (*time.Time)(nil)
+		if overlap > 0 && old.Current != "" {
+			// The old secret is resealed in its own place, so that a
+			// value moved between columns cannot be opened.
+			plainOld, err := s.keyring.Open(sealedOf(old.Current), webhookSecretPlace(w.TenantID, w.ID))
+			if err != nil {
+				return &keyward.Error{Code: keyward.EInternal, Message: "the current signing secret does not open", Err: err}
+			}
+			prev = string(s.keyring.Seal(plainOld, webhookPreviousSecretPlace(w.TenantID, w.ID)))
+			t := now.Add(overlap)
+			until = &t
+		}
+		sealed := s.keyring.Seal([]byte(plain), webhookSecretPlace(w.TenantID, w.ID))
+		if err := q.RollWebhookSecret(ctx, w.ID, string(sealed), prev, hint, until, now); err != nil {
+			return err
+		}
+		w.SecretHint, w.PreviousSecretUntil, w.UpdatedAt, w.Secret = hint, until, now, plain
+		return s.audit(ctx, q, a, a.TenantID, "webhook.roll_secret", "webhook", w.ID, map[string]any{"overlap": overlap.String()})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// SendTestEvent sends a webhook.test event to one endpoint, whatever it
+// subscribes to, and returns the delivery.
+func (s *Service) SendTestEvent(ctx context.Context, id string) (*keyward.WebhookDelivery, error) {
+	a, err := webhookActor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var d *keyward.WebhookDelivery
+	err = s.db.Write(ctx, func(q *store.Q) error {
+		w, err := q.Webhook(ctx, a.TenantID, id)
+		if err != nil {
+			return err
+		}
+		if !w.Enabled {
+			return keyward.Errorf(keyward.EConflict, "this endpoint is disabled; enable it to send a test event")
+		}
+		e, err := s.writeEvent(ctx, q, a.TenantID, w.Stores.IDs, "webhook.test",
+			map[string]any{"message": "A test event from keyward, sent by " + a.Name() + "."}, []*keyward.WebhookEndpoint{w})
+		if err != nil {
+			return err
+		}
+		ds, err := q.ListDeliveries(ctx, w.ID, "", time.Time{}, 5)
+		if err != nil {
+			return err
+		}
+		for _, x := range ds {
+			if x.EventID == e.ID {
+				d = x
+			}
+		}
+		return s.audit(ctx, q, a, a.TenantID, "webhook.test", "webhook", w.ID, map[string]any{"event_id": e.ID})
+	})
+	return d, err
+}
+
+// DeliveryFilter narrows an endpoint's delivery list.
+type DeliveryFilter struct {
+	Status string // pending, succeeded or failed; "" for all
+	Before time.Time
+	Limit  int
+}
+
+// ListDeliveries lists an endpoint's deliveries, newest first.
+func (s *Service) ListDeliveries(ctx context.Context, endpointID string, f DeliveryFilter) ([]*keyward.WebhookDelivery, error) {
+	a, err := webhookActor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	switch f.Status {
+	case "", keyward.DeliveryPending, keyward.DeliverySucceeded, keyward.DeliveryFailed:
+	default:
+		return nil, keyward.Invalid("status", "status must be pending, succeeded or failed")
+	}
+	q := s.db.Read()
+	if _, err := q.Webhook(ctx, a.TenantID, endpointID); err != nil {
+		return nil, err
+	}
+	return q.ListDeliveries(ctx, endpointID, f.Status, f.Before, clampLimit(f.Limit))
+}
+
+// ListAttempts lists an endpoint's delivery attempts, newest first,
+// optionally of one delivery: the delivery log.
+func (s *Service) ListAttempts(ctx context.Context, endpointID, deliveryID string, limit int) ([]*keyward.WebhookAttempt, error) {
+	a, err := webhookActor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q := s.db.Read()
+	if _, err := q.Webhook(ctx, a.TenantID, endpointID); err != nil {
+		return nil, err
+	}
+	return q.ListAttempts(ctx, endpointID, deliveryID, clampLimit(limit))
+}
+
+// Replay sends deliveries of an endpoint again, now: the one named by
+// deliveryID, or with deliveryID "" every failed one created since since.
+// A replayed delivery keeps its event's webhook-id.
+func (s *Service) Replay(ctx context.Context, endpointID, deliveryID string, since time.Time) (int, error) {
+	a, err := webhookActor(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if deliveryID == "" && since.IsZero() {
+		return 0, keyward.Invalid("since", "name a delivery, or replay the failed ones since a time, e.g. since=2026-12-01T00:00:00Z")
+	}
+	var n int
+	err = s.db.Write(ctx, func(q *store.Q) error {
+		w, err := q.Webhook(ctx, a.TenantID, endpointID)
+		if err != nil {
+			return err
+		}
+		if deliveryID != "" {
+			if _, err := q.Delivery(ctx, w.ID, deliveryID); err != nil {
+				return err
+			}
+		}
+		if n, err = q.ScheduleDeliveries(ctx, w.ID, deliveryID, since, s.now()); err != nil {
+			return err
+		}
+		return s.audit(ctx, q, a, a.TenantID, "webhook.replay", "webhook", w.ID, map[string]any{"delivery_id": deliveryID, "since": since, "deliveries": n})
+	})
+	if err == nil && n > 0 {
+		s.wakeDispatch()
+	}
+	return n, err
+}
+
+// WebhookStats is an endpoint's recent success rate, per bucket.
+type WebhookStats struct {
+	Since     time.Time `json:"since"`
+	Step      string    `json:"step"`
+	Attempts  []int     `json:"attempts"`
+	Succeeded []int     `json:"succeeded"`
+}
+
+// WebhookStats counts an endpoint's attempts and successes over the last
+// 24 hours, per hour.
+func (s *Service) WebhookStats(ctx context.Context, endpointID string) (*WebhookStats, error) {
+	a, err := webhookActor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q := s.db.Read()
+	if _, err := q.Webhook(ctx, a.TenantID, endpointID); err != nil {
+		return nil, err
+	}
+	since := s.now().Truncate(time.Hour).Add(-23 * time.Hour)
+	total, ok, err := q.AttemptCounts(ctx, endpointID, since, time.Hour, 24)
+	if err != nil {
+		return nil, err
+	}
+	return &WebhookStats{Since: since, Step: "1h", Attempts: total, Succeeded: ok}, nil
 }

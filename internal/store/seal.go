@@ -19,6 +19,10 @@ type SealedField struct {
 var SealedFields = []SealedField{
 	{Table: "seal_canary", Column: "sealed"},
 	{Table: "webhook_endpoints", Column: "secret_sealed", TenantColumn: "tenant_id"},
+	{Table: "connections", Column: "secrets_sealed", TenantColumn: "tenant_id"},
+	{Table: "webhook_endpoints", Column: "previous_secret_sealed", TenantColumn: "tenant_id"},
+	{Table: "users", Column: "totp_sealed", TenantColumn: "tenant_id"},
+	{Table: "audit_checkpoints", Column: "signature", TenantColumn: "chain"},
 }
 
 // SealedValue is one stored sealed value and the row holding it.

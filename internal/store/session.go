@@ -26,22 +26,29 @@ type Session struct {
 	LastSeenAt time.Time
 	// ExpiresAt is the absolute end of the session, however active.
 	ExpiresAt time.Time
+	// CheckedAt is when the user last proved their password (and second
+	// factor) in this session; nil when never.
+	CheckedAt *time.Time
+	// GrantHash names what the user was allowed when the session's id was
+	// issued; the session gets a new id when it no longer matches.
+	GrantHash string
 }
 
 // InsertSession adds a session.
 func (q *Q) InsertSession(ctx context.Context, s *Session) error {
-	_, err := q.exec(ctx, `INSERT INTO sessions (id, digest, tenant_id, user_id, pending_mfa, address, created_at, last_seen_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		s.ID, s.Digest, s.TenantID, s.UserID, s.PendingMFA, s.Address, s.CreatedAt.UTC(), s.LastSeenAt.UTC(), s.ExpiresAt.UTC())
+	_, err := q.exec(ctx, `INSERT INTO sessions (id, digest, tenant_id, user_id, pending_mfa, address, created_at, last_seen_at, expires_at, checked_at, grant_hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, s.Digest, s.TenantID, s.UserID, s.PendingMFA, s.Address, s.CreatedAt.UTC(), s.LastSeenAt.UTC(), s.ExpiresAt.UTC(), nullTime(s.CheckedAt), s.GrantHash)
 	return err
 }
 
 // SessionByDigest finds a session by the SHA-256 of its id.
 func (q *Q) SessionByDigest(ctx context.Context, digest []byte) (*Session, error) {
 	var s Session
-	err := q.row(ctx, `SELECT id, digest, tenant_id, user_id, pending_mfa, address, created_at, last_seen_at, expires_at
+	var checked sql.NullTime
+	err := q.row(ctx, `SELECT id, digest, tenant_id, user_id, pending_mfa, address, created_at, last_seen_at, expires_at, checked_at, grant_hash
 		FROM sessions WHERE digest = ?`, digest).
-		Scan(&s.ID, &s.Digest, &s.TenantID, &s.UserID, &s.PendingMFA, &s.Address, &s.CreatedAt, &s.LastSeenAt, &s.ExpiresAt)
+		Scan(&s.ID, &s.Digest, &s.TenantID, &s.UserID, &s.PendingMFA, &s.Address, &s.CreatedAt, &s.LastSeenAt, &s.ExpiresAt, &checked, &s.GrantHash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, keyward.Errorf(keyward.ENotFound, "no such session")
 	}
@@ -49,6 +56,7 @@ func (q *Q) SessionByDigest(ctx context.Context, digest []byte) (*Session, error
 		return nil, normalise(err)
 	}
 	s.CreatedAt, s.LastSeenAt, s.ExpiresAt = s.CreatedAt.UTC(), s.LastSeenAt.UTC(), s.ExpiresAt.UTC()
+	s.CheckedAt = timePtr(checked)
 	return &s, nil
 }
 
@@ -175,25 +183,28 @@ func (q *Q) PruneSignInFailures(ctx context.Context, before time.Time) error {
 	return err
 }
 
-// UserTOTP returns a user's TOTP seed ("" when the second factor is off)
-// and the last time step accepted.
+// UserTOTP returns a user's TOTP seed as stored ("" when the second
+// factor is off): sealed, or, when stored in clear by an earlier version
+// and not yet sealed, in clear. It also returns the last time step
+// accepted.
 func (q *Q) UserTOTP(ctx context.Context, userID string) (seed string, lastStep int64, err error) {
 	var s sql.NullString
-	err = q.row(ctx, `SELECT totp_secret, totp_last_step FROM users WHERE id = ?`, userID).Scan(&s, &lastStep)
+	err = q.row(ctx, `SELECT COALESCE(totp_sealed, totp_secret), totp_last_step FROM users WHERE id = ?`, userID).Scan(&s, &lastStep)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", 0, keyward.Errorf(keyward.ENotFound, "no such user")
 	}
 	return s.String, lastStep, normalise(err)
 }
 
-// SetUserTOTP sets a user's TOTP seed ("" turns the second factor off) and
-// resets the last accepted step to step.
-func (q *Q) SetUserTOTP(ctx context.Context, userID, seed string, step int64) error {
+// SetUserTOTP sets a user's sealed TOTP seed ("" turns the second factor
+// off), clears any seed kept in clear, and resets the last accepted step
+// to step.
+func (q *Q) SetUserTOTP(ctx context.Context, userID, sealed string, step int64) error {
 	var v any
-	if seed != "" {
-		v = seed
+	if sealed != "" {
+		v = sealed
 	}
-	_, err := q.exec(ctx, `UPDATE users SET totp_secret = ?, totp_last_step = ? WHERE id = ?`, v, step, userID)
+	_, err := q.exec(ctx, `UPDATE users SET totp_sealed = ?, totp_secret = NULL, totp_last_step = ? WHERE id = ?`, v, step, userID)
 	return err
 }
 

@@ -75,6 +75,9 @@ func (w *Web) changePassword(rw http.ResponseWriter, r *http.Request) error {
 		}
 		return w.passwordRefused(rw, r, fe, status)
 	}
+	if err := w.renewNow(rw, r); err != nil {
+		return err
+	}
 	return redirect(rw, r, pathHome, "Your password is changed. Your other sessions have ended.")
 }
 

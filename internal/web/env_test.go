@@ -21,6 +21,7 @@ import (
 	"github.com/keyward/keyward/internal/gateway"
 	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/internal/replica"
+	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/service"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/storetest"
@@ -39,6 +40,8 @@ type env struct {
 }
 
 const (
+	// testMasterKey seals what the back office keeps sealed, such as TOTP seeds.
+	testMasterKey  = "test:0707070707070707070707070707070707070707070707070707070707070707"
 	staffPassword  = "correct horse battery staple"
 	licenceContact = "sales@platform.test"
 )
@@ -56,7 +59,11 @@ func newEnvBehind(t *testing.T, tls bool, front httpx.Front) *env {
 	db := storetest.Open(t, store.SQLite)
 	cat := catalog.Builtin()
 	rep := replica.New(db, cat)
-	svc := service.New(db, cat, service.WithLicenceContact(licenceContact),
+	kr, err := seal.ParseKeyring(testMasterKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := service.New(db, cat, service.WithLicenceContact(licenceContact), service.WithKeyring(kr),
 		service.WithChangeHook(func(ctx context.Context) {
 			if err := rep.Sync(ctx); err != nil {
 				t.Errorf("replica sync: %v", err)

@@ -60,9 +60,8 @@ func readKeyForm(r *http.Request, cat *catalog.Catalog) keyForm {
 		Blocks:      r.PostForm["block"],
 	}
 	for _, res := range cat.Resources() {
-		var lvl keyward.Level
-		if lvl.UnmarshalText([]byte(r.PostFormValue("perm."+res))) == nil && lvl != keyward.LevelNone {
-			f.Permissions[res] = lvl
+		if lvl := r.PostFormValue("perm." + res); lvl != "" {
+			f.Permissions[res] = keyward.Level(lvl)
 		}
 	}
 	return f
@@ -95,7 +94,7 @@ func (f keyForm) update() keyward.KeyUpdate {
 	st, ms := f.stores(), f.methods()
 	return keyward.KeyUpdate{
 		Name: &f.Name, Description: &f.Description, Enabled: &f.Enabled, Permissions: &f.Permissions,
-		Stores: &st, Methods: &ms, ClearPermissions: true,
+		Stores: &st, Methods: &ms,
 	}
 }
 
@@ -145,12 +144,6 @@ type methodBox struct {
 	Summary string
 	Write   bool
 	Checked bool
-	// Resource and Access are what the method needs; Unavailable marks a
-	// method the form's permissions cannot allow, and Needs says why.
-	Resource    string
-	Access      keyward.Level
-	Unavailable bool
-	Needs       string
 }
 
 // licence returns the licence_required message when the tenant cannot
@@ -193,9 +186,7 @@ func (w *Web) keyFormPage(r *http.Request, k *keyward.Key, f keyForm) (*keyFormP
 		for _, m := range b.Methods {
 			on := bb.All || slices.Contains(f.Methods, m.ID)
 			all = all && on
-			bb.Methods = append(bb.Methods, methodBox{ID: m.ID, Verb: m.HTTPMethod, Path: m.Path, Summary: m.Summary, Write: m.Access == keyward.LevelWrite, Checked: on,
-				Resource: m.Resource, Access: m.Access, Unavailable: !f.Permissions[m.Resource].Allows(m.Access),
-				Needs: "Needs " + levelLabel(m.Access) + " on " + resourceLabel(m.Resource) + " under Permissions."})
+			bb.Methods = append(bb.Methods, methodBox{ID: m.ID, Verb: m.HTTPMethod, Path: m.Path, Summary: m.Summary, Write: m.Access == keyward.LevelWrite, Checked: on})
 		}
 		bb.All = all
 		p.Blocks = append(p.Blocks, bb)
@@ -204,6 +195,9 @@ func (w *Web) keyFormPage(r *http.Request, k *keyward.Key, f keyForm) (*keyFormP
 }
 
 func (w *Web) newKey(rw http.ResponseWriter, r *http.Request) error {
+	if ok, err := w.stepUp(rw, r, ""); !ok {
+		return err
+	}
 	p, err := w.keyFormPage(r, nil, newKeyForm())
 	if err != nil {
 		return err
@@ -219,6 +213,9 @@ var keyFields = []string{"name", "description", "permissions", "stores", "method
 // only time they are shown: they never travel in a redirect.
 func (w *Web) createKey(rw http.ResponseWriter, r *http.Request) error {
 	if err := parseForm(rw, r); err != nil {
+		return err
+	}
+	if ok, err := w.stepUp(rw, r, pathKeys+"/new"); !ok {
 		return err
 	}
 	f := readKeyForm(r, w.svc.Catalog())
@@ -429,7 +426,6 @@ func (w *Web) keyPage(r *http.Request, id string) (*keyPage, error) {
 	if err != nil {
 		return nil, err
 	}
-	k.Warnings = w.svc.KeyWarnings(k)
 	p := &keyPage{page: page{Title: k.DisplayName, Crumbs: []string{"Settings", "Integrations", "API Management"}}, Key: k, Roll: rollForm{Slot: "1"}}
 	if p.Licence, err = w.licence(r); err != nil {
 		return nil, err
@@ -535,6 +531,9 @@ func (w *Web) deleteKey(rw http.ResponseWriter, r *http.Request) error {
 // rollKey gives a slot a new secret and shows it in this answer, once.
 func (w *Web) rollKey(rw http.ResponseWriter, r *http.Request) error {
 	if err := parseForm(rw, r); err != nil {
+		return err
+	}
+	if ok, err := w.stepUp(rw, r, pathKeys+"/"+r.PathValue("id")); !ok {
 		return err
 	}
 	form := rollForm{Slot: r.PostFormValue("slot"), Grace: strings.TrimSpace(r.PostFormValue("grace"))}

@@ -342,6 +342,12 @@ func (w *Web) createMerchantUser(rw http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	f := readMerchantUserForm(r)
+	if f.APIAccess {
+		// Generating merchant credentials asks for a recent password check.
+		if ok, err := w.stepUp(rw, r, pathMerchants+"/"+m.ID+"/users/new"); !ok {
+			return err
+		}
+	}
 	u, err := w.svc.CreateMerchantUser(r.Context(), m.ID, keyward.MerchantUserCreate{Email: f.Email, Name: f.Name, Level: f.level(), APIAccess: f.APIAccess})
 	if err != nil {
 		fe, status, err := formError(err, merchantUserFields...)
@@ -395,6 +401,12 @@ func (w *Web) updateMerchantUser(rw http.ResponseWriter, r *http.Request) error 
 	in := keyward.MerchantUserUpdate{Name: &f.Name, Level: &level}
 	if f.APIAccess != before.APIAccess {
 		in.APIAccess = &f.APIAccess
+		if f.APIAccess {
+			// Generating merchant credentials asks for a recent password check.
+			if ok, err := w.stepUp(rw, r, pathMerchants+"/"+m.ID+"/users/"+before.ID+"/edit"); !ok {
+				return err
+			}
+		}
 	}
 	u, err := w.svc.UpdateMerchantUser(r.Context(), m.ID, before.ID, in)
 	if err != nil {
@@ -422,6 +434,9 @@ func (w *Web) updateMerchantUser(rw http.ResponseWriter, r *http.Request) error 
 // regenerateMerchantAuthKey replaces the user's API Auth Key and shows the
 // new one in this answer, once.
 func (w *Web) regenerateMerchantAuthKey(rw http.ResponseWriter, r *http.Request) error {
+	if ok, err := w.stepUp(rw, r, pathMerchants+"/"+r.PathValue("id")); !ok {
+		return err
+	}
 	m, err := w.svc.Merchant(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err

@@ -110,6 +110,9 @@ var featureNotes = map[keyward.Feature]string{
 }
 
 func (w *Web) editProfile(rw http.ResponseWriter, r *http.Request) error {
+	if ok, err := w.stepUp(rw, r, ""); !ok {
+		return err
+	}
 	pr, err := w.svc.Profile(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
@@ -120,6 +123,9 @@ func (w *Web) editProfile(rw http.ResponseWriter, r *http.Request) error {
 
 func (w *Web) saveProfile(rw http.ResponseWriter, r *http.Request) error {
 	if err := parseForm(rw, r); err != nil {
+		return err
+	}
+	if ok, err := w.stepUp(rw, r, pathProfiles+"/"+r.PathValue("id")); !ok {
 		return err
 	}
 	pr, err := w.svc.Profile(r.Context(), r.PathValue("id"))

@@ -85,6 +85,12 @@ func (w *Web) routes() []route {
 		{"POST", pathMyTokens, "", false, w.createMyToken},
 		{"GET", pathMyTokens + "/{id}/revoke", "", false, w.confirmRevokeToken},
 		{"POST", pathMyTokens + "/{id}/revoke", "", false, w.revokeToken},
+		{"GET", pathRecovery, "", true, w.recoveryForm},
+		{"POST", pathRecovery, "", true, w.recovery},
+		{"GET", pathStepUp, "", false, w.stepUpForm},
+		{"POST", pathStepUp, "", false, w.confirmStepUp},
+		{"POST", pathRecoveryCodes, "", false, w.regenerateRecoveryCodes},
+		{"POST", pathSignOutAll, "", false, w.signOutEverywhere},
 		{"GET", pathSignInLink, "", true, w.signInLinkForm},
 		{"POST", pathSignInLink, "", true, w.signInLink},
 
@@ -110,6 +116,7 @@ func (w *Web) routes() []route {
 		{"POST", pathUsers + "/{id}/profile", users, false, w.setUserProfile},
 		{"POST", pathUsers + "/{id}/active", users, false, w.setUserActive},
 		{"POST", pathUsers + "/{id}/password", users, false, w.resetUserPassword},
+		{"POST", pathUsers + "/{id}/totp-reset", users, false, w.resetUserTOTP},
 
 		{"GET", pathMerchants, mer, false, w.listMerchants},
 		{"POST", pathMerchants, mer, false, w.createMerchant},
@@ -129,6 +136,7 @@ func (w *Web) routes() []route {
 		{"POST", pathMerchantAPI + "/{account}/deactivate", mer, false, w.deactivateMerchantAPIAccess},
 
 		{"GET", pathAudit, keyward.FeatureAudit, false, w.listAudit},
+		{"GET", pathAuditExport, keyward.FeatureAudit, false, w.exportAudit},
 
 		// The merchant portal (portal.go): merchant users only.
 		{"GET", pathPortal, featurePortal, false, w.portal},
@@ -147,7 +155,7 @@ func (w *Web) routes() []route {
 // Register adds the back office's routes to mux.
 func (w *Web) Register(mux *http.ServeMux) {
 	for _, rt := range w.routes() {
-		mux.Handle(rt.method+" "+rt.path, w.cop.Handler(w.adapt(rt)))
+		mux.Handle(rt.method+" "+rt.path, w.cop.Handler(w.renewing(rt, w.adapt(rt))))
 	}
 	mux.Handle("GET "+pathStatic, staticHandler())
 }

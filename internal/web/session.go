@@ -145,6 +145,8 @@ type accountPage struct {
 	Enabled bool
 	Setup   *service.TOTPSetup
 	Errors  formErrors
+	// RecoveryLeft is how many recovery codes are unused, when Enabled.
+	RecoveryLeft int
 	// Own is the password form and the caller's tokens (account.go).
 	Own ownAccount
 }
@@ -167,6 +169,11 @@ func (w *Web) accountPage(r *http.Request, setup *service.TOTPSetup) (*accountPa
 		return nil, err
 	}
 	p.Enabled = on
+	if on {
+		if p.RecoveryLeft, err = w.svc.RecoveryCodesLeft(r.Context()); err != nil {
+			return nil, err
+		}
+	}
 	if !on {
 		if setup == nil {
 			if setup, err = w.svc.NewTOTP(r.Context()); err != nil {
@@ -186,9 +193,14 @@ func (w *Web) enableTOTP(rw http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	seed := r.PostFormValue("secret")
-	err := w.svc.EnableTOTP(r.Context(), seed, r.PostFormValue("code"))
+	codes, err := w.svc.EnableTOTP(r.Context(), seed, r.PostFormValue("code"))
 	if err == nil {
-		return redirect(rw, r, pathAccount, "Two-factor sign-in is on. Your other sessions have ended.")
+		if err := w.renewNow(rw, r); err != nil {
+			return err
+		}
+		setFlash(rw, r, "Two-factor sign-in is on. Your other sessions have ended.")
+		w.showRecoveryCodes(rw, r, codes)
+		return nil
 	}
 	fe, status, err := formError(err, "code", "secret")
 	if err != nil {
@@ -213,6 +225,9 @@ func (w *Web) disableTOTP(rw http.ResponseWriter, r *http.Request) error {
 	}
 	err := w.svc.DisableTOTP(r.Context(), r.PostFormValue("code"))
 	if err == nil {
+		if err := w.renewNow(rw, r); err != nil {
+			return err
+		}
 		return redirect(rw, r, pathAccount, "Two-factor sign-in is off. Your other sessions have ended.")
 	}
 	fe, status, err := formError(err, "code")

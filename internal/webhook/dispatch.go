@@ -1,0 +1,296 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/keyward/keyward/internal/outbound"
+	"github.com/keyward/keyward/internal/service"
+)
+
+// Defaults of a Dispatcher's settings.
+const (
+	DefaultWorkers     = 64
+	DefaultPerEndpoint = 8
+	DefaultPoll        = 250 * time.Millisecond
+	DefaultLease       = 5 * time.Minute
+	DefaultTimeout     = 15 * time.Second
+	// ResponseExcerpt is how much of a receiver's answer the delivery log
+	// keeps.
+	ResponseExcerpt = 1024
+)
+
+// Config sets a Dispatcher up; zero values take the defaults.
+type Config struct {
+	// Workers bounds the deliveries this node sends at once.
+	Workers int
+	// PerEndpoint bounds the deliveries this node sends at once to one
+	// endpoint, so a slow receiver cannot take every worker.
+	PerEndpoint int
+	// Poll is how often the outbox is read when nothing wakes the
+	// dispatcher sooner.
+	Poll time.Duration
+	// Lease is how long a claimed delivery is held: a node that dies
+	// holding it leaves it to be claimed again after this.
+	Lease time.Duration
+	// Timeout bounds one attempt, from dialling to the end of the answer.
+	Timeout time.Duration
+	// Outbound is the dialling policy (addresses, HTTPS); tests allow
+	// 127.0.0.1 for their receivers.
+	Outbound outbound.Config
+	Logger   *slog.Logger
+}
+
+// Dispatcher claims due deliveries, signs and sends them, and records what
+// happened. Run one per node; nodes share the outbox.
+type Dispatcher struct {
+	svc    *service.Service
+	client *outbound.Client
+	cfg    Config
+	log    *slog.Logger
+	wake   chan struct{}
+	now    func() time.Time
+
+	mu       sync.Mutex
+	inFlight map[string]int // deliveries being sent, per endpoint
+	total    int
+
+	results chan service.Outcome
+}
+
+// New returns a Dispatcher sending svc's outbox under cfg.
+func New(svc *service.Service, cfg Config) (*Dispatcher, error) {
+	cfg.Workers = orDefault(cfg.Workers, DefaultWorkers)
+	cfg.PerEndpoint = orDefault(cfg.PerEndpoint, DefaultPerEndpoint)
+	cfg.Poll = orDefault(cfg.Poll, DefaultPoll)
+	cfg.Lease = orDefault(cfg.Lease, DefaultLease)
+	cfg.Timeout = orDefault(cfg.Timeout, DefaultTimeout)
+	cfg.Outbound.Timeout = cfg.Timeout
+	if cfg.Outbound.MaxResponseBytes == 0 {
+		cfg.Outbound.MaxResponseBytes = 64 << 10
+	}
+	if cfg.Outbound.UserAgent == "" {
+		cfg.Outbound.UserAgent = "keyward-webhooks/1"
+	}
+	client, err := outbound.NewClient(cfg.Outbound)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Dispatcher{svc: svc, client: client, cfg: cfg, log: log, wake: make(chan struct{}, 1), now: svc.Now,
+		inFlight: map[string]int{}, results: make(chan service.Outcome, cfg.Workers)}, nil
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// Wake makes the dispatcher look for due deliveries now rather than at
+// its next poll. It never blocks.
+func (d *Dispatcher) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run sends deliveries until ctx ends, then waits for the attempts under
+// way and records them.
+func (d *Dispatcher) Run(ctx context.Context) {
+	var sends sync.WaitGroup
+	recorded := make(chan struct{})
+	go func() {
+		d.record()
+		close(recorded)
+	}()
+	tick := time.NewTicker(d.cfg.Poll)
+	defer tick.Stop()
+	for {
+		if n := d.claim(ctx, &sends); n > 0 {
+			continue // there may be more due at once
+		}
+		select {
+		case <-ctx.Done():
+			sends.Wait()
+			close(d.results)
+			<-recorded
+			return
+		case <-d.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+// claim takes as many due deliveries as there are free workers and starts
+// sending them; it returns how many it took.
+func (d *Dispatcher) claim(ctx context.Context, sends *sync.WaitGroup) int {
+	d.mu.Lock()
+	free := d.cfg.Workers - d.total
+	var busy []string
+	for ep, n := range d.inFlight {
+		if n >= d.cfg.PerEndpoint {
+			busy = append(busy, ep)
+		}
+	}
+	d.mu.Unlock()
+	if free <= 0 || ctx.Err() != nil {
+		return 0
+	}
+	due, err := d.svc.ClaimDeliveries(ctx, free, d.cfg.Lease, busy)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Error("webhook dispatcher cannot read the outbox", "err", err)
+		}
+		return 0
+	}
+	for i := range due {
+		dl := &due[i]
+		d.mu.Lock()
+		d.inFlight[dl.EndpointID]++
+		d.total++
+		d.mu.Unlock()
+		sends.Add(1)
+		go func() {
+			defer sends.Done()
+			d.results <- d.send(dl)
+		}()
+	}
+	// A claim that filled the workers is not a sign of more work: wait for
+	// a result or the next poll.
+	if len(due) >= free {
+		return 0
+	}
+	return len(due)
+}
+
+// record writes outcomes in batches: whatever has arrived, at least every
+// 50 ms while sends go on.
+func (d *Dispatcher) record() {
+	batch := make([]service.Outcome, 0, 128)
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		// The outcomes are written even while the node stops, so that the
+		// deliveries sent are not sent again.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := d.svc.RecordOutcomes(ctx, batch)
+		cancel()
+		if err != nil {
+			d.log.Error("webhook dispatcher cannot record attempts; they will be sent again when their lease ends", "err", err, "attempts", len(batch))
+		}
+		d.mu.Lock()
+		for _, o := range batch {
+			d.total--
+			if d.inFlight[o.Due.EndpointID]--; d.inFlight[o.Due.EndpointID] <= 0 {
+				delete(d.inFlight, o.Due.EndpointID)
+			}
+		}
+		d.mu.Unlock()
+		batch = batch[:0]
+		d.Wake()
+	}
+	for o := range d.results {
+		batch = append(batch, o)
+	drain:
+		for len(batch) < cap(batch) {
+			select {
+			case o, ok := <-d.results:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, o)
+			case <-time.After(5 * time.Millisecond):
+				break drain
+			}
+		}
+		flush()
+	}
+	flush()
+}
+
+// send makes one attempt at a delivery.
+func (d *Dispatcher) send(dl *service.Due) service.Outcome {
+	o := service.Outcome{Due: dl, At: d.now()}
+	if len(dl.Secrets) == 0 {
+		o.Err = "the endpoint's signing secret cannot be opened"
+		return o
+	}
+	sig, err := Sign(dl.Secrets, dl.EventID, o.At, dl.Payload)
+	if err != nil {
+		o.Err = err.Error()
+		return o
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, dl.URL, bytes.NewReader(dl.Payload))
+	if err != nil {
+		o.Err = "the endpoint's URL is invalid"
+		return o
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("webhook-id", dl.EventID)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(o.At.Unix(), 10))
+	req.Header.Set("webhook-signature", sig)
+	start := time.Now()
+	resp, err := d.client.Do(req)
+	o.Latency = time.Since(start)
+	if err != nil {
+		o.Err = describe(err)
+		return o
+	}
+	o.StatusCode = resp.StatusCode
+	o.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), o.At)
+	excerpt, truncated, _ := outbound.ReadExcerpt(resp.Body, ResponseExcerpt)
+	o.Response = string(bytes.ToValidUTF8(excerpt, []byte("�")))
+	if truncated {
+		o.Response += "…"
+	}
+	o.Latency = time.Since(start)
+	if !o.OK() {
+		o.Err = "the receiver answered " + strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode)
+	}
+	return o
+}
+
+// describe says why an attempt got no answer, in words for the log.
+func describe(err error) string {
+	var ue *outbound.URLError
+	var ae *outbound.AddressError
+	switch {
+	case errors.As(err, &ue):
+		return "the URL is not allowed: " + ue.Reason
+	case errors.As(err, &ae):
+		return "the address is not allowed: " + ae.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "no answer within the timeout"
+	}
+	return err.Error()
+}
+
+// retryAfter reads a Retry-After header: seconds or an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
