@@ -2,11 +2,14 @@ package web
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/demoapi"
+	"github.com/keyward/keyward/internal/gateway"
 )
 
 // portalUser adds a merchant user and sets their portal password through
@@ -169,4 +172,39 @@ func TestAdministratorSetsAPortalPasswordShownOnce(t *testing.T) {
 	// A reset ends the portal session at once.
 	admin.post(pathMerchants+"/"+m.ID+"/users/"+u.ID+"/portal-password", nil)
 	wantStatus(t, mc.get(pathPortal), http.StatusSeeOther)
+}
+
+// gateway starts the gateway in front of the demo platform API over the
+// env's replica and returns its address.
+func (e *env) gateway() string {
+	e.t.Helper()
+	key := []byte("an identity key of at least 32 bytes for tests")
+	up := httptest.NewServer(demoapi.New(demoapi.Options{IdentityKey: key}))
+	e.t.Cleanup(up.Close)
+	u, _ := url.Parse(up.URL)
+	proxy, err := gateway.NewProxy(gateway.ProxyConfig{Upstream: u, Replica: e.rep, IdentityKey: key})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	gw := httptest.NewServer(proxy)
+	e.t.Cleanup(gw.Close)
+	return gw.URL
+}
+
+// callAsMerchant sends a request through the gateway with merchant
+// credentials and returns the status.
+func callAsMerchant(t *testing.T, gw, method, path, body, account, key string) int {
+	t.Helper()
+	req, err := http.NewRequest(method, gw+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.SetBasicAuth(account, key)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
 }
