@@ -82,8 +82,11 @@ type Connection struct {
 	Enabled        bool          `json:"enabled"`
 	State          string        `json:"state"`
 	Verification   *Verification `json:"verification,omitempty"`
-	CreatedAt      time.Time     `json:"created_at"`
-	UpdatedAt      time.Time     `json:"updated_at"`
+	// CredentialsChangedAt is when the API URL, a field or a secret last
+	// changed; a check older than that says nothing of the current ones.
+	CredentialsChangedAt time.Time `json:"credentials_changed_at"`
+	CreatedAt            time.Time `json:"created_at"`
+	UpdatedAt            time.Time `json:"updated_at"`
 }
 
 // ConnectionInput is the input for creating a connection, or for checking

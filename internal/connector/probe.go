@@ -245,3 +245,25 @@ func printable(s string) error {
 	}
 	return nil
 }
+
+// URLChecker is what CheckURL needs of the outbound client.
+type URLChecker interface {
+	CheckURL(*url.URL) error
+}
+
+// CheckURL applies the outbound policy to an API URL when it is saved; the
+// error's text is a reason fit for the person who typed it.
+func CheckURL(c URLChecker, apiURL string) error {
+	u, err := url.Parse(apiURL)
+	if err != nil {
+		return errors.New("it is not a URL")
+	}
+	if err := c.CheckURL(u); err != nil {
+		var ue *outbound.URLError
+		if errors.As(err, &ue) {
+			return errors.New(ue.Reason)
+		}
+		return errors.New("keyward may not call this address")
+	}
+	return nil
+}
