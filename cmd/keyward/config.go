@@ -65,6 +65,9 @@ type Config struct {
 	// master keys that seal secrets at rest (nil when none is set).
 	MasterKeyFile string
 	Keyring       *seal.Keyring
+	// Observe is forward-auth, metrics, traces and the access log (see
+	// observe.go).
+	Observe ObserveConfig
 }
 
 // masterKeyFlag adds --master-key-file, which keyward serve and keyward
@@ -231,6 +234,7 @@ func (c *Config) serveFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.UsageFlush, "usage-flush", envDuration("USAGE_FLUSH", 10*time.Second), "how often usage counts are written to the database (env KEYWARD_USAGE_FLUSH)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (env KEYWARD_LOG_LEVEL)")
 	c.masterKeyFlag(fs)
+	c.Observe.flags(fs)
 }
 
 // finish reads the environment fallbacks that flags cannot hold and checks
@@ -261,6 +265,7 @@ func (c *Config) finish() error {
 	}
 	if c.Addr != "" {
 		errs = append(errs, c.finishFront()...)
+		errs = append(errs, c.Observe.finish()...)
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = os.Getenv("KEYWARD_DATABASE_URL")

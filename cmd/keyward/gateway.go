@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net"
@@ -19,11 +18,7 @@ import (
 // with --demo and no upstream, the demo platform API is started on a
 // loopback port and put behind the gateway.
 func (m *Main) openGateway() error {
-	key := []byte(m.Config.IdentityKey)
-	if len(key) == 0 {
-		key = make([]byte, 32)
-		rand.Read(key)
-	}
+	key := m.identityKey()
 	upstream := m.Config.Upstream
 	if upstream == "" && m.Config.Demo {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -45,7 +40,7 @@ func (m *Main) openGateway() error {
 	p, err := gateway.NewProxy(gateway.ProxyConfig{
 		Upstream: u, Replica: m.Replica, Sources: splitList(m.Config.CredentialSources),
 		PassUnknown: m.Config.PassUnknown, IdentityKey: key, Limiter: m.Limiter, Logger: slog.Default(),
-		MaxBody: m.Config.MaxBody,
+		MaxBody: m.Config.MaxBody, Observer: m.obs.observer,
 	})
 	if err != nil {
 		return err

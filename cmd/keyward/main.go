@@ -231,6 +231,7 @@ type Main struct {
 	gatewayServer   *http.Server
 	gatewayListener net.Listener
 	demoServer      *http.Server
+	obs             observe
 	stop            context.CancelFunc
 	background      sync.WaitGroup
 }
@@ -360,12 +361,16 @@ func (m *Main) Open(ctx context.Context) error {
 	slog.Info("replica loaded", "secrets", m.Replica.Len(), "ms", time.Since(start).Milliseconds())
 	m.Usage = usage.New(db, keyward.SystemClock)
 	m.Replica.OnUse = m.Usage.Record
+	m.Usage.OnFlush = m.usageFlushed
 	fctx, stop := context.WithCancel(context.Background())
 	m.stop = stop
 	m.background.Add(2)
 	go func() { defer m.background.Done(); m.Replica.Follow(fctx, m.Config.SyncInterval) }()
 	go func() { defer m.background.Done(); m.Usage.Run(fctx, m.Config.UsageFlush) }()
 	if m.Limiter, err = m.newLimiter(); err != nil {
+		return err
+	}
+	if err := m.openObserve(ctx); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", m.Config.Addr)
@@ -416,7 +421,7 @@ func (m *Main) Handler() http.Handler {
 		httpx.Error(w, r, keyward.Errorf(keyward.ENotFound, "No such endpoint: %s %s. The API is described at /api/v1/openapi.json.", r.Method, r.URL.Path))
 	})
 	front := httpx.Front{TrustedProxies: m.Config.TrustedProxies, HTTPS: m.Config.HTTPS(), PublicURL: m.Config.PublicURL}
-	return httpx.Common(front.Wrap(mux))
+	return m.adminTracing(httpx.Common(front.Wrap(mux)))
 }
 
 // PublicURL is the address users reach keyward at, for links keyward
@@ -466,11 +471,15 @@ func (m *Main) Serve(ctx context.Context) error {
 			s.Shutdown(sctx)
 		}
 	}
+	m.closeObserve(sctx)
 	return m.server.Shutdown(sctx)
 }
 
 // Close stops following the change log and releases the database.
 func (m *Main) Close() error {
+	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	m.closeObserve(cctx)
+	cancel()
 	if m.stop != nil {
 		m.stop()
 		m.background.Wait()

@@ -98,6 +98,7 @@ type Replica struct {
 	share    *sharing // for keys compiled by Sync
 	seq      int64
 	lastSync atomic.Int64 // unix nanoseconds of the last successful sync
+	applied  atomic.Int64 // seq, readable without syncMu
 	lookups  atomic.Int64
 
 	// OnUse, when set, is called for every allowed request with the key id
@@ -188,6 +189,7 @@ func (r *Replica) Load(ctx context.Context) error {
 	// than sharing with the few keys Sync compiles saves.
 	r.share = newSharing()
 	r.seq = seq
+	r.applied.Store(seq)
 	r.lastSync.Store(r.now().UnixNano())
 	return nil
 }
@@ -321,6 +323,7 @@ func (r *Replica) Sync(ctx context.Context) error {
 				return err
 			}
 			r.seq = c.Seq
+			r.applied.Store(c.Seq)
 		}
 		if len(changes) < 500 {
 			break
@@ -407,6 +410,10 @@ func (r *Replica) Stale() bool { return r.staleAt(r.now()) }
 func (r *Replica) staleAt(now time.Time) bool {
 	return now.UnixNano()-r.lastSync.Load() > int64(r.maxStale)
 }
+
+// Applied returns the sequence number of the last change-log entry the
+// replica has applied.
+func (r *Replica) Applied() int64 { return r.applied.Load() }
 
 // LastSync returns when the replica last heard from the database.
 func (r *Replica) LastSync() time.Time { return time.Unix(0, r.lastSync.Load()).UTC() }

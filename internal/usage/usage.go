@@ -25,6 +25,10 @@ type Recorder struct {
 	mu       sync.Mutex
 	counts   map[minuteKey]int64
 	lastUsed map[[32]byte]int64 // secret digest -> unix nanoseconds
+
+	// OnFlush, when set before Run, learns of every write: how many
+	// requests it held and whether it failed.
+	OnFlush func(requests int64, err error)
 }
 
 // New returns a recorder writing to db.
@@ -45,7 +49,7 @@ func (r *Recorder) Record(keyID string, digest [32]byte) {
 
 // Flush writes what has been counted since the last flush in one
 // transaction. On failure the counts are kept for the next flush.
-func (r *Recorder) Flush(ctx context.Context) error {
+func (r *Recorder) Flush(ctx context.Context) (err error) {
 	r.mu.Lock()
 	counts, last := r.counts, r.lastUsed
 	r.counts, r.lastUsed = map[minuteKey]int64{}, map[[32]byte]int64{}
@@ -53,7 +57,14 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	if len(counts) == 0 && len(last) == 0 {
 		return nil
 	}
-	err := r.db.Write(ctx, func(q *store.Q) error {
+	var requests int64
+	for _, n := range counts {
+		requests += n
+	}
+	if r.OnFlush != nil {
+		defer func() { r.OnFlush(requests, err) }()
+	}
+	err = r.db.Write(ctx, func(q *store.Q) error {
 		for k, n := range counts {
 			if err := q.AddUsage(ctx, k.keyID, time.Unix(k.minute, 0), n); err != nil {
 				return err
