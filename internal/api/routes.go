@@ -94,6 +94,16 @@ func (a *API) Routes() []Route {
 		{"PATCH", "/api/v1/webhooks/{id}", AuthTenant, a.updateWebhook},
 		{"DELETE", "/api/v1/webhooks/{id}", AuthTenant, a.deleteWebhook},
 
+		{"GET", "/api/v1/connector-types", AuthTenant, a.listConnectorTypes},
+		{"GET", "/api/v1/connections", AuthTenant, a.listConnections},
+		{"POST", "/api/v1/connections", AuthTenant, a.createConnection},
+		{"POST", "/api/v1/connections/verify", AuthTenant, a.verifyConnectionInput},
+		{"GET", "/api/v1/connections/{id}", AuthTenant, a.getConnection},
+		{"PATCH", "/api/v1/connections/{id}", AuthTenant, a.updateConnection},
+		{"DELETE", "/api/v1/connections/{id}", AuthTenant, a.deleteConnection},
+		{"POST", "/api/v1/connections/{id}/verify", AuthTenant, a.verifyConnection},
+		{"POST", "/api/v1/connections/{id}/reveal", AuthTenant, a.revealConnectionSecret},
+
 		{"GET", "/api/v1/merchants", AuthTenant, a.listMerchants},
 		{"POST", "/api/v1/merchants", AuthTenant, a.createMerchant},
 		{"GET", "/api/v1/merchants/api-access", AuthTenant, a.listMerchantAPIAccess},

@@ -209,7 +209,7 @@ func (t *Type) Normalize(apiURL string, values map[string]string, scopes []strin
 	if err != nil {
 		return "", nil, nil, keyward.Invalid("api_url", "api_url %s", err.Error())
 	}
-	var sc []string
+	sc := []string{}
 	for _, s := range scopes {
 		s = strings.TrimSpace(s)
 		if s == "" || slices.Contains(sc, s) {

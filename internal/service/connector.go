@@ -310,7 +310,9 @@ func (s *Service) CreateConnection(ctx context.Context, in keyward.ConnectionInp
 			return nil, verifyFailed(&r.Verification)
 		}
 		maps.Copy(d.values, r.Rotated)
-		c.State, c.Verification = keyward.ConnectionVerified, &r.Verification
+		v := r.Verification
+		v.Cached = false
+		c.State, c.Verification = keyward.ConnectionVerified, &v
 	}
 	settings, secrets := d.split()
 	c.Settings, c.SecretsSet = settings, secretNames(secrets)
@@ -460,6 +462,7 @@ func (s *Service) UpdateConnection(ctx context.Context, id string, in keyward.Co
 			return nil, verifyFailed(&r.Verification)
 		}
 		maps.Copy(d.values, r.Rotated)
+		r.Cached = false
 		check = &r
 	}
 	settings, newSecrets := d.split()
@@ -547,7 +550,9 @@ func (s *Service) VerifyConnection(ctx context.Context, id string) (*keyward.Ver
 	if !ok {
 		return nil, keyward.Errorf(keyward.EInternal, "connection %s has the unknown type %q", c.ID, c.Type)
 	}
-	if v := c.Verification; v != nil && !v.CheckedAt.Before(c.CredentialsChangedAt) && fresh(t, v, s.now()) {
+	// A connection's recorded check is always of its current credentials:
+	// a change of them records a new check or none.
+	if v := c.Verification; v != nil && fresh(t, v, s.now()) {
 		v.Cached = true
 		return v, nil
 	}
