@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"slices"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/store"
@@ -103,4 +104,63 @@ func (s *Service) DeleteStore(ctx context.Context, idOrCode string) error {
 		s.changed(ctx)
 	}
 	return err
+}
+
+// StoreUsage is what works in a store: the keys limited to selected
+// stores that include it (Only: it is their one store) and the merchants
+// working in it, so a person sees what removing it would touch.
+type StoreUsage struct {
+	Store     *keyward.Store
+	Keys      []StoreKey
+	Merchants []*keyward.Merchant
+}
+
+// StoreKey is a key limited to a store.
+type StoreKey struct {
+	Key *keyward.Key
+	// Only marks a key whose one selected store this is.
+	Only bool
+}
+
+// InUse reports whether the store cannot be removed yet.
+func (u *StoreUsage) InUse() bool { return len(u.Keys) > 0 || len(u.Merchants) > 0 }
+
+// StoreUse returns what works in one of the caller's stores; it needs the
+// API Management feature, as changing stores does.
+func (s *Service) StoreUse(ctx context.Context, idOrCode string) (*StoreUsage, error) {
+	a, err := tenantActor(ctx, keyward.FeatureAPIManagement)
+	if err != nil {
+		return nil, err
+	}
+	q := s.db.Read()
+	st, err := q.Store(ctx, a.TenantID, idOrCode)
+	if err != nil {
+		return nil, err
+	}
+	u := &StoreUsage{Store: st}
+	f := keyward.KeyFilter{Access: keyward.StoresSelected, StoreID: st.ID, Limit: 500}
+	for {
+		keys, err := q.ListKeys(ctx, a.TenantID, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range keys {
+			k.DisplayName = a.Domain + "-" + k.Name
+			u.Keys = append(u.Keys, StoreKey{Key: k, Only: len(k.Stores.IDs) == 1})
+		}
+		if len(keys) < f.Limit {
+			break
+		}
+		f.After = keys[len(keys)-1].ID
+	}
+	ms, err := q.ListMerchants(ctx, a.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		if slices.Contains(m.StoreIDs, st.ID) {
+			u.Merchants = append(u.Merchants, m)
+		}
+	}
+	return u, nil
 }

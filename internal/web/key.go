@@ -144,6 +144,12 @@ type methodBox struct {
 	Summary string
 	Write   bool
 	Checked bool
+	// Resource and Access are what the method needs; Unavailable marks a
+	// method the form's permissions cannot allow, and Needs says why.
+	Resource    string
+	Access      keyward.Level
+	Unavailable bool
+	Needs       string
 }
 
 // licence returns the licence_required message when the tenant cannot
@@ -186,7 +192,9 @@ func (w *Web) keyFormPage(r *http.Request, k *keyward.Key, f keyForm) (*keyFormP
 		for _, m := range b.Methods {
 			on := bb.All || slices.Contains(f.Methods, m.ID)
 			all = all && on
-			bb.Methods = append(bb.Methods, methodBox{ID: m.ID, Verb: m.HTTPMethod, Path: m.Path, Summary: m.Summary, Write: m.Access == keyward.LevelWrite, Checked: on})
+			bb.Methods = append(bb.Methods, methodBox{ID: m.ID, Verb: m.HTTPMethod, Path: m.Path, Summary: m.Summary, Write: m.Access == keyward.LevelWrite, Checked: on,
+				Resource: m.Resource, Access: m.Access, Unavailable: !f.Permissions[m.Resource].Allows(m.Access),
+				Needs: "Needs " + levelLabel(m.Access) + " on " + resourceLabel(m.Resource) + " under Permissions."})
 		}
 		bb.All = all
 		p.Blocks = append(p.Blocks, bb)
@@ -426,6 +434,7 @@ func (w *Web) keyPage(r *http.Request, id string) (*keyPage, error) {
 	if err != nil {
 		return nil, err
 	}
+	k.Warnings = w.svc.KeyWarnings(k)
 	p := &keyPage{page: page{Title: k.DisplayName, Crumbs: []string{"Settings", "Integrations", "API Management"}}, Key: k, Roll: rollForm{Slot: "1"}}
 	if p.Licence, err = w.licence(r); err != nil {
 		return nil, err

@@ -66,7 +66,11 @@ type menuItem struct {
 // out. current is the path of the page shown.
 func menuFor(a *keyward.Actor, current string) []menuSection {
 	all := []menuSection{
-		{Title: "Settings", Group: "Integrations", Items: []menuItem{{Label: "API Management", Path: pathKeys, feature: keyward.FeatureAPIManagement}}},
+		{Title: "Settings", Items: []menuItem{
+			{Label: "Stores", Path: pathStores, feature: keyward.FeatureAPIManagement},
+			{Label: "Licence", Path: pathLicence, feature: keyward.FeatureAPIManagement},
+		}},
+		{Group: "Integrations", Items: []menuItem{{Label: "API Management", Path: pathKeys, feature: keyward.FeatureAPIManagement}}},
 		{Title: "Organization", Items: []menuItem{{Label: "Merchants", Path: pathMerchants, feature: keyward.FeatureMerchants}}},
 		{Title: "Integrations", Items: []menuItem{{Label: "API", Path: pathMerchantAPI, feature: keyward.FeatureMerchants}}},
 		{Title: "Staff", Items: []menuItem{

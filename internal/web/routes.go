@@ -105,6 +105,14 @@ func (w *Web) routes() []route {
 		{"POST", pathKeys + "/{id}/delete", api, false, w.deleteKey},
 		{"POST", pathKeys + "/{id}/roll", api, false, w.rollKey},
 
+		{"GET", pathStores, api, false, w.listStores},
+		{"POST", pathStores, api, false, w.createStore},
+		{"GET", pathStores + "/{id}", api, false, w.showStore},
+		{"POST", pathStores + "/{id}", api, false, w.renameStore},
+		{"GET", pathStores + "/{id}/remove", api, false, w.confirmRemoveStore},
+		{"POST", pathStores + "/{id}/remove", api, false, w.removeStore},
+		{"GET", pathLicence, api, false, w.showLicence},
+
 		{"GET", pathProfiles, users, false, w.listProfiles},
 		{"POST", pathProfiles, users, false, w.createProfile},
 		{"GET", pathProfiles + "/{id}", users, false, w.editProfile},

@@ -366,7 +366,7 @@ func TestLicenceBannerDisablesKeyForms(t *testing.T) {
 func TestKeyPagesDeleteAndFilter(t *testing.T) {
 	e := newEnv(t, false)
 	thq := e.key(keyward.KeyCreate{Name: "THQ", Permissions: keyward.Permissions{"orders": "write"}})
-	e.key(keyward.KeyCreate{Name: "CPA", Stores: keyward.StoreAccess{Access: "selected", IDs: []string{"online"}}, Methods: []string{"Orders"}})
+	e.key(keyward.KeyCreate{Name: "CPA", Permissions: keyward.Permissions{"orders": "read"}, Stores: keyward.StoreAccess{Access: "selected", IDs: []string{"online"}}, Methods: []string{"Orders"}})
 	c := e.client()
 	c.signIn(e.demo.Email, e.demo.Password)
 
