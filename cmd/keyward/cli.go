@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -268,6 +269,9 @@ func runCLI(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return cliRotateSecrets(ctx, args, out)
 	default:
 		if ok, err := runAccountCLI(ctx, cmd, args, out); ok {
+			return err
+		}
+		if ok, err := runConnectorCLI(ctx, cmd, args, out, os.Stdin); ok {
 			return err
 		}
 		return runKeysCLI(ctx, cmd, args, out)

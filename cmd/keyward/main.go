@@ -85,6 +85,13 @@ Usage:
   keyward keys list --tenant D [--enabled true|false] [--access all|selected] [--store C]
   keyward keys get|enable|disable|delete --tenant D --id K
   keyward keys roll --tenant D --id K [--slot 1|2] [--grace 24h]
+  keyward connections types
+  keyward connections list --tenant D [--type T] [--state verified|unverified|failed] [--store C]
+  keyward connections create --tenant D --type T --name N [--api-url URL] [--field name=value …]
+                             [--secrets-file F|-] [--stores all|code,…] [--required-scopes s,…] [--save-unverified]
+  keyward connections update --tenant D --id ID [--name N] [--field name=value …] [--secrets-file F|-] [--enable|--disabled]
+  keyward connections verify|delete --tenant D --id ID
+  keyward connections reveal --tenant D --id ID [--field access_token]   (audited)
   keyward verify --key SECRET (--method ID | --request "GET /api/v5/orders/statuses") [--store C] [--url URL]
 
 Every command takes --data DIR or --database postgres://… (env KEYWARD_DATABASE_URL).
