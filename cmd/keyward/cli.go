@@ -271,6 +271,9 @@ func runCLI(ctx context.Context, args []string, out, errOut io.Writer) error {
 		if ok, err := runAccountCLI(ctx, cmd, args, out); ok {
 			return err
 		}
+		if ok, err := runAuditCLI(ctx, cmd, args, out); ok {
+			return err
+		}
 		if ok, err := runConnectorCLI(ctx, cmd, args, out, os.Stdin); ok {
 			return err
 		}

@@ -39,6 +39,8 @@ type Config struct {
 	MaxStaleness      time.Duration
 	SyncInterval      time.Duration
 	UsageFlush        time.Duration
+	AuditRetention    time.Duration // how long audit entries are kept; 0 for ever
+	AuditCheckpoint   time.Duration // how often each audit chain is checkpointed
 	LicenceContact    string
 	// ReadTimeout is the longest a client may take to send a whole request,
 	// headers and body, on every listener.
@@ -65,9 +67,6 @@ type Config struct {
 	// master keys that seal secrets at rest (nil when none is set).
 	MasterKeyFile string
 	Keyring       *seal.Keyring
-	// Observe is forward-auth, metrics, traces and the access log (see
-	// observe.go).
-	Observe ObserveConfig
 }
 
 // masterKeyFlag adds --master-key-file, which keyward serve and keyward
@@ -232,9 +231,10 @@ func (c *Config) serveFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSCert, "tls-cert", envOr("TLS_CERT", ""), "PEM certificate (chain) file to serve HTTPS with directly; needs --tls-key (env KEYWARD_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", envOr("TLS_KEY", ""), "PEM private key file of --tls-cert (env KEYWARD_TLS_KEY)")
 	fs.DurationVar(&c.UsageFlush, "usage-flush", envDuration("USAGE_FLUSH", 10*time.Second), "how often usage counts are written to the database (env KEYWARD_USAGE_FLUSH)")
+	fs.DurationVar(&c.AuditRetention, "audit-retention", envDuration("AUDIT_RETENTION", 0), "how long audit entries are kept, e.g. 8760h for a year; older ones are trimmed with a signed checkpoint recording what went, so the rest still verifies; 0 keeps every entry (env KEYWARD_AUDIT_RETENTION)")
+	fs.DurationVar(&c.AuditCheckpoint, "audit-checkpoint", envDuration("AUDIT_CHECKPOINT", time.Hour), "how often each tenant's audit chain gets a checkpoint signed with the master key, and retention is applied (env KEYWARD_AUDIT_CHECKPOINT)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (env KEYWARD_LOG_LEVEL)")
 	c.masterKeyFlag(fs)
-	c.Observe.flags(fs)
 }
 
 // finish reads the environment fallbacks that flags cannot hold and checks
@@ -249,6 +249,14 @@ func (c *Config) finish() error {
 	}
 	if c.UsageFlush <= 0 && c.Addr != "" {
 		errs = append(errs, errors.New("--usage-flush must be positive"))
+	}
+	if c.AuditRetention < 0 {
+		errs = append(errs, errors.New("--audit-retention must not be negative (0 keeps every entry)"))
+	} else if c.AuditRetention > 0 && c.AuditRetention < 24*time.Hour {
+		errs = append(errs, errors.New("--audit-retention must be at least 24h, or 0 to keep every entry"))
+	}
+	if c.AuditCheckpoint <= 0 && c.Addr != "" {
+		errs = append(errs, errors.New("--audit-checkpoint must be positive"))
 	}
 	if c.Addr != "" {
 		if err := checkReadTimeout(c.ReadTimeout); err != nil {
@@ -265,7 +273,6 @@ func (c *Config) finish() error {
 	}
 	if c.Addr != "" {
 		errs = append(errs, c.finishFront()...)
-		errs = append(errs, c.Observe.finish()...)
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = os.Getenv("KEYWARD_DATABASE_URL")

@@ -143,6 +143,19 @@ func (s *Service) verifyChain(ctx context.Context, q *store.Q, h store.AuditHead
 	if err != nil {
 		return auditchain.Report{}, err
 	}
+	// The head is read after the checkpoints, so every genuine checkpoint
+	// pins an entry at or before it, however many nodes write meanwhile.
+	if h.Seq != 0 {
+		heads, err := q.AuditHeads(ctx)
+		if err != nil {
+			return auditchain.Report{}, err
+		}
+		for _, cur := range heads {
+			if cur.Chain == h.Chain {
+				h = cur
+			}
+		}
+	}
 	var bad []auditchain.Problem
 	var trusted []auditchain.Checkpoint
 	for _, c := range cps {
@@ -171,7 +184,7 @@ func (s *Service) verifyChain(ctx context.Context, q *store.Q, h store.AuditHead
 	}
 	var pinned []auditchain.Checkpoint
 	for _, c := range trusted {
-		if c.Seq > anchorSeq && (h.Seq == 0 || c.Seq <= h.Seq) {
+		if c.Seq > anchorSeq {
 			pinned = append(pinned, c)
 		}
 	}

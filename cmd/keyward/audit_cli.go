@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/keyward/keyward/internal/catalog"
+	"github.com/keyward/keyward/internal/service"
+	"github.com/keyward/keyward/internal/store"
+)
+
+// runAuditCLI runs the audit log's commands (verify, export, checkpoint)
+// and the second-factor resets. It reports false for other commands.
+func runAuditCLI(ctx context.Context, cmd string, args []string, out io.Writer) (bool, error) {
+	switch cmd {
+	case "audit verify":
+		return true, cliAuditVerify(ctx, args, out)
+	case "audit export":
+		return true, cliAuditExport(ctx, args, out)
+	case "audit checkpoint":
+		return true, cliAuditCheckpoint(ctx, args, out)
+	case "user reset-totp":
+		c := newCLI(cmd, out, true)
+		defer c.close()
+		email := c.fs.String("email", "", "the user's e-mail or id (required)")
+		if err := c.open(ctx, args, "email"); err != nil {
+			return true, err
+		}
+		tctx, err := c.asTenant(ctx)
+		if err != nil {
+			return true, err
+		}
+		u, err := c.svc.ResetTOTP(tctx, *email)
+		if err != nil {
+			return true, err
+		}
+		fmt.Fprintf(out, "two-factor sign-in of %s is off, their recovery codes are gone and their sessions have ended\n", u.Email)
+	case "tenant reset-admin-totp":
+		c := newCLI(cmd, out, true)
+		defer c.close()
+		email := c.fs.String("email", "", "the administrator's e-mail (required)")
+		if err := c.open(ctx, args, "email"); err != nil {
+			return true, err
+		}
+		u, err := c.svc.ResetTenantAdminTOTP(asOperator(ctx), c.tenant, *email)
+		if err != nil {
+			return true, err
+		}
+		fmt.Fprintf(out, "two-factor sign-in of %s, the last administrator of %s, is off; they sign in with their password and can turn it on again\n", u.Email, c.tenant)
+	default:
+		return false, nil
+	}
+	return true, nil
+}
+
+// openAudit opens the database with the master keyring, which checks and
+// signs checkpoints, and returns the context to act in: the --tenant
+// tenant's system, or the operator's for every tenant.
+func openAudit(ctx context.Context, c *cli, args []string) (context.Context, *service.Service, error) {
+	c.cfg.masterKeyFlag(c.fs)
+	if err := c.fs.Parse(args); err != nil {
+		return nil, nil, errUsage
+	}
+	if c.fs.NArg() > 0 {
+		return nil, nil, fmt.Errorf("unexpected argument %q", c.fs.Arg(0))
+	}
+	if err := c.cfg.finish(); err != nil {
+		return nil, nil, err
+	}
+	db, err := store.Open(ctx, c.cfg.DatabaseURL, c.cfg.DataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.db = db
+	svc := service.New(c.db, catalog.Builtin(), service.WithKeyring(c.cfg.Keyring))
+	c.svc = svc
+	if c.tenant == "" {
+		return asOperator(ctx), svc, nil
+	}
+	tctx, err := c.asTenant(ctx)
+	return tctx, svc, err
+}
+
+// errAuditBroken is returned when verification finds a break, so the
+// command exits non-zero.
+var errAuditBroken = errors.New("the audit log does not verify")
+
+func cliAuditVerify(ctx context.Context, args []string, out io.Writer) error {
+	c := newAuditCLI("audit verify", out)
+	defer c.close()
+	actx, svc, err := openAudit(ctx, c, args)
+	if err != nil {
+		return err
+	}
+	v, err := svc.VerifyAudit(actx)
+	if err != nil {
+		return err
+	}
+	problems := 0
+	for _, r := range v.Chains {
+		name := "operator"
+		if r.Chain != "" {
+			name = "tenant " + c.tenantName(ctx, r.Chain)
+		}
+		if len(r.Problems) == 0 {
+			fmt.Fprintf(out, "%s: %d entries verify\n", name, r.Entries)
+		} else {
+			fmt.Fprintf(out, "%s: BROKEN\n", name)
+		}
+		for _, p := range r.Problems {
+			problems++
+			fmt.Fprintf(out, "  %s\n", p.Message)
+		}
+		if r.Legacy > 0 {
+			fmt.Fprintf(out, "  note: %d entries from before the chain was introduced are covered by nothing\n", r.Legacy)
+		}
+	}
+	if v.Unsigned > 0 {
+		fmt.Fprintf(out, "note: %d checkpoints were written with no master key and carry no signature\n", v.Unsigned)
+	}
+	if v.Unchecked > 0 {
+		fmt.Fprintf(out, "note: %d checkpoint signatures were not checked: give the master key to check them\n", v.Unchecked)
+	}
+	if problems > 0 {
+		return fmt.Errorf("%w: %d problems found", errAuditBroken, problems)
+	}
+	fmt.Fprintln(out, "ok: every chain verifies")
+	return nil
+}
+
+// newAuditCLI is a CLI whose --tenant is optional: without it the
+// command covers every tenant.
+func newAuditCLI(name string, out io.Writer) *cli {
+	c := newCLI(name, out, false)
+	c.fs.StringVar(&c.tenant, "tenant", "", "the tenant's domain (default: every tenant, and the operator's entries)")
+	return c
+}
+
+// tenantName returns a tenant's domain for its id, or the id.
+func (c *cli) tenantName(ctx context.Context, id string) string {
+	if t, err := c.db.Read().TenantByID(ctx, id); err == nil {
+		return t.Domain
+	}
+	return id
+}
+
+func cliAuditExport(ctx context.Context, args []string, out io.Writer) error {
+	c := newAuditCLI("audit export", out)
+	defer c.close()
+	from := c.fs.String("from", "", "the first moment to export, RFC 3339 or YYYY-MM-DD (default: the oldest entry)")
+	to := c.fs.String("to", "", "the moment to export up to, not included, RFC 3339 or YYYY-MM-DD (default: now)")
+	file := c.fs.String("out", "", "the file to write (default: standard output)")
+	actx, svc, err := openAudit(ctx, c, args)
+	if err != nil {
+		return err
+	}
+	var start, end time.Time
+	if start, err = parseMoment("from", *from); err != nil {
+		return err
+	}
+	if end, err = parseMoment("to", *to); err != nil {
+		return err
+	}
+	w := out
+	if *file != "" {
+		f, err := os.OpenFile(*file, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	enc := json.NewEncoder(w)
+	n := 0
+	err = svc.ExportAudit(actx, start, end, func(r *service.AuditRecord) error {
+		n++
+		return enc.Encode(r)
+	})
+	if err != nil {
+		return err
+	}
+	if *file != "" {
+		fmt.Fprintf(out, "%d entries written to %s\n", n, *file)
+	}
+	return nil
+}
+
+// parseMoment reads a time given as RFC 3339 or as a date (UTC midnight).
+func parseMoment(name, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("--%s: give a time as RFC 3339 (2026-06-01T12:00:00Z) or a date (2026-06-01)", name)
+}
+
+func cliAuditCheckpoint(ctx context.Context, args []string, out io.Writer) error {
+	c := newCLI("audit checkpoint", out, false)
+	defer c.close()
+	retention := c.fs.Duration("retention", envDuration("AUDIT_RETENTION", 0), "trim entries older than this first, e.g. 8760h; 0 keeps every entry (env KEYWARD_AUDIT_RETENTION)")
+	actx, svc, err := openAudit(ctx, c, args)
+	if err != nil {
+		return err
+	}
+	n, err := svc.AuditMaintenance(actx, *retention)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "checkpoint written for every chain that moved; %d entries trimmed\n", n)
+	return nil
+}
+
+// startAuditMaintenance checkpoints every audit chain, and trims entries
+// past --audit-retention, every --audit-checkpoint until ctx ends. Nodes
+// sharing a database may all run it: each chain is done under its lock.
+func (m *Main) startAuditMaintenance(ctx context.Context) {
+	every := m.Config.AuditCheckpoint
+	if every <= 0 {
+		return
+	}
+	m.background.Add(1)
+	go func() {
+		defer m.background.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			n, err := m.Service.AuditMaintenance(asOperator(ctx), m.Config.AuditRetention)
+			if err != nil {
+				slog.Warn("audit checkpoint failed; it is tried again on the next tick", "err", err)
+				continue
+			}
+			if n > 0 {
+				slog.Info("audit entries past retention trimmed", "count", n)
+			}
+		}
+	}()
+}
