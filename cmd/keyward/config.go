@@ -67,6 +67,9 @@ type Config struct {
 	// master keys that seal secrets at rest (nil when none is set).
 	MasterKeyFile string
 	Keyring       *seal.Keyring
+	// Observe is forward-auth, metrics, traces and the access log (see
+	// observe.go).
+	Observe ObserveConfig
 }
 
 // masterKeyFlag adds --master-key-file, which keyward serve and keyward
@@ -235,6 +238,7 @@ func (c *Config) serveFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.AuditCheckpoint, "audit-checkpoint", envDuration("AUDIT_CHECKPOINT", time.Hour), "how often each tenant's audit chain gets a checkpoint signed with the master key, and retention is applied (env KEYWARD_AUDIT_CHECKPOINT)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (env KEYWARD_LOG_LEVEL)")
 	c.masterKeyFlag(fs)
+	c.Observe.flags(fs)
 }
 
 // finish reads the environment fallbacks that flags cannot hold and checks
@@ -273,6 +277,7 @@ func (c *Config) finish() error {
 	}
 	if c.Addr != "" {
 		errs = append(errs, c.finishFront()...)
+		errs = append(errs, c.Observe.finish()...)
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = os.Getenv("KEYWARD_DATABASE_URL")

@@ -90,6 +90,13 @@ Usage:
   keyward keys list --tenant D [--enabled true|false] [--access all|selected] [--store C]
   keyward keys get|enable|disable|delete --tenant D --id K
   keyward keys roll --tenant D --id K [--slot 1|2] [--grace 24h]
+  keyward connections types
+  keyward connections list --tenant D [--type T] [--state verified|unverified|failed] [--store C]
+  keyward connections create --tenant D --type T --name N [--api-url URL] [--field name=value …]
+                             [--secrets-file F|-] [--stores all|code,…] [--required-scopes s,…] [--save-unverified]
+  keyward connections update --tenant D --id ID [--name N] [--field name=value …] [--secrets-file F|-] [--enable|--disabled]
+  keyward connections verify|delete --tenant D --id ID
+  keyward connections reveal --tenant D --id ID [--field access_token]   (audited)
   keyward verify --key SECRET (--method ID | --request "GET /api/v5/orders/statuses") [--store C] [--url URL]
 
 Every command takes --data DIR or --database postgres://… (env KEYWARD_DATABASE_URL).
@@ -236,6 +243,7 @@ type Main struct {
 	gatewayServer   *http.Server
 	gatewayListener net.Listener
 	demoServer      *http.Server
+	obs             observe
 	stop            context.CancelFunc
 	background      sync.WaitGroup
 }
@@ -365,6 +373,7 @@ func (m *Main) Open(ctx context.Context) error {
 	slog.Info("replica loaded", "secrets", m.Replica.Len(), "ms", time.Since(start).Milliseconds())
 	m.Usage = usage.New(db, keyward.SystemClock)
 	m.Replica.OnUse = m.Usage.Record
+	m.Usage.OnFlush = m.usageFlushed
 	fctx, stop := context.WithCancel(context.Background())
 	m.stop = stop
 	m.background.Add(2)
@@ -372,6 +381,9 @@ func (m *Main) Open(ctx context.Context) error {
 	go func() { defer m.background.Done(); m.Usage.Run(fctx, m.Config.UsageFlush) }()
 	m.startAuditMaintenance(fctx)
 	if m.Limiter, err = m.newLimiter(); err != nil {
+		return err
+	}
+	if err := m.openObserve(ctx); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", m.Config.Addr)
@@ -422,7 +434,7 @@ func (m *Main) Handler() http.Handler {
 		httpx.Error(w, r, keyward.Errorf(keyward.ENotFound, "No such endpoint: %s %s. The API is described at /api/v1/openapi.json.", r.Method, r.URL.Path))
 	})
 	front := httpx.Front{TrustedProxies: m.Config.TrustedProxies, HTTPS: m.Config.HTTPS(), PublicURL: m.Config.PublicURL}
-	return httpx.Common(front.Wrap(mux))
+	return m.adminTracing(httpx.Common(front.Wrap(mux)))
 }
 
 // PublicURL is the address users reach keyward at, for links keyward
@@ -472,11 +484,15 @@ func (m *Main) Serve(ctx context.Context) error {
 			s.Shutdown(sctx)
 		}
 	}
+	m.closeObserve(sctx)
 	return m.server.Shutdown(sctx)
 }
 
 // Close stops following the change log and releases the database.
 func (m *Main) Close() error {
+	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	m.closeObserve(cctx)
+	cancel()
 	if m.stop != nil {
 		m.stop()
 		m.background.Wait()
