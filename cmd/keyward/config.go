@@ -67,6 +67,9 @@ type Config struct {
 	// master keys that seal secrets at rest (nil when none is set).
 	MasterKeyFile string
 	Keyring       *seal.Keyring
+	// Outbound is what keyward may dial: webhook receivers, external
+	// systems (see webhooks.go).
+	Outbound OutboundConfig
 	// Observe is forward-auth, metrics, traces and the access log (see
 	// observe.go).
 	Observe ObserveConfig
@@ -216,6 +219,7 @@ func (c *Config) databaseFlags(fs *flag.FlagSet) {
 // serveFlags adds the flags of "keyward serve".
 func (c *Config) serveFlags(fs *flag.FlagSet) {
 	c.databaseFlags(fs)
+	c.Outbound.flags(fs)
 	fs.StringVar(&c.Addr, "addr", envOr("ADDR", "127.0.0.1:8080"), "address to serve HTTP on (env KEYWARD_ADDR)")
 	fs.BoolVar(&c.Demo, "demo", envOr("DEMO", "") == "true", "seed a demo tenant on first start (env KEYWARD_DEMO=true)")
 	fs.StringVar(&c.Catalog, "catalog", envOr("CATALOG", ""), "YAML file describing the platform API; the built-in commerce catalog when empty (env KEYWARD_CATALOG)")
@@ -277,6 +281,7 @@ func (c *Config) finish() error {
 	}
 	if c.Addr != "" {
 		errs = append(errs, c.finishFront()...)
+		errs = append(errs, c.Outbound.finish()...)
 		errs = append(errs, c.Observe.finish()...)
 	}
 	if c.DatabaseURL == "" {

@@ -40,7 +40,7 @@ func (m *Main) openGateway() error {
 	p, err := gateway.NewProxy(gateway.ProxyConfig{
 		Upstream: u, Replica: m.Replica, Sources: splitList(m.Config.CredentialSources),
 		PassUnknown: m.Config.PassUnknown, IdentityKey: key, Limiter: m.Limiter, Logger: slog.Default(),
-		MaxBody: m.Config.MaxBody, Observer: m.obs.observer,
+		MaxBody: m.Config.MaxBody, Observer: m.obs.observer, Events: m.eventsHandler(),
 	})
 	if err != nil {
 		return err

@@ -34,6 +34,7 @@ import (
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/usage"
 	"github.com/keyward/keyward/internal/web"
+	"github.com/keyward/keyward/internal/webhook"
 )
 
 func main() {
@@ -234,6 +235,8 @@ type Main struct {
 	Catalog *catalog.Catalog
 	Replica *replica.Replica
 	Usage   *usage.Recorder
+	// Dispatcher sends webhook deliveries; nil when --webhook-dispatch=false.
+	Dispatcher *webhook.Dispatcher
 	// Limiter holds the rate limits the gateway and /v1/verify share.
 	Limiter  *ratelimit.Limiter
 	Listener net.Listener
@@ -330,6 +333,12 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Replica = replica.New(db, cat, replica.WithMaxStaleness(m.Config.MaxStaleness))
 	m.Service = service.New(db, cat,
 		service.WithKeyring(keyring),
+		service.WithOutbound(m.Config.Outbound.Config()),
+		service.WithDispatchWake(func() {
+			if m.Dispatcher != nil {
+				m.Dispatcher.Wake()
+			}
+		}),
 		service.WithLicenceContact(m.Config.LicenceContact),
 		service.WithChangeHook(func(ctx context.Context) {
 			if err := m.Replica.Sync(ctx); err != nil {
@@ -379,6 +388,9 @@ func (m *Main) Open(ctx context.Context) error {
 	m.background.Add(2)
 	go func() { defer m.background.Done(); m.Replica.Follow(fctx, m.Config.SyncInterval) }()
 	go func() { defer m.background.Done(); m.Usage.Run(fctx, m.Config.UsageFlush) }()
+	if err := m.startDispatcher(fctx); err != nil {
+		return err
+	}
 	m.startAuditMaintenance(fctx)
 	if m.Limiter, err = m.newLimiter(); err != nil {
 		return err
@@ -429,6 +441,7 @@ func (m *Main) Handler() http.Handler {
 	mux := http.NewServeMux()
 	api.New(m.Service, m.ready).Register(mux)
 	mux.Handle("POST /v1/verify", &gateway.Verifier{Replica: m.Replica, Limiter: m.Limiter})
+	mux.Handle("POST /v1/events", m.eventsHandler())
 	web.New(m.Service).Register(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, keyward.Errorf(keyward.ENotFound, "No such endpoint: %s %s. The API is described at /api/v1/openapi.json.", r.Method, r.URL.Path))

@@ -31,9 +31,15 @@ import (
 // Routes(); it is registered next to the admin API and needs no auth.
 var verifyRoute = api.Route{Method: "POST", Path: "/v1/verify", Auth: api.AuthNone}
 
+// eventsRoute is the data-plane route by which the platform sends events.
+// Its credential is an API key, decided by the data plane.
+var eventsRoute = api.Route{Method: "POST", Path: "/v1/events", Auth: authAPIKey}
+
+const authAPIKey api.Auth = "api key"
+
 // documentedRoutes returns every route the document must describe.
 func documentedRoutes() []api.Route {
-	return append(api.New(nil, nil).Routes(), verifyRoute)
+	return append(api.New(nil, nil).Routes(), verifyRoute, eventsRoute)
 }
 
 // rawDoc is the part of the document the structural checks read.
@@ -309,6 +315,7 @@ func TestOpenAPISecurityMatchesRouteAuth(t *testing.T) {
 		api.AuthNone:     `[]`,
 		api.AuthTenant:   `[{"personalToken":[]}]`,
 		api.AuthOperator: `[{"operatorToken":[]}]`,
+		authAPIKey:       `[{"apiKey":[]}]`,
 		// HTTP Basic, or both X-Account-Id and X-Auth-Key.
 		api.AuthMerchant: `[{"merchantBasic":[]},{"merchantAccountId":[],"merchantAuthKey":[]}]`,
 	}
@@ -647,7 +654,7 @@ func TestOpenAPIDescribesRealAnswers(t *testing.T) {
 			t.Errorf("GET of a webhook shows its secret: %v", got)
 		}
 		de.check(t, admin, "PATCH", "/api/v1/webhooks/"+id, map[string]any{"events": []string{"*"}, "enabled": false}, 200, true)
-		de.check(t, admin, "POST", "/api/v1/webhooks", map[string]any{"store": "main", "url": "http://example.com/", "events": []string{"*"}}, 400, false)
+		de.check(t, admin, "POST", "/api/v1/webhooks", map[string]any{"store": "main", "url": "ftp://example.com/", "events": []string{"*"}}, 400, false)
 		de.check(t, admin, "DELETE", "/api/v1/webhooks/"+id, nil, 204, true)
 	})
 

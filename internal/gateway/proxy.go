@@ -83,6 +83,9 @@ type ProxyConfig struct {
 	// MaxBody is the largest request body the proxy forwards, in bytes;
 	// larger ones are answered 413. Zero means DefaultMaxBody.
 	MaxBody int64
+	// Events answers the catalog's events.send method (POST /v1/events),
+	// which is keyward's own and never forwarded; nil answers 404.
+	Events http.Handler
 	// Observer, when set, counts, logs and traces each request.
 	Observer *Observer
 }
@@ -109,6 +112,7 @@ const (
 // and any Authorization: Bearer holding a keyward API key are removed from
 // every forwarded request, whichever sources are enabled.
 type Proxy struct {
+	events      http.Handler
 	upstream    *url.URL
 	rep         *replica.Replica
 	cat         *catalog.Catalog
@@ -154,7 +158,7 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	p := &Proxy{
 		upstream: u, rep: cfg.Replica, cat: cfg.Replica.Catalog(), passUnknown: cfg.PassUnknown,
 		key: append([]byte(nil), cfg.IdentityKey...), limiter: cfg.Limiter, transport: cfg.Transport, log: cfg.Logger,
-		maxBody: cfg.MaxBody, obs: cfg.Observer,
+		maxBody: cfg.MaxBody, obs: cfg.Observer, events: cfg.Events,
 	}
 	if p.maxBody <= 0 {
 		p.maxBody = DefaultMaxBody
@@ -266,6 +270,15 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := rt.m
+	if m.ID == catalog.EventsSend {
+		// keyward answers this method itself; it is never forwarded.
+		if p.events == nil {
+			p.problem(w, http.StatusNotFound, keyward.CodeUnknownMethod, "Events are sent to keyward's API listener: POST /v1/events.", nil)
+			return
+		}
+		p.events.ServeHTTP(w, r)
+		return
+	}
 	var res replica.Result
 	if account, mkey, ok := merchantCredential(r); ok {
 		res = p.rep.VerifyMerchant(account, mkey, m, rt.store)

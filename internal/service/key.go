@@ -229,6 +229,9 @@ func (s *Service) CreateKey(ctx context.Context, in keyward.KeyCreate) (*keyward
 			return err
 		}
 		out = k
+		if err := s.emit(ctx, q, a.TenantID, keyStores(k), "key.created", keyEventData(k, nil)); err != nil {
+			return err
+		}
 		return s.logChange(ctx, q, a, a.TenantID, "key.create", "key", k.ID, keyChanges(k))
 	})
 	if err != nil {
@@ -421,6 +424,9 @@ func (s *Service) UpdateKey(ctx context.Context, id string, in keyward.KeyUpdate
 		if len(changes) == 1 && in.Enabled != nil && changes["enabled"] != nil {
 			action = map[bool]string{true: "key.enable", false: "key.disable"}[k.Enabled]
 		}
+		if err := s.emit(ctx, q, a.TenantID, keyStores(k), keyEventType[action], keyEventData(k, changes)); err != nil {
+			return err
+		}
 		return s.logChange(ctx, q, a, a.TenantID, action, "key", k.ID, changes)
 	})
 	if err != nil {
@@ -457,6 +463,10 @@ func (s *Service) DeleteKey(ctx context.Context, id string) error {
 			return err
 		}
 		if err := q.DeleteUsage(ctx, k.ID); err != nil {
+			return err
+		}
+		k.DisplayName = a.Domain + "-" + k.Name
+		if err := s.emit(ctx, q, a.TenantID, keyStores(k), "key.deleted", keyEventData(k, nil)); err != nil {
 			return err
 		}
 		return s.logChange(ctx, q, a, a.TenantID, "key.delete", "key", k.ID, map[string]any{"name": k.Name})
@@ -508,6 +518,9 @@ func (s *Service) RollKey(ctx context.Context, id string, in keyward.KeyRoll) (*
 			return err
 		}
 		out.DisplayName = a.Domain + "-" + out.Name
+		if err := s.emit(ctx, q, a.TenantID, keyStores(out), "key.rolled", keyEventData(out, map[string]any{"slot": in.Slot, "grace": grace.String()})); err != nil {
+			return err
+		}
 		return s.audit(ctx, q, a, a.TenantID, "key.roll", "key", k.ID, map[string]any{"slot": in.Slot, "grace": grace.String()})
 	})
 	if err != nil {

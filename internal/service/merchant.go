@@ -210,6 +210,11 @@ func (s *Service) CreateMerchantUser(ctx context.Context, merchantID string, in 
 		if err := q.InsertMerchantUser(ctx, u); err != nil {
 			return err
 		}
+		if u.APIAccess {
+			if err := s.emitMerchantAccess(ctx, q, m, u, "merchant.api_access.enabled"); err != nil {
+				return err
+			}
+		}
 		return s.logChange(ctx, q, a, a.TenantID, "merchant_user.create", "merchant_user", u.ID, map[string]any{
 			"email": u.Email, "merchant_id": u.MerchantID, "level": u.Level, "api_access": u.APIAccess, "api_account_id": u.AccountID,
 		})
@@ -319,6 +324,16 @@ func (s *Service) UpdateMerchantUser(ctx context.Context, merchantID, userID str
 		u.UpdatedAt = s.now()
 		if err := q.UpdateMerchantUser(ctx, u); err != nil {
 			return err
+		}
+		if on, ok := changes["api_access"].(bool); ok {
+			m, err := q.Merchant(ctx, a.TenantID, u.MerchantID)
+			if err != nil {
+				return err
+			}
+			typ := map[bool]string{true: "merchant.api_access.enabled", false: "merchant.api_access.deactivated"}[on]
+			if err := s.emitMerchantAccess(ctx, q, m, u, typ); err != nil {
+				return err
+			}
 		}
 		return s.logChange(ctx, q, a, a.TenantID, "merchant_user.update", "merchant_user", u.ID, changes)
 	})
@@ -436,4 +451,12 @@ func (s *Service) MerchantSelf(ctx context.Context) (*keyward.MerchantUser, erro
 		return nil, keyward.Errorf(keyward.EUnauthenticated, "Send your API Account ID and API Auth Key with HTTP Basic authentication.")
 	}
 	return s.db.Read().MerchantUser(ctx, a.TenantID, a.UserID)
+}
+
+// emitMerchantAccess sends a merchant API access event about the stores
+// the merchant works in.
+func (s *Service) emitMerchantAccess(ctx context.Context, q *store.Q, m *keyward.Merchant, u *keyward.MerchantUser, typ string) error {
+	return s.emit(ctx, q, m.TenantID, m.StoreIDs, typ, map[string]any{
+		"merchant_id": m.ID, "merchant_user_id": u.ID, "api_account_id": u.AccountID,
+	})
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/catalog"
+	"github.com/keyward/keyward/internal/outbound"
 	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/secret"
 	"github.com/keyward/keyward/internal/store"
@@ -29,6 +30,10 @@ type Service struct {
 	// and then nothing can be sealed (see seal.go).
 	keyring  *seal.Keyring
 	onChange func(context.Context)
+	// onEvent wakes this node's webhook dispatcher (see event.go).
+	onEvent func()
+	// outbound judges webhook URLs as the dispatcher will dial them.
+	outbound outbound.Config
 	// checkPassword is secret.CheckPassword; tests count its calls.
 	checkPassword func(hash, password string) (ok, rehash bool, err error)
 }

@@ -138,6 +138,12 @@ func (s *Service) putLicence(ctx context.Context, domain string, in keyward.Lice
 			return err
 		}
 		out = l
+		typ := map[bool]string{true: "licence.updated", false: "licence.revoked"}[l.APIAccess]
+		if err := s.emit(ctx, q, t.ID, nil, typ, map[string]any{
+			"active": l.Active(s.now()), "api_access": l.APIAccess, "max_keys": l.MaxKeys, "rate_limit": l.RateLimit, "expires_at": l.ExpiresAt,
+		}); err != nil {
+			return err
+		}
 		return s.audit(ctx, q, a, t.ID, action, "licence", t.ID, map[string]any{
 			"api_access": l.APIAccess, "max_keys": l.MaxKeys, "rate_limit": l.RateLimit, "expires_at": l.ExpiresAt,
 		})
