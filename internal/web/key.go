@@ -299,6 +299,9 @@ type keysPage struct {
 	NextURL string
 	Back    string
 	Licence string
+	// Sort is the order of the list; Sorts link to each order.
+	Sort  string
+	Sorts []sortLink
 }
 
 type keyFilterForm struct {
@@ -340,7 +343,7 @@ func (w *Web) listKeys(rw http.ResponseWriter, r *http.Request) error {
 		p.Errors, status = fieldError("enabled", "Choose any, enabled or disabled.")
 	}
 	if !p.Errors.Any() {
-		page, err := w.svc.ListKeys(r.Context(), f)
+		page, err := w.sortedKeys(r, f, p)
 		if err != nil {
 			fe, st, err := formError(err, "access", "store")
 			if err != nil {
@@ -356,7 +359,7 @@ func (w *Web) listKeys(rw http.ResponseWriter, r *http.Request) error {
 				p.Keys = append(p.Keys, newKeyRow(k, names))
 			}
 			if page.NextCursor != "" {
-				q.Set("after", page.NextCursor)
+				q.Set("page", page.NextCursor)
 				p.NextURL = pathKeys + "?" + q.Encode()
 			}
 		}
