@@ -69,6 +69,7 @@ func menuFor(a *keyward.Actor, current string) []menuSection {
 		{Title: "Settings", Items: []menuItem{
 			{Label: "Stores", Path: pathStores, feature: keyward.FeatureAPIManagement},
 			{Label: "Licence", Path: pathLicence, feature: keyward.FeatureAPIManagement},
+			{Label: "External System Connectors", Path: pathConnectors, feature: keyward.FeatureConnectors},
 		}},
 		{Group: "Integrations", Items: []menuItem{{Label: "API Management", Path: pathKeys, feature: keyward.FeatureAPIManagement}}},
 		{Title: "Organization", Items: []menuItem{{Label: "Merchants", Path: pathMerchants, feature: keyward.FeatureMerchants}}},

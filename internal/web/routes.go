@@ -113,6 +113,17 @@ func (w *Web) routes() []route {
 		{"POST", pathStores + "/{id}/remove", api, false, w.removeStore},
 		{"GET", pathLicence, api, false, w.showLicence},
 
+		{"GET", pathConnectors, keyward.FeatureConnectors, false, w.listConnectors},
+		{"GET", pathConnectors + "/new", keyward.FeatureConnectors, false, w.newConnector},
+		{"POST", pathConnectors + "/new", keyward.FeatureConnectors, false, w.createConnector},
+		{"GET", pathConnectors + "/{id}", keyward.FeatureConnectors, false, w.editConnector},
+		{"POST", pathConnectors + "/{id}", keyward.FeatureConnectors, false, w.updateConnector},
+		{"POST", pathConnectors + "/{id}/enabled", keyward.FeatureConnectors, false, w.setConnectorEnabled},
+		{"GET", pathConnectors + "/{id}/delete", keyward.FeatureConnectors, false, w.confirmDeleteConnector},
+		{"POST", pathConnectors + "/{id}/delete", keyward.FeatureConnectors, false, w.deleteConnector},
+		{"GET", pathConnectors + "/{id}/reveal", keyward.FeatureConnectors, false, w.revealConnectorForm},
+		{"POST", pathConnectors + "/{id}/reveal", keyward.FeatureConnectors, false, w.revealConnector},
+
 		{"GET", pathProfiles, users, false, w.listProfiles},
 		{"POST", pathProfiles, users, false, w.createProfile},
 		{"GET", pathProfiles + "/{id}", users, false, w.editProfile},

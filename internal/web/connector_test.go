@@ -1,0 +1,188 @@
+package web
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/api"
+	"github.com/keyward/keyward/internal/catalog"
+	"github.com/keyward/keyward/internal/connector/connectortest"
+	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/outbound"
+	"github.com/keyward/keyward/internal/replica"
+	"github.com/keyward/keyward/internal/seal"
+	"github.com/keyward/keyward/internal/service"
+	"github.com/keyward/keyward/internal/store"
+	"github.com/keyward/keyward/internal/storetest"
+)
+
+// newConnectorEnv is the back office over a service allowed to reach the
+// connector fakes on 127.0.0.1, as --outbound-allow would allow them.
+func newConnectorEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	db := storetest.Open(t, store.SQLite)
+	cat := catalog.Builtin()
+	kr, err := seal.ParseKeyring(testMasterKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := service.New(db, cat, service.WithKeyring(kr),
+		service.WithOutbound(outbound.Config{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, AllowHTTP: true}))
+	demo, err := svc.SeedDemo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	api.New(svc, nil).Register(mux)
+	New(svc).Register(mux)
+	srv := httptest.NewServer(httpx.Common(mux))
+	t.Cleanup(srv.Close)
+	ten, err := svc.TenantByDomain(ctx, demo.Domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, srv: srv, svc: svc, db: db, rep: replica.New(db, cat), demo: demo, sys: keyward.WithActor(ctx, service.SystemActor(ten, "test"))}
+}
+
+// Create New Connection, Verify Connection (it passes, then fails with a
+// wrong token), save, and the list shows the connection verified.
+func TestBrowserConnectors(t *testing.T) {
+	ctx := browser(t)
+	e := newConnectorEnv(t)
+	base := e.srv.URL
+	f := connectortest.New(t, "shopify")
+	mirakl := connectortest.New(t, "mirakl")
+	if _, err := e.svc.CreateConnection(e.sys, keyward.ConnectionInput{Type: "mirakl", Name: "Marketplace (Mirakl)", APIURL: mirakl.URL, Fields: mirakl.Values(),
+		Stores: &keyward.StoreAccess{Access: "selected", IDs: []string{"online"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.CreateConnection(e.sys, keyward.ConnectionInput{Type: "fortnox", Name: "Bookkeeping (Fortnox)", Fields: map[string]string{"client_id": "c", "secret": "s", "refresh_token": "r"},
+		SaveUnverified: true}); err != nil {
+		t.Fatal(err)
+	}
+
+	signInAs(t, ctx, base, e.demo.Email, e.demo.Password, false)
+	run(t, ctx, "open Settings > External System Connectors",
+		chromedp.Click(chromedp.Search(`//nav[@aria-label="Main menu"]//a[normalize-space()="External System Connectors"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//a[normalize-space()="Create New Connection"]`)),
+	)
+	run(t, ctx, "create a new connection to Shopify",
+		chromedp.Click(chromedp.Search(`//a[normalize-space()="Create New Connection"]`)),
+		chromedp.WaitVisible(chromedp.ID("type")),
+		chromedp.SetValue(chromedp.ID("type"), "shopify"),
+		chromedp.Click(chromedp.Search(`//button[normalize-space()="Continue"]`)),
+		chromedp.WaitVisible(chromedp.ID("field-shop_domain")),
+	)
+	run(t, ctx, "fill in the connection",
+		chromedp.SendKeys(chromedp.ID("name"), "Main Shopify"),
+		chromedp.SendKeys(chromedp.ID("api_url"), f.URL),
+		chromedp.SendKeys(chromedp.ID("field-shop_domain"), "fake"),
+		chromedp.SendKeys(chromedp.ID("field-access_token"), connectortest.Token),
+		chromedp.SendKeys(chromedp.ID("required_scopes"), "read_orders"),
+	)
+	run(t, ctx, "verify the connection",
+		chromedp.Click(chromedp.Search(`//button[normalize-space()="Verify Connection"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`section.verification[data-outcome="ok"]`)),
+	)
+	page := get(t, ctx, "read the page", chromedp.OuterHTML(chromedp.CSS("main")))
+	if !strings.Contains(page, "Fake Shop") || strings.Contains(page, connectortest.Token) {
+		t.Fatalf("after a passing check the page lacks the shop or shows the token:\n%s", page)
+	}
+	if v := get(t, ctx, "read the token field", chromedp.Value(chromedp.ID("field-access_token"))); v != "" {
+		t.Fatalf("the token field is drawn again holding %q", v)
+	}
+	shot(t, ctx, "connector-verified")
+	run(t, ctx, "verify a wrong token",
+		chromedp.SendKeys(chromedp.ID("field-access_token"), "wrong-token"),
+		chromedp.Click(chromedp.Search(`//button[normalize-space()="Verify Connection"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`section.verification[data-outcome="invalid_credentials"]`)),
+	)
+	shot(t, ctx, "connector-verify-failed")
+	run(t, ctx, "enter the right token again and save",
+		chromedp.SendKeys(chromedp.ID("field-access_token"), connectortest.Token),
+		chromedp.Click(chromedp.Search(`//button[normalize-space()="Save"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-connection="Main Shopify"] [data-state="verified"]`)),
+	)
+	list := get(t, ctx, "read the list", chromedp.OuterHTML(chromedp.CSS("main")))
+	for _, want := range []string{"Connection Main Shopify verified.", "Marketplace (Mirakl)", `data-state="unverified"`, "Online"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("the list lacks %q", want)
+		}
+	}
+	if strings.Contains(list, connectortest.Token) {
+		t.Fatal("the list shows a token")
+	}
+	shot(t, ctx, "connectors")
+	cs, _ := e.svc.ListConnections(e.sys, service.ConnectionFilter{Type: "shopify"})
+	if len(cs) != 1 || cs[0].State != keyward.ConnectionVerified || cs[0].Verification.Account != "Fake Shop" {
+		t.Fatalf("saved: %+v", cs)
+	}
+	if got, err := e.svc.RevealConnectionSecret(e.sys, cs[0].ID, "access_token"); err != nil || got != connectortest.Token {
+		t.Fatalf("the saved token: %q, %v", got, err)
+	}
+}
+
+// Without JavaScript: a draft carries the secrets typed before Verify
+// Connection only for the user who typed them, and a blank secret on the
+// edit page keeps the stored one.
+func TestConnectorDraftsAndBlankSecrets(t *testing.T) {
+	e := newConnectorEnv(t)
+	f := connectortest.New(t, "bigcommerce")
+	c := e.client()
+	c.signIn(e.demo.Email, e.demo.Password)
+	form := url.Values{"type": {"bigcommerce"}, "name": {"Big"}, "api_url": {f.URL}, "field.store_hash": {"abc123"},
+		"field.access_token": {connectortest.Token}, "stores_access": {"all"}, "enabled": {"true"}, "action": {"verify"}}
+	body := c.post(pathConnectors+"/new", form).Body
+	if !strings.Contains(body, `data-outcome="ok"`) || strings.Contains(body, connectortest.Token) {
+		t.Fatalf("verify before saving:\n%s", body)
+	}
+	i := strings.Index(body, `name="draft" value="`)
+	if i < 0 {
+		t.Fatal("no draft carried")
+	}
+	d := body[i+len(`name="draft" value="`):]
+	d = d[:strings.Index(d, `"`)]
+	form.Set("draft", d)
+	form.Del("field.access_token")
+	form.Set("action", "save")
+	c.post(pathConnectors+"/new", form)
+	cs, _ := e.svc.ListConnections(e.sys, service.ConnectionFilter{})
+	if len(cs) != 1 || cs[0].State != keyward.ConnectionVerified {
+		t.Fatalf("saved from the draft: %+v", cs)
+	}
+	// Another user's draft opens nothing.
+	e.staff("other@demo.test", keyward.FeatureConnectors)
+	o := e.client()
+	o.signIn("other@demo.test", staffPassword)
+	form.Set("name", "Other")
+	if body := o.post(pathConnectors+"/new", form).Body; !strings.Contains(body, "Access token is required") {
+		t.Fatalf("another user's draft was used:\n%s", body)
+	}
+	// An edit leaving the token blank keeps it.
+	edit := url.Values{"name": {"Big store"}, "api_url": {f.URL}, "field.store_hash": {"abc123"}, "field.access_token": {""},
+		"stores_access": {"all"}, "enabled": {"true"}, "action": {"save"}}
+	c.post(pathConnectors+"/"+cs[0].ID, edit)
+	got, err := e.svc.RevealConnectionSecret(e.sys, cs[0].ID, "access_token")
+	if err != nil || got != connectortest.Token {
+		t.Fatalf("after a blank edit: %q, %v", got, err)
+	}
+	if c, _ := e.svc.Connection(e.sys, cs[0].ID); c.Name != "Big store" {
+		t.Fatalf("name %q", c.Name)
+	}
+	res, _ := http.Get(e.srv.URL + pathConnectors)
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if strings.Contains(string(b), "Big store") {
+		t.Fatal("the list answers a signed-out visitor")
+	}
+}
