@@ -54,6 +54,7 @@ type StoreAccess struct {
 // Key is an integration's API key. Its secrets are never part of it: only
 // their hints (prefix and last four characters).
 type Key struct {
+	Versioned
 	ID          string      `json:"id"`
 	TenantID    string      `json:"-"`
 	Name        string      `json:"name"`

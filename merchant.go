@@ -5,6 +5,7 @@ import "time"
 // Merchant is an outside business working inside a tenant, such as a
 // seller on a marketplace or a contractor of a delivery platform.
 type Merchant struct {
+	Versioned
 	ID        string    `json:"id"`
 	TenantID  string    `json:"-"`
 	Name      string    `json:"name"`
@@ -45,6 +46,7 @@ const (
 // MerchantUser is a person working for a merchant. A Level 2 user may get
 // API access: a non-secret API Account ID and a secret API Auth Key.
 type MerchantUser struct {
+	Versioned
 	ID            string     `json:"id"`
 	TenantID      string     `json:"-"`
 	MerchantID    string     `json:"merchant_id"`

@@ -74,6 +74,7 @@ func featureList() string {
 
 // Profile is a security profile: a named set of features.
 type Profile struct {
+	Versioned
 	ID        string     `json:"id"`
 	TenantID  string     `json:"-"`
 	Name      string     `json:"name"`

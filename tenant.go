@@ -42,6 +42,7 @@ func (in *TenantCreate) Validate() error {
 
 // Licence is what the operator grants a tenant.
 type Licence struct {
+	Versioned
 	TenantID  string     `json:"-"`
 	APIAccess bool       `json:"api_access"`
 	MaxKeys   int        `json:"max_keys"`   // 0 = no limit
@@ -130,6 +131,7 @@ func (in *LicenceGrant) Validate() error {
 
 // Store is a site, shop or location of a tenant.
 type Store struct {
+	Versioned
 	ID        string    `json:"id"`
 	TenantID  string    `json:"-"`
 	Code      string    `json:"code"`

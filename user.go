@@ -8,6 +8,7 @@ import (
 
 // User is a staff user of a tenant's back office.
 type User struct {
+	Versioned
 	ID        string `json:"id"`
 	TenantID  string `json:"-"`
 	Email     string `json:"email"`

@@ -175,9 +175,7 @@ func (a *API) adapt(rt Route) http.Handler {
 			}
 			r = r.WithContext(keyward.WithActor(r.Context(), actor))
 		}
-		if err := rt.Handler(w, r); err != nil {
-			httpx.Error(w, r, err)
-		}
+		a.serve(rt, w, conditional(r))
 	})
 }
 

@@ -124,6 +124,9 @@ func Error(w http.ResponseWriter, r *http.Request, err error) {
 	if p.Status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "5")
 	}
+	if tag, ok := p.Details["current_etag"].(string); ok && p.Status == http.StatusPreconditionFailed {
+		w.Header().Set("ETag", tag)
+	}
 	WriteProblem(w, p)
 }
 
@@ -141,7 +144,11 @@ func WriteProblem(w http.ResponseWriter, p Problem) {
 }
 
 // JSON writes v as a JSON body with the status.
+// A record with a version (keyward.Versioned) gets its ETag.
 func JSON(w http.ResponseWriter, status int, v any) {
+	if e, ok := v.(interface{ ETag() string }); ok && e.ETag() != "" {
+		w.Header().Set("ETag", e.ETag())
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)

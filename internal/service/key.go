@@ -210,6 +210,7 @@ func (s *Service) CreateKey(ctx context.Context, in keyward.KeyCreate) (*keyward
 			ID: keyward.NewID("key"), TenantID: a.TenantID, Name: in.Name, Description: in.Description,
 			Enabled: in.Enabled == nil || *in.Enabled, Permissions: in.Permissions, Stores: in.Stores,
 			Methods: in.Methods, ExpiresAt: in.ExpiresAt, RateLimit: in.RateLimit, CreatedAt: s.now(), UpdatedAt: s.now(),
+			Versioned: keyward.Versioned{Version: 1},
 		}
 		if k.ExpiresAt != nil {
 			exp := k.ExpiresAt.UTC()
@@ -378,6 +379,9 @@ func (s *Service) UpdateKey(ctx context.Context, id string, in keyward.KeyUpdate
 		if err != nil {
 			return err
 		}
+		if err := precondition(ctx, q, "api_keys", k.ID); err != nil {
+			return err
+		}
 		before := keyChanges(k)
 		if in.Name != nil {
 			k.Name = *in.Name
@@ -420,6 +424,9 @@ func (s *Service) UpdateKey(ctx context.Context, id string, in keyward.KeyUpdate
 		if err := q.UpdateKey(ctx, k); err != nil {
 			return err
 		}
+		if err := version(ctx, q, "api_keys", k.ID, &k.Versioned); err != nil {
+			return err
+		}
 		action := "key.update"
 		if len(changes) == 1 && in.Enabled != nil && changes["enabled"] != nil {
 			action = map[bool]string{true: "key.enable", false: "key.disable"}[k.Enabled]
@@ -457,6 +464,9 @@ func (s *Service) DeleteKey(ctx context.Context, id string) error {
 		}
 		k, err := q.Key(ctx, a.TenantID, id)
 		if err != nil {
+			return err
+		}
+		if err := precondition(ctx, q, "api_keys", k.ID); err != nil {
 			return err
 		}
 		if err := q.DeleteKey(ctx, k.ID); err != nil {

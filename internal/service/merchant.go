@@ -36,7 +36,7 @@ func (s *Service) CreateMerchant(ctx context.Context, in keyward.MerchantCreate)
 	if err := keyward.ValidName("name", in.Name, 200); err != nil {
 		return nil, err
 	}
-	m := &keyward.Merchant{ID: keyward.NewID("mer"), TenantID: a.TenantID, Name: in.Name, CreatedAt: s.now(), UpdatedAt: s.now()}
+	m := &keyward.Merchant{ID: keyward.NewID("mer"), TenantID: a.TenantID, Name: in.Name, CreatedAt: s.now(), UpdatedAt: s.now(), Versioned: keyward.Versioned{Version: 1}}
 	err = s.db.Write(ctx, func(q *store.Q) error {
 		if m.StoreIDs, err = merchantStores(ctx, q, a.TenantID, in.Stores); err != nil {
 			return err
@@ -71,7 +71,12 @@ func (s *Service) Merchant(ctx context.Context, id string) (*keyward.Merchant, e
 	if err != nil {
 		return nil, err
 	}
-	return s.db.Read().Merchant(ctx, a.TenantID, id)
+	q := s.db.Read()
+	m, err := q.Merchant(ctx, a.TenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	return m, version(ctx, q, "merchants", m.ID, &m.Versioned)
 }
 
 // UpdateMerchant renames a merchant or changes its stores; its users'
@@ -84,6 +89,9 @@ func (s *Service) UpdateMerchant(ctx context.Context, id string, in keyward.Merc
 	var m *keyward.Merchant
 	err = s.db.Write(ctx, func(q *store.Q) error {
 		if m, err = q.Merchant(ctx, a.TenantID, id); err != nil {
+			return err
+		}
+		if err := precondition(ctx, q, "merchants", m.ID); err != nil {
 			return err
 		}
 		changes := map[string]any{}
@@ -105,10 +113,13 @@ func (s *Service) UpdateMerchant(ctx context.Context, id string, in keyward.Merc
 			}
 		}
 		if len(changes) == 0 {
-			return nil
+			return version(ctx, q, "merchants", m.ID, &m.Versioned)
 		}
 		m.UpdatedAt = s.now()
 		if err := q.UpdateMerchant(ctx, m); err != nil {
+			return err
+		}
+		if err := version(ctx, q, "merchants", m.ID, &m.Versioned); err != nil {
 			return err
 		}
 		return s.logChange(ctx, q, a, a.TenantID, "merchant.update", "merchant", m.ID, changes)
@@ -130,6 +141,9 @@ func (s *Service) DeleteMerchant(ctx context.Context, id string) error {
 	err = s.db.Write(ctx, func(q *store.Q) error {
 		m, err := q.Merchant(ctx, a.TenantID, id)
 		if err != nil {
+			return err
+		}
+		if err := precondition(ctx, q, "merchants", m.ID); err != nil {
 			return err
 		}
 		users, err := q.ListMerchantUsers(ctx, a.TenantID, m.ID)

@@ -18,7 +18,7 @@ func (s *Service) CreateStore(ctx context.Context, in keyward.StoreCreate) (*key
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
-	st := &keyward.Store{ID: keyward.NewID("sto"), TenantID: a.TenantID, Code: in.Code, Name: in.Name, CreatedAt: s.now()}
+	st := &keyward.Store{ID: keyward.NewID("sto"), TenantID: a.TenantID, Code: in.Code, Name: in.Name, CreatedAt: s.now(), Versioned: keyward.Versioned{Version: 1}}
 	err = s.db.Write(ctx, func(q *store.Q) error {
 		if err := q.InsertStore(ctx, st); err != nil {
 			return err
@@ -51,7 +51,12 @@ func (s *Service) Store(ctx context.Context, idOrCode string) (*keyward.Store, e
 	if err != nil {
 		return nil, err
 	}
-	return s.db.Read().Store(ctx, a.TenantID, idOrCode)
+	q := s.db.Read()
+	st, err := q.Store(ctx, a.TenantID, idOrCode)
+	if err != nil {
+		return nil, err
+	}
+	return st, version(ctx, q, "stores", st.ID, &st.Versioned)
 }
 
 // UpdateStore renames a store.
@@ -71,12 +76,18 @@ func (s *Service) UpdateStore(ctx context.Context, idOrCode string, in keyward.S
 		if err != nil {
 			return err
 		}
+		if err := precondition(ctx, q, "stores", st.ID); err != nil {
+			return err
+		}
 		if in.Name == nil || *in.Name == st.Name {
-			return nil
+			return version(ctx, q, "stores", st.ID, &st.Versioned)
 		}
 		changes := map[string]any{"name": *in.Name}
 		st.Name = *in.Name
 		if err := q.UpdateStore(ctx, st); err != nil {
+			return err
+		}
+		if err := version(ctx, q, "stores", st.ID, &st.Versioned); err != nil {
 			return err
 		}
 		return s.audit(ctx, q, a, a.TenantID, "store.update", "store", st.ID, changes)
@@ -93,6 +104,9 @@ func (s *Service) DeleteStore(ctx context.Context, idOrCode string) error {
 	err = s.db.Write(ctx, func(q *store.Q) error {
 		st, err := q.Store(ctx, a.TenantID, idOrCode)
 		if err != nil {
+			return err
+		}
+		if err := precondition(ctx, q, "stores", st.ID); err != nil {
 			return err
 		}
 		if err := q.DeleteStore(ctx, st.ID); err != nil {

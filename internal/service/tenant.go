@@ -73,7 +73,11 @@ func (s *Service) Licence(ctx context.Context, domain string) (*keyward.Licence,
 	if err != nil {
 		return nil, err
 	}
-	return s.db.Read().Licence(ctx, t.ID)
+	l, err := s.db.Read().Licence(ctx, t.ID)
+	if err != nil {
+		return nil, err
+	}
+	return l, version(ctx, s.db.Read(), "licences", t.ID, &l.Versioned)
 }
 
 // GrantLicence grants or changes a tenant's licence (operator only). A
@@ -100,6 +104,9 @@ func (s *Service) putLicence(ctx context.Context, domain string, in keyward.Lice
 		}
 		// Key creations read the licence under the same lock.
 		if err := q.LockTenant(ctx, t.ID); err != nil {
+			return err
+		}
+		if err := precondition(ctx, q, "licences", t.ID); err != nil {
 			return err
 		}
 		l, err := q.Licence(ctx, t.ID)
@@ -132,6 +139,9 @@ func (s *Service) putLicence(ctx context.Context, domain string, in keyward.Lice
 		}
 		l.UpdatedAt = s.now()
 		if err := q.PutLicence(ctx, l); err != nil {
+			return err
+		}
+		if err := version(ctx, q, "licences", t.ID, &l.Versioned); err != nil {
 			return err
 		}
 		if err := q.AppendChange(ctx, t.ID, "licence", t.ID, s.now()); err != nil {

@@ -22,7 +22,7 @@ func (s *Service) CreateProfile(ctx context.Context, in keyward.ProfileCreate) (
 	if err != nil {
 		return nil, err
 	}
-	p := &keyward.Profile{ID: keyward.NewID("prf"), TenantID: a.TenantID, Name: in.Name, Features: fs, CreatedAt: s.now(), UpdatedAt: s.now()}
+	p := &keyward.Profile{ID: keyward.NewID("prf"), TenantID: a.TenantID, Name: in.Name, Features: fs, CreatedAt: s.now(), UpdatedAt: s.now(), Versioned: keyward.Versioned{Version: 1}}
 	err = s.db.Write(ctx, func(q *store.Q) error {
 		if err := q.InsertProfile(ctx, p); err != nil {
 			return err
@@ -54,7 +54,12 @@ func (s *Service) Profile(ctx context.Context, idOrName string) (*keyward.Profil
 	if err != nil {
 		return nil, err
 	}
-	return s.db.Read().Profile(ctx, a.TenantID, idOrName)
+	q := s.db.Read()
+	p, err := q.Profile(ctx, a.TenantID, idOrName)
+	if err != nil {
+		return nil, err
+	}
+	return p, version(ctx, q, "profiles", p.ID, &p.Versioned)
 }
 
 // UpdateProfile renames a profile or changes its features. Users holding
@@ -81,6 +86,9 @@ func (s *Service) UpdateProfile(ctx context.Context, idOrName string, in keyward
 		if err != nil {
 			return err
 		}
+		if err := precondition(ctx, q, "profiles", p.ID); err != nil {
+			return err
+		}
 		changes := map[string]any{}
 		if in.Name != nil && *in.Name != p.Name {
 			p.Name = *in.Name
@@ -91,10 +99,13 @@ func (s *Service) UpdateProfile(ctx context.Context, idOrName string, in keyward
 			changes["features"] = p.Features
 		}
 		if len(changes) == 0 {
-			return nil
+			return version(ctx, q, "profiles", p.ID, &p.Versioned)
 		}
 		p.UpdatedAt = s.now()
 		if err := q.UpdateProfile(ctx, p); err != nil {
+			return err
+		}
+		if err := version(ctx, q, "profiles", p.ID, &p.Versioned); err != nil {
 			return err
 		}
 		return s.audit(ctx, q, a, a.TenantID, "profile.update", "profile", p.ID, changes)
@@ -121,6 +132,9 @@ func (s *Service) DeleteProfile(ctx context.Context, idOrName string) error {
 	return s.db.Write(ctx, func(q *store.Q) error {
 		p, err := q.Profile(ctx, a.TenantID, idOrName)
 		if err != nil {
+			return err
+		}
+		if err := precondition(ctx, q, "profiles", p.ID); err != nil {
 			return err
 		}
 		if err := q.DeleteProfile(ctx, p.ID); err != nil {
@@ -152,6 +166,7 @@ func (s *Service) CreateUser(ctx context.Context, in keyward.UserCreate) (*keywa
 	u := &keyward.User{
 		ID: keyward.NewID("usr"), TenantID: a.TenantID, Email: in.Email, Name: in.Name,
 		Active: in.Active == nil || *in.Active, PasswordHash: hash, CreatedAt: s.now(), UpdatedAt: s.now(),
+		Versioned: keyward.Versioned{Version: 1},
 	}
 	err = s.db.Write(ctx, func(q *store.Q) error {
 		p, err := q.Profile(ctx, a.TenantID, in.ProfileID)
@@ -200,7 +215,12 @@ func (s *Service) User(ctx context.Context, idOrEmail string) (*keyward.User, er
 	if err != nil {
 		return nil, err
 	}
-	return s.db.Read().User(ctx, a.TenantID, idOrEmail)
+	q := s.db.Read()
+	u, err := q.User(ctx, a.TenantID, idOrEmail)
+	if err != nil {
+		return nil, err
+	}
+	return u, version(ctx, q, "users", u.ID, &u.Versioned)
 }
 
 // UpdateUser changes a user's name, profile or active flag. Deactivating
@@ -220,6 +240,9 @@ func (s *Service) UpdateUser(ctx context.Context, idOrEmail string, in keyward.U
 	err = s.db.Write(ctx, func(q *store.Q) error {
 		u, err = q.User(ctx, a.TenantID, idOrEmail)
 		if err != nil {
+			return err
+		}
+		if err := precondition(ctx, q, "users", u.ID); err != nil {
 			return err
 		}
 		changes := map[string]any{}
@@ -258,10 +281,13 @@ func (s *Service) UpdateUser(ctx context.Context, idOrEmail string, in keyward.U
 			}
 		}
 		if len(changes) == 0 {
-			return nil
+			return version(ctx, q, "users", u.ID, &u.Versioned)
 		}
 		u.UpdatedAt = s.now()
 		if err := q.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		if err := version(ctx, q, "users", u.ID, &u.Versioned); err != nil {
 			return err
 		}
 		return s.audit(ctx, q, a, a.TenantID, "user.update", "user", u.ID, changes)

@@ -117,14 +117,14 @@ func (q *Q) RetireKeySecrets(ctx context.Context, keyID string, slot int, grace 
 	return err
 }
 
-const keyCols = `k.id, k.tenant_id, k.name, k.description, k.enabled, k.permissions, k.store_access, k.methods, k.rate_limit, k.expires_at, k.created_at, k.updated_at`
+const keyCols = `k.id, k.tenant_id, k.name, k.description, k.enabled, k.permissions, k.store_access, k.methods, k.rate_limit, k.expires_at, k.created_at, k.updated_at, k.version`
 
 func scanKey(s interface{ Scan(...any) error }) (*keyward.Key, error) {
 	var k keyward.Key
 	var perms string
 	var methods sql.NullString
 	var exp sql.NullTime
-	if err := s.Scan(&k.ID, &k.TenantID, &k.Name, &k.Description, &k.Enabled, &perms, &k.Stores.Access, &methods, &k.RateLimit, &exp, &k.CreatedAt, &k.UpdatedAt); err != nil {
+	if err := s.Scan(&k.ID, &k.TenantID, &k.Name, &k.Description, &k.Enabled, &perms, &k.Stores.Access, &methods, &k.RateLimit, &exp, &k.CreatedAt, &k.UpdatedAt, &k.Version); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(perms), &k.Permissions); err != nil {

@@ -23,6 +23,9 @@ type keyForm struct {
 	MethodsMode string // "all": whatever the permissions allow; "selected": the allowlist below
 	Methods     []string
 	Blocks      []string // blocks whose "whole block" box is ticked
+	// Version is the key's ETag when the form was opened; saving with it
+	// is refused when someone else changed the key since.
+	Version string
 }
 
 const (
@@ -37,7 +40,7 @@ func newKeyForm() keyForm {
 func keyFormOf(k *keyward.Key) keyForm {
 	f := keyForm{
 		Name: k.Name, Description: k.Description, Enabled: k.Enabled, Permissions: k.Permissions,
-		StoreAccess: k.Stores.Access, Stores: k.Stores.IDs, MethodsMode: methodsAll,
+		StoreAccess: k.Stores.Access, Stores: k.Stores.IDs, MethodsMode: methodsAll, Version: k.ETag(),
 	}
 	if k.Methods != nil {
 		f.MethodsMode, f.Methods = methodsSelected, k.Methods
@@ -58,10 +61,12 @@ func readKeyForm(r *http.Request, cat *catalog.Catalog) keyForm {
 		MethodsMode: r.PostFormValue("methods_mode"),
 		Methods:     r.PostForm["method"],
 		Blocks:      r.PostForm["block"],
+		Version:     r.PostFormValue("version"),
 	}
 	for _, res := range cat.Resources() {
-		if lvl := r.PostFormValue("perm." + res); lvl != "" {
-			f.Permissions[res] = keyward.Level(lvl)
+		var lvl keyward.Level
+		if lvl.UnmarshalText([]byte(r.PostFormValue("perm."+res))) == nil && lvl != keyward.LevelNone {
+			f.Permissions[res] = lvl
 		}
 	}
 	return f
@@ -94,7 +99,7 @@ func (f keyForm) update() keyward.KeyUpdate {
 	st, ms := f.stores(), f.methods()
 	return keyward.KeyUpdate{
 		Name: &f.Name, Description: &f.Description, Enabled: &f.Enabled, Permissions: &f.Permissions,
-		Stores: &st, Methods: &ms,
+		Stores: &st, Methods: &ms, ClearPermissions: true,
 	}
 }
 
@@ -274,7 +279,23 @@ func (w *Web) updateKey(rw http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	f := readKeyForm(r, w.svc.Catalog())
-	k2, err := w.svc.UpdateKey(r.Context(), k.ID, f.update())
+	ctx := r.Context()
+	if f.Version != "" {
+		ctx = keyward.WithIfMatch(ctx, f.Version)
+	}
+	k2, err := w.svc.UpdateKey(ctx, k.ID, f.update())
+	if keyward.ErrorCode(err) == keyward.EPreconditionFailed {
+		// The form keeps what this person typed and now carries the
+		// current version: saving again overwrites the other change.
+		p, perr := w.keyFormPage(r, k, f)
+		if perr != nil {
+			return perr
+		}
+		p.Form.Version = k.ETag()
+		p.Errors = formErrors{Message: "Someone else changed this key since you opened this form. Open the key in another tab to see their change; saving this form again replaces it with what you see here."}
+		w.render(rw, r, http.StatusPreconditionFailed, "key_form", p)
+		return nil
+	}
 	if err != nil {
 		return w.refuseKeyForm(rw, r, k, f, err)
 	}

@@ -1,0 +1,128 @@
+package api
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/service"
+)
+
+// IdempotencyHeader names the key a client sends so that a retried POST
+// is answered, not done again (Stripe's semantics).
+const IdempotencyHeader = "Idempotency-Key"
+
+// replayedHeader marks an answer given again for a retried key.
+const replayedHeader = "Idempotent-Replayed"
+
+// keptHeaders are the headers of a first answer given again with it.
+var keptHeaders = []string{"Content-Type", "ETag", "Location"}
+
+// serve runs a route's handler. A POST of an authenticated route sent
+// with an Idempotency-Key runs once per key: the same key, route and body
+// within 24 hours get the first answer again (secrets included, kept
+// sealed in the meantime); the same key with another body or route is
+// refused with 422; a retry while the first request runs gets 409. Keys
+// are the caller's own, per route. Any new POST route gets this by being
+// in the route table.
+func (a *API) serve(rt Route, w http.ResponseWriter, r *http.Request) {
+	key := r.Header.Get(IdempotencyHeader)
+	if key == "" || r.Method != http.MethodPost || rt.Auth == AuthNone {
+		if err := rt.Handler(w, r); err != nil {
+			httpx.Error(w, r, err)
+		}
+		return
+	}
+	if err := a.idempotent(rt, key, w, r); err != nil {
+		httpx.Error(w, r, err)
+	}
+}
+
+func (a *API) idempotent(rt Route, key string, w http.ResponseWriter, r *http.Request) error {
+	if len(key) > 255 || !printable(key) {
+		return keyward.Invalid(IdempotencyHeader, "%s must be 1-255 printable ASCII characters, such as a UUID", IdempotencyHeader)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, httpx.MaxBody))
+	if err != nil {
+		return keyward.Errorf(keyward.ETooLarge, "the body is larger than %d bytes", httpx.MaxBody)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	route := rt.Method + " " + rt.Path
+	h := sha256.New()
+	io.WriteString(h, r.Method+" "+r.URL.Path+"\n")
+	h.Write(body)
+	first, err := a.svc.BeginIdempotent(r.Context(), key, route, hex.EncodeToString(h.Sum(nil)))
+	if err != nil {
+		return err
+	}
+	if first != nil {
+		for k, v := range first.Header {
+			w.Header().Set(k, v)
+		}
+		w.Header().Set(replayedHeader, "true")
+		w.WriteHeader(first.Status)
+		w.Write(first.Body)
+		return nil
+	}
+	rec := &recorder{header: http.Header{}, status: http.StatusOK}
+	if err := rt.Handler(rec, r); err != nil {
+		httpx.Error(rec, r, err)
+	}
+	ans := &service.IdempotentAnswer{Status: rec.status, Header: map[string]string{}, Body: rec.body.Bytes()}
+	for _, k := range keptHeaders {
+		if v := rec.header.Get(k); v != "" {
+			ans.Header[k] = v
+		}
+	}
+	// An answer the server failed to give, or a refusal for the rate, is
+	// not the request's outcome: a retry must run it again.
+	if rec.status >= 500 || rec.status == http.StatusTooManyRequests {
+		err = a.svc.AbandonIdempotent(r.Context(), key)
+	} else {
+		err = a.svc.FinishIdempotent(r.Context(), key, ans)
+	}
+	if err != nil {
+		a.svc.AbandonIdempotent(r.Context(), key)
+		return err
+	}
+	for k, v := range rec.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.status)
+	w.Write(rec.body.Bytes())
+	return nil
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// recorder holds a handler's answer until it is kept.
+type recorder struct {
+	header http.Header
+	status int
+	wrote  bool
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) WriteHeader(status int) {
+	if !r.wrote {
+		r.status, r.wrote = status, true
+	}
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	return r.body.Write(b)
+}

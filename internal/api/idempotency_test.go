@@ -1,0 +1,124 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward/internal/api"
+	"github.com/keyward/keyward/internal/catalog"
+	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/service"
+	"github.com/keyward/keyward/internal/store"
+	"github.com/keyward/keyward/internal/storetest"
+)
+
+// node starts another keyward node on the same PostgreSQL database as e,
+// with the same master key, whose clock is ahead by skew.
+func (e *env) node(db *store.DB, skew time.Duration) *env {
+	e.t.Helper()
+	db2, err := store.Open(context.Background(), db.URL(), "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { db2.Close() })
+	svc := service.New(db2, catalog.Builtin(), service.WithKeyring(e.svc.Keyring()),
+		service.WithClock(func() time.Time { return time.Now().Add(skew).UTC() }))
+	mux := http.NewServeMux()
+	api.New(svc, nil).Register(mux)
+	srv := httptest.NewServer(httpx.Common(mux))
+	e.t.Cleanup(srv.Close)
+	n := *e
+	n.srv, n.svc = srv, svc
+	return &n
+}
+
+// A create retried with its Idempotency-Key is answered once: the same
+// key and body within 24 hours get the first answer, secrets included;
+// another body or route with the key is refused with 422; the answer is
+// kept sealed; and on PostgreSQL another node answers the retry the same.
+func TestIdempotencyKeyAnswersARetryWithTheFirstAnswer(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		body := `{"name": "retried", "permissions": {"orders": "read"}}`
+		idem := map[string]string{"Idempotency-Key": "2f1c0d3e-retry-1"}
+		code, _, first := e.send(e.admin, "POST", "/api/v1/keys", body, idem)
+		if code != 201 {
+			t.Fatalf("create: %d %v", code, first)
+		}
+		secret := first["secrets"].([]any)[0].(map[string]any)["secret"].(string)
+		code, h, again := e.send(e.admin, "POST", "/api/v1/keys", body, idem)
+		if code != 201 || again["id"] != first["id"] || h.Get("Idempotent-Replayed") != "true" || h.Get("ETag") == "" {
+			t.Fatalf("retry: %d %v (replayed %q), want the first answer %v", code, again, h.Get("Idempotent-Replayed"), first["id"])
+		}
+		if s := again["secrets"].([]any)[0].(map[string]any)["secret"]; s != secret {
+			t.Errorf("the retry must show the secrets the first answer showed")
+		}
+		if n := countNamed(e, "retried"); n != 1 {
+			t.Errorf("%d keys named retried, want 1", n)
+		}
+
+		for _, c := range []struct{ name, path, body string }{
+			{"another body", "/api/v1/keys", `{"name": "other"}`},
+			{"another route", "/api/v1/stores", `{"code": "other"}`},
+		} {
+			code, _, p := e.send(e.admin, "POST", c.path, c.body, idem)
+			if code != 422 || p["code"] != "idempotency_key_reused" {
+				t.Errorf("%s with a used key: %d %v, want 422 idempotency_key_reused", c.name, code, p)
+			}
+		}
+		if n := countNamed(e, "other"); n != 0 {
+			t.Errorf("a refused retry created a key")
+		}
+
+		// Another caller's key of the same name is another key.
+		other, _ := e.userWith("ben@demo.test", "api_management")
+		if code, _, k := e.send(other, "POST", "/api/v1/keys", `{"name": "bens"}`, idem); code != 201 || k["id"] == first["id"] {
+			t.Errorf("another user's key: %d %v", code, k)
+		}
+
+		rows, err := db.SQL().Query(`SELECT response FROM idempotency_keys`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var resp string
+			rows.Scan(&resp)
+			if strings.Contains(resp, secret) || strings.Contains(resp, "retried") {
+				t.Errorf("a kept answer is readable in the database: %.60s…", resp)
+			}
+		}
+
+		if db.Engine() != store.Postgres {
+			return
+		}
+		// Another node answers the retry from the shared database…
+		n2 := e.node(db, 0)
+		code, _, fromB := n2.send(e.admin, "POST", "/api/v1/keys", body, idem)
+		if code != 201 || fromB["id"] != first["id"] {
+			t.Errorf("retry on another node: %d %v, want key %v", code, fromB["id"], first["id"])
+		}
+		// …and once the 24 hours have passed, the key is free again.
+		later := e.node(db, 25*time.Hour)
+		code, _, fresh := later.send(e.admin, "POST", "/api/v1/keys", `{"name": "retried-later"}`, idem)
+		if code != 201 || fresh["id"] == first["id"] {
+			t.Errorf("after 24 hours: %d %v, want a new key", code, fresh)
+		}
+	})
+}
+
+func countNamed(e *env, name string) int {
+	e.t.Helper()
+	_, _, page := e.send(e.admin, "GET", "/api/v1/keys?limit=100", "", nil)
+	n := 0
+	for _, k := range page["data"].([]any) {
+		if k.(map[string]any)["name"] == name {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,74 @@
+-- +goose Up
+-- A version per record, for ETags and If-Match: it starts at 1 and a
+-- trigger adds 1 on every UPDATE, whoever writes it, so a change made by
+-- any node or any code path moves it.
+ALTER TABLE api_keys ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE stores ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE profiles ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE users ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE merchants ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE merchant_users ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE licences ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
+
+-- +goose StatementBegin
+CREATE TRIGGER api_keys_version AFTER UPDATE ON api_keys FOR EACH ROW WHEN NEW.version = OLD.version
+BEGIN UPDATE api_keys SET version = OLD.version + 1 WHERE rowid = NEW.rowid; END;
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE TRIGGER stores_version AFTER UPDATE ON stores FOR EACH ROW WHEN NEW.version = OLD.version
+BEGIN UPDATE stores SET version = OLD.version + 1 WHERE rowid = NEW.rowid; END;
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE TRIGGER profiles_version AFTER UPDATE ON profiles FOR EACH ROW WHEN NEW.version = OLD.version
+BEGIN UPDATE profiles SET version = OLD.version + 1 WHERE rowid = NEW.rowid; END;
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE TRIGGER users_version AFTER UPDATE ON users FOR EACH ROW WHEN NEW.version = OLD.version
+BEGIN UPDATE users SET version = OLD.version + 1 WHERE rowid = NEW.rowid; END;
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE TRIGGER merchants_version AFTER UPDATE ON merchants FOR EACH ROW WHEN NEW.version = OLD.version
+BEGIN UPDATE merchants SET version = OLD.version + 1 WHERE rowid = NEW.rowid; END;
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE TRIGGER merchant_users_version AFTER UPDATE ON merchant_users FOR EACH ROW WHEN NEW.version = OLD.version
+BEGIN UPDATE merchant_users SET version = OLD.version + 1 WHERE rowid = NEW.rowid; END;
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE TRIGGER licences_version AFTER UPDATE ON licences FOR EACH ROW WHEN NEW.version = OLD.version
+BEGIN UPDATE licences SET version = OLD.version + 1 WHERE rowid = NEW.rowid; END;
+-- +goose StatementEnd
+
+-- The first answer to a create sent with an Idempotency-Key, kept so a
+-- retry gets it again (Stripe's semantics). scope is who sent it; the
+-- answer, which may hold secrets, is sealed (see internal/seal) and kept
+-- until expires_at only. status is 0 while the first request runs.
+CREATE TABLE idempotency_keys (
+    scope        TEXT NOT NULL,
+    idem_key     TEXT NOT NULL,
+    route        TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    status       INTEGER NOT NULL DEFAULT 0,
+    response     TEXT,
+    created_at   TIMESTAMP NOT NULL,
+    expires_at   TIMESTAMP NOT NULL,
+    PRIMARY KEY (scope, idem_key)
+);
+CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
+
+-- +goose Down
+DROP TABLE idempotency_keys;
+DROP TRIGGER api_keys_version;
+DROP TRIGGER stores_version;
+DROP TRIGGER profiles_version;
+DROP TRIGGER users_version;
+DROP TRIGGER merchants_version;
+DROP TRIGGER merchant_users_version;
+DROP TRIGGER licences_version;
+ALTER TABLE api_keys DROP COLUMN version;
+ALTER TABLE stores DROP COLUMN version;
+ALTER TABLE profiles DROP COLUMN version;
+ALTER TABLE users DROP COLUMN version;
+ALTER TABLE merchants DROP COLUMN version;
+ALTER TABLE merchant_users DROP COLUMN version;
+ALTER TABLE licences DROP COLUMN version;
