@@ -128,7 +128,7 @@ func cliAuditVerify(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "note: %d checkpoint signatures were not checked: give the master key to check them\n", v.Unchecked)
 	}
 	if problems > 0 {
-		return fmt.Errorf("%w: %d problems found", errAuditBroken, problems)
+		return fmt.Errorf("%w (problems found: %d)", errAuditBroken, problems)
 	}
 	fmt.Fprintln(out, "ok: every chain verifies")
 	return nil
