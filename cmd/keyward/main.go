@@ -98,6 +98,13 @@ Usage:
   keyward connections update --tenant D --id ID [--name N] [--field name=value …] [--secrets-file F|-] [--enable|--disabled]
   keyward connections verify|delete --tenant D --id ID
   keyward connections reveal --tenant D --id ID [--field access_token]   (audited)
+  keyward webhooks list|event-types --tenant D
+  keyward webhooks create --tenant D --url URL --events key.*,job.created [--stores all|code,…] [--description T] [--disabled]
+  keyward webhooks update --tenant D --id ID [--url URL] [--events …] [--stores …] [--description T] [--disabled=false]
+  keyward webhooks get|delete|test --tenant D --id ID
+  keyward webhooks roll --tenant D --id ID [--overlap 24h]
+  keyward webhooks log --tenant D --id ID [--status pending|succeeded|failed]
+  keyward webhooks replay --tenant D --id ID (--delivery DLV | --since RFC3339)
   keyward verify --key SECRET (--method ID | --request "GET /api/v5/orders/statuses") [--store C] [--url URL]
 
 Every command takes --data DIR or --database postgres://… (env KEYWARD_DATABASE_URL).

@@ -3,11 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/service"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/storetest"
@@ -123,7 +130,7 @@ func TestRotationThenRestartStillOpensWebhookSecrets(t *testing.T) {
 				t.Fatalf("rotate printed %q", out.String())
 			}
 
-			m, _, err := openMain(t, otherMasterKey, args...)
+			m, _, err := openMain(t, otherMasterKey, append(args, "--outbound-allow", "127.0.0.0/8", "--outbound-allow-http")...)
 			if err != nil {
 				t.Fatalf("restart with the new key alone: %v", err)
 			}
@@ -134,6 +141,31 @@ func TestRotationThenRestartStillOpensWebhookSecrets(t *testing.T) {
 			got, err := m.Service.WebhookSigningSecrets(context.Background(), ten.ID, id)
 			if err != nil || len(got) != 1 || got[0] != secret {
 				t.Fatalf("after rotation and restart: %d secrets, %v", len(got), err)
+			}
+			// And it still signs: a receiver holding the secret shown at
+			// creation accepts what the restarted node sends.
+			arrived := make(chan error, 1)
+			rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				wh, _ := standardwebhooks.NewWebhook(secret)
+				arrived <- wh.Verify(body, r.Header)
+			}))
+			defer rcv.Close()
+			ctx := keyward.WithActor(context.Background(), service.SystemActor(ten, "test"))
+			url := rcv.URL + "/in"
+			if _, err := m.Service.UpdateWebhook(ctx, id, keyward.WebhookUpdate{URL: &url}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.Service.SendTestEvent(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-arrived:
+				if err != nil {
+					t.Fatalf("the receiver refuses the delivery's signature: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("no delivery within 10s of the test event")
 			}
 		})
 	}

