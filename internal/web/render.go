@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -73,7 +74,10 @@ func menuFor(a *keyward.Actor, current string) []menuSection {
 		}},
 		{Group: "Integrations", Items: []menuItem{{Label: "API Management", Path: pathKeys, feature: keyward.FeatureAPIManagement}}},
 		{Title: "Organization", Items: []menuItem{{Label: "Merchants", Path: pathMerchants, feature: keyward.FeatureMerchants}}},
-		{Title: "Integrations", Items: []menuItem{{Label: "API", Path: pathMerchantAPI, feature: keyward.FeatureMerchants}}},
+		{Title: "Integrations", Items: []menuItem{
+			{Label: "API", Path: pathMerchantAPI, feature: keyward.FeatureMerchants},
+			{Label: "Manage Webhooks", Path: pathWebhooks, feature: keyward.FeatureWebhooks},
+		}},
 		{Title: "Staff", Items: []menuItem{
 			{Label: "Profile Security", Path: pathProfiles, feature: keyward.FeatureUsers},
 			{Label: "Users", Path: pathUsers, feature: keyward.FeatureUsers},
@@ -95,7 +99,12 @@ func menuFor(a *keyward.Actor, current string) []menuSection {
 		var items []menuItem
 		for _, it := range s.Items {
 			if it.feature == "" || a.Features.Has(it.feature) {
-				it.Current = current == it.Path || strings.HasPrefix(current, it.Path+"/")
+				// An entry under another (Manage Webhooks under API) is the
+				// current one on its pages, not both.
+				it.Current = (current == it.Path || strings.HasPrefix(current, it.Path+"/")) &&
+					!slices.ContainsFunc(s.Items, func(o menuItem) bool {
+						return len(o.Path) > len(it.Path) && strings.HasPrefix(o.Path, it.Path+"/") && (current == o.Path || strings.HasPrefix(current, o.Path+"/"))
+					})
 				items = append(items, it)
 			}
 		}

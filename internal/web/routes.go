@@ -69,6 +69,7 @@ func (w *Web) routes() []route {
 	api := keyward.FeatureAPIManagement
 	users := keyward.FeatureUsers
 	mer := keyward.FeatureMerchants
+	hooks := keyward.FeatureWebhooks
 	return []route{
 		{"GET", pathSignIn, "", true, w.signInForm},
 		{"POST", pathSignIn, "", true, w.signIn},
@@ -153,6 +154,20 @@ func (w *Web) routes() []route {
 
 		{"GET", pathMerchantAPI, mer, false, w.listMerchantAPIAccess},
 		{"POST", pathMerchantAPI + "/{account}/deactivate", mer, false, w.deactivateMerchantAPIAccess},
+
+		// Integrations > API > Manage Webhooks (webhook.go).
+		{"GET", pathWebhooks, hooks, false, w.listWebhooks},
+		{"POST", pathWebhooks, hooks, false, w.createWebhook},
+		{"GET", pathWebhooks + "/new", hooks, false, w.newWebhook},
+		{"GET", pathWebhooks + "/{id}", hooks, false, w.showWebhook},
+		{"GET", pathWebhooks + "/{id}/edit", hooks, false, w.editWebhook},
+		{"POST", pathWebhooks + "/{id}/edit", hooks, false, w.updateWebhook},
+		{"POST", pathWebhooks + "/{id}/enabled", hooks, false, w.setWebhookEnabled},
+		{"POST", pathWebhooks + "/{id}/test", hooks, false, w.sendTestEvent},
+		{"POST", pathWebhooks + "/{id}/replay", hooks, false, w.replayWebhook},
+		{"POST", pathWebhooks + "/{id}/roll", hooks, false, w.rollWebhookSecret},
+		{"GET", pathWebhooks + "/{id}/delete", hooks, false, w.confirmDeleteWebhook},
+		{"POST", pathWebhooks + "/{id}/delete", hooks, false, w.deleteWebhook},
 
 		{"GET", pathAudit, keyward.FeatureAudit, false, w.listAudit},
 		{"GET", pathAuditExport, keyward.FeatureAudit, false, w.exportAudit},

@@ -1,0 +1,342 @@
+package web
+
+import (
+	"context"
+	"html"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/api"
+	"github.com/keyward/keyward/internal/catalog"
+	"github.com/keyward/keyward/internal/gateway"
+	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/outbound"
+	"github.com/keyward/keyward/internal/replica"
+	"github.com/keyward/keyward/internal/seal"
+	"github.com/keyward/keyward/internal/service"
+	"github.com/keyward/keyward/internal/store"
+	"github.com/keyward/keyward/internal/storetest"
+	"github.com/keyward/keyward/internal/webhook"
+)
+
+// loopbackOut lets endpoints and the dispatcher reach receivers on
+// 127.0.0.1 over HTTP, as an operator's --outbound-allow would.
+var loopbackOut = outbound.Config{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, AllowHTTP: true}
+
+// newWebhookEnv is newEnv with webhooks really sent: the service accepts
+// loopback URLs and a dispatcher, woken by every event, runs until the
+// test ends.
+func newWebhookEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	db := storetest.Open(t, store.SQLite)
+	cat := catalog.Builtin()
+	rep := replica.New(db, cat)
+	kr, err := seal.ParseKeyring(testMasterKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var disp *webhook.Dispatcher
+	var mu sync.Mutex
+	svc := service.New(db, cat, service.WithLicenceContact(licenceContact), service.WithKeyring(kr),
+		service.WithOutbound(loopbackOut),
+		service.WithDispatchWake(func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if disp != nil {
+				disp.Wake()
+			}
+		}),
+		service.WithChangeHook(func(ctx context.Context) {
+			if err := rep.Sync(ctx); err != nil {
+				t.Errorf("replica sync: %v", err)
+			}
+		}))
+	demo, err := svc.SeedDemo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d, err := webhook.New(svc, webhook.Config{Outbound: loopbackOut, Poll: 50 * time.Millisecond, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	disp = d
+	mu.Unlock()
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(runCtx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	mux := http.NewServeMux()
+	api.New(svc, nil).Register(mux)
+	mux.Handle("POST /v1/verify", &gateway.Verifier{Replica: rep})
+	New(svc).Register(mux)
+	srv := httptest.NewServer(httpx.Common(mux))
+	t.Cleanup(srv.Close)
+	ten, err := svc.TenantByDomain(ctx, demo.Domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, srv: srv, svc: svc, db: db, rep: rep, demo: demo, sys: keyward.WithActor(ctx, service.SystemActor(ten, "test"))}
+}
+
+// hookReceiver is a local webhook receiver recording what arrives.
+type hookReceiver struct {
+	t    *testing.T
+	srv  *httptest.Server
+	mu   sync.Mutex
+	got  []hookDelivery
+	seen chan struct{}
+}
+
+type hookDelivery struct {
+	header http.Header
+	body   []byte
+}
+
+func newHookReceiver(t *testing.T) *hookReceiver {
+	t.Helper()
+	h := &hookReceiver{t: t, seen: make(chan struct{}, 100)}
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		h.mu.Lock()
+		h.got = append(h.got, hookDelivery{r.Header.Clone(), body})
+		h.mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, `{"received":true}`)
+		h.seen <- struct{}{}
+	}))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+// wait waits for the next delivery and returns it. The wait bounds a
+// test that would otherwise hang; it measures nothing.
+func (h *hookReceiver) wait() hookDelivery {
+	h.t.Helper()
+	select {
+	case <-h.seen:
+	case <-time.After(15 * time.Second):
+		h.t.Fatal("no delivery arrived at the receiver")
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.got[len(h.got)-1]
+}
+
+var (
+	reWebhookSecret = regexp.MustCompile(`whsec_[A-Za-z0-9+/=]{40,}`)
+	reWebhookID     = regexp.MustCompile(`/integrations/api/webhooks/(whk_[A-Za-z0-9_-]+)`)
+)
+
+// TestWebhookPagesDoors: only users whose profile holds Webhooks open the
+// pages; others get a page naming the feature, merchant users a refusal,
+// and signed-out callers the sign-in page. Menu entries follow the same
+// rule.
+func TestWebhookPagesDoors(t *testing.T) {
+	e := newEnv(t, false)
+	wh, err := e.svc.CreateWebhook(e.sys, keyward.WebhookCreate{URL: "https://hooks.example.com/k", Events: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := []string{pathWebhooks, pathWebhooks + "/new", pathWebhooks + "/" + wh.ID, pathWebhooks + "/" + wh.ID + "/edit", pathWebhooks + "/" + wh.ID + "/delete"}
+
+	anon := e.client()
+	for _, p := range paths {
+		res := anon.get(p)
+		wantStatus(t, res, http.StatusSeeOther)
+		if loc := res.Header.Get("Location"); !strings.HasPrefix(loc, pathSignIn) {
+			t.Fatalf("signed-out GET %s goes to %q", p, loc)
+		}
+	}
+
+	e.staff("merch@demo.test", keyward.FeatureMerchants)
+	other := e.client()
+	other.signIn("merch@demo.test", staffPassword)
+	for _, p := range paths {
+		res := other.get(p)
+		wantStatus(t, res, http.StatusForbidden)
+		wantBody(t, res, "You need the Webhooks feature")
+	}
+	res := other.post(pathWebhooks+"/"+wh.ID+"/delete", nil)
+	wantStatus(t, res, http.StatusForbidden)
+	res = other.get(pathMerchantAPI)
+	wantStatus(t, res, http.StatusOK)
+	if strings.Contains(res.Body, `href="`+pathWebhooks+`"`) {
+		t.Fatal("Integrations > API offers Manage Webhooks to a profile without Webhooks")
+	}
+
+	m := e.merchant("Acme Couriers")
+	u, pw := e.portalUser(m.ID, keyward.MerchantUserCreate{Email: "ops@acme.test", Level: 2, APIAccess: true})
+	mc := e.client()
+	mc.signIn(u.Email, pw)
+	for _, p := range paths {
+		if res := mc.get(p); res.StatusCode != http.StatusForbidden {
+			t.Fatalf("merchant user GET %s: %d, want 403", p, res.StatusCode)
+		}
+	}
+	if res := mc.post(pathWebhooks+"/"+wh.ID+"/test", nil); res.StatusCode != http.StatusForbidden {
+		t.Fatalf("merchant user sends a test event: %d, want 403", res.StatusCode)
+	}
+
+	e.staff("hooks@demo.test", keyward.FeatureWebhooks)
+	hc := e.client()
+	hc.signIn("hooks@demo.test", staffPassword)
+	res = hc.get(pathWebhooks)
+	wantStatus(t, res, http.StatusOK)
+	wantBody(t, res, `<a href="`+pathWebhooks+`" aria-current="page">Manage Webhooks</a>`, wh.URL)
+
+	if _, err := e.svc.Webhook(e.sys, wh.ID); err != nil {
+		t.Fatalf("the refused delete removed the endpoint: %v", err)
+	}
+}
+
+// TestWebhookForm adds, edits, rolls and deletes an endpoint through the
+// pages: bad input is shown beside its field and changes nothing, the
+// secret is shown once, and the store chosen is what the endpoint gets.
+func TestWebhookForm(t *testing.T) {
+	e := newWebhookEnv(t)
+	online, err := e.svc.Store(e.sys, "online")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.client()
+	c.signIn(e.demo.Email, e.demo.Password)
+
+	res := c.get(pathWebhooks + "/new")
+	wantStatus(t, res, http.StatusOK)
+	wantBody(t, res, `<option value="" selected>All stores</option>`, `value="`+online.ID+`"`, `value="key.created"`)
+	if strings.Contains(res.Body, `value="webhook.test"`) {
+		t.Fatal("the form offers webhook.test, which is sent to every endpoint anyway")
+	}
+
+	for _, tc := range []struct {
+		name  string
+		form  url.Values
+		field string
+	}{
+		{"no url", url.Values{"store": {online.ID}, "event": {"*"}}, "url-error"},
+		{"ftp url", url.Values{"url": {"ftp://127.0.0.1/x"}, "event": {"*"}}, "url-error"},
+		{"no events", url.Values{"url": {"http://127.0.0.1:9/x"}}, "events-error"},
+		{"unknown store", url.Values{"url": {"http://127.0.0.1:9/x"}, "store": {"sto_nope"}, "event": {"*"}}, "store-error"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := c.post(pathWebhooks, tc.form)
+			if res.StatusCode != http.StatusBadRequest && res.StatusCode != http.StatusUnprocessableEntity {
+				t.Fatalf("status %d, want 400 or 422\n%s", res.StatusCode, res.Body)
+			}
+			wantBody(t, res, `id="`+tc.field+`"`)
+			if reWebhookSecret.MatchString(html.UnescapeString(res.Body)) {
+				t.Fatal("a refused form shows a secret")
+			}
+		})
+	}
+	if whs, _ := e.svc.ListWebhooks(e.sys, ""); len(whs) != 0 {
+		t.Fatalf("refused forms left %d endpoints", len(whs))
+	}
+
+	res = c.post(pathWebhooks, url.Values{"url": {"http://127.0.0.1:9/hook"}, "store": {online.ID}, "event": {"key.created", "key.deleted"}, "description": {"ERP"}, "enabled": {"true"}})
+	wantStatus(t, res, http.StatusCreated)
+	secret := reWebhookSecret.FindString(html.UnescapeString(res.Body))
+	m := reWebhookID.FindStringSubmatch(res.Body)
+	if secret == "" || m == nil {
+		t.Fatalf("the answer shows no secret or endpoint link\n%s", res.Body)
+	}
+	id := m[1]
+	wh, err := e.svc.Webhook(e.sys, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wh.Stores.Access != keyward.StoresSelected || len(wh.Stores.IDs) != 1 || wh.Stores.IDs[0] != online.ID || !wh.Enabled || len(wh.Events) != 2 {
+		t.Fatalf("endpoint saved as %+v", wh)
+	}
+
+	for _, p := range []string{pathWebhooks, pathWebhooks + "/" + id, pathWebhooks + "/" + id + "/edit"} {
+		res := c.get(p)
+		wantStatus(t, res, http.StatusOK)
+		wantBody(t, res, online.Name)
+		if strings.Contains(html.UnescapeString(res.Body), secret) {
+			t.Fatalf("GET %s shows the secret again", p)
+		}
+	}
+
+	// Edit: all stores, every event; the form shows what was saved.
+	res = c.post(pathWebhooks+"/"+id+"/edit", url.Values{"url": {"http://127.0.0.1:9/hook2"}, "store": {""}, "event": {"*"}, "enabled": {"true"}})
+	wantStatus(t, res, http.StatusSeeOther)
+	if wh, _ = e.svc.Webhook(e.sys, id); wh.Stores.Access != keyward.StoresAll || wh.URL != "http://127.0.0.1:9/hook2" || len(wh.Events) != 1 || wh.Events[0] != "*" {
+		t.Fatalf("after editing: %+v", wh)
+	}
+	res = c.post(pathWebhooks+"/"+id+"/edit", url.Values{"url": {"not a url"}, "event": {"*"}, "enabled": {"true"}})
+	wantBody(t, res, `id="url-error"`, `value="not a url"`)
+	if wh2, _ := e.svc.Webhook(e.sys, id); wh2.URL != wh.URL {
+		t.Fatalf("a refused edit changed the URL to %q", wh2.URL)
+	}
+
+	// Roll: a bad overlap is shown beside its field; a good one shows the
+	// new secret once.
+	res = c.post(pathWebhooks+"/"+id+"/roll", url.Values{"overlap": {"forever"}})
+	wantStatus(t, res, http.StatusBadRequest)
+	wantBody(t, res, `id="overlap-error"`)
+	res = c.post(pathWebhooks+"/"+id+"/roll", url.Values{"overlap": {"1h"}})
+	wantStatus(t, res, http.StatusOK)
+	rolled := reWebhookSecret.FindString(html.UnescapeString(res.Body))
+	if rolled == "" || rolled == secret {
+		t.Fatalf("roll shows %q (first secret %q)", rolled, secret)
+	}
+	res = c.get(pathWebhooks + "/" + id)
+	wantBody(t, res, "Previous secret", "signs too until")
+
+	// Disable, then Send test event is refused with a reason.
+	wantStatus(t, c.post(pathWebhooks+"/"+id+"/enabled", url.Values{"enabled": {"false"}}), http.StatusSeeOther)
+	res = c.post(pathWebhooks+"/"+id+"/test", nil)
+	wantStatus(t, res, http.StatusSeeOther)
+	res = c.get(pathWebhooks + "/" + id)
+	wantBody(t, res, "this endpoint is disabled", `<span class="badge off">Disabled</span>`)
+
+	// A bad replay time is shown beside its field.
+	res = c.post(pathWebhooks+"/"+id+"/replay", url.Values{"since": {"yesterday"}})
+	wantStatus(t, res, http.StatusBadRequest)
+	wantBody(t, res, `id="since-error"`)
+
+	wantStatus(t, c.get(pathWebhooks+"/"+id+"/delete"), http.StatusOK)
+	wantStatus(t, c.post(pathWebhooks+"/"+id+"/delete", nil), http.StatusSeeOther)
+	if _, err := e.svc.Webhook(e.sys, id); keyward.ErrorCode(err) != keyward.ENotFound {
+		t.Fatalf("after delete: %v", err)
+	}
+}
+
+// TestWebhookSuccessRate lays out the sparkline: hours without attempts
+// are gaps, a lone hour is a dot, and full success sits on the top line.
+func TestWebhookSuccessRate(t *testing.T) {
+	st := &service.WebhookStats{Attempts: make([]int, 24), Succeeded: make([]int, 24)}
+	st.Attempts[2], st.Succeeded[2] = 4, 4 // a lone hour: a dot at 100%
+	st.Attempts[10], st.Succeeded[10] = 2, 1
+	st.Attempts[11], st.Succeeded[11] = 2, 0
+	r := newSuccessRate(st)
+	if r.Attempts != 8 || r.Succeeded != 5 || r.Percent != 62 {
+		t.Fatalf("totals %d/%d = %d%%", r.Succeeded, r.Attempts, r.Percent)
+	}
+	if len(r.Dots) != 1 || r.Dots[0].Y != r.Full {
+		t.Fatalf("dots %+v, want one at y=%d", r.Dots, r.Full)
+	}
+	if len(r.Lines) != 1 || strings.Count(r.Lines[0], ",") != 2 || !strings.HasSuffix(r.Lines[0], ","+strconv.Itoa(r.Base)) {
+		t.Fatalf("lines %q, want one line of two points ending at 0%% (y=%d)", r.Lines, r.Base)
+	}
+	if empty := newSuccessRate(&service.WebhookStats{Attempts: make([]int, 24), Succeeded: make([]int, 24)}); empty.Attempts != 0 || len(empty.Lines)+len(empty.Dots) != 0 {
+		t.Fatalf("no attempts drew %+v", empty)
+	}
+}
