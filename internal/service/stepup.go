@@ -64,10 +64,11 @@ func (s *Service) StepUp(ctx context.Context, password, code string) error {
 	if !ok {
 		return keyward.Invalid("password", "The password is wrong.")
 	}
+	// The password was right: not a failure, whatever the code.
+	if err := s.db.Write(ctx, func(q *store.Q) error { return att.succeeded(ctx, q) }); err != nil {
+		return err
+	}
 	checked := func(q *store.Q) error {
-		if err := att.succeeded(ctx, q); err != nil {
-			return err
-		}
 		if err := q.CheckSession(ctx, a.TokenID, s.now()); err != nil {
 			return err
 		}

@@ -353,6 +353,15 @@ func (w *Web) updateConnector(rw http.ResponseWriter, r *http.Request) error {
 	t, _ := connector.Lookup(c.Type)
 	f := readConnForm(r, t)
 	f.Type = c.Type
+	for _, v := range f.Secrets {
+		if v != "" {
+			// Changing a stored secret asks for a recent password check.
+			if ok, err := w.stepUp(rw, r, pathConnectors+"/"+c.ID); !ok {
+				return err
+			}
+			break
+		}
+	}
 	p, err := w.connFormPage(r, c, f)
 	if err != nil {
 		return err

@@ -24,8 +24,13 @@ func (e *env) staleCheck(userID string) {
 // is old; confirming returns to the page with a new session id.
 func TestStepUpGuardsSensitivePages(t *testing.T) {
 	e := newEnv(t, false)
-	u := e.staff("ana@demo.test", keyward.FeatureAPIManagement, keyward.FeatureUsers, keyward.FeatureMerchants)
+	u := e.staff("ana@demo.test", keyward.FeatureAPIManagement, keyward.FeatureUsers, keyward.FeatureMerchants, keyward.FeatureConnectors)
 	k := e.key(keyward.KeyCreate{Name: "THQ", Permissions: keyward.Permissions{"orders": "read"}})
+	conn, err := e.svc.CreateConnection(e.sys, keyward.ConnectionInput{Type: "fortnox", Name: "Books",
+		Fields: map[string]string{"client_id": "c", "secret": "s", "refresh_token": "r"}, SaveUnverified: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := e.client()
 	c.signIn("ana@demo.test", staffPassword)
 	wantStatus(t, c.get(pathKeys+"/new"), http.StatusOK) // just signed in
@@ -43,6 +48,8 @@ func TestStepUpGuardsSensitivePages(t *testing.T) {
 		{"POST", pathKeys + "/" + k.ID + "/roll", url.Values{"slot": {"1"}}},
 		{"GET", pathProfiles + "/" + p.ID, nil},
 		{"POST", pathProfiles + "/" + p.ID, url.Values{"name": {"Clerks"}, "feature": {"audit", "users"}}},
+		{"POST", pathConnectors + "/" + conn.ID, url.Values{"name": {"Books"}, "field.client_id": {"c"}, "field.secret": {"changed"}, "save_unverified": {"true"}}},
+		{"GET", pathConnectors + "/" + conn.ID + "/reveal", nil},
 	} {
 		res := c.do(tc.method, tc.path, tc.form, nil)
 		wantStatus(t, res, http.StatusSeeOther)
