@@ -235,3 +235,61 @@ func TestAuditExportWritesJSONLines(t *testing.T) {
 		})
 	}
 }
+
+// The operator turns off the second factor of a tenant's last
+// administrator from the command line, and only of the last one; an
+// administrator's reset of another user works the same way.
+func TestCLIResetsASecondFactor(t *testing.T) {
+	for _, e := range storetest.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			args := dbArgs(t, e)
+			with := func(cmd ...string) []string { return append(cmd, args...) }
+			for _, c := range [][]string{
+				{"tenant", "create", "--domain", "shop"},
+				{"tenant", "admin", "--tenant", "shop", "--email", "owner@shop.test"},
+				{"profile", "create", "--tenant", "shop", "--name", "Clerk", "--features", "audit"},
+				{"user", "create", "--tenant", "shop", "--email", "clerk@shop.test", "--profile", "Clerk"},
+			} {
+				if out, err := cliRun(t, with(c...)...); err != nil {
+					t.Fatalf("%v: %v\n%s", c, err, out)
+				}
+			}
+			db := openArgs(t, args)
+			// Two-factor sign-in on for both (the value is what matters here,
+			// not that it opens).
+			sqlExec(t, db, `UPDATE users SET totp_sealed = 'ks1.x' WHERE email IN ('owner@shop.test', 'clerk@shop.test')`)
+			totpOn := func(email string) bool {
+				var v *string
+				q := `SELECT totp_sealed FROM users WHERE email = ` + placeholder(db, 1)
+				if err := db.SQL().QueryRow(q, email).Scan(&v); err != nil {
+					t.Fatal(err)
+				}
+				return v != nil
+			}
+			if out, err := cliRun(t, with("tenant", "reset-admin-totp", "--tenant", "shop", "--email", "clerk@shop.test")...); err == nil || totpOn("clerk@shop.test") == false {
+				t.Fatalf("the operator reset a user who is no administrator: %s", out)
+			}
+			out, err := cliRun(t, with("tenant", "reset-admin-totp", "--tenant", "shop", "--email", "owner@shop.test")...)
+			if err != nil || totpOn("owner@shop.test") || !strings.Contains(out, "last administrator") {
+				t.Fatalf("the last administrator: %v\n%s", err, out)
+			}
+			out, err = cliRun(t, with("user", "reset-totp", "--tenant", "shop", "--email", "clerk@shop.test")...)
+			if err != nil || totpOn("clerk@shop.test") {
+				t.Fatalf("user reset-totp: %v\n%s", err, out)
+			}
+			var n int
+			if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM audit WHERE action = 'user.totp_reset'`).Scan(&n); err != nil || n != 2 {
+				t.Fatalf("%d resets audited, %v", n, err)
+			}
+			// With a second administrator, the operator leaves it to them.
+			sqlExec(t, db, `UPDATE users SET totp_sealed = 'ks1.x' WHERE email = 'owner@shop.test'`)
+			if out, err := cliRun(t, with("tenant", "admin", "--tenant", "shop", "--email", "deputy@shop.test")...); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			out, err = cliRun(t, with("tenant", "reset-admin-totp", "--tenant", "shop", "--email", "owner@shop.test")...)
+			if err == nil || !strings.Contains(out+err.Error(), "deputy@shop.test") || !totpOn("owner@shop.test") {
+				t.Fatalf("with another administrator: %v\n%s", err, out)
+			}
+		})
+	}
+}
