@@ -26,6 +26,9 @@ func TestStepUpGuardsSensitivePages(t *testing.T) {
 	e := newEnv(t, false)
 	u := e.staff("ana@demo.test", keyward.FeatureAPIManagement, keyward.FeatureUsers, keyward.FeatureMerchants, keyward.FeatureConnectors)
 	k := e.key(keyward.KeyCreate{Name: "THQ", Permissions: keyward.Permissions{"orders": "read"}})
+	m := e.merchant("Acme")
+	mu := e.merchantUser(m.ID, keyward.MerchantUserCreate{Email: "ops@acme.test", Level: keyward.MerchantLevel2, APIAccess: true})
+	clerk := e.merchantUser(m.ID, keyward.MerchantUserCreate{Email: "clerk@acme.test", Level: keyward.MerchantLevel2})
 	conn, err := e.svc.CreateConnection(e.sys, keyward.ConnectionInput{Type: "fortnox", Name: "Books",
 		Fields: map[string]string{"client_id": "c", "secret": "s", "refresh_token": "r"}, SaveUnverified: true})
 	if err != nil {
@@ -50,6 +53,8 @@ func TestStepUpGuardsSensitivePages(t *testing.T) {
 		{"POST", pathProfiles + "/" + p.ID, url.Values{"name": {"Clerks"}, "feature": {"audit", "users"}}},
 		{"POST", pathConnectors + "/" + conn.ID, url.Values{"name": {"Books"}, "field.client_id": {"c"}, "field.secret": {"changed"}, "save_unverified": {"true"}}},
 		{"GET", pathConnectors + "/" + conn.ID + "/reveal", nil},
+		{"POST", pathMerchants + "/" + m.ID + "/users/" + mu.ID + "/regenerate", url.Values{}},
+		{"POST", pathMerchants + "/" + m.ID + "/users/" + clerk.ID + "/edit", url.Values{"name": {"Clerk"}, "level": {"2"}, "api_access": {"true"}}},
 	} {
 		res := c.do(tc.method, tc.path, tc.form, nil)
 		wantStatus(t, res, http.StatusSeeOther)
@@ -59,6 +64,18 @@ func TestStepUpGuardsSensitivePages(t *testing.T) {
 	}
 	if keys, _ := e.svc.ListKeys(e.sys, keyward.KeyFilter{}); len(keys.Data) != 1 {
 		t.Fatalf("%d keys after refused creations", len(keys.Data))
+	}
+	if !e.merchantAuth(mu.AccountID, mu.AuthKey) {
+		t.Fatal("a refused regeneration replaced the merchant's auth key")
+	}
+	mus, err := e.svc.ListMerchantUsers(e.sys, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, got := range mus {
+		if got.ID == clerk.ID && got.APIAccess {
+			t.Fatal("a refused change gave a merchant user API access")
+		}
 	}
 	if got, _ := e.svc.Profile(e.sys, p.ID); len(got.Features) != 1 {
 		t.Fatalf("a refused profile change changed it: %v", got.Features)
