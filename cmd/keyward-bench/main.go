@@ -47,13 +47,16 @@ type options struct {
 	requests    int64
 	throughput  bool
 	verify      bool
-	keys        int
-	flood       int
-	keysDir     string
-	heapProfile string
-	cpuProfile  string
-	loadDB      string
-	keysDB      string
+	authz       bool
+	// nginxWorkers is nginx's worker_processes for --authz.
+	nginxWorkers int
+	keys         int
+	flood        int
+	keysDir      string
+	heapProfile  string
+	cpuProfile   string
+	loadDB       string
+	keysDB       string
 }
 
 // keysDatabaseEnv is the environment variable --keys-database defaults to.
@@ -104,6 +107,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds; each round runs every setup once, alternating, and the tables show medians over rounds")
 	fs.Int64Var(&o.requests, "requests", 0, "most requests of one run; 0 bounds runs by --duration only")
 	fs.BoolVar(&o.throughput, "throughput", true, "compare upstream direct, the bare reverse proxy and the keyward gateway")
+	fs.BoolVar(&o.authz, "authz", false, "compare nginx asking keyward's forward-auth for each request (the configuration in docs/integrations.md) with the same nginx proxying straight to the upstream; needs nginx, and runs from the repository root")
+	fs.IntVar(&o.nginxWorkers, "nginx-workers", 1, "with --authz: nginx's worker_processes")
 	fs.BoolVar(&o.verify, "verify", true, "compare POST /v1/verify with a bare JSON handler doing the same decoding and encoding")
 	fs.IntVar(&o.keys, "keys", 0, "seed this many keys (two secrets each) into a SQLite database (or --keys-database), then load a replica of them in a fresh process and report load time, memory and verify speed; 0 skips it")
 	fs.IntVar(&o.flood, "flood", 0, "send this many random keys, half well formed and half malformed, to /v1/verify and to the gateway, counting database statements; 0 skips it")
@@ -121,6 +126,7 @@ machine's CPUs with the servers it loads, all in this one process.
 Examples:
   keyward-bench                                  # throughput and /v1/verify, 3 rounds of 10 s
   keyward-bench --duration 5s --rounds 1         # a quicker look
+  keyward-bench --throughput=false --verify=false --authz   # forward-auth behind nginx
   keyward-bench --throughput=false --verify=false --keys 1000000 --flood 100000
 
 Flags:
@@ -209,7 +215,7 @@ func benchmark(ctx context.Context, o *options, out, progress io.Writer) error {
 
 	opts := loadOpts{connections: o.connections, duration: o.duration, maxRequests: o.requests}
 	warm := loadOpts{connections: o.connections, duration: o.warmup, maxRequests: o.requests}
-	if o.throughput || o.verify {
+	if o.throughput || o.verify || o.authz {
 		fmt.Fprintf(out, "Load: %d connections, %s warm-up then %s measured per run", o.connections, o.warmup, o.duration)
 		if o.requests > 0 {
 			fmt.Fprintf(out, " (at most %s requests)", thousands(o.requests))
@@ -244,6 +250,12 @@ func benchmark(ctx context.Context, o *options, out, progress io.Writer) error {
 		}
 		printTable(out, setups)
 		printRatio(out, setups[1], setups[2], "G/B'")
+	}
+
+	if o.authz {
+		if err := authzScenario(ctx, e, o, up.addr, out, progress); err != nil {
+			return err
+		}
 	}
 
 	if o.verify {

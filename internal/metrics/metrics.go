@@ -320,7 +320,7 @@ func (d *Decisions) row(tenant string) *decisionRow {
 	if row := old[tenant]; row != nil {
 		return row
 	}
-	if len(old) >= MaxTenants {
+	if len(old) >= MaxTenants && tenant != "-" {
 		// Past the bound, tenants share one row and are looked up again
 		// on every decision, without growing the map.
 		if row := old["other"]; row != nil {
