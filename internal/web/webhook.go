@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,9 +28,14 @@ const pathWebhooks = pathMerchantAPI + "/webhooks"
 // chosen through the REST API, as they are.
 const storesKeep = "keep"
 
-// webhookLogSize is how many deliveries and attempts an endpoint's page
-// shows.
-const webhookLogSize = 25
+// How many deliveries (a page of them) and attempts an endpoint's page
+// shows, and how much of a response each attempt shows before the rest is
+// left to its tooltip.
+const (
+	deliveriesPage = 10
+	attemptsShown  = 15
+	responseShown  = 80
+)
 
 // sinceLayout is how the replay form writes a time (UTC), as a
 // datetime-local input sends it.
@@ -340,10 +346,13 @@ type webhookPage struct {
 	Rate       successRate
 	Status     string // the deliveries filter
 	Deliveries []*keyward.WebhookDelivery
+	Older      string // the next page of deliveries, or ""
+	Paged      bool   // the deliveries shown are not the newest
 	Delivery   string // the delivery whose attempts the log shows, or ""
-	Attempts   []*keyward.WebhookAttempt
+	Attempts   []attemptRow
 	Overlap    string
-	Since      string
+	Since      string // the replay form's time as typed
+	SinceHint  string // a day ago, in the form's layout
 	Errors     formErrors
 }
 
@@ -357,8 +366,9 @@ func (w *Web) webhookPage(r *http.Request, id string) (*webhookPage, error) {
 	p := &webhookPage{
 		page:     page{Title: wh.URL, Crumbs: webhookPageCrumbs},
 		Endpoint: wh, Events: endpointEvents(wh.Events), Status: q.Get("status"), Delivery: q.Get("delivery"),
-		Overlap: "24h", Since: w.svc.Now().Add(-24 * time.Hour).UTC().Format(sinceLayout),
+		Overlap: "24h", SinceHint: w.svc.Now().Add(-24 * time.Hour).UTC().Format(sinceLayout),
 	}
+	p.Since = p.SinceHint
 	stores, err := w.svc.ListStores(ctx)
 	if err != nil {
 		return nil, err
@@ -369,19 +379,42 @@ func (w *Web) webhookPage(r *http.Request, id string) (*webhookPage, error) {
 		return nil, err
 	}
 	p.Rate = newSuccessRate(st)
-	p.Deliveries, err = w.svc.ListDeliveries(ctx, wh.ID, service.DeliveryFilter{Status: p.Status, Limit: webhookLogSize})
-	if keyward.ErrorCode(err) == keyward.EInvalid {
+	if p.Status != keyward.DeliveryPending && p.Status != keyward.DeliverySucceeded && p.Status != keyward.DeliveryFailed {
 		p.Status = ""
-		p.Deliveries, err = w.svc.ListDeliveries(ctx, wh.ID, service.DeliveryFilter{Limit: webhookLogSize})
 	}
+	f := service.DeliveryFilter{Status: p.Status, Limit: deliveriesPage}
+	if b, err := time.Parse(time.RFC3339Nano, q.Get("before")); err == nil {
+		f.Before, p.Paged = b, true
+	}
+	if p.Deliveries, err = w.svc.ListDeliveries(ctx, wh.ID, f); err != nil {
+		return nil, err
+	}
+	if n := len(p.Deliveries); n == deliveriesPage {
+		v := url.Values{"before": {p.Deliveries[n-1].CreatedAt.UTC().Format(time.RFC3339Nano)}}
+		if p.Status != "" {
+			v.Set("status", p.Status)
+		}
+		p.Older = pathWebhooks + "/" + wh.ID + "?" + v.Encode() + "#deliveries"
+	}
+	attempts, err := w.svc.ListAttempts(ctx, wh.ID, p.Delivery, attemptsShown)
 	if err != nil {
 		return nil, err
 	}
-	p.Attempts, err = w.svc.ListAttempts(ctx, wh.ID, p.Delivery, webhookLogSize)
-	if err != nil {
-		return nil, err
+	for _, a := range attempts {
+		row := attemptRow{WebhookAttempt: a, Response: a.Response}
+		if r := []rune(a.Response); len(r) > responseShown {
+			row.Response = string(r[:responseShown]) + "…"
+		}
+		p.Attempts = append(p.Attempts, row)
 	}
 	return p, nil
+}
+
+// attemptRow is an attempt as the delivery log shows it: Response is the
+// start of the response excerpt.
+type attemptRow struct {
+	*keyward.WebhookAttempt
+	Response string
 }
 
 func (w *Web) showWebhook(rw http.ResponseWriter, r *http.Request) error {

@@ -340,3 +340,58 @@ func TestWebhookSuccessRate(t *testing.T) {
 		t.Fatalf("no attempts drew %+v", empty)
 	}
 }
+
+// TestWebhookDeliveriesPages: an endpoint's page shows its newest
+// deliveries a page at a time, filtered by status, beside its newest
+// attempts.
+func TestWebhookDeliveriesPages(t *testing.T) {
+	e := newEnv(t, false)
+	wh, err := e.svc.CreateWebhook(e.sys, keyward.WebhookCreate{URL: "https://hooks.example.com/k", Events: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addDeliveryHistory(t, e, wh.ID, nil, 3)
+	c := e.client()
+	c.signIn(e.demo.Email, e.demo.Password)
+	reRow := regexp.MustCompile(`<tr data-delivery="(dlv_[a-z0-9]+)"`)
+	reOlder := regexp.MustCompile(`<a href="([^"]+)">Older deliveries</a>`)
+
+	seen := map[string]bool{}
+	next := pathWebhooks + "/" + wh.ID
+	pages := 0
+	for next != "" {
+		res := c.get(html.UnescapeString(next))
+		wantStatus(t, res, http.StatusOK)
+		rows := reRow.FindAllStringSubmatch(res.Body, -1)
+		if len(rows) == 0 || len(rows) > deliveriesPage {
+			t.Fatalf("page %d shows %d deliveries", pages, len(rows))
+		}
+		for _, r := range rows {
+			if seen[r[1]] {
+				t.Fatalf("delivery %s shown on two pages", r[1])
+			}
+			seen[r[1]] = true
+		}
+		if got := strings.Count(res.Body, `<tr data-attempt=`); got != attemptsShown {
+			t.Fatalf("the delivery log shows %d attempts, want %d", got, attemptsShown)
+		}
+		next = ""
+		if m := reOlder.FindStringSubmatch(res.Body); m != nil {
+			next = m[1]
+		}
+		pages++
+	}
+	all, err := e.svc.ListDeliveries(e.sys, wh.ID, service.DeliveryFilter{Limit: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != len(all) || pages < 2 {
+		t.Fatalf("the pages showed %d of %d deliveries in %d pages", len(seen), len(all), pages)
+	}
+
+	res := c.get(pathWebhooks + "/" + wh.ID + "?status=failed")
+	failed := reRow.FindAllStringSubmatch(res.Body, -1)
+	if len(failed) == 0 || strings.Contains(res.Body, `<span class="badge on">Succeeded</span>`) {
+		t.Fatalf("status=failed shows %d rows, or succeeded ones\n%s", len(failed), res.Body)
+	}
+}
