@@ -446,13 +446,12 @@ func newServer(h http.Handler, readTimeout time.Duration) *http.Server {
 // Handler is the node's whole HTTP surface.
 func (m *Main) Handler() http.Handler {
 	mux := http.NewServeMux()
-	api.New(m.Service, m.ready).Register(mux)
+	admin := api.New(m.Service, m.ready)
+	admin.Register(mux)
 	mux.Handle("POST /v1/verify", &gateway.Verifier{Replica: m.Replica, Limiter: m.Limiter})
 	mux.Handle("POST /v1/events", m.eventsHandler())
 	web.New(m.Service).Register(mux)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		httpx.Error(w, r, keyward.Errorf(keyward.ENotFound, "No such endpoint: %s %s. The API is described at /api/v1/openapi.json.", r.Method, r.URL.Path))
-	})
+	mux.Handle("/", admin.Fallback())
 	front := httpx.Front{TrustedProxies: m.Config.TrustedProxies, HTTPS: m.Config.HTTPS(), PublicURL: m.Config.PublicURL}
 	return m.adminTracing(httpx.Common(front.Wrap(mux)))
 }

@@ -30,6 +30,10 @@ var keptHeaders = []string{"Content-Type", "ETag", "Location"}
 // are the caller's own, per route. Any new POST route gets this by being
 // in the route table.
 func (a *API) serve(rt Route, w http.ResponseWriter, r *http.Request) {
+	if err := unversioned(rt, r); err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
 	key := r.Header.Get(IdempotencyHeader)
 	if key == "" || r.Method != http.MethodPost || rt.Auth == AuthNone {
 		if err := rt.Handler(w, r); err != nil {

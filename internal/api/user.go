@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/httpx"
@@ -148,9 +149,14 @@ func (a *API) deleteToken(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) listAudit(w http.ResponseWriter, r *http.Request) error {
-	before, err := intQuery(r, "cursor")
-	if err != nil {
-		return err
+	// The cursor is opaque to clients; it happens to be a sequence number.
+	var before int64
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		n, err := strconv.ParseInt(c, 10, 64)
+		if err != nil || n < 0 {
+			return keyward.Invalid("cursor", "cursor must be the next_cursor of a previous page, as it was given")
+		}
+		before = n
 	}
 	limit, err := intQuery(r, "limit")
 	if err != nil {

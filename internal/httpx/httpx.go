@@ -11,10 +11,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -124,10 +126,25 @@ func Error(w http.ResponseWriter, r *http.Request, err error) {
 	if p.Status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "5")
 	}
+	if p.Status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", retryAfter(p.Details))
+	}
 	if tag, ok := p.Details["current_etag"].(string); ok && p.Status == http.StatusPreconditionFailed {
 		w.Header().Set("ETag", tag)
 	}
 	WriteProblem(w, p)
+}
+
+// retryAfter is the Retry-After of a 429: the seconds until the time its
+// details name, at least 1.
+func retryAfter(details map[string]any) string {
+	secs := 1
+	if s, ok := details["retry_after"].(string); ok {
+		if t, err := time.Parse(time.RFC3339, s); err == nil {
+			secs = max(secs, int(math.Ceil(time.Until(t).Seconds())))
+		}
+	}
+	return strconv.Itoa(secs)
 }
 
 // WriteProblem writes a problem body.

@@ -1,0 +1,188 @@
+package api_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/keyward/keyward/internal/api"
+	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/store"
+	"github.com/keyward/keyward/internal/storetest"
+)
+
+// doc is the OpenAPI document read loosely, as a generator reads it.
+type doc struct {
+	Paths      map[string]map[string]json.RawMessage `json:"paths"`
+	Components struct {
+		Parameters map[string]param          `json:"parameters"`
+		Responses  map[string]response       `json:"responses"`
+		Schemas    map[string]map[string]any `json:"schemas"`
+	} `json:"components"`
+}
+
+type param struct {
+	Ref    string         `json:"$ref"`
+	Name   string         `json:"name"`
+	In     string         `json:"in"`
+	Schema map[string]any `json:"schema"`
+}
+
+type response struct {
+	Ref     string                    `json:"$ref"`
+	Headers map[string]map[string]any `json:"headers"`
+}
+
+type operation struct {
+	Parameters  []param             `json:"parameters"`
+	Security    *[]map[string]any   `json:"security"`
+	Responses   map[string]response `json:"responses"`
+	RequestBody *struct {
+		Content map[string]any `json:"content"`
+	} `json:"requestBody"`
+}
+
+func readDoc(t *testing.T) doc {
+	t.Helper()
+	var d doc
+	if err := json.Unmarshal(api.OpenAPI(), &d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// params resolves an operation's parameters.
+func (d doc) params(op operation) []param {
+	var out []param
+	for _, p := range op.Parameters {
+		if p.Ref != "" {
+			p = d.Components.Parameters[strings.TrimPrefix(p.Ref, "#/components/parameters/")]
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func (d doc) response(r response) response {
+	if r.Ref != "" {
+		return d.Components.Responses[strings.TrimPrefix(r.Ref, "#/components/responses/")]
+	}
+	return r
+}
+
+// The document says what a client generator needs, for every operation,
+// including those added later: a default error; PATCH read as a merge
+// patch; If-Match and 412 where records have ETags; Idempotency-Key and 422
+// on authenticated POSTs; cursors as strings; required headers marked.
+func TestOpenAPITellsClientAuthorsEverything(t *testing.T) {
+	d := readDoc(t)
+	n := 0
+	for path, ops := range d.Paths {
+		for method, raw := range ops {
+			if method == "parameters" {
+				continue
+			}
+			var op operation
+			if err := json.Unmarshal(raw, &op); err != nil {
+				t.Fatal(err)
+			}
+			n++
+			where := strings.ToUpper(method) + " " + path
+			if _, ok := op.Responses["default"]; !ok {
+				t.Errorf("%s declares no default error", where)
+			}
+			names := map[string]param{}
+			for _, p := range d.params(op) {
+				names[p.Name] = p
+				if p.Name == "cursor" && p.Schema["type"] != "string" {
+					t.Errorf("%s: cursor is %v; cursors are opaque strings", where, p.Schema["type"])
+				}
+			}
+			authed := op.Security == nil || len(*op.Security) > 0
+			if method == "post" && authed && path != "/v1/verify" {
+				if _, ok := names["Idempotency-Key"]; !ok {
+					t.Errorf("%s does not declare Idempotency-Key", where)
+				}
+				if _, ok := op.Responses["422"]; !ok {
+					t.Errorf("%s does not declare 422 for a reused Idempotency-Key", where)
+				}
+			}
+			if method == "patch" {
+				if _, ok := op.RequestBody.Content["application/merge-patch+json"]; !ok {
+					t.Errorf("%s does not read application/merge-patch+json", where)
+				}
+			}
+			if api.Versioned[path] && (method == "patch" || method == "put" || method == "delete") {
+				if _, ok := names["If-Match"]; !ok {
+					t.Errorf("%s does not declare If-Match", where)
+				}
+				if r := d.response(op.Responses["412"]); r.Headers["ETag"] == nil {
+					t.Errorf("%s does not declare 412 with the current ETag", where)
+				}
+			}
+			for code, r := range op.Responses {
+				for h, v := range d.response(r).Headers {
+					if (h == "WWW-Authenticate" || h == "Retry-After") && v["required"] != true {
+						t.Errorf("%s %s: header %s is always sent but not marked required", where, code, h)
+					}
+				}
+			}
+		}
+	}
+	if n < 50 {
+		t.Fatalf("read only %d operations", n)
+	}
+	if d.Components.Responses["TooManyRequests"].Headers["Retry-After"] == nil {
+		t.Error("429 is not declared with Retry-After")
+	}
+	vr := d.Components.Schemas["VerifyRequest"]
+	if _, ok := vr["oneOf"]; ok {
+		t.Error("VerifyRequest uses oneOf, which generators cannot follow")
+	}
+	if req, _ := d.Components.Schemas["StoreAccess"]["required"].([]any); len(req) == 0 || req[0] != "access" {
+		t.Error("StoreAccess.access is always answered but not required")
+	}
+}
+
+// A method a path does not serve is 405 with Allow, not 404; the audit
+// cursor is the opaque string the page gave; "none" is no access.
+func TestAnswersAClientCanFollow(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		mux := http.NewServeMux()
+		a := api.New(e.svc, nil)
+		a.Register(mux)
+		mux.Handle("/", a.Fallback())
+		srv := httptest.NewServer(httpx.Common(mux))
+		defer srv.Close()
+		e.srv = srv
+
+		code, h, p := e.send(e.admin, "PUT", "/api/v1/keys", `{}`, nil)
+		if code != 405 || h.Get("Allow") != "GET, HEAD, POST" || p["code"] != "method_not_allowed" {
+			t.Errorf("PUT /api/v1/keys: %d, Allow %q, %v; want 405 with Allow", code, h.Get("Allow"), p)
+		}
+		if code, _, _ := e.send(e.admin, "GET", "/api/v1/nothing-here", "", nil); code != 404 {
+			t.Errorf("an unknown path: %d, want 404", code)
+		}
+		if code, _, _ := e.send(e.admin, "DELETE", "/api/v1/tokens/tok_x", "", map[string]string{"If-Match": `"1"`}); code != 412 {
+			t.Errorf("If-Match on a record without an ETag: %d, want it refused", code)
+		}
+
+		for _, c := range []string{"s1", "s2", "s3"} {
+			e.send(e.admin, "POST", "/api/v1/stores", `{"code": "`+c+`"}`, nil)
+		}
+		_, _, page := e.send(e.admin, "GET", "/api/v1/audit?limit=2", "", nil)
+		cursor, ok := page["next_cursor"].(string)
+		if !ok {
+			t.Fatalf("audit next_cursor is %T, want a string", page["next_cursor"])
+		}
+		if code, _, _ := e.send(e.admin, "GET", "/api/v1/audit?limit=2&cursor="+cursor, "", nil); code != 200 {
+			t.Errorf("the audit's next_cursor, sent back: %d", code)
+		}
+		if code, _, p := e.send(e.admin, "GET", "/api/v1/audit?cursor=abc", "", nil); code != 400 || p["field"] != "cursor" {
+			t.Errorf("a cursor no page gave: %d %v", code, p)
+		}
+	})
+}
