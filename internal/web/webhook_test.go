@@ -394,4 +394,58 @@ func TestWebhookDeliveriesPages(t *testing.T) {
 	if len(failed) == 0 || strings.Contains(res.Body, `<span class="badge on">Succeeded</span>`) {
 		t.Fatalf("status=failed shows %d rows, or succeeded ones\n%s", len(failed), res.Body)
 	}
+
+	// Replay failed since two days ago: every failed delivery is due again.
+	since := time.Now().UTC().Add(-48 * time.Hour).Format(sinceLayout)
+	res = c.post(pathWebhooks+"/"+wh.ID+"/replay", url.Values{"since": {since}})
+	wantStatus(t, res, http.StatusSeeOther)
+	res = c.get(pathWebhooks + "/" + wh.ID)
+	wantBody(t, res, strconv.Itoa(len(failed))+" failed deliveries since")
+	if left, _ := e.svc.ListDeliveries(e.sys, wh.ID, service.DeliveryFilter{Status: keyward.DeliveryFailed}); len(left) != 0 {
+		t.Fatalf("%d deliveries still failed after replaying them all", len(left))
+	}
+	if due, _ := e.svc.ListDeliveries(e.sys, wh.ID, service.DeliveryFilter{Status: keyward.DeliveryPending}); len(due) != len(failed) {
+		t.Fatalf("%d deliveries due after replaying %d", len(due), len(failed))
+	}
+}
+
+// TestWebhookSecretsNeedARecentPassword: adding an endpoint and rolling
+// its secret show a secret, so both send a user whose password check is
+// old to confirm it first, and change nothing meanwhile.
+func TestWebhookSecretsNeedARecentPassword(t *testing.T) {
+	e := newEnv(t, false)
+	u := e.staff("hooks@demo.test", keyward.FeatureWebhooks)
+	wh, err := e.svc.CreateWebhook(e.sys, keyward.WebhookCreate{URL: "https://hooks.example.com/k", Events: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.client()
+	c.signIn(u.Email, staffPassword)
+	if _, err := e.db.SQL().Exec(`UPDATE sessions SET checked_at = ? WHERE user_id = ?`, time.Now().Add(-time.Hour).UTC(), u.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		method, path string
+		form         url.Values
+	}{
+		{"GET", pathWebhooks + "/new", nil},
+		{"POST", pathWebhooks, url.Values{"url": {"https://hooks.example.com/new"}, "event": {"*"}, "enabled": {"true"}}},
+		{"POST", pathWebhooks + "/" + wh.ID + "/roll", url.Values{"overlap": {"1h"}}},
+	} {
+		res := c.do(tc.method, tc.path, tc.form, nil)
+		wantStatus(t, res, http.StatusSeeOther)
+		if loc := res.Header.Get("Location"); !strings.HasPrefix(loc, pathStepUp+"?next=") {
+			t.Fatalf("%s %s went to %q, not the password check", tc.method, tc.path, loc)
+		}
+	}
+	whs, err := e.svc.ListWebhooks(e.sys, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(whs) != 1 || whs[0].SecretHint != wh.SecretHint || whs[0].PreviousSecretUntil != nil {
+		t.Fatalf("refused requests changed the endpoints: %+v", whs)
+	}
+	res := c.post(pathStepUp, url.Values{"password": {staffPassword}, "next": {pathWebhooks + "/new"}})
+	wantStatus(t, res, http.StatusSeeOther)
+	wantStatus(t, c.get(pathWebhooks+"/new"), http.StatusOK)
 }
