@@ -29,6 +29,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -57,6 +58,10 @@ type options struct {
 	cpuProfile   string
 	loadDB       string
 	keysDB       string
+	// webhooks is --webhooks; webhookRates the offered rates it runs.
+	webhooks     bool
+	webhookRates []int
+	webhooksDB   string
 }
 
 // keysDatabaseEnv is the environment variable --keys-database defaults to.
@@ -114,6 +119,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.flood, "flood", 0, "send this many random keys, half well formed and half malformed, to /v1/verify and to the gateway, counting database statements; 0 skips it")
 	fs.StringVar(&o.keysDir, "keys-dir", "", "directory of the --keys database, kept at the end; one already holding the same number of keys is reused without seeding (default: a temporary directory, removed at the end)")
 	fs.StringVar(&o.heapProfile, "heap-profile", "", "with --keys: write a heap profile of the process holding the loaded replica to this file")
+	fs.BoolVar(&o.webhooks, "webhooks", false, "measure webhook dispatch: events offered at each --webhook-rates rate for --duration to a receiver on 127.0.0.1; events/s delivered and the lag from commit to first attempt")
+	rates := fs.String("webhook-rates", "500,1000,2000", "with --webhooks: offered events per second, comma-separated")
+	fs.StringVar(&o.webhooksDB, "webhooks-database", os.Getenv(webhooksDatabaseEnv), "with --webhooks: a PostgreSQL database to run on instead of SQLite; give it one of its own (env "+webhooksDatabaseEnv+")")
 	fs.StringVar(&o.cpuProfile, "cpu-profile", "", "write a CPU profile of this process, for the whole run, to this file")
 	fs.StringVar(&o.loadDB, "load-db", "", "load a replica from the database --keys seeded in this directory and print the measurements as JSON; --keys runs this in a fresh process")
 	fs.StringVar(&o.keysDB, "keys-database", os.Getenv(keysDatabaseEnv), "with --keys: seed and load a PostgreSQL database instead of SQLite in --keys-dir; give it a database of its own, which is kept at the end (env "+keysDatabaseEnv+")")
@@ -128,6 +136,7 @@ Examples:
   keyward-bench --duration 5s --rounds 1         # a quicker look
   keyward-bench --throughput=false --verify=false --authz   # forward-auth behind nginx
   keyward-bench --throughput=false --verify=false --keys 1000000 --flood 100000
+  keyward-bench --throughput=false --verify=false --webhooks      # webhook dispatch
 
 Flags:
 `)
@@ -135,6 +144,14 @@ Flags:
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	for _, r := range strings.Split(*rates, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(r))
+		if err != nil || n < 1 {
+			fmt.Fprintf(stderr, "keyward-bench: --webhook-rates %q: give whole numbers of events per second, e.g. 500,1000\n", *rates)
+			return nil, errors.New("bad flags")
+		}
+		o.webhookRates = append(o.webhookRates, n)
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "keyward-bench: unexpected argument %q\n", fs.Arg(0))
@@ -320,6 +337,11 @@ func benchmark(ctx context.Context, o *options, out, progress io.Writer) error {
 	}
 	if o.flood > 0 {
 		if err := floodScenario(e, o, upURL, out, progress); err != nil {
+			return err
+		}
+	}
+	if o.webhooks {
+		if err := webhooksScenario(ctx, o, dir+"/webhooks", out, progress); err != nil {
 			return err
 		}
 	}

@@ -58,7 +58,8 @@ type Dispatcher struct {
 	now    func() time.Time
 
 	mu       sync.Mutex
-	inFlight map[string]int // deliveries being sent, per endpoint
+	inFlight map[string]int           // deliveries claimed and not yet recorded, per endpoint
+	slots    map[string]chan struct{} // PerEndpoint sends at once, per endpoint
 	total    int
 
 	results chan service.Outcome
@@ -87,7 +88,7 @@ func New(svc *service.Service, cfg Config) (*Dispatcher, error) {
 		log = slog.Default()
 	}
 	return &Dispatcher{svc: svc, client: client, cfg: cfg, log: log, wake: make(chan struct{}, 1), now: svc.Now,
-		inFlight: map[string]int{}, results: make(chan service.Outcome, cfg.Workers)}, nil
+		inFlight: map[string]int{}, slots: map[string]chan struct{}{}, results: make(chan service.Outcome, cfg.Workers)}, nil
 }
 
 func orDefault[T comparable](v, def T) T {
@@ -161,11 +162,19 @@ func (d *Dispatcher) claim(ctx context.Context, sends *sync.WaitGroup) int {
 		d.mu.Lock()
 		d.inFlight[dl.EndpointID]++
 		d.total++
+		slot := d.slots[dl.EndpointID]
+		if slot == nil {
+			slot = make(chan struct{}, d.cfg.PerEndpoint)
+			d.slots[dl.EndpointID] = slot
+		}
 		d.mu.Unlock()
 		sends.Add(1)
 		go func() {
 			defer sends.Done()
-			d.results <- d.send(dl)
+			slot <- struct{}{}
+			o := d.send(dl)
+			<-slot
+			d.results <- o
 		}()
 	}
 	// A claim that filled the workers is not a sign of more work: wait for
@@ -197,6 +206,7 @@ func (d *Dispatcher) record() {
 			d.total--
 			if d.inFlight[o.Due.EndpointID]--; d.inFlight[o.Due.EndpointID] <= 0 {
 				delete(d.inFlight, o.Due.EndpointID)
+				delete(d.slots, o.Due.EndpointID)
 			}
 		}
 		d.mu.Unlock()

@@ -59,7 +59,7 @@ func newFixture(t *testing.T, db *store.DB) *fixture {
 
 // newFixtureWith runs the dispatcher under dial, while endpoints may be
 // saved for loopback receivers.
-func newFixtureWith(t *testing.T, db *store.DB, dial outbound.Config) *fixture {
+func newFixtureWith(t *testing.T, db *store.DB, dial outbound.Config, tune ...func(*webhook.Config)) *fixture {
 	t.Helper()
 	kr, err := seal.ParseKeyring(seal.GenerateKey())
 	if err != nil {
@@ -82,7 +82,11 @@ func newFixtureWith(t *testing.T, db *store.DB, dial outbound.Config) *fixture {
 		t.Fatal(err)
 	}
 	f.ctx = keyward.WithActor(ctx, service.SystemActor(ten, "test"))
-	if f.disp, err = webhook.New(f.svc, webhook.Config{Outbound: dial, Poll: 20 * time.Millisecond, Timeout: 5 * time.Second}); err != nil {
+	cfg := webhook.Config{Outbound: dial, Poll: 20 * time.Millisecond, Timeout: 5 * time.Second}
+	for _, fn := range tune {
+		fn(&cfg)
+	}
+	if f.disp, err = webhook.New(f.svc, cfg); err != nil {
 		t.Fatal(err)
 	}
 	disp.Store(f.disp)
@@ -541,4 +545,31 @@ func waitUntil(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// A slow receiver gets at most PerEndpoint deliveries at once from a node,
+// however many are due.
+func TestConcurrencyPerEndpointIsBounded(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixtureWith(t, db, loopback, func(c *webhook.Config) { c.PerEndpoint = 3 })
+		var now, most atomic.Int32
+		f.rcv.setAnswer(func(int) (int, http.Header) {
+			n := now.Add(1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			time.Sleep(30 * time.Millisecond)
+			now.Add(-1)
+			return http.StatusOK, nil
+		})
+		ep := f.endpoint(keyward.WebhookCreate{Events: []string{"*"}})
+		for range 24 {
+			if _, err := f.svc.SendTestEvent(f.ctx, ep.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.rcv.wait(24)
+		if m := most.Load(); m > 3 || m < 2 {
+			t.Errorf("the receiver had %d deliveries at once, want 2 or 3 (PerEndpoint 3)", m)
+		}
+	})
 }
