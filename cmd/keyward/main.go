@@ -378,8 +378,13 @@ func (m *Main) Open(ctx context.Context) error {
 			return fmt.Errorf("seed demo tenant: %w", err)
 		}
 		if demo != nil {
-			fmt.Fprintf(m.Out, "Demo tenant %q created. Shown once, keep them safe:\n  sign-in:  %s / %s\n  token:    %s\n",
-				demo.Domain, demo.Email, demo.Password, demo.Token)
+			show, err := m.Service.SeedDemoShowcase(ctx)
+			if err != nil {
+				return fmt.Errorf("seed demo tenant: %w", err)
+			}
+			fmt.Fprintf(m.Out, "Demo tenant %q created. Shown once, keep them safe:\n  sign-in:  %s / %s\n  token:    %s\n"+
+				"  merchant: %s / %s  (a Merchant Level 2 user of %s: sign in on the same page for the merchant portal and its API Settings)\n",
+				demo.Domain, demo.Email, demo.Password, demo.Token, show.MerchantEmail, show.MerchantPassword, show.MerchantName)
 		}
 	}
 	start := time.Now()
