@@ -199,10 +199,14 @@ func endpointStores(sa keyward.StoreAccess, names map[string]string) string {
 	return strings.Join(out, ", ")
 }
 
-// webhooksPage lists the endpoints.
+// webhooksPage lists the endpoints, optionally those receiving one
+// store's events.
 type webhooksPage struct {
 	page
-	Rows []webhookRow
+	Store  string // the store filter, by code
+	Stores []*keyward.Store
+	Rows   []webhookRow
+	Errors formErrors
 }
 
 type webhookRow struct {
@@ -221,16 +225,19 @@ func endpointEvents(events []string) string {
 
 func (w *Web) listWebhooks(rw http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	whs, err := w.svc.ListWebhooks(ctx, "")
-	if err != nil {
-		return err
-	}
 	stores, err := w.svc.ListStores(ctx)
 	if err != nil {
 		return err
 	}
+	p := &webhooksPage{page: page{Title: "Manage Webhooks", Crumbs: webhookCrumbs}, Store: r.URL.Query().Get("store"), Stores: stores}
+	status := http.StatusOK
+	whs, err := w.svc.ListWebhooks(ctx, p.Store)
+	if err != nil {
+		if p.Errors, status, err = formError(err, "store"); err != nil {
+			return err
+		}
+	}
 	names := storeNamesByID(stores)
-	p := &webhooksPage{page: page{Title: "Manage Webhooks", Crumbs: webhookCrumbs}}
 	for _, wh := range whs {
 		st, err := w.svc.WebhookStats(ctx, wh.ID)
 		if err != nil {
@@ -238,7 +245,7 @@ func (w *Web) listWebhooks(rw http.ResponseWriter, r *http.Request) error {
 		}
 		p.Rows = append(p.Rows, webhookRow{Endpoint: wh, Stores: endpointStores(wh.Stores, names), Events: endpointEvents(wh.Events), Rate: newSuccessRate(st)})
 	}
-	w.render(rw, r, http.StatusOK, "webhooks", p)
+	w.render(rw, r, status, "webhooks", p)
 	return nil
 }
 

@@ -449,3 +449,45 @@ func TestWebhookSecretsNeedARecentPassword(t *testing.T) {
 	wantStatus(t, res, http.StatusSeeOther)
 	wantStatus(t, c.get(pathWebhooks+"/new"), http.StatusOK)
 }
+
+// TestWebhookListByStore: the list names each endpoint's store, filters
+// by store (an endpoint for all stores receives every store's events),
+// and says plainly why keyward disabled an endpoint.
+func TestWebhookListByStore(t *testing.T) {
+	e := newEnv(t, false)
+	all, err := e.svc.CreateWebhook(e.sys, keyward.WebhookCreate{URL: "https://hooks.example.com/all", Events: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	online, err := e.svc.CreateWebhook(e.sys, keyward.WebhookCreate{URL: "https://hooks.example.com/online", Store: "online", Events: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const reason = "Every delivery failed for 5 days; the last answer was 410 Gone."
+	if _, err := e.db.SQL().Exec(`UPDATE webhook_endpoints SET enabled = ?, disabled_reason = ? WHERE id = ?`, false, reason, online.ID); err != nil {
+		t.Fatal(err)
+	}
+	c := e.client()
+	c.signIn(e.demo.Email, e.demo.Password)
+
+	res := c.get(pathWebhooks)
+	wantStatus(t, res, http.StatusOK)
+	wantBody(t, res, `data-endpoint="`+all.ID+`"`, `data-endpoint="`+online.ID+`"`, "All stores", "Online Store", reason)
+
+	res = c.get(pathWebhooks + "?store=main")
+	wantStatus(t, res, http.StatusOK)
+	wantBody(t, res, `data-endpoint="`+all.ID+`"`, `href="`+pathWebhooks+`/new?store=main"`)
+	if strings.Contains(res.Body, `data-endpoint="`+online.ID+`"`) {
+		t.Fatal("the endpoint for the online store is listed under the main store")
+	}
+
+	res = c.get(pathWebhooks + "?store=nowhere")
+	wantStatus(t, res, http.StatusBadRequest)
+	wantBody(t, res, `id="f-store-error"`)
+
+	res = c.get(pathWebhooks + "/" + online.ID)
+	wantBody(t, res, `<div class="alert error" role="alert"><p><strong>keyward disabled this endpoint.</strong> `+html.EscapeString(reason))
+
+	res = c.get(pathWebhooks + "/new?store=online")
+	wantBody(t, res, `selected>Online Store (online)</option>`)
+}
