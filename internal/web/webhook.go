@@ -98,12 +98,9 @@ type webhookFormPage struct {
 	Action   string
 	Form     webhookForm
 	Stores   []storeOption
-	// Kept describes the several stores an endpoint has, when the form
-	// offers to keep them.
-	Kept   string
-	All    bool // "*": every event, types added later included
-	Events []eventGroup
-	Errors formErrors
+	All      bool // "*": every event, types added later included
+	Events   []eventGroup
+	Errors   formErrors
 }
 
 type storeOption struct {
@@ -131,8 +128,7 @@ func (w *Web) webhookFormPage(r *http.Request, wh *keyward.WebhookEndpoint, f we
 	names := storeNamesByID(stores)
 	p.Stores = append(p.Stores, storeOption{Value: "", Label: "All stores", Selected: f.Store == ""})
 	if wh != nil && wh.Stores.Access == keyward.StoresSelected && len(wh.Stores.IDs) > 1 {
-		p.Kept = endpointStores(wh.Stores, names)
-		p.Stores = append(p.Stores, storeOption{Value: storesKeep, Label: "Keep its stores: " + p.Kept, Selected: f.Store == storesKeep})
+		p.Stores = append(p.Stores, storeOption{Value: storesKeep, Label: "Keep its stores: " + endpointStores(wh.Stores, names), Selected: f.Store == storesKeep})
 	}
 	for _, st := range stores {
 		p.Stores = append(p.Stores, storeOption{Value: st.ID, Label: st.Name + " (" + st.Code + ")", Selected: f.Store == st.ID || f.Store == st.Code})
@@ -158,7 +154,7 @@ func (w *Web) webhookFormPage(r *http.Request, wh *keyward.WebhookEndpoint, f we
 	// ticked so that saving the form keeps them.
 	var other eventGroup
 	for _, e := range f.Events {
-		if !known[e] {
+		if !known[e] && strings.HasSuffix(e, ".*") {
 			other.Events = append(other.Events, checkBox{Value: e, Label: e, Note: "Every event whose type starts with " + strings.TrimSuffix(e, "*") + ".", Checked: true})
 		}
 	}

@@ -490,4 +490,22 @@ func TestWebhookListByStore(t *testing.T) {
 
 	res = c.get(pathWebhooks + "/new?store=online")
 	wantBody(t, res, `selected>Online Store (online)</option>`)
+
+	// An endpoint given two stores and a family of events through the
+	// REST API keeps both when its form is saved unchanged.
+	two, err := e.svc.CreateWebhook(e.sys, keyward.WebhookCreate{URL: "https://hooks.example.com/two", Stores: &keyward.StoreAccess{Access: keyward.StoresSelected, IDs: []string{"main", "online"}}, Events: []string{"key.*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res = c.get(pathWebhooks + "/" + two.ID + "/edit")
+	wantBody(t, res, `<option value="keep" selected>Keep its stores: `, `value="key.*" checked`)
+	res = c.post(pathWebhooks+"/"+two.ID+"/edit", url.Values{"url": {two.URL}, "store": {"keep"}, "event": {"key.*"}, "enabled": {"true"}, "description": {"two stores"}})
+	wantStatus(t, res, http.StatusSeeOther)
+	got, err := e.svc.Webhook(e.sys, two.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Stores.IDs) != 2 || len(got.Events) != 1 || got.Events[0] != "key.*" || got.Description != "two stores" {
+		t.Fatalf("after saving the form unchanged: %+v", got)
+	}
 }
