@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/gateway"
+	"github.com/keyward/keyward/internal/metrics"
 )
 
 // integrationsDoc holds the nginx configuration --authz runs: the one the
@@ -67,6 +70,8 @@ pid %[1]s/nginx.pid;
 events { worker_connections 4096; }
 http {
     access_log off;
+    # The load keeps its connections for the whole run.
+    keepalive_requests 1000000;
     client_body_temp_path %[1]s/body;
     proxy_temp_path %[1]s/proxy;
     fastcgi_temp_path %[1]s/fastcgi;
@@ -135,4 +140,16 @@ func freeAddr() string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// observedProxy is the gateway as proxy builds it, with Prometheus metrics
+// on, as --metrics-addr turns them on.
+func (e *env) observedProxy(up *url.URL) (http.Handler, error) {
+	key := make([]byte, 32)
+	rand.Read(key)
+	return gateway.NewProxy(gateway.ProxyConfig{
+		Upstream: up, Replica: e.rep, IdentityKey: key, Transport: tunedTransport(),
+		Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Observer: &gateway.Observer{Metrics: metrics.New()},
+	})
 }

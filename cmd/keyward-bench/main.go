@@ -255,11 +255,21 @@ func benchmark(ctx context.Context, o *options, out, progress io.Writer) error {
 			return err
 		}
 		defer gw.Close()
+		mh, err := e.observedProxy(upURL)
+		if err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
+		gm, err := serve(mh)
+		if err != nil {
+			return err
+		}
+		defer gm.Close()
 		const path = "/api/v5/orders?store=main"
 		setups := []*setup{
 			{label: "A upstream direct", t: target{addr: up.addr, request: getRequest(up.addr, path, "X-API-Key", e.secret), want: 200}},
 			{label: "B' bare ReverseProxy (tuned, pooled buffers)", t: target{addr: bare.addr, request: getRequest(bare.addr, path, "X-API-Key", e.secret), want: 200}},
 			{label: "G keyward gateway (valid key)", t: target{addr: gw.addr, request: getRequest(gw.addr, path, "X-API-Key", e.secret), want: 200}},
+			{label: "GM keyward gateway with metrics on", t: target{addr: gm.addr, request: getRequest(gm.addr, path, "X-API-Key", e.secret), want: 200}},
 		}
 		fmt.Fprintf(out, "\n## Gateway: GET %s with X-API-Key (upstream answers 208 bytes)\n\n", path)
 		if err := rounds(ctx, setups, o.rounds, warm, opts, progress); err != nil {
@@ -267,6 +277,7 @@ func benchmark(ctx context.Context, o *options, out, progress io.Writer) error {
 		}
 		printTable(out, setups)
 		printRatio(out, setups[1], setups[2], "G/B'")
+		printRatio(out, setups[1], setups[3], "GM/B'")
 	}
 
 	if o.authz {
