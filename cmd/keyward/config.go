@@ -67,6 +67,9 @@ type Config struct {
 	// master keys that seal secrets at rest (nil when none is set).
 	MasterKeyFile string
 	Keyring       *seal.Keyring
+	// ConnectorProxyAddr is where the outbound proxy to external systems
+	// listens; "" keeps it off.
+	ConnectorProxyAddr string
 	// Outbound is what keyward may dial: webhook receivers, external
 	// systems (see webhooks.go).
 	Outbound OutboundConfig
@@ -243,6 +246,7 @@ func (c *Config) serveFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (env KEYWARD_LOG_LEVEL)")
 	c.masterKeyFlag(fs)
 	c.Observe.flags(fs)
+	c.connectorProxyFlag(fs)
 }
 
 // finish reads the environment fallbacks that flags cannot hold and checks

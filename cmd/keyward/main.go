@@ -248,6 +248,8 @@ type Main struct {
 	Limiter  *ratelimit.Limiter
 	Listener net.Listener
 	Out      io.Writer
+	// ConnectorProxyListener is the outbound proxy's, when it is on.
+	ConnectorProxyListener net.Listener
 
 	server          *http.Server
 	gatewayServer   *http.Server
@@ -422,6 +424,9 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Listener = ln
 	m.server = newServer(m.Handler(), m.Config.ReadTimeout)
 	fmt.Fprintf(m.Out, "keyward listening on %s://%s (database: %s); back office at %s/signin\n", scheme, ln.Addr(), db.Engine(), m.PublicURL())
+	if err := m.openConnectorProxy(fctx); err != nil {
+		return err
+	}
 	return m.openGateway()
 }
 

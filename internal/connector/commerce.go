@@ -248,7 +248,10 @@ func magentoResource(a answer, def string) string {
 			Resources string `json:"resources"`
 		} `json:"parameters"`
 	}
-	if a.decode(&e) && e.Parameters.Resources != "" && scopeWord(e.Parameters.Resources) == nil {
+	if !a.decode(&e) {
+		return def
+	}
+	if _, known := magentoResources[e.Parameters.Resources]; known {
 		return e.Parameters.Resources
 	}
 	return def

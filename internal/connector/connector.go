@@ -256,6 +256,17 @@ func (t *Type) Verify(ctx context.Context, d Doer, c Creds, now time.Time) Resul
 	p := &prober{ctx: ctx, d: d, c: &c, t: t, now: now}
 	r := t.probe(p)
 	r.CheckedAt = now
+	// Text from the system's answer never carries a credential on, even
+	// when the system echoes one.
+	for _, name := range t.SecretFields() {
+		if v := c.Values[name]; len(v) >= 6 {
+			r.Message = strings.ReplaceAll(r.Message, v, "[redacted]")
+			r.Account = strings.ReplaceAll(r.Account, v, "[redacted]")
+			for i := range r.Scopes {
+				r.Scopes[i] = strings.ReplaceAll(r.Scopes[i], v, "[redacted]")
+			}
+		}
+	}
 	if r.Message == "" {
 		r.Message = defaultMessage(t.Name, r.Outcome)
 	}

@@ -186,3 +186,40 @@ func TestConnectorDraftsAndBlankSecrets(t *testing.T) {
 		t.Fatal("the list answers a signed-out visitor")
 	}
 }
+
+// FuzzOpenDraft feeds the draft decrypt path arbitrary text: only a draft
+// sealed for this user, unexpired, opens; anything else opens to nothing,
+// without a panic.
+func FuzzOpenDraft(f *testing.F) {
+	kr, err := seal.ParseKeyring(testMasterKey)
+	if err != nil {
+		f.Fatal(err)
+	}
+	// Drafts need the keyring and the clock only, no database.
+	w := New(service.New(nil, catalog.Builtin(), service.WithKeyring(kr)))
+	a := keyward.Actor{Kind: keyward.ActorUser, TenantID: "ten_1", UserID: "usr_1"}
+	other := a
+	other.UserID = "usr_2"
+	req := func(a *keyward.Actor, d string) *http.Request {
+		r := httptest.NewRequest("POST", pathConnectors+"/new", strings.NewReader(url.Values{"draft": {d}}.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r = r.WithContext(keyward.WithActor(r.Context(), a))
+		r.ParseForm()
+		return r
+	}
+	good := w.sealDraft(req(&a, ""), map[string]string{"access_token": "tok_0123456789"})
+	f.Add(good)
+	f.Add(w.sealDraft(req(&other, ""), map[string]string{"access_token": "tok_0123456789"}))
+	f.Add(good[:len(good)-3])
+	f.Add(strings.Replace(good, "ks1.", "ks2.", 1))
+	f.Add("")
+	if got := w.openDraft(req(&a, good)); got["access_token"] != "tok_0123456789" {
+		f.Fatalf("the user's own draft: %v", got)
+	}
+	f.Fuzz(func(t *testing.T, d string) {
+		got := w.openDraft(req(&a, d))
+		if d != good && len(got) > 0 {
+			t.Fatalf("%q opened to %v", d, got)
+		}
+	})
+}

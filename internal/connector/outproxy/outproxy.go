@@ -1,0 +1,174 @@
+// Package outproxy is keyward's outbound proxy: the platform's services
+// call an external system at /connections/{id}/<the system's path> on a
+// listener of its own, and keyward adds the connection's credentials in
+// the form the system expects, sends the request through the SSRF-safe
+// outbound client, and strips credentials from the answer. Callers
+// authenticate with a personal access token whose profile holds the
+// Connectors feature; they never see the connection's secrets.
+package outproxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/connector"
+	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/outbound"
+)
+
+// Service is what the proxy needs of the service layer.
+type Service interface {
+	Authenticate(ctx context.Context, token, address string) (*keyward.Actor, error)
+	ConnectionCredentials(ctx context.Context, id string) (*keyward.Connection, *connector.Type, connector.Creds, error)
+}
+
+// DefaultMaxBody is the largest request body forwarded unless set.
+const DefaultMaxBody = 8 << 20
+
+// Handler serves /connections/{id}/….
+type Handler struct {
+	Svc    Service
+	Client *outbound.Client
+	// MaxBody bounds a forwarded request body; 0 means DefaultMaxBody.
+	MaxBody int64
+	Log     *slog.Logger
+}
+
+// hopHeaders are connection-level headers never forwarded either way.
+var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Host", "Content-Length"}
+
+// dropped reports whether a header is kept from crossing the proxy.
+func dropped(name string) bool {
+	name = http.CanonicalHeaderKey(name)
+	return slices.Contains(hopHeaders, name) || slices.ContainsFunc(connector.CredentialHeaders, func(h string) bool { return http.CanonicalHeaderKey(h) == name }) ||
+		strings.HasPrefix(name, "X-Forwarded-") || name == "Forwarded"
+}
+
+func (h *Handler) log() *slog.Logger {
+	if h.Log != nil {
+		return h.Log
+	}
+	return slog.Default()
+}
+
+// ServeHTTP forwards one request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := h.serve(w, r); err != nil {
+		if keyward.ErrorCode(err) == keyward.EUnauthenticated {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="keyward"`)
+		}
+		httpx.Error(w, r, err)
+	}
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
+	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), "/connections/")
+	id, path, _ := strings.Cut(rest, "/")
+	if !ok || id == "" {
+		return keyward.Errorf(keyward.ENotFound, "Call /connections/{connection id}/<the system's path>.")
+	}
+	if !cleanPath(path) {
+		return keyward.Invalid("path", "The path must not hold . or .. segments, encoded slashes or backslashes.")
+	}
+	actor, err := h.Svc.Authenticate(r.Context(), httpx.BearerToken(r), httpx.ClientAddr(r))
+	if err != nil {
+		return err
+	}
+	if actor.Kind != keyward.ActorUser {
+		return keyward.Errorf(keyward.EForbidden, "The outbound proxy needs a personal access token of a tenant user whose profile holds Connectors.")
+	}
+	ctx := keyward.WithActor(r.Context(), actor)
+	conn, t, creds, err := h.Svc.ConnectionCredentials(ctx, id)
+	if err != nil {
+		return err
+	}
+	target := creds.APIURL + "/" + path
+	if r.URL.RawQuery != "" {
+		target += "?" + r.URL.RawQuery
+	}
+	max := h.MaxBody
+	if max <= 0 {
+		max = DefaultMaxBody
+	}
+	var body io.Reader
+	if r.Body != nil && r.Body != http.NoBody {
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				return keyward.Errorf(keyward.ETooLarge, "The request body is larger than %d bytes.", max)
+			}
+			return keyward.Errorf(keyward.EInvalid, "The request body could not be read.")
+		}
+		body = bytes.NewReader(b)
+	}
+	out, err := http.NewRequestWithContext(ctx, r.Method, target, body)
+	if err != nil {
+		return keyward.Invalid("path", "The request could not be formed for %s.", t.Name)
+	}
+	for name, vs := range r.Header {
+		if !dropped(name) {
+			out.Header[name] = slices.Clone(vs)
+		}
+	}
+	t.Authorize(out, creds)
+	resp, err := h.Client.Do(out)
+	if err != nil {
+		h.log().WarnContext(ctx, "outbound proxy: no answer", "connection", conn.ID, "system", t.ID, "err", err)
+		return &keyward.Error{Code: keyward.EUnavailable, Message: t.Name + " could not be reached through connection " + conn.Name + "; verify the connection, then try again.", Err: err}
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return &keyward.Error{Code: keyward.EUnavailable, Message: t.Name + "'s answer could not be read whole (it may be larger than allowed).", Err: err}
+	}
+	for name, vs := range resp.Header {
+		if !dropped(name) {
+			w.Header()[name] = vs
+		}
+	}
+	// An answer echoing a credential gets it blanked.
+	answer = redact(answer, creds, t)
+	w.Header().Set("X-Keyward-Connection", conn.ID)
+	w.WriteHeader(resp.StatusCode)
+	_, err = w.Write(answer)
+	if err != nil {
+		h.log().DebugContext(ctx, "outbound proxy: client went away", "connection", conn.ID)
+	}
+	return nil
+}
+
+// redact replaces every secret of the connection in b.
+func redact(b []byte, c connector.Creds, t *connector.Type) []byte {
+	for _, name := range t.SecretFields() {
+		v := c.Values[name]
+		if len(v) >= 6 {
+			b = bytes.ReplaceAll(b, []byte(v), []byte("[redacted]"))
+		}
+	}
+	return b
+}
+
+// cleanPath refuses dot segments, encoded slashes and backslashes, which
+// servers read differently from one another.
+func cleanPath(p string) bool {
+	lower := strings.ToLower(p)
+	if strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") || strings.Contains(p, `\`) || strings.Contains(lower, "%2e") {
+		return false
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "." || seg == ".." {
+			return false
+		}
+	}
+	_, err := url.PathUnescape(p)
+	return err == nil
+}

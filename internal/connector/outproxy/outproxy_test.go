@@ -1,0 +1,163 @@
+package outproxy_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/catalog"
+	"github.com/keyward/keyward/internal/connector/connectortest"
+	"github.com/keyward/keyward/internal/connector/outproxy"
+	"github.com/keyward/keyward/internal/outbound"
+	"github.com/keyward/keyward/internal/seal"
+	"github.com/keyward/keyward/internal/service"
+	"github.com/keyward/keyward/internal/store"
+	"github.com/keyward/keyward/internal/storetest"
+)
+
+var loopback = outbound.Config{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, AllowHTTP: true}
+
+type proxyEnv struct {
+	svc   *service.Service
+	srv   *httptest.Server
+	admin string // a personal access token holding every feature
+	sys   context.Context
+}
+
+func newProxyEnv(t *testing.T, db *store.DB) *proxyEnv {
+	t.Helper()
+	ctx := context.Background()
+	kr, _ := seal.ParseKeyring(seal.GenerateKey())
+	svc := service.New(db, catalog.Builtin(), service.WithKeyring(kr), service.WithOutbound(loopback))
+	demo, err := svc.SeedDemo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := outbound.NewClient(loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(&outproxy.Handler{Svc: svc, Client: client})
+	t.Cleanup(srv.Close)
+	ten, err := svc.TenantByDomain(ctx, demo.Domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &proxyEnv{svc: svc, srv: srv, admin: demo.Token, sys: keyward.WithActor(ctx, service.SystemActor(ten, "test"))}
+}
+
+func (e *proxyEnv) call(t *testing.T, token, method, path string, header map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, e.srv.URL+path, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	return res, string(b)
+}
+
+// A platform service calls Shopify through the proxy with its keyward
+// token: the proxy sends the connection's access token, not the caller's
+// credentials, and the answer comes back without the token.
+func TestProxyAddsCredentialsAndStripsThem(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newProxyEnv(t, db)
+		f := connectortest.New(t, "shopify")
+		c, err := e.svc.CreateConnection(e.sys, keyward.ConnectionInput{Type: "shopify", Name: "Shop", APIURL: f.URL, Fields: f.Values()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, body := e.call(t, e.admin, "GET", "/connections/"+c.ID+"/admin/api/2025-10/orders.json?limit=1",
+			map[string]string{"X-Shopify-Access-Token": "caller-supplied", "Cookie": "a=b"})
+		if res.StatusCode != 200 || !strings.Contains(body, `"orders"`) {
+			t.Fatalf("%d %s", res.StatusCode, body)
+		}
+		if got := f.LastHeader.Get("X-Shopify-Access-Token"); got != connectortest.Token {
+			t.Fatalf("the system got token %q", got)
+		}
+		if f.LastHeader.Get("Authorization") != "" || f.LastHeader.Get("Cookie") != "" || f.LastURL.Query().Get("limit") != "1" {
+			t.Fatalf("forwarded %v %v", f.LastHeader, f.LastURL)
+		}
+		if strings.Contains(body, connectortest.Token) || res.Header.Get("X-Shopify-Access-Token") != "" {
+			t.Fatalf("the answer carries the token: %v %s", res.Header, body)
+		}
+		if res.Header.Get("X-Keyward-Connection") != c.ID {
+			t.Fatal("the answer does not name the connection")
+		}
+
+		// Refusals: no token, a profile without Connectors, a disabled
+		// connection, another tenant's or an unknown id, a path with dot segments.
+		if res, _ := e.call(t, "", "GET", "/connections/"+c.ID+"/admin/api/2025-10/orders.json", nil); res.StatusCode != 401 {
+			t.Fatalf("no token: %d", res.StatusCode)
+		}
+		p, _ := e.svc.CreateProfile(e.sys, keyward.ProfileCreate{Name: "Keys only", Features: []keyward.Feature{keyward.FeatureAPIManagement}})
+		u, _, err := e.svc.CreateUser(e.sys, keyward.UserCreate{Email: "keys@demo.test", ProfileID: p.ID, Password: "a long enough password 1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, tok, err := e.svc.CreateToken(e.sys, u.Email, keyward.TokenCreate{Name: "t"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, body := e.call(t, tok, "GET", "/connections/"+c.ID+"/admin/api/2025-10/orders.json", nil); res.StatusCode != 403 || !strings.Contains(body, "feature_required") {
+			t.Fatalf("without Connectors: %d %s", res.StatusCode, body)
+		}
+		calls := f.Calls()
+		if res, _ := e.call(t, e.admin, "GET", "/connections/con_nope/x", nil); res.StatusCode != 404 {
+			t.Fatalf("unknown connection: %d", res.StatusCode)
+		}
+		if res, _ := e.call(t, e.admin, "GET", "/connections/"+c.ID+"/admin/%2e%2e/secret", nil); res.StatusCode != 400 {
+			t.Fatalf("dot segments: %d", res.StatusCode)
+		}
+		off := false
+		if _, err := e.svc.UpdateConnection(e.sys, c.ID, keyward.ConnectionUpdate{Enabled: &off}); err != nil {
+			t.Fatal(err)
+		}
+		if res, _ := e.call(t, e.admin, "GET", "/connections/"+c.ID+"/admin/api/2025-10/orders.json", nil); res.StatusCode != 403 {
+			t.Fatalf("disabled: %d", res.StatusCode)
+		}
+		if f.Calls() != calls {
+			t.Fatalf("refused requests reached the system: %d", f.Calls()-calls)
+		}
+	})
+}
+
+// Each system gets its credentials in its own form through the proxy.
+func TestProxyAuthorizesEachSystem(t *testing.T) {
+	e := newProxyEnv(t, storetest.Open(t, store.SQLite))
+	for typ, check := range map[string]func(h http.Header) bool{
+		"bigcommerce":   func(h http.Header) bool { return h.Get("X-Auth-Token") == connectortest.Token },
+		"mirakl":        func(h http.Header) bool { return h.Get("Authorization") == connectortest.Token },
+		"recharge":      func(h http.Header) bool { return h.Get("X-Recharge-Access-Token") == connectortest.Token },
+		"retailcrm":     func(h http.Header) bool { return h.Get("X-Api-Key") == connectortest.Token },
+		"klaviyo":       func(h http.Header) bool { return h.Get("Authorization") == "Klaviyo-API-Key pk_"+connectortest.Token },
+		"woocommerce":   func(h http.Header) bool { u, p, ok := (&http.Request{Header: h}).BasicAuth(); return ok && u == "ck_"+connectortest.Token && p == "cs_"+connectortest.Secret },
+		"retailexpress": func(h http.Header) bool { return h.Get("X-Api-Key") == connectortest.Token },
+	} {
+		f := connectortest.New(t, typ)
+		c, err := e.svc.CreateConnection(e.sys, keyward.ConnectionInput{Type: typ, Name: typ, APIURL: f.URL, Fields: f.Values()})
+		if err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+		e.call(t, e.admin, "GET", "/connections/"+c.ID+"/some/path", nil)
+		if !check(f.LastHeader) {
+			t.Errorf("%s: the system got %v", typ, f.LastHeader)
+		}
+		if f.LastURL.Path != "/some/path" {
+			t.Errorf("%s: path %s", typ, f.LastURL.Path)
+		}
+	}
+}
