@@ -139,12 +139,15 @@ func TestProxyAddsCredentialsAndStripsThem(t *testing.T) {
 func TestProxyAuthorizesEachSystem(t *testing.T) {
 	e := newProxyEnv(t, storetest.Open(t, store.SQLite))
 	for typ, check := range map[string]func(h http.Header) bool{
-		"bigcommerce":   func(h http.Header) bool { return h.Get("X-Auth-Token") == connectortest.Token },
-		"mirakl":        func(h http.Header) bool { return h.Get("Authorization") == connectortest.Token },
-		"recharge":      func(h http.Header) bool { return h.Get("X-Recharge-Access-Token") == connectortest.Token },
-		"retailcrm":     func(h http.Header) bool { return h.Get("X-Api-Key") == connectortest.Token },
-		"klaviyo":       func(h http.Header) bool { return h.Get("Authorization") == "Klaviyo-API-Key pk_"+connectortest.Token },
-		"woocommerce":   func(h http.Header) bool { u, p, ok := (&http.Request{Header: h}).BasicAuth(); return ok && u == "ck_"+connectortest.Token && p == "cs_"+connectortest.Secret },
+		"bigcommerce": func(h http.Header) bool { return h.Get("X-Auth-Token") == connectortest.Token },
+		"mirakl":      func(h http.Header) bool { return h.Get("Authorization") == connectortest.Token },
+		"recharge":    func(h http.Header) bool { return h.Get("X-Recharge-Access-Token") == connectortest.Token },
+		"retailcrm":   func(h http.Header) bool { return h.Get("X-Api-Key") == connectortest.Token },
+		"klaviyo":     func(h http.Header) bool { return h.Get("Authorization") == "Klaviyo-API-Key pk_"+connectortest.Token },
+		"woocommerce": func(h http.Header) bool {
+			u, p, ok := (&http.Request{Header: h}).BasicAuth()
+			return ok && u == "ck_"+connectortest.Token && p == "cs_"+connectortest.Secret
+		},
 		"retailexpress": func(h http.Header) bool { return h.Get("X-Api-Key") == connectortest.Token },
 	} {
 		f := connectortest.New(t, typ)
