@@ -95,6 +95,11 @@ func (s *Service) SearchAudit(ctx context.Context, f AuditFilter) (*Page[AuditRo
 // auditNames maps the ids of the tenant's objects to their names.
 func (s *Service) auditNames(ctx context.Context, q *store.Q, a *keyward.Actor) (map[string]string, error) {
 	names := map[string]string{}
+	t, err := q.TenantByID(ctx, a.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	names[t.ID] = t.Name
 	stores, err := q.ListStores(ctx, a.TenantID)
 	if err != nil {
 		return nil, err

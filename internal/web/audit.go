@@ -162,6 +162,7 @@ var auditVerbs = map[string]string{
 	"roll": "rolled a secret of", "regenerate_key": "generated a new API Auth Key for", "set_password": "set the portal password of",
 	"password_reset": "reset the password of", "totp_reset": "reset two-factor sign-in of", "replay": "replayed a delivery of",
 	"test": "sent a test event to", "roll_secret": "rolled the signing secret of", "auto_disable": "switched off after failures:",
+	"grant": "granted a licence to", "revoke": "revoked the licence of",
 }
 
 // selfActions are what a person does to their own account.

@@ -149,6 +149,12 @@ func TestBrowserEveryPageIsAccessible(t *testing.T) {
 		}
 	}
 	visit(admin, false)
+	for _, s := range []struct{ path, name string }{
+		{pathStores, "stores"}, {pathStores + "/" + main.ID + "/remove", "store-remove"}, {pathLicence, "licence"},
+	} {
+		run(t, ctx, "open "+s.path, chromedp.Navigate(base+s.path), chromedp.WaitVisible(chromedp.CSS("h1")))
+		shot(t, ctx, s.name)
+	}
 	run(t, ctx, "expand an audit entry",
 		chromedp.Navigate(base+pathAudit),
 		chromedp.Click(chromedp.CSS(`table.audit details summary`)),
