@@ -22,6 +22,24 @@ type LicenceView struct {
 	Now     time.Time
 }
 
+// LicenceActive reports whether the caller's tenant holds an active
+// licence, so a page can show credentials it suspends as Suspended; any
+// tenant user or merchant user may ask.
+func (s *Service) LicenceActive(ctx context.Context) (bool, error) {
+	a := keyward.ActorFrom(ctx)
+	if a == nil {
+		return false, sessionEnded()
+	}
+	if a.TenantID == "" {
+		return false, keyward.Errorf(keyward.EForbidden, "Only a tenant's users hold a licence.")
+	}
+	l, err := s.db.Read().Licence(ctx, a.TenantID)
+	if err != nil {
+		return false, err
+	}
+	return l.Active(s.now()), nil
+}
+
 // TenantLicence returns the caller's tenant licence; it needs the API
 // Management feature, since the licence is what API keys depend on.
 func (s *Service) TenantLicence(ctx context.Context) (*LicenceView, error) {

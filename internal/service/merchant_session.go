@@ -272,6 +272,9 @@ type Portal struct {
 	// APISettings says whether the user may see API Settings: Merchant
 	// Level 2 users with API access only.
 	APISettings bool
+	// Suspended says the tenant has no active licence, so the user's API
+	// Auth Key is refused until it has one.
+	Suspended bool
 }
 
 // MerchantPortal returns the calling merchant user's portal: who they
@@ -291,6 +294,11 @@ func (s *Service) MerchantPortal(ctx context.Context) (*Portal, error) {
 		return nil, err
 	}
 	p := &Portal{User: u, Merchant: m, APISettings: u.Level == keyward.MerchantLevel2 && u.APIAccess}
+	l, err := q.Licence(ctx, a.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	p.Suspended = !l.Active(s.now())
 	for _, id := range m.StoreIDs {
 		st, err := q.Store(ctx, a.TenantID, id)
 		if err != nil {

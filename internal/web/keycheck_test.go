@@ -52,3 +52,26 @@ func TestKeyFormMarksMethodsThePermissionsCannotAllow(t *testing.T) {
 	wantStatus(t, res, http.StatusCreated)
 	wantBody(t, res, "This key can call nothing")
 }
+
+func TestMerchantCredentialsOfARevokedLicenceShowSuspended(t *testing.T) {
+	e := newEnv(t, false)
+	m := e.merchant("Acme Couriers")
+	u, pw := e.portalUser(m.ID, keyward.MerchantUserCreate{Email: "ops@acme.test", Level: 2, APIAccess: true})
+	admin := e.client()
+	admin.signIn(e.demo.Email, e.demo.Password)
+	wantBody(t, admin.get(pathMerchants+"/"+m.ID), `<span class="badge on">On</span>`)
+	op := keyward.WithActor(context.Background(), &keyward.Actor{Kind: keyward.ActorSystem})
+	if _, err := e.svc.RevokeLicence(op, "demo"); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{pathMerchants + "/" + m.ID, pathMerchantAPI} {
+		res := admin.get(path)
+		wantBody(t, res, ">Suspended</span>", u.AccountID)
+		if strings.Contains(res.Body, `<span class="badge on">On</span>`) {
+			t.Fatalf("%s shows a suspended credential as On", path)
+		}
+	}
+	mc := e.client()
+	mc.signIn(u.Email, pw)
+	wantBody(t, mc.get(pathPortalAPI), "Suspended:")
+}

@@ -196,6 +196,9 @@ type merchantPage struct {
 	Merchant *keyward.Merchant
 	Stores   string
 	Users    []merchantUserRow
+	// Suspended says the tenant has no active licence: API access that is
+	// on is refused until it has one.
+	Suspended bool
 }
 
 type merchantUserRow struct {
@@ -219,6 +222,11 @@ func (w *Web) merchantPage(r *http.Request, id string) (*merchantPage, error) {
 		return nil, err
 	}
 	p := &merchantPage{page: page{Title: m.Name, Crumbs: merchantCrumbs}, Merchant: m, Stores: merchantStoreList(m, names)}
+	active, err := w.svc.LicenceActive(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	p.Suspended = !active
 	for _, u := range us {
 		can, err := w.svc.MerchantUserCanSignIn(r.Context(), u.ID)
 		if err != nil {
@@ -491,6 +499,9 @@ func (w *Web) renderCredentials(rw http.ResponseWriter, r *http.Request, status 
 type apiAccessPage struct {
 	page
 	Rows []keyward.MerchantAPIAccess
+	// Suspended says the tenant has no active licence, so every listed
+	// credential is refused until it has one.
+	Suspended bool
 }
 
 func (w *Web) listMerchantAPIAccess(rw http.ResponseWriter, r *http.Request) error {
@@ -498,7 +509,11 @@ func (w *Web) listMerchantAPIAccess(rw http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	w.render(rw, r, http.StatusOK, "integrations_api", &apiAccessPage{page: page{Title: "API Settings", Crumbs: integrationCrumbs}, Rows: rows})
+	active, err := w.svc.LicenceActive(r.Context())
+	if err != nil {
+		return err
+	}
+	w.render(rw, r, http.StatusOK, "integrations_api", &apiAccessPage{page: page{Title: "API Settings", Crumbs: integrationCrumbs}, Rows: rows, Suspended: !active})
 	return nil
 }
 
