@@ -218,8 +218,11 @@ func FuzzOpenDraft(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, d string) {
 		got := w.openDraft(req(&a, d))
-		if d != good && len(got) > 0 {
-			t.Fatalf("%q opened to %v", d, got)
+		if _, err := kr.Open(seal.Sealed(d), draftPlace(&a)); err != nil && len(got) > 0 {
+			t.Fatalf("%q, not sealed for this user, opened to %v", d, got)
+		}
+		if len(got) > 0 && len(w.openDraft(req(&other, d))) > 0 {
+			t.Fatalf("%q opened for two users", d)
 		}
 	})
 }
