@@ -66,6 +66,7 @@ func (a *API) Routes() []Route {
 		{"GET", "/api/v1/users/{id}", AuthTenant, a.getUser},
 		{"PATCH", "/api/v1/users/{id}", AuthTenant, a.updateUser},
 		{"POST", "/api/v1/users/{id}/password-reset", AuthTenant, a.resetPassword},
+		{"POST", "/api/v1/users/{id}/totp-reset", AuthTenant, a.resetTOTP},
 
 		{"POST", "/api/v1/signin", AuthNone, a.signIn},
 		{"GET", "/api/v1/me", AuthTenant, a.getMe},
@@ -132,6 +133,7 @@ func (a *API) Routes() []Route {
 		{"PUT", "/operator/v1/tenants/{domain}/licence", AuthOperator, a.grantLicence},
 		{"DELETE", "/operator/v1/tenants/{domain}/licence", AuthOperator, a.revokeLicence},
 		{"POST", "/operator/v1/tenants/{domain}/admins", AuthOperator, a.createTenantAdmin},
+		{"POST", "/operator/v1/tenants/{domain}/admins/totp-reset", AuthOperator, a.resetAdminTOTP},
 		{"POST", "/operator/v1/token", AuthOperator, a.rotateOperatorToken},
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"slices"
 	"strings"
 
 	"github.com/keyward/keyward"
@@ -209,23 +210,23 @@ func (s *Service) ResetTenantAdminTOTP(ctx context.Context, domain, email string
 		if err != nil {
 			return err
 		}
-		admin := false
+		var admins []*keyward.User
 		for _, o := range users {
 			p, err := q.Profile(ctx, t.ID, o.ProfileID)
 			if err != nil {
 				return err
 			}
-			if !o.Active || !p.Features.Has(keyward.FeatureUsers) {
-				continue
+			if o.Active && p.Features.Has(keyward.FeatureUsers) {
+				admins = append(admins, o)
 			}
-			if o.ID == u.ID {
-				admin = true
-				continue
-			}
-			return keyward.Errorf(keyward.EConflict, "%s can reset this second factor under Staff > Users; the operator resets only a tenant's last administrator.", o.Email)
 		}
-		if !admin {
+		if !slices.ContainsFunc(admins, func(o *keyward.User) bool { return o.ID == u.ID }) {
 			return keyward.Invalid("email", "%s is not an active administrator (a user holding the Users feature) of %s.", u.Email, domain)
+		}
+		for _, o := range admins {
+			if o.ID != u.ID {
+				return keyward.Errorf(keyward.EConflict, "%s can reset this second factor under Staff > Users; the operator resets only a tenant's last administrator.", o.Email)
+			}
 		}
 		return s.resetTOTP(ctx, q, a, u)
 	})
