@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/api"
 	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/httpx"
@@ -121,4 +122,37 @@ func countNamed(e *env, name string) int {
 		}
 	}
 	return n
+}
+
+// A retry sent while the first request still runs is refused with 409
+// (on PostgreSQL, from another node too); a first request the server
+// failed frees its key for the retry.
+func TestIdempotencyKeyWhileTheFirstRequestRuns(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		actor, err := e.svc.Authenticate(context.Background(), e.admin, "127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := keyward.WithActor(context.Background(), actor)
+		const route, hash = "POST /api/v1/keys", "body-hash"
+		if first, err := e.svc.BeginIdempotent(ctx, "in-flight", route, hash); first != nil || err != nil {
+			t.Fatalf("the first request: %v %v", first, err)
+		}
+		nodes := []*service.Service{e.svc}
+		if db.Engine() == store.Postgres {
+			nodes = append(nodes, e.node(db, 0).svc)
+		}
+		for i, svc := range nodes {
+			if _, err := svc.BeginIdempotent(ctx, "in-flight", route, hash); keyward.ErrorCode(err) != keyward.EConflict {
+				t.Errorf("node %d: a retry while the first runs: %v, want conflict", i, err)
+			}
+		}
+		if err := e.svc.AbandonIdempotent(ctx, "in-flight"); err != nil {
+			t.Fatal(err)
+		}
+		if first, err := nodes[len(nodes)-1].BeginIdempotent(ctx, "in-flight", route, hash); first != nil || err != nil {
+			t.Errorf("after the first failed, the retry runs: %v %v", first, err)
+		}
+	})
 }

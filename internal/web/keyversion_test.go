@@ -54,3 +54,28 @@ func TestKeyFormSaysSomeoneElseChangedTheKey(t *testing.T) {
 		t.Fatalf("saving again did not apply: description %q", got.Description)
 	}
 }
+
+// The key form reads "none" as no access, as the API and the CLI do.
+func TestKeyFormReadsNoneAsNoAccess(t *testing.T) {
+	e := newEnv(t, false)
+	c := e.client()
+	c.signIn(e.demo.Email, e.demo.Password)
+	res := c.post(pathKeys, url.Values{"name": {"nonePerm"}, "enabled": {"true"}, "perm.orders": {"read"}, "perm.payments": {"none"},
+		"stores_access": {"all"}, "methods_mode": {"all"}})
+	if res.StatusCode >= 400 {
+		t.Fatalf("a form with payments none: %d\n%s", res.StatusCode, res.Body)
+	}
+	p, err := e.svc.ListKeys(e.sys, keyward.KeyFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range p.Data {
+		if k.Name == "nonePerm" {
+			if _, ok := k.Permissions["payments"]; ok || k.Permissions["orders"] != keyward.LevelRead {
+				t.Errorf("permissions %v, want orders read only", k.Permissions)
+			}
+			return
+		}
+	}
+	t.Fatal("the key was not created")
+}

@@ -511,6 +511,12 @@ func (e ListDeliveriesParamsStatus) Valid() bool {
 	}
 }
 
+// AdminTOTPReset defines model for AdminTOTPReset.
+type AdminTOTPReset struct {
+	// Email The administrator's e-mail address.
+	Email string `json:"email"`
+}
+
 // AttemptList defines model for AttemptList.
 type AttemptList struct {
 	Data []WebhookAttempt `json:"data"`
@@ -1960,6 +1966,12 @@ type ResetUserPasswordParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// ResetUserTOTPParams defines parameters for ResetUserTOTP.
+type ResetUserTOTPParams struct {
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // ListWebhooksParams defines parameters for ListWebhooks.
 type ListWebhooksParams struct {
 	// Store Only the endpoints of this store (id or code); an unknown store is a 400 on `store`.
@@ -2036,6 +2048,12 @@ type CreateTenantParams struct {
 
 // CreateTenantAdminParams defines parameters for CreateTenantAdmin.
 type CreateTenantAdminParams struct {
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// ResetTenantAdminTOTPParams defines parameters for ResetTenantAdminTOTP.
+type ResetTenantAdminTOTPParams struct {
 	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
@@ -2168,6 +2186,9 @@ type CreateTenantJSONRequestBody = TenantCreate
 
 // CreateTenantAdminJSONRequestBody defines body for CreateTenantAdmin for application/json ContentType.
 type CreateTenantAdminJSONRequestBody = TenantAdminCreate
+
+// ResetTenantAdminTOTPJSONRequestBody defines body for ResetTenantAdminTOTP for application/json ContentType.
+type ResetTenantAdminTOTPJSONRequestBody = AdminTOTPReset
 
 // GrantLicenceJSONRequestBody defines body for GrantLicence for application/json ContentType.
 type GrantLicenceJSONRequestBody = LicenceGrant
@@ -2927,6 +2948,13 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/users/{id}/password-reset (the `ResetUserPassword` operationId).
 	ResetUserPassword(ctx context.Context, id UserRef, params *ResetUserPasswordParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ResetUserTOTP Turn off a user's two-factor sign-in
+	//
+	// Needs the `users` feature. For a user who lost both their authenticator app and their recovery codes: removes their TOTP seed and recovery codes and ends their sessions, so they sign in with their password alone and can turn two-factor sign-in on again. Recorded in the audit log as `user.totp_reset`. Your own second factor is turned off on the account page (400 here).
+	//
+	// Corresponds with POST /api/v1/users/{id}/totp-reset (the `ResetUserTOTP` operationId).
+	ResetUserTOTP(ctx context.Context, id UserRef, params *ResetUserTOTPParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListWebhooks List webhook endpoints
 	//
 	// Needs the `webhooks` feature. Signing secrets appear as hints only.
@@ -3127,6 +3155,24 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /operator/v1/tenants/{domain}/admins (the `CreateTenantAdmin` operationId).
 	CreateTenantAdmin(ctx context.Context, domain Domain, params *CreateTenantAdminParams, body CreateTenantAdminJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ResetTenantAdminTOTPWithBody Turn off the second factor of a tenant's last administrator
+	//
+	// For a tenant whose only active administrator (a user holding the `users` feature) lost both their authenticator app and their recovery codes: removes their TOTP seed and recovery codes and ends their sessions. Refused with 409, naming them, while another active administrator could do it with `POST /api/v1/users/{id}/totp-reset`. Recorded in the tenant's audit log as `user.totp_reset`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /operator/v1/tenants/{domain}/admins/totp-reset (the `ResetTenantAdminTOTP` operationId).
+	ResetTenantAdminTOTPWithBody(ctx context.Context, domain Domain, params *ResetTenantAdminTOTPParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ResetTenantAdminTOTP Turn off the second factor of a tenant's last administrator
+	//
+	// For a tenant whose only active administrator (a user holding the `users` feature) lost both their authenticator app and their recovery codes: removes their TOTP seed and recovery codes and ends their sessions. Refused with 409, naming them, while another active administrator could do it with `POST /api/v1/users/{id}/totp-reset`. Recorded in the tenant's audit log as `user.totp_reset`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /operator/v1/tenants/{domain}/admins/totp-reset (the `ResetTenantAdminTOTP` operationId).
+	ResetTenantAdminTOTP(ctx context.Context, domain Domain, params *ResetTenantAdminTOTPParams, body ResetTenantAdminTOTPJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RevokeLicence Revoke a tenant's API access
 	//
@@ -4712,6 +4758,23 @@ func (c *Client) ResetUserPassword(ctx context.Context, id UserRef, params *Rese
 	return c.Client.Do(req)
 }
 
+// ResetUserTOTP Turn off a user's two-factor sign-in
+//
+// Needs the `users` feature. For a user who lost both their authenticator app and their recovery codes: removes their TOTP seed and recovery codes and ends their sessions, so they sign in with their password alone and can turn two-factor sign-in on again. Recorded in the audit log as `user.totp_reset`. Your own second factor is turned off on the account page (400 here).
+//
+// Corresponds with POST /api/v1/users/{id}/totp-reset (the `ResetUserTOTP` operationId).
+func (c *Client) ResetUserTOTP(ctx context.Context, id UserRef, params *ResetUserTOTPParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResetUserTOTPRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListWebhooks List webhook endpoints
 //
 // Needs the `webhooks` feature. Signing secrets appear as hints only.
@@ -5153,6 +5216,44 @@ func (c *Client) CreateTenantAdminWithBody(ctx context.Context, domain Domain, p
 // Corresponds with POST /operator/v1/tenants/{domain}/admins (the `CreateTenantAdmin` operationId).
 func (c *Client) CreateTenantAdmin(ctx context.Context, domain Domain, params *CreateTenantAdminParams, body CreateTenantAdminJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateTenantAdminRequest(c.Server, domain, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ResetTenantAdminTOTPWithBody Turn off the second factor of a tenant's last administrator
+//
+// For a tenant whose only active administrator (a user holding the `users` feature) lost both their authenticator app and their recovery codes: removes their TOTP seed and recovery codes and ends their sessions. Refused with 409, naming them, while another active administrator could do it with `POST /api/v1/users/{id}/totp-reset`. Recorded in the tenant's audit log as `user.totp_reset`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /operator/v1/tenants/{domain}/admins/totp-reset (the `ResetTenantAdminTOTP` operationId).
+func (c *Client) ResetTenantAdminTOTPWithBody(ctx context.Context, domain Domain, params *ResetTenantAdminTOTPParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResetTenantAdminTOTPRequestWithBody(c.Server, domain, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ResetTenantAdminTOTP Turn off the second factor of a tenant's last administrator
+//
+// For a tenant whose only active administrator (a user holding the `users` feature) lost both their authenticator app and their recovery codes: removes their TOTP seed and recovery codes and ends their sessions. Refused with 409, naming them, while another active administrator could do it with `POST /api/v1/users/{id}/totp-reset`. Recorded in the tenant's audit log as `user.totp_reset`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /operator/v1/tenants/{domain}/admins/totp-reset (the `ResetTenantAdminTOTP` operationId).
+func (c *Client) ResetTenantAdminTOTP(ctx context.Context, domain Domain, params *ResetTenantAdminTOTPParams, body ResetTenantAdminTOTPJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResetTenantAdminTOTPRequest(c.Server, domain, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -7934,6 +8035,55 @@ func NewResetUserPasswordRequest(server string, id UserRef, params *ResetUserPas
 	return req, nil
 }
 
+// NewResetUserTOTPRequest constructs an http.Request for the ResetUserTOTP method
+func NewResetUserTOTPRequest(server string, id UserRef, params *ResetUserTOTPParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/users/%s/totp-reset", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewListWebhooksRequest constructs an http.Request for the ListWebhooks method
 func NewListWebhooksRequest(server string, params *ListWebhooksParams) (*http.Request, error) {
 	var err error
@@ -8827,6 +8977,68 @@ func NewCreateTenantAdminRequestWithBody(server string, domain Domain, params *C
 	}
 
 	operationPath := fmt.Sprintf("/operator/v1/tenants/%s/admins", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewResetTenantAdminTOTPRequest calls the generic ResetTenantAdminTOTP builder with application/json body
+func NewResetTenantAdminTOTPRequest(server string, domain Domain, params *ResetTenantAdminTOTPParams, body ResetTenantAdminTOTPJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewResetTenantAdminTOTPRequestWithBody(server, domain, params, "application/json", bodyReader)
+}
+
+// NewResetTenantAdminTOTPRequestWithBody constructs an http.Request for the ResetTenantAdminTOTP method, with any body, and a specified content type
+func NewResetTenantAdminTOTPRequestWithBody(server string, domain Domain, params *ResetTenantAdminTOTPParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "domain", domain, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/operator/v1/tenants/%s/admins/totp-reset", pathParam0)
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -9963,6 +10175,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/users/{id}/password-reset (the `ResetUserPassword` operationId).
 	ResetUserPasswordWithResponse(ctx context.Context, id UserRef, params *ResetUserPasswordParams, reqEditors ...RequestEditorFn) (*ResetUserPasswordResponse, error)
 
+	// ResetUserTOTPWithResponse Turn off a user's two-factor sign-in
+	//
+	// Needs the `users` feature. For a user who lost both their authenticator app and their recovery codes: removes their TOTP seed and recovery codes and ends their sessions, so they sign in with their password alone and can turn two-factor sign-in on again. Recorded in the audit log as `user.totp_reset`. Your own second factor is turned off on the account page (400 here).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/users/{id}/totp-reset (the `ResetUserTOTP` operationId).
+	ResetUserTOTPWithResponse(ctx context.Context, id UserRef, params *ResetUserTOTPParams, reqEditors ...RequestEditorFn) (*ResetUserTOTPResponse, error)
+
 	// ListWebhooksWithResponse List webhook endpoints
 	//
 	// Needs the `webhooks` feature. Signing secrets appear as hints only.
@@ -10187,6 +10408,24 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /operator/v1/tenants/{domain}/admins (the `CreateTenantAdmin` operationId).
 	CreateTenantAdminWithResponse(ctx context.Context, domain Domain, params *CreateTenantAdminParams, body CreateTenantAdminJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateTenantAdminResponse, error)
+
+	// ResetTenantAdminTOTPWithBodyWithResponse Turn off the second factor of a tenant's last administrator
+	//
+	// For a tenant whose only active administrator (a user holding the `users` feature) lost both their authenticator app and their recovery codes: removes their TOTP seed and recovery codes and ends their sessions. Refused with 409, naming them, while another active administrator could do it with `POST /api/v1/users/{id}/totp-reset`. Recorded in the tenant's audit log as `user.totp_reset`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /operator/v1/tenants/{domain}/admins/totp-reset (the `ResetTenantAdminTOTP` operationId).
+	ResetTenantAdminTOTPWithBodyWithResponse(ctx context.Context, domain Domain, params *ResetTenantAdminTOTPParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ResetTenantAdminTOTPResponse, error)
+
+	// ResetTenantAdminTOTPWithResponse Turn off the second factor of a tenant's last administrator
+	//
+	// For a tenant whose only active administrator (a user holding the `users` feature) lost both their authenticator app and their recovery codes: removes their TOTP seed and recovery codes and ends their sessions. Refused with 409, naming them, while another active administrator could do it with `POST /api/v1/users/{id}/totp-reset`. Recorded in the tenant's audit log as `user.totp_reset`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /operator/v1/tenants/{domain}/admins/totp-reset (the `ResetTenantAdminTOTP` operationId).
+	ResetTenantAdminTOTPWithResponse(ctx context.Context, domain Domain, params *ResetTenantAdminTOTPParams, body ResetTenantAdminTOTPJSONRequestBody, reqEditors ...RequestEditorFn) (*ResetTenantAdminTOTPResponse, error)
 
 	// RevokeLicenceWithResponse Revoke a tenant's API access
 	//
@@ -15757,6 +15996,117 @@ func (r ResetUserPasswordResponse) ContentType() string {
 	return ""
 }
 
+// ResetUserTOTPResponse401Headers the declared response headers of an HTTP 401 response for ResetUserTOTP
+type ResetUserTOTPResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ResetUserTOTPResponse503Headers the declared response headers of an HTTP 503 response for ResetUserTOTP
+type ResetUserTOTPResponse503Headers struct {
+	RetryAfter int
+}
+
+type ResetUserTOTPResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *User
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *IdempotencyKeyReused
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ResetUserTOTPResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ResetUserTOTPResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ResetUserTOTPResponse) GetJSON200() *User {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ResetUserTOTPResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ResetUserTOTPResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ResetUserTOTPResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ResetUserTOTPResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r ResetUserTOTPResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ResetUserTOTPResponse) GetApplicationproblemJSON422() *IdempotencyKeyReused {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ResetUserTOTPResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ResetUserTOTPResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ResetUserTOTPResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ResetUserTOTPResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ResetUserTOTPResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ResetUserTOTPResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListWebhooksResponse401Headers the declared response headers of an HTTP 401 response for ListWebhooks
 type ListWebhooksResponse401Headers struct {
 	WWWAuthenticate string
@@ -17406,6 +17756,124 @@ func (r CreateTenantAdminResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CreateTenantAdminResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ResetTenantAdminTOTPResponse401Headers the declared response headers of an HTTP 401 response for ResetTenantAdminTOTP
+type ResetTenantAdminTOTPResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ResetTenantAdminTOTPResponse503Headers the declared response headers of an HTTP 503 response for ResetTenantAdminTOTP
+type ResetTenantAdminTOTPResponse503Headers struct {
+	RetryAfter int
+}
+
+type ResetTenantAdminTOTPResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *User
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *OperatorOnly
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *IdempotencyKeyReused
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ResetTenantAdminTOTPResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ResetTenantAdminTOTPResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ResetTenantAdminTOTPResponse) GetJSON200() *User {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ResetTenantAdminTOTPResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ResetTenantAdminTOTPResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ResetTenantAdminTOTPResponse) GetApplicationproblemJSON403() *OperatorOnly {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ResetTenantAdminTOTPResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r ResetTenantAdminTOTPResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ResetTenantAdminTOTPResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ResetTenantAdminTOTPResponse) GetApplicationproblemJSON422() *IdempotencyKeyReused {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ResetTenantAdminTOTPResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ResetTenantAdminTOTPResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ResetTenantAdminTOTPResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ResetTenantAdminTOTPResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ResetTenantAdminTOTPResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ResetTenantAdminTOTPResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -19342,6 +19810,21 @@ func (c *ClientWithResponses) ResetUserPasswordWithResponse(ctx context.Context,
 	return ParseResetUserPasswordResponse(rsp)
 }
 
+// ResetUserTOTPWithResponse Turn off a user's two-factor sign-in
+//
+// Needs the `users` feature. For a user who lost both their authenticator app and their recovery codes: removes their TOTP seed and recovery codes and ends their sessions, so they sign in with their password alone and can turn two-factor sign-in on again. Recorded in the audit log as `user.totp_reset`. Your own second factor is turned off on the account page (400 here).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/users/{id}/totp-reset (the `ResetUserTOTP` operationId).
+func (c *ClientWithResponses) ResetUserTOTPWithResponse(ctx context.Context, id UserRef, params *ResetUserTOTPParams, reqEditors ...RequestEditorFn) (*ResetUserTOTPResponse, error) {
+	rsp, err := c.ResetUserTOTP(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResetUserTOTPResponse(rsp)
+}
+
 // ListWebhooksWithResponse List webhook endpoints
 //
 // Needs the `webhooks` feature. Signing secrets appear as hints only.
@@ -19715,6 +20198,36 @@ func (c *ClientWithResponses) CreateTenantAdminWithResponse(ctx context.Context,
 		return nil, err
 	}
 	return ParseCreateTenantAdminResponse(rsp)
+}
+
+// ResetTenantAdminTOTPWithBodyWithResponse Turn off the second factor of a tenant's last administrator
+//
+// For a tenant whose only active administrator (a user holding the `users` feature) lost both their authenticator app and their recovery codes: removes their TOTP seed and recovery codes and ends their sessions. Refused with 409, naming them, while another active administrator could do it with `POST /api/v1/users/{id}/totp-reset`. Recorded in the tenant's audit log as `user.totp_reset`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /operator/v1/tenants/{domain}/admins/totp-reset (the `ResetTenantAdminTOTP` operationId).
+func (c *ClientWithResponses) ResetTenantAdminTOTPWithBodyWithResponse(ctx context.Context, domain Domain, params *ResetTenantAdminTOTPParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ResetTenantAdminTOTPResponse, error) {
+	rsp, err := c.ResetTenantAdminTOTPWithBody(ctx, domain, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResetTenantAdminTOTPResponse(rsp)
+}
+
+// ResetTenantAdminTOTPWithResponse Turn off the second factor of a tenant's last administrator
+//
+// For a tenant whose only active administrator (a user holding the `users` feature) lost both their authenticator app and their recovery codes: removes their TOTP seed and recovery codes and ends their sessions. Refused with 409, naming them, while another active administrator could do it with `POST /api/v1/users/{id}/totp-reset`. Recorded in the tenant's audit log as `user.totp_reset`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /operator/v1/tenants/{domain}/admins/totp-reset (the `ResetTenantAdminTOTP` operationId).
+func (c *ClientWithResponses) ResetTenantAdminTOTPWithResponse(ctx context.Context, domain Domain, params *ResetTenantAdminTOTPParams, body ResetTenantAdminTOTPJSONRequestBody, reqEditors ...RequestEditorFn) (*ResetTenantAdminTOTPResponse, error) {
+	rsp, err := c.ResetTenantAdminTOTP(ctx, domain, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResetTenantAdminTOTPResponse(rsp)
 }
 
 // RevokeLicenceWithResponse Revoke a tenant's API access
@@ -25120,6 +25633,111 @@ func ParseResetUserPasswordResponse(rsp *http.Response) (*ResetUserPasswordRespo
 	return response, nil
 }
 
+// ParseResetUserTOTPResponse parses an HTTP response from a ResetUserTOTPWithResponse call
+func ParseResetUserTOTPResponse(rsp *http.Response) (*ResetUserTOTPResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ResetUserTOTPResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest User
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest IdempotencyKeyReused
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ResetUserTOTPResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ResetUserTOTPResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListWebhooksResponse parses an HTTP response from a ListWebhooksWithResponse call
 func ParseListWebhooksResponse(rsp *http.Response) (*ListWebhooksResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -26627,6 +27245,118 @@ func ParseCreateTenantAdminResponse(rsp *http.Response) (*CreateTenantAdminRespo
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
 		var headers CreateTenantAdminResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseResetTenantAdminTOTPResponse parses an HTTP response from a ResetTenantAdminTOTPWithResponse call
+func ParseResetTenantAdminTOTPResponse(rsp *http.Response) (*ResetTenantAdminTOTPResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ResetTenantAdminTOTPResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest User
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest OperatorOnly
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest IdempotencyKeyReused
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ResetTenantAdminTOTPResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ResetTenantAdminTOTPResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
