@@ -55,6 +55,7 @@ func merchantStoreList(m *keyward.Merchant, names map[string]string) string {
 	for _, id := range m.StoreIDs {
 		out = append(out, names[id])
 	}
+	slices.Sort(out)
 	return strings.Join(out, ", ")
 }
 
