@@ -140,8 +140,7 @@ func TestMetricsTracesAndForwardAuthListeners(t *testing.T) {
 		}
 	}
 
-	// Spans are sent when the node stops.
-	n.stop()
+	// The spans not yet sent are sent as the node stops.
 	n.m.closeObserve(t.Context())
 	recv.mu.Lock()
 	defer recv.mu.Unlock()
