@@ -79,6 +79,9 @@ type Method struct {
 	Upgrade string
 	// References lists the body fields naming records of other resources.
 	References []Reference
+	// Keyward marks a method keyward answers itself (events.send): the
+	// gateway never forwards it and forward-auth never allows it upstream.
+	Keyward bool
 	// Index is the position of the method in its catalog.
 	Index int
 

@@ -35,10 +35,13 @@ func TestBuiltin(t *testing.T) {
 			t.Errorf("Method(%q) = %v, %v", m.ID, got, ok)
 		}
 		if m.ID == EventsSend {
-			if m.Path != "/v1/events" || m.Resource != "events" || m.Access != keyward.LevelWrite || !m.AdminOnly {
+			if m.Path != "/v1/events" || m.Resource != "events" || m.Access != keyward.LevelWrite || !m.AdminOnly || !m.Keyward {
 				t.Errorf("events.send = %+v, want POST /v1/events needing events write, never a merchant's", m)
 			}
 			continue
+		}
+		if m.Keyward {
+			t.Errorf("%s is marked as answered by keyward", m.ID)
 		}
 		if !strings.HasPrefix(m.Path, "/api/v5/") {
 			t.Errorf("%s: path %q is not under /api/v5/", m.ID, m.Path)

@@ -122,6 +122,7 @@ func Load(r io.Reader) (*Catalog, error) {
 		if err != nil {
 			return nil, err
 		}
+		m.Keyward = len(events) > 0 && i == len(f.Methods)-1 // the events.send appended above
 		if prev, dup := c.byID[m.ID]; dup {
 			return nil, fmt.Errorf("catalog: method %q: id: duplicate; methods %d and %d share it", m.ID, prev.Index+1, i+1)
 		}

@@ -69,6 +69,9 @@ func requestFor(t *testing.T, m *catalog.Method) *http.Request {
 
 func TestEveryCatalogMethod(t *testing.T) {
 	for _, m := range catalog.Builtin().Methods() {
+		if m.Keyward {
+			continue // answered by keyward itself, never by the platform's API
+		}
 		t.Run(m.ID, func(t *testing.T) {
 			req := requestFor(t, m)
 			rec := httptest.NewRecorder()

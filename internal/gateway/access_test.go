@@ -139,6 +139,9 @@ func TestAccessMatrix(t *testing.T) {
 		unexpectedAllows, unexpectedRefusals, calls := 0, 0, 0
 		for _, c := range creds {
 			for _, m := range cat.Methods() {
+				if m.Keyward {
+					continue // answered by keyward, never upstream: events_test.go
+				}
 				req, err := demoapi.Sample(m, "main")
 				if err != nil {
 					t.Fatal(err)

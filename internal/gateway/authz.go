@@ -233,6 +233,9 @@ func (a *Authz) Decide(ctx context.Context, method, target string, h http.Header
 		}
 	}
 	m := rt.m
+	if m.Keyward {
+		return refuse(http.StatusNotFound, keyward.CodeUnknownMethod, "POST "+m.Path+" is answered by keyward itself, not by the upstream: send it to keyward.", nil)
+	}
 	var res replica.Result
 	creds := &http.Request{Header: h}
 	if account, mkey, ok := merchantCredential(creds); ok {

@@ -224,6 +224,9 @@ func TestAuthzAccessMatrix(t *testing.T) {
 	calls := 0
 	for _, c := range creds {
 		for _, m := range cat.Methods() {
+			if m.Keyward {
+				continue // never allowed upstream: TestEventsSendIsNeverForwarded
+			}
 			req, err := demoapi.Sample(m, "main")
 			if err != nil {
 				continue // a method the demo API does not serve

@@ -371,7 +371,7 @@ func proxyScenarios(t *testing.T, b *proxyBench, base string) {
 		for _, lvl := range []keyward.Level{keyward.LevelRead, keyward.LevelWrite} {
 			k := b.CreateKey(keyward.KeyCreate{Name: res + "-" + string(lvl), Permissions: keyward.Permissions{res: lvl}})
 			for _, m := range cat.Methods() {
-				if m.Upgrade != "" {
+				if m.Upgrade != "" || m.Keyward {
 					continue
 				}
 				req, err := demoapi.Sample(m, "main")

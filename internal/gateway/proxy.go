@@ -270,7 +270,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := rt.m
-	if m.ID == catalog.EventsSend {
+	if m.Keyward {
 		// keyward answers this method itself; it is never forwarded.
 		if p.events == nil {
 			p.problem(w, http.StatusNotFound, keyward.CodeUnknownMethod, "Events are sent to keyward's API listener: POST /v1/events.", nil)

@@ -283,7 +283,14 @@ func checkSchema(sch json.RawMessage, data []byte) error {
 	if err := v.(*jsonschema.Schema).Validate(inst); err != nil {
 		var ve *jsonschema.ValidationError
 		if errors.As(err, &ve) {
-			return errors.New(strings.ReplaceAll(strings.TrimSpace(ve.Error()), "\n", "; "))
+			// The first line names the schema's location, which says
+			// nothing to the sender; the rest says what is wrong where.
+			lines := strings.Split(strings.TrimSpace(ve.Error()), "\n")
+			var why []string
+			for _, l := range lines[1:] {
+				why = append(why, strings.TrimPrefix(strings.TrimSpace(l), "- "))
+			}
+			return errors.New(strings.Join(why, "; "))
 		}
 		return err
 	}
