@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyward/keyward/internal/metrics"
 	"github.com/keyward/keyward/internal/outbound"
 	"github.com/keyward/keyward/internal/service"
 )
@@ -201,6 +202,10 @@ func (d *Dispatcher) record() {
 		if err != nil {
 			d.log.Error("webhook dispatcher cannot record attempts; they will be sent again when their lease ends", "err", err, "attempts", len(batch))
 		}
+		for _, o := range batch {
+			metrics.WebhookDeliveries.WithLabelValues(outcomeLabel(&o)).Inc()
+			metrics.WebhookDeliverySeconds.Observe(o.Latency.Seconds())
+		}
 		d.mu.Lock()
 		for _, o := range batch {
 			d.total--
@@ -230,6 +235,18 @@ func (d *Dispatcher) record() {
 		flush()
 	}
 	flush()
+}
+
+// outcomeLabel is an attempt's outcome as keyward_webhook_deliveries_total
+// counts it.
+func outcomeLabel(o *service.Outcome) string {
+	switch {
+	case o.OK():
+		return "delivered"
+	case o.Due.Attempt > len(service.RetrySchedule):
+		return "abandoned"
+	}
+	return "failed"
 }
 
 // send makes one attempt at a delivery.

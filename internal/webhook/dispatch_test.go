@@ -14,10 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/catalog"
+	"github.com/keyward/keyward/internal/metrics"
 	"github.com/keyward/keyward/internal/outbound"
 	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/service"
@@ -571,5 +573,29 @@ func TestConcurrencyPerEndpointIsBounded(t *testing.T) {
 		if m := most.Load(); m > 3 || m < 2 {
 			t.Errorf("the receiver had %d deliveries at once, want 2 or 3 (PerEndpoint 3)", m)
 		}
+	})
+}
+
+// Every attempt is counted for /metrics by outcome.
+func TestAttemptsAreCounted(t *testing.T) {
+	f := newFixture(t, storetest.Open(t, store.SQLite))
+	delivered := testutil.ToFloat64(metrics.WebhookDeliveries.WithLabelValues("delivered"))
+	failed := testutil.ToFloat64(metrics.WebhookDeliveries.WithLabelValues("failed"))
+	f.rcv.setAnswer(func(n int) (int, http.Header) {
+		if n == 1 {
+			return http.StatusBadGateway, nil
+		}
+		return http.StatusOK, nil
+	})
+	ep := f.endpoint(keyward.WebhookCreate{Events: []string{"*"}})
+	for range 2 {
+		if _, err := f.svc.SendTestEvent(f.ctx, ep.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.rcv.wait(2)
+	waitUntil(t, func() bool {
+		return testutil.ToFloat64(metrics.WebhookDeliveries.WithLabelValues("delivered"))-delivered == 1 &&
+			testutil.ToFloat64(metrics.WebhookDeliveries.WithLabelValues("failed"))-failed == 1
 	})
 }
