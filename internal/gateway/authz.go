@@ -143,7 +143,7 @@ func (a *Authz) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := a.obs.begin(r.Context(), r.Header, "authz")
 	ans := a.Decide(x.ctx, method, target, r.Header, nil)
 	if flavor == AuthzEnvoy && ans.Allowed {
-		if names := ans.Remove; len(names) > 0 {
+		if names := credentialHeaders(r.Header); len(names) > 0 {
 			w.Header().Set(envoyHeadersToRemove, strings.Join(names, ","))
 		}
 	}
@@ -161,11 +161,6 @@ type AuthzAnswer struct {
 	// RateLimit, Retry-After and WWW-Authenticate headers of either.
 	Header  http.Header
 	Problem *httpx.Problem
-	// Remove names the request headers to remove before forwarding: the
-	// ones carrying a keyward credential.
-	Remove []string
-	// RemoveQuery names the query parameters to remove.
-	RemoveQuery []string
 	// What the decision learned, for the access log and metrics.
 	Code, Tenant, KeyID, Merchant, Route, Store, RequestID string
 }
@@ -319,7 +314,6 @@ func (a *Authz) Decide(ctx context.Context, method, target string, h http.Header
 		header[identity.HeaderContentDigest] = []string{digest}
 	}
 	ans := AuthzAnswer{Allowed: true, Status: http.StatusOK, Header: header, Code: keyward.CodeValid, RequestID: id.RequestID}
-	ans.Remove = credentialHeaders(h)
 	return learned(ans)
 }
 

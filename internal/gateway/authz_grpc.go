@@ -57,7 +57,7 @@ func (e *EnvoyAuthz) Check(ctx context.Context, req *authv3.CheckRequest) (*auth
 	ans := e.a.Decide(x.ctx, hr.GetMethod(), hr.GetPath(), h, body)
 	e.a.obs.end(x, hr.GetMethod(), &ans)
 	if ans.Allowed {
-		ok := &authv3.OkHttpResponse{HeadersToRemove: ans.Remove}
+		ok := &authv3.OkHttpResponse{HeadersToRemove: credentialHeaders(h)}
 		for name, vals := range ans.Header {
 			for _, v := range vals {
 				ok.Headers = append(ok.Headers, &corev3.HeaderValueOption{
