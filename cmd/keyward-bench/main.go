@@ -62,6 +62,17 @@ type options struct {
 	webhooks     bool
 	webhookRates []int
 	webhooksDB   string
+	// external is --external, with the settings only it reads.
+	external       bool
+	keywardBin     string
+	wrkBin         string
+	wrkThreads     int
+	connList       []int
+	gatewayProfile string
+	unknownKey     bool
+	// serve, addr and upstream run this binary as one of --external's
+	// servers.
+	serve, addr, upstream string
 }
 
 // keysDatabaseEnv is the environment variable --keys-database defaults to.
@@ -90,9 +101,14 @@ func main() {
 		defer f.Close()
 		defer pprof.StopCPUProfile()
 	}
-	if o.loadDB != "" {
+	switch {
+	case o.serve != "":
+		err = serveRole(ctx, o.serve, o.addr, o.upstream)
+	case o.external:
+		err = external(ctx, o, os.Stdout, os.Stderr)
+	case o.loadDB != "":
 		err = measureLoad(ctx, o.loadDB, o.keysDB, o.heapProfile, os.Stdout)
-	} else {
+	default:
 		err = benchmark(ctx, o, os.Stdout, os.Stderr)
 	}
 	if err != nil {
@@ -125,6 +141,16 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.cpuProfile, "cpu-profile", "", "write a CPU profile of this process, for the whole run, to this file")
 	fs.StringVar(&o.loadDB, "load-db", "", "load a replica from the database --keys seeded in this directory and print the measurements as JSON; --keys runs this in a fresh process")
 	fs.StringVar(&o.keysDB, "keys-database", os.Getenv(keysDatabaseEnv), "with --keys: seed and load a PostgreSQL database instead of SQLite in --keys-dir; give it a database of its own, which is kept at the end (env "+keysDatabaseEnv+")")
+	fs.BoolVar(&o.external, "external", false, "run the upstream, the bare proxy and a keyward node (keyward serve) as processes of their own and drive them with wrk, in alternating rounds at each --external-connections count; reads --duration, --warmup and --rounds")
+	fs.StringVar(&o.keywardBin, "keyward-bin", "", "with --external: the keyward binary to run (default: built from this repository with go build)")
+	fs.StringVar(&o.wrkBin, "wrk", "wrk", "with --external: the wrk binary")
+	fs.IntVar(&o.wrkThreads, "wrk-threads", 2, "with --external: wrk's threads (-t)")
+	conns := fs.String("external-connections", "16,64,256", "with --external: wrk's connection counts (-c), comma-separated")
+	fs.StringVar(&o.gatewayProfile, "gateway-cpu-profile", "", "with --external: write a CPU profile of the keyward node process, for the whole run, to this file")
+	fs.BoolVar(&o.unknownKey, "unknown-key", true, "with --external: also load the gateway with an unknown key, answered 401")
+	fs.StringVar(&o.serve, "serve", "", "run as one of --external's servers, upstream or bare, on --addr until stopped")
+	fs.StringVar(&o.addr, "addr", "", "with --serve: the address to listen on")
+	fs.StringVar(&o.upstream, "upstream", "", "with --serve bare: the upstream's URL")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: keyward-bench [flags]
 
@@ -137,6 +163,7 @@ Examples:
   keyward-bench --throughput=false --verify=false --authz   # forward-auth behind nginx
   keyward-bench --throughput=false --verify=false --keys 1000000 --flood 100000
   keyward-bench --throughput=false --verify=false --webhooks      # webhook dispatch
+  keyward-bench --external                       # separate processes driven by wrk
 
 Flags:
 `)
@@ -152,6 +179,18 @@ Flags:
 			return nil, errors.New("bad flags")
 		}
 		o.webhookRates = append(o.webhookRates, n)
+	}
+	for _, c := range strings.Split(*conns, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n < 1 {
+			fmt.Fprintf(stderr, "keyward-bench: --external-connections %q: give whole numbers of connections, e.g. 16,64,256\n", *conns)
+			return nil, errors.New("bad flags")
+		}
+		o.connList = append(o.connList, n)
+	}
+	if o.serve != "" && o.addr == "" {
+		fmt.Fprintln(stderr, "keyward-bench: --serve needs --addr")
+		return nil, errors.New("bad flags")
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "keyward-bench: unexpected argument %q\n", fs.Arg(0))

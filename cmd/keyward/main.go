@@ -160,6 +160,11 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := m.Parse(args[1:]); err != nil {
 			return err
 		}
+		stopProfile, err := startCPUProfile()
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
 		if err := m.Open(ctx); err != nil {
 			return err
 		}
