@@ -79,6 +79,10 @@ type Type struct {
 	checkScope func(string) error
 	probe      func(p *prober) Result
 	authorize  func(h http.Header, q url.Values, c *Creds)
+	// session gets short-lived values (a bearer token) that requests sent
+	// on a caller's behalf need besides the stored credentials, and until
+	// when they serve; nil for systems that need none.
+	session func(p *prober) (map[string]string, time.Time, error)
 }
 
 // DefaultCacheFor is how long a passing check is kept unless the type says
@@ -273,6 +277,23 @@ func (t *Type) Verify(ctx context.Context, d Doer, c Creds, now time.Time) Resul
 	slices.Sort(r.Scopes)
 	r.Scopes = slices.Compact(r.Scopes)
 	return r
+}
+
+// HasSession reports whether requests sent on a caller's behalf need
+// short-lived values from Session.
+func (t *Type) HasSession() bool { return t.session != nil }
+
+// Session gets the short-lived values requests need besides the stored
+// credentials (Retail Express's bearer token), to add to Creds.Values, and
+// until when they serve.
+func (t *Type) Session(ctx context.Context, d Doer, c Creds, now time.Time) (map[string]string, time.Time, error) {
+	if t.session == nil {
+		return nil, time.Time{}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
+	defer cancel()
+	c.Values = maps.Clone(c.Values)
+	return t.session(&prober{ctx: ctx, d: d, c: &c, t: t, now: now})
 }
 
 // Authorize adds the connection's credentials to a request's headers and

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/keyward/keyward"
 )
@@ -354,6 +356,25 @@ var RetailExpress = register(&Type{
 		if t := c.Values["bearer"]; t != "" {
 			h.Set("Authorization", "Bearer "+t)
 		}
+	},
+	session: func(p *prober) (map[string]string, time.Time, error) {
+		a := p.get("/v2/auth/token")
+		var tok struct {
+			AccessToken string    `json:"access_token"`
+			ExpiresOn   time.Time `json:"expires_on"`
+		}
+		if !a.ok() || !a.decode(&tok) || tok.AccessToken == "" {
+			if a.err != nil {
+				return nil, time.Time{}, a.err
+			}
+			return nil, time.Time{}, fmt.Errorf("retail express: the token call answered HTTP %d", a.status)
+		}
+		// Tokens last about an hour; renew a minute early.
+		until := p.now.Add(50 * time.Minute)
+		if !tok.ExpiresOn.IsZero() && tok.ExpiresOn.Add(-time.Minute).Before(until) {
+			until = tok.ExpiresOn.Add(-time.Minute)
+		}
+		return map[string]string{"bearer": tok.AccessToken}, until, nil
 	},
 	probe: func(p *prober) Result {
 		a := p.get("/v2/auth/token")

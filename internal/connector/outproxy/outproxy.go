@@ -10,6 +10,9 @@ package outproxy
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -17,6 +20,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/connector"
@@ -40,6 +45,51 @@ type Handler struct {
 	// MaxBody bounds a forwarded request body; 0 means DefaultMaxBody.
 	MaxBody int64
 	Log     *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	mu       sync.Mutex
+	sessions map[string]session
+}
+
+// session holds a connection's short-lived values (see
+// connector.Type.Session) for the credentials they were got with.
+type session struct {
+	creds  string // a digest of the credentials, so a change drops it
+	values map[string]string
+	until  time.Time
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+// sessionValues returns the connection's short-lived values, from the
+// cache or got afresh.
+func (h *Handler) sessionValues(ctx context.Context, id string, t *connector.Type, c connector.Creds) (map[string]string, error) {
+	b, _ := json.Marshal([]any{c.APIURL, c.Values})
+	sum := sha256.Sum256(b)
+	digest := hex.EncodeToString(sum[:])
+	h.mu.Lock()
+	s, ok := h.sessions[id]
+	h.mu.Unlock()
+	if ok && s.creds == digest && h.now().Before(s.until) {
+		return s.values, nil
+	}
+	values, until, err := t.Session(ctx, h.Client, c, h.now())
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	if h.sessions == nil {
+		h.sessions = map[string]session{}
+	}
+	h.sessions[id] = session{creds: digest, values: values, until: until}
+	h.mu.Unlock()
+	return values, nil
 }
 
 // hopHeaders are connection-level headers never forwarded either way.
@@ -119,6 +169,21 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 			out.Header[name] = slices.Clone(vs)
 		}
 	}
+	if t.HasSession() {
+		values, err := h.sessionValues(ctx, conn.ID, t, creds)
+		if err != nil {
+			h.log().WarnContext(ctx, "outbound proxy: no session", "connection", conn.ID, "system", t.ID, "err", err)
+			return &keyward.Error{Code: keyward.EUnavailable, Message: t.Name + " did not give keyward a session token for connection " + conn.Name + "; verify the connection, then try again.", Err: err}
+		}
+		for k, v := range values {
+			creds.Values[k] = v
+		}
+		defer func() {
+			for k := range values {
+				delete(creds.Values, k)
+			}
+		}()
+	}
 	t.Authorize(out, creds)
 	resp, err := h.Client.Do(out)
 	if err != nil {
@@ -146,13 +211,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// redact replaces every secret of the connection in b.
+// redact replaces every secret and session value of the connection in b;
+// settings (shop domains, store codes) are left as they are.
 func redact(b []byte, c connector.Creds, t *connector.Type) []byte {
-	for _, name := range t.SecretFields() {
-		v := c.Values[name]
-		if len(v) >= 6 {
-			b = bytes.ReplaceAll(b, []byte(v), []byte("[redacted]"))
+	for name, v := range c.Values {
+		if f, ok := t.Field(name); (ok && !f.Secret) || len(v) < 6 {
+			continue
 		}
+		b = bytes.ReplaceAll(b, []byte(v), []byte("[redacted]"))
 	}
 	return b
 }

@@ -164,3 +164,28 @@ func TestProxyAuthorizesEachSystem(t *testing.T) {
 		}
 	}
 }
+
+// Retail Express data calls need a bearer token besides the API key: the
+// proxy gets one, keeps it until it runs out, and never hands it out.
+func TestProxyKeepsRetailExpressSession(t *testing.T) {
+	e := newProxyEnv(t, storetest.Open(t, store.SQLite))
+	f := connectortest.New(t, "retailexpress")
+	c, err := e.svc.CreateConnection(e.sys, keyward.ConnectionInput{Type: "retailexpress", Name: "REX", APIURL: f.URL, Fields: f.Values()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := f.Calls()
+	for range 2 {
+		res, body := e.call(t, e.admin, "GET", "/connections/"+c.ID+"/v2.1/outlets?page_size=1", nil)
+		if res.StatusCode != 200 || !strings.Contains(body, "Fake Outlet") {
+			t.Fatalf("%d %s", res.StatusCode, body)
+		}
+	}
+	if n := f.Calls() - calls; n != 3 {
+		t.Fatalf("%d calls for two requests, want one token call and two data calls", n)
+	}
+	res, body := e.call(t, e.admin, "GET", "/connections/"+c.ID+"/v2/auth/token", nil)
+	if res.StatusCode != 200 || strings.Contains(body, "rex-bearer") || !strings.Contains(body, "[redacted]") {
+		t.Fatalf("the token call through the proxy: %d %s", res.StatusCode, body)
+	}
+}
