@@ -345,3 +345,34 @@ func TestConnectionsNeedTheConnectorsFeature(t *testing.T) {
 		}
 	})
 }
+
+// Checks of saved connections go to webhooks subscribed to them as
+// connection.verified and connection.failed, only when the check ran.
+func TestChecksSendConnectionEvents(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		p, svc := connPlatform(t, db, masterA)
+		w, err := svc.CreateWebhook(p.Ctx, keyward.WebhookCreate{URL: "https://hooks.example.com/conn", Events: []string{"connection.*"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := connectortest.New(t, "klaviyo")
+		c := createConn(t, svc, p.Ctx, f, "Mail")
+		svc.VerifyConnection(p.Ctx, c.ID) // cached: no event
+		p.Now = p.Now.Add(2 * time.Minute)
+		f.Set(func(f *connectortest.Fake) { f.Granted = nil })
+		if v, err := svc.VerifyConnection(p.Ctx, c.ID); err != nil || v.Outcome != keyward.OutcomeInsufficientScope {
+			t.Fatalf("%+v, %v", v, err)
+		}
+		ds, err := svc.ListDeliveries(p.Ctx, w.ID, service.DeliveryFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var types []string
+		for _, d := range ds {
+			types = append(types, d.EventType)
+		}
+		if strings.Join(types, ",") != "connection.failed,connection.verified" {
+			t.Fatalf("events %v, want the creation's check and the failed one, newest first", types)
+		}
+	})
+}
