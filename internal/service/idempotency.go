@@ -63,7 +63,7 @@ func (s *Service) BeginIdempotent(ctx context.Context, key, route, requestHash s
 	var got *store.Idempotency
 	var mine bool
 	err = s.db.Write(ctx, func(q *store.Q) error {
-		got, mine, err = q.ClaimIdempotency(ctx, &store.Idempotency{Scope: scope, Key: key, Route: route, RequestHash: requestHash, CreatedAt: now, ExpiresAt: now.Add(IdempotencyWindow)})
+		got, mine, err = q.ClaimIdempotency(ctx, &store.Idempotency{ID: idempotencyPlace(tenantID, scope, key).RecordID, Scope: scope, Key: key, Route: route, RequestHash: requestHash, CreatedAt: now, ExpiresAt: now.Add(IdempotencyWindow)})
 		return err
 	})
 	switch {

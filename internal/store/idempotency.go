@@ -10,6 +10,7 @@ import (
 // Idempotency is a request sent with an Idempotency-Key and, once it has
 // one, its first answer, sealed.
 type Idempotency struct {
+	ID          string // names the sealed answer's row
 	Scope       string // who sent it
 	Key         string
 	Route       string
@@ -28,9 +29,9 @@ func (q *Q) ClaimIdempotency(ctx context.Context, in *Idempotency) (*Idempotency
 	if _, err := q.exec(ctx, `DELETE FROM idempotency_keys WHERE expires_at <= ?`, in.CreatedAt); err != nil {
 		return nil, false, err
 	}
-	res, err := q.exec(ctx, `INSERT INTO idempotency_keys (scope, idem_key, route, request_hash, status, created_at, expires_at)
-		VALUES (?, ?, ?, ?, 0, ?, ?) ON CONFLICT (scope, idem_key) DO NOTHING`,
-		in.Scope, in.Key, in.Route, in.RequestHash, in.CreatedAt, in.ExpiresAt)
+	res, err := q.exec(ctx, `INSERT INTO idempotency_keys (id, scope, idem_key, route, request_hash, status, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT DO NOTHING`,
+		in.ID, in.Scope, in.Key, in.Route, in.RequestHash, in.CreatedAt, in.ExpiresAt)
 	if err != nil {
 		return nil, false, err
 	}

@@ -23,6 +23,7 @@ var SealedFields = []SealedField{
 	{Table: "webhook_endpoints", Column: "previous_secret_sealed", TenantColumn: "tenant_id"},
 	{Table: "users", Column: "totp_sealed", TenantColumn: "tenant_id"},
 	{Table: "audit_checkpoints", Column: "signature", TenantColumn: "chain"},
+	{Table: "idempotency_keys", Column: "response"},
 }
 
 // SealedValue is one stored sealed value and the row holding it.

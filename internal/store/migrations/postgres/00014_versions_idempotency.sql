@@ -29,8 +29,11 @@ CREATE TRIGGER licences_version BEFORE UPDATE ON licences FOR EACH ROW EXECUTE F
 -- The first answer to a create sent with an Idempotency-Key, kept so a
 -- retry gets it again (Stripe's semantics). scope is who sent it; the
 -- answer, which may hold secrets, is sealed (see internal/seal) and kept
--- until expires_at only. status is 0 while the first request runs.
+-- until expires_at only. status is 0 while the first request runs. id
+-- names the row for the sealed answer (its associated data) and for
+-- master key rotation.
 CREATE TABLE idempotency_keys (
+    id           TEXT NOT NULL UNIQUE,
     scope        TEXT NOT NULL,
     idem_key     TEXT NOT NULL,
     route        TEXT NOT NULL,
