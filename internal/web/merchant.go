@@ -549,6 +549,11 @@ type portalPasswordPage struct {
 // setMerchantPortalPassword gives a merchant user a new generated portal
 // password and shows it in this answer, once.
 func (w *Web) setMerchantPortalPassword(rw http.ResponseWriter, r *http.Request) error {
+	// A portal password is a credential: it needs a recent password check,
+	// as the merchant's API Auth Key does.
+	if ok, err := w.stepUp(rw, r, pathMerchants+"/"+r.PathValue("id")); !ok {
+		return err
+	}
 	m, err := w.svc.Merchant(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err

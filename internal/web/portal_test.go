@@ -208,3 +208,23 @@ func callAsMerchant(t *testing.T, gw, method, path, body, account, key string) i
 	res.Body.Close()
 	return res.StatusCode
 }
+
+// Setting a portal password is refused until the administrator confirms
+// their password when the last check is old, and changes nothing before.
+func TestPortalPasswordNeedsARecentPasswordCheck(t *testing.T) {
+	e := newEnv(t, false)
+	admin := e.staff("ana@demo.test", keyward.FeatureMerchants)
+	m := e.merchant("Acme Couriers")
+	u := e.merchantUser(m.ID, keyward.MerchantUserCreate{Email: "ops@acme.test", Level: 1})
+	c := e.client()
+	c.signIn("ana@demo.test", staffPassword)
+	e.staleCheck(admin.ID)
+	res := c.post(pathMerchants+"/"+m.ID+"/users/"+u.ID+"/portal-password", nil)
+	wantStatus(t, res, http.StatusSeeOther)
+	if loc := res.Header.Get("Location"); !strings.HasPrefix(loc, pathStepUp+"?next=") {
+		t.Fatalf("went to %q, not the password check", loc)
+	}
+	if can, err := e.svc.MerchantUserCanSignIn(e.sys, u.ID); err != nil || can {
+		t.Fatalf("a refused request set a portal password: %v, %v", can, err)
+	}
+}
