@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -45,3 +46,30 @@ func TestNodeServesTheOutboundProxy(t *testing.T) {
 		t.Fatal("the proxy is on without --connector-proxy-addr")
 	}
 }
+
+// A connection of type keyward checks a key against a real keyward's
+// POST /v1/verify: the key's display name and permissions come back, and
+// a permission the key lacks is named.
+func TestKeywardConnectionChecksARealNode(t *testing.T) {
+	n := startNode(t, "--demo", "--data", t.TempDir(), "--outbound-allow", "127.0.0.1", "--outbound-allow-http")
+	token := n.adminToken()
+	_, secret := createKey(t, n, token, "Integrator")
+	in := map[string]any{"type": "keyward", "name": "Staging keyward", "api_url": n.url, "access_token": secret,
+		"fields": map[string]string{"store": "main"}, "required_scopes": []string{"orders:read"}}
+	status, v := n.call(token, "POST", "/api/v1/connections/verify", in)
+	if status != 200 || v["outcome"] != "ok" || v["account"] != "demo-Integrator" || !strings.Contains(fmtAny(v["scopes"]), "orders:read") {
+		t.Fatalf("verify: %d %v", status, v)
+	}
+	in["required_scopes"] = []string{"orders:read", "payments:write"}
+	status, v = n.call(token, "POST", "/api/v1/connections/verify", in)
+	if status != 200 || v["outcome"] != "insufficient_scope" || fmtAny(v["missing_scopes"]) != "[payments:write]" {
+		t.Fatalf("a missing permission: %d %v", status, v)
+	}
+	in["access_token"] = "kwk_not_a_key"
+	in["required_scopes"] = nil
+	if status, v = n.call(token, "POST", "/api/v1/connections/verify", in); v["outcome"] != "invalid_credentials" {
+		t.Fatalf("an unknown key: %d %v", status, v)
+	}
+}
+
+func fmtAny(v any) string { return fmt.Sprint(v) }
