@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
@@ -20,7 +21,7 @@ const IdempotencyHeader = "Idempotency-Key"
 const replayedHeader = "Idempotent-Replayed"
 
 // keptHeaders are the headers of a first answer given again with it.
-var keptHeaders = []string{"Content-Type", "ETag", "Location"}
+var keptHeaders = []string{"Content-Type", "ETag", "Location", "Cache-Control"}
 
 // serve runs a route's handler. A POST of an authenticated route sent
 // with an Idempotency-Key runs once per key: the same key, route and body
@@ -64,6 +65,8 @@ func (a *API) idempotent(rt Route, key string, w http.ResponseWriter, r *http.Re
 		return err
 	}
 	if first != nil {
+		// A kept answer may hold secrets: no cache keeps it again.
+		w.Header().Set("Cache-Control", "no-store")
 		for k, v := range first.Header {
 			w.Header().Set(k, v)
 		}
@@ -72,6 +75,15 @@ func (a *API) idempotent(rt Route, key string, w http.ResponseWriter, r *http.Re
 		w.Write(first.Body)
 		return nil
 	}
+	// The claim is settled even when the client has gone or the handler
+	// panics, so a retry is never held off by a request that ended.
+	settle := context.WithoutCancel(r.Context())
+	settled := false
+	defer func() {
+		if !settled {
+			a.svc.AbandonIdempotent(settle, key)
+		}
+	}()
 	rec := &recorder{header: http.Header{}, status: http.StatusOK}
 	if err := rt.Handler(rec, r); err != nil {
 		httpx.Error(rec, r, err)
@@ -85,14 +97,14 @@ func (a *API) idempotent(rt Route, key string, w http.ResponseWriter, r *http.Re
 	// An answer the server failed to give, or a refusal for the rate, is
 	// not the request's outcome: a retry must run it again.
 	if rec.status >= 500 || rec.status == http.StatusTooManyRequests {
-		err = a.svc.AbandonIdempotent(r.Context(), key)
+		err = a.svc.AbandonIdempotent(settle, key)
 	} else {
-		err = a.svc.FinishIdempotent(r.Context(), key, ans)
+		err = a.svc.FinishIdempotent(settle, key, ans)
 	}
 	if err != nil {
-		a.svc.AbandonIdempotent(r.Context(), key)
 		return err
 	}
+	settled = true
 	for k, v := range rec.header {
 		w.Header()[k] = v
 	}

@@ -55,8 +55,8 @@ func TestIdempotencyKeyAnswersARetryWithTheFirstAnswer(t *testing.T) {
 		if code != 201 || again["id"] != first["id"] || h.Get("Idempotent-Replayed") != "true" || h.Get("ETag") == "" {
 			t.Fatalf("retry: %d %v (replayed %q), want the first answer %v", code, again, h.Get("Idempotent-Replayed"), first["id"])
 		}
-		if s := again["secrets"].([]any)[0].(map[string]any)["secret"]; s != secret {
-			t.Errorf("the retry must show the secrets the first answer showed")
+		if s := again["secrets"].([]any)[0].(map[string]any)["secret"]; s != secret || h.Get("Cache-Control") != "no-store" {
+			t.Errorf("the retry must show the secrets the first answer showed, uncached (Cache-Control %q)", h.Get("Cache-Control"))
 		}
 		if n := countNamed(e, "retried"); n != 1 {
 			t.Errorf("%d keys named retried, want 1", n)
