@@ -445,10 +445,10 @@ func (s *Service) UpdateConnection(ctx context.Context, id string, in keyward.Co
 	if err := s.checkURL(d); err != nil {
 		return nil, err
 	}
-	before := &draft{t: t, url: c.APIURL, values: values, scopes: c.RequiredScopes}
-	before.values = map[string]string{}
-	maps.Copy(before.values, c.Settings)
-	maps.Copy(before.values, secrets)
+	stored := map[string]string{}
+	maps.Copy(stored, c.Settings)
+	maps.Copy(stored, secrets)
+	before := &draft{t: t, url: c.APIURL, values: stored, scopes: c.RequiredScopes}
 	credsChanged := d.key(c.TenantID) != before.key(c.TenantID)
 	if in.Name != nil {
 		if err := keyward.ValidName("name", *in.Name, 100); err != nil {
@@ -647,7 +647,10 @@ func (s *Service) RevealConnectionSecret(ctx context.Context, id, field string) 
 		if err != nil {
 			return err
 		}
-		t, _ := connector.Lookup(c.Type)
+		t, ok := connector.Lookup(c.Type)
+		if !ok {
+			return keyward.Errorf(keyward.EInternal, "connection %s has the unknown type %q", c.ID, c.Type)
+		}
 		if f, ok := t.Field(field); !ok || !f.Secret {
 			return keyward.Invalid("field", "%s has no secret field %q; its secret fields are %v", t.Name, field, t.SecretFields())
 		}
