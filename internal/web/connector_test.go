@@ -226,3 +226,21 @@ func FuzzOpenDraft(f *testing.F) {
 		}
 	})
 }
+
+// A profile without Connectors sees no menu entry and is refused the
+// pages, naming the feature.
+func TestConnectorPagesNeedTheFeature(t *testing.T) {
+	e := newConnectorEnv(t)
+	e.staff("keys@demo.test", keyward.FeatureAPIManagement)
+	c := e.client()
+	c.signIn("keys@demo.test", staffPassword)
+	res := c.get(pathKeys)
+	wantStatus(t, res, http.StatusOK)
+	if strings.Contains(res.Body, pathConnectors) {
+		t.Fatal("the menu offers External System Connectors to a profile without Connectors")
+	}
+	res = c.get(pathConnectors)
+	wantStatus(t, res, http.StatusForbidden)
+	wantBody(t, res, "Connectors")
+	wantStatus(t, c.post(pathConnectors+"/new", url.Values{"type": {"shopify"}, "name": {"x"}}), http.StatusForbidden)
+}
