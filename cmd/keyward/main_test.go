@@ -24,6 +24,9 @@ type node struct {
 	url  string
 	out  *bytes.Buffer
 	stop context.CancelFunc
+	// shut stops serving and closes the node as a stopped process would:
+	// its background work (replica, usage, webhook dispatch) ends too.
+	shut func()
 }
 
 // lockedBuffer is a bytes.Buffer safe for the server and the test at once.
@@ -59,8 +62,10 @@ func startNode(t *testing.T, args ...string) *node {
 	}
 	done := make(chan struct{})
 	go func() { m.Serve(ctx); close(done) }()
-	n := &node{t: t, m: m, url: "http://" + m.Listener.Addr().String(), out: &out.Buffer, stop: cancel}
-	t.Cleanup(func() { cancel(); <-done; m.Close() })
+	var once sync.Once
+	shut := func() { once.Do(func() { cancel(); <-done; m.Close() }) }
+	n := &node{t: t, m: m, url: "http://" + m.Listener.Addr().String(), out: &out.Buffer, stop: cancel, shut: shut}
+	t.Cleanup(shut)
 	return n
 }
 

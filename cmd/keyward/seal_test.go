@@ -119,7 +119,7 @@ func TestRotationThenRestartStillOpensWebhookSecrets(t *testing.T) {
 			if status != 201 || !strings.HasPrefix(secret, "whsec_") {
 				t.Fatalf("create webhook: %d %v", status, body)
 			}
-			n.stop()
+			n.shut()
 
 			t.Setenv("KEYWARD_MASTER_KEY", otherMasterKey+","+testMasterKey)
 			var out bytes.Buffer

@@ -51,11 +51,16 @@ func (s *Service) ClaimDeliveries(ctx context.Context, limit int, lease time.Dur
 		return nil, err
 	}
 	out := make([]Due, 0, len(claimed))
+	opened := map[string][]string{} // per endpoint: a claim often holds many of one
 	for _, c := range claimed {
-		secrets, err := s.openWebhookSecrets(c.TenantID, c.EndpointID, c.Secrets)
-		if err != nil {
-			s.log.Error("webhook delivery cannot be signed", "endpoint", c.EndpointID, "delivery", c.ID, "err", err)
-			secrets = nil
+		secrets, ok := opened[c.EndpointID]
+		if !ok {
+			var err error
+			if secrets, err = s.openWebhookSecrets(c.TenantID, c.EndpointID, c.Secrets); err != nil {
+				s.log.Error("webhook delivery cannot be signed", "endpoint", c.EndpointID, "delivery", c.ID, "err", err)
+				secrets = nil
+			}
+			opened[c.EndpointID] = secrets
 		}
 		out = append(out, Due{ID: c.ID, TenantID: c.TenantID, EndpointID: c.EndpointID, EventID: c.EventID, URL: c.URL,
 			Attempt: c.Attempts + 1, Payload: c.Payload, Secrets: secrets})
@@ -100,8 +105,14 @@ func retryAt(o *Outcome) *time.Time {
 // without a success is disabled, with the reason recorded and audited.
 func (s *Service) RecordOutcomes(ctx context.Context, outs []Outcome) error {
 	return s.db.Write(ctx, func(q *store.Q) error {
+		// Each endpoint's failure record moves once per batch: on its
+		// last outcome, or cleared by any success.
+		last := map[string]*Outcome{}
 		for i := range outs {
 			o := &outs[i]
+			if prev := last[o.Due.EndpointID]; prev == nil || !prev.OK() {
+				last[o.Due.EndpointID] = o
+			}
 			a := &store.Attempt{DeliveryID: o.Due.ID, EndpointID: o.Due.EndpointID, Attempt: o.Due.Attempt, At: o.At,
 				StatusCode: o.StatusCode, Latency: o.Latency, Error: o.Err, Response: o.Response}
 			if o.OK() {
@@ -114,6 +125,8 @@ func (s *Service) RecordOutcomes(ctx context.Context, outs []Outcome) error {
 			if err := q.RecordAttempt(ctx, a); err != nil {
 				return err
 			}
+		}
+		for _, o := range last {
 			if err := s.trackEndpoint(ctx, q, o); err != nil {
 				return err
 			}
