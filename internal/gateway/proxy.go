@@ -134,6 +134,8 @@ type Proxy struct {
 	forwards    sync.Pool // *forward
 	bufs        bufferPool
 	stamp       atomic.Pointer[stamp]
+	// refusals counts the problems answered, logged as a summary.
+	refusals *refusals
 }
 
 // NewProxy checks cfg and returns a proxy.
@@ -215,6 +217,7 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	if p.log == nil {
 		p.log = slog.Default()
 	}
+	p.refusals = newRefusals(p.log, RefusalSummaryEvery, time.Now)
 	errLog := slog.NewLogLogger(p.log.Handler(), slog.LevelWarn)
 	p.forwards.New = func() any {
 		f := &forward{p: p, mac: hmac.New(sha256.New, p.key), buf: make([]byte, 0, 256)}
@@ -436,6 +439,7 @@ func refusalStatus(res *replica.Result) (int, map[string]any) {
 }
 
 func (p *Proxy) problem(w http.ResponseWriter, status int, code, detail string, details map[string]any) {
+	p.refusals.note(code)
 	id := identity.NewRequestID()
 	w.Header()[HeaderRequestID] = []string{id}
 	if x, ok := w.(*exchange); ok {
@@ -568,6 +572,20 @@ func (f *forward) modifyResponse(res *http.Response) error {
 // rewrite builds the outbound request. ReverseProxy has already removed
 // the hop-by-hop headers, including any the client named in Connection, so
 // the identity headers set here reach the upstream.
+//
+// An allowed request's forward allocates 18 times (BenchmarkProxyDecision,
+// whose canned transport adds two of its own); the route, the decision and
+// the usage count allocate nothing. Seven are here: the outbound header
+// map sized for the identity headers (four: a map of more than eight
+// entries is a map, a directory, a table and its slots), the one array
+// backing every value set here, the signature and the request id, two
+// strings that outlive the request in the header map. The other eleven are
+// ReverseProxy's: the clone of the request (request, URL, header map and
+// its slots, values), the ProxyRequest, the 1xx trace hook (its lock,
+// the trace, its closure, the context holding it, the request carrying
+// that). Pooling
+// the header map is not safe: the Transport may still be writing the
+// request when the answer has come back.
 func (f *forward) rewrite(pr *httputil.ProxyRequest) {
 	out := pr.Out
 	if q, ok := stripQuery(out.URL.RawQuery); ok {
@@ -575,9 +593,9 @@ func (f *forward) rewrite(pr *httputil.ProxyRequest) {
 	}
 	pr.SetURL(f.p.upstream)
 	// The copy ReverseProxy made of the client's headers has room for
-	// those alone; the twelve set here would make it grow. A map sized for
-	// all of them costs less.
-	h := make(http.Header, len(out.Header)+12)
+	// those alone; the thirteen set here would make it grow. A map sized
+	// for all of them costs less.
+	h := make(http.Header, len(out.Header)+13)
 	maps.Copy(h, out.Header)
 	out.Header = h
 	stripCredentials(h)
@@ -585,7 +603,12 @@ func (f *forward) rewrite(pr *httputil.ProxyRequest) {
 		out.URL.RawQuery = forceQuery(out.URL.RawQuery, f.own.filter, f.own.merchantID)
 	}
 	// One array backs every header value set here.
-	v := new([12]string)
+	v := new([13]string)
+	if _, ok := h["User-Agent"]; !ok {
+		// ReverseProxy would set the same empty value, allocating it;
+		// empty, the Transport sends no User-Agent.
+		h["User-Agent"] = v[12:13:13]
+	}
 	setForwarded(pr, v[:3])
 	if f.p.obs != nil && f.p.obs.Tracer != nil {
 		tracing.Propagator.Inject(pr.In.Context(), propagation.HeaderCarrier(h))
@@ -605,7 +628,7 @@ func (f *forward) rewrite(pr *httputil.ProxyRequest) {
 
 // identify signs the outbound request out for the forward's credential and
 // method and sets the identity headers in h, storing the values in v[3:].
-func (f *forward) identify(h http.Header, out *http.Request, v *[12]string) {
+func (f *forward) identify(h http.Header, out *http.Request, v *[13]string) {
 	ts := f.p.timestamp()
 	// The path and query as the request line will carry them.
 	path := out.URL.EscapedPath()
