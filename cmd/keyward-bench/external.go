@@ -279,8 +279,8 @@ func external(ctx context.Context, o *options, out, progress io.Writer) error {
 		nodeEnv = append(nodeEnv, "KEYWARD_CPU_PROFILE="+p)
 	}
 	data := filepath.Join(dir, "node")
-	node, err := startChild("keyward node", kw, []string{"serve", "--data", data, "--demo", "--addr", apiAddr,
-		"--gateway-addr", gwAddr, "--upstream", "http://" + upAddr}, nodeEnv, filepath.Join(dir, "node.log"))
+	node, err := startChild("keyward node", kw, append([]string{"serve", "--data", data, "--demo", "--addr", apiAddr,
+		"--gateway-addr", gwAddr, "--upstream", "http://" + upAddr}, o.nodeFlags...), nodeEnv, filepath.Join(dir, "node.log"))
 	if err != nil {
 		return err
 	}
@@ -328,6 +328,9 @@ func external(ctx context.Context, o *options, out, progress io.Writer) error {
 
 	fmt.Fprintf(out, "keyward-bench --external: %d CPUs shared by every process; keyward %s\n", runtime.NumCPU(), kw)
 	fmt.Fprintln(out, "Upstream, bare proxy and keyward node in processes of their own; wrk in its own, on 127.0.0.1.")
+	if len(o.nodeFlags) > 0 {
+		fmt.Fprintf(out, "keyward serve also given: %s\n", strings.Join(o.nodeFlags, " "))
+	}
 	fmt.Fprintf(out, "wrk -t%d, %s warm-up then %s measured per run, %d alternating round(s) per connection count; tenant without rate limit.\n",
 		o.wrkThreads, o.warmup, o.duration, o.rounds)
 	loadStart := loadAverage()
@@ -383,6 +386,26 @@ func external(ctx context.Context, o *options, out, progress io.Writer) error {
 			fmt.Fprintf(out, "U/G (unknown key against valid key) per round: %s (median %.2f); node log lines written during the U runs: %d.\n",
 				strings.Join(per, ", "), median(ratios), lines)
 		}
+	}
+	fmt.Fprintln(out, "\n## Summary: medians of the per-round figures")
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "| connections | G/B' | p99 G − B' | U/G |")
+	fmt.Fprintln(out, "|---|---|---|---|")
+	for _, l := range levels {
+		b, g := l.setups[1], l.setups[2]
+		var ratios, diffs, flood []float64
+		for i := range min(len(b.runs), len(g.runs)) {
+			ratios = append(ratios, g.runs[i].wrk.rps/b.runs[i].wrk.rps)
+			diffs = append(diffs, (g.runs[i].wrk.p99-b.runs[i].wrk.p99).Seconds()*1e3)
+			if len(l.setups) > 3 {
+				flood = append(flood, l.setups[3].runs[i].wrk.rps/g.runs[i].wrk.rps)
+			}
+		}
+		u := "–"
+		if len(flood) > 0 {
+			u = fmt.Sprintf("%.2f", median(flood))
+		}
+		fmt.Fprintf(out, "| %d | %.2f | %+.2f ms | %s |\n", l.conns, median(ratios), median(diffs), u)
 	}
 	fmt.Fprintf(out, "\nLoad average before: %s; after: %s\n", loadStart, loadEnd)
 	if o.gatewayProfile != "" {

@@ -70,6 +70,7 @@ type options struct {
 	connList       []int
 	gatewayProfile string
 	unknownKey     bool
+	nodeFlags      []string
 	// serve, addr and upstream run this binary as one of --external's
 	// servers.
 	serve, addr, upstream string
@@ -147,6 +148,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.wrkThreads, "wrk-threads", 2, "with --external: wrk's threads (-t)")
 	conns := fs.String("external-connections", "16,64,256", "with --external: wrk's connection counts (-c), comma-separated")
 	fs.StringVar(&o.gatewayProfile, "gateway-cpu-profile", "", "with --external: write a CPU profile of the keyward node process, for the whole run, to this file")
+	nodeFlags := fs.String("node-flags", "", "with --external: more flags for keyward serve, space-separated, e.g. \"--metrics-addr 127.0.0.1:9464\"")
 	fs.BoolVar(&o.unknownKey, "unknown-key", true, "with --external: also load the gateway with an unknown key, answered 401")
 	fs.StringVar(&o.serve, "serve", "", "run as one of --external's servers, upstream or bare, on --addr until stopped")
 	fs.StringVar(&o.addr, "addr", "", "with --serve: the address to listen on")
@@ -188,6 +190,7 @@ Flags:
 		}
 		o.connList = append(o.connList, n)
 	}
+	o.nodeFlags = strings.Fields(*nodeFlags)
 	if o.serve != "" && o.addr == "" {
 		fmt.Fprintln(stderr, "keyward-bench: --serve needs --addr")
 		return nil, errors.New("bad flags")
