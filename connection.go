@@ -120,3 +120,20 @@ type ConnectionUpdate struct {
 	Enabled        *bool             `json:"enabled"`
 	SaveUnverified bool              `json:"save_unverified"`
 }
+
+// Null applies a member a merge patch sets to null: no required scopes,
+// or every store; the other members cannot be removed.
+func (u *ConnectionUpdate) Null(member string) error {
+	switch member {
+	case "required_scopes":
+		none := []string{}
+		u.RequiredScopes = &none
+	case "stores":
+		u.Stores = &StoreAccess{Access: StoresAll}
+	case "access_token", "secret":
+		return Invalid(member, "a secret cannot be removed; leave %s out (or blank) to keep the stored one, or give a new one", member)
+	default:
+		return Invalid(member, "%s cannot be removed (null); leave it out to keep its value", member)
+	}
+	return nil
+}

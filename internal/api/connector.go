@@ -105,7 +105,7 @@ func (a *API) getConnection(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) updateConnection(w http.ResponseWriter, r *http.Request) error {
 	var in keyward.ConnectionUpdate
-	if err := httpx.Decode(w, r, &in); err != nil {
+	if err := httpx.DecodePatch(w, r, &in); err != nil {
 		return err
 	}
 	c, err := a.svc.UpdateConnection(r.Context(), r.PathValue("id"), in)

@@ -94,6 +94,8 @@ func TestConnectionEndpointsMatchTheDocument(t *testing.T) {
 	de.check(t, admin, "GET", "/api/v1/connections/"+id, nil, 200, true)
 	de.check(t, admin, "GET", "/api/v1/connections/con_nope", nil, 404, true)
 	de.check(t, admin, "PATCH", "/api/v1/connections/"+id, map[string]any{"name": "Main Shopify", "access_token": "", "enabled": false}, 200, true)
+	de.check(t, admin, "PATCH", "/api/v1/connections/"+id, map[string]any{"required_scopes": nil, "stores": nil}, 200, true)
+	de.check(t, admin, "PATCH", "/api/v1/connections/"+id, map[string]any{"access_token": nil}, 400, false)
 	ver := de.check(t, admin, "POST", "/api/v1/connections/"+id+"/verify", nil, 200, true)
 	if ver["outcome"] != "ok" || ver["cached"] != true {
 		t.Fatalf("verify a saved connection: %v", ver)
