@@ -16,6 +16,7 @@ var Versioned = map[string]bool{
 	"/api/v1/profiles/{id}":                 true,
 	"/api/v1/users/{id}":                    true,
 	"/api/v1/merchants/{id}":                true,
+	"/api/v1/merchants/{id}/users/{user}":   true,
 	"/operator/v1/tenants/{domain}/licence": true,
 }
 

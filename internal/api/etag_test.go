@@ -68,3 +68,26 @@ func TestIfMatchRefusesALostUpdate(t *testing.T) {
 		}
 	})
 }
+
+// A merchant user has no GET of its own: its ETag comes with the answers
+// that create and change it.
+func TestIfMatchOnAMerchantUser(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		_, _, m := e.send(e.admin, "POST", "/api/v1/merchants", `{"name": "Acme"}`, nil)
+		users := "/api/v1/merchants/" + m["id"].(string) + "/users"
+		code, h, u := e.send(e.admin, "POST", users, `{"email": "ops@acme.test", "level": 1}`, nil)
+		tag := h.Get("ETag")
+		if code != 201 || tag == "" {
+			t.Fatalf("create: %d, ETag %q, %v", code, tag, u)
+		}
+		path := users + "/" + u["id"].(string)
+		code, h, _ = e.send(e.admin, "PATCH", path, `{"name": "Ops"}`, map[string]string{"If-Match": tag})
+		if code != 200 || h.Get("ETag") == "" || h.Get("ETag") == tag {
+			t.Fatalf("change with the current ETag: %d, ETag %q", code, h.Get("ETag"))
+		}
+		if code, _, p := e.send(e.admin, "PATCH", path, `{"name": "Stale"}`, map[string]string{"If-Match": tag}); code != 412 {
+			t.Errorf("change with a stale ETag: %d %v", code, p)
+		}
+	})
+}

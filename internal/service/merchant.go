@@ -208,7 +208,8 @@ func (s *Service) CreateMerchantUser(ctx context.Context, merchantID string, in 
 	if err := keyward.ValidText("name", in.Name, 200); err != nil {
 		return nil, err
 	}
-	u := &keyward.MerchantUser{ID: keyward.NewID("mus"), TenantID: a.TenantID, Email: email, Name: in.Name, Level: in.Level, CreatedAt: s.now(), UpdatedAt: s.now()}
+	u := &keyward.MerchantUser{ID: keyward.NewID("mus"), TenantID: a.TenantID, Email: email, Name: in.Name, Level: in.Level, CreatedAt: s.now(), UpdatedAt: s.now(),
+		Versioned: keyward.Versioned{Version: 1}}
 	err = s.db.Write(ctx, func(q *store.Q) error {
 		m, err := q.Merchant(ctx, a.TenantID, merchantID)
 		if err != nil {
@@ -298,6 +299,9 @@ func (s *Service) UpdateMerchantUser(ctx context.Context, merchantID, userID str
 		if u, err = merchantUserOf(ctx, q, a.TenantID, merchantID, userID); err != nil {
 			return err
 		}
+		if err := precondition(ctx, q, "merchant_users", u.ID); err != nil {
+			return err
+		}
 		changes := map[string]any{}
 		if in.Name != nil && *in.Name != u.Name {
 			if err := keyward.ValidText("name", *in.Name, 200); err != nil {
@@ -333,10 +337,13 @@ func (s *Service) UpdateMerchantUser(ctx context.Context, merchantID, userID str
 			changes["api_access"] = false
 		}
 		if len(changes) == 0 {
-			return nil
+			return version(ctx, q, "merchant_users", u.ID, &u.Versioned)
 		}
 		u.UpdatedAt = s.now()
 		if err := q.UpdateMerchantUser(ctx, u); err != nil {
+			return err
+		}
+		if err := version(ctx, q, "merchant_users", u.ID, &u.Versioned); err != nil {
 			return err
 		}
 		if on, ok := changes["api_access"].(bool); ok {

@@ -688,8 +688,8 @@ type ConnectionUpdate struct {
 	Fields *map[string]string `json:"fields,omitempty"`
 	Name   *string            `json:"name,omitempty"`
 
-	// RequiredScopes Scopes the connection needs; a check finding one missing fails with `insufficient_scope`.
-	RequiredScopes *[]string `json:"required_scopes,omitempty"`
+	// RequiredScopes Replaces the scopes the connection needs; a check finding one missing fails with `insufficient_scope`. null: none.
+	RequiredScopes nullable.Nullable[[]string] `json:"required_scopes,omitempty"`
 
 	// SaveUnverified Save without a passing check; the list shows the connection as unverified.
 	SaveUnverified *bool `json:"save_unverified,omitempty"`
@@ -697,8 +697,8 @@ type ConnectionUpdate struct {
 	// Secret Secret.
 	Secret *string `json:"secret,omitempty"`
 
-	// Stores Which stores a key may act on; `access` left out is `all` (on a create) or the current one (on a change).
-	Stores *StoreAccessInput `json:"stores,omitempty"`
+	// Stores The stores the connection serves. null: all stores.
+	Stores nullable.Nullable[StoreAccessInput] `json:"stores,omitempty"`
 }
 
 // ConnectorType defines model for ConnectorType.
@@ -1900,6 +1900,12 @@ type CreateMerchantUserParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// UpdateMerchantUserParams defines parameters for UpdateMerchantUser.
+type UpdateMerchantUserParams struct {
+	// IfMatch The `ETag` the change is based on: when the record's current version differs, nothing changes and the answer is 412 with the current `ETag`. `*` matches any version.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
 // RegenerateMerchantAuthKeyParams defines parameters for RegenerateMerchantAuthKey.
 type RegenerateMerchantAuthKeyParams struct {
 	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
@@ -2666,7 +2672,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PATCH /api/v1/merchants/{id}/users/{user} (the `UpdateMerchantUser` operationId).
-	UpdateMerchantUserWithBody(ctx context.Context, id MerchantID, user MerchantUserRef, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	UpdateMerchantUserWithBody(ctx context.Context, id MerchantID, user MerchantUserRef, params *UpdateMerchantUserParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateMerchantUser Change a merchant user
 	//
@@ -2675,7 +2681,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PATCH /api/v1/merchants/{id}/users/{user} (the `UpdateMerchantUser` operationId).
-	UpdateMerchantUser(ctx context.Context, id MerchantID, user MerchantUserRef, body UpdateMerchantUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	UpdateMerchantUser(ctx context.Context, id MerchantID, user MerchantUserRef, params *UpdateMerchantUserParams, body UpdateMerchantUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateMerchantUserWithApplicationMergePatchPlusJSONBody Change a merchant user
 	//
@@ -2684,7 +2690,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/merge-patch+json` content type.
 	//
 	// Corresponds with PATCH /api/v1/merchants/{id}/users/{user} (the `UpdateMerchantUser` operationId).
-	UpdateMerchantUserWithApplicationMergePatchPlusJSONBody(ctx context.Context, id MerchantID, user MerchantUserRef, body UpdateMerchantUserApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	UpdateMerchantUserWithApplicationMergePatchPlusJSONBody(ctx context.Context, id MerchantID, user MerchantUserRef, params *UpdateMerchantUserParams, body UpdateMerchantUserApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RegenerateMerchantAuthKey Replace a merchant user's API Auth Key
 	//
@@ -4126,8 +4132,8 @@ func (c *Client) CreateMerchantUser(ctx context.Context, id MerchantID, params *
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PATCH /api/v1/merchants/{id}/users/{user} (the `UpdateMerchantUser` operationId).
-func (c *Client) UpdateMerchantUserWithBody(ctx context.Context, id MerchantID, user MerchantUserRef, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewUpdateMerchantUserRequestWithBody(c.Server, id, user, contentType, body)
+func (c *Client) UpdateMerchantUserWithBody(ctx context.Context, id MerchantID, user MerchantUserRef, params *UpdateMerchantUserParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateMerchantUserRequestWithBody(c.Server, id, user, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4145,8 +4151,8 @@ func (c *Client) UpdateMerchantUserWithBody(ctx context.Context, id MerchantID, 
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PATCH /api/v1/merchants/{id}/users/{user} (the `UpdateMerchantUser` operationId).
-func (c *Client) UpdateMerchantUser(ctx context.Context, id MerchantID, user MerchantUserRef, body UpdateMerchantUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewUpdateMerchantUserRequest(c.Server, id, user, body)
+func (c *Client) UpdateMerchantUser(ctx context.Context, id MerchantID, user MerchantUserRef, params *UpdateMerchantUserParams, body UpdateMerchantUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateMerchantUserRequest(c.Server, id, user, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4164,8 +4170,8 @@ func (c *Client) UpdateMerchantUser(ctx context.Context, id MerchantID, user Mer
 // Takes a body of the `application/merge-patch+json` content type.
 //
 // Corresponds with PATCH /api/v1/merchants/{id}/users/{user} (the `UpdateMerchantUser` operationId).
-func (c *Client) UpdateMerchantUserWithApplicationMergePatchPlusJSONBody(ctx context.Context, id MerchantID, user MerchantUserRef, body UpdateMerchantUserApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewUpdateMerchantUserRequestWithApplicationMergePatchPlusJSONBody(c.Server, id, user, body)
+func (c *Client) UpdateMerchantUserWithApplicationMergePatchPlusJSONBody(ctx context.Context, id MerchantID, user MerchantUserRef, params *UpdateMerchantUserParams, body UpdateMerchantUserApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateMerchantUserRequestWithApplicationMergePatchPlusJSONBody(c.Server, id, user, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -7018,29 +7024,29 @@ func NewCreateMerchantUserRequestWithBody(server string, id MerchantID, params *
 }
 
 // NewUpdateMerchantUserRequest calls the generic UpdateMerchantUser builder with application/json body
-func NewUpdateMerchantUserRequest(server string, id MerchantID, user MerchantUserRef, body UpdateMerchantUserJSONRequestBody) (*http.Request, error) {
+func NewUpdateMerchantUserRequest(server string, id MerchantID, user MerchantUserRef, params *UpdateMerchantUserParams, body UpdateMerchantUserJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewUpdateMerchantUserRequestWithBody(server, id, user, "application/json", bodyReader)
+	return NewUpdateMerchantUserRequestWithBody(server, id, user, params, "application/json", bodyReader)
 }
 
 // NewUpdateMerchantUserRequestWithApplicationMergePatchPlusJSONBody calls the generic UpdateMerchantUser builder with application/merge-patch+json body
-func NewUpdateMerchantUserRequestWithApplicationMergePatchPlusJSONBody(server string, id MerchantID, user MerchantUserRef, body UpdateMerchantUserApplicationMergePatchPlusJSONRequestBody) (*http.Request, error) {
+func NewUpdateMerchantUserRequestWithApplicationMergePatchPlusJSONBody(server string, id MerchantID, user MerchantUserRef, params *UpdateMerchantUserParams, body UpdateMerchantUserApplicationMergePatchPlusJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewUpdateMerchantUserRequestWithBody(server, id, user, "application/merge-patch+json", bodyReader)
+	return NewUpdateMerchantUserRequestWithBody(server, id, user, params, "application/merge-patch+json", bodyReader)
 }
 
 // NewUpdateMerchantUserRequestWithBody constructs an http.Request for the UpdateMerchantUser method, with any body, and a specified content type
-func NewUpdateMerchantUserRequestWithBody(server string, id MerchantID, user MerchantUserRef, contentType string, body io.Reader) (*http.Request, error) {
+func NewUpdateMerchantUserRequestWithBody(server string, id MerchantID, user MerchantUserRef, params *UpdateMerchantUserParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -7078,6 +7084,21 @@ func NewUpdateMerchantUserRequestWithBody(server string, id MerchantID, user Mer
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -9867,7 +9888,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /api/v1/merchants/{id}/users/{user} (the `UpdateMerchantUser` operationId).
-	UpdateMerchantUserWithBodyWithResponse(ctx context.Context, id MerchantID, user MerchantUserRef, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateMerchantUserResponse, error)
+	UpdateMerchantUserWithBodyWithResponse(ctx context.Context, id MerchantID, user MerchantUserRef, params *UpdateMerchantUserParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateMerchantUserResponse, error)
 
 	// UpdateMerchantUserWithResponse Change a merchant user
 	//
@@ -9876,7 +9897,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /api/v1/merchants/{id}/users/{user} (the `UpdateMerchantUser` operationId).
-	UpdateMerchantUserWithResponse(ctx context.Context, id MerchantID, user MerchantUserRef, body UpdateMerchantUserJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateMerchantUserResponse, error)
+	UpdateMerchantUserWithResponse(ctx context.Context, id MerchantID, user MerchantUserRef, params *UpdateMerchantUserParams, body UpdateMerchantUserJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateMerchantUserResponse, error)
 
 	// UpdateMerchantUserWithApplicationMergePatchPlusJSONBodyWithResponse Change a merchant user
 	//
@@ -9885,7 +9906,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/merge-patch+json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /api/v1/merchants/{id}/users/{user} (the `UpdateMerchantUser` operationId).
-	UpdateMerchantUserWithApplicationMergePatchPlusJSONBodyWithResponse(ctx context.Context, id MerchantID, user MerchantUserRef, body UpdateMerchantUserApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateMerchantUserResponse, error)
+	UpdateMerchantUserWithApplicationMergePatchPlusJSONBodyWithResponse(ctx context.Context, id MerchantID, user MerchantUserRef, params *UpdateMerchantUserParams, body UpdateMerchantUserApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateMerchantUserResponse, error)
 
 	// RegenerateMerchantAuthKeyWithResponse Replace a merchant user's API Auth Key
 	//
@@ -13618,6 +13639,11 @@ func (r ListMerchantUsersResponse) ContentType() string {
 	return ""
 }
 
+// CreateMerchantUserResponse201Headers the declared response headers of an HTTP 201 response for CreateMerchantUser
+type CreateMerchantUserResponse201Headers struct {
+	ETag string
+}
+
 // CreateMerchantUserResponse401Headers the declared response headers of an HTTP 401 response for CreateMerchantUser
 type CreateMerchantUserResponse401Headers struct {
 	WWWAuthenticate string
@@ -13651,6 +13677,8 @@ type CreateMerchantUserResponse struct {
 	ApplicationproblemJSON503 *Unavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *CreateMerchantUserResponse201Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *CreateMerchantUserResponse401Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -13736,9 +13764,19 @@ func (r CreateMerchantUserResponse) ContentType() string {
 	return ""
 }
 
+// UpdateMerchantUserResponse200Headers the declared response headers of an HTTP 200 response for UpdateMerchantUser
+type UpdateMerchantUserResponse200Headers struct {
+	ETag string
+}
+
 // UpdateMerchantUserResponse401Headers the declared response headers of an HTTP 401 response for UpdateMerchantUser
 type UpdateMerchantUserResponse401Headers struct {
 	WWWAuthenticate string
+}
+
+// UpdateMerchantUserResponse412Headers the declared response headers of an HTTP 412 response for UpdateMerchantUser
+type UpdateMerchantUserResponse412Headers struct {
+	ETag string
 }
 
 // UpdateMerchantUserResponse503Headers the declared response headers of an HTTP 503 response for UpdateMerchantUser
@@ -13759,6 +13797,8 @@ type UpdateMerchantUserResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *PreconditionFailed
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *PayloadTooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -13767,8 +13807,12 @@ type UpdateMerchantUserResponse struct {
 	ApplicationproblemJSON503 *Unavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *UpdateMerchantUserResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *UpdateMerchantUserResponse401Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *UpdateMerchantUserResponse412Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *UpdateMerchantUserResponse503Headers
 }
@@ -13796,6 +13840,11 @@ func (r UpdateMerchantUserResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r UpdateMerchantUserResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r UpdateMerchantUserResponse) GetApplicationproblemJSON412() *PreconditionFailed {
+	return r.ApplicationproblemJSON412
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -19292,8 +19341,8 @@ func (c *ClientWithResponses) CreateMerchantUserWithResponse(ctx context.Context
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /api/v1/merchants/{id}/users/{user} (the `UpdateMerchantUser` operationId).
-func (c *ClientWithResponses) UpdateMerchantUserWithBodyWithResponse(ctx context.Context, id MerchantID, user MerchantUserRef, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateMerchantUserResponse, error) {
-	rsp, err := c.UpdateMerchantUserWithBody(ctx, id, user, contentType, body, reqEditors...)
+func (c *ClientWithResponses) UpdateMerchantUserWithBodyWithResponse(ctx context.Context, id MerchantID, user MerchantUserRef, params *UpdateMerchantUserParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateMerchantUserResponse, error) {
+	rsp, err := c.UpdateMerchantUserWithBody(ctx, id, user, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -19307,8 +19356,8 @@ func (c *ClientWithResponses) UpdateMerchantUserWithBodyWithResponse(ctx context
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /api/v1/merchants/{id}/users/{user} (the `UpdateMerchantUser` operationId).
-func (c *ClientWithResponses) UpdateMerchantUserWithResponse(ctx context.Context, id MerchantID, user MerchantUserRef, body UpdateMerchantUserJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateMerchantUserResponse, error) {
-	rsp, err := c.UpdateMerchantUser(ctx, id, user, body, reqEditors...)
+func (c *ClientWithResponses) UpdateMerchantUserWithResponse(ctx context.Context, id MerchantID, user MerchantUserRef, params *UpdateMerchantUserParams, body UpdateMerchantUserJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateMerchantUserResponse, error) {
+	rsp, err := c.UpdateMerchantUser(ctx, id, user, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -19322,8 +19371,8 @@ func (c *ClientWithResponses) UpdateMerchantUserWithResponse(ctx context.Context
 // Takes a body of the `application/merge-patch+json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /api/v1/merchants/{id}/users/{user} (the `UpdateMerchantUser` operationId).
-func (c *ClientWithResponses) UpdateMerchantUserWithApplicationMergePatchPlusJSONBodyWithResponse(ctx context.Context, id MerchantID, user MerchantUserRef, body UpdateMerchantUserApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateMerchantUserResponse, error) {
-	rsp, err := c.UpdateMerchantUserWithApplicationMergePatchPlusJSONBody(ctx, id, user, body, reqEditors...)
+func (c *ClientWithResponses) UpdateMerchantUserWithApplicationMergePatchPlusJSONBodyWithResponse(ctx context.Context, id MerchantID, user MerchantUserRef, params *UpdateMerchantUserParams, body UpdateMerchantUserApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateMerchantUserResponse, error) {
+	rsp, err := c.UpdateMerchantUserWithApplicationMergePatchPlusJSONBody(ctx, id, user, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23441,6 +23490,16 @@ func ParseCreateMerchantUserResponse(rsp *http.Response) (*CreateMerchantUserRes
 	}
 
 	switch {
+	case rsp.StatusCode == 201:
+		var headers CreateMerchantUserResponse201Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers201 = &headers
 	case rsp.StatusCode == 401:
 		var headers CreateMerchantUserResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -23515,6 +23574,13 @@ func ParseUpdateMerchantUserResponse(rsp *http.Response) (*UpdateMerchantUserRes
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -23546,6 +23612,16 @@ func ParseUpdateMerchantUserResponse(rsp *http.Response) (*UpdateMerchantUserRes
 	}
 
 	switch {
+	case rsp.StatusCode == 200:
+		var headers UpdateMerchantUserResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers UpdateMerchantUserResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -23556,6 +23632,16 @@ func ParseUpdateMerchantUserResponse(rsp *http.Response) (*UpdateMerchantUserRes
 			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 412:
+		var headers UpdateMerchantUserResponse412Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers412 = &headers
 	case rsp.StatusCode == 503:
 		var headers UpdateMerchantUserResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
