@@ -463,7 +463,7 @@ func (m *Main) Handler() http.Handler {
 	mux := http.NewServeMux()
 	admin := api.New(m.Service, m.ready)
 	admin.Register(mux)
-	mux.Handle("POST /v1/verify", &gateway.Verifier{Replica: m.Replica, Limiter: m.Limiter})
+	mux.Handle("POST /v1/verify", &gateway.Verifier{Replica: m.Replica, Limiter: m.Limiter, Observer: m.obs.observer})
 	mux.Handle("POST /v1/events", m.eventsHandler())
 	web.New(m.Service).Register(mux)
 	mux.Handle("/", admin.Fallback())

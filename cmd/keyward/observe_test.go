@@ -96,6 +96,11 @@ func TestMetricsTracesAndForwardAuthListeners(t *testing.T) {
 		t.Fatalf("forward-auth: %d", res.StatusCode)
 	}
 
+	// /v1/verify's decisions count too.
+	if code := n.verify(secret); code != "VALID" {
+		t.Fatalf("verify: %s", code)
+	}
+
 	// The upstream saw the client's trace continued, not the client's span.
 	upMu.Lock()
 	tp := traceparents[0]
@@ -111,7 +116,7 @@ func TestMetricsTracesAndForwardAuthListeners(t *testing.T) {
 	exposition, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	for _, want := range []string{
-		`keyward_decisions_total{code="VALID",tenant="demo"} 2`,
+		`keyward_decisions_total{code="VALID",tenant="demo"} 3`,
 		`keyward_decisions_total{code="NOT_FOUND",tenant="-"} 1`,
 		`keyward_gateway_requests_total{method="GET",status="200"} 1`,
 		`keyward_gateway_requests_total{method="GET",status="401"} 1`,

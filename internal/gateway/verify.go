@@ -82,6 +82,9 @@ type Verifier struct {
 	Replica *replica.Replica
 	// Limiter is the gateway's rate limiter; nil enforces no limits.
 	Limiter *ratelimit.Limiter
+	// Observer, when it has metrics, counts each decision by code and
+	// tenant, as the gateway's are.
+	Observer *Observer
 }
 
 // ServeHTTP answers one verify request.
@@ -95,6 +98,9 @@ func (v *Verifier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		httpx.Error(w, r, err)
 		return
+	}
+	if v.Observer != nil && v.Observer.Metrics != nil {
+		v.Observer.Metrics.Decisions.Inc(out.Tenant, out.Code)
 	}
 	status := http.StatusOK
 	if out.Code == keyward.CodeUnavailable {

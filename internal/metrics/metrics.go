@@ -285,7 +285,7 @@ func codeIndex(code string) int {
 func newDecisions(limited prometheus.Counter) *Decisions {
 	d := &Decisions{limited: limited, vec: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "keyward_decisions_total",
-		Help: "Data-plane decisions (gateway and forward-auth) by code and tenant; tenant is \"-\" when no credential was recognised.",
+		Help: "Data-plane decisions (gateway, forward-auth and POST /v1/verify) by code and tenant; tenant is \"-\" when no credential was recognised.",
 	}, []string{"code", "tenant"})}
 	m := map[string]*decisionRow{}
 	d.tenants.Store(&m)
