@@ -80,9 +80,21 @@ type Type struct {
 	probe      func(p *prober) Result
 	authorize  func(h http.Header, q url.Values, c *Creds)
 	// session gets short-lived values (a bearer token) that requests sent
-	// on a caller's behalf need besides the stored credentials, and until
-	// when they serve; nil for systems that need none.
-	session func(p *prober) (map[string]string, time.Time, error)
+	// on a caller's behalf need besides the stored credentials; nil for
+	// systems that need none.
+	session func(p *prober) (Session, error)
+}
+
+// Session is what a system gives for requests sent on a caller's behalf.
+type Session struct {
+	// Values are added to Creds.Values for each request, such as a
+	// bearer token.
+	Values map[string]string
+	// Rotated are secrets the system replaced while giving the session
+	// (Fortnox's single-use refresh token); the caller must store them.
+	Rotated map[string]string
+	// Until is when the values stop serving.
+	Until time.Time
 }
 
 // DefaultCacheFor is how long a passing check is kept unless the type says
@@ -284,11 +296,11 @@ func (t *Type) Verify(ctx context.Context, d Doer, c Creds, now time.Time) Resul
 func (t *Type) HasSession() bool { return t.session != nil }
 
 // Session gets the short-lived values requests need besides the stored
-// credentials (Retail Express's bearer token), to add to Creds.Values, and
-// until when they serve.
-func (t *Type) Session(ctx context.Context, d Doer, c Creds, now time.Time) (map[string]string, time.Time, error) {
+// credentials: Retail Express's bearer token, a fresh Fortnox access
+// token (whose rotated refresh token must then be stored).
+func (t *Type) Session(ctx context.Context, d Doer, c Creds, now time.Time) (Session, error) {
 	if t.session == nil {
-		return nil, time.Time{}, nil
+		return Session{}, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
 	defer cancel()

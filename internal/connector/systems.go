@@ -32,39 +32,25 @@ var Fortnox = register(&Type{
 	},
 	ScopeHelp:  "Fortnox scopes such as companyinformation, invoice or customer.",
 	checkScope: scopeWord,
+	session:    fortnoxSession,
 	authorize: func(h http.Header, _ url.Values, c *Creds) {
 		h.Set("Authorization", "Bearer "+c.Values[FieldAccessToken])
 	},
 	probe: func(p *prober) Result {
 		var rotated map[string]string
 		var granted []string
-		if rt := p.c.Values["refresh_token"]; rt != "" {
-			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}.Encode()
-			basic := base64.StdEncoding.EncodeToString([]byte(p.c.Values["client_id"] + ":" + p.c.Values[FieldSecret]))
-			a := p.send(http.MethodPost, p.c.Values["auth_url"]+"/oauth-v1/token", []byte(form), func(r *http.Request) {
-				r.Header.Set("Authorization", "Basic "+basic)
-				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			}, false)
+		if p.c.Values["refresh_token"] != "" {
+			tok, a := fortnoxRefresh(p)
 			if r, done := p.common(a); done {
 				return r
 			}
-			var tok struct {
-				AccessToken  string `json:"access_token"`
-				RefreshToken string `json:"refresh_token"`
-				Scope        string `json:"scope"`
-				Error        string `json:"error"`
-			}
-			a.decode(&tok)
 			if !a.ok() || tok.AccessToken == "" {
 				if a.status == http.StatusBadRequest || a.status == http.StatusUnauthorized || tok.Error != "" {
 					return result(keyward.OutcomeInvalidCredentials, a.status, "Fortnox refused the client id, client secret or refresh token. A refresh token works once and expires after 45 days: authorise the integration again in Fortnox for a new one.")
 				}
 				return p.unexpected(a)
 			}
-			rotated = map[string]string{FieldAccessToken: tok.AccessToken}
-			if tok.RefreshToken != "" {
-				rotated["refresh_token"] = tok.RefreshToken
-			}
+			rotated = tok.rotated()
 			p.c.Values[FieldAccessToken] = tok.AccessToken
 			granted = strings.Fields(tok.Scope)
 		} else if p.c.Values[FieldAccessToken] == "" {
@@ -82,6 +68,60 @@ var Fortnox = register(&Type{
 		return r
 	},
 })
+
+// fortnoxToken is the token endpoint's answer.
+type fortnoxToken struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	Scope        string `json:"scope"`
+	ExpiresIn    int    `json:"expires_in"`
+	Error        string `json:"error"`
+}
+
+// rotated returns the secrets to store in place of the old ones.
+func (t fortnoxToken) rotated() map[string]string {
+	out := map[string]string{FieldAccessToken: t.AccessToken}
+	if t.RefreshToken != "" {
+		out["refresh_token"] = t.RefreshToken
+	}
+	return out
+}
+
+// fortnoxRefresh swaps the refresh token for an access token (and a new
+// refresh token: the old one no longer works).
+func fortnoxRefresh(p *prober) (fortnoxToken, answer) {
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {p.c.Values["refresh_token"]}}.Encode()
+	basic := base64.StdEncoding.EncodeToString([]byte(p.c.Values["client_id"] + ":" + p.c.Values[FieldSecret]))
+	a := p.send(http.MethodPost, p.c.Values["auth_url"]+"/oauth-v1/token", []byte(form), func(r *http.Request) {
+		r.Header.Set("Authorization", "Basic "+basic)
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}, false)
+	var tok fortnoxToken
+	a.decode(&tok)
+	return tok, a
+}
+
+// fortnoxSession gets a fresh access token for requests sent on a
+// caller's behalf; its rotated refresh token must be stored.
+func fortnoxSession(p *prober) (Session, error) {
+	if p.c.Values["refresh_token"] == "" {
+		// Only an access token is kept: use it as it is.
+		return Session{Until: p.now.Add(time.Hour)}, nil
+	}
+	tok, a := fortnoxRefresh(p)
+	if a.err != nil {
+		return Session{}, a.err
+	}
+	if !a.ok() || tok.AccessToken == "" {
+		return Session{}, fmt.Errorf("fortnox: the token endpoint answered HTTP %d", a.status)
+	}
+	life := time.Duration(tok.ExpiresIn) * time.Second
+	if life <= 0 || life > time.Hour {
+		life = time.Hour
+	}
+	// Renew five minutes before the token runs out.
+	return Session{Values: map[string]string{FieldAccessToken: tok.AccessToken}, Rotated: tok.rotated(), Until: p.now.Add(life - 5*time.Minute)}, nil
+}
 
 func fortnoxCompany(p *prober) Result {
 	a := p.get("/3/companyinformation")
@@ -357,7 +397,7 @@ var RetailExpress = register(&Type{
 			h.Set("Authorization", "Bearer "+t)
 		}
 	},
-	session: func(p *prober) (map[string]string, time.Time, error) {
+	session: func(p *prober) (Session, error) {
 		a := p.get("/v2/auth/token")
 		var tok struct {
 			AccessToken string    `json:"access_token"`
@@ -365,16 +405,16 @@ var RetailExpress = register(&Type{
 		}
 		if !a.ok() || !a.decode(&tok) || tok.AccessToken == "" {
 			if a.err != nil {
-				return nil, time.Time{}, a.err
+				return Session{}, a.err
 			}
-			return nil, time.Time{}, fmt.Errorf("retail express: the token call answered HTTP %d", a.status)
+			return Session{}, fmt.Errorf("retail express: the token call answered HTTP %d", a.status)
 		}
 		// Tokens last about an hour; renew a minute early.
 		until := p.now.Add(50 * time.Minute)
 		if !tok.ExpiresOn.IsZero() && tok.ExpiresOn.Add(-time.Minute).Before(until) {
 			until = tok.ExpiresOn.Add(-time.Minute)
 		}
-		return map[string]string{"bearer": tok.AccessToken}, until, nil
+		return Session{Values: map[string]string{"bearer": tok.AccessToken}, Until: until}, nil
 	},
 	probe: func(p *prober) Result {
 		a := p.get("/v2/auth/token")

@@ -697,3 +697,51 @@ func (s *Service) ConnectionCredentials(ctx context.Context, id string) (*keywar
 	maps.Copy(values, secrets)
 	return c, t, connector.Creds{APIURL: c.APIURL, Values: values, RequiredScopes: c.RequiredScopes}, nil
 }
+
+// StoreRotatedSecrets keeps secrets a system replaced while the outbound
+// proxy got a session (Fortnox's single-use refresh token), so the next
+// one is got with the new ones. The other secrets stay as they are.
+func (s *Service) StoreRotatedSecrets(ctx context.Context, id string, rotated map[string]string) error {
+	a, err := connectorActor(ctx)
+	if err != nil {
+		return err
+	}
+	if len(rotated) == 0 {
+		return nil
+	}
+	return s.db.Write(ctx, func(q *store.Q) error {
+		c, err := q.Connection(ctx, a.TenantID, id)
+		if err != nil {
+			return err
+		}
+		t, ok := connector.Lookup(c.Type)
+		if !ok {
+			return keyward.Errorf(keyward.EInternal, "connection %s has the unknown type %q", c.ID, c.Type)
+		}
+		for name := range rotated {
+			if f, ok := t.Field(name); !ok || !f.Secret {
+				return keyward.Errorf(keyward.EInternal, "%s rotated %q, which is not one of its secrets", t.Name, name)
+			}
+		}
+		old, err := q.ConnectionSealedSecrets(ctx, c.TenantID, c.ID)
+		if err != nil {
+			return err
+		}
+		secrets, err := s.openSecrets(ctx, q, c)
+		if err != nil {
+			return err
+		}
+		maps.Copy(secrets, rotated)
+		sealed, err := s.sealSecrets(c.TenantID, c.ID, secrets)
+		if err != nil {
+			return err
+		}
+		if ok, err := q.ReplaceSealed(ctx, store.SealedField{Table: "connections", Column: "secrets_sealed", TenantColumn: "tenant_id"}, c.ID, old, sealed); err != nil || !ok {
+			if err == nil {
+				err = keyward.Errorf(keyward.EConflict, "The connection's secrets changed meanwhile.")
+			}
+			return err
+		}
+		return s.audit(ctx, q, a, a.TenantID, "connection.secrets_rotated", "connection", c.ID, map[string]any{"secrets": secretNames(rotated)})
+	})
+}

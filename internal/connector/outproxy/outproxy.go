@@ -10,9 +10,6 @@ package outproxy
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -33,6 +30,7 @@ import (
 type Service interface {
 	Authenticate(ctx context.Context, token, address string) (*keyward.Actor, error)
 	ConnectionCredentials(ctx context.Context, id string) (*keyward.Connection, *connector.Type, connector.Creds, error)
+	StoreRotatedSecrets(ctx context.Context, id string, rotated map[string]string) error
 }
 
 // DefaultMaxBody is the largest request body forwarded unless set.
@@ -49,13 +47,16 @@ type Handler struct {
 	Now func() time.Time
 
 	mu       sync.Mutex
-	sessions map[string]session
+	sessions map[string]*session
 }
 
 // session holds a connection's short-lived values (see
-// connector.Type.Session) for the credentials they were got with.
+// connector.Type.Session) for the credentials they were got with; its
+// lock keeps two requests from getting one at once (a Fortnox refresh
+// token works once).
 type session struct {
-	creds  string // a digest of the credentials, so a change drops it
+	mu     sync.Mutex
+	creds  string // when the credentials last changed, so a change drops it
 	values map[string]string
 	until  time.Time
 }
@@ -68,28 +69,37 @@ func (h *Handler) now() time.Time {
 }
 
 // sessionValues returns the connection's short-lived values, from the
-// cache or got afresh.
-func (h *Handler) sessionValues(ctx context.Context, id string, t *connector.Type, c connector.Creds) (map[string]string, error) {
-	b, _ := json.Marshal([]any{c.APIURL, c.Values})
-	sum := sha256.Sum256(b)
-	digest := hex.EncodeToString(sum[:])
+// cache or got afresh; secrets the system rotated meanwhile are stored.
+func (h *Handler) sessionValues(ctx context.Context, conn *keyward.Connection, t *connector.Type, c connector.Creds) (map[string]string, error) {
 	h.mu.Lock()
-	s, ok := h.sessions[id]
+	if h.sessions == nil {
+		h.sessions = map[string]*session{}
+	}
+	s, ok := h.sessions[conn.ID]
+	if !ok {
+		s = &session{}
+		h.sessions[conn.ID] = s
+	}
 	h.mu.Unlock()
-	if ok && s.creds == digest && h.now().Before(s.until) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	changed := conn.CredentialsChangedAt.String()
+	if s.creds == changed && h.now().Before(s.until) {
 		return s.values, nil
 	}
-	values, until, err := t.Session(ctx, h.Client, c, h.now())
+	got, err := t.Session(ctx, h.Client, c, h.now())
 	if err != nil {
 		return nil, err
 	}
-	h.mu.Lock()
-	if h.sessions == nil {
-		h.sessions = map[string]session{}
+	if len(got.Rotated) > 0 {
+		if err := h.Svc.StoreRotatedSecrets(ctx, conn.ID, got.Rotated); err != nil {
+			// The values serve now, but the stored secrets are spent:
+			// the connection must be authorised again.
+			h.log().ErrorContext(ctx, "outbound proxy: secrets rotated by the system could not be stored", "connection", conn.ID, "system", t.ID, "err", err)
+		}
 	}
-	h.sessions[id] = session{creds: digest, values: values, until: until}
-	h.mu.Unlock()
-	return values, nil
+	s.creds, s.values, s.until = changed, got.Values, got.Until
+	return got.Values, nil
 }
 
 // hopHeaders are connection-level headers never forwarded either way.
@@ -170,7 +180,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if t.HasSession() {
-		values, err := h.sessionValues(ctx, conn.ID, t, creds)
+		values, err := h.sessionValues(ctx, conn, t, creds)
 		if err != nil {
 			h.log().WarnContext(ctx, "outbound proxy: no session", "connection", conn.ID, "system", t.ID, "err", err)
 			return &keyward.Error{Code: keyward.EUnavailable, Message: t.Name + " did not give keyward a session token for connection " + conn.Name + "; verify the connection, then try again.", Err: err}

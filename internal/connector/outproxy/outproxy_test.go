@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/catalog"
@@ -25,6 +26,8 @@ var loopback = outbound.Config{Allow: []netip.Prefix{netip.MustParsePrefix("127.
 type proxyEnv struct {
 	svc   *service.Service
 	srv   *httptest.Server
+	h     *outproxy.Handler
+	now   time.Time
 	admin string // a personal access token holding every feature
 	sys   context.Context
 }
@@ -42,13 +45,16 @@ func newProxyEnv(t *testing.T, db *store.DB) *proxyEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(&outproxy.Handler{Svc: svc, Client: client})
-	t.Cleanup(srv.Close)
+	e := &proxyEnv{svc: svc, now: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
+	e.h = &outproxy.Handler{Svc: svc, Client: client, Now: func() time.Time { return e.now }}
+	e.srv = httptest.NewServer(e.h)
+	t.Cleanup(e.srv.Close)
 	ten, err := svc.TenantByDomain(ctx, demo.Domain)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &proxyEnv{svc: svc, srv: srv, admin: demo.Token, sys: keyward.WithActor(ctx, service.SystemActor(ten, "test"))}
+	e.admin, e.sys = demo.Token, keyward.WithActor(ctx, service.SystemActor(ten, "test"))
+	return e
 }
 
 func (e *proxyEnv) call(t *testing.T, token, method, path string, header map[string]string) (*http.Response, string) {
@@ -188,4 +194,44 @@ func TestProxyKeepsRetailExpressSession(t *testing.T) {
 	if res.StatusCode != 200 || strings.Contains(body, "rex-bearer") || !strings.Contains(body, "[redacted]") {
 		t.Fatalf("the token call through the proxy: %d %s", res.StatusCode, body)
 	}
+}
+
+// Fortnox access tokens last an hour and refresh tokens work once: the
+// proxy gets a fresh access token, stores the rotated refresh token at
+// once, reuses the token until shortly before it runs out, then refreshes
+// with the stored one.
+func TestProxyRefreshesFortnoxTokens(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newProxyEnv(t, db)
+		f := connectortest.New(t, "fortnox")
+		c, err := e.svc.CreateConnection(e.sys, keyward.ConnectionInput{Type: "fortnox", Name: "Books", APIURL: f.URL, Fields: f.Values()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := f.Calls()
+		for range 2 {
+			if res, body := e.call(t, e.admin, "GET", "/connections/"+c.ID+"/3/companyinformation", nil); res.StatusCode != 200 || !strings.Contains(body, "Fake AB") {
+				t.Fatalf("%d %s", res.StatusCode, body)
+			}
+		}
+		if n := f.Calls() - calls; n != 3 {
+			t.Fatalf("%d calls for two requests, want one refresh and two data calls", n)
+		}
+		if got, _ := e.svc.RevealConnectionSecret(e.sys, c.ID, "refresh_token"); got != f.RefreshToken() {
+			t.Fatalf("stored refresh token %q, the system's current one %q", got, f.RefreshToken())
+		}
+		e.now = e.now.Add(time.Hour)
+		if res, body := e.call(t, e.admin, "GET", "/connections/"+c.ID+"/3/companyinformation", nil); res.StatusCode != 200 {
+			t.Fatalf("an hour later: %d %s", res.StatusCode, body)
+		}
+		if n := f.Calls() - calls; n != 5 {
+			t.Fatalf("%d calls, want a second refresh", n)
+		}
+		if got, _ := e.svc.RevealConnectionSecret(e.sys, c.ID, "refresh_token"); got != f.RefreshToken() {
+			t.Fatalf("after the second refresh: stored %q, current %q", got, f.RefreshToken())
+		}
+		if v, err := e.svc.VerifyConnection(e.sys, c.ID); err != nil || !v.OK() {
+			t.Fatalf("verify after the proxy's refreshes: %+v, %v", v, err)
+		}
+	})
 }
