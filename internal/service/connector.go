@@ -84,11 +84,7 @@ func (d *draft) split() (settings, secrets map[string]string) {
 // checkURL applies the outbound policy to an API URL when it is saved, so
 // an address keyward will never dial is refused beside its field.
 func (s *Service) checkURL(d *draft) error {
-	client, err := outbound.NewClient(s.outbound)
-	if err != nil {
-		return err
-	}
-	if err := connector.CheckURL(client, d.url); err != nil {
+	if err := connector.CheckURL(&s.outbound, d.url); err != nil {
 		return keyward.Invalid("api_url", "api_url is refused: %s", err.Error())
 	}
 	return nil
