@@ -103,8 +103,10 @@ func webhooksScenario(ctx context.Context, o *options, dir string, out, progress
 	fmt.Fprintf(out, "\n## Webhooks: one node, %s, %d dispatch workers, 8 at once per endpoint, receiver on 127.0.0.1 answering 204\n\n", engine, webhook.DefaultWorkers)
 	fmt.Fprintln(out, "Events are sent as POST /v1/events records them (one transaction each, 16 senders) at the offered rate for")
 	fmt.Fprintf(out, "%s; lag is from the event's commit to its first attempt arriving.\n\n", o.duration)
-	fmt.Fprintln(out, "| offered events/s | sent events/s | delivered events/s | lag p50 | lag p99 | undelivered 10 s after |")
-	fmt.Fprintln(out, "|---|---|---|---|---|---|")
+	fmt.Fprintln(out, "CPU is this process's (senders, node and receiver together) per event delivered.")
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "| offered events/s | sent events/s | delivered events/s | lag p50 | lag p99 | undelivered 10 s after | CPU per event |")
+	fmt.Fprintln(out, "|---|---|---|---|---|---|---|")
 	for _, rate := range o.webhookRates {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -113,6 +115,7 @@ func webhooksScenario(ctx context.Context, o *options, dir string, out, progress
 		rcv.lag.Reset()
 		rcv.mu.Unlock()
 		before := rcv.received.Load()
+		cpu0 := processCPU()
 		fmt.Fprintf(progress, "webhooks: %d events/s offered for %s\n", rate, o.duration)
 		sent, sendErr := offerEvents(ctx, svc, ten.ID, rate, o.duration)
 		window := rcv.received.Load() - before
@@ -124,8 +127,13 @@ func webhooksScenario(ctx context.Context, o *options, dir string, out, progress
 		p50, p99 := rcv.lag.Quantile(0.50), rcv.lag.Quantile(0.99)
 		rcv.mu.Unlock()
 		secs := o.duration.Seconds()
-		fmt.Fprintf(out, "| %d | %.0f | %.0f | %s | %s | %d |\n", rate, float64(sent)/secs, float64(window)/secs,
-			p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond), sent-(rcv.received.Load()-before))
+		delivered := rcv.received.Load() - before
+		perEvent := time.Duration(0)
+		if delivered > 0 {
+			perEvent = (processCPU() - cpu0) / time.Duration(delivered)
+		}
+		fmt.Fprintf(out, "| %d | %.0f | %.0f | %s | %s | %d | %s |\n", rate, float64(sent)/secs, float64(window)/secs,
+			p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond), sent-delivered, perEvent.Round(time.Microsecond))
 		if sendErr != nil {
 			return sendErr
 		}

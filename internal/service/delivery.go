@@ -108,6 +108,7 @@ func (s *Service) RecordOutcomes(ctx context.Context, outs []Outcome) error {
 		// Each endpoint's failure record moves once per batch: on its
 		// last outcome, or cleared by any success.
 		last := map[string]*Outcome{}
+		attempts := make([]*store.Attempt, 0, len(outs))
 		for i := range outs {
 			o := &outs[i]
 			if prev := last[o.Due.EndpointID]; prev == nil || !prev.OK() {
@@ -122,9 +123,10 @@ func (s *Service) RecordOutcomes(ctx context.Context, outs []Outcome) error {
 			} else {
 				a.Status = keyward.DeliveryFailed
 			}
-			if err := q.RecordAttempt(ctx, a); err != nil {
-				return err
-			}
+			attempts = append(attempts, a)
+		}
+		if err := q.RecordAttempts(ctx, attempts); err != nil {
+			return err
 		}
 		for _, o := range last {
 			if err := s.trackEndpoint(ctx, q, o); err != nil {

@@ -225,18 +225,62 @@ type Attempt struct {
 	Next   *time.Time
 }
 
-// RecordAttempt writes an attempt and the delivery's new state, releasing
-// its claim.
+// RecordAttempt records one attempt as RecordAttempts does.
 func (q *Q) RecordAttempt(ctx context.Context, a *Attempt) error {
-	if _, err := q.exec(ctx, `INSERT INTO webhook_attempts (id, delivery_id, endpoint_id, attempt, at, status_code, latency_ms, error, response, next_retry_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, keyward.NewID("att"), a.DeliveryID, a.EndpointID, a.Attempt, a.At, a.StatusCode,
-		a.Latency.Milliseconds(), a.Error, a.Response, nullTime(a.Next)); err != nil {
-		return err
+	return q.RecordAttempts(ctx, []*Attempt{a})
+}
+
+// RecordAttempts writes attempts to the delivery log and moves their
+// deliveries on, releasing their claims: in a few statements however many
+// there are, as a busy dispatcher records hundreds at once.
+func (q *Q) RecordAttempts(ctx context.Context, as []*Attempt) error {
+	const chunk = 100
+	for start := 0; start < len(as); start += chunk {
+		part := as[start:min(start+chunk, len(as))]
+		args := make([]any, 0, 10*len(part))
+		for _, a := range part {
+			args = append(args, keyward.NewID("att"), a.DeliveryID, a.EndpointID, a.Attempt, a.At, a.StatusCode,
+				a.Latency.Milliseconds(), a.Error, a.Response, nullTime(a.Next))
+		}
+		rows := strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?), ", len(part))
+		if _, err := q.exec(ctx, `INSERT INTO webhook_attempts (id, delivery_id, endpoint_id, attempt, at, status_code, latency_ms, error, response, next_retry_at)
+			VALUES `+rows[:len(rows)-2], args...); err != nil {
+			return err
+		}
 	}
-	_, err := q.exec(ctx, `UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, claimed_until = NULL,
-		last_attempt_at = ?, last_status = ?, last_error = ? WHERE id = ?`,
-		a.Status, a.Attempt, nullTime(a.Next), a.At, a.StatusCode, a.Error, a.DeliveryID)
-	return err
+	// Deliveries that succeeded differ only in when and with what status:
+	// one statement per status answered.
+	done := map[int][]*Attempt{}
+	for _, a := range as {
+		if a.Status != keyward.DeliverySucceeded {
+			if _, err := q.exec(ctx, `UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, claimed_until = NULL,
+				last_attempt_at = ?, last_status = ?, last_error = ? WHERE id = ?`,
+				a.Status, a.Attempt, nullTime(a.Next), a.At, a.StatusCode, a.Error, a.DeliveryID); err != nil {
+				return err
+			}
+			continue
+		}
+		done[a.StatusCode] = append(done[a.StatusCode], a)
+	}
+	for code, group := range done {
+		for start := 0; start < len(group); start += chunk {
+			part := group[start:min(start+chunk, len(group))]
+			last := part[0].At
+			args := []any{keyward.DeliverySucceeded, nil, code, ""}
+			for _, a := range part {
+				if a.At.After(last) {
+					last = a.At
+				}
+				args = append(args, a.DeliveryID)
+			}
+			args[1] = last
+			if _, err := q.exec(ctx, `UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = NULL, claimed_until = NULL,
+				last_attempt_at = ?, last_status = ?, last_error = ? WHERE id IN (?`+strings.Repeat(", ?", len(part)-1)+`)`, args...); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // MarkEndpointFailing records when an endpoint's deliveries started

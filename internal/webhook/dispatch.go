@@ -48,6 +48,10 @@ type Config struct {
 	Logger   *slog.Logger
 }
 
+// queuePerSlot is how many deliveries per send slot a node may hold for
+// one endpoint at once.
+const queuePerSlot = 4
+
 // Dispatcher claims due deliveries, signs and sends them, and records what
 // happened. Run one per node; nodes share the outbox.
 type Dispatcher struct {
@@ -143,7 +147,10 @@ func (d *Dispatcher) claim(ctx context.Context, sends *sync.WaitGroup) int {
 	free := d.cfg.Workers - d.total
 	var busy []string
 	for ep, n := range d.inFlight {
-		if n >= d.cfg.PerEndpoint {
+		// An endpoint keeps a queue of a few rounds of sends, so its slots
+		// never wait for a claim; beyond that its deliveries stay in the
+		// outbox for other nodes or later.
+		if n >= queuePerSlot*d.cfg.PerEndpoint {
 			busy = append(busy, ep)
 		}
 	}
