@@ -54,6 +54,7 @@ func (a *API) Routes() []Route {
 		{"GET", "/api/v1/stores/{id}", AuthTenant, a.getStore},
 		{"PATCH", "/api/v1/stores/{id}", AuthTenant, a.updateStore},
 		{"DELETE", "/api/v1/stores/{id}", AuthTenant, a.deleteStore},
+		{"GET", "/api/v1/licence", AuthTenant, a.getTenantLicence},
 
 		{"GET", "/api/v1/profiles", AuthTenant, a.listProfiles},
 		{"POST", "/api/v1/profiles", AuthTenant, a.createProfile},
