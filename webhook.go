@@ -2,7 +2,6 @@ package keyward
 
 import (
 	"encoding/json"
-	"net/url"
 	"time"
 )
 
@@ -124,16 +123,4 @@ type WebhookAttempt struct {
 	Error       string     `json:"error"`
 	Response    string     `json:"response"`
 	NextRetryAt *time.Time `json:"next_retry_at"`
-}
-
-// ValidWebhookURL checks that a webhook URL is an absolute HTTPS URL
-// without credentials; allowHTTP also accepts http:// (for an operator who
-// allows plain HTTP to the receivers).
-func ValidWebhookURL(s string, allowHTTP bool) error {
-	u, err := url.Parse(s)
-	ok := err == nil && (u.Scheme == "https" || allowHTTP && u.Scheme == "http")
-	if !ok || u.Host == "" || u.User != nil || len(s) > 2000 {
-		return Invalid("url", "url must be an absolute https:// URL without credentials, e.g. \"https://example.com/hooks/keyward\"")
-	}
-	return nil
 }
