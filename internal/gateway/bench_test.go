@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"net/http"
 	"net/url"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/metrics"
 	"github.com/keyward/keyward/internal/ratelimit"
+	"github.com/keyward/keyward/internal/secret"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/storetest"
 )
@@ -45,6 +47,7 @@ func BenchmarkProxyDecision(b *testing.B) {
 		obs     *Observer
 		target  string
 		header  bool
+		key     string // sent instead of the bench key
 		want    int
 	}{
 		{name: "header", target: "/api/v5/orders?store=main&page=2", header: true, want: 200},
@@ -53,6 +56,8 @@ func BenchmarkProxyDecision(b *testing.B) {
 		// Metrics must not add an allocation to the allowed path.
 		{name: "header+metrics", obs: &Observer{Metrics: metrics.New()}, target: "/api/v5/orders?store=main&page=2", header: true, want: 200},
 		{name: "refused", target: "/api/v5/orders?store=online", header: true, want: 403},
+		// The flood path: a well-formed key the replica does not hold.
+		{name: "unknown", target: "/api/v5/orders?store=main", header: true, key: secret.Generate(secret.KindAPIKey), want: 401},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -63,7 +68,7 @@ func BenchmarkProxyDecision(b *testing.B) {
 			}
 			r.RemoteAddr = "192.0.2.1:40000"
 			if c.header {
-				r.Header.Set("X-API-Key", sec)
+				r.Header.Set("X-API-Key", cmp.Or(c.key, sec))
 			}
 			w := &discardWriter{h: http.Header{}}
 			b.ReportAllocs()

@@ -13,6 +13,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
@@ -131,11 +132,23 @@ type Proxy struct {
 
 	noKeyDetail string
 	wwwAuth     string
-	forwards    sync.Pool // *forward
-	bufs        bufferPool
-	stamp       atomic.Pointer[stamp]
+	// wwwAuthValue is wwwAuth as a header value, shared by every 401.
+	wwwAuthValue []string
+	forwards     sync.Pool // *forward
+	bufs         bufferPool
+	stamp        atomic.Pointer[stamp]
 	// refusals counts the problems answered, logged as a summary.
 	refusals *refusals
+	// canned are the encoded bodies of the 401s that never vary, by code.
+	canned map[string]cannedProblem
+}
+
+// cannedProblem is a problem encoded in advance: what a flood of unknown
+// keys is answered with, without running the JSON encoder each time.
+type cannedProblem struct {
+	detail      string
+	withDetails bool
+	body        []byte
 }
 
 // NewProxy checks cfg and returns a proxy.
@@ -199,12 +212,21 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 		ways = append(ways, way)
 	}
 	p.noKeyDetail = "No API key: send " + joinOr(ways) + "."
+	p.canned = map[string]cannedProblem{}
+	for _, code := range []string{keyward.CodeNotFound, keyward.CodeDisabled, keyward.CodeExpired} {
+		detail := Message(&replica.Result{Code: code}, nil)
+		p.canned[code] = cannedProblem{detail: detail, body: encodeProblem(problemFor(http.StatusUnauthorized, code, detail, nil))}
+	}
+	noKey := string(keyward.EUnauthenticated)
+	p.canned[noKey] = cannedProblem{detail: p.noKeyDetail, withDetails: true, body: encodeProblem(
+		problemFor(http.StatusUnauthorized, noKey, p.noKeyDetail, map[string]any{"verify_code": keyward.CodeNotFound}))}
 	p.wwwAuth = `APIKey realm="keyward"`
 	for _, s := range p.sources {
 		if s == srcBearer {
 			p.wwwAuth = `Bearer realm="keyward"`
 		}
 	}
+	p.wwwAuthValue = []string{p.wwwAuth}
 	if p.transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConns = 1024
@@ -288,7 +310,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	} else {
 		key := p.credential(r)
 		if key == "" {
-			w.Header().Set("WWW-Authenticate", p.wwwAuth)
+			w.Header()["Www-Authenticate"] = p.wwwAuthValue
 			p.problem(w, http.StatusUnauthorized, string(keyward.EUnauthenticated), p.noKeyDetail,
 				map[string]any{"verify_code": keyward.CodeNotFound})
 			return
@@ -413,7 +435,7 @@ func (p *Proxy) refuse(w http.ResponseWriter, res *replica.Result, m *catalog.Me
 	status, details := refusalStatus(res)
 	switch status {
 	case http.StatusUnauthorized:
-		w.Header().Set("WWW-Authenticate", p.wwwAuth)
+		w.Header()["Www-Authenticate"] = p.wwwAuthValue
 	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "5")
 	}
@@ -445,7 +467,27 @@ func (p *Proxy) problem(w http.ResponseWriter, status int, code, detail string, 
 	if x, ok := w.(*exchange); ok {
 		x.code, x.requestID = code, id
 	}
+	if c, ok := p.canned[code]; ok && status == http.StatusUnauthorized && c.detail == detail && c.withDetails == (details != nil) {
+		h := w.Header()
+		h["Content-Type"], h["Cache-Control"] = problemContentType, noStore
+		w.WriteHeader(status)
+		w.Write(c.body)
+		return
+	}
 	httpx.WriteProblem(w, problemFor(status, code, detail, details))
+}
+
+// The header values of a problem, shared by every canned one.
+var (
+	problemContentType = []string{"application/problem+json"}
+	noStore            = []string{"no-store"}
+)
+
+// encodeProblem encodes a problem as httpx.WriteProblem writes it.
+func encodeProblem(pr httpx.Problem) []byte {
+	w := httptest.NewRecorder()
+	httpx.WriteProblem(w, pr)
+	return w.Body.Bytes()
 }
 
 // problemFor is the problem details of a refusal by the gateway or
