@@ -222,6 +222,7 @@ type extRun struct {
 	wrk                   *wrkResult
 	serverCPU, upCPU      time.Duration
 	logLines              int
+	logText               []string // the first of those lines
 	loadBefore, loadAfter string
 }
 
@@ -378,13 +379,18 @@ func external(ctx context.Context, o *options, out, progress io.Writer) error {
 			var per []string
 			var ratios []float64
 			lines := 0
+			var text []string
 			for i := range u.runs {
 				ratios = append(ratios, u.runs[i].wrk.rps/g.runs[i].wrk.rps)
 				per = append(per, fmt.Sprintf("%.2f", ratios[i]))
 				lines += u.runs[i].logLines
+				text = append(text, u.runs[i].logText...)
 			}
 			fmt.Fprintf(out, "U/G (unknown key against valid key) per round: %s (median %.2f); node log lines written during the U runs: %d.\n",
 				strings.Join(per, ", "), median(ratios), lines)
+			for _, l := range text[:min(len(text), 3)] {
+				fmt.Fprintf(out, "    %s\n", l)
+			}
 		}
 	}
 	fmt.Fprintln(out, "\n## Summary: medians of the per-round figures")
@@ -433,7 +439,7 @@ func extRunOnce(ctx context.Context, o *options, wrkBin string, s *extSetup, up 
 	if err != nil {
 		return nil, err
 	}
-	l0 := lineCount(s.server.log)
+	l0 := fileSize(s.server.log)
 	if run.wrk, err = wrkRun(ctx, wrkBin, target, o.wrkThreads, conns, o.duration, headers); err != nil {
 		return nil, err
 	}
@@ -449,7 +455,7 @@ func extRunOnce(ctx context.Context, o *options, wrkBin string, s *extSetup, up 
 	if s.server == up {
 		run.upCPU = 0
 	}
-	run.logLines = lineCount(s.server.log) - l0
+	run.logLines, run.logText = linesSince(s.server.log, l0, 3)
 	run.loadAfter = loadAverage()
 	wrong := run.wrk.non2xx
 	if s.want401 {
@@ -519,13 +525,30 @@ func summaryOf(vs []float64) summary {
 	return summary{median: median(append([]float64(nil), vs...)), lo: lo, hi: hi}
 }
 
-// lineCount returns the lines in a file so far, 0 when it cannot be read.
-func lineCount(path string) int {
-	b, err := os.ReadFile(path)
+// fileSize returns the size of a file, 0 when it cannot be read.
+func fileSize(path string) int64 {
+	st, err := os.Stat(path)
 	if err != nil {
 		return 0
 	}
-	return bytes.Count(b, []byte{'\n'})
+	return st.Size()
+}
+
+// linesSince counts the lines written to a file after offset and returns
+// the first few of them.
+func linesSince(path string, offset int64, keep int) (int, []string) {
+	b, err := os.ReadFile(path)
+	if err != nil || int64(len(b)) < offset {
+		return 0, nil
+	}
+	b = b[offset:]
+	var first []string
+	for line := range bytes.Lines(b) {
+		if len(first) < keep {
+			first = append(first, string(bytes.TrimSpace(line)))
+		}
+	}
+	return bytes.Count(b, []byte{'\n'}), first
 }
 
 // cleanEnv is this process's environment without KEYWARD_ settings, so
