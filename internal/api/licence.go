@@ -30,3 +30,17 @@ func (a *API) getTenantLicence(w http.ResponseWriter, r *http.Request) error {
 	})
 	return nil
 }
+
+// portalPassword answers a new merchant portal password, shown once.
+type portalPassword struct {
+	Password string `json:"password"`
+}
+
+func (a *API) setMerchantPortalPassword(w http.ResponseWriter, r *http.Request) error {
+	pw, err := a.svc.SetMerchantUserPassword(r.Context(), r.PathValue("id"), r.PathValue("user"))
+	if err != nil {
+		return err
+	}
+	httpx.JSON(w, http.StatusOK, portalPassword{Password: pw})
+	return nil
+}

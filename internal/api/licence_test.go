@@ -24,3 +24,19 @@ func TestTenantLicenceIsReadByItsAdministrators(t *testing.T) {
 	}
 	de.check(t, bearer(""), "GET", "/api/v1/licence", nil, 401, false)
 }
+
+func TestMerchantPortalPasswordIsShownOnceAndSignsIn(t *testing.T) {
+	de := newDocEnv(t)
+	admin := bearer(de.admin)
+	m := de.check(t, admin, "POST", "/api/v1/merchants", map[string]any{"name": "Acme Couriers"}, 201, true)
+	u := de.check(t, admin, "POST", "/api/v1/merchants/"+m["id"].(string)+"/users", map[string]any{"email": "ops@acme.test", "level": 1}, 201, true)
+	got := de.check(t, admin, "POST", "/api/v1/merchants/"+m["id"].(string)+"/users/"+u["id"].(string)+"/portal-password", nil, 200, true)
+	pw, _ := got["password"].(string)
+	if pw == "" {
+		t.Fatalf("no password: %v", got)
+	}
+	res, err := de.svc.SignInAny(context.Background(), "", "ops@acme.test", pw, "198.51.100.7")
+	if err != nil || res.Merchant == nil {
+		t.Fatalf("sign in with the portal password: %+v, %v", res, err)
+	}
+}

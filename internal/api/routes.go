@@ -125,6 +125,7 @@ func (a *API) Routes() []Route {
 		{"POST", "/api/v1/merchants/{id}/users", AuthTenant, a.createMerchantUser},
 		{"PATCH", "/api/v1/merchants/{id}/users/{user}", AuthTenant, a.updateMerchantUser},
 		{"POST", "/api/v1/merchants/{id}/users/{user}/auth-key", AuthTenant, a.regenerateMerchantKey},
+		{"POST", "/api/v1/merchants/{id}/users/{user}/portal-password", AuthTenant, a.setMerchantPortalPassword},
 		{"GET", "/api/v1/merchant/credentials", AuthMerchant, a.merchantCredentials},
 
 		{"GET", "/operator/v1/tenants", AuthOperator, a.listTenants},
