@@ -10,6 +10,7 @@ import (
 // Only administrators holding the Webhooks feature manage them; merchants
 // never can.
 type WebhookEndpoint struct {
+	Versioned
 	ID          string      `json:"id"`
 	TenantID    string      `json:"-"`
 	Stores      StoreAccess `json:"stores"`
@@ -45,13 +46,29 @@ type WebhookCreate struct {
 	Enabled     *bool        `json:"enabled"`
 }
 
-// WebhookUpdate changes a webhook endpoint; nil fields stay as they are.
+// WebhookUpdate changes a webhook endpoint, read as a JSON Merge Patch:
+// a member left out (nil) stays as it is, and null removes what can be
+// removed (see Null).
 type WebhookUpdate struct {
 	URL         *string      `json:"url"`
 	Stores      *StoreAccess `json:"stores"`
 	Events      *[]string    `json:"events"`
 	Description *string      `json:"description"`
 	Enabled     *bool        `json:"enabled"`
+}
+
+// Null sets what a member given as null means: no description, or all
+// stores; the URL, events and enabled cannot be removed.
+func (in *WebhookUpdate) Null(member string) error {
+	switch member {
+	case "description":
+		in.Description = new(string)
+	case "stores":
+		in.Stores = &StoreAccess{Access: StoresAll}
+	default:
+		return cannotRemove(member)
+	}
+	return nil
 }
 
 // WebhookRoll replaces an endpoint's signing secret. The old secret keeps

@@ -17,6 +17,7 @@ func TestIfMatchRefusesALostUpdate(t *testing.T) {
 		_, _, k := e.send(e.admin, "POST", "/api/v1/keys", `{"name": "shared", "permissions": {"orders": "read"}}`, nil)
 		_, _, m := e.send(e.admin, "POST", "/api/v1/merchants", `{"name": "Acme"}`, nil)
 		_, _, p := e.send(e.admin, "POST", "/api/v1/profiles", `{"name": "Editors", "features": []}`, nil)
+		_, _, wh := e.send(e.admin, "POST", "/api/v1/webhooks", `{"store": "main", "url": "https://hooks.example.com/in", "events": ["*"]}`, nil)
 		for _, c := range []struct {
 			name, token, path, method, change string
 		}{
@@ -25,6 +26,7 @@ func TestIfMatchRefusesALostUpdate(t *testing.T) {
 			{"profile", e.admin, "/api/v1/profiles/" + p["id"].(string), "PATCH", `{"name": "Editors %s"}`},
 			{"merchant", e.admin, "/api/v1/merchants/" + m["id"].(string), "PATCH", `{"name": "Acme %s"}`},
 			{"licence", e.operator, "/operator/v1/tenants/demo/licence", "PUT", `{"max_keys": %s}`},
+			{"webhook endpoint", e.admin, "/api/v1/webhooks/" + wh["id"].(string), "PATCH", `{"description": "from %s"}`},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				code, h, _ := e.send(c.token, "GET", c.path, "", nil)

@@ -43,7 +43,7 @@ func (a *API) getWebhook(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) updateWebhook(w http.ResponseWriter, r *http.Request) error {
 	var in keyward.WebhookUpdate
-	if err := httpx.Decode(w, r, &in); err != nil {
+	if err := httpx.DecodePatch(w, r, &in); err != nil {
 		return err
 	}
 	wh, err := a.svc.UpdateWebhook(r.Context(), r.PathValue("id"), in)

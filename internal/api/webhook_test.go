@@ -114,3 +114,29 @@ func TestWebhookEndpointInput(t *testing.T) {
 		}
 	})
 }
+
+// A PATCH of an endpoint is a JSON Merge Patch: null removes the
+// description and widens the stores to all; members an endpoint always
+// has cannot be removed, and a refused patch changes nothing.
+func TestWebhookMergePatch(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		code, w := e.do(e.admin, "POST", "/api/v1/webhooks", map[string]any{"store": "main", "url": "https://hooks.example.com/in", "events": []string{"*"}, "description": "ERP"})
+		if code != 201 {
+			t.Fatalf("create: %d %v", code, w)
+		}
+		path := "/api/v1/webhooks/" + w["id"].(string)
+		for _, member := range []string{"url", "events", "enabled"} {
+			if code, p := e.do(e.admin, "PATCH", path, `{"`+member+`": null, "description": null}`); code != 400 || p["field"] != member {
+				t.Errorf("null %s: %d %v, want 400 naming it", member, code, p)
+			}
+		}
+		code, got := e.do(e.admin, "PATCH", path, `{"description": null, "stores": null}`)
+		if code != 200 || got["description"] != "" || got["stores"].(map[string]any)["access"] != "all" {
+			t.Errorf("null description and stores: %d %v", code, got)
+		}
+		if code, got = e.do(e.admin, "PATCH", path, `{"enabled": false}`); code != 200 || got["url"] != "https://hooks.example.com/in" || got["enabled"] != false {
+			t.Errorf("a member left out is kept: %d %v", code, got)
+		}
+	})
+}

@@ -134,6 +134,7 @@ func (s *Service) CreateWebhook(ctx context.Context, in keyward.WebhookCreate) (
 		if err := q.InsertWebhook(ctx, w, string(sealed)); err != nil {
 			return err
 		}
+		w.Version = 1
 		return s.audit(ctx, q, a, a.TenantID, "webhook.create", "webhook", w.ID, map[string]any{"stores": w.Stores, "url": w.URL, "events": w.Events, "enabled": w.Enabled})
 	})
 	if err != nil {
@@ -177,7 +178,12 @@ func (s *Service) Webhook(ctx context.Context, id string) (*keyward.WebhookEndpo
 	if err != nil {
 		return nil, err
 	}
-	return s.db.Read().Webhook(ctx, a.TenantID, id)
+	q := s.db.Read()
+	w, err := q.Webhook(ctx, a.TenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	return w, version(ctx, q, "webhook_endpoints", w.ID, &w.Versioned)
 }
 
 func webhookSettings(w *keyward.WebhookEndpoint) map[string]any {
@@ -212,6 +218,9 @@ func (s *Service) UpdateWebhook(ctx context.Context, id string, in keyward.Webho
 		if w, err = q.Webhook(ctx, a.TenantID, id); err != nil {
 			return err
 		}
+		if err := precondition(ctx, q, "webhook_endpoints", w.ID); err != nil {
+			return err
+		}
 		before := webhookSettings(w)
 		if in.URL != nil {
 			w.URL = *in.URL
@@ -235,10 +244,13 @@ func (s *Service) UpdateWebhook(ctx context.Context, id string, in keyward.Webho
 		}
 		changes := diff(before, webhookSettings(w))
 		if len(changes) == 0 {
-			return nil
+			return version(ctx, q, "webhook_endpoints", w.ID, &w.Versioned)
 		}
 		w.UpdatedAt = s.now()
 		if err := q.UpdateWebhook(ctx, w); err != nil {
+			return err
+		}
+		if err := version(ctx, q, "webhook_endpoints", w.ID, &w.Versioned); err != nil {
 			return err
 		}
 		return s.audit(ctx, q, a, a.TenantID, "webhook.update", "webhook", w.ID, changes)
@@ -255,6 +267,9 @@ func (s *Service) DeleteWebhook(ctx context.Context, id string) error {
 	return s.db.Write(ctx, func(q *store.Q) error {
 		w, err := q.Webhook(ctx, a.TenantID, id)
 		if err != nil {
+			return err
+		}
+		if err := precondition(ctx, q, "webhook_endpoints", w.ID); err != nil {
 			return err
 		}
 		if err := q.DeleteWebhook(ctx, w.ID); err != nil {
@@ -312,6 +327,9 @@ func (s *Service) RollWebhookSecret(ctx context.Context, id string, in keyward.W
 			return err
 		}
 		w.SecretHint, w.PreviousSecretUntil, w.UpdatedAt, w.Secret = hint, until, now, plain
+		if err := version(ctx, q, "webhook_endpoints", w.ID, &w.Versioned); err != nil {
+			return err
+		}
 		return s.audit(ctx, q, a, a.TenantID, "webhook.roll_secret", "webhook", w.ID, map[string]any{"overlap": overlap.String()})
 	})
 	if err != nil {

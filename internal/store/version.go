@@ -19,6 +19,8 @@ var versionedTables = map[string]string{
 	"merchants":      "id",
 	"merchant_users": "id",
 	"licences":       "tenant_id",
+	// migration 00016
+	"webhook_endpoints": "id",
 }
 
 // Version returns the version of the record id of table. Inside Write on
