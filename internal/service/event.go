@@ -175,7 +175,8 @@ func (s *Service) writeEvent(ctx context.Context, q *store.Q, tenantID string, s
 			return nil, err
 		}
 	}
-	s.wakeDispatch()
+	// The dispatcher is woken once the deliveries are there to be claimed.
+	q.AfterCommit(s.wakeDispatch)
 	return e, nil
 }
 

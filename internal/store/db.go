@@ -194,6 +194,19 @@ type Q struct {
 	q      querier
 	engine Engine
 	tx     bool
+	// committed runs after the transaction commits (see AfterCommit).
+	committed []func()
+}
+
+// AfterCommit has fn run once the transaction q belongs to has committed,
+// and never if it rolls back; outside a transaction, fn runs at once. It
+// is for telling others about a change only when they can see it.
+func (q *Q) AfterCommit(fn func()) {
+	if !q.tx {
+		fn()
+		return
+	}
+	q.committed = append(q.committed, fn)
 }
 
 // Read returns a Q for reads outside a transaction.
@@ -209,11 +222,18 @@ func (db *DB) Write(ctx context.Context, fn func(q *Q) error) error {
 	if err != nil {
 		return normalise(err)
 	}
-	if err := fn(&Q{q: tx, engine: db.engine, tx: true}); err != nil {
+	q := &Q{q: tx, engine: db.engine, tx: true}
+	if err := fn(q); err != nil {
 		tx.Rollback()
 		return err
 	}
-	return normalise(tx.Commit())
+	if err := tx.Commit(); err != nil {
+		return normalise(err)
+	}
+	for _, f := range q.committed {
+		f()
+	}
+	return nil
 }
 
 // rebind turns "?" placeholders into "$1", "$2"… for PostgreSQL.
