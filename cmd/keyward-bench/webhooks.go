@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -103,40 +105,70 @@ func webhooksScenario(ctx context.Context, o *options, dir string, out, progress
 	fmt.Fprintf(out, "\n## Webhooks: one node, %s, %d dispatch workers, 8 at once per endpoint, receiver on 127.0.0.1 answering 204\n\n", engine, webhook.DefaultWorkers)
 	fmt.Fprintln(out, "Events are sent as POST /v1/events records them (one transaction each, 16 senders) at the offered rate for")
 	fmt.Fprintf(out, "%s; lag is from the event's commit to its first attempt arriving.\n\n", o.duration)
-	fmt.Fprintln(out, "CPU is this process's (senders, node and receiver together) per event delivered.")
+	fmt.Fprintf(out, "CPU is this process's (senders, node and receiver together) per event delivered. %d round(s), the rates\n", o.rounds)
+	fmt.Fprintln(out, "alternating; each cell is the median over rounds, with delivered events/s and lag p99 per round after it.")
 	fmt.Fprintln(out)
-	fmt.Fprintln(out, "| offered events/s | sent events/s | delivered events/s | lag p50 | lag p99 | undelivered 10 s after | CPU per event |")
-	fmt.Fprintln(out, "|---|---|---|---|---|---|---|")
-	for _, rate := range o.webhookRates {
-		if err := ctx.Err(); err != nil {
-			return err
+	type run struct {
+		sent, delivered, window float64
+		p50, p99, cpu           time.Duration
+		left                    int64
+	}
+	runs := make([][]run, len(o.webhookRates))
+	for r := 1; r <= o.rounds; r++ {
+		for i, rate := range o.webhookRates {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			rcv.mu.Lock()
+			rcv.lag.Reset()
+			rcv.mu.Unlock()
+			before := rcv.received.Load()
+			cpu0 := processCPU()
+			fmt.Fprintf(progress, "webhooks: round %d, %d events/s offered for %s\n", r, rate, o.duration)
+			sent, sendErr := offerEvents(ctx, svc, ten.ID, rate, o.duration)
+			if sendErr != nil {
+				return sendErr
+			}
+			window := rcv.received.Load() - before
+			deadline := time.Now().Add(10 * time.Second)
+			for rcv.received.Load()-before < sent && time.Now().Before(deadline) && ctx.Err() == nil {
+				time.Sleep(20 * time.Millisecond)
+			}
+			rcv.mu.Lock()
+			p50, p99 := rcv.lag.Quantile(0.50), rcv.lag.Quantile(0.99)
+			rcv.mu.Unlock()
+			secs := o.duration.Seconds()
+			delivered := rcv.received.Load() - before
+			x := run{sent: float64(sent) / secs, window: float64(window) / secs, p50: p50, p99: p99, left: sent - delivered}
+			if delivered > 0 {
+				x.cpu = (processCPU() - cpu0) / time.Duration(delivered)
+			}
+			runs[i] = append(runs[i], x)
 		}
-		rcv.mu.Lock()
-		rcv.lag.Reset()
-		rcv.mu.Unlock()
-		before := rcv.received.Load()
-		cpu0 := processCPU()
-		fmt.Fprintf(progress, "webhooks: %d events/s offered for %s\n", rate, o.duration)
-		sent, sendErr := offerEvents(ctx, svc, ten.ID, rate, o.duration)
-		window := rcv.received.Load() - before
-		deadline := time.Now().Add(10 * time.Second)
-		for rcv.received.Load()-before < sent && time.Now().Before(deadline) && ctx.Err() == nil {
-			time.Sleep(20 * time.Millisecond)
+	}
+	fmt.Fprintln(out, "| offered events/s | sent events/s | delivered events/s | lag p50 | lag p99 | undelivered 10 s after | CPU per event | per round: delivered/s, p99 |")
+	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|")
+	for i, rate := range o.webhookRates {
+		rs := runs[i]
+		med := func(f func(run) float64) float64 {
+			v := make([]float64, len(rs))
+			for k, x := range rs {
+				v[k] = f(x)
+			}
+			slices.Sort(v)
+			return v[len(v)/2]
 		}
-		rcv.mu.Lock()
-		p50, p99 := rcv.lag.Quantile(0.50), rcv.lag.Quantile(0.99)
-		rcv.mu.Unlock()
-		secs := o.duration.Seconds()
-		delivered := rcv.received.Load() - before
-		perEvent := time.Duration(0)
-		if delivered > 0 {
-			perEvent = (processCPU() - cpu0) / time.Duration(delivered)
+		var left int64
+		var per []string
+		for _, x := range rs {
+			left += x.left
+			per = append(per, fmt.Sprintf("%.0f, %s", x.window, x.p99.Round(time.Millisecond)))
 		}
-		fmt.Fprintf(out, "| %d | %.0f | %.0f | %s | %s | %d | %s |\n", rate, float64(sent)/secs, float64(window)/secs,
-			p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond), sent-delivered, perEvent.Round(time.Microsecond))
-		if sendErr != nil {
-			return sendErr
-		}
+		fmt.Fprintf(out, "| %d | %.0f | %.0f | %s | %s | %d | %s | %s |\n", rate,
+			med(func(x run) float64 { return x.sent }), med(func(x run) float64 { return x.window }),
+			time.Duration(med(func(x run) float64 { return float64(x.p50) })).Round(100*time.Microsecond),
+			time.Duration(med(func(x run) float64 { return float64(x.p99) })).Round(100*time.Microsecond),
+			left, time.Duration(med(func(x run) float64 { return float64(x.cpu) })).Round(time.Microsecond), strings.Join(per, "; "))
 	}
 	return nil
 }
