@@ -415,7 +415,7 @@ func external(ctx context.Context, o *options, out, progress io.Writer) error {
 	}
 	fmt.Fprintf(out, "\nLoad average before: %s; after: %s\n", loadStart, loadEnd)
 	if o.gatewayProfile != "" {
-		fmt.Fprintf(out, "CPU profile of the keyward node (the whole run): %s (go tool pprof -top %s %s)\n", o.gatewayProfile, kw, o.gatewayProfile)
+		fmt.Fprintf(out, "CPU profile of the keyward node (the whole run): %s (go tool pprof -top %s)\n", o.gatewayProfile, o.gatewayProfile)
 	}
 	return nil
 }
@@ -426,8 +426,13 @@ func extRunOnce(ctx context.Context, o *options, wrkBin string, s *extSetup, up 
 	headers := []string{"X-API-Key: " + s.key}
 	target := "http://" + s.addr + extPath
 	if o.warmup > 0 {
-		if _, err := wrkRun(ctx, wrkBin, target, o.wrkThreads, conns, o.warmup, headers); err != nil {
+		w, err := wrkRun(ctx, wrkBin, target, o.wrkThreads, conns, o.warmup, headers)
+		if err != nil {
 			return nil, err
+		}
+		if wrong := wrongAnswers(s, w); wrong > 0 || w.errors > 0 {
+			fmt.Fprintf(os.Stderr, "keyward-bench: %s at %d connections, warm-up: %d answers with the wrong status, %d socket errors\n",
+				s.label, conns, wrong, w.errors)
 		}
 	}
 	run := &extRun{loadBefore: loadAverage()}
@@ -457,16 +462,21 @@ func extRunOnce(ctx context.Context, o *options, wrkBin string, s *extSetup, up 
 	}
 	run.logLines, run.logText = linesSince(s.server.log, l0, 3)
 	run.loadAfter = loadAverage()
-	wrong := run.wrk.non2xx
-	if s.want401 {
-		// Every answer should be a 401; wrk counts them as non-2xx.
-		wrong = run.wrk.requests - run.wrk.non2xx
-	}
-	if wrong > 0 || run.wrk.errors > 0 {
+	if wrong := wrongAnswers(s, run.wrk); wrong > 0 || run.wrk.errors > 0 {
 		fmt.Fprintf(os.Stderr, "keyward-bench: %s at %d connections: %d answers with the wrong status, %d socket errors\n",
 			s.label, conns, wrong, run.wrk.errors)
 	}
 	return run, nil
+}
+
+// wrongAnswers counts the answers of a run with another status than the
+// setup's.
+func wrongAnswers(s *extSetup, r *wrkResult) int64 {
+	if s.want401 {
+		// Every answer should be a 401; wrk counts them as non-2xx.
+		return r.requests - r.non2xx
+	}
+	return r.non2xx
 }
 
 func printExtTable(out io.Writer, setups []*extSetup) {

@@ -9,7 +9,10 @@
 //
 // The load generator runs in the same process as the servers and shares
 // the machine's CPUs with them, so its figures are the throughput of the
-// whole system, not of a server on cores of its own.
+// whole system, not of a server on cores of its own. With --external, the
+// upstream, the bare proxy and a keyward node (keyward serve) run as
+// processes of their own instead, driven by wrk in another, and each
+// server's CPU per request is read from /proc.
 //
 // Run it with --help for the flags; docs/performance.md shows how it is
 // used and what it measured.
