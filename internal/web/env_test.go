@@ -52,8 +52,9 @@ func newEnv(t *testing.T, tls bool) *env {
 }
 
 // newEnvBehind is newEnv with front describing the proxies before it, as
-// --trusted-proxies and --public-url configure them.
-func newEnvBehind(t *testing.T, tls bool, front httpx.Front) *env {
+// --trusted-proxies and --public-url configure them, and the service
+// built with opts too.
+func newEnvBehind(t *testing.T, tls bool, front httpx.Front, opts ...service.Option) *env {
 	t.Helper()
 	ctx := context.Background()
 	db := storetest.Open(t, store.SQLite)
@@ -63,12 +64,12 @@ func newEnvBehind(t *testing.T, tls bool, front httpx.Front) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := service.New(db, cat, service.WithLicenceContact(licenceContact), service.WithKeyring(kr),
+	svc := service.New(db, cat, append([]service.Option{service.WithLicenceContact(licenceContact), service.WithKeyring(kr),
 		service.WithChangeHook(func(ctx context.Context) {
 			if err := rep.Sync(ctx); err != nil {
 				t.Errorf("replica sync: %v", err)
 			}
-		}))
+		})}, opts...)...)
 	demo, err := svc.SeedDemo(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -12,20 +12,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/keyward/keyward"
-	"github.com/keyward/keyward/internal/api"
-	"github.com/keyward/keyward/internal/catalog"
-	"github.com/keyward/keyward/internal/gateway"
 	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/internal/outbound"
-	"github.com/keyward/keyward/internal/replica"
-	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/service"
-	"github.com/keyward/keyward/internal/store"
-	"github.com/keyward/keyward/internal/storetest"
 	"github.com/keyward/keyward/internal/webhook"
 )
 
@@ -38,60 +32,22 @@ var loopbackOut = outbound.Config{Allow: []netip.Prefix{netip.MustParsePrefix("1
 // test ends.
 func newWebhookEnv(t *testing.T) *env {
 	t.Helper()
-	ctx := context.Background()
-	db := storetest.Open(t, store.SQLite)
-	cat := catalog.Builtin()
-	rep := replica.New(db, cat)
-	kr, err := seal.ParseKeyring(testMasterKey)
+	var disp atomic.Pointer[webhook.Dispatcher]
+	e := newEnvBehind(t, false, httpx.Front{}, service.WithOutbound(loopbackOut), service.WithDispatchWake(func() {
+		if d := disp.Load(); d != nil {
+			d.Wake()
+		}
+	}))
+	d, err := webhook.New(e.svc, webhook.Config{Outbound: loopbackOut, Poll: 50 * time.Millisecond, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var disp *webhook.Dispatcher
-	var mu sync.Mutex
-	svc := service.New(db, cat, service.WithLicenceContact(licenceContact), service.WithKeyring(kr),
-		service.WithOutbound(loopbackOut),
-		service.WithDispatchWake(func() {
-			mu.Lock()
-			defer mu.Unlock()
-			if disp != nil {
-				disp.Wake()
-			}
-		}),
-		service.WithChangeHook(func(ctx context.Context) {
-			if err := rep.Sync(ctx); err != nil {
-				t.Errorf("replica sync: %v", err)
-			}
-		}))
-	demo, err := svc.SeedDemo(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rep.Load(ctx); err != nil {
-		t.Fatal(err)
-	}
-	d, err := webhook.New(svc, webhook.Config{Outbound: loopbackOut, Poll: 50 * time.Millisecond, Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	disp = d
-	mu.Unlock()
+	disp.Store(d)
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { d.Run(runCtx); close(done) }()
 	t.Cleanup(func() { stop(); <-done })
-
-	mux := http.NewServeMux()
-	api.New(svc, nil).Register(mux)
-	mux.Handle("POST /v1/verify", &gateway.Verifier{Replica: rep})
-	New(svc).Register(mux)
-	srv := httptest.NewServer(httpx.Common(mux))
-	t.Cleanup(srv.Close)
-	ten, err := svc.TenantByDomain(ctx, demo.Domain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{t: t, srv: srv, svc: svc, db: db, rep: rep, demo: demo, sys: keyward.WithActor(ctx, service.SystemActor(ten, "test"))}
+	return e
 }
 
 // hookReceiver is a local webhook receiver recording what arrives.
