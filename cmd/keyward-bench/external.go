@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -272,6 +273,7 @@ func external(ctx context.Context, o *options, out, progress io.Writer) error {
 	idKey := make([]byte, 32)
 	rand.Read(idKey)
 	nodeEnv := append(env, "KEYWARD_IDENTITY_KEY="+hex.EncodeToString(idKey))
+	env2 := slices.Clone(nodeEnv) // without the CPU profile
 	if o.gatewayProfile != "" {
 		p, err := filepath.Abs(o.gatewayProfile)
 		if err != nil {
@@ -322,6 +324,23 @@ func external(ctx context.Context, o *options, out, progress io.Writer) error {
 	if err := waitFor(ctx, node, 30*time.Second, "200 for the bench key", func() bool { return statusOf(gwAddr, key) == 200 }); err != nil {
 		return err
 	}
+	var metricsNode *child
+	gmAddr := ""
+	if o.gatewayMetrics {
+		// A second node on the same database, with metrics on; the demo
+		// tenant and the key are there already.
+		gmAddr = freeAddr()
+		metricsNode, err = startChild("keyward node with metrics", kw, append([]string{"serve", "--data", data, "--demo",
+			"--addr", freeAddr(), "--gateway-addr", gmAddr, "--upstream", "http://" + upAddr, "--metrics-addr", freeAddr()}, o.nodeFlags...),
+			env2, filepath.Join(dir, "node-metrics.log"))
+		if err != nil {
+			return err
+		}
+		defer metricsNode.stop()
+		if err := waitFor(ctx, metricsNode, 60*time.Second, "200 for the bench key", func() bool { return statusOf(gmAddr, key) == 200 }); err != nil {
+			return err
+		}
+	}
 	unknown := secret.Generate(secret.KindAPIKey)
 	if s := statusOf(gwAddr, unknown); s != http.StatusUnauthorized {
 		return fmt.Errorf("the gateway answered %d to an unknown key, not 401", s)
@@ -347,10 +366,12 @@ func external(ctx context.Context, o *options, out, progress io.Writer) error {
 			{label: "A upstream direct", short: "A", addr: upAddr, key: key, server: up},
 			{label: "B' bare ReverseProxy (tuned, pooled buffers)", short: "B'", addr: bareAddr, key: key, server: bare},
 			{label: "G keyward gateway (valid key)", short: "G", addr: gwAddr, key: key, server: node},
-			{label: "U keyward gateway (unknown key, 401)", short: "U", addr: gwAddr, key: unknown, want401: true, server: node},
 		}
-		if !o.unknownKey {
-			setups = setups[:3]
+		if metricsNode != nil {
+			setups = append(setups, &extSetup{label: "GM keyward gateway with metrics on", short: "GM", addr: gmAddr, key: key, server: metricsNode})
+		}
+		if o.unknownKey {
+			setups = append(setups, &extSetup{label: "U keyward gateway (unknown key, 401)", short: "U", addr: gwAddr, key: unknown, want401: true, server: node})
 		}
 		for r := 1; r <= o.rounds; r++ {
 			for _, s := range setups {
@@ -373,9 +394,11 @@ func external(ctx context.Context, o *options, out, progress io.Writer) error {
 		fmt.Fprintf(out, "\n## %d connections: GET %s with X-API-Key (upstream answers 208 bytes)\n\n", l.conns, extPath)
 		printExtTable(out, l.setups)
 		b, g := l.setups[1], l.setups[2]
-		printExtRatio(out, b, g)
-		if len(l.setups) > 3 {
-			u := l.setups[3]
+		printExtRatio(out, b, g, "G")
+		if gm := findSetup(l.setups, "GM"); gm != nil {
+			printExtRatio(out, b, gm, "GM")
+		}
+		if u := findSetup(l.setups, "U"); u != nil {
 			var per []string
 			var ratios []float64
 			lines := 0
@@ -395,23 +418,28 @@ func external(ctx context.Context, o *options, out, progress io.Writer) error {
 	}
 	fmt.Fprintln(out, "\n## Summary: medians of the per-round figures")
 	fmt.Fprintln(out)
-	fmt.Fprintln(out, "| connections | G/B' | p99 G − B' | U/G |")
-	fmt.Fprintln(out, "|---|---|---|---|")
+	fmt.Fprintln(out, "| connections | G/B' | p99 G − B' | GM/B' | U/G |")
+	fmt.Fprintln(out, "|---|---|---|---|---|")
 	for _, l := range levels {
 		b, g := l.setups[1], l.setups[2]
-		var ratios, diffs, flood []float64
+		var ratios, diffs []float64
 		for i := range min(len(b.runs), len(g.runs)) {
 			ratios = append(ratios, g.runs[i].wrk.rps/b.runs[i].wrk.rps)
 			diffs = append(diffs, (g.runs[i].wrk.p99-b.runs[i].wrk.p99).Seconds()*1e3)
-			if len(l.setups) > 3 {
-				flood = append(flood, l.setups[3].runs[i].wrk.rps/g.runs[i].wrk.rps)
+		}
+		// medianRatio is the median over rounds of x's rate over y's.
+		medianRatio := func(x, y *extSetup) string {
+			if x == nil {
+				return "–"
 			}
+			var rs []float64
+			for i := range min(len(x.runs), len(y.runs)) {
+				rs = append(rs, x.runs[i].wrk.rps/y.runs[i].wrk.rps)
+			}
+			return fmt.Sprintf("%.2f", median(rs))
 		}
-		u := "–"
-		if len(flood) > 0 {
-			u = fmt.Sprintf("%.2f", median(flood))
-		}
-		fmt.Fprintf(out, "| %d | %.2f | %+.2f ms | %s |\n", l.conns, median(ratios), median(diffs), u)
+		fmt.Fprintf(out, "| %d | %.2f | %+.2f ms | %s | %s |\n", l.conns, median(ratios), median(diffs),
+			medianRatio(findSetup(l.setups, "GM"), b), medianRatio(findSetup(l.setups, "U"), g))
 	}
 	fmt.Fprintf(out, "\nLoad average before: %s; after: %s\n", loadStart, loadEnd)
 	if o.gatewayProfile != "" {
@@ -506,9 +534,19 @@ func printExtTable(out io.Writer, setups []*extSetup) {
 	}
 }
 
-// printExtRatio prints G/B' per round, their median and the p99
-// differences.
-func printExtRatio(out io.Writer, b, g *extSetup) {
+// findSetup returns the setup of the short name, nil when there is none.
+func findSetup(setups []*extSetup, short string) *extSetup {
+	for _, s := range setups {
+		if s.short == short {
+			return s
+		}
+	}
+	return nil
+}
+
+// printExtRatio prints g/B' per round, their median and the p99
+// differences; name is g's short name.
+func printExtRatio(out io.Writer, b, g *extSetup, name string) {
 	var per, dp []string
 	var ratios, diffs []float64
 	for i := range min(len(b.runs), len(g.runs)) {
@@ -522,9 +560,9 @@ func printExtRatio(out io.Writer, b, g *extSetup) {
 		cb = append(cb, b.runs[i].cpuPerRequest(b.runs[i].serverCPU))
 		cg = append(cg, g.runs[i].cpuPerRequest(g.runs[i].serverCPU))
 	}
-	fmt.Fprintf(out, "\nG/B' per round: %s (median **%.2f**; target ≥ 0.95). p99 G − B' per round: %s ms (median %+.2f ms; target ≤ +1 ms). "+
-		"Server CPU per request G − B': %+.0f µs (medians).\n",
-		strings.Join(per, ", "), median(ratios), strings.Join(dp, ", "), median(diffs), median(cg)-median(cb))
+	fmt.Fprintf(out, "\n%[1]s/B' per round: %[2]s (median **%.2[3]f**; target ≥ 0.95). p99 %[1]s − B' per round: %[4]s ms (median %+.2[5]f ms; target ≤ +1 ms). "+
+		"Server CPU per request %[1]s − B': %+.0[6]f µs (medians).\n",
+		name, strings.Join(per, ", "), median(ratios), strings.Join(dp, ", "), median(diffs), median(cg)-median(cb))
 }
 
 func summaryOf(vs []float64) summary {

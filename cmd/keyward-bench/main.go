@@ -74,6 +74,7 @@ type options struct {
 	gatewayProfile string
 	unknownKey     bool
 	nodeFlags      []string
+	gatewayMetrics bool
 	// serve, addr and upstream run this binary as one of --external's
 	// servers.
 	serve, addr, upstream string
@@ -152,6 +153,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	conns := fs.String("external-connections", "16,64,256", "with --external: wrk's connection counts (-c), comma-separated")
 	fs.StringVar(&o.gatewayProfile, "gateway-cpu-profile", "", "with --external: write a CPU profile of the keyward node process, for the whole run, to this file")
 	nodeFlags := fs.String("node-flags", "", "with --external: more flags for keyward serve, space-separated, e.g. \"--metrics-addr 127.0.0.1:9464\"")
+	fs.BoolVar(&o.gatewayMetrics, "gateway-metrics", false, "with --external: also load GM, a second keyward node on the same database with Prometheus metrics on (--metrics-addr)")
 	fs.BoolVar(&o.unknownKey, "unknown-key", true, "with --external: also load the gateway with an unknown key, answered 401")
 	fs.StringVar(&o.serve, "serve", "", "run as one of --external's servers, upstream or bare, on --addr until stopped")
 	fs.StringVar(&o.addr, "addr", "", "with --serve: the address to listen on")
