@@ -132,10 +132,13 @@ func (in *LicenceGrant) Validate() error {
 // Store is a site, shop or location of a tenant.
 type Store struct {
 	Versioned
-	ID        string    `json:"id"`
-	TenantID  string    `json:"-"`
-	Code      string    `json:"code"`
-	Name      string    `json:"name"`
+	ID       string `json:"id"`
+	TenantID string `json:"-"`
+	Code     string `json:"code"`
+	Name     string `json:"name"`
+	// Active is false for a deactivated store: requests naming it are
+	// refused and it is offered in no picker until it is reactivated.
+	Active    bool      `json:"active"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
@@ -156,10 +159,12 @@ func (in *StoreCreate) Validate() error {
 	return ValidText("name", in.Name, 200)
 }
 
-// StoreUpdate changes a store's name, read as a JSON Merge Patch: name
-// left out keeps it and cannot be removed.
+// StoreUpdate changes a store's name or whether it is active, read as a
+// JSON Merge Patch: a member left out keeps its value.
 type StoreUpdate struct {
 	Name *string `json:"name"`
+	// Active false deactivates the store, true reactivates it.
+	Active *bool `json:"active"`
 }
 
 // FoldName is the form in which names are compared for uniqueness: two

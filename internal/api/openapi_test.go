@@ -535,6 +535,13 @@ func TestOpenAPIDescribesRealAnswers(t *testing.T) {
 		de.check(t, admin, "POST", "/api/v1/stores", map[string]any{"code": "north", "name": "North Mall"}, 201, true)
 		de.check(t, admin, "GET", "/api/v1/stores/north", nil, 200, true)
 		de.check(t, admin, "PATCH", "/api/v1/stores/north", map[string]any{"name": "North Mall East"}, 200, true)
+		if st := de.check(t, admin, "PATCH", "/api/v1/stores/north", map[string]any{"active": false}, 200, true); st["active"] != false {
+			t.Fatalf("a deactivated store answers %v", st)
+		}
+		de.check(t, admin, "PATCH", "/api/v1/stores/north", map[string]any{"active": "no"}, 400, false)
+		if st := de.check(t, admin, "PATCH", "/api/v1/stores/north", map[string]any{"active": true}, 200, true); st["active"] != true {
+			t.Fatalf("a reactivated store answers %v", st)
+		}
 	})
 
 	t.Run("profiles and users", func(t *testing.T) {

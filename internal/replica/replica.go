@@ -61,11 +61,11 @@ type Tenant struct {
 	Domain    string
 	Licence   keyward.Licence
 	storeCode map[string]string   // store id -> code
-	storeName map[string]struct{} // every store's id and code
+	storeName map[string]struct{} // every active store's id and code
 }
 
 // HasStore reports whether name is the id or code of one of the tenant's
-// stores.
+// active stores: a deactivated store is refused to every key.
 func (t *Tenant) HasStore(name string) bool {
 	_, ok := t.storeName[name]
 	return ok
@@ -203,6 +203,9 @@ func (r *Replica) loadTenant(ctx context.Context, q *store.Q, t *keyward.Tenant,
 		storeName: make(map[string]struct{}, 2*len(stores))}
 	for _, s := range stores {
 		tt.storeCode[s.ID] = s.Code
+		if !s.Active {
+			continue
+		}
 		tt.storeName[s.ID] = struct{}{}
 		if s.Code != "" {
 			tt.storeName[s.Code] = struct{}{}

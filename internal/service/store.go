@@ -18,7 +18,7 @@ func (s *Service) CreateStore(ctx context.Context, in keyward.StoreCreate) (*key
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
-	st := &keyward.Store{ID: keyward.NewID("sto"), TenantID: a.TenantID, Code: in.Code, Name: in.Name, CreatedAt: s.now(), Versioned: keyward.Versioned{Version: 1}}
+	st := &keyward.Store{ID: keyward.NewID("sto"), TenantID: a.TenantID, Code: in.Code, Name: in.Name, Active: true, CreatedAt: s.now(), Versioned: keyward.Versioned{Version: 1}}
 	err = s.db.Write(ctx, func(q *store.Q) error {
 		if err := q.InsertStore(ctx, st); err != nil {
 			return err
@@ -59,7 +59,10 @@ func (s *Service) Store(ctx context.Context, idOrCode string) (*keyward.Store, e
 	return st, version(ctx, q, "stores", st.ID, &st.Versioned)
 }
 
-// UpdateStore renames a store.
+// UpdateStore renames a store, or deactivates or reactivates it. While a
+// store is inactive the data plane refuses requests naming it
+// (STORE_NOT_ALLOWED), so keys limited to it alone and merchants working
+// only in it can do nothing there.
 func (s *Service) UpdateStore(ctx context.Context, idOrCode string, in keyward.StoreUpdate) (*keyward.Store, error) {
 	a, err := tenantActor(ctx, keyward.FeatureAPIManagement)
 	if err != nil {
@@ -71,6 +74,7 @@ func (s *Service) UpdateStore(ctx context.Context, idOrCode string, in keyward.S
 		}
 	}
 	var st *keyward.Store
+	activeChanged := false
 	err = s.db.Write(ctx, func(q *store.Q) error {
 		st, err = q.Store(ctx, a.TenantID, idOrCode)
 		if err != nil {
@@ -79,20 +83,59 @@ func (s *Service) UpdateStore(ctx context.Context, idOrCode string, in keyward.S
 		if err := precondition(ctx, q, "stores", st.ID); err != nil {
 			return err
 		}
-		if in.Name == nil || *in.Name == st.Name {
+		changes := map[string]any{}
+		if in.Name != nil && *in.Name != st.Name {
+			changes["name"] = *in.Name
+			st.Name = *in.Name
+		}
+		if in.Active != nil && *in.Active != st.Active {
+			changes["active"] = *in.Active
+			st.Active = *in.Active
+			activeChanged = true
+		}
+		if len(changes) == 0 {
 			return version(ctx, q, "stores", st.ID, &st.Versioned)
 		}
-		changes := map[string]any{"name": *in.Name}
-		st.Name = *in.Name
 		if err := q.UpdateStore(ctx, st); err != nil {
 			return err
 		}
 		if err := version(ctx, q, "stores", st.ID, &st.Versioned); err != nil {
 			return err
 		}
-		return s.audit(ctx, q, a, a.TenantID, "store.update", "store", st.ID, changes)
+		action := "store.update"
+		switch {
+		case activeChanged && st.Active:
+			action = "store.reactivate"
+		case activeChanged:
+			action = "store.deactivate"
+		}
+		if activeChanged {
+			// The data plane's store set changes: it learns it from the
+			// change log.
+			return s.logChange(ctx, q, a, a.TenantID, action, "store", st.ID, changes)
+		}
+		return s.audit(ctx, q, a, a.TenantID, action, "store", st.ID, changes)
 	})
+	if err == nil && activeChanged {
+		s.changed(ctx)
+	}
 	return st, err
+}
+
+// ActiveStores lists the caller's active stores, the ones a picker
+// offers; any user of the tenant may.
+func (s *Service) ActiveStores(ctx context.Context) ([]*keyward.Store, error) {
+	all, err := s.ListStores(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []*keyward.Store{}
+	for _, st := range all {
+		if st.Active {
+			out = append(out, st)
+		}
+	}
+	return out, nil
 }
 
 // DeleteStore removes a store that no key selects.

@@ -112,19 +112,19 @@ func (q *Q) PutSetting(ctx context.Context, name, value string) error {
 
 // InsertStore adds a store.
 func (q *Q) InsertStore(ctx context.Context, s *keyward.Store) error {
-	_, err := q.exec(ctx, `INSERT INTO stores (id, tenant_id, code, name, created_at) VALUES (?, ?, ?, ?, ?)`,
-		s.ID, s.TenantID, s.Code, s.Name, s.CreatedAt)
+	_, err := q.exec(ctx, `INSERT INTO stores (id, tenant_id, code, name, active, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		s.ID, s.TenantID, s.Code, s.Name, s.Active, s.CreatedAt)
 	if IsUnique(err) {
 		return &keyward.Error{Code: keyward.EConflict, Field: "code", Message: "a store with code " + quote(s.Code) + " already exists in this tenant"}
 	}
 	return err
 }
 
-const storeCols = `id, tenant_id, code, name, created_at`
+const storeCols = `id, tenant_id, code, name, active, created_at`
 
 func scanStore(s interface{ Scan(...any) error }) (*keyward.Store, error) {
 	var st keyward.Store
-	if err := s.Scan(&st.ID, &st.TenantID, &st.Code, &st.Name, &st.CreatedAt); err != nil {
+	if err := s.Scan(&st.ID, &st.TenantID, &st.Code, &st.Name, &st.Active, &st.CreatedAt); err != nil {
 		return nil, err
 	}
 	st.CreatedAt = st.CreatedAt.UTC()
@@ -158,9 +158,9 @@ func (q *Q) ListStores(ctx context.Context, tenantID string) ([]*keyward.Store, 
 	return out, normalise(rows.Err())
 }
 
-// UpdateStore writes a store's name.
+// UpdateStore writes a store's name and whether it is active.
 func (q *Q) UpdateStore(ctx context.Context, s *keyward.Store) error {
-	_, err := q.exec(ctx, `UPDATE stores SET name = ? WHERE id = ?`, s.Name, s.ID)
+	_, err := q.exec(ctx, `UPDATE stores SET name = ?, active = ? WHERE id = ?`, s.Name, s.Active, s.ID)
 	return err
 }
 

@@ -189,7 +189,11 @@ func (w *Web) keyFormPage(r *http.Request, k *keyward.Key, f keyForm) (*keyFormP
 		return nil, err
 	}
 	for _, st := range stores {
-		p.Stores = append(p.Stores, checkBox{Value: st.ID, Label: st.Name, Note: st.Code, Checked: slices.Contains(f.Stores, st.ID) || slices.Contains(f.Stores, st.Code)})
+		checked := slices.Contains(f.Stores, st.ID) || slices.Contains(f.Stores, st.Code)
+		if !st.Active && !checked {
+			continue // a deactivated store is offered only to keys that keep it
+		}
+		p.Stores = append(p.Stores, checkBox{Value: st.ID, Label: st.Name, Note: storeNote(st), Checked: checked})
 	}
 	for i, b := range cat.Blocks() {
 		bb := blockBox{Name: b.Name, ID: "block-" + strconv.Itoa(i), All: slices.Contains(f.Blocks, b.Name)}

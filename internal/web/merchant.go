@@ -119,7 +119,11 @@ func (w *Web) merchantFormPage(r *http.Request, m *keyward.Merchant, f merchantF
 		return nil, err
 	}
 	for _, st := range stores {
-		p.Stores = append(p.Stores, checkBox{Value: st.ID, Label: st.Name, Note: st.Code, Checked: slices.Contains(f.Stores, st.ID)})
+		checked := slices.Contains(f.Stores, st.ID)
+		if !st.Active && !checked {
+			continue // a deactivated store is offered only to merchants that keep it
+		}
+		p.Stores = append(p.Stores, checkBox{Value: st.ID, Label: st.Name, Note: storeNote(st), Checked: checked})
 	}
 	return p, nil
 }

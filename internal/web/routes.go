@@ -112,6 +112,9 @@ func (w *Web) routes() []route {
 		{"POST", pathStores + "/{id}", api, false, w.renameStore},
 		{"GET", pathStores + "/{id}/remove", api, false, w.confirmRemoveStore},
 		{"POST", pathStores + "/{id}/remove", api, false, w.removeStore},
+		{"GET", pathStores + "/{id}/deactivate", api, false, w.confirmDeactivateStore},
+		{"POST", pathStores + "/{id}/deactivate", api, false, w.deactivateStore},
+		{"POST", pathStores + "/{id}/reactivate", api, false, w.reactivateStore},
 		{"GET", pathLicence, api, false, w.showLicence},
 
 		{"GET", pathConnectors, keyward.FeatureConnectors, false, w.listConnectors},

@@ -156,3 +156,44 @@ func (w *Web) removeStore(rw http.ResponseWriter, r *http.Request) error {
 	}
 	return redirect(rw, r, pathStores, p.Usage.Store.Name+" is removed.")
 }
+
+func (w *Web) confirmDeactivateStore(rw http.ResponseWriter, r *http.Request) error {
+	p, err := w.storePage(r, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	p.Title = "Deactivate " + p.Usage.Store.Name + "?"
+	w.render(rw, r, http.StatusOK, "store_deactivate", p)
+	return nil
+}
+
+func (w *Web) deactivateStore(rw http.ResponseWriter, r *http.Request) error {
+	return w.setStoreActive(rw, r, false)
+}
+
+func (w *Web) reactivateStore(rw http.ResponseWriter, r *http.Request) error {
+	return w.setStoreActive(rw, r, true)
+}
+
+func (w *Web) setStoreActive(rw http.ResponseWriter, r *http.Request, active bool) error {
+	if err := parseForm(rw, r); err != nil {
+		return err
+	}
+	st, err := w.svc.UpdateStore(r.Context(), r.PathValue("id"), keyward.StoreUpdate{Active: &active})
+	if err != nil {
+		return err
+	}
+	if active {
+		return redirect(rw, r, pathStores+"/"+st.ID, st.Name+" is active again: requests naming it are accepted as before.")
+	}
+	return redirect(rw, r, pathStores+"/"+st.ID, st.Name+" is deactivated: requests naming it are refused (STORE_NOT_ALLOWED) until it is reactivated.")
+}
+
+// storeNote is the note beside a store in a picker: its code, and that it
+// is inactive when it is.
+func storeNote(st *keyward.Store) string {
+	if !st.Active {
+		return st.Code + ", inactive"
+	}
+	return st.Code
+}

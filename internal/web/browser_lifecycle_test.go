@@ -1,0 +1,53 @@
+package web
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/keyward/keyward"
+)
+
+// TestBrowserStoreDeactivation deactivates a store from Settings > Stores:
+// the confirmation names the keys limited to it and the merchants working
+// in it, then /v1/verify refuses the store until it is reactivated.
+func TestBrowserStoreDeactivation(t *testing.T) {
+	ctx := browser(t)
+	e := newEnv(t, false)
+	base := e.srv.URL
+	k := e.key(keyward.KeyCreate{Name: "MAINONLY", Permissions: keyward.Permissions{"orders": "read"}, Stores: keyward.StoreAccess{Access: "selected", IDs: []string{"main"}}})
+	st, err := e.svc.Store(e.sys, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.merchant("Acme Couriers", st.ID)
+	signInAs(t, ctx, base, e.demo.Email, e.demo.Password, false)
+
+	run(t, ctx, "ask to deactivate Main Street Shop",
+		chromedp.Navigate(base+pathStores),
+		chromedp.Click(chromedp.Search(`//a[normalize-space()="Main Street Shop"]`)),
+		chromedp.Click(chromedp.Search(`//a[normalize-space()="Deactivate store"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//h2[normalize-space()="What deactivating does"]`)),
+	)
+	text := get(t, ctx, "read the confirmation", chromedp.Text(chromedp.CSS("main")))
+	for _, want := range []string{"demo-MAINONLY", "its only store", "Acme Couriers", "STORE_NOT_ALLOWED"} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("the confirmation does not say %q:\n%s", want, text)
+		}
+	}
+	run(t, ctx, "deactivate it",
+		chromedp.Click(chromedp.Search(`//button[normalize-space()="Deactivate store"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//button[normalize-space()="Reactivate store"]`)),
+	)
+	if got := e.verify(k.Secrets[0].Secret, "orders.list", "main"); got != keyward.CodeStoreNotAllowed {
+		t.Fatalf("after deactivating in the browser: %s, want STORE_NOT_ALLOWED", got)
+	}
+	run(t, ctx, "reactivate it",
+		chromedp.Click(chromedp.Search(`//button[normalize-space()="Reactivate store"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//a[normalize-space()="Deactivate store"]`)),
+	)
+	if got := e.verify(k.Secrets[0].Secret, "orders.list", "main"); got != keyward.CodeValid {
+		t.Fatalf("after reactivating in the browser: %s, want VALID", got)
+	}
+}
