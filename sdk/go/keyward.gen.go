@@ -817,6 +817,9 @@ type Key struct {
 
 	// Usage Recent use of a key.
 	Usage *KeyUsage `json:"usage,omitempty"`
+
+	// Warnings What makes the key useless, such as permissions that allow no method ("This key can call nothing: …"); present only in the answers that create or change such a key.
+	Warnings *[]string `json:"warnings,omitempty"`
 }
 
 // KeyCreate defines model for KeyCreate.
@@ -1109,6 +1112,12 @@ type PasswordReset struct {
 // Examples: {"customers":"write","orders":"read"}
 type Permissions map[string]Level
 
+// PortalPassword A merchant user's new merchant portal password.
+type PortalPassword struct {
+	// Password Shown only in this answer.
+	Password string `json:"password"`
+}
+
 // Problem RFC 9457 problem details with keyward's stable `code`.
 type Problem struct {
 	// Code Stable machine-readable error code; the set is closed, so clients may switch on it.
@@ -1194,6 +1203,9 @@ type StatusStatus string
 
 // Store A site, shop or location of a tenant; API keys may be limited to some stores.
 type Store struct {
+	// Active False for a deactivated store: the gateway and /v1/verify refuse requests naming it (STORE_NOT_ALLOWED) until it is reactivated.
+	Active bool `json:"active"`
+
 	// Code Unique in the tenant; usable wherever a store id is.
 	Code      string    `json:"code"`
 	CreatedAt time.Time `json:"created_at"`
@@ -1243,6 +1255,9 @@ type StoreList struct {
 
 // StoreUpdate A JSON Merge Patch (RFC 7396): a member left out keeps its value; null removes it, as each member says.
 type StoreUpdate struct {
+	// Active false deactivates the store (requests naming it are refused with STORE_NOT_ALLOWED, nothing is deleted); true reactivates it. Cannot be removed: null is refused.
+	Active *bool `json:"active,omitempty"`
+
 	// Name The new name, not blank, at most 200 bytes. Cannot be removed: null is refused.
 	Name *string `json:"name,omitempty"`
 }
@@ -1285,6 +1300,30 @@ type TenantCreate struct {
 
 	// Name Display name, at most 200 bytes; defaults to the domain.
 	Name *string `json:"name,omitempty"`
+}
+
+// TenantLicence A tenant's licence as its administrators read it.
+type TenantLicence struct {
+	// Active Whether API keys work now.
+	Active bool `json:"active"`
+
+	// ApiAccess Whether the operator has granted API access.
+	ApiAccess bool `json:"api_access"`
+
+	// ExpiresAt When the licence expires; absent when it does not.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// Keys How many API keys the tenant has.
+	Keys int `json:"keys"`
+
+	// MaxKeys How many API keys the tenant may have; 0 means no limit.
+	MaxKeys int `json:"max_keys"`
+
+	// RateLimit Requests per second across the tenant; 0 means none.
+	RateLimit int `json:"rate_limit"`
+
+	// Reason Why keys are suspended; absent while the licence is active.
+	Reason *string `json:"reason,omitempty"`
 }
 
 // TenantPage defines model for TenantPage.
@@ -1669,16 +1708,14 @@ type WebhookStats struct {
 	Succeeded []int     `json:"succeeded"`
 }
 
-// WebhookUpdate Fields left out stay as they are. Enabling an endpoint keyward disabled clears its reason.
+// WebhookUpdate A JSON Merge Patch: members left out stay as they are; `description` and `stores` may be `null` (none, all stores).
 type WebhookUpdate struct {
-	Description *string `json:"description,omitempty"`
-	Enabled     *bool   `json:"enabled,omitempty"`
+	Description nullable.Nullable[string] `json:"description,omitempty"`
+	Enabled     *bool                     `json:"enabled,omitempty"`
 
 	// Events At least one event type, e.g. `key.created`, a family such as `key.*`, or `*` for every event.
-	Events *[]string `json:"events,omitempty"`
-
-	// Stores Which stores a key may act on; `access` left out is `all` (on a create) or the current one (on a change).
-	Stores *StoreAccessInput `json:"stores,omitempty"`
+	Events *[]string                           `json:"events,omitempty"`
+	Stores nullable.Nullable[StoreAccessInput] `json:"stores,omitempty"`
 
 	// Url An absolute https:// URL without credentials (http:// only where the operator allows it), whose host is not a private, loopback, link-local or metadata address unless the operator allows its range.
 	Url *string `json:"url,omitempty"`
@@ -1912,6 +1949,12 @@ type RegenerateMerchantAuthKeyParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// SetMerchantPortalPasswordParams defines parameters for SetMerchantPortalPassword.
+type SetMerchantPortalPasswordParams struct {
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // CreateProfileParams defines parameters for CreateProfile.
 type CreateProfileParams struct {
 	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
@@ -1988,6 +2031,18 @@ type ListWebhooksParams struct {
 type CreateWebhookParams struct {
 	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// DeleteWebhookParams defines parameters for DeleteWebhook.
+type DeleteWebhookParams struct {
+	// IfMatch The `ETag` the change is based on: when the record's current version differs, nothing changes and the answer is 412 with the current `ETag`. `*` matches any version.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// UpdateWebhookParams defines parameters for UpdateWebhook.
+type UpdateWebhookParams struct {
+	// IfMatch The `ETag` the change is based on: when the record's current version differs, nothing changes and the answer is 412 with the current `ETag`. `*` matches any version.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
 // ListAttemptsParams defines parameters for ListAttempts.
@@ -2496,6 +2551,13 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/keys/{id}/roll (the `RollKey` operationId).
 	RollKey(ctx context.Context, id KeyID, params *RollKeyParams, body RollKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetTenantLicence Read the tenant's licence
+	//
+	// Needs the `api_management` feature. What the operator granted the caller's tenant (API access, key limit, rate limit, expiry), how many keys the tenant has, and whether keys work now: without an active licence every key is suspended (`LICENCE_INACTIVE`), and `reason` says why.
+	//
+	// Corresponds with GET /api/v1/licence (the `GetTenantLicence` operationId).
+	GetTenantLicence(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetMe My user
 	//
 	// The caller's own user. Answers even while the password must be changed, so `must_change_password` says why other calls are refused.
@@ -2698,6 +2760,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/merchants/{id}/users/{user}/auth-key (the `RegenerateMerchantAuthKey` operationId).
 	RegenerateMerchantAuthKey(ctx context.Context, id MerchantID, user MerchantUserRef, params *RegenerateMerchantAuthKeyParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SetMerchantPortalPassword Give a merchant user a new merchant portal password
+	//
+	// Needs the `merchants` feature. Generates a password with which the merchant user signs in to the merchant portal on the back office's sign-in page, shown only in this answer; the user's portal sessions end. Takes no body.
+	//
+	// Corresponds with POST /api/v1/merchants/{id}/users/{user}/portal-password (the `SetMerchantPortalPassword` operationId).
+	SetMerchantPortalPassword(ctx context.Context, id MerchantID, user MerchantUserRef, params *SetMerchantPortalPasswordParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetOpenAPI This OpenAPI document
 	//
@@ -2998,7 +3067,7 @@ type ClientInterface interface {
 	// Needs the `webhooks` feature.
 	//
 	// Corresponds with DELETE /api/v1/webhooks/{id} (the `DeleteWebhook` operationId).
-	DeleteWebhook(ctx context.Context, id WebhookID, reqEditors ...RequestEditorFn) (*http.Response, error)
+	DeleteWebhook(ctx context.Context, id WebhookID, params *DeleteWebhookParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetWebhook Get a webhook endpoint
 	//
@@ -3009,30 +3078,30 @@ type ClientInterface interface {
 
 	// UpdateWebhookWithBody Change a webhook endpoint
 	//
-	// Needs the `webhooks` feature. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
+	// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PATCH /api/v1/webhooks/{id} (the `UpdateWebhook` operationId).
-	UpdateWebhookWithBody(ctx context.Context, id WebhookID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	UpdateWebhookWithBody(ctx context.Context, id WebhookID, params *UpdateWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateWebhook Change a webhook endpoint
 	//
-	// Needs the `webhooks` feature. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
+	// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PATCH /api/v1/webhooks/{id} (the `UpdateWebhook` operationId).
-	UpdateWebhook(ctx context.Context, id WebhookID, body UpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	UpdateWebhook(ctx context.Context, id WebhookID, params *UpdateWebhookParams, body UpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateWebhookWithApplicationMergePatchPlusJSONBody Change a webhook endpoint
 	//
-	// Needs the `webhooks` feature. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
+	// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
 	//
 	// Takes a body of the `application/merge-patch+json` content type.
 	//
 	// Corresponds with PATCH /api/v1/webhooks/{id} (the `UpdateWebhook` operationId).
-	UpdateWebhookWithApplicationMergePatchPlusJSONBody(ctx context.Context, id WebhookID, body UpdateWebhookApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	UpdateWebhookWithApplicationMergePatchPlusJSONBody(ctx context.Context, id WebhookID, params *UpdateWebhookParams, body UpdateWebhookApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListAttempts An endpoint's delivery log
 	//
@@ -3746,6 +3815,23 @@ func (c *Client) RollKey(ctx context.Context, id KeyID, params *RollKeyParams, b
 	return c.Client.Do(req)
 }
 
+// GetTenantLicence Read the tenant's licence
+//
+// Needs the `api_management` feature. What the operator granted the caller's tenant (API access, key limit, rate limit, expiry), how many keys the tenant has, and whether keys work now: without an active licence every key is suspended (`LICENCE_INACTIVE`), and `reason` says why.
+//
+// Corresponds with GET /api/v1/licence (the `GetTenantLicence` operationId).
+func (c *Client) GetTenantLicence(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetTenantLicenceRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetMe My user
 //
 // The caller's own user. Answers even while the password must be changed, so `must_change_password` says why other calls are refused.
@@ -4189,6 +4275,23 @@ func (c *Client) UpdateMerchantUserWithApplicationMergePatchPlusJSONBody(ctx con
 // Corresponds with POST /api/v1/merchants/{id}/users/{user}/auth-key (the `RegenerateMerchantAuthKey` operationId).
 func (c *Client) RegenerateMerchantAuthKey(ctx context.Context, id MerchantID, user MerchantUserRef, params *RegenerateMerchantAuthKeyParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRegenerateMerchantAuthKeyRequest(c.Server, id, user, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SetMerchantPortalPassword Give a merchant user a new merchant portal password
+//
+// Needs the `merchants` feature. Generates a password with which the merchant user signs in to the merchant portal on the back office's sign-in page, shown only in this answer; the user's portal sessions end. Takes no body.
+//
+// Corresponds with POST /api/v1/merchants/{id}/users/{user}/portal-password (the `SetMerchantPortalPassword` operationId).
+func (c *Client) SetMerchantPortalPassword(ctx context.Context, id MerchantID, user MerchantUserRef, params *SetMerchantPortalPasswordParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetMerchantPortalPasswordRequest(c.Server, id, user, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4858,8 +4961,8 @@ func (c *Client) ListEventTypes(ctx context.Context, reqEditors ...RequestEditor
 // Needs the `webhooks` feature.
 //
 // Corresponds with DELETE /api/v1/webhooks/{id} (the `DeleteWebhook` operationId).
-func (c *Client) DeleteWebhook(ctx context.Context, id WebhookID, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewDeleteWebhookRequest(c.Server, id)
+func (c *Client) DeleteWebhook(ctx context.Context, id WebhookID, params *DeleteWebhookParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteWebhookRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4889,13 +4992,13 @@ func (c *Client) GetWebhook(ctx context.Context, id WebhookID, reqEditors ...Req
 
 // UpdateWebhookWithBody Change a webhook endpoint
 //
-// Needs the `webhooks` feature. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
+// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
 //
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PATCH /api/v1/webhooks/{id} (the `UpdateWebhook` operationId).
-func (c *Client) UpdateWebhookWithBody(ctx context.Context, id WebhookID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewUpdateWebhookRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) UpdateWebhookWithBody(ctx context.Context, id WebhookID, params *UpdateWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateWebhookRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4908,13 +5011,13 @@ func (c *Client) UpdateWebhookWithBody(ctx context.Context, id WebhookID, conten
 
 // UpdateWebhook Change a webhook endpoint
 //
-// Needs the `webhooks` feature. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
+// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
 //
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PATCH /api/v1/webhooks/{id} (the `UpdateWebhook` operationId).
-func (c *Client) UpdateWebhook(ctx context.Context, id WebhookID, body UpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewUpdateWebhookRequest(c.Server, id, body)
+func (c *Client) UpdateWebhook(ctx context.Context, id WebhookID, params *UpdateWebhookParams, body UpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateWebhookRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4927,13 +5030,13 @@ func (c *Client) UpdateWebhook(ctx context.Context, id WebhookID, body UpdateWeb
 
 // UpdateWebhookWithApplicationMergePatchPlusJSONBody Change a webhook endpoint
 //
-// Needs the `webhooks` feature. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
+// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
 //
 // Takes a body of the `application/merge-patch+json` content type.
 //
 // Corresponds with PATCH /api/v1/webhooks/{id} (the `UpdateWebhook` operationId).
-func (c *Client) UpdateWebhookWithApplicationMergePatchPlusJSONBody(ctx context.Context, id WebhookID, body UpdateWebhookApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewUpdateWebhookRequestWithApplicationMergePatchPlusJSONBody(c.Server, id, body)
+func (c *Client) UpdateWebhookWithApplicationMergePatchPlusJSONBody(ctx context.Context, id WebhookID, params *UpdateWebhookParams, body UpdateWebhookApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateWebhookRequestWithApplicationMergePatchPlusJSONBody(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6403,6 +6506,33 @@ func NewRollKeyRequestWithBody(server string, id KeyID, params *RollKeyParams, c
 	return req, nil
 }
 
+// NewGetTenantLicenceRequest constructs an http.Request for the GetTenantLicence method
+func NewGetTenantLicenceRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/licence")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetMeRequest constructs an http.Request for the GetMe method
 func NewGetMeRequest(server string) (*http.Request, error) {
 	var err error
@@ -7127,6 +7257,62 @@ func NewRegenerateMerchantAuthKeyRequest(server string, id MerchantID, user Merc
 	}
 
 	operationPath := fmt.Sprintf("/api/v1/merchants/%s/users/%s/auth-key", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewSetMerchantPortalPasswordRequest constructs an http.Request for the SetMerchantPortalPassword method
+func NewSetMerchantPortalPasswordRequest(server string, id MerchantID, user MerchantUserRef, params *SetMerchantPortalPasswordParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "user", user, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/merchants/%s/users/%s/portal-password", pathParam0, pathParam1)
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -8242,7 +8428,7 @@ func NewListEventTypesRequest(server string) (*http.Request, error) {
 }
 
 // NewDeleteWebhookRequest constructs an http.Request for the DeleteWebhook method
-func NewDeleteWebhookRequest(server string, id WebhookID) (*http.Request, error) {
+func NewDeleteWebhookRequest(server string, id WebhookID, params *DeleteWebhookParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -8270,6 +8456,21 @@ func NewDeleteWebhookRequest(server string, id WebhookID) (*http.Request, error)
 	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -8310,29 +8511,29 @@ func NewGetWebhookRequest(server string, id WebhookID) (*http.Request, error) {
 }
 
 // NewUpdateWebhookRequest calls the generic UpdateWebhook builder with application/json body
-func NewUpdateWebhookRequest(server string, id WebhookID, body UpdateWebhookJSONRequestBody) (*http.Request, error) {
+func NewUpdateWebhookRequest(server string, id WebhookID, params *UpdateWebhookParams, body UpdateWebhookJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewUpdateWebhookRequestWithBody(server, id, "application/json", bodyReader)
+	return NewUpdateWebhookRequestWithBody(server, id, params, "application/json", bodyReader)
 }
 
 // NewUpdateWebhookRequestWithApplicationMergePatchPlusJSONBody calls the generic UpdateWebhook builder with application/merge-patch+json body
-func NewUpdateWebhookRequestWithApplicationMergePatchPlusJSONBody(server string, id WebhookID, body UpdateWebhookApplicationMergePatchPlusJSONRequestBody) (*http.Request, error) {
+func NewUpdateWebhookRequestWithApplicationMergePatchPlusJSONBody(server string, id WebhookID, params *UpdateWebhookParams, body UpdateWebhookApplicationMergePatchPlusJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewUpdateWebhookRequestWithBody(server, id, "application/merge-patch+json", bodyReader)
+	return NewUpdateWebhookRequestWithBody(server, id, params, "application/merge-patch+json", bodyReader)
 }
 
 // NewUpdateWebhookRequestWithBody constructs an http.Request for the UpdateWebhook method, with any body, and a specified content type
-func NewUpdateWebhookRequestWithBody(server string, id WebhookID, contentType string, body io.Reader) (*http.Request, error) {
+func NewUpdateWebhookRequestWithBody(server string, id WebhookID, params *UpdateWebhookParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -8363,6 +8564,21 @@ func NewUpdateWebhookRequestWithBody(server string, id WebhookID, contentType st
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -9692,6 +9908,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/keys/{id}/roll (the `RollKey` operationId).
 	RollKeyWithResponse(ctx context.Context, id KeyID, params *RollKeyParams, body RollKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*RollKeyResponse, error)
 
+	// GetTenantLicenceWithResponse Read the tenant's licence
+	//
+	// Needs the `api_management` feature. What the operator granted the caller's tenant (API access, key limit, rate limit, expiry), how many keys the tenant has, and whether keys work now: without an active licence every key is suspended (`LICENCE_INACTIVE`), and `reason` says why.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/licence (the `GetTenantLicence` operationId).
+	GetTenantLicenceWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetTenantLicenceResponse, error)
+
 	// GetMeWithResponse My user
 	//
 	// The caller's own user. Answers even while the password must be changed, so `must_change_password` says why other calls are refused.
@@ -9916,6 +10141,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/merchants/{id}/users/{user}/auth-key (the `RegenerateMerchantAuthKey` operationId).
 	RegenerateMerchantAuthKeyWithResponse(ctx context.Context, id MerchantID, user MerchantUserRef, params *RegenerateMerchantAuthKeyParams, reqEditors ...RequestEditorFn) (*RegenerateMerchantAuthKeyResponse, error)
+
+	// SetMerchantPortalPasswordWithResponse Give a merchant user a new merchant portal password
+	//
+	// Needs the `merchants` feature. Generates a password with which the merchant user signs in to the merchant portal on the back office's sign-in page, shown only in this answer; the user's portal sessions end. Takes no body.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/merchants/{id}/users/{user}/portal-password (the `SetMerchantPortalPassword` operationId).
+	SetMerchantPortalPasswordWithResponse(ctx context.Context, id MerchantID, user MerchantUserRef, params *SetMerchantPortalPasswordParams, reqEditors ...RequestEditorFn) (*SetMerchantPortalPasswordResponse, error)
 
 	// GetOpenAPIWithResponse This OpenAPI document
 	//
@@ -10248,7 +10482,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /api/v1/webhooks/{id} (the `DeleteWebhook` operationId).
-	DeleteWebhookWithResponse(ctx context.Context, id WebhookID, reqEditors ...RequestEditorFn) (*DeleteWebhookResponse, error)
+	DeleteWebhookWithResponse(ctx context.Context, id WebhookID, params *DeleteWebhookParams, reqEditors ...RequestEditorFn) (*DeleteWebhookResponse, error)
 
 	// GetWebhookWithResponse Get a webhook endpoint
 	//
@@ -10261,30 +10495,30 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateWebhookWithBodyWithResponse Change a webhook endpoint
 	//
-	// Needs the `webhooks` feature. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
+	// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /api/v1/webhooks/{id} (the `UpdateWebhook` operationId).
-	UpdateWebhookWithBodyWithResponse(ctx context.Context, id WebhookID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateWebhookResponse, error)
+	UpdateWebhookWithBodyWithResponse(ctx context.Context, id WebhookID, params *UpdateWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateWebhookResponse, error)
 
 	// UpdateWebhookWithResponse Change a webhook endpoint
 	//
-	// Needs the `webhooks` feature. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
+	// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /api/v1/webhooks/{id} (the `UpdateWebhook` operationId).
-	UpdateWebhookWithResponse(ctx context.Context, id WebhookID, body UpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateWebhookResponse, error)
+	UpdateWebhookWithResponse(ctx context.Context, id WebhookID, params *UpdateWebhookParams, body UpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateWebhookResponse, error)
 
 	// UpdateWebhookWithApplicationMergePatchPlusJSONBodyWithResponse Change a webhook endpoint
 	//
-	// Needs the `webhooks` feature. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
+	// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
 	//
 	// Takes a body of the `application/merge-patch+json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /api/v1/webhooks/{id} (the `UpdateWebhook` operationId).
-	UpdateWebhookWithApplicationMergePatchPlusJSONBodyWithResponse(ctx context.Context, id WebhookID, body UpdateWebhookApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateWebhookResponse, error)
+	UpdateWebhookWithApplicationMergePatchPlusJSONBodyWithResponse(ctx context.Context, id WebhookID, params *UpdateWebhookParams, body UpdateWebhookApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateWebhookResponse, error)
 
 	// ListAttemptsWithResponse An endpoint's delivery log
 	//
@@ -12295,6 +12529,89 @@ func (r RollKeyResponse) ContentType() string {
 	return ""
 }
 
+// GetTenantLicenceResponse401Headers the declared response headers of an HTTP 401 response for GetTenantLicence
+type GetTenantLicenceResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// GetTenantLicenceResponse503Headers the declared response headers of an HTTP 503 response for GetTenantLicence
+type GetTenantLicenceResponse503Headers struct {
+	RetryAfter int
+}
+
+type GetTenantLicenceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TenantLicence
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetTenantLicenceResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetTenantLicenceResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetTenantLicenceResponse) GetJSON200() *TenantLicence {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetTenantLicenceResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetTenantLicenceResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetTenantLicenceResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetTenantLicenceResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetTenantLicenceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetTenantLicenceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetTenantLicenceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetTenantLicenceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetMeResponse401Headers the declared response headers of an HTTP 401 response for GetMe
 type GetMeResponse401Headers struct {
 	WWWAuthenticate string
@@ -14001,6 +14318,110 @@ func (r RegenerateMerchantAuthKeyResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RegenerateMerchantAuthKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SetMerchantPortalPasswordResponse401Headers the declared response headers of an HTTP 401 response for SetMerchantPortalPassword
+type SetMerchantPortalPasswordResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// SetMerchantPortalPasswordResponse503Headers the declared response headers of an HTTP 503 response for SetMerchantPortalPassword
+type SetMerchantPortalPasswordResponse503Headers struct {
+	RetryAfter int
+}
+
+type SetMerchantPortalPasswordResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PortalPassword
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *IdempotencyKeyReused
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *SetMerchantPortalPasswordResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SetMerchantPortalPasswordResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SetMerchantPortalPasswordResponse) GetJSON200() *PortalPassword {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SetMerchantPortalPasswordResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SetMerchantPortalPasswordResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r SetMerchantPortalPasswordResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r SetMerchantPortalPasswordResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r SetMerchantPortalPasswordResponse) GetApplicationproblemJSON422() *IdempotencyKeyReused {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SetMerchantPortalPasswordResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r SetMerchantPortalPasswordResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SetMerchantPortalPasswordResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SetMerchantPortalPasswordResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SetMerchantPortalPasswordResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SetMerchantPortalPasswordResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -16431,6 +16852,11 @@ type DeleteWebhookResponse401Headers struct {
 	WWWAuthenticate string
 }
 
+// DeleteWebhookResponse412Headers the declared response headers of an HTTP 412 response for DeleteWebhook
+type DeleteWebhookResponse412Headers struct {
+	ETag string
+}
+
 // DeleteWebhookResponse503Headers the declared response headers of an HTTP 503 response for DeleteWebhook
 type DeleteWebhookResponse503Headers struct {
 	RetryAfter int
@@ -16445,12 +16871,16 @@ type DeleteWebhookResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *PreconditionFailed
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *Unavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DeleteWebhookResponse401Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *DeleteWebhookResponse412Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *DeleteWebhookResponse503Headers
 }
@@ -16468,6 +16898,11 @@ func (r DeleteWebhookResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r DeleteWebhookResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r DeleteWebhookResponse) GetApplicationproblemJSON412() *PreconditionFailed {
+	return r.ApplicationproblemJSON412
 }
 
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
@@ -16509,6 +16944,11 @@ func (r DeleteWebhookResponse) ContentType() string {
 	return ""
 }
 
+// GetWebhookResponse200Headers the declared response headers of an HTTP 200 response for GetWebhook
+type GetWebhookResponse200Headers struct {
+	ETag string
+}
+
 // GetWebhookResponse401Headers the declared response headers of an HTTP 401 response for GetWebhook
 type GetWebhookResponse401Headers struct {
 	WWWAuthenticate string
@@ -16534,6 +16974,8 @@ type GetWebhookResponse struct {
 	ApplicationproblemJSON503 *Unavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetWebhookResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetWebhookResponse401Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -16599,9 +17041,19 @@ func (r GetWebhookResponse) ContentType() string {
 	return ""
 }
 
+// UpdateWebhookResponse200Headers the declared response headers of an HTTP 200 response for UpdateWebhook
+type UpdateWebhookResponse200Headers struct {
+	ETag string
+}
+
 // UpdateWebhookResponse401Headers the declared response headers of an HTTP 401 response for UpdateWebhook
 type UpdateWebhookResponse401Headers struct {
 	WWWAuthenticate string
+}
+
+// UpdateWebhookResponse412Headers the declared response headers of an HTTP 412 response for UpdateWebhook
+type UpdateWebhookResponse412Headers struct {
+	ETag string
 }
 
 // UpdateWebhookResponse503Headers the declared response headers of an HTTP 503 response for UpdateWebhook
@@ -16622,6 +17074,8 @@ type UpdateWebhookResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *PreconditionFailed
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *PayloadTooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -16630,8 +17084,12 @@ type UpdateWebhookResponse struct {
 	ApplicationproblemJSON503 *Unavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *UpdateWebhookResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *UpdateWebhookResponse401Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *UpdateWebhookResponse412Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *UpdateWebhookResponse503Headers
 }
@@ -16659,6 +17117,11 @@ func (r UpdateWebhookResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r UpdateWebhookResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r UpdateWebhookResponse) GetApplicationproblemJSON412() *PreconditionFailed {
+	return r.ApplicationproblemJSON412
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -19019,6 +19482,21 @@ func (c *ClientWithResponses) RollKeyWithResponse(ctx context.Context, id KeyID,
 	return ParseRollKeyResponse(rsp)
 }
 
+// GetTenantLicenceWithResponse Read the tenant's licence
+//
+// Needs the `api_management` feature. What the operator granted the caller's tenant (API access, key limit, rate limit, expiry), how many keys the tenant has, and whether keys work now: without an active licence every key is suspended (`LICENCE_INACTIVE`), and `reason` says why.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/licence (the `GetTenantLicence` operationId).
+func (c *ClientWithResponses) GetTenantLicenceWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetTenantLicenceResponse, error) {
+	rsp, err := c.GetTenantLicence(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetTenantLicenceResponse(rsp)
+}
+
 // GetMeWithResponse My user
 //
 // The caller's own user. Answers even while the password must be changed, so `must_change_password` says why other calls are refused.
@@ -19392,6 +19870,21 @@ func (c *ClientWithResponses) RegenerateMerchantAuthKeyWithResponse(ctx context.
 		return nil, err
 	}
 	return ParseRegenerateMerchantAuthKeyResponse(rsp)
+}
+
+// SetMerchantPortalPasswordWithResponse Give a merchant user a new merchant portal password
+//
+// Needs the `merchants` feature. Generates a password with which the merchant user signs in to the merchant portal on the back office's sign-in page, shown only in this answer; the user's portal sessions end. Takes no body.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/merchants/{id}/users/{user}/portal-password (the `SetMerchantPortalPassword` operationId).
+func (c *ClientWithResponses) SetMerchantPortalPasswordWithResponse(ctx context.Context, id MerchantID, user MerchantUserRef, params *SetMerchantPortalPasswordParams, reqEditors ...RequestEditorFn) (*SetMerchantPortalPasswordResponse, error) {
+	rsp, err := c.SetMerchantPortalPassword(ctx, id, user, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSetMerchantPortalPasswordResponse(rsp)
 }
 
 // GetOpenAPIWithResponse This OpenAPI document
@@ -19941,8 +20434,8 @@ func (c *ClientWithResponses) ListEventTypesWithResponse(ctx context.Context, re
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /api/v1/webhooks/{id} (the `DeleteWebhook` operationId).
-func (c *ClientWithResponses) DeleteWebhookWithResponse(ctx context.Context, id WebhookID, reqEditors ...RequestEditorFn) (*DeleteWebhookResponse, error) {
-	rsp, err := c.DeleteWebhook(ctx, id, reqEditors...)
+func (c *ClientWithResponses) DeleteWebhookWithResponse(ctx context.Context, id WebhookID, params *DeleteWebhookParams, reqEditors ...RequestEditorFn) (*DeleteWebhookResponse, error) {
+	rsp, err := c.DeleteWebhook(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -19966,13 +20459,13 @@ func (c *ClientWithResponses) GetWebhookWithResponse(ctx context.Context, id Web
 
 // UpdateWebhookWithBodyWithResponse Change a webhook endpoint
 //
-// Needs the `webhooks` feature. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
+// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /api/v1/webhooks/{id} (the `UpdateWebhook` operationId).
-func (c *ClientWithResponses) UpdateWebhookWithBodyWithResponse(ctx context.Context, id WebhookID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateWebhookResponse, error) {
-	rsp, err := c.UpdateWebhookWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) UpdateWebhookWithBodyWithResponse(ctx context.Context, id WebhookID, params *UpdateWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateWebhookResponse, error) {
+	rsp, err := c.UpdateWebhookWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -19981,13 +20474,13 @@ func (c *ClientWithResponses) UpdateWebhookWithBodyWithResponse(ctx context.Cont
 
 // UpdateWebhookWithResponse Change a webhook endpoint
 //
-// Needs the `webhooks` feature. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
+// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /api/v1/webhooks/{id} (the `UpdateWebhook` operationId).
-func (c *ClientWithResponses) UpdateWebhookWithResponse(ctx context.Context, id WebhookID, body UpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateWebhookResponse, error) {
-	rsp, err := c.UpdateWebhook(ctx, id, body, reqEditors...)
+func (c *ClientWithResponses) UpdateWebhookWithResponse(ctx context.Context, id WebhookID, params *UpdateWebhookParams, body UpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateWebhookResponse, error) {
+	rsp, err := c.UpdateWebhook(ctx, id, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -19996,13 +20489,13 @@ func (c *ClientWithResponses) UpdateWebhookWithResponse(ctx context.Context, id 
 
 // UpdateWebhookWithApplicationMergePatchPlusJSONBodyWithResponse Change a webhook endpoint
 //
-// Needs the `webhooks` feature. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
+// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
 //
 // Takes a body of the `application/merge-patch+json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /api/v1/webhooks/{id} (the `UpdateWebhook` operationId).
-func (c *ClientWithResponses) UpdateWebhookWithApplicationMergePatchPlusJSONBodyWithResponse(ctx context.Context, id WebhookID, body UpdateWebhookApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateWebhookResponse, error) {
-	rsp, err := c.UpdateWebhookWithApplicationMergePatchPlusJSONBody(ctx, id, body, reqEditors...)
+func (c *ClientWithResponses) UpdateWebhookWithApplicationMergePatchPlusJSONBodyWithResponse(ctx context.Context, id WebhookID, params *UpdateWebhookParams, body UpdateWebhookApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateWebhookResponse, error) {
+	rsp, err := c.UpdateWebhookWithApplicationMergePatchPlusJSONBody(ctx, id, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -22113,6 +22606,83 @@ func ParseRollKeyResponse(rsp *http.Response) (*RollKeyResponse, error) {
 	return response, nil
 }
 
+// ParseGetTenantLicenceResponse parses an HTTP response from a GetTenantLicenceWithResponse call
+func ParseGetTenantLicenceResponse(rsp *http.Response) (*GetTenantLicenceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetTenantLicenceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TenantLicence
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetTenantLicenceResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetTenantLicenceResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetMeResponse parses an HTTP response from a GetMeWithResponse call
 func ParseGetMeResponse(rsp *http.Response) (*GetMeResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -23749,6 +24319,104 @@ func ParseRegenerateMerchantAuthKeyResponse(rsp *http.Response) (*RegenerateMerc
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
 		var headers RegenerateMerchantAuthKeyResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSetMerchantPortalPasswordResponse parses an HTTP response from a SetMerchantPortalPasswordWithResponse call
+func ParseSetMerchantPortalPasswordResponse(rsp *http.Response) (*SetMerchantPortalPasswordResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SetMerchantPortalPasswordResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PortalPassword
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest IdempotencyKeyReused
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers SetMerchantPortalPasswordResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers SetMerchantPortalPasswordResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -26111,6 +26779,13 @@ func ParseDeleteWebhookResponse(rsp *http.Response) (*DeleteWebhookResponse, err
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest Unavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -26138,6 +26813,16 @@ func ParseDeleteWebhookResponse(rsp *http.Response) (*DeleteWebhookResponse, err
 			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 412:
+		var headers DeleteWebhookResponse412Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers412 = &headers
 	case rsp.StatusCode == 503:
 		var headers DeleteWebhookResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -26212,6 +26897,16 @@ func ParseGetWebhookResponse(rsp *http.Response) (*GetWebhookResponse, error) {
 	}
 
 	switch {
+	case rsp.StatusCode == 200:
+		var headers GetWebhookResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetWebhookResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -26286,6 +26981,13 @@ func ParseUpdateWebhookResponse(rsp *http.Response) (*UpdateWebhookResponse, err
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -26317,6 +27019,16 @@ func ParseUpdateWebhookResponse(rsp *http.Response) (*UpdateWebhookResponse, err
 	}
 
 	switch {
+	case rsp.StatusCode == 200:
+		var headers UpdateWebhookResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers UpdateWebhookResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -26327,6 +27039,16 @@ func ParseUpdateWebhookResponse(rsp *http.Response) (*UpdateWebhookResponse, err
 			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 412:
+		var headers UpdateWebhookResponse412Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers412 = &headers
 	case rsp.StatusCode == 503:
 		var headers UpdateWebhookResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
