@@ -91,7 +91,7 @@ func TestOpenAPITellsClientAuthorsEverything(t *testing.T) {
 			n++
 			where := strings.ToUpper(method) + " " + path
 			if _, ok := op.Responses["default"]; !ok {
-				t.Errorf("%s declares no default error", where)
+				t.Errorf(`%s declares no default error; add "default": {"$ref": "#/components/responses/Error"}`, where)
 			}
 			names := map[string]param{}
 			for _, p := range d.params(op) {
@@ -103,23 +103,23 @@ func TestOpenAPITellsClientAuthorsEverything(t *testing.T) {
 			authed := op.Security == nil || len(*op.Security) > 0
 			if method == "post" && authed && path != "/v1/verify" {
 				if _, ok := names["Idempotency-Key"]; !ok {
-					t.Errorf("%s does not declare Idempotency-Key", where)
+					t.Errorf(`%s does not declare Idempotency-Key; add {"$ref": "#/components/parameters/IdempotencyKey"} to its parameters`, where)
 				}
 				if _, ok := op.Responses["422"]; !ok {
-					t.Errorf("%s does not declare 422 for a reused Idempotency-Key", where)
+					t.Errorf(`%s does not declare 422 for a reused Idempotency-Key; add "422": {"$ref": "#/components/responses/IdempotencyKeyReused"}`, where)
 				}
 			}
 			if method == "patch" {
 				if _, ok := op.RequestBody.Content["application/merge-patch+json"]; !ok {
-					t.Errorf("%s does not read application/merge-patch+json", where)
+					t.Errorf("%s does not read application/merge-patch+json; give its requestBody that media type with the application/json schema (and read it with httpx.DecodePatch)", where)
 				}
 			}
 			if api.Versioned[path] && (method == "patch" || method == "put" || method == "delete") {
 				if _, ok := names["If-Match"]; !ok {
-					t.Errorf("%s does not declare If-Match", where)
+					t.Errorf(`%s does not declare If-Match; add {"$ref": "#/components/parameters/IfMatch"} to its parameters`, where)
 				}
 				if r := d.response(op.Responses["412"]); r.Headers["ETag"] == nil {
-					t.Errorf("%s does not declare 412 with the current ETag", where)
+					t.Errorf(`%s does not declare 412; add "412": {"$ref": "#/components/responses/PreconditionFailed"}`, where)
 				}
 			}
 			for code, r := range op.Responses {
