@@ -58,11 +58,35 @@ type MerchantUser struct {
 	AuthKeyHint   string     `json:"api_auth_key_hint,omitempty"`
 	AuthKeyDigest []byte     `json:"-"`
 	APIEnabledAt  *time.Time `json:"api_enabled_at,omitempty"`
-	CreatedAt     time.Time  `json:"created_at"`
-	UpdatedAt     time.Time  `json:"updated_at"`
+	// PreviousKeyDigest is the SHA-256 of the API Auth Key replaced last,
+	// which keeps working until PreviousKeyExpiresAt.
+	PreviousKeyDigest []byte `json:"-"`
+	// PreviousKeyExpiresAt is when the replaced API Auth Key stops; nil
+	// when it stopped at once.
+	PreviousKeyExpiresAt *time.Time `json:"previous_auth_key_expires_at,omitempty"`
+	CreatedAt            time.Time  `json:"created_at"`
+	UpdatedAt            time.Time  `json:"updated_at"`
 	// AuthKey is the plain API Auth Key, set only in the answer that
 	// creates it.
 	AuthKey string `json:"api_auth_key,omitempty"`
+}
+
+// AuthKeyRegenerate asks for a new API Auth Key. The old key keeps working
+// for Grace (0, the default, stops it at once; at most MaxAuthKeyGrace).
+type AuthKeyRegenerate struct {
+	Grace Duration `json:"grace"`
+}
+
+// MaxAuthKeyGrace is the longest an old API Auth Key may keep working
+// after a new one is generated.
+const MaxAuthKeyGrace = 7 * 24 * time.Hour
+
+// Validate checks the grace.
+func (in AuthKeyRegenerate) Validate() error {
+	if g := time.Duration(in.Grace); g < 0 || g > MaxAuthKeyGrace {
+		return Invalid("grace", "grace must be between 0s (the old key stops at once) and 168h (7 days)")
+	}
+	return nil
 }
 
 // MerchantUserCreate is the input for adding a merchant user.

@@ -95,7 +95,15 @@ func (a *API) updateMerchantUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) regenerateMerchantKey(w http.ResponseWriter, r *http.Request) error {
-	u, err := a.svc.RegenerateMerchantAuthKey(r.Context(), r.PathValue("id"), r.PathValue("user"))
+	// ?grace= lets the old key work a while; without it the old key stops
+	// at once.
+	var in keyward.AuthKeyRegenerate
+	if g := r.URL.Query().Get("grace"); g != "" {
+		if err := in.Grace.UnmarshalText([]byte(g)); err != nil {
+			return err
+		}
+	}
+	u, err := a.svc.RegenerateMerchantAuthKey(r.Context(), r.PathValue("id"), r.PathValue("user"), in)
 	if err != nil {
 		return err
 	}

@@ -700,6 +700,15 @@ func TestOpenAPIDescribesRealAnswers(t *testing.T) {
 		if k, _ := r["api_auth_key"].(string); k == "" || k == key {
 			t.Errorf("regenerate answer lacks a new auth key: %v", r)
 		}
+		// With a grace the old key keeps working until the answer says.
+		newKey, _ := r["api_auth_key"].(string)
+		r = de.check(t, admin, "POST", "/api/v1/merchants/"+mid+"/users/"+uid+"/auth-key?grace=24h", nil, 200, true)
+		if r["previous_auth_key_expires_at"] == nil {
+			t.Errorf("a regeneration with a grace does not say when the old key stops: %v", r)
+		}
+		de.check(t, merchantBasic(account, newKey), "GET", "/api/v1/merchant/credentials", nil, 200, true)
+		de.check(t, admin, "POST", "/api/v1/merchants/"+mid+"/users/"+uid+"/auth-key?grace=200h", nil, 400, true)
+		de.check(t, admin, "POST", "/api/v1/merchants/"+mid+"/users/"+uid+"/auth-key?grace=soon", nil, 400, true)
 		de.check(t, admin, "PATCH", "/api/v1/merchants/"+mid+"/users/"+uid, map[string]any{"name": "Top Seller"}, 200, true)
 		de.check(t, admin, "DELETE", "/api/v1/merchants/api-access/"+account, nil, 204, true)
 		de.check(t, admin, "DELETE", "/api/v1/merchants/"+mid, nil, 204, true)

@@ -18,11 +18,19 @@ type ownerKey struct {
 // catalog's merchant methods, which work on jobs and actions.
 var merchantPermissions = keyward.Permissions{"jobs": keyward.LevelWrite, "actions": keyward.LevelWrite}
 
-// compileMerchant turns an enabled Level 2 merchant user into an entry.
-func (r *Replica) compileMerchant(t *Tenant, m *keyward.Merchant, u *keyward.MerchantUser) (entry, [32]byte, bool) {
+// merchantSecret is one digest a merchant credential is found by.
+type merchantSecret struct {
+	digest [32]byte
+	entry  entry
+}
+
+// compileMerchant turns an enabled Level 2 merchant user into the entries
+// of its API Auth Key and, while its grace lasts, of the key it replaced,
+// which carries its end as its expiry so lookups refuse it from then on.
+func (r *Replica) compileMerchant(t *Tenant, m *keyward.Merchant, u *keyward.MerchantUser) []merchantSecret {
 	var d [32]byte
 	if !u.APIAccess || u.Level != keyward.MerchantLevel2 || len(u.AuthKeyDigest) != len(d) {
-		return entry{}, d, false
+		return nil
 	}
 	perms := keyward.Permissions{}
 	for res, l := range merchantPermissions {
@@ -40,7 +48,7 @@ func (r *Replica) compileMerchant(t *Tenant, m *keyward.Merchant, u *keyward.Mer
 	p, err := policy.Compile(r.cat, sp)
 	if err != nil {
 		r.log.Warn("merchant credential does not compile against the catalog; refusing it", "merchant_user", u.ID, "err", err)
-		return entry{}, d, false
+		return nil
 	}
 	stores := keyward.StoreAccess{Access: keyward.StoresAll}
 	if len(m.StoreIDs) > 0 {
@@ -52,7 +60,22 @@ func (r *Replica) compileMerchant(t *Tenant, m *keyward.Merchant, u *keyward.Mer
 		Merchant: &MerchantCredential{MerchantID: m.ID, MerchantUserID: u.ID, AccountID: u.AccountID},
 	}
 	copy(d[:], u.AuthKeyDigest)
-	return entry{cred: c, slot: 1}, d, true
+	out := []merchantSecret{{digest: d, entry: entry{cred: c, slot: 1}}}
+	if u.PreviousKeyExpiresAt != nil && len(u.PreviousKeyDigest) == len(d) && r.now().Before(*u.PreviousKeyExpiresAt) {
+		var p [32]byte
+		copy(p[:], u.PreviousKeyDigest)
+		out = append(out, merchantSecret{digest: p, entry: entry{cred: c, slot: 1, expires: u.PreviousKeyExpiresAt.UnixNano()}})
+	}
+	return out
+}
+
+// putMerchant files a merchant user's compiled secrets; the caller holds r.mu or
+// owns the maps.
+func putMerchant(secrets map[[32]byte]entry, keys map[string][][32]byte, userID string, ms []merchantSecret) {
+	for _, s := range ms {
+		secrets[s.digest] = s.entry
+		keys[userID] = append(keys[userID], s.digest)
+	}
 }
 
 func (r *Replica) applyMerchantUser(ctx context.Context, q *store.Q, tenantID, userID string) error {
@@ -60,9 +83,7 @@ func (r *Replica) applyMerchantUser(ctx context.Context, q *store.Q, tenantID, u
 	if err != nil {
 		return err
 	}
-	var e entry
-	var d [32]byte
-	ok := false
+	var ms []merchantSecret
 	if u != nil {
 		r.mu.RLock()
 		t := r.tenants[tenantID]
@@ -73,7 +94,7 @@ func (r *Replica) applyMerchantUser(ctx context.Context, q *store.Q, tenantID, u
 				return err
 			}
 			if m != nil {
-				e, d, ok = r.compileMerchant(t, m, u)
+				ms = r.compileMerchant(t, m, u)
 			}
 		}
 	}
@@ -82,10 +103,7 @@ func (r *Replica) applyMerchantUser(ctx context.Context, q *store.Q, tenantID, u
 		delete(r.secrets, old)
 	}
 	delete(r.keys, userID)
-	if ok {
-		r.secrets[d] = e
-		r.keys[userID] = [][32]byte{d}
-	}
+	putMerchant(r.secrets, r.keys, userID, ms)
 	r.mu.Unlock()
 	return nil
 }

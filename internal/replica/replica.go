@@ -170,10 +170,7 @@ func (r *Replica) Load(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if e, d, ok := r.compileMerchant(t, m, u); ok {
-				secrets[d] = e
-				keys[u.ID] = [][32]byte{d}
-			}
+			putMerchant(secrets, keys, u.ID, r.compileMerchant(t, m, u))
 		}
 	}
 	owners := map[ownerKey]string{}

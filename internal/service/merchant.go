@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/secret"
@@ -182,10 +183,32 @@ func (s *Service) grantAPIAccess(u *keyward.MerchantUser) {
 	u.AuthKey, u.AuthKeyHint, u.AuthKeyDigest = plain, secret.Hint(plain), d[:]
 	now := s.now()
 	u.APIAccess, u.APIEnabledAt = true, &now
+	u.PreviousKeyDigest, u.PreviousKeyExpiresAt = nil, nil
+}
+
+// regenerateAuthKey gives u a new API Auth Key (see grantAPIAccess); the
+// old one keeps working for grace, or stops at once when grace is 0.
+func (s *Service) regenerateAuthKey(u *keyward.MerchantUser, grace time.Duration) {
+	old := u.AuthKeyDigest
+	s.grantAPIAccess(u)
+	if grace > 0 && len(old) > 0 {
+		until := s.now().Add(grace)
+		u.PreviousKeyDigest, u.PreviousKeyExpiresAt = old, &until
+	}
+}
+
+// regenerateChanges is what the audit log records of a new API Auth Key.
+func regenerateChanges(u *keyward.MerchantUser, grace time.Duration) map[string]any {
+	c := map[string]any{"api_account_id": u.AccountID, "grace": grace.String()}
+	if u.PreviousKeyExpiresAt != nil {
+		c["previous_key_expires_at"] = *u.PreviousKeyExpiresAt
+	}
+	return c
 }
 
 func revokeAPIAccess(u *keyward.MerchantUser) {
 	u.APIAccess, u.AuthKeyHint, u.AuthKeyDigest, u.APIEnabledAt = false, "", nil, nil
+	u.PreviousKeyDigest, u.PreviousKeyExpiresAt = nil, nil
 }
 
 // CreateMerchantUser adds a user to a merchant. With api_access (Level 2
@@ -366,10 +389,13 @@ func (s *Service) UpdateMerchantUser(ctx context.Context, merchantID, userID str
 }
 
 // RegenerateMerchantAuthKey replaces a merchant user's API Auth Key; the
-// old one stops working at once.
-func (s *Service) RegenerateMerchantAuthKey(ctx context.Context, merchantID, userID string) (*keyward.MerchantUser, error) {
+// old one stops working at once, or after in.Grace.
+func (s *Service) RegenerateMerchantAuthKey(ctx context.Context, merchantID, userID string, in keyward.AuthKeyRegenerate) (*keyward.MerchantUser, error) {
 	a, err := tenantActor(ctx, keyward.FeatureMerchants)
 	if err != nil {
+		return nil, err
+	}
+	if err := in.Validate(); err != nil {
 		return nil, err
 	}
 	var u *keyward.MerchantUser
@@ -383,12 +409,12 @@ func (s *Service) RegenerateMerchantAuthKey(ctx context.Context, merchantID, use
 		if err := s.requireLicence(ctx, q, a.TenantID); err != nil {
 			return err
 		}
-		s.grantAPIAccess(u)
+		s.regenerateAuthKey(u, time.Duration(in.Grace))
 		u.UpdatedAt = s.now()
 		if err := q.UpdateMerchantUser(ctx, u); err != nil {
 			return err
 		}
-		return s.logChange(ctx, q, a, a.TenantID, "merchant_user.regenerate_key", "merchant_user", u.ID, map[string]any{"api_account_id": u.AccountID})
+		return s.logChange(ctx, q, a, a.TenantID, "merchant_user.regenerate_key", "merchant_user", u.ID, regenerateChanges(u, time.Duration(in.Grace)))
 	})
 	if err != nil {
 		return nil, err
@@ -458,7 +484,10 @@ func (s *Service) AuthenticateMerchant(ctx context.Context, accountID, authKey, 
 	if err != nil || u == nil {
 		return nil, nil, unauth
 	}
-	if !u.APIAccess || u.Level != keyward.MerchantLevel2 || !secret.Equal(u.AuthKeyDigest, d[:]) {
+	current := secret.Equal(u.AuthKeyDigest, d[:])
+	previous := len(u.PreviousKeyDigest) > 0 && u.PreviousKeyExpiresAt != nil && s.now().Before(*u.PreviousKeyExpiresAt) &&
+		secret.Equal(u.PreviousKeyDigest, d[:])
+	if !u.APIAccess || u.Level != keyward.MerchantLevel2 || !(current || previous) {
 		return nil, nil, unauth
 	}
 	a := &keyward.Actor{Kind: keyward.ActorMerchant, TenantID: u.TenantID, UserID: u.ID, Email: u.Email, MerchantID: u.MerchantID, Address: address}

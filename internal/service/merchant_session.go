@@ -316,10 +316,13 @@ func apiSettingsOnly() error {
 
 // RegenerateOwnAuthKey gives the calling merchant user (Level 2, with API
 // access) a new API Auth Key, returned once in the answer's AuthKey; the
-// old key stops working at once.
-func (s *Service) RegenerateOwnAuthKey(ctx context.Context) (*keyward.MerchantUser, error) {
+// old key stops working at once, or after in.Grace.
+func (s *Service) RegenerateOwnAuthKey(ctx context.Context, in keyward.AuthKeyRegenerate) (*keyward.MerchantUser, error) {
 	a, err := portalActor(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := in.Validate(); err != nil {
 		return nil, err
 	}
 	var u *keyward.MerchantUser
@@ -333,12 +336,12 @@ func (s *Service) RegenerateOwnAuthKey(ctx context.Context) (*keyward.MerchantUs
 		if err := s.requireLicence(ctx, q, a.TenantID); err != nil {
 			return err
 		}
-		s.grantAPIAccess(u)
+		s.regenerateAuthKey(u, time.Duration(in.Grace))
 		u.UpdatedAt = s.now()
 		if err := q.UpdateMerchantUser(ctx, u); err != nil {
 			return err
 		}
-		return s.logChange(ctx, q, a, a.TenantID, "merchant_user.regenerate_key", "merchant_user", u.ID, map[string]any{"api_account_id": u.AccountID})
+		return s.logChange(ctx, q, a, a.TenantID, "merchant_user.regenerate_key", "merchant_user", u.ID, regenerateChanges(u, time.Duration(in.Grace)))
 	})
 	if err != nil {
 		return nil, err

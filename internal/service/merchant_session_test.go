@@ -49,7 +49,7 @@ func TestMerchantPortalSessions(t *testing.T) {
 			t.Fatalf("list keys as a merchant user: %v", err)
 		}
 		// Its own Auth Key, regenerated, works at once; the old one stops.
-		nu, err := f.Svc.RegenerateOwnAuthKey(keyward.WithActor(ctx, a))
+		nu, err := f.Svc.RegenerateOwnAuthKey(keyward.WithActor(ctx, a), keyward.AuthKeyRegenerate{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -83,7 +83,7 @@ func TestMerchantAPIAccessRules(t *testing.T) {
 		}
 
 		// Regenerate: the old key stops at once.
-		re, err := f.Svc.RegenerateMerchantAuthKey(f.Ctx, m.ID, u.ID)
+		re, err := f.Svc.RegenerateMerchantAuthKey(f.Ctx, m.ID, u.ID, keyward.AuthKeyRegenerate{})
 		if err != nil {
 			t.Fatal(err)
 		}

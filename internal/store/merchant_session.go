@@ -95,16 +95,11 @@ func (q *Q) MerchantUsersByEmail(ctx context.Context, email, domain string) ([]M
 	var out []MerchantUserPassword
 	for rows.Next() {
 		var hash sql.NullString
-		var u keyward.MerchantUser
-		var acc, hint sql.NullString
-		var enabled sql.NullTime
-		if err := rows.Scan(&u.ID, &u.TenantID, &u.MerchantID, &u.Email, &u.Name, &u.Level, &u.APIAccess, &acc, &hint,
-			&u.AuthKeyDigest, &enabled, &u.CreatedAt, &u.UpdatedAt, &hash); err != nil {
+		u, err := scanMerchantUser(rows, &hash)
+		if err != nil {
 			return nil, normalise(err)
 		}
-		u.AccountID, u.AuthKeyHint, u.APIEnabledAt = acc.String, hint.String, timePtr(enabled)
-		u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
-		out = append(out, MerchantUserPassword{User: &u, Hash: hash.String})
+		out = append(out, MerchantUserPassword{User: u, Hash: hash.String})
 	}
 	return out, normalise(rows.Err())
 }

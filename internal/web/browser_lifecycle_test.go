@@ -51,3 +51,34 @@ func TestBrowserStoreDeactivation(t *testing.T) {
 		t.Fatalf("after reactivating in the browser: %s, want VALID", got)
 	}
 }
+
+// TestBrowserNewAuthKeyWithGrace has a merchant user generate a new Auth
+// Key in API Settings with a day's grace: the page says until when the old
+// key works, and both keys work through the gateway meanwhile.
+func TestBrowserNewAuthKeyWithGrace(t *testing.T) {
+	ctx := browser(t)
+	e := newEnv(t, false)
+	base := e.srv.URL
+	gw := e.gateway()
+	m := e.merchant("Acme Couriers")
+	ops, pw := e.portalUser(m.ID, keyward.MerchantUserCreate{Email: "ops@acme.test", Level: 2, APIAccess: true})
+	signInAs(t, ctx, base, ops.Email, pw, false)
+
+	run(t, ctx, "generate a new Auth Key, the old one stopping after 24 hours",
+		chromedp.Navigate(base+pathPortalAPI),
+		chromedp.WaitVisible(chromedp.ID("grace")),
+		chromedp.SetValue(chromedp.ID("grace"), "24h"),
+		chromedp.Click(chromedp.Search(`//button[normalize-space()="Generate a new Auth Key"]`)),
+		chromedp.WaitVisible(chromedp.ID("api-auth-key")),
+	)
+	alert := get(t, ctx, "read the alert", chromedp.Text(chromedp.CSS(`[role="alert"]`)))
+	if !strings.Contains(alert, "Your old key keeps working until") {
+		t.Fatalf("the page does not say until when the old key works: %q", alert)
+	}
+	key := get(t, ctx, "read the new Auth Key", chromedp.Value(chromedp.ID("api-auth-key")))
+	for name, k := range map[string]string{"old": ops.AuthKey, "new": key} {
+		if got := callAsMerchant(t, gw, "GET", "/api/v5/jobs", "", ops.AccountID, k); got != 200 {
+			t.Fatalf("the %s key during the grace: status %d, want 200", name, got)
+		}
+	}
+}

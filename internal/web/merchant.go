@@ -455,7 +455,11 @@ func (w *Web) regenerateMerchantAuthKey(rw http.ResponseWriter, r *http.Request)
 		return err
 	}
 	userID := r.PathValue("user")
-	u, err := w.svc.RegenerateMerchantAuthKey(r.Context(), m.ID, userID)
+	in, err := graceForm(r)
+	if err != nil {
+		return w.merchantRowError(rw, r, userID, err)
+	}
+	u, err := w.svc.RegenerateMerchantAuthKey(r.Context(), m.ID, userID, in)
 	if err != nil {
 		return w.merchantRowError(rw, r, userID, err)
 	}

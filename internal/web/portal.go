@@ -2,6 +2,8 @@ package web
 
 import (
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/service"
@@ -46,6 +48,21 @@ type portalAPIPage struct {
 	Portal *service.Portal
 	// NewKey is the API Auth Key just generated; shown once.
 	NewKey string
+	// PreviousUntil is when the replaced key stops, when it was given a
+	// grace.
+	PreviousUntil *time.Time
+}
+
+// graceForm reads the grace picked for the old API Auth Key: empty or
+// "0s" stops it at once.
+func graceForm(r *http.Request) (keyward.AuthKeyRegenerate, error) {
+	var in keyward.AuthKeyRegenerate
+	if g := strings.TrimSpace(r.PostFormValue("grace")); g != "" {
+		if err := in.Grace.UnmarshalText([]byte(g)); err != nil {
+			return in, err
+		}
+	}
+	return in, in.Validate()
 }
 
 // portalAPI returns the portal of a caller who may open API Settings.
@@ -73,7 +90,11 @@ func (w *Web) portalRegenerate(rw http.ResponseWriter, r *http.Request) error {
 	if err := parseForm(rw, r); err != nil {
 		return err
 	}
-	u, err := w.svc.RegenerateOwnAuthKey(r.Context())
+	in, err := graceForm(r)
+	if err != nil {
+		return err
+	}
+	u, err := w.svc.RegenerateOwnAuthKey(r.Context(), in)
 	if err != nil {
 		return err
 	}
@@ -81,6 +102,6 @@ func (w *Web) portalRegenerate(rw http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.render(rw, r, http.StatusOK, "portal_api", &portalAPIPage{page: page{Title: "API Settings", Crumbs: portalCrumbs}, Portal: p, NewKey: u.AuthKey})
+	w.render(rw, r, http.StatusOK, "portal_api", &portalAPIPage{page: page{Title: "API Settings", Crumbs: portalCrumbs}, Portal: p, NewKey: u.AuthKey, PreviousUntil: u.PreviousKeyExpiresAt})
 	return nil
 }
