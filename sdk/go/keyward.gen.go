@@ -1042,7 +1042,10 @@ type MerchantUser struct {
 	Level      MerchantUserLevel `json:"level"`
 	MerchantId string            `json:"merchant_id"`
 	Name       string            `json:"name"`
-	UpdatedAt  time.Time         `json:"updated_at"`
+
+	// PreviousAuthKeyExpiresAt When the API Auth Key replaced last stops working; present while it keeps working during the grace picked when the new key was generated.
+	PreviousAuthKeyExpiresAt *time.Time `json:"previous_auth_key_expires_at,omitempty"`
+	UpdatedAt                time.Time  `json:"updated_at"`
 }
 
 // MerchantUserLevel Only Level 2 users may have API access.
@@ -1945,6 +1948,9 @@ type UpdateMerchantUserParams struct {
 
 // RegenerateMerchantAuthKeyParams defines parameters for RegenerateMerchantAuthKey.
 type RegenerateMerchantAuthKeyParams struct {
+	// Grace How long the old Auth Key keeps working, as a Go duration such as `1h`, `24h` or `168h` (7 days, the most); `0s` or none stops it at once. Anything else is a 400 on `grace`.
+	Grace *string `form:"grace,omitempty" json:"grace,omitempty"`
+
 	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
@@ -2756,7 +2762,7 @@ type ClientInterface interface {
 
 	// RegenerateMerchantAuthKey Replace a merchant user's API Auth Key
 	//
-	// Needs the `merchants` feature and an active licence. The old Auth Key stops working at once; the API Account ID is kept. A user without API access is a 400 on `api_access`. Takes no body.
+	// Needs the `merchants` feature and an active licence. The old Auth Key stops working at once, or after the optional `grace` (at most 168h); the API Account ID is kept. A user without API access is a 400 on `api_access`. Takes no body; the grace is a query parameter.
 	//
 	// Corresponds with POST /api/v1/merchants/{id}/users/{user}/auth-key (the `RegenerateMerchantAuthKey` operationId).
 	RegenerateMerchantAuthKey(ctx context.Context, id MerchantID, user MerchantUserRef, params *RegenerateMerchantAuthKeyParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -4270,7 +4276,7 @@ func (c *Client) UpdateMerchantUserWithApplicationMergePatchPlusJSONBody(ctx con
 
 // RegenerateMerchantAuthKey Replace a merchant user's API Auth Key
 //
-// Needs the `merchants` feature and an active licence. The old Auth Key stops working at once; the API Account ID is kept. A user without API access is a 400 on `api_access`. Takes no body.
+// Needs the `merchants` feature and an active licence. The old Auth Key stops working at once, or after the optional `grace` (at most 168h); the API Account ID is kept. A user without API access is a 400 on `api_access`. Takes no body; the grace is a query parameter.
 //
 // Corresponds with POST /api/v1/merchants/{id}/users/{user}/auth-key (the `RegenerateMerchantAuthKey` operationId).
 func (c *Client) RegenerateMerchantAuthKey(ctx context.Context, id MerchantID, user MerchantUserRef, params *RegenerateMerchantAuthKeyParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -7266,6 +7272,33 @@ func NewRegenerateMerchantAuthKeyRequest(server string, id MerchantID, user Merc
 		return nil, err
 	}
 
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Grace != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "grace", *params.Grace, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
 	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
@@ -10135,7 +10168,7 @@ type ClientWithResponsesInterface interface {
 
 	// RegenerateMerchantAuthKeyWithResponse Replace a merchant user's API Auth Key
 	//
-	// Needs the `merchants` feature and an active licence. The old Auth Key stops working at once; the API Account ID is kept. A user without API access is a 400 on `api_access`. Takes no body.
+	// Needs the `merchants` feature and an active licence. The old Auth Key stops working at once, or after the optional `grace` (at most 168h); the API Account ID is kept. A user without API access is a 400 on `api_access`. Takes no body; the grace is a query parameter.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -19859,7 +19892,7 @@ func (c *ClientWithResponses) UpdateMerchantUserWithApplicationMergePatchPlusJSO
 
 // RegenerateMerchantAuthKeyWithResponse Replace a merchant user's API Auth Key
 //
-// Needs the `merchants` feature and an active licence. The old Auth Key stops working at once; the API Account ID is kept. A user without API access is a 400 on `api_access`. Takes no body.
+// Needs the `merchants` feature and an active licence. The old Auth Key stops working at once, or after the optional `grace` (at most 168h); the API Account ID is kept. A user without API access is a 400 on `api_access`. Takes no body; the grace is a query parameter.
 //
 // Returns a wrapper object for the known response body format(s).
 //
