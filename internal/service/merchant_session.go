@@ -54,6 +54,12 @@ func (s *Service) SignInAny(ctx context.Context, domain, email, password, addres
 	if merr != nil {
 		return nil, merr
 	}
+	// With a second factor on, the session waits for the code on the same
+	// page staff use.
+	seed, _, err := s.db.Read().MerchantUserTOTP(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
 	var mses *MerchantSession
 	err = s.db.Write(ctx, func(q *store.Q) error {
 		if err := forgetFailedAttempt(ctx, q, email, address, s.now()); err != nil {
@@ -62,7 +68,7 @@ func (s *Service) SignInAny(ctx context.Context, domain, email, password, addres
 		if err := q.DeleteStaleMerchantSessions(ctx, s.now(), s.now().Add(-SessionIdle)); err != nil {
 			return err
 		}
-		mses, token, err = s.openMerchantSession(ctx, q, u, address)
+		mses, token, err = s.openMerchantSession(ctx, q, u, address, seed != "")
 		return err
 	})
 	if err != nil {
@@ -133,18 +139,24 @@ func (s *Service) merchantSignInUser(ctx context.Context, domain, email, passwor
 	return match, nil
 }
 
-// openMerchantSession inserts a new portal session for u and records the
-// sign-in in the audit log.
-func (s *Service) openMerchantSession(ctx context.Context, q *store.Q, u *keyward.MerchantUser, address string) (*MerchantSession, string, error) {
+// openMerchantSession inserts a new portal session for u and, unless it
+// waits for a second factor, records the sign-in in the audit log.
+func (s *Service) openMerchantSession(ctx context.Context, q *store.Q, u *keyward.MerchantUser, address string, pending bool) (*MerchantSession, string, error) {
 	token := secret.Generate(secret.KindSession)
 	d := secret.Digest(token)
 	now := s.now()
 	ses := &MerchantSession{
 		ID: keyward.NewID("mss"), Digest: d[:], TenantID: u.TenantID, MerchantUserID: u.ID,
-		Address: address, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(SessionLifetime),
+		Address: address, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(SessionLifetime), PendingMFA: pending,
+	}
+	if pending {
+		ses.ExpiresAt = now.Add(SecondFactorWindow)
 	}
 	if err := q.InsertMerchantSession(ctx, ses); err != nil {
 		return nil, "", err
+	}
+	if pending {
+		return ses, token, nil
 	}
 	a := merchantActor(u, "", address)
 	if err := s.audit(ctx, q, a, u.TenantID, "merchant_user.sign_in", "merchant_user", u.ID, nil); err != nil {
@@ -190,7 +202,8 @@ func (s *Service) WebActor(ctx context.Context, token, address string) (*keyward
 	if merr != nil {
 		return nil, merr
 	}
-	if ses == nil {
+	if ses == nil || ses.PendingMFA {
+		// A sign-in waiting for its code opens nothing.
 		return nil, err
 	}
 	now := s.now()
@@ -352,7 +365,9 @@ func (s *Service) RegenerateOwnAuthKey(ctx context.Context, in keyward.AuthKeyRe
 
 // SetMerchantUserPassword gives a merchant user a new generated portal
 // password, returned once; it needs the Merchants feature. The user's
-// portal sessions end.
+// portal sessions end, and their two-factor sign-in is turned off: this is
+// how a merchant user who lost their authenticator app gets back in (they
+// have no recovery codes), and they can turn it on again.
 func (s *Service) SetMerchantUserPassword(ctx context.Context, merchantID, userID string) (string, error) {
 	a, err := tenantActor(ctx, keyward.FeatureMerchants)
 	if err != nil {
@@ -374,7 +389,18 @@ func (s *Service) SetMerchantUserPassword(ctx context.Context, merchantID, userI
 		if err := q.DeleteMerchantUserSessions(ctx, u.ID); err != nil {
 			return err
 		}
-		return s.audit(ctx, q, a, a.TenantID, "merchant_user.set_password", "merchant_user", u.ID, nil)
+		seed, _, err := q.MerchantUserTOTP(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		var changes map[string]any
+		if seed != "" {
+			if err := q.SetMerchantUserTOTP(ctx, u.ID, "", 0); err != nil {
+				return err
+			}
+			changes = map[string]any{"totp": "off"}
+		}
+		return s.audit(ctx, q, a, a.TenantID, "merchant_user.set_password", "merchant_user", u.ID, changes)
 	})
 	if err != nil {
 		return "", err

@@ -21,13 +21,16 @@ type MerchantSession struct {
 	LastSeenAt     time.Time
 	// ExpiresAt is the absolute end of the session, however active.
 	ExpiresAt time.Time
+	// PendingMFA marks a sign-in waiting for the user's TOTP code; such a
+	// session opens nothing.
+	PendingMFA bool
 }
 
 // InsertMerchantSession adds a merchant portal session.
 func (q *Q) InsertMerchantSession(ctx context.Context, s *MerchantSession) error {
-	_, err := q.exec(ctx, `INSERT INTO merchant_sessions (id, digest, tenant_id, merchant_user_id, address, created_at, last_seen_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		s.ID, s.Digest, s.TenantID, s.MerchantUserID, s.Address, s.CreatedAt.UTC(), s.LastSeenAt.UTC(), s.ExpiresAt.UTC())
+	_, err := q.exec(ctx, `INSERT INTO merchant_sessions (id, digest, tenant_id, merchant_user_id, address, created_at, last_seen_at, expires_at, pending_mfa)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, s.Digest, s.TenantID, s.MerchantUserID, s.Address, s.CreatedAt.UTC(), s.LastSeenAt.UTC(), s.ExpiresAt.UTC(), s.PendingMFA)
 	return err
 }
 
@@ -35,9 +38,9 @@ func (q *Q) InsertMerchantSession(ctx context.Context, s *MerchantSession) error
 // of its id.
 func (q *Q) MerchantSessionByDigest(ctx context.Context, digest []byte) (*MerchantSession, error) {
 	var s MerchantSession
-	err := q.row(ctx, `SELECT id, digest, tenant_id, merchant_user_id, address, created_at, last_seen_at, expires_at
+	err := q.row(ctx, `SELECT id, digest, tenant_id, merchant_user_id, address, created_at, last_seen_at, expires_at, pending_mfa
 		FROM merchant_sessions WHERE digest = ?`, digest).
-		Scan(&s.ID, &s.Digest, &s.TenantID, &s.MerchantUserID, &s.Address, &s.CreatedAt, &s.LastSeenAt, &s.ExpiresAt)
+		Scan(&s.ID, &s.Digest, &s.TenantID, &s.MerchantUserID, &s.Address, &s.CreatedAt, &s.LastSeenAt, &s.ExpiresAt, &s.PendingMFA)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, keyward.Errorf(keyward.ENotFound, "no such session")
 	}
@@ -120,4 +123,41 @@ func (q *Q) MerchantUserHasPassword(ctx context.Context, merchantUserID string) 
 		return false, nil
 	}
 	return hash.String != "", normalise(err)
+}
+
+// MerchantUserTOTP returns a merchant user's sealed TOTP seed ("" when
+// the second factor is off) and the last time step accepted.
+func (q *Q) MerchantUserTOTP(ctx context.Context, merchantUserID string) (sealed string, lastStep int64, err error) {
+	var s sql.NullString
+	err = q.row(ctx, `SELECT totp_sealed, totp_last_step FROM merchant_users WHERE id = ?`, merchantUserID).Scan(&s, &lastStep)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", 0, keyward.Errorf(keyward.ENotFound, "no such merchant user")
+	}
+	return s.String, lastStep, normalise(err)
+}
+
+// SetMerchantUserTOTP sets a merchant user's sealed TOTP seed ("" turns
+// the second factor off) and resets the last accepted step to step.
+func (q *Q) SetMerchantUserTOTP(ctx context.Context, merchantUserID, sealed string, step int64) error {
+	_, err := q.exec(ctx, `UPDATE merchant_users SET totp_sealed = ?, totp_last_step = ? WHERE id = ?`, nullString(sealed), step, merchantUserID)
+	return err
+}
+
+// AcceptMerchantTOTPStep records step as the merchant user's last
+// accepted TOTP step if it is later than the one recorded, and reports
+// whether it was, so a code works once.
+func (q *Q) AcceptMerchantTOTPStep(ctx context.Context, merchantUserID string, step int64) (bool, error) {
+	res, err := q.exec(ctx, `UPDATE merchant_users SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?`, step, merchantUserID, step)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, normalise(err)
+}
+
+// DeleteOtherMerchantSessions removes every portal session of a merchant
+// user but keep.
+func (q *Q) DeleteOtherMerchantSessions(ctx context.Context, merchantUserID, keep string) error {
+	_, err := q.exec(ctx, `DELETE FROM merchant_sessions WHERE merchant_user_id = ? AND id <> ?`, merchantUserID, keep)
+	return err
 }

@@ -22,6 +22,7 @@ var SealedFields = []SealedField{
 	{Table: "connections", Column: "secrets_sealed", TenantColumn: "tenant_id"},
 	{Table: "webhook_endpoints", Column: "previous_secret_sealed", TenantColumn: "tenant_id"},
 	{Table: "users", Column: "totp_sealed", TenantColumn: "tenant_id"},
+	{Table: "merchant_users", Column: "totp_sealed", TenantColumn: "tenant_id"},
 	{Table: "audit_checkpoints", Column: "signature", TenantColumn: "chain"},
 	{Table: "idempotency_keys", Column: "response"},
 }

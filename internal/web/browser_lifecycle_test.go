@@ -3,6 +3,7 @@ package web
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -81,4 +82,40 @@ func TestBrowserNewAuthKeyWithGrace(t *testing.T) {
 			t.Fatalf("the %s key during the grace: status %d, want 200", name, got)
 		}
 	}
+}
+
+// TestBrowserPortalTOTP has a merchant user turn two-factor sign-in on
+// from the portal's menu, then sign in again through the code page staff
+// use.
+func TestBrowserPortalTOTP(t *testing.T) {
+	ctx := browser(t)
+	e := newEnv(t, false)
+	base := e.srv.URL
+	m := e.merchant("Acme Couriers")
+	ops, pw := e.portalUser(m.ID, keyward.MerchantUserCreate{Email: "ops@acme.test", Level: 2, APIAccess: true})
+	signInAs(t, ctx, base, ops.Email, pw, false)
+
+	run(t, ctx, "open Sign-in security from the menu",
+		chromedp.Click(chromedp.Search(`//nav[@aria-label="Main menu"]//a[normalize-space()="Sign-in security"]`)),
+		chromedp.WaitVisible(chromedp.ID("totp-secret")),
+	)
+	seed := get(t, ctx, "read the setup key", chromedp.Value(chromedp.ID("totp-secret")))
+	run(t, ctx, "turn two-factor sign-in on",
+		chromedp.SendKeys(chromedp.ID("code"), totpCode(t, seed, time.Now())),
+		chromedp.Click(chromedp.Search(`//button[normalize-space()="Turn on"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//button[normalize-space()="Turn off"]`)),
+	)
+	run(t, ctx, "sign out, then in again with the password",
+		chromedp.Click(chromedp.Search(`//form[@action="/signout"]//button`)),
+		chromedp.WaitVisible(chromedp.ID("email")),
+		chromedp.SendKeys(chromedp.ID("email"), ops.Email),
+		chromedp.SendKeys(chromedp.ID("password"), pw),
+		chromedp.Click(chromedp.Search(`//button[normalize-space()="Sign in"]`)),
+		chromedp.WaitVisible(chromedp.ID("code")),
+	)
+	run(t, ctx, "give the code",
+		chromedp.SendKeys(chromedp.ID("code"), totpCode(t, seed, time.Now().Add(30*time.Second))),
+		chromedp.Click(chromedp.Search(`//button[normalize-space()="Continue"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//h1[normalize-space()="Acme Couriers"]`)),
+	)
 }

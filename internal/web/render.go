@@ -92,6 +92,7 @@ func menuFor(a *keyward.Actor, current string) []menuSection {
 		all = []menuSection{{Title: "Merchant portal", Items: []menuItem{
 			{Label: "Overview", Path: pathPortal},
 			{Label: "API Settings", Path: pathPortalAPI, feature: service.PortalAPISettings},
+			{Label: "Sign-in security", Path: pathPortalSecurity},
 		}}}
 	}
 	var out []menuSection

@@ -179,6 +179,9 @@ func (w *Web) routes() []route {
 		{"GET", pathPortal, featurePortal, false, w.portal},
 		{"GET", pathPortalAPI, featurePortal, false, w.portalAPISettings},
 		{"POST", pathPortalAPI + "/regenerate", featurePortal, false, w.portalRegenerate},
+		{"GET", pathPortalSecurity, featurePortal, false, w.showPortalSecurity},
+		{"POST", pathPortalSecurity + "/totp", featurePortal, false, w.enablePortalTOTP},
+		{"POST", pathPortalSecurity + "/totp/disable", featurePortal, false, w.disablePortalTOTP},
 
 		// Unknown pages under the back office's sections answer as pages.
 		{"GET", "/settings/", "", false, w.notFound},

@@ -80,15 +80,15 @@ func (w *Web) signIn(rw http.ResponseWriter, r *http.Request) error {
 		return w.signInFailed(rw, r, p, err)
 	}
 	token := res.Token
-	if res.Staff != nil && res.Staff.PendingMFA {
+	if res.Merchant != nil && !strings.HasPrefix(p.Next, pathPortal) {
+		p.Next = pathPortal
+	}
+	if (res.Staff != nil && res.Staff.PendingMFA) || (res.Merchant != nil && res.Merchant.PendingMFA) {
 		setPending(rw, r, token, int(service.SecondFactorWindow.Seconds()))
 		http.Redirect(rw, r, pathCode+"?next="+url.QueryEscape(p.Next), http.StatusSeeOther)
 		return nil
 	}
 	setSessionCookie(rw, r, token)
-	if res.Merchant != nil && !strings.HasPrefix(p.Next, pathPortal) {
-		p.Next = pathPortal
-	}
 	http.Redirect(rw, r, p.Next, http.StatusSeeOther)
 	return nil
 }
@@ -110,7 +110,7 @@ func (w *Web) code(rw http.ResponseWriter, r *http.Request) error {
 	if c, err := r.Cookie(cookiePending); err == nil {
 		pending = c.Value
 	}
-	_, token, err := w.svc.SignInSecondFactor(r.Context(), pending, r.PostFormValue("code"), httpx.ClientAddr(r))
+	res, err := w.svc.SignInSecondFactorAny(r.Context(), pending, r.PostFormValue("code"), httpx.ClientAddr(r))
 	if keyward.ErrorCode(err) == keyward.EUnauthenticated {
 		setPending(rw, r, "", -1)
 		return redirect(rw, r, pathSignIn, keyward.ErrorMessage(err))
@@ -125,7 +125,10 @@ func (w *Web) code(rw http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	setPending(rw, r, "", -1)
-	setSessionCookie(rw, r, token)
+	setSessionCookie(rw, r, res.Token)
+	if res.Merchant != nil && !strings.HasPrefix(p.Next, pathPortal) {
+		p.Next = pathPortal
+	}
 	http.Redirect(rw, r, p.Next, http.StatusSeeOther)
 	return nil
 }
