@@ -133,7 +133,7 @@ func TestBrowserEveryPageIsAccessible(t *testing.T) {
 
 	admin := []string{
 		pathKeys, pathKeys + "?sort=last_used", pathKeys + "/new", pathKeys + "/" + k.ID, pathKeys + "/" + k.ID + "/delete",
-		pathStores, pathStores + "/" + main.ID, pathStores + "/" + main.ID + "/remove", pathLicence,
+		pathStores, pathStores + "/" + main.ID, pathStores + "/" + main.ID + "/remove", pathStores + "/" + main.ID + "/deactivate", pathLicence,
 		pathMerchants, pathMerchants + "/new", pathMerchants + "/" + m.ID, pathMerchants + "/" + m.ID + "/edit",
 		pathMerchants + "/" + m.ID + "/users/new", pathMerchants + "/" + m.ID + "/users/" + mus[0].ID + "/edit", pathMerchantAPI,
 		pathProfiles, pathProfiles + "/" + profiles[0].ID, pathUsers, pathUsers + "/new", pathAudit, pathAccount,
@@ -172,7 +172,7 @@ func TestBrowserEveryPageIsAccessible(t *testing.T) {
 	// The merchant portal, as the demo's merchant user.
 	run(t, ctx, "sign out", chromedp.Click(chromedp.Search(`//button[normalize-space()="Sign out"]`)), chromedp.WaitVisible(chromedp.ID("email")))
 	signInAs(t, ctx, base, show.MerchantEmail, show.MerchantPassword, false)
-	portal := []string{pathPortal, pathPortalAPI}
+	portal := []string{pathPortalSecurity, pathPortal, pathPortalAPI}
 	visit(portal, false)
 	run(t, ctx, "generate a new Auth Key",
 		chromedp.Click(chromedp.Search(`//button[normalize-space()="Generate a new Auth Key"]`)),
