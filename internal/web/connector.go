@@ -122,7 +122,11 @@ func (w *Web) connFormPage(r *http.Request, conn *keyward.Connection, f connForm
 		return nil, err
 	}
 	for _, s := range stores {
-		p.Stores = append(p.Stores, checkBox{Value: s.ID, Label: s.Name, Note: s.Code, Checked: slices.Contains(f.Stores, s.ID) || slices.Contains(f.Stores, s.Code)})
+		checked := slices.Contains(f.Stores, s.ID) || slices.Contains(f.Stores, s.Code)
+		if !s.Active && !checked {
+			continue // a deactivated store is offered only to connections that keep it
+		}
+		p.Stores = append(p.Stores, checkBox{Value: s.ID, Label: s.Name, Note: storeNote(s), Checked: checked})
 	}
 	return p, nil
 }

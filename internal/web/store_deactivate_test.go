@@ -41,7 +41,7 @@ func TestStoreDeactivateAndReactivate(t *testing.T) {
 	}
 	wantBody(t, c.get(pathStores), "Inactive")
 	wantBody(t, c.get(pathStores+"/"+st.ID), "is deactivated", "Reactivate store")
-	for _, form := range []string{pathKeys + "/new", pathMerchants + "/new"} {
+	for _, form := range []string{pathKeys + "/new", pathMerchants + "/new", pathWebhooks + "/new", pathConnectors + "/new?type=shopify"} {
 		res := c.get(form)
 		wantStatus(t, res, http.StatusOK)
 		wantBody(t, res, `value="`+e.online(t)+`"`)

@@ -131,7 +131,11 @@ func (w *Web) webhookFormPage(r *http.Request, wh *keyward.WebhookEndpoint, f we
 		p.Stores = append(p.Stores, storeOption{Value: storesKeep, Label: "Keep its stores: " + endpointStores(wh.Stores, names), Selected: f.Store == storesKeep})
 	}
 	for _, st := range stores {
-		p.Stores = append(p.Stores, storeOption{Value: st.ID, Label: st.Name + " (" + st.Code + ")", Selected: f.Store == st.ID || f.Store == st.Code})
+		selected := f.Store == st.ID || f.Store == st.Code
+		if !st.Active && !selected {
+			continue // a deactivated store is offered only to endpoints that keep it
+		}
+		p.Stores = append(p.Stores, storeOption{Value: st.ID, Label: st.Name + " (" + storeNote(st) + ")", Selected: selected})
 	}
 	p.All = slices.Contains(f.Events, "*")
 	known := map[string]bool{"*": true}
