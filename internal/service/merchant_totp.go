@@ -197,3 +197,10 @@ func (s *Service) SignInSecondFactorAny(ctx context.Context, pendingToken, code,
 	}
 	return &SignInResult{Merchant: ses, Token: token}, nil
 }
+
+// MerchantSignInPending reports whether a pending sign-in token belongs to
+// a merchant user waiting for their second factor (rather than to staff).
+func (s *Service) MerchantSignInPending(ctx context.Context, pendingToken string) bool {
+	ses, err := s.merchantSessionByToken(ctx, pendingToken)
+	return err == nil && ses != nil && ses.PendingMFA
+}

@@ -43,6 +43,12 @@ func TestPortalTOTPOnAndSignIn(t *testing.T) {
 		t.Fatalf("a password alone opened a portal session: %v", res.Header)
 	}
 	wantStatus(t, b.get(pathPortal), http.StatusSeeOther)
+	// Merchant users have no recovery codes: the code page says whom to ask.
+	res = b.get(pathCode)
+	wantBody(t, res, "reset your portal password")
+	if strings.Contains(res.Body, "Use a recovery code") {
+		t.Error("the code page offers a merchant user recovery codes they do not have")
+	}
 	res = b.post(pathCode, url.Values{"code": {"000000"}, "next": {pathPortal}})
 	wantStatus(t, res, http.StatusBadRequest)
 	wantBody(t, res, `id="code-error"`)

@@ -22,6 +22,9 @@ type signInPage struct {
 	AskTenant bool
 	Next      string
 	Errors    formErrors
+	// Merchant is set on the code page when a merchant user signs in:
+	// they have no recovery codes, so the page says whom to ask instead.
+	Merchant bool
 }
 
 func (w *Web) signInForm(rw http.ResponseWriter, r *http.Request) error {
@@ -94,10 +97,12 @@ func (w *Web) signIn(rw http.ResponseWriter, r *http.Request) error {
 }
 
 func (w *Web) codeForm(rw http.ResponseWriter, r *http.Request) error {
-	if c, err := r.Cookie(cookiePending); err != nil || c.Value == "" {
+	c, err := r.Cookie(cookiePending)
+	if err != nil || c.Value == "" {
 		return redirect(rw, r, pathSignIn, "")
 	}
-	w.render(rw, r, http.StatusOK, "signin_code", &signInPage{page: page{Title: "Two-factor sign-in"}, Next: localPath(r.URL.Query().Get("next"))})
+	w.render(rw, r, http.StatusOK, "signin_code", &signInPage{page: page{Title: "Two-factor sign-in"}, Next: localPath(r.URL.Query().Get("next")),
+		Merchant: w.svc.MerchantSignInPending(r.Context(), c.Value)})
 	return nil
 }
 
@@ -110,6 +115,7 @@ func (w *Web) code(rw http.ResponseWriter, r *http.Request) error {
 	if c, err := r.Cookie(cookiePending); err == nil {
 		pending = c.Value
 	}
+	p.Merchant = w.svc.MerchantSignInPending(r.Context(), pending)
 	res, err := w.svc.SignInSecondFactorAny(r.Context(), pending, r.PostFormValue("code"), httpx.ClientAddr(r))
 	if keyward.ErrorCode(err) == keyward.EUnauthenticated {
 		setPending(rw, r, "", -1)
