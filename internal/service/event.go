@@ -88,7 +88,7 @@ func (s *Service) checkEvents(events []string) ([]string, error) {
 		}
 		known := e == "*"
 		for _, t := range s.EventTypes() {
-			if t.Type == e || strings.HasSuffix(e, ".*") && strings.HasPrefix(t.Type, strings.TrimSuffix(e, "*")) {
+			if eventMatches(e, t.Type) {
 				known = true
 			}
 		}
@@ -105,6 +105,12 @@ func (s *Service) checkEvents(events []string) ([]string, error) {
 	return out, nil
 }
 
+// eventMatches reports whether a subscription names an event type: "*",
+// the type itself, or a family such as "key.*".
+func eventMatches(pattern, typ string) bool {
+	return pattern == "*" || pattern == typ || strings.HasSuffix(pattern, ".*") && strings.HasPrefix(typ, strings.TrimSuffix(pattern, "*"))
+}
+
 // subscribed reports whether an endpoint receives events of typ about
 // stores (none: the event concerns the whole tenant).
 func subscribed(w *keyward.WebhookEndpoint, typ string, stores []string) bool {
@@ -113,7 +119,7 @@ func subscribed(w *keyward.WebhookEndpoint, typ string, stores []string) bool {
 	}
 	match := false
 	for _, e := range w.Events {
-		if e == "*" || e == typ || strings.HasSuffix(e, ".*") && strings.HasPrefix(typ, strings.TrimSuffix(e, "*")) {
+		if eventMatches(e, typ) {
 			match = true
 		}
 	}

@@ -5,8 +5,6 @@ import (
 	"encoding/base32"
 	"strings"
 
-	"github.com/pquerna/otp/totp"
-
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/store"
@@ -105,11 +103,7 @@ func (s *Service) NewMerchantTOTP(ctx context.Context) (*TOTPSetup, error) {
 	if err != nil {
 		return nil, err
 	}
-	k, err := totp.Generate(totp.GenerateOpts{Issuer: "keyward " + a.Domain, AccountName: a.Email, Period: totpOpts.Period, Digits: totpOpts.Digits, Algorithm: totpOpts.Algorithm})
-	if err != nil {
-		return nil, err
-	}
-	return &TOTPSetup{Secret: k.Secret(), URI: k.URL()}, nil
+	return newTOTPSetup(a)
 }
 
 // EnableMerchantTOTP makes seed the calling merchant user's second factor

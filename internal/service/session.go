@@ -658,6 +658,12 @@ func (s *Service) NewTOTP(ctx context.Context) (*TOTPSetup, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newTOTPSetup(a)
+}
+
+// newTOTPSetup makes a fresh TOTP seed named after the actor's tenant and
+// e-mail address, for staff and merchant users alike.
+func newTOTPSetup(a *keyward.Actor) (*TOTPSetup, error) {
 	k, err := totp.Generate(totp.GenerateOpts{Issuer: "keyward " + a.Domain, AccountName: a.Email, Period: totpOpts.Period, Digits: totpOpts.Digits, Algorithm: totpOpts.Algorithm})
 	if err != nil {
 		return nil, err

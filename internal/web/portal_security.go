@@ -62,11 +62,7 @@ func (w *Web) enablePortalTOTP(rw http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var setup *service.TOTPSetup
-	if fe.Err("secret") == "" {
-		setup = &service.TOTPSetup{Secret: seed, URI: r.PostFormValue("uri")}
-	}
-	p, err := w.portalSecurity(r, setup)
+	p, err := w.portalSecurity(r, setupAgain(r, fe))
 	if err != nil {
 		return err
 	}

@@ -215,11 +215,7 @@ func (w *Web) enableTOTP(rw http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var setup *service.TOTPSetup
-	if fe.Err("secret") == "" {
-		setup = &service.TOTPSetup{Secret: seed, URI: r.PostFormValue("uri")}
-	}
-	p, err := w.accountPage(r, setup)
+	p, err := w.accountPage(r, setupAgain(r, fe))
 	if err != nil {
 		return err
 	}
@@ -250,4 +246,13 @@ func (w *Web) disableTOTP(rw http.ResponseWriter, r *http.Request) error {
 	p.Errors = fe
 	w.render(rw, r, status, "account", p)
 	return nil
+}
+
+// setupAgain is the TOTP set-up a refused enrolment form showed, to show
+// again with its errors; nil when the seed itself was refused.
+func setupAgain(r *http.Request, fe formErrors) *service.TOTPSetup {
+	if fe.Err("secret") != "" {
+		return nil
+	}
+	return &service.TOTPSetup{Secret: r.PostFormValue("secret"), URI: r.PostFormValue("uri")}
 }
