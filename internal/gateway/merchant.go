@@ -184,7 +184,7 @@ func (p *Proxy) confirmOwner(w http.ResponseWriter, r *http.Request, res *replic
 	u.RawQuery, _ = stripQuery(u.RawQuery)
 	out := (&http.Request{Method: http.MethodGet, URL: &u, Header: make(http.Header, 12), Host: r.Host}).WithContext(r.Context())
 	(&httputil.ProxyRequest{In: r, Out: out}).SetURL(p.upstream)
-	f.identify(out.Header, out, new([13]string))
+	f.identify(out.Header, out, new(headerValues))
 	ans, err := p.transport.RoundTrip(out)
 	if err != nil {
 		p.badGateway(w, r, err)

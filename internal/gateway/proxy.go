@@ -597,7 +597,11 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, res *replica.Res
 		f.keyID, f.stores, f.merchantID, f.ten = res.Cred.KeyID, storesValue(&res.Cred), res.Cred.MerchantID(), res.Tenant
 	}
 	f.m, f.own, f.contentDigest, f.w = m, own, digest, w
-	f.rp.ServeHTTP(w, r)
+	if r.Header["Upgrade"] != nil && headerHasToken(r.Header["Connection"], "upgrade") {
+		f.rp.ServeHTTP(w, r)
+	} else {
+		f.relay(w, r)
+	}
 	f.keyID, f.stores, f.merchantID, f.contentDigest, f.ten, f.m, f.own, f.w = "", "", "", "", nil, nil, nil, nil
 	p.forwards.Put(f)
 }
@@ -611,47 +615,74 @@ func (f *forward) modifyResponse(res *http.Response) error {
 	return f.checkOwner(res)
 }
 
-// rewrite builds the outbound request. ReverseProxy has already removed
-// the hop-by-hop headers, including any the client named in Connection, so
-// the identity headers set here reach the upstream.
-//
-// An allowed request's forward allocates 18 times (BenchmarkProxyDecision,
-// whose canned transport adds two of its own); the route, the decision and
-// the usage count allocate nothing. Seven are here: the outbound header
-// map sized for the identity headers (four: a map of more than eight
-// entries is a map, a directory, a table and its slots), the one array
-// backing every value set here, the signature and the request id, two
-// strings that outlive the request in the header map. The other eleven are
-// ReverseProxy's: the clone of the request (request, URL, header map and
-// its slots, values), the ProxyRequest, the 1xx trace hook (its lock,
-// the trace, its closure, the context holding it, the request carrying
-// that). Pooling
-// the header map is not safe: the Transport may still be writing the
-// request when the answer has come back.
+// headerValues backs every header value the gateway sets on a forwarded
+// request, so that they cost one allocation; the v* constants name its
+// slots.
+type headerValues [14]string
+
+const (
+	vForwardedFor = iota
+	vForwardedHost
+	vForwardedProto
+	vKeyID
+	vTenant
+	vStores
+	vMethod
+	vTimestamp
+	vSignature
+	vRequestID
+	vMerchant
+	vContentDigest
+	vUserAgent
+	vTE
+)
+
+// one returns slot i of v as a header value.
+func (v *headerValues) one(i int) []string { return v[i : i+1 : i+1] }
+
+// rewrite builds the outbound request of a connection upgrade, which
+// ReverseProxy carries; every other request goes through relay. ReverseProxy
+// has already removed the hop-by-hop headers, including any the client
+// named in Connection, so the identity headers set here reach the upstream.
 func (f *forward) rewrite(pr *httputil.ProxyRequest) {
+	// The copy ReverseProxy made of the client's headers has room for
+	// those alone; a map sized for the gateway's too costs less than
+	// growing it.
+	h := make(http.Header, len(pr.Out.Header)+len(headerValues{}))
+	maps.Copy(h, pr.Out.Header)
+	f.build(pr, h, new(headerValues))
+}
+
+// build completes the outbound request pr.Out, whose header map is h, with
+// the values set here stored in v: the upstream's URL, the client's
+// credentials removed, the forwarding headers, the trace context and, for
+// a checked request, the signed identity.
+//
+// An allowed request's forward allocates 9 times (BenchmarkProxyDecision
+// counts 11: its canned transport adds two); the route, the decision and
+// the usage count allocate nothing. In relay: the outbound request with its
+// URL, header values and 1xx hook (one), the 1xx hook's closure and the
+// context carrying it, the outbound header map (four: a map of more than
+// eight entries is a map, a directory, a table and its slots), the
+// signature and the request id. The header map cannot be pooled: the
+// Transport may still be writing the request when the answer has come.
+func (f *forward) build(pr *httputil.ProxyRequest, h http.Header, v *headerValues) {
 	out := pr.Out
 	if q, ok := stripQuery(out.URL.RawQuery); ok {
 		out.URL.RawQuery = q
 	}
 	pr.SetURL(f.p.upstream)
-	// The copy ReverseProxy made of the client's headers has room for
-	// those alone; the thirteen set here would make it grow. A map sized
-	// for all of them costs less.
-	h := make(http.Header, len(out.Header)+13)
-	maps.Copy(h, out.Header)
 	out.Header = h
 	stripCredentials(h)
 	if f.own != nil && f.own.filter != "" {
 		out.URL.RawQuery = forceQuery(out.URL.RawQuery, f.own.filter, f.own.merchantID)
 	}
-	// One array backs every header value set here.
-	v := new([13]string)
 	if _, ok := h["User-Agent"]; !ok {
 		// ReverseProxy would set the same empty value, allocating it;
 		// empty, the Transport sends no User-Agent.
-		h["User-Agent"] = v[12:13:13]
+		h["User-Agent"] = v.one(vUserAgent)
 	}
-	setForwarded(pr, v[:3])
+	setForwarded(pr.In, h, v)
 	if f.p.obs != nil && f.p.obs.Tracer != nil {
 		tracing.Propagator.Inject(pr.In.Context(), propagation.HeaderCarrier(h))
 	}
@@ -661,16 +692,16 @@ func (f *forward) rewrite(pr *httputil.ProxyRequest) {
 	f.identify(h, out, v)
 	if f.w != nil {
 		// The client learns the request id the upstream was sent.
-		f.w.Header()[HeaderRequestID] = v[9:10:10]
+		f.w.Header()[HeaderRequestID] = v.one(vRequestID)
 		if x, ok := f.w.(*exchange); ok {
-			x.requestID = v[9]
+			x.requestID = v[vRequestID]
 		}
 	}
 }
 
 // identify signs the outbound request out for the forward's credential and
-// method and sets the identity headers in h, storing the values in v[3:].
-func (f *forward) identify(h http.Header, out *http.Request, v *[13]string) {
+// method and sets the identity headers in h, storing the values in v.
+func (f *forward) identify(h http.Header, out *http.Request, v *headerValues) {
 	ts := f.p.timestamp()
 	// The path and query as the request line will carry them.
 	path := out.URL.EscapedPath()
@@ -684,42 +715,41 @@ func (f *forward) identify(h http.Header, out *http.Request, v *[13]string) {
 	}
 	var sig string
 	sig, f.buf = identity.Sign(f.mac, f.buf, &id)
-	v[3], v[4], v[5], v[6], v[7], v[8] = f.keyID, f.ten.Domain, f.stores, f.m.ID, ts, sig
-	v[9], v[10], v[11] = id.RequestID, f.merchantID, f.contentDigest
-	h[identity.HeaderKeyID], h[identity.HeaderTenant], h[identity.HeaderStores] = v[3:4:4], v[4:5:5], v[5:6:6]
-	h[identity.HeaderMethod], h[identity.HeaderTimestamp], h[identity.HeaderSignature] = v[6:7:7], v[7:8:8], v[8:9:9]
-	h[identity.HeaderRequestID] = v[9:10:10]
+	v[vKeyID], v[vTenant], v[vStores], v[vMethod], v[vTimestamp], v[vSignature] = f.keyID, f.ten.Domain, f.stores, f.m.ID, ts, sig
+	v[vRequestID], v[vMerchant], v[vContentDigest] = id.RequestID, f.merchantID, f.contentDigest
+	h[identity.HeaderKeyID], h[identity.HeaderTenant], h[identity.HeaderStores] = v.one(vKeyID), v.one(vTenant), v.one(vStores)
+	h[identity.HeaderMethod], h[identity.HeaderTimestamp], h[identity.HeaderSignature] = v.one(vMethod), v.one(vTimestamp), v.one(vSignature)
+	h[identity.HeaderRequestID] = v.one(vRequestID)
 	if f.merchantID != "" {
-		h[identity.HeaderMerchant] = v[10:11:11]
+		h[identity.HeaderMerchant] = v.one(vMerchant)
 	}
 	// Signed as absent, a Content-Digest the client sent must not reach
 	// the upstream.
 	delete(h, identity.HeaderContentDigest)
 	if f.contentDigest != "" {
-		h[identity.HeaderContentDigest] = v[11:12:12]
+		h[identity.HeaderContentDigest] = v.one(vContentDigest)
 	}
 }
 
-// setForwarded sets X-Forwarded-For, -Host and -Proto as
-// ProxyRequest.SetXForwarded does, storing the values in v.
-func setForwarded(pr *httputil.ProxyRequest, v []string) {
-	h := pr.Out.Header
-	if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
-		if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 {
+// setForwarded sets X-Forwarded-For, -Host and -Proto in h for the client's
+// request in, as ProxyRequest.SetXForwarded does, storing the values in v.
+func setForwarded(in *http.Request, h http.Header, v *headerValues) {
+	if ip, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
+		if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 {
 			ip = strings.Join(prior, ", ") + ", " + ip
 		}
-		v[0] = ip
-		h["X-Forwarded-For"] = v[0:1:1]
+		v[vForwardedFor] = ip
+		h["X-Forwarded-For"] = v.one(vForwardedFor)
 	} else {
 		delete(h, "X-Forwarded-For")
 	}
-	v[1] = pr.In.Host
-	h["X-Forwarded-Host"] = v[1:2:2]
-	v[2] = "http"
-	if pr.In.TLS != nil {
-		v[2] = "https"
+	v[vForwardedHost] = in.Host
+	h["X-Forwarded-Host"] = v.one(vForwardedHost)
+	v[vForwardedProto] = "http"
+	if in.TLS != nil {
+		v[vForwardedProto] = "https"
 	}
-	h["X-Forwarded-Proto"] = v[2:3:3]
+	h["X-Forwarded-Proto"] = v.one(vForwardedProto)
 }
 
 func hasPrefixHeader(name, lowerPrefix string) bool {
