@@ -4,26 +4,26 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"math"
-
-	"github.com/keyward/keyward"
-	"github.com/keyward/keyward/internal/policy"
 )
 
 // apiKey is an API key as the replica holds it. Records live in chunks of
 // a slab and are referred to by number, so a million keys cost a million
 // fixed-size records and two tables of numbers, not a million allocations
-// and the maps that point at them.
+// and the maps that point at them. A record is 128 bytes: what keys share
+// is reached through grant, and the tenant is a number.
 type apiKey struct {
 	text    string // the key id followed by the key's name
-	tenant  string // tenant id
-	policy  *policy.Policy
-	perms   keyward.Permissions
-	stores  *keyward.StoreAccess
+	grant   *grant
 	rate    int32
+	tenant  uint32 // in keyIndex.tenantIDs
 	idLen   uint16
 	enabled bool
-	n       uint8 // secrets held in inline
-	inline  [2]keySecret
+	n       uint8 // secrets held in the arrays below
+	// The first two secrets, field by field: as two keySecrets, padding
+	// would take each from 41 bytes to 48.
+	slots   [2]int8
+	digests [2][32]byte
+	expires [2]int64     // unix nanoseconds; 0 = no expiry
 	extra   *[]keySecret // secrets beyond the first two, rare: a slot rolled with grace
 }
 
@@ -47,18 +47,18 @@ func (k *apiKey) secrets() int {
 	return n
 }
 
-// secretAt returns k's i-th secret.
-func (k *apiKey) secretAt(i int) *keySecret {
+// digestAt returns the digest of k's i-th secret.
+func (k *apiKey) digestAt(i int) *[32]byte {
 	if i < int(k.n) {
-		return &k.inline[i]
+		return &k.digests[i]
 	}
-	return &(*k.extra)[i-int(k.n)]
+	return &(*k.extra)[i-int(k.n)].digest
 }
 
 // addSecret adds a secret to k.
 func (k *apiKey) addSecret(s keySecret) {
-	if int(k.n) < len(k.inline) {
-		k.inline[k.n] = s
+	if i := int(k.n); i < len(k.digests) {
+		k.digests[i], k.expires[i], k.slots[i] = s.digest, s.expires, s.slot
 		k.n++
 		return
 	}
@@ -68,21 +68,22 @@ func (k *apiKey) addSecret(s keySecret) {
 	*k.extra = append(*k.extra, s)
 }
 
-// secret returns k's secret whose digest is d, or nil.
-func (k *apiKey) secret(d *[32]byte) *keySecret {
+// secret finds k's secret whose digest is d and returns its slot and
+// expiry.
+func (k *apiKey) secret(d *[32]byte) (slot int8, expires int64, ok bool) {
 	for i := range k.n {
-		if k.inline[i].digest == *d {
-			return &k.inline[i]
+		if k.digests[i] == *d {
+			return k.slots[i], k.expires[i], true
 		}
 	}
 	if k.extra != nil {
 		for i := range *k.extra {
-			if (*k.extra)[i].digest == *d {
-				return &(*k.extra)[i]
+			if s := &(*k.extra)[i]; s.digest == *d {
+				return s.slot, s.expires, true
 			}
 		}
 	}
-	return nil
+	return 0, 0, false
 }
 
 // setRate stores a rate limit, which the service keeps far below the
@@ -206,31 +207,49 @@ type keyIndex struct {
 	digests table
 	ids     table
 	seed    maphash.Seed
+	// Tenants are numbered in the order keys of theirs arrive; a number
+	// is not reused, and tenants are few.
+	tenantIDs []string
+	tenantNum map[string]uint32
 }
 
-func newKeyIndex() *keyIndex { return &keyIndex{seed: maphash.MakeSeed()} }
+func newKeyIndex() *keyIndex {
+	return &keyIndex{seed: maphash.MakeSeed(), tenantNum: map[string]uint32{}}
+}
+
+// tenant returns the number of the tenant with the given id.
+func (x *keyIndex) tenant(id string) uint32 {
+	n, ok := x.tenantNum[id]
+	if !ok {
+		n = uint32(len(x.tenantIDs))
+		x.tenantIDs = append(x.tenantIDs, id)
+		x.tenantNum[id] = n
+	}
+	return n
+}
 
 func digestHash(d *[32]byte) uint64 { return binary.LittleEndian.Uint64(d[:8]) }
 
 func (x *keyIndex) idHash(id string) uint64 { return maphash.String(x.seed, id) }
 
-// find returns the key holding the secret whose digest is d.
-func (x *keyIndex) find(d *[32]byte) (*apiKey, *keySecret) {
+// find returns the key holding the secret whose digest is d, with the
+// secret's slot and expiry; nil when there is none.
+func (x *keyIndex) find(d *[32]byte) (k *apiKey, slot int8, expires int64) {
 	slots := x.digests.slots
 	if len(slots) == 0 {
-		return nil, nil
+		return nil, 0, 0
 	}
 	h := digestHash(d)
 	mask := uint64(len(slots) - 1)
 	for i := h & mask; slots[i] != 0; i = (i + 1) & mask {
 		if e := slots[i]; e>>32 == h&math.MaxUint32 {
 			k := x.recs.at(uint32(e) - 1)
-			if s := k.secret(d); s != nil {
-				return k, s
+			if slot, expires, ok := k.secret(d); ok {
+				return k, slot, expires
 			}
 		}
 	}
-	return nil, nil
+	return nil, 0, 0
 }
 
 // byID returns the number of the key with the given id.
@@ -264,7 +283,7 @@ func (x *keyIndex) add(k *apiKey) uint32 {
 func (x *keyIndex) indexSecrets(ref uint32) {
 	k := x.recs.at(ref)
 	for i := range k.secrets() {
-		x.digests.insert(digestHash(&k.secretAt(i).digest), ref)
+		x.digests.insert(digestHash(k.digestAt(i)), ref)
 	}
 }
 
@@ -273,7 +292,7 @@ func (x *keyIndex) remove(ref uint32) {
 	k := x.recs.at(ref)
 	x.ids.remove(x.idHash(k.id()), ref)
 	for i := range k.secrets() {
-		x.digests.remove(digestHash(&k.secretAt(i).digest), ref)
+		x.digests.remove(digestHash(k.digestAt(i)), ref)
 	}
 	x.recs.release(ref)
 }

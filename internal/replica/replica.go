@@ -8,6 +8,7 @@ package replica
 import (
 	"context"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -214,23 +215,34 @@ func (r *Replica) loadTenant(ctx context.Context, q *store.Q, t *keyward.Tenant,
 // loadKeys reads every API key and secret into a new index. Keys and
 // secrets are read side by side, each in storage order, and joined here.
 func (r *Replica) loadKeys(ctx context.Context, q *store.Q, tenants map[string]*Tenant) (*keyIndex, error) {
+	// What Load allocates is mostly kept: collecting while the replica
+	// grows would mark it again and again for little garbage.
+	defer debug.SetGCPercent(debug.SetGCPercent(loadGCPercent))
+	// The secrets are kept in chunks, not one slice that would be copied
+	// each time it grows, and their key ids copied into blocks of text.
 	type loaded struct {
 		keyID string
 		s     keySecret
 	}
-	var secrets []loaded
+	const chunk = 1 << 14
+	var secrets [][]loaded
 	secretsRead := make(chan error, 1)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
+		var ids texts
 		secretsRead <- q.EachKeySecret(ctx, func(s *keyward.KeySecret) error {
-			secrets = append(secrets, loaded{keyID: s.KeyID, s: newKeySecret(s)})
+			if len(secrets) == 0 || len(secrets[len(secrets)-1]) == chunk {
+				secrets = append(secrets, make([]loaded, 0, chunk))
+			}
+			last := &secrets[len(secrets)-1]
+			*last = append(*last, loaded{keyID: ids.copy(s.KeyID), s: newKeySecret(s)})
 			return nil
 		})
 	}()
 	idx := newKeyIndex()
 	sh := newSharing()
-	sh.pending = map[string]*pendingPolicy{}
+	sh.pending = map[string]*pendingGrant{}
 	read := 0
 	err := q.EachKey(ctx, func(k *keyward.Key) error {
 		read++
@@ -239,10 +251,12 @@ func (r *Replica) loadKeys(ctx context.Context, q *store.Q, tenants map[string]*
 			return nil
 		}
 		ref := idx.recs.alloc()
-		if !r.compile(sh, t, k, idx.recs.at(ref), ref) {
+		a := idx.recs.at(ref)
+		if !r.compile(sh, t, k, a, ref) {
 			idx.recs.release(ref)
 			return nil
 		}
+		a.tenant = idx.tenant(t.ID)
 		idx.ids.insert(idx.idHash(k.ID), ref)
 		return nil
 	})
@@ -254,12 +268,16 @@ func (r *Replica) loadKeys(ctx context.Context, q *store.Q, tenants map[string]*
 	if err := <-secretsRead; err != nil {
 		return nil, err
 	}
-	for i := range secrets {
-		if ref, ok := idx.byID(secrets[i].keyID); ok {
-			idx.recs.at(ref).addSecret(secrets[i].s)
+	n := 0
+	for _, c := range secrets {
+		for i := range c {
+			if ref, ok := idx.byID(c[i].keyID); ok {
+				idx.recs.at(ref).addSecret(c[i].s)
+			}
 		}
+		n += len(c)
 	}
-	idx.digests.reserve(len(secrets))
+	idx.digests.reserve(n)
 	secrets = nil
 	for ref := range idx.recs.n {
 		if k := idx.recs.at(ref); k.text != "" && k.secrets() > 0 {
@@ -285,18 +303,17 @@ func newKeySecret(s *keyward.KeySecret) keySecret {
 	return ks
 }
 
-// compile fills a, record ref, with key k, sharing what it can through sh.
-// A key whose policy no longer compiles against the catalog is refused:
-// compile returns false.
+// loadGCPercent is the garbage collector's target while Load runs (see
+// loadKeys).
+const loadGCPercent = 400
+
+// compile fills a, record ref, with key k of tenant t, sharing what it can
+// through sh; the caller numbers the tenant. A key whose policy no longer
+// compiles against the catalog is refused: compile returns false.
 func (r *Replica) compile(sh *sharing, t *Tenant, k *keyward.Key, a *apiKey, ref uint32) bool {
-	*a = apiKey{
-		text: sh.copyText(k.ID, k.Name), idLen: uint16(len(k.ID)), tenant: t.ID, enabled: k.Enabled,
-		perms: sh.permissions(k.Permissions), stores: sh.storeAccess(k.Stores),
-	}
+	*a = apiKey{text: sh.copyText(k.ID, k.Name), idLen: uint16(len(k.ID)), enabled: k.Enabled}
 	a.setRate(k.RateLimit)
-	sp := service.KeySpec(k, t.storeCode)
-	sp.Permissions = a.perms
-	if err := sh.setPolicy(r.cat, a, ref, sp); err != nil {
+	if err := sh.setGrant(r.cat, a, ref, service.KeySpec(k, t.storeCode), k.Stores); err != nil {
 		r.log.Warn("key does not compile against the catalog; refusing it", "key", k.ID, "err", err)
 		return false
 	}
@@ -350,6 +367,7 @@ func (r *Replica) apply(ctx context.Context, q *store.Q, c store.Change) error {
 			r.idx.remove(old)
 		}
 		if ok {
+			a.tenant = r.idx.tenant(t.ID)
 			r.idx.add(&a)
 		}
 		r.mu.Unlock()
@@ -474,12 +492,13 @@ func (r *Replica) lookup(key string, m *catalog.Method, store string) Result {
 		expires int64
 	)
 	r.mu.RLock()
-	if k, s := r.idx.find(&d); s != nil {
+	if k, ks, kexp := r.idx.find(&d); k != nil {
+		g := k.grant
 		res.Cred = Credential{
-			KeyID: k.id(), TenantID: k.tenant, Name: k.name(), Enabled: k.enabled,
-			Policy: k.policy, Permissions: k.perms, Stores: k.stores, RateLimit: int(k.rate),
+			KeyID: k.id(), TenantID: r.idx.tenantIDs[k.tenant], Name: k.name(), Enabled: k.enabled,
+			Policy: &g.policy, Permissions: g.perms, Stores: g.stores, RateLimit: int(k.rate),
 		}
-		slot, expires = s.slot, s.expires
+		slot, expires = ks, kexp
 	} else if len(r.secrets) > 0 {
 		if e, ok := r.secrets[d]; ok {
 			res.Cred = *e.cred

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"modernc.org/sqlite"
 
@@ -399,10 +400,11 @@ func TestKeyIndexMatchesModel(t *testing.T) {
 			next++
 			id := fmt.Sprintf("key_%d", next)
 			k := &apiKey{text: id + "name", idLen: uint16(len(id))}
-			for range 1 + rng.IntN(3) {
+			for j := range 1 + rng.IntN(3) {
 				next++
 				d := digest(next)
-				k.addSecret(keySecret{digest: d, slot: 1})
+				// The slot tells the secrets apart; a third is held beyond the record.
+				k.addSecret(keySecret{digest: d, slot: int8(j), expires: int64(next)})
 				model[id] = append(model[id], d)
 			}
 			refs[id] = x.add(k)
@@ -420,10 +422,10 @@ func TestKeyIndexMatchesModel(t *testing.T) {
 			if ref, ok := x.byID(id); !ok || ref != refs[id] {
 				t.Fatalf("step %d: key %s not found by id", step, id)
 			}
-			for _, d := range ds {
-				k, s := x.find(&d)
-				if k == nil || k.id() != id || s.digest != d {
-					t.Fatalf("step %d: a secret of %s not found by digest", step, id)
+			for j, d := range ds {
+				k, slot, expires := x.find(&d)
+				if k == nil || k.id() != id || slot != int8(j) || expires != int64(binary.LittleEndian.Uint64(d[24:])) {
+					t.Fatalf("step %d: secret %d of %s not found by digest", step, j, id)
 				}
 			}
 		}
@@ -432,7 +434,7 @@ func TestKeyIndexMatchesModel(t *testing.T) {
 				t.Fatalf("step %d: removed key %s still found by id", step, id)
 			}
 		}
-		if unknown := digest(-1); func() bool { k, _ := x.find(&unknown); return k != nil }() {
+		if unknown := digest(-1); func() bool { k, _, _ := x.find(&unknown); return k != nil }() {
 			t.Fatalf("step %d: an unknown digest sharing a hash was found", step)
 		}
 		if x.digests.n != n || x.ids.n != len(model) {
@@ -611,4 +613,96 @@ func TestVerifyWhileKeysChange(t *testing.T) {
 	}
 	close(stop)
 	readers.Wait()
+}
+
+// Keys that expire at different times keep their own expiry through Load,
+// whose policies are compiled after every key has been read.
+func TestLoadKeepsEachKeysExpiry(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		var keys []*keyward.Key
+		for i := range 3 {
+			exp := f.now.Add(time.Duration(i+1) * time.Hour)
+			keys = append(keys, f.create(f.ctx, keyward.KeyCreate{Name: fmt.Sprintf("Expiring-%d", i),
+				Permissions: keyward.Permissions{"orders": keyward.LevelRead}, ExpiresAt: &exp}))
+		}
+		rep := New(f.db, f.cat, WithClock(f.clock), WithMaxStaleness(24*time.Hour))
+		if err := rep.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		list := f.method("orders.list")
+		f.now = f.now.Add(90 * time.Minute)
+		for i, k := range keys {
+			want := keyward.CodeValid
+			if i == 0 {
+				want = keyward.CodeExpired
+			}
+			if res := rep.Verify(k.Secrets[0].Secret, list, "main"); res.Code != want {
+				t.Errorf("key expiring after %d h, 90 min on: %s, want %s", i+1, res.Code, want)
+			}
+		}
+	})
+}
+
+// A million keys are a million records: one that grows costs a million
+// times its growth (on 64-bit platforms).
+func TestKeyRecordSize(t *testing.T) {
+	if n := unsafe.Sizeof(apiKey{}); n > 128 {
+		t.Errorf("a key record takes %d bytes, want at most 128", n)
+	}
+}
+
+// Many keys of different permissions and the same stores, loaded and then
+// synced, each get their own grant: the permissions, stores and policy of
+// their own settings.
+func TestEachKeyKeepsItsOwnGrant(t *testing.T) {
+	f := newFixture(t, storetest.Open(t, store.SQLite))
+	ctx := context.Background()
+	var reads []*catalog.Method // one read method of each resource
+	seen := map[string]bool{}
+	for _, m := range f.cat.Methods() {
+		if m.Access == keyward.LevelRead && !seen[m.Resource] && f.cat.HasResource(m.Resource) {
+			seen[m.Resource] = true
+			reads = append(reads, m)
+		}
+	}
+	if len(reads) < 4 {
+		t.Fatalf("only %d resources with a read method", len(reads))
+	}
+	create := func(prefix string) []*keyward.Key {
+		var keys []*keyward.Key
+		for i, m := range reads {
+			in := keyward.KeyCreate{Name: fmt.Sprintf("%s-%d", prefix, i), Permissions: keyward.Permissions{m.Resource: keyward.LevelRead}}
+			if i%2 == 1 {
+				in.Stores = keyward.StoreAccess{Access: keyward.StoresSelected, IDs: []string{"main"}}
+			}
+			keys = append(keys, f.create(f.ctx, in))
+		}
+		return keys
+	}
+	check := func(rep *Replica, keys []*keyward.Key) {
+		t.Helper()
+		for i, k := range keys {
+			own, other := reads[i], reads[(i+1)%len(reads)]
+			res := rep.Verify(k.Secrets[0].Secret, own, "main")
+			if res.Code != keyward.CodeValid || res.Cred.KeyID != k.ID || res.Cred.Permissions[own.Resource] != keyward.LevelRead ||
+				len(res.Cred.Permissions) != 1 || res.Cred.Stores.Access != k.Stores.Access || !slices.Equal(res.Cred.Stores.IDs, k.Stores.IDs) {
+				t.Errorf("key %s on %s: %s, permissions %v, stores %+v", k.Name, own.ID, res.Code, res.Cred.Permissions, res.Cred.Stores)
+			}
+			if res := rep.Verify(k.Secrets[1].Secret, other, "main"); res.Code != keyward.CodeInsufficientPermission {
+				t.Errorf("key %s on %s: %s, want INSUFFICIENT_PERMISSION", k.Name, other.ID, res.Code)
+			}
+		}
+	}
+	loaded := create("loaded")
+	rep := f.replica()
+	if err := rep.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check(rep, loaded)
+	// Keys compiled by Sync, after Load, share what Sync compiled.
+	synced := create("synced")
+	check(f.rep, synced)
+	check(f.rep, loaded)
 }

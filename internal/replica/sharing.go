@@ -18,26 +18,40 @@ import (
 // replica of many keys holds few of each. Shared values are never
 // modified. It is used under syncMu.
 type sharing struct {
-	policies map[string]*policy.Policy // by canonical policy input
-	perms    map[string]keyward.Permissions
-	stores   map[string]*keyward.StoreAccess
-	// pending, when not nil, collects the policy inputs not compiled yet
-	// and the keys waiting for each, for settle.
-	pending map[string]*pendingPolicy
+	grants map[string]*grant // by canonical policy input and store selection
+	perms  map[string]keyward.Permissions
+	stores map[string]*keyward.StoreAccess
+	// pending, when not nil, collects the grants not compiled yet and the
+	// keys waiting for each, for settle.
+	pending map[string]*pendingGrant
 	buf     []byte
 	names   []string
-	text    strings.Builder // the current block of copied strings
+	text    texts
 }
 
-// textBlock is the size of the blocks copyText stores strings in.
+// grant is what keys of equal policy input and store selection share.
+// The policy is held in it, not pointed to: Verify then reaches the
+// policy's fields through one pointer from the record, as it did when the
+// record held the policy's pointer, rather than a chain of two.
+type grant struct {
+	policy policy.Policy
+	perms  keyward.Permissions
+	stores *keyward.StoreAccess
+}
+
+// textBlock is the size of the blocks texts stores strings in.
 const textBlock = 64 << 10
 
-// copyText returns the concatenation of parts, stored with other copied
-// strings in blocks of textBlock bytes. The strings a credential keeps
-// arrive from the database among many short-lived ones of the same size;
-// kept in place, a few of them would hold on to each page of those, so
-// they are copied together instead.
-func (sh *sharing) copyText(parts ...string) string {
+// texts copies strings together into blocks of textBlock bytes. The
+// strings a credential keeps arrive from the database among many
+// short-lived ones of the same size; kept in place, a few of them would
+// hold on to each page of those, so they are copied together instead.
+type texts struct {
+	b strings.Builder // the current block
+}
+
+// copy returns the concatenation of parts, stored in the current block.
+func (t *texts) copy(parts ...string) string {
 	n := 0
 	for _, p := range parts {
 		n += len(p)
@@ -45,19 +59,23 @@ func (sh *sharing) copyText(parts ...string) string {
 	if n > textBlock/8 {
 		return strings.Join(parts, "")
 	}
-	if sh.text.Cap()-sh.text.Len() < n {
-		sh.text = strings.Builder{}
-		sh.text.Grow(textBlock)
+	if t.b.Cap()-t.b.Len() < n {
+		t.b = strings.Builder{}
+		t.b.Grow(textBlock)
 	}
-	start := sh.text.Len()
+	start := t.b.Len()
 	for _, p := range parts {
-		sh.text.WriteString(p)
+		t.b.WriteString(p)
 	}
-	return sh.text.String()[start:]
+	return t.b.String()[start:]
 }
 
+// copyText returns the concatenation of parts, copied with the other
+// strings sh keeps.
+func (sh *sharing) copyText(parts ...string) string { return sh.text.copy(parts...) }
+
 func newSharing() *sharing {
-	return &sharing{policies: map[string]*policy.Policy{}, perms: map[string]keyward.Permissions{}, stores: map[string]*keyward.StoreAccess{}}
+	return &sharing{grants: map[string]*grant{}, perms: map[string]keyward.Permissions{}, stores: map[string]*keyward.StoreAccess{}}
 }
 
 // appendPermissions appends a canonical text of p: resources in order.
@@ -111,27 +129,36 @@ func (sh *sharing) appendSpec(b []byte, sp policy.Spec) []byte {
 	return b
 }
 
-// pendingPolicy is a policy input and the keys waiting for its policy.
-type pendingPolicy struct {
-	spec policy.Spec
-	refs []uint32
+// pendingGrant is a grant's policy input and store selection, and the
+// keys waiting for it.
+type pendingGrant struct {
+	spec   policy.Spec
+	stores *keyward.StoreAccess
+	refs   []uint32
 }
 
-// setPolicy gives a, record ref, the policy compiled from sp, shared with
-// keys of an equal input. When sh collects pending policies, it leaves the
-// record waiting for settle instead.
-func (sh *sharing) setPolicy(cat *catalog.Catalog, a *apiKey, ref uint32, sp policy.Spec) error {
+// setGrant gives a, record ref, the grant of policy input sp and store
+// selection st, shared with keys of equal ones. When sh collects pending
+// grants, it leaves the record waiting for settle instead.
+func (sh *sharing) setGrant(cat *catalog.Catalog, a *apiKey, ref uint32, sp policy.Spec, st keyward.StoreAccess) error {
 	b := sh.appendSpec(sh.buf[:0], sp)
+	b = appendStoreAccess(append(b, 2), st)
 	sh.buf = b
-	if p, ok := sh.policies[string(b)]; ok {
-		a.policy = p
+	if g, ok := sh.grants[string(b)]; ok {
+		a.grant = g
 		return nil
 	}
 	if sh.pending != nil {
 		g := sh.pending[string(b)]
 		if g == nil {
-			g = &pendingPolicy{spec: sp}
+			// What sp points to may be reused for the next key.
+			if sp.ExpiresAt != nil {
+				exp := *sp.ExpiresAt
+				sp.ExpiresAt = &exp
+			}
+			g = &pendingGrant{spec: sp}
 			sh.pending[string(b)] = g
+			g.stores = sh.storeAccess(st) // reuses sh.buf
 		}
 		g.refs = append(g.refs, ref)
 		return nil
@@ -140,18 +167,22 @@ func (sh *sharing) setPolicy(cat *catalog.Catalog, a *apiKey, ref uint32, sp pol
 	if err != nil {
 		return err
 	}
-	sh.policies[string(b)] = p
-	a.policy = p
+	g := &grant{policy: *p}
+	sh.grants[string(b)] = g
+	g.perms, g.stores = sh.permissions(sp.Permissions), sh.storeAccess(st) // reuse sh.buf
+	a.grant = g
 	return nil
 }
 
-// settle compiles the pending policies and gives each waiting record its
-// own, together with a fresh copy of its shared permission set; records
-// whose policy does not compile are taken out of idx. Load defers this
-// until it has read every key and, for a large replica, collects the
-// garbage of reading first: what the replica keeps is then allocated
-// together, instead of scattered among short-lived objects of the same
-// size, where it would keep their memory from being reused.
+// settle compiles the pending grants and gives each waiting record its
+// own, with a fresh copy of its shared permission set; records whose
+// policy does not compile are taken out of idx. Load defers this until it
+// has read every key and, for a large replica, collects the garbage of
+// reading first: what the replica keeps is then allocated together,
+// instead of scattered among short-lived objects of the same size, where
+// it would keep their memory from being reused. For the same reason, and
+// because Load does not keep sh, nothing is added to sh's maps: their
+// keys would be short-lived objects among the policies.
 func (sh *sharing) settle(cat *catalog.Catalog, idx *keyIndex, log *slog.Logger, keys int) {
 	pending := sh.pending
 	sh.pending = nil
@@ -168,10 +199,8 @@ func (sh *sharing) settle(cat *catalog.Catalog, idx *keyIndex, log *slog.Logger,
 			}
 			continue
 		}
-		// Keys of one policy input have equal permissions: the input's
-		// canonical text starts with theirs.
 		var pm keyward.Permissions
-		if old := idx.recs.at(g.refs[0]).perms; old != nil {
+		if old := g.spec.Permissions; old != nil {
 			b := sh.appendPermissions(sh.buf[:0], old)
 			sh.buf = b
 			if pm = perms[string(b)]; pm == nil {
@@ -179,15 +208,11 @@ func (sh *sharing) settle(cat *catalog.Catalog, idx *keyIndex, log *slog.Logger,
 				perms[string(b)] = pm
 			}
 		}
+		gr := &grant{policy: *p, perms: pm, stores: g.stores}
 		for _, ref := range g.refs {
-			a := idx.recs.at(ref)
-			a.policy, a.perms = p, pm
+			idx.recs.at(ref).grant = gr
 		}
-		b := sh.appendSpec(sh.buf[:0], g.spec)
-		sh.buf = b
-		sh.policies[string(b)] = p
 	}
-	sh.perms = perms
 }
 
 // permissions returns a permission set equal to p, shared.
@@ -212,11 +237,7 @@ func (sh *sharing) storeAccess(s keyward.StoreAccess) *keyward.StoreAccess {
 	if s.Access == keyward.StoresAll && len(s.IDs) == 0 {
 		return allStores
 	}
-	b := append(sh.buf[:0], s.Access...)
-	for _, id := range s.IDs {
-		b = append(b, 0)
-		b = append(b, id...)
-	}
+	b := appendStoreAccess(sh.buf[:0], s)
 	sh.buf = b
 	if p, ok := sh.stores[string(b)]; ok {
 		return p
@@ -227,4 +248,14 @@ func (sh *sharing) storeAccess(s keyward.StoreAccess) *keyward.StoreAccess {
 	}
 	sh.stores[string(b)] = p
 	return p
+}
+
+// appendStoreAccess appends a canonical text of s.
+func appendStoreAccess(b []byte, s keyward.StoreAccess) []byte {
+	b = append(b, s.Access...)
+	for _, id := range s.IDs {
+		b = append(b, 0)
+		b = append(b, id...)
+	}
+	return b
 }

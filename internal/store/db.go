@@ -194,6 +194,9 @@ type Q struct {
 	q      querier
 	engine Engine
 	tx     bool
+	// path is the SQLite file, which scans of whole tables read on a
+	// connection of their own (see sqliteRows); "" in a transaction.
+	path string
 	// committed runs after the transaction commits (see AfterCommit).
 	committed []func()
 }
@@ -210,7 +213,13 @@ func (q *Q) AfterCommit(fn func()) {
 }
 
 // Read returns a Q for reads outside a transaction.
-func (db *DB) Read() *Q { return &Q{q: db.sql, engine: db.engine} }
+func (db *DB) Read() *Q {
+	q := &Q{q: db.sql, engine: db.engine}
+	if db.engine == SQLite {
+		q.path = db.dsn
+	}
+	return q
+}
 
 // Write runs fn in one transaction, committing when fn returns nil.
 func (db *DB) Write(ctx context.Context, fn func(q *Q) error) error {

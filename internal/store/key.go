@@ -248,11 +248,41 @@ func (q *Q) fillKeys(ctx context.Context, keys []*keyward.Key) error {
 // with its store selection but without its secrets: the data plane loads
 // its replica with it and EachKeySecret, and a scan in storage order is
 // many times faster than one ordered by key. k is reused between calls,
-// and keys whose permissions are stored as equal text share one
-// Permissions map: fn must neither keep k nor modify what it holds.
+// its strings may point into memory the next row reuses, and keys whose
+// permissions are stored as equal text share one Permissions map: fn must
+// neither keep k nor modify what it holds, and must copy what it keeps.
 func (q *Q) EachKey(ctx context.Context, fn func(k *keyward.Key) error) error {
-	stores := map[string][]string{}
-	rows, err := q.query(ctx, `SELECT key_id, store_id FROM api_key_stores`)
+	d := keyScan{stores: map[string]int{}, ids: map[string]string{}, perms: map[string]keyward.Permissions{}, fn: fn}
+	const storesQuery = `SELECT key_id, store_id FROM api_key_stores`
+	const keysQuery = `SELECT id, tenant_id, name, enabled, permissions, store_access, methods, rate_limit, expires_at FROM api_keys`
+	if q.path != "" {
+		err := sqliteRows(ctx, q.path, storesQuery, func(r *sqliteRow) error {
+			d.addStore(r.text(0), r.text(1))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return sqliteRows(ctx, q.path, keysQuery, func(r *sqliteRow) error {
+			d.k = keyward.Key{ID: r.text(0), TenantID: r.text(1), Name: r.text(2), Enabled: r.int64(3) != 0,
+				Stores: keyward.StoreAccess{Access: r.text(5)}, RateLimit: int(r.int64(7))}
+			var methods *string
+			if !r.null(6) {
+				m := r.text(6)
+				methods = &m
+			}
+			var exp *time.Time
+			if !r.null(8) {
+				t, err := parseSQLiteTime(r.text(8))
+				if err != nil {
+					return err
+				}
+				exp = &t
+			}
+			return d.emit(r.text(4), methods, exp)
+		})
+	}
+	rows, err := q.query(ctx, storesQuery)
 	if err != nil {
 		return err
 	}
@@ -262,71 +292,127 @@ func (q *Q) EachKey(ctx context.Context, fn func(k *keyward.Key) error) error {
 			rows.Close()
 			return err
 		}
-		stores[kid] = append(stores[kid], sid)
+		d.addStore(kid, sid)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return normalise(err)
 	}
-	rows, err = q.query(ctx, `SELECT id, tenant_id, name, enabled, permissions, store_access, methods, rate_limit, expires_at FROM api_keys`)
+	rows, err = q.query(ctx, keysQuery)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	perms := map[string]keyward.Permissions{} // identical permission texts decode once
 	var (
-		k        keyward.Key
 		permText string
 		methods  sql.NullString
 		exp      sql.NullTime
-		expiry   time.Time
 	)
 	for rows.Next() {
-		k = keyward.Key{}
+		d.k = keyward.Key{}
+		k := &d.k
 		if err := rows.Scan(&k.ID, &k.TenantID, &k.Name, &k.Enabled, &permText, &k.Stores.Access, &methods, &k.RateLimit, &exp); err != nil {
 			return err
 		}
-		p, ok := perms[permText]
-		if !ok {
-			if err := json.Unmarshal([]byte(permText), &p); err != nil {
-				return err
-			}
-			perms[permText] = p
-		}
-		k.Permissions = p
-		if ids := stores[k.ID]; ids != nil {
-			slices.Sort(ids)
-			k.Stores.IDs = ids
-		}
-		if exp.Valid {
-			expiry = exp.Time
-			k.ExpiresAt = &expiry
-		}
+		var m *string
 		if methods.Valid {
-			if err := json.Unmarshal([]byte(methods.String), &k.Methods); err != nil {
-				return err
-			}
+			m = &methods.String
 		}
-		if err := fn(&k); err != nil {
+		if err := d.emit(permText, m, timePtr(exp)); err != nil {
 			return err
 		}
 	}
 	return normalise(rows.Err())
 }
 
+// keyScan is what EachKey keeps while it reads.
+type keyScan struct {
+	k      keyward.Key
+	stores map[string]int // key id -> its store ids in lists
+	lists  [][]string
+	ids    map[string]string // store ids, each kept once
+	perms  map[string]keyward.Permissions
+	expiry time.Time
+	fn     func(k *keyward.Key) error
+}
+
+// addStore records that key kid may use store sid. The strings may point
+// into a row's memory: what is kept is copied.
+func (d *keyScan) addStore(kid, sid string) {
+	id, ok := d.ids[sid]
+	if !ok {
+		id = strings.Clone(sid)
+		d.ids[id] = id
+	}
+	i, ok := d.stores[kid]
+	if !ok {
+		i = len(d.lists)
+		d.stores[strings.Clone(kid)] = i
+		d.lists = append(d.lists, nil)
+	}
+	d.lists[i] = append(d.lists[i], id)
+}
+
+// emit completes d.k with its permissions, stores, methods and expiry, and
+// calls fn with it.
+func (d *keyScan) emit(permText string, methods *string, exp *time.Time) error {
+	k := &d.k
+	p, ok := d.perms[permText]
+	if !ok {
+		if err := json.Unmarshal([]byte(permText), &p); err != nil {
+			return err
+		}
+		d.perms[strings.Clone(permText)] = p
+	}
+	k.Permissions = p
+	if i, ok := d.stores[k.ID]; ok {
+		ids := d.lists[i]
+		slices.Sort(ids)
+		k.Stores.IDs = ids
+	}
+	if exp != nil {
+		d.expiry = *exp
+		k.ExpiresAt = &d.expiry
+	}
+	if methods != nil {
+		if err := json.Unmarshal([]byte(*methods), &k.Methods); err != nil {
+			return err
+		}
+	}
+	return d.fn(k)
+}
+
 // EachKeySecret calls fn for every API key secret, in storage order. s is
-// reused between calls, its Digest included: fn must copy what it keeps.
+// reused between calls, and its strings and Digest may point into memory
+// the next row reuses: fn must copy what it keeps.
 func (q *Q) EachKeySecret(ctx context.Context, fn func(s *keyward.KeySecret) error) error {
-	rows, err := q.query(ctx, `SELECT id, key_id, slot, digest, expires_at FROM api_key_secrets`)
+	const query = `SELECT id, key_id, slot, digest, expires_at FROM api_key_secrets`
+	var (
+		s      keyward.KeySecret
+		expiry time.Time
+	)
+	if q.path != "" {
+		return sqliteRows(ctx, q.path, query, func(r *sqliteRow) error {
+			s = keyward.KeySecret{ID: r.text(0), KeyID: r.text(1), Slot: int(r.int64(2)), Digest: r.blob(3)}
+			if !r.null(4) {
+				t, err := parseSQLiteTime(r.text(4))
+				if err != nil {
+					return err
+				}
+				expiry = t
+				s.ExpiresAt = &expiry
+			}
+			return fn(&s)
+		})
+	}
+	rows, err := q.query(ctx, query)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	var (
-		s      keyward.KeySecret
 		digest sql.RawBytes
 		exp    sql.NullTime
-		expiry time.Time
 	)
 	for rows.Next() {
 		s = keyward.KeySecret{}
