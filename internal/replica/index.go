@@ -9,8 +9,9 @@ import (
 // apiKey is an API key as the replica holds it. Records live in chunks of
 // a slab and are referred to by number, so a million keys cost a million
 // fixed-size records and two tables of numbers, not a million allocations
-// and the maps that point at them. A record is 128 bytes: what keys share
-// is reached through grant, and the tenant is a number.
+// and the maps that point at them. A record is 104 bytes: what keys share
+// is reached through grant, the tenant is a number, and what few keys
+// need is kept aside (rareSecrets).
 type apiKey struct {
 	text    string // the key id followed by the key's name
 	grant   *grant
@@ -18,13 +19,17 @@ type apiKey struct {
 	tenant  uint32 // in keyIndex.tenantIDs
 	idLen   uint16
 	enabled bool
+	rare    bool  // keyIndex.rare holds more of its secrets
 	n       uint8 // secrets held in the arrays below
-	// The first two secrets, field by field: as two keySecrets, padding
-	// would take each from 41 bytes to 48.
 	slots   [2]int8
 	digests [2][32]byte
-	expires [2]int64     // unix nanoseconds; 0 = no expiry
-	extra   *[]keySecret // secrets beyond the first two, rare: a slot rolled with grace
+}
+
+// rareSecrets is what few keys need: an expiry for one of their first two
+// secrets, or a third secret, as a slot rolled with grace has.
+type rareSecrets struct {
+	expires [2]int64 // of the record's secrets; 0 = no expiry
+	extra   []keySecret
 }
 
 // keySecret is one secret of an API key. Its id is not kept: the digest
@@ -37,54 +42,6 @@ type keySecret struct {
 
 func (k *apiKey) id() string   { return k.text[:k.idLen] }
 func (k *apiKey) name() string { return k.text[k.idLen:] }
-
-// secrets returns the number of secrets k holds.
-func (k *apiKey) secrets() int {
-	n := int(k.n)
-	if k.extra != nil {
-		n += len(*k.extra)
-	}
-	return n
-}
-
-// digestAt returns the digest of k's i-th secret.
-func (k *apiKey) digestAt(i int) *[32]byte {
-	if i < int(k.n) {
-		return &k.digests[i]
-	}
-	return &(*k.extra)[i-int(k.n)].digest
-}
-
-// addSecret adds a secret to k.
-func (k *apiKey) addSecret(s keySecret) {
-	if i := int(k.n); i < len(k.digests) {
-		k.digests[i], k.expires[i], k.slots[i] = s.digest, s.expires, s.slot
-		k.n++
-		return
-	}
-	if k.extra == nil {
-		k.extra = new([]keySecret)
-	}
-	*k.extra = append(*k.extra, s)
-}
-
-// secret finds k's secret whose digest is d and returns its slot and
-// expiry.
-func (k *apiKey) secret(d *[32]byte) (slot int8, expires int64, ok bool) {
-	for i := range k.n {
-		if k.digests[i] == *d {
-			return k.slots[i], k.expires[i], true
-		}
-	}
-	if k.extra != nil {
-		for i := range *k.extra {
-			if s := &(*k.extra)[i]; s.digest == *d {
-				return s.slot, s.expires, true
-			}
-		}
-	}
-	return 0, 0, false
-}
 
 // setRate stores a rate limit, which the service keeps far below the
 // limit of the record's field.
@@ -128,7 +85,9 @@ func (rs *records) release(ref uint32) {
 // probing. A slot holds the low 32 bits of the entry's hash above the
 // record number plus one, 0 meaning empty: lookups compare those bits
 // before they read a record, and growing or deleting never needs the
-// records. It stays at most half full.
+// records. An entry's home slot is those 32 bits scaled to the table's
+// size, which need not be a power of two: a table grows when it would be
+// more than three quarters full, to about two thirds full or less.
 type table struct {
 	slots []uint64
 	n     int
@@ -136,25 +95,36 @@ type table struct {
 
 func entry64(h uint64, ref uint32) uint64 { return h<<32 | (uint64(ref) + 1) }
 
+// home returns the home slot of hash h in a table of size slots.
+func home(h uint64, size int) int { return int((h & math.MaxUint32) * uint64(size) >> 32) }
+
 // reserve makes room for n entries in all.
 func (t *table) reserve(n int) {
-	size := max(len(t.slots), 64)
-	for size < 2*n {
-		size *= 2
-	}
-	if size == len(t.slots) {
+	if 4*n <= 3*len(t.slots) {
 		return
 	}
+	t.resize(max(64, 2*len(t.slots), n+n/2))
+}
+
+// fit shrinks t to about two thirds full, if it is much emptier.
+func (t *table) fit() {
+	if size := max(64, t.n+t.n/2); size < len(t.slots)*7/8 {
+		t.resize(size)
+	}
+}
+
+func (t *table) resize(size int) {
 	old := t.slots
 	t.slots = make([]uint64, size)
-	mask := uint64(size - 1)
 	for _, e := range old {
 		if e == 0 {
 			continue
 		}
-		i := e >> 32 & mask
+		i := home(e>>32, size)
 		for t.slots[i] != 0 {
-			i = (i + 1) & mask
+			if i++; i == size {
+				i = 0
+			}
 		}
 		t.slots[i] = e
 	}
@@ -162,10 +132,12 @@ func (t *table) reserve(n int) {
 
 func (t *table) insert(h uint64, ref uint32) {
 	t.reserve(t.n + 1)
-	mask := uint64(len(t.slots) - 1)
-	i := h & mask
+	size := len(t.slots)
+	i := home(h, size)
 	for t.slots[i] != 0 {
-		i = (i + 1) & mask
+		if i++; i == size {
+			i = 0
+		}
 	}
 	t.slots[i] = entry64(h, ref)
 	t.n++
@@ -174,22 +146,30 @@ func (t *table) insert(h uint64, ref uint32) {
 // remove deletes the entry for ref under hash h, moving back the entries
 // after it that would no longer be found.
 func (t *table) remove(h uint64, ref uint32) {
-	if len(t.slots) == 0 {
+	size := len(t.slots)
+	if size == 0 {
 		return
 	}
-	mask := uint64(len(t.slots) - 1)
 	want := entry64(h, ref)
-	i := h & mask
+	i := home(h, size)
 	for t.slots[i] != want {
 		if t.slots[i] == 0 {
 			return
 		}
-		i = (i + 1) & mask
+		if i++; i == size {
+			i = 0
+		}
 	}
 	t.slots[i] = 0
 	t.n--
-	for j := (i + 1) & mask; t.slots[j] != 0; j = (j + 1) & mask {
-		home := t.slots[j] >> 32 & mask
+	for j := i + 1; ; j++ {
+		if j == size {
+			j = 0
+		}
+		if t.slots[j] == 0 {
+			break
+		}
+		home := home(t.slots[j]>>32, size)
 		// The entry at j stays if its home lies cyclically in (i, j].
 		if (i < j && i < home && home <= j) || (i > j && (home > i || home <= j)) {
 			continue
@@ -211,10 +191,11 @@ type keyIndex struct {
 	// is not reused, and tenants are few.
 	tenantIDs []string
 	tenantNum map[string]uint32
+	rare      map[uint32]*rareSecrets // by record number
 }
 
 func newKeyIndex() *keyIndex {
-	return &keyIndex{seed: maphash.MakeSeed(), tenantNum: map[string]uint32{}}
+	return &keyIndex{seed: maphash.MakeSeed(), tenantNum: map[string]uint32{}, rare: map[uint32]*rareSecrets{}}
 }
 
 // tenant returns the number of the tenant with the given id.
@@ -240,13 +221,16 @@ func (x *keyIndex) find(d *[32]byte) (k *apiKey, slot int8, expires int64) {
 		return nil, 0, 0
 	}
 	h := digestHash(d)
-	mask := uint64(len(slots) - 1)
-	for i := h & mask; slots[i] != 0; i = (i + 1) & mask {
+	for i := home(h, len(slots)); slots[i] != 0; {
 		if e := slots[i]; e>>32 == h&math.MaxUint32 {
-			k := x.recs.at(uint32(e) - 1)
-			if slot, expires, ok := k.secret(d); ok {
+			ref := uint32(e) - 1
+			k := x.recs.at(ref)
+			if slot, expires, ok := x.secret(ref, k, d); ok {
 				return k, slot, expires
 			}
+		}
+		if i++; i == len(slots) {
+			i = 0
 		}
 	}
 	return nil, 0, 0
@@ -259,21 +243,87 @@ func (x *keyIndex) byID(id string) (uint32, bool) {
 		return 0, false
 	}
 	h := x.idHash(id)
-	mask := uint64(len(slots) - 1)
-	for i := h & mask; slots[i] != 0; i = (i + 1) & mask {
+	for i := home(h, len(slots)); slots[i] != 0; {
 		if e := slots[i]; e>>32 == h&math.MaxUint32 {
 			if ref := uint32(e) - 1; x.recs.at(ref).id() == id {
 				return ref, true
 			}
 		}
+		if i++; i == len(slots) {
+			i = 0
+		}
 	}
 	return 0, false
 }
 
-// add stores k and indexes it by id and by its secrets' digests.
-func (x *keyIndex) add(k *apiKey) uint32 {
+// secret finds the secret of k, record ref, whose digest is d and
+// returns its slot and expiry.
+func (x *keyIndex) secret(ref uint32, k *apiKey, d *[32]byte) (slot int8, expires int64, ok bool) {
+	for i := range k.n {
+		if k.digests[i] == *d {
+			if k.rare {
+				expires = x.rare[ref].expires[i]
+			}
+			return k.slots[i], expires, true
+		}
+	}
+	if k.rare {
+		for _, s := range x.rare[ref].extra {
+			if s.digest == *d {
+				return s.slot, s.expires, true
+			}
+		}
+	}
+	return 0, 0, false
+}
+
+// secrets returns the number of secrets of record ref.
+func (x *keyIndex) secrets(ref uint32) int {
+	k := x.recs.at(ref)
+	n := int(k.n)
+	if k.rare {
+		n += len(x.rare[ref].extra)
+	}
+	return n
+}
+
+// digestAt returns the digest of the i-th secret of record ref.
+func (x *keyIndex) digestAt(ref uint32, i int) *[32]byte {
+	k := x.recs.at(ref)
+	if i < int(k.n) {
+		return &k.digests[i]
+	}
+	return &x.rare[ref].extra[i-int(k.n)].digest
+}
+
+// addSecret adds a secret to record ref; indexSecrets indexes it.
+func (x *keyIndex) addSecret(ref uint32, s keySecret) {
+	k := x.recs.at(ref)
+	rare := x.rare[ref]
+	if rare == nil && (s.expires != 0 || int(k.n) == len(k.digests)) {
+		rare = new(rareSecrets)
+		x.rare[ref] = rare
+		k.rare = true
+	}
+	if i := int(k.n); i < len(k.digests) {
+		k.digests[i], k.slots[i] = s.digest, s.slot
+		if rare != nil {
+			rare.expires[i] = s.expires
+		}
+		k.n++
+		return
+	}
+	rare.extra = append(rare.extra, s)
+}
+
+// add stores k, which holds no secrets yet, with the given secrets and
+// indexes it by id and by its secrets' digests.
+func (x *keyIndex) add(k *apiKey, secrets []keySecret) uint32 {
 	ref := x.recs.alloc()
 	*x.recs.at(ref) = *k
+	for _, s := range secrets {
+		x.addSecret(ref, s)
+	}
 	x.ids.insert(x.idHash(k.id()), ref)
 	x.indexSecrets(ref)
 	return ref
@@ -281,9 +331,8 @@ func (x *keyIndex) add(k *apiKey) uint32 {
 
 // indexSecrets indexes the secrets of the record ref by digest.
 func (x *keyIndex) indexSecrets(ref uint32) {
-	k := x.recs.at(ref)
-	for i := range k.secrets() {
-		x.digests.insert(digestHash(k.digestAt(i)), ref)
+	for i := range x.secrets(ref) {
+		x.digests.insert(digestHash(x.digestAt(ref, i)), ref)
 	}
 }
 
@@ -291,8 +340,9 @@ func (x *keyIndex) indexSecrets(ref uint32) {
 func (x *keyIndex) remove(ref uint32) {
 	k := x.recs.at(ref)
 	x.ids.remove(x.idHash(k.id()), ref)
-	for i := range k.secrets() {
-		x.digests.remove(digestHash(k.digestAt(i)), ref)
+	for i := range x.secrets(ref) {
+		x.digests.remove(digestHash(x.digestAt(ref, i)), ref)
 	}
+	delete(x.rare, ref)
 	x.recs.release(ref)
 }

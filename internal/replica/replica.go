@@ -268,11 +268,12 @@ func (r *Replica) loadKeys(ctx context.Context, q *store.Q, tenants map[string]*
 	if err := <-secretsRead; err != nil {
 		return nil, err
 	}
+	idx.ids.fit()
 	n := 0
 	for _, c := range secrets {
 		for i := range c {
 			if ref, ok := idx.byID(c[i].keyID); ok {
-				idx.recs.at(ref).addSecret(c[i].s)
+				idx.addSecret(ref, c[i].s)
 			}
 		}
 		n += len(c)
@@ -280,14 +281,14 @@ func (r *Replica) loadKeys(ctx context.Context, q *store.Q, tenants map[string]*
 	idx.digests.reserve(n)
 	secrets = nil
 	for ref := range idx.recs.n {
-		if k := idx.recs.at(ref); k.text != "" && k.secrets() > 0 {
+		if idx.recs.at(ref).text != "" && idx.secrets(ref) > 0 {
 			idx.indexSecrets(ref)
 		}
 	}
 	sh.settle(r.cat, idx, r.log, read)
 	// A key without secrets cannot be used; Sync adds it when it gets one.
 	for ref := range idx.recs.n {
-		if k := idx.recs.at(ref); k.text != "" && k.secrets() == 0 {
+		if idx.recs.at(ref).text != "" && idx.secrets(ref) == 0 {
 			idx.remove(ref)
 		}
 	}
@@ -308,17 +309,15 @@ func newKeySecret(s *keyward.KeySecret) keySecret {
 const loadGCPercent = 400
 
 // compile fills a, record ref, with key k of tenant t, sharing what it can
-// through sh; the caller numbers the tenant. A key whose policy no longer
-// compiles against the catalog is refused: compile returns false.
+// through sh; the caller numbers the tenant and adds the secrets. A key
+// whose policy no longer compiles against the catalog is refused: compile
+// returns false.
 func (r *Replica) compile(sh *sharing, t *Tenant, k *keyward.Key, a *apiKey, ref uint32) bool {
 	*a = apiKey{text: sh.copyText(k.ID, k.Name), idLen: uint16(len(k.ID)), enabled: k.Enabled}
 	a.setRate(k.RateLimit)
 	if err := sh.setGrant(r.cat, a, ref, service.KeySpec(k, t.storeCode), k.Stores); err != nil {
 		r.log.Warn("key does not compile against the catalog; refusing it", "key", k.ID, "err", err)
 		return false
-	}
-	for i := range k.Secrets {
-		a.addSecret(newKeySecret(&k.Secrets[i]))
 	}
 	return true
 }
@@ -361,14 +360,20 @@ func (r *Replica) apply(ctx context.Context, q *store.Q, c store.Change) error {
 		t := r.tenants[c.TenantID]
 		r.mu.RUnlock()
 		var a apiKey
-		ok := k != nil && t != nil && r.compile(r.share, t, k, &a, 0) && a.secrets() > 0
+		ok := k != nil && t != nil && len(k.Secrets) > 0 && r.compile(r.share, t, k, &a, 0)
+		secrets := make([]keySecret, 0, 2)
+		if ok {
+			for i := range k.Secrets {
+				secrets = append(secrets, newKeySecret(&k.Secrets[i]))
+			}
+		}
 		r.mu.Lock()
 		if old, found := r.idx.byID(c.ObjectID); found {
 			r.idx.remove(old)
 		}
 		if ok {
 			a.tenant = r.idx.tenant(t.ID)
-			r.idx.add(&a)
+			r.idx.add(&a, secrets)
 		}
 		r.mu.Unlock()
 	case "merchant_user":
