@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/catalog"
@@ -189,9 +190,26 @@ func (sh *sharing) settle(cat *catalog.Catalog, idx *keyIndex, log *slog.Logger,
 	if keys >= 10_000 {
 		runtime.GC()
 	}
-	perms := make(map[string]keyward.Permissions, len(sh.perms))
+	// The policies are compiled on every processor: nothing else runs now.
+	groups := make([]*pendingGrant, 0, len(pending))
 	for _, g := range pending {
-		p, err := policy.Compile(cat, g.spec)
+		groups = append(groups, g)
+	}
+	policies := make([]*policy.Policy, len(groups))
+	errs := make([]error, len(groups))
+	var wg sync.WaitGroup
+	workers := runtime.GOMAXPROCS(0)
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(groups); i += workers {
+				policies[i], errs[i] = policy.Compile(cat, groups[i].spec)
+			}
+		})
+	}
+	wg.Wait()
+	perms := make(map[string]keyward.Permissions, len(sh.perms))
+	for i, g := range groups {
+		p, err := policies[i], errs[i]
 		if err != nil {
 			for _, ref := range g.refs {
 				log.Warn("key does not compile against the catalog; refusing it", "key", idx.recs.at(ref).id(), "err", err)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -126,5 +127,55 @@ func TestParseSQLiteTime(t *testing.T) {
 	}
 	if _, err := parseSQLiteTime("tomorrow"); err == nil {
 		t.Error(`"tomorrow" was read as a time`)
+	}
+}
+
+// A scan read ahead of its callback stops when the callback fails, and
+// reads every key otherwise.
+func TestEachKeyReadAheadStopsOnError(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, "", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	const n = 10*keyBatchSize + 7
+	err = db.Write(ctx, func(q *Q) error {
+		if err := q.InsertTenant(ctx, &keyward.Tenant{ID: "ten_a", Domain: "a", Name: "A", CreatedAt: at}); err != nil {
+			return err
+		}
+		for i := range n {
+			k := &keyward.Key{ID: fmt.Sprintf("key_%05d", i), TenantID: "ten_a", Name: fmt.Sprintf("k%05d", i),
+				Permissions: keyward.Permissions{}, Stores: keyward.StoreAccess{Access: keyward.StoresAll}, CreatedAt: at, UpdatedAt: at}
+			if err := q.InsertKey(ctx, k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	err = db.Read().EachKey(ctx, func(k *keyward.Key) error {
+		seen[k.ID+"/"+k.Name] = true
+		return nil
+	})
+	if err != nil || len(seen) != n || !seen["key_00000/k00000"] || !seen[fmt.Sprintf("key_%05d/k%05d", n-1, n-1)] {
+		t.Fatalf("read %d of %d keys: %v", len(seen), n, err)
+	}
+	stop := errors.New("stop")
+	for _, after := range []int{1, keyBatchSize, 3*keyBatchSize + 1, n} {
+		calls := 0
+		err := db.Read().EachKey(ctx, func(*keyward.Key) error {
+			if calls++; calls == after {
+				return stop
+			}
+			return nil
+		})
+		if err != stop || calls != after {
+			t.Errorf("failing at key %d: %v after %d calls", after, err, calls)
+		}
 	}
 }
