@@ -268,6 +268,7 @@ func (r *Replica) loadKeys(ctx context.Context, q *store.Q, tenants map[string]*
 	if err := <-secretsRead; err != nil {
 		return nil, err
 	}
+	// Every key is read: the id table gives back the room it kept to grow.
 	idx.ids.fit()
 	n := 0
 	for _, c := range secrets {
@@ -361,10 +362,11 @@ func (r *Replica) apply(ctx context.Context, q *store.Q, c store.Change) error {
 		r.mu.RUnlock()
 		var a apiKey
 		ok := k != nil && t != nil && len(k.Secrets) > 0 && r.compile(r.share, t, k, &a, 0)
-		secrets := make([]keySecret, 0, 2)
+		var secrets []keySecret
 		if ok {
+			secrets = make([]keySecret, len(k.Secrets))
 			for i := range k.Secrets {
-				secrets = append(secrets, newKeySecret(&k.Secrets[i]))
+				secrets[i] = newKeySecret(&k.Secrets[i])
 			}
 		}
 		r.mu.Lock()
