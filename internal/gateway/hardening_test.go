@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"io"
@@ -47,6 +48,9 @@ type testbed struct {
 	// upgrade, when set, answers 101 to upgrade requests and then echoes
 	// the tunnel's bytes, as an upstream offering a raw tunnel would.
 	upgrade atomic.Bool
+	// gzip, when set, has the upstream compress every answer whose request
+	// accepts gzip.
+	gzip atomic.Bool
 
 	mu   sync.Mutex
 	seen []received
@@ -74,6 +78,12 @@ func newTestbed(t *testing.T, db *store.DB, limiter *ratelimit.Limiter) *testbed
 			direct.ServeHTTP(w, r)
 			return
 		}
+		if tb.gzip.Load() && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			w.Header().Set("Content-Encoding", "gzip")
+			gz := gzip.NewWriter(w)
+			defer gz.Close()
+			w = gzipAnswer{w, gz}
+		}
 		checked.ServeHTTP(w, r)
 	}))
 	t.Cleanup(up.Close)
@@ -86,6 +96,19 @@ func newTestbed(t *testing.T, db *store.DB, limiter *ratelimit.Limiter) *testbed
 	tb.gw = httptest.NewServer(p)
 	t.Cleanup(tb.gw.Close)
 	return tb
+}
+
+// gzipAnswer compresses what a handler writes.
+type gzipAnswer struct {
+	http.ResponseWriter
+	gz *gzip.Writer
+}
+
+func (g gzipAnswer) Write(b []byte) (int, error) { return g.gz.Write(b) }
+
+func (g gzipAnswer) WriteHeader(status int) {
+	g.ResponseWriter.Header().Del("Content-Length")
+	g.ResponseWriter.WriteHeader(status)
 }
 
 // tunnel answers 101 and echoes every byte back.
@@ -408,6 +431,44 @@ func TestOwnershipFollowsTheUpstream(t *testing.T) {
 			t.Errorf("deleted record still owned by %s", owner)
 		}
 	})
+}
+
+// TestOwnershipReadsCompressedAnswers has clients that accept gzip, as most
+// HTTP libraries do, in front of an upstream that compresses: the gateway
+// must still read whose each record is.
+func TestOwnershipReadsCompressedAnswers(t *testing.T) {
+	tb := newTestbed(t, storetest.Open(t, store.SQLite), nil)
+	tb.gzip.Store(true)
+	acme, beta := tb.MerchantUser("Acme", "ops@acme.test"), tb.MerchantUser("Beta", "ops@beta.test")
+	A, B := with(basic(acme), "Accept-Encoding", "gzip"), with(basic(beta), "Accept-Encoding", "gzip")
+
+	status, job := tb.do(t, "POST", "/api/v5/jobs", A, `{"title": "Acme's job"}`)
+	id, _ := job["id"].(string)
+	if status != http.StatusCreated || id == "" {
+		t.Fatalf("create: %d %v", status, job)
+	}
+	if owner, _ := tb.Rep.OwnerOf(tb.tenantID(t), "jobs", id); owner != acme.MerchantID {
+		t.Fatalf("owner %q, want %s", owner, acme.MerchantID)
+	}
+	if status, got := tb.do(t, "GET", "/api/v5/jobs/"+id, A, ""); status != http.StatusOK || got["title"] != "Acme's job" {
+		t.Errorf("Acme reads its job: %d %v", status, got)
+	}
+	if status, got := tb.do(t, "GET", "/api/v5/jobs/"+id, B, ""); status != http.StatusNotFound || got["title"] == "Acme's job" {
+		t.Errorf("Beta reads Acme's job: %d %v", status, got)
+	}
+	// Answers the gateway does not read keep the coding the client asked for.
+	key := tb.CreateKey(keyward.KeyCreate{Name: "reader", Permissions: keyward.Permissions{"orders": "read"}}).Secrets[0].Secret
+	req, _ := http.NewRequest("GET", tb.gw.URL+"/api/v5/orders?store=main", nil)
+	req.Header.Set("X-Api-Key", key)
+	req.Header.Set("Accept-Encoding", "gzip")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Encoding") != "gzip" {
+		t.Errorf("orders: %d, Content-Encoding %q, want gzip passed through", res.StatusCode, res.Header.Get("Content-Encoding"))
+	}
 }
 
 // do2 creates a record through the gateway and returns its id.

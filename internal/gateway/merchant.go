@@ -242,6 +242,13 @@ func (f *forward) checkOwner(res *http.Response) error {
 	if own.kind != catalog.OwnerCreate && own.kind != catalog.OwnerRecord {
 		return nil
 	}
+	if ce := res.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		// Asked for none it cannot decode, the upstream used one anyway.
+		if own.merchantID == "" {
+			return nil
+		}
+		return fmt.Errorf("the answer about an owner-scoped record is in a content coding the gateway cannot read (%q)", ce)
+	}
 	b, err := io.ReadAll(io.LimitReader(res.Body, maxOwnedBody+1))
 	res.Body.Close()
 	if err != nil {

@@ -677,6 +677,11 @@ func (f *forward) build(pr *httputil.ProxyRequest, h http.Header, v *headerValue
 	if f.own != nil && f.own.filter != "" {
 		out.URL.RawQuery = forceQuery(out.URL.RawQuery, f.own.filter, f.own.merchantID)
 	}
+	if f.own != nil && f.own.kind != "" {
+		// The gateway reads this answer (checkOwner): the Transport asks
+		// for a content coding it decodes, whatever the client accepts.
+		delete(h, "Accept-Encoding")
+	}
 	if _, ok := h["User-Agent"]; !ok {
 		// ReverseProxy would set the same empty value, allocating it;
 		// empty, the Transport sends no User-Agent.
