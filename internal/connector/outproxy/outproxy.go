@@ -175,7 +175,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		return keyward.Invalid("path", "The request could not be formed for %s.", t.Name)
 	}
 	for name, vs := range r.Header {
-		if !dropped(name) {
+		// Without the caller's Accept-Encoding, the client asks for a
+		// coding it decodes itself: redact must read the answer as text.
+		if !dropped(name) && http.CanonicalHeaderKey(name) != "Accept-Encoding" {
 			out.Header[name] = slices.Clone(vs)
 		}
 	}
@@ -201,6 +203,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		return &keyward.Error{Code: keyward.EUnavailable, Message: t.Name + " could not be reached through connection " + conn.Name + "; verify the connection, then try again.", Err: err}
 	}
 	defer resp.Body.Close()
+	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		h.log().WarnContext(ctx, "outbound proxy: answer in a content coding keyward cannot read", "connection", conn.ID, "system", t.ID, "coding", ce)
+		return keyward.Errorf(keyward.EUnavailable, "%s answered in a content coding keyward cannot read to remove credentials from (%s); the answer was withheld.", t.Name, ce)
+	}
 	answer, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return &keyward.Error{Code: keyward.EUnavailable, Message: t.Name + "'s answer could not be read whole (it may be larger than allowed).", Err: err}

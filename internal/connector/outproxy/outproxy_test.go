@@ -1,12 +1,14 @@
 package outproxy_test
 
 import (
+	"compress/gzip"
 	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -139,6 +141,55 @@ func TestProxyAddsCredentialsAndStripsThem(t *testing.T) {
 			t.Fatalf("refused requests reached the system: %d", f.Calls()-calls)
 		}
 	})
+}
+
+// A system compressing its answers cannot slip a credential past the
+// proxy: an answer it compressed because keyward asked is read decoded and
+// redacted, whatever the caller accepts; one compressed unasked, which
+// keyward cannot redact, is refused.
+func TestProxyRedactsCompressedAnswers(t *testing.T) {
+	e := newProxyEnv(t, storetest.Open(t, store.SQLite))
+	var unasked atomic.Value // the content coding to use whatever is asked; "" for none
+	unasked.Store("")
+	sys := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		echo := `{"error": "token ` + r.Header.Get("X-Shopify-Access-Token") + ` lacks a scope"}`
+		coding := unasked.Load().(string)
+		if coding == "" && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			coding = "gzip"
+		}
+		if coding == "" {
+			io.WriteString(w, echo)
+			return
+		}
+		w.Header().Set("Content-Encoding", coding)
+		gz := gzip.NewWriter(w)
+		io.WriteString(gz, echo)
+		gz.Close()
+	}))
+	t.Cleanup(sys.Close)
+	c, err := e.svc.CreateConnection(e.sys, keyward.ConnectionInput{Type: "shopify", Name: "Shop", APIURL: sys.URL,
+		Fields: connectortest.New(t, "shopify").Values()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/connections/" + c.ID + "/admin/api/2025-10/orders.json"
+	for _, accept := range []string{"", "gzip", "gzip, deflate, br"} {
+		res, body := e.call(t, e.admin, "GET", path, map[string]string{"Accept-Encoding": accept})
+		if res.StatusCode != 200 || strings.Contains(body, connectortest.Token) || !strings.Contains(body, "[redacted]") {
+			t.Errorf("Accept-Encoding %q: %d %q", accept, res.StatusCode, body)
+		}
+		if ce := res.Header.Get("Content-Encoding"); ce != "" {
+			t.Errorf("Accept-Encoding %q: the redacted answer is labelled %q", accept, ce)
+		}
+	}
+	// keyward asks for gzip itself; any other coding is one it did not ask for.
+	for _, coding := range []string{"br", "deflate"} {
+		unasked.Store(coding)
+		res, body := e.call(t, e.admin, "GET", path, map[string]string{"Accept-Encoding": coding})
+		if res.StatusCode != http.StatusServiceUnavailable || strings.Contains(body, connectortest.Token) {
+			t.Errorf("compressed unasked with %s: %d %q", coding, res.StatusCode, body)
+		}
+	}
 }
 
 // Each system gets its credentials in its own form through the proxy.
