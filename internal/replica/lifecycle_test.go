@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"runtime/debug"
 	"testing"
 
 	"github.com/keyward/keyward"
@@ -80,4 +81,31 @@ func (f *fixture) fresh() *Replica {
 		f.tb.Fatal(err)
 	}
 	return r
+}
+
+// Loads overlapping in one process leave the collector's target as they
+// found it, and a target above the load's, or GC off, is not lowered.
+func TestLoadRestoresTheCollectorsTarget(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	first := raiseGCPercent()
+	second := raiseGCPercent()
+	if got := debug.SetGCPercent(loadGCPercent); got != loadGCPercent {
+		t.Fatalf("during loads: %d, want %d", got, loadGCPercent)
+	}
+	first()
+	second()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Fatalf("after overlapping loads: %d, want 100", got)
+	}
+	for _, set := range []int{-1, 800} {
+		debug.SetGCPercent(set)
+		restore := raiseGCPercent()
+		if got := debug.SetGCPercent(set); got != set {
+			t.Errorf("GOGC %d during a load: %d", set, got)
+		}
+		restore()
+		if got := debug.SetGCPercent(set); got != set {
+			t.Errorf("GOGC %d after a load: %d", set, got)
+		}
+	}
 }

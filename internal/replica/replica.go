@@ -217,7 +217,7 @@ func (r *Replica) loadTenant(ctx context.Context, q *store.Q, t *keyward.Tenant,
 func (r *Replica) loadKeys(ctx context.Context, q *store.Q, tenants map[string]*Tenant) (*keyIndex, error) {
 	// What Load allocates is mostly kept: collecting while the replica
 	// grows would mark it again and again for little garbage.
-	defer debug.SetGCPercent(debug.SetGCPercent(loadGCPercent))
+	defer raiseGCPercent()()
 	// The secrets are kept in chunks, not one slice that would be copied
 	// each time it grows, and their key ids copied into blocks of text.
 	type loaded struct {
@@ -308,6 +308,35 @@ func newKeySecret(s *keyward.KeySecret) keySecret {
 // loadGCPercent is the garbage collector's target while Load runs (see
 // loadKeys).
 const loadGCPercent = 400
+
+// loadGC counts the loads running, so that loads overlapping in one
+// process restore the collector's target the first one found.
+var loadGC struct {
+	sync.Mutex
+	running, prev int
+}
+
+// raiseGCPercent sets the collector's target to loadGCPercent unless it is
+// higher or off (GOGC), and returns the function that restores it once no
+// load runs.
+func raiseGCPercent() (restore func()) {
+	loadGC.Lock()
+	defer loadGC.Unlock()
+	if loadGC.running == 0 {
+		loadGC.prev = debug.SetGCPercent(loadGCPercent)
+		if loadGC.prev < 0 || loadGC.prev > loadGCPercent {
+			debug.SetGCPercent(loadGC.prev)
+		}
+	}
+	loadGC.running++
+	return func() {
+		loadGC.Lock()
+		defer loadGC.Unlock()
+		if loadGC.running--; loadGC.running == 0 {
+			debug.SetGCPercent(loadGC.prev)
+		}
+	}
+}
 
 // compile fills a, record ref, with key k of tenant t, sharing what it can
 // through sh; the caller numbers the tenant and adds the secrets. A key
