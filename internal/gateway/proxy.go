@@ -648,9 +648,30 @@ func (f *forward) rewrite(pr *httputil.ProxyRequest) {
 	// The copy ReverseProxy made of the client's headers has room for
 	// those alone; a map sized for the gateway's too costs less than
 	// growing it.
-	h := make(http.Header, len(pr.Out.Header)+len(headerValues{}))
+	h := make(http.Header, f.outboundSize(pr.Out.Header))
 	maps.Copy(h, pr.Out.Header)
 	f.build(pr, h, new(headerValues))
+}
+
+// outboundSize is how many headers an outbound request with the client's
+// headers h can hold: those and the ones build sets. A map sized by it
+// does not grow and is no larger than needed: for up to three headers of
+// the client's, one table of 16 slots rather than 32.
+func (f *forward) outboundSize(h http.Header) int {
+	n := len(h) + 4 // X-Forwarded-For, -Host and -Proto, User-Agent
+	if f.ten != nil {
+		n += 7 // the identity headers always set
+		if f.merchantID != "" {
+			n++
+		}
+		if f.contentDigest != "" {
+			n++
+		}
+	}
+	if f.p.obs != nil && f.p.obs.Tracer != nil {
+		n += 2 // traceparent, tracestate
+	}
+	return n
 }
 
 // build completes the outbound request pr.Out, whose header map is h, with

@@ -83,7 +83,7 @@ func (f *forward) relay(w http.ResponseWriter, in *http.Request) {
 		// must stay open for the server.
 		out.Body = noCloseBody{out.Body}
 	}
-	h := make(http.Header, len(in.Header)+len(headerValues{}))
+	h := make(http.Header, f.outboundSize(in.Header))
 	copyEndToEnd(h, in.Header)
 	for _, name := range forwardingHeaders {
 		delete(h, name)
