@@ -90,7 +90,7 @@ func (f *forward) relay(w http.ResponseWriter, in *http.Request) {
 	}
 	if headerHasToken(in.Header["Te"], "trailers") {
 		o.vals[vTE] = "trailers"
-		h["Te"] = o.vals[vTE : vTE+1 : vTE+1]
+		h["Te"] = o.vals.one(vTE)
 	}
 	f.build(&httputil.ProxyRequest{In: in, Out: out}, h, &o.vals)
 
@@ -122,7 +122,7 @@ func (f *forward) relay(w http.ResponseWriter, in *http.Request) {
 		dst["Trailer"] = append(dst["Trailer"], strings.Join(names, ", "))
 	}
 	w.WriteHeader(res.StatusCode)
-	if err := f.copyAnswer(w, in.Context(), res); err != nil {
+	if err := f.copyAnswer(in.Context(), w, res); err != nil {
 		res.Body.Close()
 		// The client must not take a cut answer for a whole one.
 		panic(http.ErrAbortHandler)
@@ -147,7 +147,7 @@ func (f *forward) relay(w http.ResponseWriter, in *http.Request) {
 // copyAnswer copies the answer's body to w through a pooled buffer. A
 // streamed answer (no length, or server-sent events) is flushed at once
 // and after every write, so nothing waits in the gateway.
-func (f *forward) copyAnswer(w http.ResponseWriter, ctx context.Context, res *http.Response) error {
+func (f *forward) copyAnswer(ctx context.Context, w http.ResponseWriter, res *http.Response) error {
 	var rc *http.ResponseController
 	if res.ContentLength == -1 || isEventStream(res.Header["Content-Type"]) {
 		rc = http.NewResponseController(w)
