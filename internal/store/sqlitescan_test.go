@@ -11,20 +11,32 @@ import (
 	"github.com/keyward/keyward"
 )
 
-// The scans of whole tables that read SQLite on a connection of their own
-// give what the same scans through database/sql give.
-func TestSQLiteScansMatchTheDriver(t *testing.T) {
+// openWithTenant opens a fresh SQLite database holding the tenant ten_a,
+// created at the time it returns.
+func openWithTenant(t *testing.T) (*DB, time.Time) {
+	t.Helper()
 	ctx := context.Background()
 	db, err := Open(ctx, "", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	err = db.Write(ctx, func(q *Q) error {
-		if err := q.InsertTenant(ctx, &keyward.Tenant{ID: "ten_a", Domain: "a", Name: "A", CreatedAt: at}); err != nil {
-			return err
-		}
+		return q.InsertTenant(ctx, &keyward.Tenant{ID: "ten_a", Domain: "a", Name: "A", CreatedAt: at})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, at
+}
+
+// The scans of whole tables that read SQLite on a connection of their own
+// give what the same scans through database/sql give.
+func TestSQLiteScansMatchTheDriver(t *testing.T) {
+	ctx := context.Background()
+	db, at := openWithTenant(t)
+	err := db.Write(ctx, func(q *Q) error {
 		for _, id := range []string{"sto_1", "sto_2"} {
 			if err := q.InsertStore(ctx, &keyward.Store{ID: id, TenantID: "ten_a", Code: id + "c", Name: id, Active: true, CreatedAt: at}); err != nil {
 				return err
@@ -134,17 +146,9 @@ func TestParseSQLiteTime(t *testing.T) {
 // reads every key otherwise.
 func TestEachKeyReadAheadStopsOnError(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, "", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	db, at := openWithTenant(t)
 	const n = 10*keyBatchSize + 7
-	err = db.Write(ctx, func(q *Q) error {
-		if err := q.InsertTenant(ctx, &keyward.Tenant{ID: "ten_a", Domain: "a", Name: "A", CreatedAt: at}); err != nil {
-			return err
-		}
+	err := db.Write(ctx, func(q *Q) error {
 		for i := range n {
 			k := &keyward.Key{ID: fmt.Sprintf("key_%05d", i), TenantID: "ten_a", Name: fmt.Sprintf("k%05d", i),
 				Permissions: keyward.Permissions{}, Stores: keyward.StoreAccess{Access: keyward.StoresAll}, CreatedAt: at, UpdatedAt: at}
