@@ -2,8 +2,6 @@ package service
 
 import (
 	"context"
-	"encoding/base32"
-	"strings"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/seal"
@@ -20,58 +18,18 @@ func merchantTOTPPlace(tenantID, merchantUserID string) seal.Place {
 	return seal.Place{TenantID: tenantID, RecordID: merchantUserID, Field: "merchant_users.totp_sealed"}
 }
 
-// checkMerchantTOTP is checkTOTP for a merchant user: it checks code
-// against the user's seed (or, when seed is given, that seed, which then
-// becomes the user's, sealed), accepts its time step once, and runs then
-// in the same transaction. Attempts count against the same limits as
+// checkMerchantTOTP is checkTOTP for a merchant user, whose seed is kept
+// with the merchant users; attempts count against the same limits as
 // staff codes.
 func (s *Service) checkMerchantTOTP(ctx context.Context, u *keyward.MerchantUser, address, seed, code string, then func(q *store.Q) error) error {
-	att, err := s.attempt(ctx, totpLimits(u.ID, address))
-	if err != nil {
-		return err
-	}
-	wrong := keyward.Invalid("code", "The code is wrong or has already been used. Enter the current 6-digit code from your authenticator app.")
-	stored, _, err := s.db.Read().MerchantUserTOTP(ctx, u.ID)
-	if err != nil {
-		return err
-	}
-	place := merchantTOTPPlace(u.TenantID, u.ID)
-	var sealed string
-	if seed != "" {
-		if s.keyring == nil {
-			return keyward.Errorf(keyward.EUnavailable, "Two-factor sign-in needs a master key to keep its seed sealed, and none is set. Ask the platform operator to set KEYWARD_MASTER_KEY.")
-		}
-		sealed = string(s.keyring.Seal([]byte(seed), place))
-	} else if stored != "" {
-		if s.keyring == nil {
-			return keyward.Errorf(keyward.EUnavailable, "no master key is set, so the TOTP seed cannot be opened")
-		}
-		b, err := s.keyring.Open(seal.Sealed(stored), place)
-		if err != nil {
-			return &keyward.Error{Code: keyward.EInternal, Message: "the TOTP seed of merchant user " + u.ID + " does not open", Err: err}
-		}
-		seed = string(b)
-	}
-	code = strings.ReplaceAll(strings.TrimSpace(code), " ", "")
-	step, ok := totpStep(seed, code, s.now())
-	if seed == "" || !ok {
-		return wrong
-	}
-	return s.db.Write(ctx, func(q *store.Q) error {
-		if stored == "" {
-			if err := q.SetMerchantUserTOTP(ctx, u.ID, sealed, step); err != nil {
-				return err
-			}
-		} else if accepted, err := q.AcceptMerchantTOTPStep(ctx, u.ID, step); err != nil {
-			return err
-		} else if !accepted {
-			return wrong
-		}
-		if err := att.succeeded(ctx, q); err != nil {
-			return err
-		}
-		return then(q)
-	})
+	return s.checkFactor(ctx, secondFactor{
+		userID: u.ID, place: merchantTOTPPlace(u.TenantID, u.ID),
+		stored: func(q *store.Q) (string, int64, error) { return q.MerchantUserTOTP(ctx, u.ID) },
+		set: func(q *store.Q, sealed string, step int64) error {
+			return q.SetMerchantUserTOTP(ctx, u.ID, sealed, step)
+		},
+		accept: func(q *store.Q, step int64) (bool, error) { return q.AcceptMerchantTOTPStep(ctx, u.ID, step) },
+	}, address, seed, code, then)
 }
 
 // portalUser returns the calling merchant user.
@@ -114,13 +72,12 @@ func (s *Service) EnableMerchantTOTP(ctx context.Context, seed, code string) err
 	if err != nil {
 		return err
 	}
-	if b, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(seed); err != nil || len(b) < 16 {
-		return keyward.Invalid("secret", "The setup key is not valid. Reload the page to get a new one.")
-	}
-	if on, err := s.MerchantTOTPEnabled(ctx); err != nil {
+	on, err := s.MerchantTOTPEnabled(ctx)
+	if err != nil {
 		return err
-	} else if on {
-		return keyward.Errorf(keyward.EConflict, "Two-factor sign-in is already on. Turn it off first to use another authenticator.")
+	}
+	if err := checkNewSeed(seed, on); err != nil {
+		return err
 	}
 	return s.checkMerchantTOTP(ctx, u, a.Address, seed, code, func(q *store.Q) error {
 		if err := q.DeleteOtherMerchantSessions(ctx, u.ID, a.TokenID); err != nil {

@@ -530,21 +530,44 @@ func totpStep(seed, code string, now time.Time) (int64, bool) {
 // its time step once, and runs then in the same transaction. Attempts
 // count towards the user's throttle from this address, as sign-ins do.
 func (s *Service) checkTOTP(ctx context.Context, tenantID, userID, address, seed, code string, then func(q *store.Q) error) error {
-	att, err := s.attempt(ctx, totpLimits(userID, address))
+	return s.checkFactor(ctx, secondFactor{
+		userID: userID, place: totpPlace(tenantID, userID),
+		stored: func(q *store.Q) (string, int64, error) { return q.UserTOTP(ctx, userID) },
+		set:    func(q *store.Q, sealed string, step int64) error { return q.SetUserTOTP(ctx, userID, sealed, step) },
+		accept: func(q *store.Q, step int64) (bool, error) { return q.AcceptTOTPStep(ctx, userID, step) },
+	}, address, seed, code, then)
+}
+
+// secondFactor is where one person's TOTP seed is kept: staff users and
+// merchant users each have a table of their own.
+type secondFactor struct {
+	userID string     // whose; guesses are throttled by it
+	place  seal.Place // where the seed is sealed
+	stored func(q *store.Q) (sealed string, lastStep int64, err error)
+	set    func(q *store.Q, sealed string, step int64) error
+	accept func(q *store.Q, step int64) (bool, error)
+}
+
+// checkFactor checks code against f's seed, or against seed when it is
+// given (a new seed, kept sealed once the code proves it), accepts each
+// time step once, throttles guesses per user and address, and runs then
+// in the transaction that records the step.
+func (s *Service) checkFactor(ctx context.Context, f secondFactor, address, seed, code string, then func(q *store.Q) error) error {
+	att, err := s.attempt(ctx, totpLimits(f.userID, address))
 	if err != nil {
 		return err
 	}
 	wrong := keyward.Invalid("code", "The code is wrong or has already been used. Enter the current 6-digit code from your authenticator app.")
-	stored, _, err := s.db.Read().UserTOTP(ctx, userID)
+	stored, _, err := f.stored(s.db.Read())
 	if err != nil {
 		return err
 	}
 	var sealed string
 	if seed != "" {
-		if sealed, err = s.sealTOTP(tenantID, userID, seed); err != nil {
+		if sealed, err = s.sealTOTP(f.place, seed); err != nil {
 			return err
 		}
-	} else if seed, err = s.openTOTP(tenantID, userID, stored); err != nil {
+	} else if seed, err = s.openTOTP(f.place, stored); err != nil {
 		return err
 	}
 	code = strings.ReplaceAll(strings.TrimSpace(code), " ", "")
@@ -555,10 +578,10 @@ func (s *Service) checkTOTP(ctx context.Context, tenantID, userID, address, seed
 	return s.db.Write(ctx, func(q *store.Q) error {
 		if stored == "" {
 			// A new seed: it becomes the user's with this step already used.
-			if err := q.SetUserTOTP(ctx, userID, sealed, step); err != nil {
+			if err := f.set(q, sealed, step); err != nil {
 				return err
 			}
-		} else if accepted, err := q.AcceptTOTPStep(ctx, userID, step); err != nil {
+		} else if accepted, err := f.accept(q, step); err != nil {
 			return err
 		} else if !accepted {
 			return wrong
@@ -577,25 +600,25 @@ func totpPlace(tenantID, userID string) seal.Place {
 
 // sealTOTP seals a user's new TOTP seed. Without a master key nothing can
 // be sealed, and a second factor cannot be turned on.
-func (s *Service) sealTOTP(tenantID, userID, seed string) (string, error) {
+func (s *Service) sealTOTP(place seal.Place, seed string) (string, error) {
 	if s.keyring == nil {
 		return "", keyward.Errorf(keyward.EUnavailable, "Two-factor sign-in needs a master key to keep its seed sealed, and none is set. Ask your platform operator to set KEYWARD_MASTER_KEY.")
 	}
-	return string(s.keyring.Seal([]byte(seed), totpPlace(tenantID, userID))), nil
+	return string(s.keyring.Seal([]byte(seed), place)), nil
 }
 
 // openTOTP returns the seed of a stored value: sealed, or kept in clear
 // by an earlier version until the first start with a master key seals it.
-func (s *Service) openTOTP(tenantID, userID, stored string) (string, error) {
+func (s *Service) openTOTP(place seal.Place, stored string) (string, error) {
 	if !strings.HasPrefix(stored, seal.Version+".") {
 		return stored, nil
 	}
 	if s.keyring == nil {
 		return "", keyward.Errorf(keyward.EUnavailable, "no master key is set, so the TOTP seed cannot be opened")
 	}
-	b, err := s.keyring.Open(seal.Sealed(stored), totpPlace(tenantID, userID))
+	b, err := s.keyring.Open(seal.Sealed(stored), place)
 	if err != nil {
-		return "", &keyward.Error{Code: keyward.EInternal, Message: "the TOTP seed of user " + userID + " does not open", Err: err}
+		return "", &keyward.Error{Code: keyward.EInternal, Message: "the TOTP seed of " + place.Field + " " + place.RecordID + " does not open", Err: err}
 	}
 	return string(b), nil
 }
@@ -680,13 +703,12 @@ func (s *Service) EnableTOTP(ctx context.Context, seed, code string) ([]string, 
 	if err != nil {
 		return nil, err
 	}
-	if b, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(seed); err != nil || len(b) < 16 {
-		return nil, keyward.Invalid("secret", "The setup key is not valid. Reload the page to get a new one.")
-	}
-	if on, err := s.TOTPEnabled(ctx); err != nil {
+	on, err := s.TOTPEnabled(ctx)
+	if err != nil {
 		return nil, err
-	} else if on {
-		return nil, keyward.Errorf(keyward.EConflict, "Two-factor sign-in is already on. Turn it off first to use another authenticator.")
+	}
+	if err := checkNewSeed(seed, on); err != nil {
+		return nil, err
 	}
 	codes, digests := newRecoveryCodes()
 	err = s.checkTOTP(ctx, a.TenantID, a.UserID, a.Address, seed, code, func(q *store.Q) error {
@@ -702,6 +724,18 @@ func (s *Service) EnableTOTP(ctx context.Context, seed, code string) ([]string, 
 		return nil, err
 	}
 	return codes, nil
+}
+
+// checkNewSeed refuses a setup key that is not a seed newTOTPSetup made, and
+// a new seed for someone whose second factor is already on.
+func checkNewSeed(seed string, on bool) error {
+	if b, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(seed); err != nil || len(b) < 16 {
+		return keyward.Invalid("secret", "The setup key is not valid. Reload the page to get a new one.")
+	}
+	if on {
+		return keyward.Errorf(keyward.EConflict, "Two-factor sign-in is already on. Turn it off first to use another authenticator.")
+	}
+	return nil
 }
 
 // factorChanged ends the caller's other sessions and gives this one a
