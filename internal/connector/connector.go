@@ -274,14 +274,10 @@ func (t *Type) Verify(ctx context.Context, d Doer, c Creds, now time.Time) Resul
 	r.CheckedAt = now
 	// Text from the system's answer never carries a credential on, even
 	// when the system echoes one.
-	for _, name := range t.SecretFields() {
-		if v := c.Values[name]; len(v) >= 6 {
-			r.Message = strings.ReplaceAll(r.Message, v, "[redacted]")
-			r.Account = strings.ReplaceAll(r.Account, v, "[redacted]")
-			for i := range r.Scopes {
-				r.Scopes[i] = strings.ReplaceAll(r.Scopes[i], v, "[redacted]")
-			}
-		}
+	red := t.Redactor(c, nil)
+	r.Message, r.Account = red.String(r.Message), red.String(r.Account)
+	for i := range r.Scopes {
+		r.Scopes[i] = red.String(r.Scopes[i])
 	}
 	if r.Message == "" {
 		r.Message = defaultMessage(t.Name, r.Outcome)

@@ -105,3 +105,33 @@ func FuzzClassify(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRedactor feeds the redactor arbitrary answers and secrets: it never
+// panics, and no secret of six characters or more is left in what it
+// returns, in any ASCII case, whatever escapes surround it.
+func FuzzRedactor(f *testing.F) {
+	f.Add("tok_0123456789", `{"echo":"tok_0123456789"}`)
+	f.Add("a/b+c=d&e", `a%2Fb%2bc%3dd%26e \u0061/b+c=d\u0026e &#97;&#x2F;b+c=d&amp;e`)
+	f.Add("secret", "%%2%\\u12&#;&#x110000;&amp\\x4")
+	f.Fuzz(func(t *testing.T, secret, answer string) {
+		c := connector.Creds{Values: map[string]string{connector.FieldAccessToken: secret}}
+		req, _ := http.NewRequest("GET", "https://x.example/", nil)
+		connector.Shopify.Authorize(req, c)
+		got := connector.Shopify.Redactor(c, req).String(answer)
+		lower := func(s string) string { // ASCII letters only, as the redactor matches
+			b := []byte(s)
+			for i, c := range b {
+				if 'A' <= c && c <= 'Z' {
+					b[i] = c + 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+		if len(secret) >= 6 && strings.Contains(lower(got), lower(secret)) {
+			t.Fatalf("%q left in %q", secret, got)
+		}
+		if len(secret) < 6 && got != answer {
+			t.Fatalf("a short secret changed the answer: %q", got)
+		}
+	})
+}

@@ -104,6 +104,13 @@ func (f *Fake) RefreshToken() string {
 	return f.refresh
 }
 
+// AccessToken is the Fortnox access token last issued, "" before any.
+func (f *Fake) AccessToken() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.access
+}
+
 // Values returns fields that pass the fake's checks: the valid access token
 // and secret and the type's own fields.
 func (f *Fake) Values() map[string]string {

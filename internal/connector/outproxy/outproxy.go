@@ -197,6 +197,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		}()
 	}
 	t.Authorize(out, creds)
+	red := t.Redactor(creds, out)
 	resp, err := h.Client.Do(out)
 	if err != nil {
 		h.log().WarnContext(ctx, "outbound proxy: no answer", "connection", conn.ID, "system", t.ID, "err", err)
@@ -211,13 +212,18 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return &keyward.Error{Code: keyward.EUnavailable, Message: t.Name + "'s answer could not be read whole (it may be larger than allowed).", Err: err}
 	}
+	// An answer echoing a credential, in any form keyward sent it in, gets
+	// it blanked: in header names (the header is dropped), header values
+	// and the body. Trailers are not passed on.
 	for name, vs := range resp.Header {
-		if !dropped(name) {
-			w.Header()[name] = vs
+		if dropped(name) || red.String(name) != name {
+			continue
+		}
+		for _, v := range vs {
+			w.Header().Add(name, red.String(v))
 		}
 	}
-	// An answer echoing a credential gets it blanked.
-	answer = redact(answer, creds, t)
+	answer = red.Bytes(answer)
 	w.Header().Set("X-Keyward-Connection", conn.ID)
 	w.WriteHeader(resp.StatusCode)
 	_, err = w.Write(answer)
@@ -225,18 +231,6 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		h.log().DebugContext(ctx, "outbound proxy: client went away", "connection", conn.ID)
 	}
 	return nil
-}
-
-// redact replaces every secret and session value of the connection in b;
-// settings (shop domains, store codes) are left as they are.
-func redact(b []byte, c connector.Creds, t *connector.Type) []byte {
-	for name, v := range c.Values {
-		if f, ok := t.Field(name); (ok && !f.Secret) || len(v) < 6 {
-			continue
-		}
-		b = bytes.ReplaceAll(b, []byte(v), []byte("[redacted]"))
-	}
-	return b
 }
 
 // cleanPath refuses dot segments, encoded slashes and backslashes, which

@@ -3,10 +3,17 @@ package outproxy_test
 import (
 	"compress/gzip"
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,6 +21,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/catalog"
+	"github.com/keyward/keyward/internal/connector"
 	"github.com/keyward/keyward/internal/connector/connectortest"
 	"github.com/keyward/keyward/internal/connector/outproxy"
 	"github.com/keyward/keyward/internal/outbound"
@@ -284,5 +292,183 @@ func TestProxyRefreshesFortnoxTokens(t *testing.T) {
 		if v, err := e.svc.VerifyConnection(e.sys, c.ID); err != nil || !v.OK() {
 			t.Fatalf("verify after the proxy's refreshes: %+v, %v", v, err)
 		}
+	})
+}
+
+// odd are characters every escaping changes, added to the secrets the
+// echo test connects with where the type's checks allow.
+const odd = `/+=&"<>%?#'\é`
+
+// An external system echoing back everything it received, in every
+// encoding and in every place of its answer (header names and values,
+// Set-Cookie, Location, Link, a trailer, a gzip body flushed in pieces
+// that split each value), hands the caller no form of a credential, for
+// every type of connection; what carries none comes back as it was.
+func TestProxyRedactsEchoedCredentials(t *testing.T) {
+	e := newProxyEnv(t, storetest.Open(t, store.SQLite))
+	for _, typ := range connector.Types() {
+		t.Run(typ.ID, func(t *testing.T) {
+			f := connectortest.New(t, typ.ID)
+			sys := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/echo" {
+					f.ServeHTTP(w, r) // sessions: Retail Express's token call
+					return
+				}
+				echo(w, r)
+			}))
+			t.Cleanup(sys.Close)
+			values := f.Values()
+			if !typ.HasSession() {
+				for _, name := range typ.SecretFields() {
+					if values[name] != "" {
+						values[name] += odd
+					}
+				}
+			}
+			c, err := e.svc.CreateConnection(e.sys, keyward.ConnectionInput{Type: typ.ID, Name: typ.ID, APIURL: sys.URL, Fields: values, SaveUnverified: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, body := e.call(t, e.admin, "GET", "/connections/"+c.ID+"/echo?limit=5&note=2024-10-15", nil)
+			if res.StatusCode != 200 || !strings.Contains(body, "limit=5&note=2024-10-15") {
+				t.Fatalf("%d %.300s", res.StatusCode, body)
+			}
+			secrets := []string{f.AccessToken(), "rex-bearer"}
+			for _, name := range typ.SecretFields() {
+				secrets = append(secrets, values[name])
+			}
+			var answer strings.Builder
+			for name, vs := range res.Header {
+				fmt.Fprintf(&answer, "%s: %s\n", name, strings.Join(vs, ", "))
+			}
+			for name, vs := range res.Trailer {
+				fmt.Fprintf(&answer, "%s: %s\n", name, strings.Join(vs, ", "))
+			}
+			answer.WriteString(body)
+			if s, ok := exposes(answer.String(), secrets); ok {
+				t.Fatalf("the caller got %q:\n%.3000s", s, answer.String())
+			}
+		})
+	}
+}
+
+// echo answers with every header and the query the request carried, each
+// in many encodings, in headers and a gzip body flushed mid-value.
+func echo(w http.ResponseWriter, r *http.Request) {
+	items := []string{r.URL.RawQuery, r.URL.Path}
+	for name, vs := range r.Header {
+		for _, v := range vs {
+			items = append(items, v, name+": "+v)
+		}
+	}
+	jsonOf := func(s string) string { b, _ := json.Marshal(s); return strings.Trim(string(b), `"`) }
+	var forms []string
+	for _, s := range items {
+		forms = append(forms, s, strings.ToUpper(s),
+			base64.StdEncoding.EncodeToString([]byte(s)), base64.RawURLEncoding.EncodeToString([]byte(s)),
+			base64.URLEncoding.EncodeToString([]byte("x"+s)), base64.RawStdEncoding.EncodeToString([]byte("xy"+s)),
+			url.QueryEscape(s), url.PathEscape(s), strings.ToLower(url.QueryEscape(s)), url.QueryEscape(url.QueryEscape(s)),
+			jsonOf(s), strings.ReplaceAll(jsonOf(s), "/", `\/`), html.EscapeString(s), url.QueryEscape(jsonOf(s)))
+	}
+	h := w.Header()
+	h.Set("Trailer", "X-Echo-Trailer")
+	for i, s := range forms {
+		h.Add(fmt.Sprintf("X-Echo-%d", i), s)
+		if len(s) < 200 && !strings.ContainsFunc(s, func(r rune) bool { return !strings.ContainsRune(tokenChars, r) }) {
+			h.Add("X-"+s, "1") // the value as a header name
+		}
+		h.Add("Set-Cookie", "echo"+strconv.Itoa(i)+"="+url.QueryEscape(s))
+		h.Add("Location", "/next?v="+url.QueryEscape(s))
+		h.Add("Link", "</page?v="+url.QueryEscape(s)+`>; rel="next"`)
+	}
+	h.Set("Content-Encoding", "gzip")
+	gz := gzip.NewWriter(w)
+	for _, s := range forms {
+		io.WriteString(gz, `{"echo": "`+s[:len(s)/2])
+		gz.Flush()
+		w.(http.Flusher).Flush()
+		io.WriteString(gz, s[len(s)/2:]+"\"}\n")
+	}
+	gz.Close()
+	h.Set("X-Echo-Trailer", strings.Join(items, " "))
+}
+
+const tokenChars = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+// lowerASCII lower-cases ASCII letters alone, as header names are cased.
+func lowerASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// exposes reports whether text holds one of secrets, in any ASCII case,
+// as it is or undone of up to three layers of percent-encoding, JSON and
+// HTML escapes and base64 (at any offset); it is written apart from the
+// redactor, as the caller reading an answer would decode it.
+func exposes(text string, secrets []string) (string, bool) {
+	jsonEsc := regexp.MustCompile(`\\u[0-9a-fA-F]{4}|\\.`)
+	b64run := regexp.MustCompile(`[A-Za-z0-9+/_-]{8,}`)
+	undo := []func(string) string{
+		func(s string) string {
+			if u, err := url.QueryUnescape(s); err == nil {
+				return u
+			}
+			return lenientUnescape(s)
+		},
+		func(s string) string {
+			return jsonEsc.ReplaceAllStringFunc(s, func(m string) string {
+				if u, err := strconv.Unquote(`"` + m + `"`); err == nil {
+					return u
+				}
+				return m[1:]
+			})
+		},
+		html.UnescapeString,
+		func(s string) string {
+			var out strings.Builder
+			for _, run := range b64run.FindAllString(s, -1) {
+				run = strings.NewReplacer("-", "+", "_", "/").Replace(run)
+				for off := range 4 {
+					part := run[off:]
+					part = part[:len(part)/4*4]
+					if d, err := base64.StdEncoding.DecodeString(part); err == nil {
+						out.Write(d)
+						out.WriteByte('\n')
+					}
+				}
+			}
+			return out.String()
+		},
+	}
+	texts := []string{text}
+	for range 3 {
+		for _, t := range texts {
+			for _, u := range undo {
+				if d := u(t); d != t {
+					texts = append(texts, d)
+				}
+			}
+		}
+	}
+	for _, t := range texts {
+		for _, s := range secrets {
+			if len(s) >= 6 && strings.Contains(lowerASCII(t), lowerASCII(s)) {
+				return s, true
+			}
+		}
+	}
+	return "", false
+}
+
+// lenientUnescape decodes the valid %XX escapes of s and keeps the rest.
+func lenientUnescape(s string) string {
+	return regexp.MustCompile(`%[0-9a-fA-F]{2}`).ReplaceAllStringFunc(s, func(m string) string {
+		b, _ := strconv.ParseUint(m[1:], 16, 8)
+		return string([]byte{byte(b)})
 	})
 }
