@@ -26,7 +26,8 @@ const minForm = 6
 // padded or not, and wherever it falls in a longer encoded text). An
 // answer is searched as it is and once unescaped (percent-encoding, JSON
 // and JavaScript escapes, HTML character references, repeatedly, so double
-// encoding and mixes are read too), without regard to ASCII case.
+// encoding and mixes are read too; line breaks dropped), without regard to
+// ASCII case.
 type Redactor struct {
 	forms [][]byte // ASCII lower case, longest first
 }
@@ -199,7 +200,7 @@ func (v view) start(i int) int {
 // and with '+' read as a space, as form encoding writes a space.
 func views(b []byte) []view {
 	vs := []view{{text: lowerASCII(b)}}
-	if !bytes.ContainsAny(b, `%\&+`) {
+	if !bytes.ContainsAny(b, "%\\&+\r\n") {
 		return vs
 	}
 	for _, plus := range []bool{false, true} {
@@ -219,7 +220,7 @@ func views(b []byte) []view {
 }
 
 // unescape decodes one layer of percent-encoding, JSON and JavaScript
-// escapes and HTML character references in v.
+// escapes and HTML character references in v, and drops line breaks.
 func unescape(v view, plus bool) (view, bool) {
 	t := v.text
 	w := view{text: make([]byte, 0, len(t)), from: make([]int, 0, len(t)+1)}
@@ -256,6 +257,10 @@ func escapeAt(s []byte, plus bool) (int, []byte) {
 		return rune(n), err == nil
 	}
 	switch {
+	case s[0] == '\n' || s[0] == '\r':
+		// No credential holds a line break: base64 wrapped in lines (as
+		// MIME writes it) is read whole.
+		return 1, nil
 	case s[0] == '+' && plus:
 		return 1, []byte{' '}
 	case s[0] == '%' && len(s) >= 3:

@@ -35,6 +35,7 @@ func TestRedactorBlanksEveryFormSent(t *testing.T) {
 		"base64 inside a longer":  base64.StdEncoding.EncodeToString([]byte("Authorization: Basic " + basic)),
 		"base64 at offset 1":      base64.StdEncoding.EncodeToString([]byte("x" + ck)),
 		"base64 at offset 2":      base64.URLEncoding.EncodeToString([]byte("xy" + cs)),
+		"base64 in MIME lines":    wrap(base64.StdEncoding.EncodeToString([]byte("Authorization: Basic "+basic)), 16),
 		"query-escaped":           url.QueryEscape(ck),
 		"path-escaped":            url.PathEscape(ck),
 		"lower-case hex":          strings.ToLower(url.QueryEscape(ck)),
@@ -81,4 +82,14 @@ func TestRedactorWithoutRequest(t *testing.T) {
 	if got := Fortnox.Redactor(Creds{Values: map[string]string{}}, req).String("Bearer abcdefgh"); got != "Bearer abcdefgh" {
 		t.Fatal(got)
 	}
+}
+
+// wrap breaks s into lines of n characters, as MIME writes base64.
+func wrap(s string, n int) string {
+	var b strings.Builder
+	for len(s) > n {
+		b.WriteString(s[:n] + "\r\n")
+		s = s[n:]
+	}
+	return b.String() + s
 }
