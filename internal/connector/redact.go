@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/base64"
+	"encoding/binary"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -22,7 +24,7 @@ const minForm = 6
 // Redactor blanks a connection's credentials in what an external system
 // answers, in every form keyward sent them in: the secret values, the
 // header and query values that carry them (a whole Authorization value,
-// its token, Basic's user:pass), each also in base64 (standard or URL-safe,
+// its token, Basic's user:pass), each also in UTF-16 and in base64 (standard or URL-safe,
 // padded or not, and wherever it falls in a longer encoded text). An
 // answer is searched as it is and once unescaped (percent-encoding, JSON
 // and JavaScript escapes, HTML character references, repeatedly, so double
@@ -125,7 +127,7 @@ func decodings(s string) []string {
 // does not depend on what precedes or follows s, for each of the three
 // places s can start at in a longer encoded text.
 func encodings(s string) []string {
-	out := []string{s}
+	out := []string{s, inUTF16(s, false), inUTF16(s, true)}
 	for _, e := range b64s {
 		out = append(out, e.EncodeToString([]byte(s)))
 	}
@@ -135,6 +137,20 @@ func encodings(s string) []string {
 		out = append(out, core, strings.NewReplacer("+", "-", "/", "_").Replace(core))
 	}
 	return out
+}
+
+// inUTF16 returns s in UTF-16, little- or big-endian, as a system answering
+// in that charset (a caller may ask for it) writes it.
+func inUTF16(s string, big bool) string {
+	var b []byte
+	for _, u := range utf16.Encode([]rune(s)) {
+		if big {
+			b = binary.BigEndian.AppendUint16(b, u)
+		} else {
+			b = binary.LittleEndian.AppendUint16(b, u)
+		}
+	}
+	return string(b)
 }
 
 // Bytes returns b with every form of a credential replaced by Redacted.

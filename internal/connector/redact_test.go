@@ -24,6 +24,17 @@ func TestRedactorBlanksEveryFormSent(t *testing.T) {
 	req.URL.RawQuery = q.Encode()
 	red := WooCommerce.Redactor(Creds{Values: map[string]string{FieldAccessToken: ck, FieldSecret: cs}}, req)
 
+	ascii16 := func(s string, big bool) string { // UTF-16 of ASCII text
+		var b []byte
+		for _, c := range []byte(s) {
+			if big {
+				b = append(b, 0, c)
+			} else {
+				b = append(b, c, 0)
+			}
+		}
+		return string(b)
+	}
 	jsonOf := func(s string) string { b, _ := json.Marshal(s); return string(b) }
 	forms := map[string]string{
 		"literal":                 ck,
@@ -36,6 +47,8 @@ func TestRedactorBlanksEveryFormSent(t *testing.T) {
 		"base64 at offset 1":      base64.StdEncoding.EncodeToString([]byte("x" + ck)),
 		"base64 at offset 2":      base64.URLEncoding.EncodeToString([]byte("xy" + cs)),
 		"base64 in MIME lines":    wrap(base64.StdEncoding.EncodeToString([]byte("Authorization: Basic "+basic)), 16),
+		"UTF-16LE":                ascii16(ck, false),
+		"UTF-16BE":                ascii16(cs, true),
 		"query-escaped":           url.QueryEscape(ck),
 		"path-escaped":            url.PathEscape(ck),
 		"lower-case hex":          strings.ToLower(url.QueryEscape(ck)),

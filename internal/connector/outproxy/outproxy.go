@@ -105,6 +105,12 @@ func (h *Handler) sessionValues(ctx context.Context, conn *keyward.Connection, t
 // hopHeaders are connection-level headers never forwarded either way.
 var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Host", "Content-Length"}
 
+// wholeAnswer are request headers of the caller's not forwarded, as the
+// redaction needs the whole answer as text: without Accept-Encoding the
+// client asks for a coding it decodes itself; a Range would let a caller
+// fetch an echoed credential piece by piece, no piece whole.
+var wholeAnswer = []string{"Accept-Encoding", "Range", "If-Range"}
+
 // dropped reports whether a header is kept from crossing the proxy.
 func dropped(name string) bool {
 	name = http.CanonicalHeaderKey(name)
@@ -175,9 +181,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		return keyward.Invalid("path", "The request could not be formed for %s.", t.Name)
 	}
 	for name, vs := range r.Header {
-		// Without the caller's Accept-Encoding, the client asks for a
-		// coding it decodes itself: redact must read the answer as text.
-		if !dropped(name) && http.CanonicalHeaderKey(name) != "Accept-Encoding" {
+		if !dropped(name) && !slices.Contains(wholeAnswer, http.CanonicalHeaderKey(name)) {
 			out.Header[name] = slices.Clone(vs)
 		}
 	}

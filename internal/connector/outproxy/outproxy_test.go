@@ -472,3 +472,32 @@ func lenientUnescape(s string) string {
 		return string([]byte{byte(b)})
 	})
 }
+
+// A caller cannot fetch an echoed credential piece by piece with Range
+// requests, each piece too short to be recognised: the proxy asks for
+// the whole answer and redacts it.
+func TestProxyAnswersWholeToRangeRequests(t *testing.T) {
+	e := newProxyEnv(t, storetest.Open(t, store.SQLite))
+	sys := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		doc := `{"debug": "received token ` + r.Header.Get("X-Shopify-Access-Token") + `"}`
+		http.ServeContent(w, r, "echo.json", time.Time{}, strings.NewReader(doc))
+	}))
+	t.Cleanup(sys.Close)
+	c, err := e.svc.CreateConnection(e.sys, keyward.ConnectionInput{Type: "shopify", Name: "Shop", APIURL: sys.URL,
+		Fields: connectortest.New(t, "shopify").Values(), SaveUnverified: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pieced strings.Builder
+	for at := 0; at < 80; at += 5 {
+		res, body := e.call(t, e.admin, "GET", "/connections/"+c.ID+"/echo.json",
+			map[string]string{"Range": fmt.Sprintf("bytes=%d-%d", at, at+4)})
+		if res.StatusCode != http.StatusOK || !strings.Contains(body, `"debug"`) {
+			t.Fatalf("Range from %d: %d %q", at, res.StatusCode, body)
+		}
+		pieced.WriteString(body)
+	}
+	if strings.Contains(pieced.String(), connectortest.Token) {
+		t.Fatal("the pieces make up the token")
+	}
+}
