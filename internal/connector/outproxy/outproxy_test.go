@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/catalog"
@@ -383,6 +384,11 @@ func echo(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Set("Content-Encoding", "gzip")
 	gz := gzip.NewWriter(w)
+	for _, s := range items { // in the body alone: UTF-16LE, as a caller may ask for
+		for _, u := range utf16.Encode([]rune(s)) {
+			gz.Write([]byte{byte(u), byte(u >> 8)})
+		}
+	}
 	for _, s := range forms {
 		io.WriteString(gz, `{"echo": "`+s[:len(s)/2])
 		gz.Flush()
@@ -408,7 +414,7 @@ func lowerASCII(s string) string {
 
 // exposes reports whether text holds one of secrets, in any ASCII case,
 // as it is or undone of up to three layers of percent-encoding, JSON and
-// HTML escapes and base64 (at any offset); it is written apart from the
+// HTML escapes, UTF-16 and base64 (at any offset); it is written apart from the
 // redactor, as the caller reading an answer would decode it.
 func exposes(text string, secrets []string) (string, bool) {
 	jsonEsc := regexp.MustCompile(`\\u[0-9a-fA-F]{4}|\\.`)
@@ -429,6 +435,7 @@ func exposes(text string, secrets []string) (string, bool) {
 			})
 		},
 		html.UnescapeString,
+		func(s string) string { return strings.ReplaceAll(s, "\x00", "") }, // UTF-16 of ASCII
 		func(s string) string {
 			var out strings.Builder
 			for _, run := range b64run.FindAllString(s, -1) {
