@@ -73,7 +73,7 @@ func openAudit(ctx context.Context, c *cli, args []string) (context.Context, *se
 	if err := c.cfg.finish(); err != nil {
 		return nil, nil, err
 	}
-	db, err := store.Open(ctx, c.cfg.DatabaseURL, c.cfg.DataDir)
+	db, err := store.OpenCurrent(ctx, c.cfg.DatabaseURL, c.cfg.DataDir)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -43,6 +43,20 @@ func newCLI(name string, out io.Writer, withTenant bool) *cli {
 
 // open parses args, checks required flags and opens the database.
 func (c *cli) open(ctx context.Context, args []string, required ...string) error {
+	if err := c.parse(args, required...); err != nil {
+		return err
+	}
+	db, err := store.OpenCurrent(ctx, c.cfg.DatabaseURL, c.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	c.db = db
+	c.svc = service.New(db, catalog.Builtin())
+	return nil
+}
+
+// parse parses args and checks required flags and the settings.
+func (c *cli) parse(args []string, required ...string) error {
 	if err := c.fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -61,16 +75,7 @@ func (c *cli) open(ctx context.Context, args []string, required ...string) error
 	if len(missing) > 0 {
 		return fmt.Errorf("missing %s; run with -h for help", strings.Join(missing, ", "))
 	}
-	if err := c.cfg.finish(); err != nil {
-		return err
-	}
-	db, err := store.Open(ctx, c.cfg.DatabaseURL, c.cfg.DataDir)
-	if err != nil {
-		return err
-	}
-	c.db = db
-	c.svc = service.New(db, catalog.Builtin())
-	return nil
+	return c.cfg.finish()
 }
 
 // asTenant returns ctx acting as the system in the --tenant tenant.
@@ -90,16 +95,6 @@ func (c *cli) close() {
 	if c.db != nil {
 		c.db.Close()
 	}
-}
-
-func cliMigrate(ctx context.Context, args []string, out io.Writer) error {
-	c := newCLI("migrate", out, false)
-	defer c.close()
-	if err := c.open(ctx, args); err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "database is up to date (%s)\n", c.db.Engine())
-	return nil
 }
 
 func splitList(s string) []string {

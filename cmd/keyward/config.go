@@ -26,11 +26,17 @@ type Config struct {
 	DatabaseURL   string
 	OperatorToken string
 	Demo          bool
-	Catalog       string
-	LogLevel      string
-	Upstream      string
-	GatewayAddr   string
-	Redis         string
+	// Migrate has serve apply pending migrations; without it serve
+	// refuses a database that needs them.
+	Migrate bool
+	// DatabaseWait is how long serve waits for a database that does not
+	// answer at start.
+	DatabaseWait time.Duration
+	Catalog      string
+	LogLevel     string
+	Upstream     string
+	GatewayAddr  string
+	Redis        string
 	// CredentialSources lists where the gateway reads an API key from:
 	// any of "header" (X-API-Key), "bearer" (Authorization) and "query" (apiKey).
 	CredentialSources string
@@ -183,6 +189,24 @@ func envOr(name, def string) string {
 	return def
 }
 
+// envBool reads KEYWARD_<name> as a boolean: true, 1, yes, on, or false,
+// 0, no, off, in any case. Another value is reported by finish rather
+// than read as false.
+func envBool(name string, def bool) bool {
+	v, ok := os.LookupEnv("KEYWARD_" + name)
+	if !ok {
+		return def
+	}
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "1", "t", "true", "yes", "y", "on":
+		return true
+	case "0", "f", "false", "no", "n", "off", "":
+		return false
+	}
+	badEnv = append(badEnv, fmt.Errorf("KEYWARD_%s=%q is not a boolean; use true or false", name, v))
+	return def
+}
+
 // envDuration reads KEYWARD_<name> as a duration; a bad value is reported
 // by finish through the flag's default staying in place.
 func envDuration(name string, def time.Duration) time.Duration {
@@ -224,7 +248,9 @@ func (c *Config) serveFlags(fs *flag.FlagSet) {
 	c.databaseFlags(fs)
 	c.Outbound.flags(fs)
 	fs.StringVar(&c.Addr, "addr", envOr("ADDR", "127.0.0.1:8080"), "address to serve HTTP on (env KEYWARD_ADDR)")
-	fs.BoolVar(&c.Demo, "demo", envOr("DEMO", "") == "true", "seed a demo tenant on first start (env KEYWARD_DEMO=true)")
+	fs.BoolVar(&c.Demo, "demo", envBool("DEMO", false), "seed a demo tenant on first start (env KEYWARD_DEMO=true)")
+	fs.BoolVar(&c.Migrate, "migrate", envBool("MIGRATE", true), "apply pending schema migrations on start; with --migrate=false, refuse to start on a database that needs \"keyward migrate\" (env KEYWARD_MIGRATE)")
+	fs.DurationVar(&c.DatabaseWait, "database-wait", envDuration("DATABASE_WAIT", time.Minute), "how long to keep trying, with growing pauses, a database that does not answer at start (env KEYWARD_DATABASE_WAIT)")
 	fs.StringVar(&c.Catalog, "catalog", envOr("CATALOG", ""), "YAML file describing the platform API; the built-in commerce catalog when empty (env KEYWARD_CATALOG)")
 	fs.StringVar(&c.LicenceContact, "licence-contact", envOr("LICENCE_CONTACT", ""), "who tenants contact for a licence, shown in licence_required errors (env KEYWARD_LICENCE_CONTACT)")
 	fs.DurationVar(&c.MaxStaleness, "max-staleness", envDuration("MAX_STALENESS", 60*time.Second), "how long the data plane answers from memory without hearing from the database (env KEYWARD_MAX_STALENESS)")
@@ -232,7 +258,7 @@ func (c *Config) serveFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Upstream, "upstream", envOr("UPSTREAM", ""), "URL of the platform's API; when set, the gateway proxies the catalog's methods to it (env KEYWARD_UPSTREAM)")
 	fs.StringVar(&c.GatewayAddr, "gateway-addr", envOr("GATEWAY_ADDR", "127.0.0.1:8081"), "address the gateway serves on when --upstream is set (env KEYWARD_GATEWAY_ADDR)")
 	fs.StringVar(&c.CredentialSources, "credential-sources", envOr("CREDENTIAL_SOURCES", "header,bearer,query"), "where the gateway reads API keys: header (X-API-Key), bearer (Authorization), query (apiKey) (env KEYWARD_CREDENTIAL_SOURCES)")
-	fs.BoolVar(&c.PassUnknown, "pass-unknown", envOr("PASS_UNKNOWN", "") == "true", "forward requests matching no catalog method without checking a key (env KEYWARD_PASS_UNKNOWN=true)")
+	fs.BoolVar(&c.PassUnknown, "pass-unknown", envBool("PASS_UNKNOWN", false), "forward requests matching no catalog method without checking a key (env KEYWARD_PASS_UNKNOWN=true)")
 	fs.StringVar(&c.Redis, "redis", envOr("REDIS", ""), "Redis address (host:port or redis:// URL) to share rate limits between nodes (env KEYWARD_REDIS)")
 	readTimeoutFlag(fs, &c.ReadTimeout)
 	fs.StringVar(&c.MaxBodyText, "max-body", envOr("MAX_BODY", "8MiB"), "largest request body the gateway forwards, such as 8MiB, 8MB or 8388608; larger ones are answered 413 (env KEYWARD_MAX_BODY)")

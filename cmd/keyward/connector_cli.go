@@ -61,7 +61,7 @@ func (c *cli) addConnectionFlags(f *connectionFlags, create bool) {
 
 func (c *cli) outboundFlags(f *connectionFlags) {
 	c.fs.StringVar(&f.allow, "outbound-allow", envOr("OUTBOUND_ALLOW", ""), "CIDRs or addresses checks may reach although they are private (env KEYWARD_OUTBOUND_ALLOW)")
-	c.fs.BoolVar(&f.allowHTTP, "outbound-allow-http", envOr("OUTBOUND_ALLOW_HTTP", "") == "true", "let API URLs use plain http:// (env KEYWARD_OUTBOUND_ALLOW_HTTP=true)")
+	c.fs.BoolVar(&f.allowHTTP, "outbound-allow-http", envBool("OUTBOUND_ALLOW_HTTP", false), "let API URLs use plain http:// (env KEYWARD_OUTBOUND_ALLOW_HTTP=true)")
 	c.cfg.masterKeyFlag(c.fs)
 }
 

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -67,7 +68,9 @@ const usageText = `keyward: self-hosted API access platform
 Usage:
   keyward version
   keyward serve [--addr 127.0.0.1:8080] [--data DIR | --database URL] [--demo] [--master-key-file F]
-  keyward migrate [--data DIR | --database URL]
+  keyward migrate [status] [--dry-run] [--data DIR | --database URL]
+  keyward backup --out FILE [--data DIR]
+  keyward restore --from FILE [--data DIR]
   keyward demo-api [--addr 127.0.0.1:9090] [--read-timeout 30s]
   keyward tenant create --domain D [--name N]
   keyward store create --tenant D --code C [--name N]
@@ -172,6 +175,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return m.Serve(ctx)
 	case "migrate":
 		return cliMigrate(ctx, args[1:], stdout)
+	case "backup":
+		return cliBackup(ctx, args[1:], stdout)
+	case "restore":
+		return cliRestore(ctx, args[1:], stdout)
 	case "demo-api":
 		return runDemoAPI(ctx, args[1:], stdout)
 	}
@@ -203,29 +210,44 @@ func groupUsage(name string) string {
 	return "Usage:\n" + b.String() + "\nRun \"keyward " + name + " COMMAND -h\" for a command's flags.\n"
 }
 
-// versionText names the build: the module's version and, when built from
-// a checkout, the commit and whether it had uncommitted changes.
-func versionText(bi *debug.BuildInfo) string {
+// version and commit name a release build. They are set at link time,
+// which works with -buildvcs=false too:
+//
+//	go build -ldflags "-X main.version=v0.9.0 -X main.commit=$(git rev-parse HEAD)" ./cmd/keyward
+var version, commit string
+
+// buildOf reads bi for the version and commit this binary was built from:
+// those set at link time, or else what the Go toolchain recorded.
+func buildOf(bi *debug.BuildInfo) (v, rev, when string, modified bool) {
 	if bi == nil {
-		return "keyward (version unknown)"
+		bi = &debug.BuildInfo{}
 	}
-	version := bi.Main.Version
-	if version == "" {
-		version = "(devel)"
-	}
-	out := "keyward " + version
-	var rev, when string
-	modified := false
+	rev = commit
 	for _, s := range bi.Settings {
 		switch s.Key {
 		case "vcs.revision":
-			rev = s.Value
+			rev = cmp.Or(rev, s.Value)
 		case "vcs.time":
 			when = s.Value
 		case "vcs.modified":
 			modified = s.Value == "true"
 		}
 	}
+	return cmp.Or(version, bi.Main.Version, "(devel)"), rev, when, modified
+}
+
+// buildVersion returns this binary's version and commit, for metrics.
+func buildVersion() (v, rev string) {
+	bi, _ := debug.ReadBuildInfo()
+	v, rev, _, _ = buildOf(bi)
+	return v, cmp.Or(rev, "unknown")
+}
+
+// versionText names the build: its version and, when known, the commit
+// and whether the checkout had uncommitted changes.
+func versionText(bi *debug.BuildInfo) string {
+	v, rev, when, modified := buildOf(bi)
+	out := "keyward " + v
 	if rev != "" {
 		out += " commit " + rev
 		if modified {
@@ -235,7 +257,10 @@ func versionText(bi *debug.BuildInfo) string {
 			out += " of " + when
 		}
 	}
-	return out + " " + bi.GoVersion
+	if bi != nil && bi.GoVersion != "" {
+		out += " " + bi.GoVersion
+	}
+	return out
 }
 
 // Main is a running keyward node: configuration, database, HTTP server.
@@ -262,7 +287,9 @@ type Main struct {
 	demoServer      *http.Server
 	obs             observe
 	stop            context.CancelFunc
-	background      sync.WaitGroup
+	// release frees the data folder's lock (SQLite) on Close.
+	release    func()
+	background sync.WaitGroup
 }
 
 // NewMain returns a Main printing to out.
@@ -319,7 +346,13 @@ func (m *Main) demoMasterKey() (*seal.Keyring, error) {
 
 // Open sets up logging, the database, the catalog and the service, the
 // operator token and the demo tenant, and starts listening.
-func (m *Main) Open(ctx context.Context) error {
+func (m *Main) Open(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			// A node that did not start leaves the data folder to the next.
+			m.releaseDataDir()
+		}
+	}()
 	var level slog.Level
 	level.UnmarshalText([]byte(m.Config.LogLevel))
 	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
@@ -333,7 +366,7 @@ func (m *Main) Open(ctx context.Context) error {
 		cat = c
 	}
 	m.Catalog = cat
-	db, err := store.Open(ctx, m.Config.DatabaseURL, m.Config.DataDir)
+	db, err := m.openDatabase(ctx)
 	if err != nil {
 		return err
 	}
@@ -531,8 +564,10 @@ func (m *Main) Close() error {
 		m.stop()
 		m.background.Wait()
 	}
+	var err error
 	if m.DB != nil {
-		return m.DB.Close()
+		err = m.DB.Close()
 	}
-	return nil
+	m.releaseDataDir()
+	return err
 }

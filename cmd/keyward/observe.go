@@ -40,7 +40,7 @@ func (c *ObserveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AuthzGRPCAddr, "authz-grpc-addr", envOr("AUTHZ_GRPC_ADDR", ""), "address of the Envoy gRPC ext_authz service (envoy.service.auth.v3.Authorization); off when empty (env KEYWARD_AUTHZ_GRPC_ADDR)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", envOr("METRICS_ADDR", ""), "address serving Prometheus metrics at /metrics; off when empty (env KEYWARD_METRICS_ADDR)")
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", envOr("OTLP_ENDPOINT", ""), "OTLP/HTTP collector URL for traces, such as http://127.0.0.1:4318; off when empty (env KEYWARD_OTLP_ENDPOINT)")
-	fs.BoolVar(&c.AccessLog, "access-log", envOr("ACCESS_LOG", "") == "true", "log one JSON line per gateway and forward-auth request to stderr (env KEYWARD_ACCESS_LOG=true)")
+	fs.BoolVar(&c.AccessLog, "access-log", envBool("ACCESS_LOG", false), "log one JSON line per gateway and forward-auth request to stderr (env KEYWARD_ACCESS_LOG=true)")
 }
 
 func (c *ObserveConfig) finish() []error {
@@ -115,6 +115,7 @@ func (m *Main) openObserve(ctx context.Context) error {
 				return max(last-m.Replica.Applied(), 0), nil
 			},
 		})
+		reg.Build(buildVersion())
 		m.obs.metrics.Store(reg)
 		o.Metrics = reg
 		mux := http.NewServeMux()

@@ -123,6 +123,7 @@ func TestMetricsTracesAndForwardAuthListeners(t *testing.T) {
 		`keyward_authz_requests_total{method="GET",status="200"} 1`,
 		`keyward_gateway_upstream_duration_seconds_count 1`,
 		"keyward_replica_credentials ", "keyward_replica_changelog_lag 0", "go_goroutines ",
+		`keyward_build_info{commit="`,
 	} {
 		if !bytes.Contains(exposition, []byte(want)) {
 			t.Errorf("metrics lack %q", want)

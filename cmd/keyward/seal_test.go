@@ -80,12 +80,12 @@ func TestDemoGeneratesAMasterKeyIntoTheDataFolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.Close()
 	// Its secrets need that key: a start without --demo and without a key
 	// is refused, and says where the demo key is.
 	if _, _, err := openMain(t, "", "--data", dir); err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "master.key")) {
 		t.Fatalf("start without --demo: err = %v", err)
 	}
-	m.Close()
 	if !strings.Contains(out, "WARNING: no master key set") {
 		t.Fatalf("no warning in %q", out)
 	}

@@ -57,7 +57,7 @@ func runWebhookCLI(ctx context.Context, cmd string, args []string, out io.Writer
 	defer c.close()
 	c.cfg.masterKeyFlag(c.fs)
 	allow := c.fs.String("outbound-allow", envOr("OUTBOUND_ALLOW", ""), "CIDRs or addresses endpoint URLs may name although they are private (env KEYWARD_OUTBOUND_ALLOW)")
-	allowHTTP := c.fs.Bool("outbound-allow-http", envOr("OUTBOUND_ALLOW_HTTP", "") == "true", "let endpoint URLs use plain http:// (env KEYWARD_OUTBOUND_ALLOW_HTTP=true)")
+	allowHTTP := c.fs.Bool("outbound-allow-http", envBool("OUTBOUND_ALLOW_HTTP", false), "let endpoint URLs use plain http:// (env KEYWARD_OUTBOUND_ALLOW_HTTP=true)")
 	var id, url, stores, events, description, overlap, status, since, delivery *string
 	var disabled *bool
 	required := []string{}

@@ -32,8 +32,8 @@ type OutboundConfig struct {
 
 func (o *OutboundConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&o.AllowText, "outbound-allow", envOr("OUTBOUND_ALLOW", ""), "CIDRs or addresses webhooks and connectors may reach although they are loopback, private or link-local, comma-separated; none when empty (env KEYWARD_OUTBOUND_ALLOW)")
-	fs.BoolVar(&o.AllowHTTP, "outbound-allow-http", envOr("OUTBOUND_ALLOW_HTTP", "") == "true", "let webhook and connector URLs use plain http:// (env KEYWARD_OUTBOUND_ALLOW_HTTP=true)")
-	fs.BoolVar(&o.Dispatch, "webhook-dispatch", envOr("WEBHOOK_DISPATCH", "true") == "true", "send webhook deliveries from this node; nodes sharing a database share the work (env KEYWARD_WEBHOOK_DISPATCH)")
+	fs.BoolVar(&o.AllowHTTP, "outbound-allow-http", envBool("OUTBOUND_ALLOW_HTTP", false), "let webhook and connector URLs use plain http:// (env KEYWARD_OUTBOUND_ALLOW_HTTP=true)")
+	fs.BoolVar(&o.Dispatch, "webhook-dispatch", envBool("WEBHOOK_DISPATCH", true), "send webhook deliveries from this node; nodes sharing a database share the work (env KEYWARD_WEBHOOK_DISPATCH)")
 	fs.IntVar(&o.WebhookWorkers, "webhook-workers", envInt("WEBHOOK_WORKERS", webhook.DefaultWorkers), "webhook deliveries this node sends at once (env KEYWARD_WEBHOOK_WORKERS)")
 	fs.DurationVar(&o.WebhookLease, "webhook-lease", envDuration("WEBHOOK_LEASE", webhook.DefaultLease), "how long a node holds a delivery it is sending; one a stopped node held is sent again after this (env KEYWARD_WEBHOOK_LEASE)")
 }

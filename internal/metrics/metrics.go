@@ -114,6 +114,17 @@ func (r *Registry) Registerer() prometheus.Registerer { return r.reg }
 // Gatherer reads the current values, for tests.
 func (r *Registry) Gatherer() prometheus.Gatherer { return r.reg }
 
+// Build exposes keyward_build_info: always 1, labelled with the version
+// and commit this binary was built from, so a fleet's versions can be
+// counted during an upgrade.
+func (r *Registry) Build(version, commit string) {
+	r.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "keyward_build_info",
+		Help:        "Always 1; the labels name the version and commit of the running keyward.",
+		ConstLabels: prometheus.Labels{"version": version, "commit": commit},
+	}, func() float64 { return 1 }))
+}
+
 // ReplicaStats reads the replica's state for a scrape.
 type ReplicaStats struct {
 	// Credentials is the number of secrets held in memory.

@@ -10,8 +10,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,8 +19,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
-	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -52,6 +48,10 @@ type DB struct {
 	// when the lock is freed: under many writers, waits grow long and
 	// unfair. Waiting here instead hands the lock on at once, in turn.
 	writing sync.Mutex
+	// latest is the newest migration this build knows, once the schema
+	// was found current; guard watches for a newer keyward's migrations.
+	latest int64
+	guard  schemaGuard
 }
 
 // IsPostgresURL reports whether s names a PostgreSQL database.
@@ -60,9 +60,37 @@ func IsPostgresURL(s string) bool {
 }
 
 // Open opens the database: PostgreSQL when url is a postgres:// URL,
-// otherwise SQLite in the file keyward.db inside dataDir. It runs the
-// migrations before returning.
+// otherwise SQLite in the file keyward.db inside dataDir. It applies every
+// pending migration before returning, and refuses a database whose schema
+// is newer than this build knows. Serving and "keyward migrate" open this
+// way; other commands use OpenCurrent.
 func Open(ctx context.Context, url, dataDir string) (*DB, error) {
+	return open(ctx, url, dataDir, true)
+}
+
+// OpenCurrent opens the database as Open does, but changes the schema of
+// a new, empty database only: one at an older schema is refused with
+// ErrSchemaOlder (run "keyward migrate"), one at a newer schema with
+// ErrSchemaNewer.
+func OpenCurrent(ctx context.Context, url, dataDir string) (*DB, error) {
+	return open(ctx, url, dataDir, false)
+}
+
+func open(ctx context.Context, url, dataDir string, migrate bool) (*DB, error) {
+	db, err := Connect(ctx, url, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := db.Prepare(ctx, migrate); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Connect opens the database and leaves its schema as it is: Prepare
+// readies it, or "keyward migrate status" reads it.
+func Connect(ctx context.Context, url, dataDir string) (*DB, error) {
 	var db *DB
 	var err error
 	if url != "" {
@@ -76,10 +104,6 @@ func Open(ctx context.Context, url, dataDir string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := db.Migrate(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
 	return db, nil
 }
 
@@ -91,6 +115,11 @@ func openSQLite(ctx context.Context, dir string) (*DB, error) {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	path := filepath.Join(dir, "keyward.db")
+	// Created here rather than by SQLite, so that only keyward's user can
+	// read it; SQLite gives its -wal and -shm files the same mode.
+	if f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err == nil {
+		f.Close()
+	}
 	// Immediate transactions take the write lock at BEGIN, so two writers
 	// wait on the busy timeout instead of failing on lock upgrade.
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
@@ -118,7 +147,7 @@ func openPostgres(ctx context.Context, url string) (*DB, error) {
 	defer cancel()
 	if err := sdb.PingContext(pctx); err != nil {
 		sdb.Close()
-		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", errUnreachable{err})
 	}
 	return &DB{sql: sdb, engine: Postgres, dsn: url}, nil
 }
@@ -142,45 +171,6 @@ func (db *DB) Close() error { return db.sql.Close() }
 
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
-
-// Migrate applies every pending migration, each in its own transaction.
-// On PostgreSQL an advisory lock keeps nodes starting together in step.
-func (db *DB) Migrate(ctx context.Context) error { return db.migrate(ctx, 0) }
-
-// migrate applies the pending migrations up to version, or all for 0.
-func (db *DB) migrate(ctx context.Context, version int64) error {
-	sub, err := fs.Sub(migrations, "migrations/"+string(db.engine))
-	if err != nil {
-		return err
-	}
-	dialect := goose.DialectSQLite3
-	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
-	if db.engine == Postgres {
-		dialect = goose.DialectPostgres
-		locker, err := lock.NewPostgresSessionLocker()
-		if err != nil {
-			return err
-		}
-		opts = append(opts, goose.WithSessionLocker(locker))
-	}
-	p, err := goose.NewProvider(dialect, db.sql, sub, opts...)
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
-	}
-	var results []*goose.MigrationResult
-	if version > 0 {
-		results, err = p.UpTo(ctx, version)
-	} else {
-		results, err = p.Up(ctx)
-	}
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	for _, r := range results {
-		slog.Debug("migration applied", "version", r.Source.Version, "file", r.Source.Path)
-	}
-	return nil
-}
 
 // querier is what *sql.DB and *sql.Tx share.
 type querier interface {
@@ -223,6 +213,9 @@ func (db *DB) Read() *Q {
 
 // Write runs fn in one transaction, committing when fn returns nil.
 func (db *DB) Write(ctx context.Context, fn func(q *Q) error) error {
+	if err := db.checkSchema(ctx); err != nil {
+		return err
+	}
 	if db.engine == SQLite {
 		db.writing.Lock()
 		defer db.writing.Unlock()

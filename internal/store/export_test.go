@@ -5,17 +5,11 @@ import "context"
 // OpenAt opens a database as Open does but migrates it only up to
 // version, so a test can write rows as an older keyward would have.
 func OpenAt(ctx context.Context, url, dataDir string, version int64) (*DB, error) {
-	var db *DB
-	var err error
-	if url != "" {
-		db, err = openPostgres(ctx, url)
-	} else {
-		db, err = openSQLite(ctx, dataDir)
-	}
+	db, err := Connect(ctx, url, dataDir)
 	if err != nil {
 		return nil, err
 	}
-	if err := db.migrate(ctx, version); err != nil {
+	if err := db.MigrateTo(ctx, version); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -27,3 +21,6 @@ func (db *DB) Exec(ctx context.Context, query string, args ...any) error {
 	_, err := db.Read().exec(ctx, query, args...)
 	return err
 }
+
+// ForgetSchemaCheck has db's next write look at the schema again at once.
+func ForgetSchemaCheck(db *DB) { db.guard.checked.Store(0) }

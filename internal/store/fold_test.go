@@ -104,7 +104,7 @@ func migrateOver(t *testing.T, e store.Engine, version int64, rows []row) *store
 			t.Fatal(err)
 		}
 	}
-	if err := db.Migrate(ctx); err != nil {
+	if _, _, err := db.Migrate(ctx); err != nil {
 		t.Fatalf("migrating from version %d over the rows written: %v", version, err)
 	}
 	return db

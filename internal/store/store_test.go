@@ -52,7 +52,7 @@ func TestMigrationsGiveBothEnginesTheSameColumns(t *testing.T) {
 
 func TestMigrateTwiceIsHarmless(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		if err := db.Migrate(context.Background()); err != nil {
+		if _, _, err := db.Migrate(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	})
