@@ -120,14 +120,6 @@ func through(t *testing.T, n *node, key string) int {
 	return res.StatusCode
 }
 
-// databaseFlags returns the flags naming a fresh database of engine e.
-func databaseFlags(t *testing.T, e store.Engine) []string {
-	if e == store.Postgres {
-		return []string{"--database", storetest.NewSchemaURL(t)}
-	}
-	return []string{"--data", t.TempDir()}
-}
-
 // verifyAgain checks r, a request an upstream received, with a fresh
 // verifier of keys (so the replay cache of the first check plays no part).
 func verifyAgain(t *testing.T, r *http.Request, keys [][]byte) error {
@@ -149,7 +141,7 @@ func TestIdentityKeySurvivesARestart(t *testing.T) {
 	for _, e := range storetest.Engines {
 		t.Run(string(e), func(t *testing.T) {
 			up := newVerifyingUpstream(t)
-			db := databaseFlags(t, e)
+			db := dbArgs(t, e)
 			n := startNode(t, append([]string{"--demo", "--upstream", up.URL}, db...)...)
 			_, key := createKey(t, n, n.adminToken(), "Restart")
 			keys := publishedKeys(t, db)
@@ -179,7 +171,7 @@ func TestIdentityKeySurvivesARestart(t *testing.T) {
 // Nodes sharing one PostgreSQL schema sign with the same key.
 func TestNodesOfOneDatabaseSignAlike(t *testing.T) {
 	up := newVerifyingUpstream(t)
-	db := databaseFlags(t, store.Postgres)
+	db := dbArgs(t, store.Postgres)
 	a := startNode(t, append([]string{"--demo", "--upstream", up.URL}, db...)...)
 	b := startNode(t, append([]string{"--demo", "--upstream", up.URL}, db...)...)
 	_, key := createKey(t, a, a.adminToken(), "Cluster")
@@ -200,7 +192,7 @@ func TestIdentityKeyRotationWithOverlap(t *testing.T) {
 	for _, e := range storetest.Engines {
 		t.Run(string(e), func(t *testing.T) {
 			up := newVerifyingUpstream(t)
-			db := databaseFlags(t, e)
+			db := dbArgs(t, e)
 			n := startNode(t, append([]string{"--demo", "--upstream", up.URL, "--sync-interval", "20ms"}, db...)...)
 			_, key := createKey(t, n, n.adminToken(), "Rotation")
 			before := publishedKeys(t, db)
