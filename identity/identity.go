@@ -9,7 +9,6 @@ package identity
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -24,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyward/keyward"
@@ -48,6 +48,11 @@ const (
 	// HeaderContentDigest is the RFC 9530 digest of the request body,
 	// "sha-256=:<base64>:", sent only when the body is not empty.
 	HeaderContentDigest = "Content-Digest"
+	// HeaderSignatureKid names the identity key that made the signature,
+	// as KeyID computes it from the key. It is not signed: a verifier
+	// holding several keys uses it to pick one, and tries each key when it
+	// is absent or names none of them.
+	HeaderSignatureKid = "X-Keyward-Signature-Kid"
 )
 
 // MinKey is the shortest identity key accepted, in bytes.
@@ -210,29 +215,29 @@ type Options struct {
 // proxy and refuses a request id it has already accepted. It is safe for
 // concurrent use; services use one per identity key, or Middleware.
 type Verifier struct {
-	key     []byte
+	keys    atomic.Pointer[[]*macKey]
 	maxSkew time.Duration
 	maxBody int64
 	now     func() time.Time
-	macs    sync.Pool // of *verifyScratch
 	seen    *replayCache
-}
-
-// verifyScratch is a MAC and buffer used by one Verify at a time.
-type verifyScratch struct {
-	mac hash.Hash
-	buf []byte
 }
 
 // NewVerifier returns a verifier of identities signed with key.
 func NewVerifier(key []byte, opts Options) (*Verifier, error) {
-	if len(key) < MinKey {
-		return nil, ErrKey
-	}
+	return NewKeySetVerifier([][]byte{key}, opts)
+}
+
+// NewKeySetVerifier returns a verifier of identities signed with any of
+// keys: during a rotation of the identity key, the current key and the
+// next one, or the previous one, as "keyward identity keys" lists them.
+func NewKeySetVerifier(keys [][]byte, opts Options) (*Verifier, error) {
 	if opts.MaxSkew < 0 || opts.MaxBody < 0 {
 		return nil, errors.New("identity: negative identity MaxSkew or MaxBody")
 	}
-	v := &Verifier{key: bytes.Clone(key), maxSkew: opts.MaxSkew, maxBody: opts.MaxBody, now: opts.Now}
+	v := &Verifier{maxSkew: opts.MaxSkew, maxBody: opts.MaxBody, now: opts.Now}
+	if err := v.SetKeys(keys); err != nil {
+		return nil, err
+	}
 	if v.maxSkew == 0 {
 		v.maxSkew = DefaultMaxSkew
 	}
@@ -243,9 +248,28 @@ func NewVerifier(key []byte, opts Options) (*Verifier, error) {
 	if v.now == nil {
 		v.now = time.Now
 	}
-	v.macs.New = func() any { return &verifyScratch{mac: hmac.New(sha256.New, v.key), buf: make([]byte, 0, 256)} }
 	v.seen = newReplayCache(v.maxSkew)
 	return v, nil
+}
+
+// SetKeys replaces the keys v accepts, as when a rotation publishes a new
+// key or retires an old one; request ids already accepted stay refused.
+// It fails, changing nothing, when keys is empty or one is shorter than
+// MinKey.
+func (v *Verifier) SetKeys(keys [][]byte) error {
+	if len(keys) == 0 {
+		return ErrKey
+	}
+	set := make([]*macKey, 0, len(keys))
+	for _, k := range keys {
+		mk, err := newMACKey(k)
+		if err != nil {
+			return err
+		}
+		set = append(set, mk)
+	}
+	v.keys.Store(&set)
+	return nil
 }
 
 // The identity headers, in the order Verify reads them.
@@ -259,13 +283,17 @@ const (
 	hMethod
 	hContentDigest
 	hSignature
+	hKid
 	nIdentityHeaders
 )
 
 var identityHeaders = [nIdentityHeaders]string{
 	HeaderTimestamp, HeaderRequestID, HeaderKeyID, HeaderTenant, HeaderStores,
-	HeaderMerchant, HeaderMethod, HeaderContentDigest, HeaderSignature,
+	HeaderMerchant, HeaderMethod, HeaderContentDigest, HeaderSignature, HeaderSignatureKid,
 }
+
+// optionalHeader reports whether identity header i may be absent.
+func optionalHeader(i int) bool { return i == hMerchant || i == hContentDigest || i == hKid }
 
 // Verify checks the identity of a request forwarded by the proxy: each
 // identity header present at most once (all but X-Keyward-Merchant and
@@ -280,12 +308,12 @@ func (v *Verifier) Verify(r *http.Request) (Identity, error) {
 	for i, name := range identityHeaders {
 		switch vals := r.Header[name]; len(vals) {
 		case 0:
-			if i == hMerchant || i == hContentDigest {
+			if optionalHeader(i) {
 				continue
 			}
 			return Identity{}, ErrMissing
 		case 1:
-			if vals[0] == "" && (i == hMerchant || i == hContentDigest) {
+			if vals[0] == "" && optionalHeader(i) {
 				return Identity{}, ErrMalformed
 			}
 			hv[i] = vals[0]
@@ -320,11 +348,7 @@ func (v *Verifier) Verify(r *http.Request) (Identity, error) {
 			return Identity{}, ErrMalformed
 		}
 	}
-	var want [sha256.Size]byte
-	s := v.macs.Get().(*verifyScratch)
-	s.buf = sum(s.mac, s.buf, &want, &f)
-	v.macs.Put(s)
-	if !hmac.Equal(got[:], want[:]) {
+	if !v.signedByOne(*v.keys.Load(), hv[hKid], &got, &f) {
 		return Identity{}, ErrForged
 	}
 	at, now := time.Unix(secs, 0), v.now()
@@ -344,6 +368,21 @@ func (v *Verifier) Verify(r *http.Request) (Identity, error) {
 		id.Stores = strings.Split(f.Stores, ",")
 	}
 	return id, nil
+}
+
+// signedByOne reports whether got is the MAC of f under one of keys: the
+// key kid names, when it names one, or else any of them.
+func (v *Verifier) signedByOne(keys []*macKey, kid string, got *[sha256.Size]byte, f *Fields) bool {
+	for _, k := range keys {
+		if k.id == kid {
+			return k.signed(got, f)
+		}
+	}
+	ok := false
+	for _, k := range keys {
+		ok = k.signed(got, f) || ok
+	}
+	return ok
 }
 
 // requestTarget returns the path and query of r as they were on the wire:

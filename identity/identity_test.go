@@ -235,7 +235,7 @@ func TestVerifyIdentity(t *testing.T) {
 		})
 	}
 	t.Run("other key", func(t *testing.T) {
-		r := defaultIdentityRequest().signed([]byte("another identity key of 32 bytes or more"))
+		r := defaultIdentityRequest().signed(otherIdentityKey)
 		if _, err := testVerifier(t, time.Minute).Verify(r); !errors.Is(err, ErrForged) {
 			t.Fatalf("err %v", err)
 		}
@@ -620,7 +620,7 @@ func TestIdentityReplay(t *testing.T) {
 	f2.RequestID = "ffffffffffffffffffffffffffffffff"
 	now = testNow
 	r := httptest.NewRequest("GET", ir.target, nil)
-	setIdentity(r.Header, &f2, []byte("another identity key of 32 bytes or more"))
+	setIdentity(r.Header, &f2, otherIdentityKey)
 	if _, err := v.Verify(r); !errors.Is(err, ErrForged) {
 		t.Fatal(err)
 	}
@@ -763,7 +763,7 @@ func TestIdentityMiddleware(t *testing.T) {
 		{name: "with a body", req: post(`{"a":1}`), status: 200},
 		{name: "unsigned", req: httptest.NewRequest("GET", "/api/v5/orders", nil), status: 401, detail: "must come through the keyward proxy"},
 		{name: "stale", req: at(-time.Hour, testIdentityKey), status: 401, detail: "too old or from the future"},
-		{name: "other key", req: at(0, []byte("another identity key of 32 bytes or more")), status: 401, detail: "must come through"},
+		{name: "other key", req: at(0, otherIdentityKey), status: 401, detail: "must come through"},
 		{name: "replayed", req: replayed, status: 401, detail: "The request was already seen: "},
 		{name: "body changed", req: post(`{"a":2}`), status: 401, detail: "does not match the Content-Digest"},
 	}
@@ -819,12 +819,16 @@ func FuzzVerifyIdentity(f *testing.F) {
 	const rid = "0123456789abcdef0123456789abcdef"
 	good := Fields{Timestamp: ts, RequestID: rid, KeyID: "key_1", Tenant: "demo", Stores: "*", Method: "orders.list",
 		HTTPMethod: "GET", Path: "/p", RawQuery: "a=1"}
-	f.Add(ts, rid, "key_1", "demo", "*", "", "orders.list", "a=1", signature(testIdentityKey, &good))
-	f.Add(ts, rid, "key_1", "demo", "a,b", "mer_1", "orders.list", "", "v2="+hex.EncodeToString(make([]byte, 32)))
-	f.Add("", "", "", "", "", "", "", "", "")
-	f.Add("-1", "zz", "k\n", "t", ",", "m", "m", "\n", "v2=zz")
-	f.Add("99999999999999999999", rid, "k", "t", "s", "", "m", "?", "v1=")
-	f.Fuzz(func(t *testing.T, ts, rid, keyID, tenant, stores, merchant, method, query, sig string) {
+	f.Add(ts, rid, "key_1", "demo", "*", "", "orders.list", "a=1", signature(testIdentityKey, &good), "")
+	f.Add(ts, rid, "key_1", "demo", "*", "", "orders.list", "a=1", signature(testIdentityKey, &good), KeyID(testIdentityKey))
+	f.Add(ts, rid, "key_1", "demo", "*", "", "orders.list", "a=1", signature(testIdentityKey, &good), KeyID(otherIdentityKey))
+	f.Add(ts, rid, "key_1", "demo", "*", "", "orders.list", "a=1", signature(otherIdentityKey, &good), "idk_0")
+	f.Add(ts, rid, "key_1", "demo", "a,b", "mer_1", "orders.list", "", "v2="+hex.EncodeToString(make([]byte, 32)), "")
+	f.Add("", "", "", "", "", "", "", "", "", "")
+	f.Add("-1", "zz", "k\n", "t", ",", "m", "m", "\n", "v2=zz", "\n")
+	f.Add("99999999999999999999", rid, "k", "t", "s", "", "m", "?", "v1=", "")
+	keys := [][]byte{testIdentityKey, otherIdentityKey}
+	f.Fuzz(func(t *testing.T, ts, rid, keyID, tenant, stores, merchant, method, query, sig, kid string) {
 		h := http.Header{
 			HeaderTimestamp: {ts}, HeaderRequestID: {rid}, HeaderKeyID: {keyID}, HeaderTenant: {tenant},
 			HeaderStores: {stores}, HeaderMethod: {method}, HeaderSignature: {sig},
@@ -832,28 +836,38 @@ func FuzzVerifyIdentity(f *testing.F) {
 		if merchant != "" {
 			h[HeaderMerchant] = []string{merchant}
 		}
+		if kid != "" {
+			h[HeaderSignatureKid] = []string{kid}
+		}
 		r := &http.Request{Method: "GET", URL: &url.URL{Path: "/p", RawQuery: query}, Header: h}
 		fields := Fields{Timestamp: ts, RequestID: rid, KeyID: keyID, Tenant: tenant, Stores: stores, Merchant: merchant,
 			Method: method, HTTPMethod: "GET", Path: "/p", RawQuery: query}
-		want := signature(testIdentityKey, &fields)
-		id, err := verifyIdentity(r, testIdentityKey, time.Hour, testNow)
+		want, wantOther := signature(testIdentityKey, &fields), signature(otherIdentityKey, &fields)
+		// A kid naming one of the keys allows only that key's signature.
+		switch kid {
+		case KeyID(testIdentityKey):
+			wantOther = want
+		case KeyID(otherIdentityKey):
+			want = wantOther
+		}
+		id, err := verifyIdentityKeys(r, keys, time.Hour, testNow)
 		if err == nil {
-			if sig != want {
-				t.Fatalf("accepted signature %q, want %q", sig, want)
+			if sig != want && sig != wantOther {
+				t.Fatalf("accepted signature %q, want %q or %q", sig, want, wantOther)
 			}
 			if id.KeyID != keyID || id.Tenant != tenant || id.Method != method || id.Merchant != merchant || id.AllStores != (stores == "*") {
 				t.Fatalf("identity %+v from %q %q %q %q %q", id, keyID, tenant, stores, merchant, method)
 			}
 			return
 		}
-		if sig == want && !errors.Is(err, ErrSkew) && !errors.Is(err, ErrMalformed) {
+		if (sig == want || sig == wantOther) && !errors.Is(err, ErrSkew) && !errors.Is(err, ErrMalformed) {
 			t.Fatalf("correct signature refused: %v", err)
 		}
 		// Signed properly, the same headers verify unless the timestamp or
 		// the request id is unreadable, a field holds a newline, or the
 		// timestamp is out of range.
 		r.Header[HeaderSignature] = []string{want}
-		id, err = verifyIdentity(r, testIdentityKey, time.Hour, testNow)
+		id, err = verifyIdentityKeys(r, keys, time.Hour, testNow)
 		secs, perr := strconv.ParseInt(ts, 10, 64)
 		var b [16]byte
 		readable := perr == nil && ts != "" && ts[0] >= '0' && ts[0] <= '9' && len(ts) <= 18 && decodeLowerHex(b[:], rid) &&
@@ -938,7 +952,11 @@ func BenchmarkIdentityVerify(b *testing.B) {
 // Verifier.Verify does, with maxSkew and now, but keeps no record of
 // request ids, so tests can check one captured request several ways.
 func verifyIdentity(r *http.Request, key []byte, maxSkew time.Duration, now time.Time) (Identity, error) {
-	v, err := NewVerifier(key, Options{MaxSkew: maxSkew, Now: func() time.Time { return now }})
+	return verifyIdentityKeys(r, [][]byte{key}, maxSkew, now)
+}
+
+func verifyIdentityKeys(r *http.Request, keys [][]byte, maxSkew time.Duration, now time.Time) (Identity, error) {
+	v, err := NewKeySetVerifier(keys, Options{MaxSkew: maxSkew, Now: func() time.Time { return now }})
 	if err != nil {
 		return Identity{}, err
 	}

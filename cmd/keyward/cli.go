@@ -275,6 +275,9 @@ func runCLI(ctx context.Context, args []string, out, errOut io.Writer) error {
 		if ok, err := runWebhookCLI(ctx, cmd, args, out); ok {
 			return err
 		}
+		if ok, err := runIdentityCLI(ctx, cmd, args, out); ok {
+			return err
+		}
 		return runKeysCLI(ctx, cmd, args, out)
 	}
 	return nil

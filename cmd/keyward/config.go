@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyward/keyward/identity"
 	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/store"
@@ -327,6 +328,8 @@ func (c *Config) finish() error {
 	c.OperatorToken = tok
 	if c.IdentityKey, err = secretEnv("IDENTITY_KEY"); err != nil {
 		errs = append(errs, err)
+	} else if c.IdentityKey != "" && len(c.IdentityKey) < identity.MinKey {
+		errs = append(errs, fmt.Errorf("KEYWARD_IDENTITY_KEY must be at least %d characters; generate one with `openssl rand -hex 32`", identity.MinKey))
 	}
 	if err := c.finishMasterKey(); err != nil {
 		errs = append(errs, err)

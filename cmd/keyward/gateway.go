@@ -18,14 +18,13 @@ import (
 // with --demo and no upstream, the demo platform API is started on a
 // loopback port and put behind the gateway.
 func (m *Main) openGateway() error {
-	key := m.identityKey()
 	upstream := m.Config.Upstream
 	if upstream == "" && m.Config.Demo {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return err
 		}
-		m.demoServer = newServer(demoapi.New(demoapi.Options{IdentityKey: key}), m.Config.ReadTimeout)
+		m.demoServer = newServer(demoapi.New(m.demoAPIOptions()), m.Config.ReadTimeout)
 		go m.demoServer.Serve(ln)
 		upstream = "http://" + ln.Addr().String()
 		fmt.Fprintf(m.Out, "demo platform API on %s, behind the gateway\n", upstream)
@@ -39,7 +38,7 @@ func (m *Main) openGateway() error {
 	}
 	p, err := gateway.NewProxy(gateway.ProxyConfig{
 		Upstream: u, Replica: m.Replica, Sources: splitList(m.Config.CredentialSources),
-		PassUnknown: m.Config.PassUnknown, IdentityKey: key, Limiter: m.Limiter, Logger: slog.Default(),
+		PassUnknown: m.Config.PassUnknown, IdentitySigner: m.obs.signer, Limiter: m.Limiter, Logger: slog.Default(),
 		MaxBody: m.Config.MaxBody, Observer: m.obs.observer, Events: m.eventsHandler(),
 	})
 	if err != nil {
@@ -53,6 +52,15 @@ func (m *Main) openGateway() error {
 	m.gatewayServer = newServer(p, m.Config.ReadTimeout)
 	fmt.Fprintf(m.Out, "gateway listening on http://%s, proxying to %s\n", ln.Addr(), upstream)
 	return nil
+}
+
+// demoAPIOptions has the demo platform API accept the identity keys the
+// node signs with.
+func (m *Main) demoAPIOptions() demoapi.Options {
+	if m.obs.verifier != nil {
+		return demoapi.Options{IdentityVerifier: m.obs.verifier}
+	}
+	return demoapi.Options{IdentityKey: []byte(m.Config.IdentityKey)}
 }
 
 // newLimiter returns the rate limiter the gateway and /v1/verify share:

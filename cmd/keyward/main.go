@@ -84,6 +84,8 @@ Usage:
   keyward tenant admin --tenant D --email E [--name N] [--url URL]
   keyward operator rotate-token
   keyward secrets rotate [--data DIR | --database URL] [--batch N]   (KEYWARD_MASTER_KEY=new:<key>,old:<key>)
+  keyward identity keys [--json]   (the keys signing identity headers; --json prints their secrets)
+  keyward identity rotate|activate|retire
   keyward audit verify [--tenant D]
   keyward audit export [--tenant D] [--from T] [--to T] [--out FILE]   (JSON lines)
   keyward audit checkpoint [--retention 8760h]
@@ -432,6 +434,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("load replica: %w", err)
 	}
 	slog.Info("replica loaded", "secrets", m.Replica.Len(), "ms", time.Since(start).Milliseconds())
+	// After the load, so that a rotation meanwhile is in the change log
+	// the replica follows from here on.
+	if err := m.openIdentity(ctx); err != nil {
+		return err
+	}
 	m.Usage = usage.New(db, keyward.SystemClock)
 	m.Replica.OnUse = m.Usage.Record
 	m.Usage.OnFlush = m.usageFlushed

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/keyward/keyward/identity"
 	"github.com/keyward/keyward/internal/gateway"
 	"github.com/keyward/keyward/internal/metrics"
 	"github.com/keyward/keyward/internal/tracing"
@@ -58,7 +58,11 @@ func (c *ObserveConfig) finish() []error {
 
 // observe is what a node runs for forward-auth, metrics and traces.
 type observe struct {
-	key      []byte
+	// signer signs identity headers for the gateway and forward-auth;
+	// verifier, set when the keys are kept in the database, accepts every
+	// key listed, for the demo platform API.
+	signer   *identity.Signer
+	verifier *identity.Verifier
 	observer *gateway.Observer
 	tracing  *tracing.Provider
 	servers  []*http.Server
@@ -69,19 +73,6 @@ type observe struct {
 	// addrs holds each listener's address by what it serves:
 	// "metrics", "forward-auth", "grpc".
 	addrs map[string]string
-}
-
-// identityKey is the key signing identity headers, shared by the gateway
-// and forward-auth: KEYWARD_IDENTITY_KEY, or one generated per start.
-func (m *Main) identityKey() []byte {
-	if m.obs.key == nil {
-		m.obs.key = []byte(m.Config.IdentityKey)
-		if len(m.obs.key) == 0 {
-			m.obs.key = make([]byte, 32)
-			rand.Read(m.obs.key)
-		}
-	}
-	return m.obs.key
 }
 
 // openObserve sets up metrics, tracing and the access log, and starts the
@@ -131,7 +122,7 @@ func (m *Main) openObserve(ctx context.Context) error {
 		return nil
 	}
 	a, err := gateway.NewAuthz(gateway.AuthzConfig{
-		Replica: m.Replica, Sources: authzSources(splitList(m.Config.CredentialSources)), IdentityKey: m.identityKey(),
+		Replica: m.Replica, Sources: authzSources(splitList(m.Config.CredentialSources)), IdentitySigner: m.obs.signer,
 		Limiter: m.Limiter, Logger: slog.Default(), Observer: m.obs.observer,
 	})
 	if err != nil {

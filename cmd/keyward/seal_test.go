@@ -105,7 +105,8 @@ func TestDemoGeneratesAMasterKeyIntoTheDataFolder(t *testing.T) {
 
 // A webhook's signing secret survives a rotation of the master key and a
 // restart with only the new key: "keyward secrets rotate" rewraps it, and
-// the restarted node opens the very secret shown at creation.
+// the restarted node opens the very secret shown at creation (and the
+// identity key, sealed too).
 func TestRotationThenRestartStillOpensWebhookSecrets(t *testing.T) {
 	for _, e := range storetest.Engines {
 		t.Run(string(e), func(t *testing.T) {
@@ -126,7 +127,8 @@ func TestRotationThenRestartStillOpensWebhookSecrets(t *testing.T) {
 			if err := run(context.Background(), append([]string{"secrets", "rotate", "--batch", "1"}, args...), &out, &out); err != nil {
 				t.Fatalf("rotate: %v\n%s", err, out.String())
 			}
-			if !strings.Contains(out.String(), "2 of 2 checked, 2 rewrapped") {
+			// The canary, the webhook's secret and the identity key.
+			if !strings.Contains(out.String(), "3 of 3 checked, 3 rewrapped") {
 				t.Fatalf("rotate printed %q", out.String())
 			}
 

@@ -33,6 +33,10 @@ type Options struct {
 	// keyward's gateway; others are answered 401. It must be at least
 	// identity.MinKey bytes.
 	IdentityKey []byte
+	// IdentityVerifier, when set, is used instead of IdentityKey: a verifier
+	// of every published identity key, which a node keeps current as the
+	// identity key is rotated.
+	IdentityVerifier *identity.Verifier
 }
 
 // API is the demo platform API, an http.Handler. It is safe for concurrent
@@ -73,7 +77,10 @@ func New(opts Options) *API {
 	}
 	a.seed(time.Now().UTC())
 	var h http.Handler = a.routes()
-	if len(opts.IdentityKey) > 0 {
+	switch {
+	case opts.IdentityVerifier != nil:
+		h = opts.IdentityVerifier.Middleware(h)
+	case len(opts.IdentityKey) > 0:
 		h = identity.Middleware(opts.IdentityKey, h)
 	}
 	a.handler = h

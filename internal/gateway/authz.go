@@ -2,17 +2,13 @@ package gateway
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
-	"hash"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/identity"
@@ -65,7 +61,11 @@ type AuthzConfig struct {
 	// SourceHeader and SourceBearer. SourceQuery is not accepted: the
 	// proxy would forward a key in the query to the upstream.
 	Sources []string
-	// IdentityKey signs the identity headers; at least identity.MinKey bytes.
+	// IdentitySigner signs the identity headers; a node replaces its key
+	// when the identity key is rotated. When nil, IdentityKey signs.
+	IdentitySigner *identity.Signer
+	// IdentityKey signs the identity headers when IdentitySigner is nil; at
+	// least identity.MinKey bytes.
 	IdentityKey []byte
 	// Limiter enforces the keys' and licences' rate limits; nil enforces none.
 	Limiter *ratelimit.Limiter
@@ -87,14 +87,8 @@ type AuthzConfig struct {
 // it does), and merchant rules that need the body or the upstream's answer
 // (creating records, updating them) stay the gateway's.
 type Authz struct {
-	p    *Proxy
-	macs sync.Pool // *authzMAC
-	obs  *Observer
-}
-
-type authzMAC struct {
-	mac hash.Hash
-	buf []byte
+	p   *Proxy
+	obs *Observer
 }
 
 // authzPlaceholder stands for the upstream of the Proxy an Authz decides
@@ -113,13 +107,11 @@ func NewAuthz(cfg AuthzConfig) (*Authz, error) {
 		sources = []string{SourceHeader, SourceBearer}
 	}
 	p, err := NewProxy(ProxyConfig{Upstream: authzPlaceholder, Replica: cfg.Replica, Sources: sources,
-		IdentityKey: cfg.IdentityKey, Limiter: cfg.Limiter, Logger: cfg.Logger})
+		IdentitySigner: cfg.IdentitySigner, IdentityKey: cfg.IdentityKey, Limiter: cfg.Limiter, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
-	a := &Authz{p: p, obs: cfg.Observer}
-	a.macs.New = func() any { return &authzMAC{mac: hmac.New(sha256.New, p.key), buf: make([]byte, 0, 256)} }
-	return a, nil
+	return &Authz{p: p, obs: cfg.Observer}, nil
 }
 
 // ServeHTTP answers one forward-auth subrequest.
@@ -296,16 +288,14 @@ func (a *Authz) Decide(ctx context.Context, method, target string, h http.Header
 		Stores: storesValue(&res.Cred), Merchant: res.Cred.MerchantID(), Method: m.ID, HTTPMethod: method,
 		Path: path, RawQuery: query, ContentDigest: digest,
 	}
-	mac := a.macs.Get().(*authzMAC)
-	var sig string
-	sig, mac.buf = identity.Sign(mac.mac, mac.buf, &id)
-	a.macs.Put(mac)
+	sig, kid := p.signer.Sign(&id)
 	header[identity.HeaderKeyID] = []string{id.KeyID}
 	header[identity.HeaderTenant] = []string{id.Tenant}
 	header[identity.HeaderStores] = []string{id.Stores}
 	header[identity.HeaderMethod] = []string{id.Method}
 	header[identity.HeaderTimestamp] = []string{ts}
 	header[identity.HeaderSignature] = []string{sig}
+	header[identity.HeaderSignatureKid] = []string{kid}
 	header[identity.HeaderRequestID] = []string{id.RequestID}
 	if id.Merchant != "" {
 		header[identity.HeaderMerchant] = []string{id.Merchant}

@@ -3,11 +3,8 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
 	"maps"
@@ -72,7 +69,11 @@ type ProxyConfig struct {
 	// upstream routes paths and methods exactly as the catalog does: a
 	// request it reads differently reaches it unchecked.
 	PassUnknown bool
-	// IdentityKey signs the identity headers; at least identity.MinKey bytes.
+	// IdentitySigner signs the identity headers; a node replaces its key
+	// when the identity key is rotated. When nil, IdentityKey signs.
+	IdentitySigner *identity.Signer
+	// IdentityKey signs the identity headers when IdentitySigner is nil; at
+	// least identity.MinKey bytes.
 	IdentityKey []byte
 	// Limiter enforces the keys' and licences' rate limits; nil enforces none.
 	Limiter *ratelimit.Limiter
@@ -119,7 +120,7 @@ type Proxy struct {
 	cat         *catalog.Catalog
 	sources     []source
 	passUnknown bool
-	key         []byte
+	signer      *identity.Signer
 	limiter     *ratelimit.Limiter
 	maxBody     int64
 	transport   http.RoundTripper
@@ -163,8 +164,12 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	if cfg.Replica == nil {
 		return nil, errors.New("gateway: a replica is required")
 	}
-	if len(cfg.IdentityKey) < identity.MinKey {
-		return nil, fmt.Errorf("gateway: the identity key must be at least %d bytes; generate one with `openssl rand -hex 32`", identity.MinKey)
+	signer := cfg.IdentitySigner
+	if signer == nil {
+		var err error
+		if signer, err = identity.NewSigner(cfg.IdentityKey); err != nil {
+			return nil, fmt.Errorf("gateway: the identity key must be at least %d bytes; generate one with `openssl rand -hex 32`", identity.MinKey)
+		}
 	}
 	names := cfg.Sources
 	if len(names) == 0 {
@@ -172,7 +177,7 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	}
 	p := &Proxy{
 		upstream: u, rep: cfg.Replica, cat: cfg.Replica.Catalog(), passUnknown: cfg.PassUnknown,
-		key: append([]byte(nil), cfg.IdentityKey...), limiter: cfg.Limiter, transport: cfg.Transport, log: cfg.Logger,
+		signer: signer, limiter: cfg.Limiter, transport: cfg.Transport, log: cfg.Logger,
 		maxBody: cfg.MaxBody, obs: cfg.Observer, events: cfg.Events,
 	}
 	if p.maxBody <= 0 {
@@ -242,7 +247,7 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	p.refusals = newRefusals(p.log, RefusalSummaryEvery, time.Now)
 	errLog := slog.NewLogLogger(p.log.Handler(), slog.LevelWarn)
 	p.forwards.New = func() any {
-		f := &forward{p: p, mac: hmac.New(sha256.New, p.key), buf: make([]byte, 0, 256)}
+		f := &forward{p: p}
 		f.rp = httputil.ReverseProxy{
 			Rewrite: f.rewrite, ModifyResponse: f.modifyResponse, Transport: p.transport, BufferPool: &p.bufs,
 			ErrorHandler: p.badGateway, ErrorLog: errLog,
@@ -570,12 +575,10 @@ func ceilSeconds(d time.Duration, least int) int {
 }
 
 // forward is the per-request state of one forwarded request; pooled, with
-// its ReverseProxy and MAC, so forwarding allocates little of its own.
+// its ReverseProxy, so forwarding allocates little of its own.
 type forward struct {
-	rp  httputil.ReverseProxy
-	p   *Proxy
-	mac hash.Hash
-	buf []byte
+	rp httputil.ReverseProxy
+	p  *Proxy
 	// The allowed credential's key id, stores and merchant ("" for an API
 	// key), and its tenant; ten is nil for a request passed unchecked.
 	keyID, stores, merchantID string
@@ -618,7 +621,7 @@ func (f *forward) modifyResponse(res *http.Response) error {
 // headerValues backs every header value the gateway sets on a forwarded
 // request, so that they cost one allocation; the v* constants name its
 // slots.
-type headerValues [14]string
+type headerValues [15]string
 
 const (
 	vForwardedFor = iota
@@ -633,6 +636,7 @@ const (
 	vRequestID
 	vMerchant
 	vContentDigest
+	vKid
 	vUserAgent
 	vTE
 )
@@ -739,13 +743,13 @@ func (f *forward) identify(h http.Header, out *http.Request, v *headerValues) {
 		Merchant: f.merchantID, Method: f.m.ID, HTTPMethod: out.Method, Path: path, RawQuery: out.URL.RawQuery,
 		ContentDigest: f.contentDigest,
 	}
-	var sig string
-	sig, f.buf = identity.Sign(f.mac, f.buf, &id)
+	sig, kid := f.p.signer.Sign(&id)
+	v[vKid] = kid
 	v[vKeyID], v[vTenant], v[vStores], v[vMethod], v[vTimestamp], v[vSignature] = f.keyID, f.ten.Domain, f.stores, f.m.ID, ts, sig
 	v[vRequestID], v[vMerchant], v[vContentDigest] = id.RequestID, f.merchantID, f.contentDigest
 	h[identity.HeaderKeyID], h[identity.HeaderTenant], h[identity.HeaderStores] = v.one(vKeyID), v.one(vTenant), v.one(vStores)
 	h[identity.HeaderMethod], h[identity.HeaderTimestamp], h[identity.HeaderSignature] = v.one(vMethod), v.one(vTimestamp), v.one(vSignature)
-	h[identity.HeaderRequestID] = v.one(vRequestID)
+	h[identity.HeaderRequestID], h[identity.HeaderSignatureKid] = v.one(vRequestID), v.one(vKid)
 	if f.merchantID != "" {
 		h[identity.HeaderMerchant] = v.one(vMerchant)
 	}

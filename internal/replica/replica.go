@@ -105,6 +105,10 @@ type Replica struct {
 	// OnUse, when set, is called for every allowed request with the key id
 	// and the digest of the secret used.
 	OnUse func(keyID string, digest [32]byte)
+	// OnOther, when set before Load, is called by Sync for each change-log
+	// entry of a kind the replica does not hold itself, such as the
+	// identity keys; an error stops the sync, which retries the entry.
+	OnOther func(ctx context.Context, c store.Change) error
 }
 
 // Option configures a Replica.
@@ -453,6 +457,10 @@ func (r *Replica) apply(ctx context.Context, q *store.Q, c store.Change) error {
 		r.mu.Lock()
 		r.tenants[t.ID] = tt
 		r.mu.Unlock()
+	default:
+		if r.OnOther != nil {
+			return r.OnOther(ctx, c)
+		}
 	}
 	return nil
 }

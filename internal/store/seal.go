@@ -25,6 +25,7 @@ var SealedFields = []SealedField{
 	{Table: "merchant_users", Column: "totp_sealed", TenantColumn: "tenant_id"},
 	{Table: "audit_checkpoints", Column: "signature", TenantColumn: "chain"},
 	{Table: "idempotency_keys", Column: "response"},
+	{Table: "identity_keys", Column: "secret_sealed"},
 }
 
 // SealedValue is one stored sealed value and the row holding it.
