@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -41,6 +42,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	ignoreHangUp()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, errUsage) {
 			fmt.Fprintln(os.Stderr, "keyward:", errorText(err))
@@ -287,6 +289,8 @@ type Main struct {
 	demoServer      *http.Server
 	obs             observe
 	stop            context.CancelFunc
+	// draining is set when shutdown begins: readiness fails from then on.
+	draining atomic.Bool
 	// release frees the data folder's lock (SQLite) on Close.
 	release    func()
 	background sync.WaitGroup
@@ -520,19 +524,7 @@ func (m *Main) PublicURL() string {
 	return scheme + "://" + m.Listener.Addr().String()
 }
 
-func (m *Main) ready(r *http.Request) error {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := m.DB.Ping(ctx); err != nil {
-		return keyward.Errorf(keyward.EUnavailable, "The database does not answer.")
-	}
-	if m.Replica.Stale() {
-		return keyward.Errorf(keyward.EUnavailable, "The replica of credentials is stale.")
-	}
-	return nil
-}
-
-// Serve serves until ctx ends, then drains in-flight requests for up to 30 s.
+// Serve serves until ctx ends, then shuts down as shutdown describes.
 func (m *Main) Serve(ctx context.Context) error {
 	errc := make(chan error, 2)
 	go func() { errc <- m.server.Serve(m.Listener) }()
@@ -544,15 +536,7 @@ func (m *Main) Serve(ctx context.Context) error {
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for _, s := range []*http.Server{m.gatewayServer, m.demoServer} {
-		if s != nil {
-			s.Shutdown(sctx)
-		}
-	}
-	m.closeObserve(sctx)
-	return m.server.Shutdown(sctx)
+	return m.shutdown()
 }
 
 // Close stops following the change log and releases the database.

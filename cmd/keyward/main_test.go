@@ -262,6 +262,11 @@ func TestDatabaseOutage(t *testing.T) {
 	if got := n.verify(secret); got != "VALID" {
 		t.Fatalf("at the start of the outage the replica answers: %s", got)
 	}
+	// The node still answers correctly from memory, so it stays ready: a
+	// load balancer must not pull every node during a database blip.
+	if status, _ := n.call("", "GET", "/readyz", nil); status != 200 {
+		t.Fatalf("readyz at the start of the outage: %d, want 200", status)
+	}
 	status, p := n.call(tok, "POST", "/api/v1/keys", map[string]any{"name": "DuringOutage"})
 	if status != 503 || p["code"] != "unavailable" {
 		t.Fatalf("admin write during the outage: %d %v, want 503 unavailable", status, p)
@@ -278,6 +283,9 @@ func TestDatabaseOutage(t *testing.T) {
 	status, _ = n.call("", "POST", "/v1/verify", map[string]any{"key": other, "method": "orders.list"})
 	if status != 503 {
 		t.Fatalf("stale verify answered %d, want 503", status)
+	}
+	if status, _ := n.call("", "GET", "/readyz", nil); status != 503 {
+		t.Fatalf("readyz once the replica is stale: %d, want 503", status)
 	}
 
 	cut.setCut(false)

@@ -138,7 +138,7 @@ func (m *Main) openObserve(ctx context.Context) error {
 		return err
 	}
 	if c.AuthzAddr != "" {
-		if err := m.listen(c.AuthzAddr, "forward-auth", a); err != nil {
+		if err := m.listen(c.AuthzAddr, "forward-auth", m.withHealth(a, "/healthz", "/readyz")); err != nil {
 			return err
 		}
 	}
