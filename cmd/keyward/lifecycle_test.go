@@ -6,11 +6,15 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keyward/keyward/internal/storetest"
 )
 
 // Every listener has its health checks: the admin and forward-auth
@@ -152,4 +156,61 @@ func TestHangUpIsIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
+}
+
+// A database that hangs rather than refuses: admin requests are answered
+// 503 with Retry-After within --database-timeout instead of hanging, the
+// data plane answers from memory, the node stays ready, and the log says
+// "database unavailable" and "database recovered" once each.
+func TestDatabaseThatHangs(t *testing.T) {
+	url := storetest.NewSchemaURL(t)
+	cut := newCutter(t, "127.0.0.1:5432")
+	viaCutter := strings.Replace(url, "127.0.0.1:5432", cut.ln.Addr().String(), 1)
+	if viaCutter == url {
+		t.Skip("the test database is not at 127.0.0.1:5432")
+	}
+	n := startNode(t, "--demo", "--database", viaCutter, "--database-timeout", "1s", "--sync-interval", "100ms",
+		"--webhook-dispatch=false", "--log-level", "info")
+	tok := n.adminToken()
+	_, secret := createKey(t, n, tok, "THQ")
+
+	cut.setHang(true)
+	for _, c := range []struct {
+		method, path string
+		body         any
+	}{{"GET", "/api/v1/keys", nil}, {"POST", "/api/v1/keys", map[string]any{"name": "DuringHang"}}} {
+		start := time.Now()
+		req, _ := http.NewRequest(c.method, n.url+c.path, strings.NewReader(`{"name":"DuringHang"}`))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		client := &http.Client{Timeout: 15 * time.Second}
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s while the database hangs: %v", c.method, c.path, err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 503 || res.Header.Get("Retry-After") == "" {
+			t.Errorf("%s %s while the database hangs: %d, Retry-After %q; want 503 with Retry-After", c.method, c.path, res.StatusCode, res.Header.Get("Retry-After"))
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("%s %s took %s", c.method, c.path, d)
+		}
+	}
+	if got := n.verify(secret); got != "VALID" {
+		t.Errorf("verify while the database hangs: %s", got)
+	}
+	if status, _ := n.call("", "GET", "/readyz", nil); status != 200 {
+		t.Errorf("readyz while the database hangs: %d", status)
+	}
+	waitFor(t, 10*time.Second, "1", func() string { return strconv.Itoa(strings.Count(n.logs.String(), `"msg":"database unavailable`)) })
+
+	cut.setHang(false)
+	waitFor(t, 15*time.Second, "200", func() string {
+		status, _ := n.call(tok, "GET", "/api/v1/keys", nil)
+		return strconv.Itoa(status)
+	})
+	waitFor(t, 10*time.Second, "1", func() string { return strconv.Itoa(strings.Count(n.logs.String(), `"msg":"database recovered"`)) })
+	if c := strings.Count(n.logs.String(), `"msg":"database unavailable`); c != 1 {
+		t.Errorf("%d database unavailable lines, want 1", c)
+	}
 }

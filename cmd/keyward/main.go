@@ -280,6 +280,8 @@ type Main struct {
 	Limiter  *ratelimit.Limiter
 	Listener net.Listener
 	Out      io.Writer
+	// Logs receives the JSON log lines; standard error when nil.
+	Logs io.Writer
 	// ConnectorProxyListener is the outbound proxy's, when it is on.
 	ConnectorProxyListener net.Listener
 
@@ -359,7 +361,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}()
 	var level slog.Level
 	level.UnmarshalText([]byte(m.Config.LogLevel))
-	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+	logs := m.Logs
+	if logs == nil {
+		logs = os.Stderr
+	}
+	slog.SetDefault(slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level})))
 
 	cat := catalog.Builtin()
 	if m.Config.Catalog != "" {
@@ -505,7 +511,11 @@ func (m *Main) Handler() http.Handler {
 	web.New(m.Service).Register(mux)
 	mux.Handle("/", admin.Fallback())
 	front := httpx.Front{TrustedProxies: m.Config.TrustedProxies, HTTPS: m.Config.HTTPS(), PublicURL: m.Config.PublicURL}
-	return m.adminTracing(httpx.Common(front.Wrap(mux)))
+	var observe func(string, int, time.Duration)
+	if reg := m.obs.metrics.Load(); reg != nil {
+		observe = reg.Admin.Observe
+	}
+	return m.adminTracing(httpx.CommonObserved(httpx.WithDeadline(front.Wrap(mux), m.Config.DatabaseTimeout), observe))
 }
 
 // PublicURL is the address users reach keyward at, for links keyward
