@@ -19,10 +19,10 @@ import (
 
 // node is a keyward serve process inside the test, on a loopback port.
 type node struct {
-	t    *testing.T
-	m    *Main
-	url  string
-	out  *bytes.Buffer
+	t   *testing.T
+	m   *Main
+	url string
+	out *bytes.Buffer
 	// logs holds the node's log lines, shown when the test fails.
 	logs *lockedBuffer
 	stop context.CancelFunc
