@@ -30,6 +30,12 @@ type Config struct {
 	// Migrate has serve apply pending migrations; without it serve
 	// refuses a database that needs them.
 	Migrate bool
+	// ShutdownDelay is how long readiness fails before the listeners
+	// close; ShutdownTimeout bounds the drain of in-flight requests.
+	ShutdownDelay, ShutdownTimeout time.Duration
+	// DatabaseTimeout bounds how long an admin request waits on the
+	// database before it is answered 503.
+	DatabaseTimeout time.Duration
 	// DatabaseWait is how long serve waits for a database that does not
 	// answer at start.
 	DatabaseWait time.Duration
@@ -251,6 +257,9 @@ func (c *Config) serveFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", envOr("ADDR", "127.0.0.1:8080"), "address to serve HTTP on (env KEYWARD_ADDR)")
 	fs.BoolVar(&c.Demo, "demo", envBool("DEMO", false), "seed a demo tenant on first start (env KEYWARD_DEMO=true)")
 	fs.BoolVar(&c.Migrate, "migrate", envBool("MIGRATE", true), "apply pending schema migrations on start; with --migrate=false, refuse to start on a database that needs \"keyward migrate\" (env KEYWARD_MIGRATE)")
+	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", envDuration("SHUTDOWN_DELAY", 0), "on SIGTERM, how long readiness fails before the listeners close, for load balancers to stop sending; 5s or more behind one (env KEYWARD_SHUTDOWN_DELAY)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", envDuration("SHUTDOWN_TIMEOUT", 30*time.Second), "how long in-flight requests and webhook deliveries may take to finish once the listeners close; those still running then are cut (env KEYWARD_SHUTDOWN_TIMEOUT)")
+	fs.DurationVar(&c.DatabaseTimeout, "database-timeout", envDuration("DATABASE_TIMEOUT", 10*time.Second), "how long an admin API or back-office request may wait on the database before it is answered 503 unavailable (env KEYWARD_DATABASE_TIMEOUT)")
 	fs.DurationVar(&c.DatabaseWait, "database-wait", envDuration("DATABASE_WAIT", time.Minute), "how long to keep trying, with growing pauses, a database that does not answer at start (env KEYWARD_DATABASE_WAIT)")
 	fs.StringVar(&c.Catalog, "catalog", envOr("CATALOG", ""), "YAML file describing the platform API; the built-in commerce catalog when empty (env KEYWARD_CATALOG)")
 	fs.StringVar(&c.LicenceContact, "licence-contact", envOr("LICENCE_CONTACT", ""), "who tenants contact for a licence, shown in licence_required errors (env KEYWARD_LICENCE_CONTACT)")
@@ -293,6 +302,12 @@ func (c *Config) finish() error {
 		errs = append(errs, errors.New("--audit-retention must not be negative (0 keeps every entry)"))
 	} else if c.AuditRetention > 0 && c.AuditRetention < 24*time.Hour {
 		errs = append(errs, errors.New("--audit-retention must be at least 24h, or 0 to keep every entry"))
+	}
+	if c.Addr != "" && c.DatabaseTimeout < 100*time.Millisecond {
+		errs = append(errs, errors.New("--database-timeout must be at least 100ms"))
+	}
+	if c.Addr != "" && (c.ShutdownDelay < 0 || c.ShutdownTimeout <= 0) {
+		errs = append(errs, errors.New("--shutdown-delay must not be negative and --shutdown-timeout must be positive"))
 	}
 	if c.AuditCheckpoint <= 0 && c.Addr != "" {
 		errs = append(errs, errors.New("--audit-checkpoint must be positive"))

@@ -49,7 +49,7 @@ func (m *Main) openGateway() error {
 		return fmt.Errorf("gateway: %w", err)
 	}
 	m.gatewayListener = ln
-	m.gatewayServer = newServer(p, m.Config.ReadTimeout)
+	m.gatewayServer = newServer(m.withHealth(p, gatewayHealthPath, gatewayReadyPath), m.Config.ReadTimeout)
 	fmt.Fprintf(m.Out, "gateway listening on http://%s, proxying to %s\n", ln.Addr(), upstream)
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -41,6 +42,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	ignoreHangUp()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, errUsage) {
 			fmt.Fprintln(os.Stderr, "keyward:", errorText(err))
@@ -280,6 +282,8 @@ type Main struct {
 	Limiter  *ratelimit.Limiter
 	Listener net.Listener
 	Out      io.Writer
+	// Logs receives the JSON log lines; standard error when nil.
+	Logs io.Writer
 	// ConnectorProxyListener is the outbound proxy's, when it is on.
 	ConnectorProxyListener net.Listener
 
@@ -289,6 +293,8 @@ type Main struct {
 	demoServer      *http.Server
 	obs             observe
 	stop            context.CancelFunc
+	// draining is set when shutdown begins: readiness fails from then on.
+	draining atomic.Bool
 	// release frees the data folder's lock (SQLite) on Close.
 	release    func()
 	background sync.WaitGroup
@@ -357,7 +363,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}()
 	var level slog.Level
 	level.UnmarshalText([]byte(m.Config.LogLevel))
-	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+	logs := m.Logs
+	if logs == nil {
+		logs = os.Stderr
+	}
+	slog.SetDefault(slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level})))
 
 	cat := catalog.Builtin()
 	if m.Config.Catalog != "" {
@@ -508,7 +518,11 @@ func (m *Main) Handler() http.Handler {
 	web.New(m.Service).Register(mux)
 	mux.Handle("/", admin.Fallback())
 	front := httpx.Front{TrustedProxies: m.Config.TrustedProxies, HTTPS: m.Config.HTTPS(), PublicURL: m.Config.PublicURL}
-	return m.adminTracing(httpx.Common(front.Wrap(mux)))
+	var observe func(string, int, time.Duration)
+	if reg := m.obs.metrics.Load(); reg != nil {
+		observe = reg.Admin.Observe
+	}
+	return m.adminTracing(httpx.CommonObserved(httpx.WithDeadline(front.Wrap(mux), m.Config.DatabaseTimeout), observe))
 }
 
 // PublicURL is the address users reach keyward at, for links keyward
@@ -527,19 +541,7 @@ func (m *Main) PublicURL() string {
 	return scheme + "://" + m.Listener.Addr().String()
 }
 
-func (m *Main) ready(r *http.Request) error {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := m.DB.Ping(ctx); err != nil {
-		return keyward.Errorf(keyward.EUnavailable, "The database does not answer.")
-	}
-	if m.Replica.Stale() {
-		return keyward.Errorf(keyward.EUnavailable, "The replica of credentials is stale.")
-	}
-	return nil
-}
-
-// Serve serves until ctx ends, then drains in-flight requests for up to 30 s.
+// Serve serves until ctx ends, then shuts down as shutdown describes.
 func (m *Main) Serve(ctx context.Context) error {
 	errc := make(chan error, 2)
 	go func() { errc <- m.server.Serve(m.Listener) }()
@@ -551,15 +553,7 @@ func (m *Main) Serve(ctx context.Context) error {
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for _, s := range []*http.Server{m.gatewayServer, m.demoServer} {
-		if s != nil {
-			s.Shutdown(sctx)
-		}
-	}
-	m.closeObserve(sctx)
-	return m.server.Shutdown(sctx)
+	return m.shutdown()
 }
 
 // Close stops following the change log and releases the database.

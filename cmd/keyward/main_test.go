@@ -19,10 +19,12 @@ import (
 
 // node is a keyward serve process inside the test, on a loopback port.
 type node struct {
-	t    *testing.T
-	m    *Main
-	url  string
-	out  *bytes.Buffer
+	t   *testing.T
+	m   *Main
+	url string
+	out *bytes.Buffer
+	// logs holds the node's log lines, shown when the test fails.
+	logs *lockedBuffer
 	stop context.CancelFunc
 	// shut stops serving and closes the node as a stopped process would:
 	// its background work (replica, usage, webhook dispatch) ends too.
@@ -33,6 +35,12 @@ type node struct {
 type lockedBuffer struct {
 	mu sync.Mutex
 	bytes.Buffer
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.Buffer.String()
 }
 
 func (b *lockedBuffer) Write(p []byte) (int, error) {
@@ -50,6 +58,13 @@ func startNode(t *testing.T, args ...string) *node {
 		t.Setenv("KEYWARD_MASTER_KEY", testMasterKey)
 	}
 	m := NewMain(out)
+	logs := &lockedBuffer{}
+	m.Logs = logs
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the node's log:\n%s", logs.String())
+		}
+	})
 	// Ports of their own, so a keyward running beside the tests (or
 	// another test's node) does not hold them.
 	if err := m.Parse(append([]string{"--addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0", "--log-level", "error"}, args...)); err != nil {
@@ -64,7 +79,7 @@ func startNode(t *testing.T, args ...string) *node {
 	go func() { m.Serve(ctx); close(done) }()
 	var once sync.Once
 	shut := func() { once.Do(func() { cancel(); <-done; m.Close() }) }
-	n := &node{t: t, m: m, url: "http://" + m.Listener.Addr().String(), out: &out.Buffer, stop: cancel, shut: shut}
+	n := &node{t: t, m: m, url: "http://" + m.Listener.Addr().String(), out: &out.Buffer, logs: logs, stop: cancel, shut: shut}
 	t.Cleanup(shut)
 	return n
 }
@@ -192,6 +207,7 @@ type cutter struct {
 	target string
 	mu     sync.Mutex
 	cut    bool
+	hang   bool
 	conns  []net.Conn
 }
 
@@ -218,6 +234,11 @@ func (c *cutter) serve() {
 			in.Close()
 			continue
 		}
+		if c.hang {
+			c.conns = append(c.conns, in)
+			c.mu.Unlock()
+			continue
+		}
 		out, err := net.Dial("tcp", c.target)
 		if err != nil {
 			c.mu.Unlock()
@@ -229,6 +250,18 @@ func (c *cutter) serve() {
 		go func() { io.Copy(out, in); out.Close() }()
 		go func() { io.Copy(in, out); in.Close() }()
 	}
+}
+
+// setHang makes the database hang rather than refuse: connections are
+// dropped, and new ones accepted but never answered.
+func (c *cutter) setHang(hang bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hang = hang
+	for _, conn := range c.conns {
+		conn.Close()
+	}
+	c.conns = nil
 }
 
 func (c *cutter) setCut(cut bool) {
@@ -262,6 +295,11 @@ func TestDatabaseOutage(t *testing.T) {
 	if got := n.verify(secret); got != "VALID" {
 		t.Fatalf("at the start of the outage the replica answers: %s", got)
 	}
+	// The node still answers correctly from memory, so it stays ready: a
+	// load balancer must not pull every node during a database blip.
+	if status, _ := n.call("", "GET", "/readyz", nil); status != 200 {
+		t.Fatalf("readyz at the start of the outage: %d, want 200", status)
+	}
 	status, p := n.call(tok, "POST", "/api/v1/keys", map[string]any{"name": "DuringOutage"})
 	if status != 503 || p["code"] != "unavailable" {
 		t.Fatalf("admin write during the outage: %d %v, want 503 unavailable", status, p)
@@ -278,6 +316,9 @@ func TestDatabaseOutage(t *testing.T) {
 	status, _ = n.call("", "POST", "/v1/verify", map[string]any{"key": other, "method": "orders.list"})
 	if status != 503 {
 		t.Fatalf("stale verify answered %d, want 503", status)
+	}
+	if status, _ := n.call("", "GET", "/readyz", nil); status != 503 {
+		t.Fatalf("readyz once the replica is stale: %d, want 503", status)
 	}
 
 	cut.setCut(false)

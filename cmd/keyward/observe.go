@@ -17,6 +17,7 @@ import (
 	"github.com/keyward/keyward/identity"
 	"github.com/keyward/keyward/internal/gateway"
 	"github.com/keyward/keyward/internal/metrics"
+	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/tracing"
 )
 
@@ -107,6 +108,15 @@ func (m *Main) openObserve(ctx context.Context) error {
 			},
 		})
 		reg.Build(buildVersion())
+		reg.Database(metrics.DatabaseStats{
+			Pool:        m.DB.SQL().Stats,
+			Unavailable: store.UnavailableErrors,
+			OldestPending: func() (time.Time, error) {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				return m.DB.Read().OldestPendingDelivery(ctx)
+			},
+		})
 		m.obs.metrics.Store(reg)
 		o.Metrics = reg
 		mux := http.NewServeMux()
@@ -129,7 +139,7 @@ func (m *Main) openObserve(ctx context.Context) error {
 		return err
 	}
 	if c.AuthzAddr != "" {
-		if err := m.listen(c.AuthzAddr, "forward-auth", a); err != nil {
+		if err := m.listen(c.AuthzAddr, "forward-auth", m.withHealth(a, "/healthz", "/readyz")); err != nil {
 			return err
 		}
 	}

@@ -124,6 +124,8 @@ func TestMetricsTracesAndForwardAuthListeners(t *testing.T) {
 		`keyward_gateway_upstream_duration_seconds_count 1`,
 		"keyward_replica_credentials ", "keyward_replica_changelog_lag 0", "go_goroutines ",
 		`keyward_build_info{commit="`,
+		`keyward_admin_requests_total{method="POST",status="201"}`, "keyward_database_connections_open ",
+		"keyward_database_unavailable_total ", "keyward_webhook_backlog_oldest_seconds 0",
 	} {
 		if !bytes.Contains(exposition, []byte(want)) {
 			t.Errorf("metrics lack %q", want)

@@ -6,6 +6,7 @@ package httpx
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -338,7 +339,11 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // Common wraps a handler with what every control-plane response needs:
 // security headers, recovery from panics, and an access log line that
 // never holds bodies, query strings or credentials.
-func Common(next http.Handler) http.Handler {
+func Common(next http.Handler) http.Handler { return CommonObserved(next, nil) }
+
+// CommonObserved is Common that also reports each request's method,
+// status and duration to observe, when it is not nil.
+func CommonObserved(next http.Handler, observe func(method string, status int, d time.Duration)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		h := w.Header()
@@ -355,7 +360,22 @@ func Common(next http.Handler) http.Handler {
 				Error(sw, r, errors.New("panic"))
 			}
 			slog.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "ms", time.Since(start).Milliseconds())
+			if observe != nil {
+				observe(r.Method, sw.status, time.Since(start))
+			}
 		}()
 		next.ServeHTTP(sw, r)
+	})
+}
+
+// WithDeadline bounds how long a request's work may wait, on the database
+// above all: once d has passed its context ends, and the database calls
+// still waiting answer 503 unavailable rather than hang for as long as
+// the client waits.
+func WithDeadline(next http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

@@ -10,6 +10,7 @@
 package metrics
 
 import (
+	"database/sql"
 	"net/http"
 	"strconv"
 	"sync"
@@ -54,8 +55,9 @@ type Registry struct {
 	reg *prometheus.Registry
 	// Decisions counts data-plane decisions by code and tenant.
 	Decisions *Decisions
-	// Gateway counts the gateway's requests; Authz forward-auth's.
-	Gateway, Authz *HTTP
+	// Gateway counts the gateway's requests; Authz forward-auth's; Admin
+	// the admin listener's.
+	Gateway, Authz, Admin *HTTP
 	// Upstream is the time the upstream took to answer the gateway's
 	// request with its headers.
 	Upstream prometheus.Histogram
@@ -74,6 +76,7 @@ func New() *Registry {
 	})
 	r.Decisions = newDecisions(r.RateLimited)
 	r.Gateway = newHTTP("gateway", "the gateway")
+	r.Admin = newHTTP("admin", "the admin API, the back office and /v1/verify")
 	r.Authz = newHTTP("authz", "forward-auth")
 	r.Upstream = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "keyward_gateway_upstream_duration_seconds",
@@ -95,6 +98,7 @@ func New() *Registry {
 		WebhookDeliveries, WebhookDeliverySeconds, ConnectorProbes,
 	)
 	r.Gateway.register(r.reg)
+	r.Admin.register(r.reg)
 	r.Authz.register(r.reg)
 	// Both results show from the start, so a rate of errors reads 0, not
 	// nothing.
@@ -123,6 +127,51 @@ func (r *Registry) Build(version, commit string) {
 		Help:        "Always 1; the labels name the version and commit of the running keyward.",
 		ConstLabels: prometheus.Labels{"version": version, "commit": commit},
 	}, func() float64 { return 1 }))
+}
+
+// DatabaseStats reads the database's state for a scrape.
+type DatabaseStats struct {
+	// Pool is the connection pool's state.
+	Pool func() sql.DBStats
+	// Unavailable counts operations that failed because the database did
+	// not answer.
+	Unavailable func() int64
+	// OldestPending is when the oldest webhook delivery still waiting was
+	// made, zero when none waits; it asks the database.
+	OldestPending func() (time.Time, error)
+}
+
+// Database exposes the connection pool, the database's failures and the
+// age of the webhook backlog.
+func (r *Registry) Database(s DatabaseStats) {
+	gauge := func(name, help string, f func(sql.DBStats) float64) {
+		r.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
+			func() float64 { return f(s.Pool()) }))
+	}
+	gauge("keyward_database_connections_open", "Connections to the database, in use or idle.", func(st sql.DBStats) float64 { return float64(st.OpenConnections) })
+	gauge("keyward_database_connections_in_use", "Connections to the database running a statement.", func(st sql.DBStats) float64 { return float64(st.InUse) })
+	gauge("keyward_database_connections_max", "The most connections the pool opens.", func(st sql.DBStats) float64 { return float64(st.MaxOpenConnections) })
+	r.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "keyward_database_connection_waits_total",
+		Help: "Statements that waited for a free connection.",
+	}, func() float64 { return float64(s.Pool().WaitCount) }))
+	r.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "keyward_database_unavailable_total",
+		Help: "Database operations that failed because the database did not answer, or not in time.",
+	}, func() float64 { return float64(s.Unavailable()) }))
+	r.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "keyward_webhook_backlog_oldest_seconds",
+		Help: "Age of the oldest webhook delivery waiting to be sent; 0 when none waits, -1 when the database does not answer.",
+	}, func() float64 {
+		t, err := s.OldestPending()
+		switch {
+		case err != nil:
+			return -1
+		case t.IsZero():
+			return 0
+		}
+		return max(time.Since(t).Seconds(), 0)
+	}))
 }
 
 // ReplicaStats reads the replica's state for a scrape.

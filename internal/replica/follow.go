@@ -16,6 +16,7 @@ func (r *Replica) Follow(ctx context.Context, interval time.Duration) {
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var down time.Time // when the database stopped answering; zero while it answers
 	for {
 		select {
 		case <-ctx.Done():
@@ -23,10 +24,29 @@ func (r *Replica) Follow(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		case <-wake:
 		}
-		if err := r.Sync(ctx); err != nil && ctx.Err() == nil {
-			r.log.Warn("replica sync failed; answering from memory until it is stale", "err", err, "last_sync", r.LastSync())
+		err := r.syncWithin(ctx, max(5*time.Second, interval))
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil && down.IsZero():
+			down = time.Now()
+			r.log.Error("database unavailable; the data plane answers from memory until the replica is stale",
+				"err", err, "last_sync", r.LastSync())
+		case err != nil:
+			r.log.Debug("replica sync failed", "err", err)
+		case !down.IsZero():
+			r.log.Info("database recovered", "unavailable_for", time.Since(down).Round(time.Millisecond).String())
+			down = time.Time{}
 		}
 	}
+}
+
+// syncWithin syncs, giving up after d so that a database that hangs
+// rather than refuses is noticed too.
+func (r *Replica) syncWithin(ctx context.Context, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return r.Sync(ctx)
 }
 
 // listen waits for change notifications, reconnecting after failures.

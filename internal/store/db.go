@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -310,13 +311,24 @@ func normalise(err error) error {
 		return err
 	}
 	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) || errors.Is(err, sql.ErrConnDone) || isNetError(err) {
+	// A deadline passing means the database did not answer in the time a
+	// request may wait (--database-timeout).
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ce) || errors.Is(err, sql.ErrConnDone) || isNetError(err) {
 		return unavailable(err)
 	}
 	return err
 }
 
+// unavailableErrors counts the errors answered as "the database is
+// unavailable", for the metrics.
+var unavailableErrors atomic.Int64
+
+// UnavailableErrors returns how many database operations this process has
+// seen fail because the database did not answer in time or at all.
+func UnavailableErrors() int64 { return unavailableErrors.Load() }
+
 func unavailable(err error) error {
+	unavailableErrors.Add(1)
 	return &keyward.Error{Code: keyward.EUnavailable, Message: "The database is unavailable; nothing was changed. Try again shortly.", Err: err}
 }
 

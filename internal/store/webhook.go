@@ -447,3 +447,14 @@ func (q *Q) Event(ctx context.Context, tenantID, id string) (*keyward.Event, err
 	e.Data = body.Data
 	return &e, json.Unmarshal([]byte(ids), &e.Stores)
 }
+
+// OldestPendingDelivery returns when the oldest delivery still waiting to
+// be sent was made, or the zero time when none waits: the webhook
+// backlog's age.
+func (q *Q) OldestPendingDelivery(ctx context.Context) (time.Time, error) {
+	var t sql.NullTime
+	if err := q.row(ctx, `SELECT MIN(created_at) FROM webhook_deliveries WHERE status = ?`, keyward.DeliveryPending).Scan(&t); err != nil {
+		return time.Time{}, normalise(err)
+	}
+	return t.Time, nil
+}
