@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,6 +26,10 @@ func (r *Replica) Follow(ctx context.Context, interval time.Duration) {
 		case <-wake:
 		}
 		err := r.syncWithin(ctx, max(5*time.Second, interval))
+		if errors.Is(err, ErrBehind) {
+			r.log.Warn("the change log no longer holds every change since this node's last sync; loading the replica again")
+			err = r.Load(ctx)
+		}
 		switch {
 		case ctx.Err() != nil:
 			return

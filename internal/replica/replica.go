@@ -7,6 +7,7 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"runtime/debug"
 	"strings"
@@ -356,6 +357,11 @@ func (r *Replica) compile(sh *sharing, t *Tenant, k *keyward.Key, a *apiKey, ref
 	return true
 }
 
+// ErrBehind says that the change log no longer holds every change since
+// the replica's last sync (retention removed some while the node was away):
+// only a Load brings it up to date.
+var ErrBehind = errors.New("the replica is behind the change log's retention")
+
 // Sync applies the change log entries written since the last sync. It is
 // called by the follower loop and, after a local change, by the service,
 // so a node refuses a key it disabled on the very next request.
@@ -363,6 +369,15 @@ func (r *Replica) Sync(ctx context.Context) error {
 	r.syncMu.Lock()
 	defer r.syncMu.Unlock()
 	q := r.db.Read()
+	if r.seq > 0 {
+		first, err := q.FirstChange(ctx)
+		if err != nil {
+			return err
+		}
+		if first > r.seq+1 {
+			return ErrBehind
+		}
+	}
 	for {
 		changes, err := q.ChangesAfter(ctx, r.seq, 500)
 		if err != nil {

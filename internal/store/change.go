@@ -56,3 +56,11 @@ func (q *Q) LastChange(ctx context.Context) (int64, error) {
 	err := q.row(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&seq)
 	return seq, normalise(err)
 }
+
+// FirstChange returns the oldest change log sequence number kept (0 if
+// empty): retention removes older ones.
+func (q *Q) FirstChange(ctx context.Context) (int64, error) {
+	var seq int64
+	err := q.row(ctx, `SELECT COALESCE(MIN(seq), 0) FROM changes`).Scan(&seq)
+	return seq, normalise(err)
+}
