@@ -24,6 +24,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/api"
+	"github.com/keyward/keyward/internal/auditchain"
 	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/gateway"
 	"github.com/keyward/keyward/internal/httpx"
@@ -347,6 +348,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Replica = replica.New(db, cat, replica.WithMaxStaleness(m.Config.MaxStaleness))
 	m.Service = service.New(db, cat,
 		service.WithKeyring(keyring),
+		service.WithAuditWitness(&auditchain.FileWitness{Path: filepath.Join(m.Config.DataDir, auditWitnessFile)}),
 		service.WithOutbound(m.Config.Outbound.Config()),
 		service.WithDispatchWake(func() {
 			if m.Dispatcher != nil {
