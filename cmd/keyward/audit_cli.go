@@ -141,7 +141,7 @@ func cliAuditVerify(ctx context.Context, args []string, out io.Writer) error {
 		case r.Newest != nil:
 			fmt.Fprintf(out, "  newest checkpoint: number %d at entry %d, %s (%s ago); %d entries after it are held by their links alone\n",
 				r.Newest.Number, r.Newest.Seq, r.Newest.CreatedAt.Format(time.RFC3339), now.Sub(r.Newest.CreatedAt).Round(time.Second), r.Uncovered)
-		case r.Entries > 0:
+		case r.Entries > 0 && len(r.Problems) == 0:
 			fmt.Fprintf(out, "  note: no signed checkpoint covers this chain yet: run \"keyward audit checkpoint\"\n")
 		}
 	}
@@ -158,7 +158,7 @@ func cliAuditVerify(ctx context.Context, args []string, out io.Writer) error {
 	case !v.Signed:
 		fmt.Fprintln(out, "consistent, but not verified: without the master key, someone who can write the database could have rewritten the log")
 	case !v.Witnessed:
-		fmt.Fprintln(out, "ok: every chain verifies (no witness was read, so checkpoints removed with the entries after them would not show)")
+		fmt.Fprintf(out, "ok: every chain verifies, but there is no witness at %s, so the newest checkpoints removed with the entries after them would not show\n", c.witness().Path)
 	default:
 		fmt.Fprintf(out, "ok: every chain verifies, against the signed checkpoints and the witness %s\n", c.witness().Path)
 	}

@@ -134,6 +134,8 @@ type Report struct {
 	// predate the chain (written before entries were hashed, and recorded
 	// as such by a signed checkpoint) and so are covered by nothing.
 	Entries, Legacy int
+	// LastLegacy is the last of those legacy entries (0 for none).
+	LastLegacy int64
 	// Problems lists the first broken link, then any checkpoint or head
 	// that does not match; empty when the chain verifies.
 	Problems []Problem
@@ -183,6 +185,7 @@ func Walk(chain string, links []Link, b Bounds) Report {
 			if !chained && l.Seq <= b.LegacyThrough {
 				// Written before entries were hashed: only a prefix may be.
 				r.Legacy++
+				r.LastLegacy = l.Seq
 				continue
 			}
 			first = &Problem{chain, l.Seq, "unchained", fmt.Sprintf("entry %d holds no hash: it was written outside the chain (by hand, or by an older keyward after the upgrade)", l.Seq)}

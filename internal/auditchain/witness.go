@@ -37,8 +37,8 @@ type witnessFile struct {
 	Chains  map[string]WitnessHead `json:"chains"`
 }
 
-// Heads returns the kept heads by chain; none when the file does not
-// exist yet.
+// Heads returns the kept heads by chain; nil when the file does not
+// exist (yet, or any more).
 func (w *FileWitness) Heads() (map[string]WitnessHead, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -48,7 +48,7 @@ func (w *FileWitness) Heads() (map[string]WitnessHead, error) {
 func (w *FileWitness) read() (map[string]WitnessHead, error) {
 	b, err := os.ReadFile(w.Path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]WitnessHead{}, nil
+		return nil, nil
 	}
 	if err != nil {
 		return nil, err
@@ -71,6 +71,9 @@ func (w *FileWitness) Record(heads map[string]WitnessHead) error {
 	kept, err := w.read()
 	if err != nil {
 		return err
+	}
+	if kept == nil {
+		kept = map[string]WitnessHead{}
 	}
 	changed := false
 	for chain, h := range heads {

@@ -94,6 +94,8 @@ func auditScope(ctx context.Context) (chain string, all bool, err error) {
 // write the database but not the witness cannot then remove the newest
 // checkpoints, with the entries after them, unnoticed.
 type AuditWitness interface {
+	// Heads returns the newest checkpoint recorded of each chain; nil when
+	// there is no witness (yet).
 	Heads() (map[string]auditchain.WitnessHead, error)
 	Record(map[string]auditchain.WitnessHead) error
 }
@@ -116,7 +118,7 @@ type AuditChainReport struct {
 // master key; with a master key now, they are not trusted) and Unchecked
 // those whose signature could not be checked (no master key now).
 // Signed tells whether a master key checked the checkpoints at all, and
-// Witnessed whether this node's witness was compared with them.
+// Witnessed whether a witness was found and compared with them.
 type AuditVerification struct {
 	Chains    []AuditChainReport
 	Unsigned  int
@@ -168,7 +170,7 @@ func (s *Service) verifyAudit(ctx context.Context, q *store.Q, chain string, all
 		if err != nil {
 			return nil, err
 		}
-		witness, v.Witnessed = w, true
+		witness, v.Witnessed = w, w != nil
 	}
 	heads, err := q.AuditHeads(ctx)
 	if err != nil {
@@ -274,14 +276,18 @@ func (s *Service) verifyChain(ctx context.Context, q *store.Q, chain string, h s
 		}
 	}
 	// Entries without a hash are accepted only as far as a signed
-	// checkpoint records them as written before the chain; until the first
-	// chained checkpoint, as far as the upgrade found them.
+	// checkpoint records them as written before the chain. Until this
+	// node has a witness (and so has signed every chain once), as far as
+	// the upgrade found them: after that, a legacy record added to the
+	// database vouches for nothing.
 	newest := newestChained(trusted)
 	var legacyThrough int64
 	if newest != nil {
 		legacyThrough = newest.LegacyThrough
-	} else if legacyThrough, _, err = q.AuditLegacy(ctx, chain); err != nil {
-		return AuditChainReport{}, err
+	} else if !v.Witnessed {
+		if legacyThrough, _, err = q.AuditLegacy(ctx, chain); err != nil {
+			return AuditChainReport{}, err
+		}
 	}
 	if newest == nil && len(trusted) > 0 {
 		newest = &trusted[len(trusted)-1]
@@ -373,7 +379,6 @@ func (s *Service) checkpointChain(ctx context.Context, chain string, retention t
 	var r AuditChainReport
 	var head store.AuditHead
 	var trusted []auditchain.Checkpoint
-	var legacyThrough, legacyCount int64
 	err := s.db.Snapshot(ctx, func(q *store.Q) error {
 		heads, err := q.AuditHeads(ctx)
 		if err != nil {
@@ -386,16 +391,16 @@ func (s *Service) checkpointChain(ctx context.Context, chain string, retention t
 			}
 		}
 		var w *auditchain.WitnessHead
+		var kept map[string]auditchain.WitnessHead
 		if s.witness != nil {
-			kept, err := s.witness.Heads()
-			if err != nil {
+			if kept, err = s.witness.Heads(); err != nil {
 				return err
 			}
 			if h, ok := kept[chain]; ok {
 				w = &h
 			}
 		}
-		if r, err = s.verifyChain(ctx, q, chain, head, hasHead, w, &AuditVerification{}); err != nil {
+		if r, err = s.verifyChain(ctx, q, chain, head, hasHead, w, &AuditVerification{Witnessed: kept != nil}); err != nil {
 			return err
 		}
 		cps, err := q.AuditCheckpoints(ctx, chain)
@@ -403,8 +408,7 @@ func (s *Service) checkpointChain(ctx context.Context, chain string, retention t
 			return err
 		}
 		trusted, _ = s.trustedCheckpoints(cps, &AuditVerification{})
-		legacyThrough, legacyCount, err = q.AuditLegacy(ctx, chain)
-		return err
+		return nil
 	})
 	if err != nil {
 		return nil, 0, err
@@ -414,7 +418,7 @@ func (s *Service) checkpointChain(ctx context.Context, chain string, retention t
 		return nil, 0, errChainBroken
 	}
 	cp := auditchain.Checkpoint{ID: keyward.NewID("ckp"), Chain: chain, Seq: head.Seq, Hash: head.Hash,
-		CreatedAt: s.now().UTC().Truncate(auditchain.Precision), LegacyThrough: legacyThrough, LegacyCount: legacyCount}
+		CreatedAt: s.now().UTC().Truncate(auditchain.Precision), LegacyThrough: r.LastLegacy, LegacyCount: int64(r.Legacy)}
 	prev := newestChained(trusted)
 	if s.keyring != nil {
 		cp.Number = 1
