@@ -297,6 +297,19 @@ func TestCLIResetsASecondFactor(t *testing.T) {
 	}
 }
 
+// cliMust returns a function that runs a command line on the database of
+// args, failing the test when it fails, and returns its output.
+func cliMust(t *testing.T, args []string) func(cmd ...string) string {
+	return func(cmd ...string) string {
+		t.Helper()
+		out, err := cliRun(t, append(cmd, args...)...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", cmd, err, out)
+		}
+		return out
+	}
+}
+
 // tenantID returns the id of the tenant with the domain.
 func tenantID(t *testing.T, db *store.DB, domain string) string {
 	t.Helper()
@@ -353,14 +366,7 @@ func TestAuditVerifyFindsRewrittenChains(t *testing.T) {
 			t.Setenv("KEYWARD_MASTER_KEY", testMasterKey)
 			args := dbArgs(t, e)
 			with := func(cmd ...string) []string { return append(cmd, args...) }
-			must := func(cmd ...string) string {
-				t.Helper()
-				out, err := cliRun(t, with(cmd...)...)
-				if err != nil {
-					t.Fatalf("%v: %v\n%s", cmd, err, out)
-				}
-				return out
-			}
+			must := cliMust(t, args)
 			domains := []string{"rehashed", "uncheckpointed", "gap", "tailcut", "appended", "forgedtail", "middle", "donor", "clean"}
 			for _, d := range domains {
 				must("tenant", "create", "--domain", d)
@@ -509,14 +515,7 @@ func TestAuditVerifiesAfterMasterKeyRotation(t *testing.T) {
 		t.Run(string(e), func(t *testing.T) {
 			args := dbArgs(t, e)
 			with := func(cmd ...string) []string { return append(cmd, args...) }
-			must := func(cmd ...string) string {
-				t.Helper()
-				out, err := cliRun(t, with(cmd...)...)
-				if err != nil {
-					t.Fatalf("%v: %v\n%s", cmd, err, out)
-				}
-				return out
-			}
+			must := cliMust(t, args)
 			t.Setenv("KEYWARD_MASTER_KEY", testMasterKey)
 			must("tenant", "create", "--domain", "shop")
 			must("store", "create", "--tenant", "shop", "--code", "one")

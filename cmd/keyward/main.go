@@ -82,7 +82,7 @@ Usage:
   keyward tenant admin --tenant D --email E [--name N] [--url URL]
   keyward operator rotate-token
   keyward secrets rotate [--data DIR | --database URL] [--batch N]   (KEYWARD_MASTER_KEY=new:<key>,old:<key>)
-  keyward audit verify [--tenant D]
+  keyward audit verify [--tenant D] [--witness FILE]
   keyward audit export [--tenant D] [--from T] [--to T] [--out FILE]   (JSON lines)
   keyward audit checkpoint [--retention 8760h]
   keyward user reset-totp --tenant D --email E
