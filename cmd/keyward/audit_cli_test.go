@@ -353,7 +353,7 @@ func rehash(t *testing.T, db *store.DB, chain string, from int) {
 // nor the node's data directory rewrites the audit log in every way that
 // once passed, or was never looked at: an edit with every later hash
 // recomputed and the checkpoints removed; the checkpoints alone removed;
-// one checkpoint removed; the newest checkpoint removed with the entries
+// one checkpoint removed, or an unsigned one added; the newest checkpoint removed with the entries
 // after the one before;
 // an entry without a hash (as an older keyward writes) after the head, or
 // in a chain of its own; an entry hashed to follow the head without
@@ -367,7 +367,7 @@ func TestAuditVerifyFindsRewrittenChains(t *testing.T) {
 			args := dbArgs(t, e)
 			with := func(cmd ...string) []string { return append(cmd, args...) }
 			must := cliMust(t, args)
-			domains := []string{"rehashed", "uncheckpointed", "gap", "tailcut", "appended", "forgedtail", "middle", "donor", "clean"}
+			domains := []string{"rehashed", "uncheckpointed", "gap", "squatted", "tailcut", "appended", "forgedtail", "middle", "donor", "clean"}
 			for _, d := range domains {
 				must("tenant", "create", "--domain", d)
 			}
@@ -406,6 +406,10 @@ func TestAuditVerifyFindsRewrittenChains(t *testing.T) {
 
 			sqlExec(t, db, `DELETE FROM audit_checkpoints WHERE chain = ?`, id["uncheckpointed"])
 			sqlExec(t, db, `DELETE FROM audit_checkpoints WHERE number = 1 AND chain = ?`, id["gap"])
+			// A checkpoint without a signature taking the next number, so
+			// that no genuine one could follow.
+			sqlExec(t, db, `INSERT INTO audit_checkpoints (id, chain, number, prev_digest, seq, hash, trimmed_through, trimmed_hash, trimmed_count, created_at)
+				SELECT 'ckp_squat', chain, 3, '', seq, hash, 0, '', 0, created_at FROM audit_checkpoints WHERE number = 2 AND chain = ?`, id["squatted"])
 
 			var kept int64
 			if err := db.SQL().QueryRow(`SELECT seq FROM audit_checkpoints WHERE number = 1 AND chain = `+placeholder(db, 1), id["tailcut"]).Scan(&kept); err != nil {
@@ -447,6 +451,8 @@ func TestAuditVerifyFindsRewrittenChains(t *testing.T) {
 				"tenant uncheckpointed: BROKEN",
 				"tenant gap: BROKEN",
 				"checkpoint number 1 is missing (the next one found is number 2)",
+				"tenant squatted: BROKEN",
+				"checkpoint ckp_squat (number 3) carries no signature",
 				"tenant tailcut: BROKEN",
 				"the newest checkpoint is number 1, but this node wrote number 2",
 				"tenant appended: BROKEN",

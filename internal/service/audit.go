@@ -207,9 +207,10 @@ func (s *Service) verifyAudit(ctx context.Context, q *store.Q, chain string, all
 }
 
 // trustedCheckpoints returns a chain's checkpoints that may be relied
-// on: with a master key, those whose signature opens (one that does not is
-// a problem, one with none is counted in v.Unsigned and left out);
-// without one, all of them, unchecked.
+// on: with a master key, those whose signature opens (one that does not,
+// or a chained one with none, is a problem; an unchained one with none,
+// written before a master key was set, is counted in v.Unsigned and left
+// out); without one, all of them, unchecked.
 func (s *Service) trustedCheckpoints(cps []*store.StoredCheckpoint, v *AuditVerification) (trusted []auditchain.Checkpoint, bad []auditchain.Problem) {
 	for _, c := range cps {
 		switch {
@@ -219,6 +220,12 @@ func (s *Service) trustedCheckpoints(cps []*store.StoredCheckpoint, v *AuditVeri
 			} else {
 				v.Unchecked++
 			}
+		case c.Signature == "" && c.Number > 0:
+			// Chained checkpoints are only ever written signed; an unsigned
+			// one would also hold its number against the next genuine one.
+			bad = append(bad, auditchain.Problem{Chain: c.Chain, Seq: c.Seq, Kind: "checkpoint",
+				Message: "checkpoint " + c.ID + " (number " + itoa(c.Number) + ") carries no signature: it was forged"})
+			continue
 		case c.Signature == "":
 			v.Unsigned++
 			continue
