@@ -8,8 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/keyward/keyward/internal/auditchain"
 	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/service"
 	"github.com/keyward/keyward/internal/store"
@@ -59,8 +61,21 @@ func runAuditCLI(ctx context.Context, cmd string, args []string, out io.Writer) 
 	return true, nil
 }
 
+// auditWitnessFile is where a node keeps the newest audit checkpoint of
+// each chain it wrote, in its data directory beside master.key.
+const auditWitnessFile = "audit-head.json"
+
+// witness returns the audit witness the command uses: --witness when
+// given, else the one in the data directory.
+func (c *cli) witness() *auditchain.FileWitness {
+	if c.witnessPath != "" {
+		return &auditchain.FileWitness{Path: c.witnessPath}
+	}
+	return &auditchain.FileWitness{Path: filepath.Join(c.cfg.DataDir, auditWitnessFile)}
+}
+
 // openAudit opens the database with the master keyring, which checks and
-// signs checkpoints, and returns the context to act in: the --tenant
+// signs checkpoints, and the node's audit witness, and returns the context to act in: the --tenant
 // tenant's system, or the operator's for every tenant.
 func openAudit(ctx context.Context, c *cli, args []string) (context.Context, *service.Service, error) {
 	c.cfg.masterKeyFlag(c.fs)
@@ -78,7 +93,7 @@ func openAudit(ctx context.Context, c *cli, args []string) (context.Context, *se
 		return nil, nil, err
 	}
 	c.db = db
-	svc := service.New(c.db, catalog.Builtin(), service.WithKeyring(c.cfg.Keyring))
+	svc := service.New(c.db, catalog.Builtin(), service.WithKeyring(c.cfg.Keyring), service.WithAuditWitness(c.witness()))
 	c.svc = svc
 	if c.tenant == "" {
 		return asOperator(ctx), svc, nil
@@ -94,6 +109,7 @@ var errAuditBroken = errors.New("the audit log does not verify")
 func cliAuditVerify(ctx context.Context, args []string, out io.Writer) error {
 	c := newAuditCLI("audit verify", out)
 	defer c.close()
+	c.fs.StringVar(&c.witnessPath, "witness", "", "the audit witness to compare the checkpoints with, e.g. a copy kept elsewhere (default: "+auditWitnessFile+" in --data)")
 	actx, svc, err := openAudit(ctx, c, args)
 	if err != nil {
 		return err
@@ -103,6 +119,7 @@ func cliAuditVerify(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	problems := 0
+	now := time.Now()
 	for _, r := range v.Chains {
 		name := "operator"
 		if r.Chain != "" {
@@ -111,7 +128,7 @@ func cliAuditVerify(ctx context.Context, args []string, out io.Writer) error {
 		if len(r.Problems) == 0 {
 			fmt.Fprintf(out, "%s: %d entries verify\n", name, r.Entries)
 		} else {
-			fmt.Fprintf(out, "%s: BROKEN\n", name)
+			fmt.Fprintf(out, "%s: BROKEN from entry %d on\n", name, r.BrokenAt)
 		}
 		for _, p := range r.Problems {
 			problems++
@@ -120,9 +137,16 @@ func cliAuditVerify(ctx context.Context, args []string, out io.Writer) error {
 		if r.Legacy > 0 {
 			fmt.Fprintf(out, "  note: %d entries from before the chain was introduced are covered by nothing\n", r.Legacy)
 		}
+		switch {
+		case r.Newest != nil:
+			fmt.Fprintf(out, "  newest checkpoint: number %d at entry %d, %s (%s ago); %d entries after it are held by their links alone\n",
+				r.Newest.Number, r.Newest.Seq, r.Newest.CreatedAt.Format(time.RFC3339), now.Sub(r.Newest.CreatedAt).Round(time.Second), r.Uncovered)
+		case r.Entries > 0 && len(r.Problems) == 0:
+			fmt.Fprintf(out, "  note: no signed checkpoint covers this chain yet: run \"keyward audit checkpoint\"\n")
+		}
 	}
 	if v.Unsigned > 0 {
-		fmt.Fprintf(out, "note: %d checkpoints were written with no master key and carry no signature\n", v.Unsigned)
+		fmt.Fprintf(out, "note: %d checkpoints carry no signature (written with no master key); they are not relied on\n", v.Unsigned)
 	}
 	if v.Unchecked > 0 {
 		fmt.Fprintf(out, "note: %d checkpoint signatures were not checked: give the master key to check them\n", v.Unchecked)
@@ -130,7 +154,14 @@ func cliAuditVerify(ctx context.Context, args []string, out io.Writer) error {
 	if problems > 0 {
 		return fmt.Errorf("%w (problems found: %d)", errAuditBroken, problems)
 	}
-	fmt.Fprintln(out, "ok: every chain verifies")
+	switch {
+	case !v.Signed:
+		fmt.Fprintln(out, "consistent, but not verified: without the master key, someone who can write the database could have rewritten the log")
+	case !v.Witnessed:
+		fmt.Fprintf(out, "ok: every chain verifies, but there is no witness at %s, so the newest checkpoints removed with the entries after them would not show\n", c.witness().Path)
+	default:
+		fmt.Fprintf(out, "ok: every chain verifies, against the signed checkpoints and the witness %s\n", c.witness().Path)
+	}
 	return nil
 }
 
@@ -177,9 +208,12 @@ func cliAuditExport(ctx context.Context, args []string, out io.Writer) error {
 		w = f
 	}
 	enc := json.NewEncoder(w)
-	n := 0
+	n, unverified := 0, 0
 	err = svc.ExportAudit(actx, start, end, func(r *service.AuditRecord) error {
 		n++
+		if r.Unverified {
+			unverified++
+		}
 		return enc.Encode(r)
 	})
 	if err != nil {
@@ -187,6 +221,9 @@ func cliAuditExport(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if *file != "" {
 		fmt.Fprintf(out, "%d entries written to %s\n", n, *file)
+	}
+	if unverified > 0 {
+		fmt.Fprintf(os.Stderr, "warning: %d entries do not verify and are marked \"unverified\": run \"keyward audit verify\"\n", unverified)
 	}
 	return nil
 }
@@ -217,13 +254,15 @@ func cliAuditCheckpoint(ctx context.Context, args []string, out io.Writer) error
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "checkpoint written for every chain that moved; %d entries trimmed\n", n)
+	fmt.Fprintf(out, "checkpoint written for every chain that moved; %d entries trimmed; witness: %s\n", n, c.witness().Path)
 	return nil
 }
 
 // startAuditMaintenance checkpoints every audit chain, and trims entries
-// past --audit-retention, every --audit-checkpoint until ctx ends. Nodes
-// sharing a database may all run it: each chain is done under its lock.
+// past --audit-retention, every --audit-checkpoint until ctx ends, so the
+// entries a database writer could rewrite unnoticed (those after the
+// newest checkpoint) span at most that interval. Nodes sharing a database
+// may all run it.
 func (m *Main) startAuditMaintenance(ctx context.Context) {
 	every := m.Config.AuditCheckpoint
 	if every <= 0 {
@@ -241,6 +280,9 @@ func (m *Main) startAuditMaintenance(ctx context.Context) {
 			case <-t.C:
 			}
 			n, err := m.Service.AuditMaintenance(asOperator(ctx), m.Config.AuditRetention)
+			if ctx.Err() != nil {
+				return
+			}
 			if err != nil {
 				slog.Warn("audit checkpoint failed; it is tried again on the next tick", "err", err)
 				continue

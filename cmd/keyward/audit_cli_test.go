@@ -10,7 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/keyward/keyward/internal/auditchain"
+	"github.com/keyward/keyward/internal/service"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/storetest"
 )
@@ -289,6 +292,253 @@ func TestCLIResetsASecondFactor(t *testing.T) {
 			out, err = cliRun(t, with("tenant", "reset-admin-totp", "--tenant", "shop", "--email", "owner@shop.test")...)
 			if err == nil || !strings.Contains(out+err.Error(), "deputy@shop.test") || !totpOn("owner@shop.test") {
 				t.Fatalf("with another administrator: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+// cliMust returns a function that runs a command line on the database of
+// args, failing the test when it fails, and returns its output.
+func cliMust(t *testing.T, args []string) func(cmd ...string) string {
+	return func(cmd ...string) string {
+		t.Helper()
+		out, err := cliRun(t, append(cmd, args...)...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", cmd, err, out)
+		}
+		return out
+	}
+}
+
+// tenantID returns the id of the tenant with the domain.
+func tenantID(t *testing.T, db *store.DB, domain string) string {
+	t.Helper()
+	var id string
+	if err := db.SQL().QueryRow(`SELECT id FROM tenants WHERE domain = `+placeholder(db, 1), domain).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// chainRows returns a chain's stored audit rows.
+func chainRows(t *testing.T, db *store.DB, chain string) []*store.AuditRow {
+	t.Helper()
+	var out []*store.AuditRow
+	err := db.Read().EachAudit(context.Background(), store.AuditFilter{Chain: chain}, func(r *store.AuditRow) error {
+		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// rehash recomputes the hashes of a chain's rows from index from on, as
+// someone who can write the database (but holds no master key) would
+// after editing one, and moves the head to the last.
+func rehash(t *testing.T, db *store.DB, chain string, from int) {
+	t.Helper()
+	rows := chainRows(t, db, chain)
+	prev := rows[from].PrevHash
+	for _, r := range rows[from:] {
+		h := auditchain.Hash(prev, r.Fields())
+		sqlExec(t, db, `UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?`, prev, h, r.Seq)
+		prev = h
+	}
+	sqlExec(t, db, `UPDATE audit_heads SET seq = ?, hash = ? WHERE chain = ?`, rows[len(rows)-1].Seq, prev, chain)
+}
+
+// Someone who can write the database but holds neither the master key
+// nor the node's data directory rewrites the audit log in every way that
+// once passed, or was never looked at: an edit with every later hash
+// recomputed and the checkpoints removed; the checkpoints alone removed;
+// one checkpoint removed, or an unsigned one added; the newest checkpoint removed with the entries
+// after the one before;
+// an entry without a hash (as an older keyward writes) after the head, or
+// in a chain of its own; an entry hashed to follow the head without
+// moving it; another chain's entry moved into the middle. "keyward audit
+// verify" calls each chain BROKEN and names where, and export marks what
+// does not verify; the untouched chain still verifies.
+func TestAuditVerifyFindsRewrittenChains(t *testing.T) {
+	for _, e := range storetest.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			t.Setenv("KEYWARD_MASTER_KEY", testMasterKey)
+			args := dbArgs(t, e)
+			with := func(cmd ...string) []string { return append(cmd, args...) }
+			must := cliMust(t, args)
+			domains := []string{"rehashed", "uncheckpointed", "gap", "squatted", "tailcut", "appended", "forgedtail", "middle", "donor", "clean"}
+			for _, d := range domains {
+				must("tenant", "create", "--domain", d)
+			}
+			// Entries of every tenant, interleaved, then two signed
+			// checkpoints with entries between and after them.
+			round := func(prefix string, n int) {
+				for i := range n {
+					for _, d := range domains {
+						must("store", "create", "--tenant", d, "--code", fmt.Sprintf("%s%d", prefix, i))
+					}
+				}
+			}
+			round("a", 3)
+			must("audit", "checkpoint")
+			round("b", 2)
+			if out := must("audit", "checkpoint"); !strings.Contains(out, "audit-head.json") {
+				t.Fatalf("the checkpoint does not name its witness: %s", out)
+			}
+			round("c", 2)
+			out := must("audit", "verify")
+			if !strings.Contains(out, "ok: every chain verifies, against the signed checkpoints and the witness") ||
+				!strings.Contains(out, "newest checkpoint: number 2") {
+				t.Fatalf("an untouched log:\n%s", out)
+			}
+
+			db := openArgs(t, args)
+			id := map[string]string{}
+			for _, d := range domains {
+				id[d] = tenantID(t, db, d)
+			}
+			rows := chainRows(t, db, id["rehashed"])
+			rehashedFirst := rows[0].Seq
+			sqlExec(t, db, `UPDATE audit SET object_id = 'forged' WHERE seq = ?`, rows[2].Seq)
+			rehash(t, db, id["rehashed"], 2)
+			sqlExec(t, db, `DELETE FROM audit_checkpoints WHERE chain = ?`, id["rehashed"])
+
+			sqlExec(t, db, `DELETE FROM audit_checkpoints WHERE chain = ?`, id["uncheckpointed"])
+			sqlExec(t, db, `DELETE FROM audit_checkpoints WHERE number = 1 AND chain = ?`, id["gap"])
+			// A checkpoint without a signature taking the next number, so
+			// that no genuine one could follow.
+			sqlExec(t, db, `INSERT INTO audit_checkpoints (id, chain, number, prev_digest, seq, hash, trimmed_through, trimmed_hash, trimmed_count, created_at)
+				SELECT 'ckp_squat', chain, 3, '', seq, hash, 0, '', 0, created_at FROM audit_checkpoints WHERE number = 2 AND chain = ?`, id["squatted"])
+
+			var kept int64
+			if err := db.SQL().QueryRow(`SELECT seq FROM audit_checkpoints WHERE number = 1 AND chain = `+placeholder(db, 1), id["tailcut"]).Scan(&kept); err != nil {
+				t.Fatal(err)
+			}
+			sqlExec(t, db, `DELETE FROM audit_checkpoints WHERE number = 2 AND chain = ?`, id["tailcut"])
+			sqlExec(t, db, `DELETE FROM audit WHERE seq > ? AND tenant_id = ?`, kept, id["tailcut"])
+			sqlExec(t, db, `UPDATE audit_heads SET seq = ?, hash = (SELECT hash FROM audit WHERE seq = ?) WHERE chain = ?`, kept, kept, id["tailcut"])
+
+			insert := `INSERT INTO audit (tenant_id, actor, actor_id, action, object_type, object_id, address, changes, at, prev_hash, hash)
+				VALUES (?, 'mallory', '', 'key.create', 'key', 'key_x', '', '{}', ?, ?, ?)`
+			at := time.Now().UTC().Truncate(auditchain.Precision)
+			sqlExec(t, db, insert, id["appended"], at, "", "")
+			sqlExec(t, db, insert, "ten_olderbinary", at, "", "")
+
+			rows = chainRows(t, db, id["forgedtail"])
+			last := rows[len(rows)-1]
+			forged := auditchain.Hash(last.Hash, auditchain.Fields{Chain: id["forgedtail"], Actor: "mallory", Action: "key.create",
+				ObjectType: "key", ObjectID: "key_x", Changes: "{}", At: at})
+			sqlExec(t, db, insert, id["forgedtail"], at, last.Hash, forged)
+
+			middle := chainRows(t, db, id["middle"])
+			var moved int64
+			for _, r := range chainRows(t, db, id["donor"]) {
+				if r.Seq > middle[1].Seq && r.Seq < middle[2].Seq {
+					moved = r.Seq
+				}
+			}
+			sqlExec(t, db, `UPDATE audit SET tenant_id = ? WHERE seq = ?`, id["middle"], moved)
+
+			out, err := cliRun(t, with("audit", "verify")...)
+			if err == nil {
+				t.Fatalf("a rewritten log verifies:\n%s", out)
+			}
+			for _, want := range []string{
+				"tenant rehashed: BROKEN",
+				"tenant rehashed: BROKEN from entry " + fmt.Sprint(rehashedFirst),
+				"the newest checkpoint is number 0, but this node wrote number 2",
+				"tenant uncheckpointed: BROKEN",
+				"tenant gap: BROKEN",
+				"checkpoint number 1 is missing (the next one found is number 2)",
+				"tenant squatted: BROKEN",
+				"checkpoint ckp_squat (number 3) carries no signature",
+				"tenant tailcut: BROKEN",
+				"the newest checkpoint is number 1, but this node wrote number 2",
+				"tenant appended: BROKEN",
+				"holds no hash: it was written outside the chain",
+				"tenant ten_olderbinary: BROKEN",
+				"tenant forgedtail: BROKEN from entry",
+				fmt.Sprintf("comes after the chain's head (entry %d)", last.Seq),
+				"tenant middle: BROKEN from entry " + fmt.Sprint(moved),
+				fmt.Sprintf("entry %d was changed after it was written", moved),
+				"tenant donor: BROKEN",
+				"tenant clean: 8 entries verify",
+			} {
+				if !strings.Contains(out, want) {
+					t.Errorf("want %q in\n%s", want, out)
+				}
+			}
+			for _, d := range domains[:len(domains)-1] {
+				if !strings.Contains(out, "tenant "+d+": BROKEN") {
+					t.Errorf("tenant %s verifies:\n%s", d, out)
+				}
+			}
+
+			// The export marks every entry of a broken chain from its break
+			// on, and none of the untouched one.
+			file := filepath.Join(t.TempDir(), "audit.jsonl")
+			must("audit", "export", "--out", file)
+			b, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			marked := map[string]int{}
+			for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+				var r service.AuditRecord
+				if err := json.Unmarshal([]byte(line), &r); err != nil {
+					t.Fatal(err)
+				}
+				if r.Unverified {
+					marked[r.TenantID]++
+				}
+				if r.Actor == "mallory" && !r.Unverified {
+					t.Fatalf("a forged entry exported as verified: %+v", r)
+				}
+			}
+			if marked[id["clean"]] != 0 || marked[id["appended"]] != 1 || marked["ten_olderbinary"] != 1 || marked[id["rehashed"]] < 8 {
+				t.Fatalf("entries marked unverified by chain: %v", marked)
+			}
+
+			// The node writes no checkpoint over a chain that does not verify,
+			// so the witness keeps what it saw.
+			out, err = cliRun(t, with("audit", "checkpoint")...)
+			if err == nil || !strings.Contains(out+err.Error(), "do not verify") {
+				t.Fatalf("checkpointing broken chains: %v\n%s", err, out)
+			}
+			if out, _ := cliRun(t, with("audit", "verify")...); !strings.Contains(out, "the newest checkpoint is number 1, but this node wrote number 2") {
+				t.Fatalf("a checkpoint run covered the cut tail:\n%s", out)
+			}
+		})
+	}
+}
+
+// The audit log still verifies after the master key is rotated and the
+// old key dropped: checkpoint signatures are rewrapped like every sealed
+// value, and the chain of checkpoints goes on under the new key.
+func TestAuditVerifiesAfterMasterKeyRotation(t *testing.T) {
+	for _, e := range storetest.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			args := dbArgs(t, e)
+			with := func(cmd ...string) []string { return append(cmd, args...) }
+			must := cliMust(t, args)
+			t.Setenv("KEYWARD_MASTER_KEY", testMasterKey)
+			must("tenant", "create", "--domain", "shop")
+			must("store", "create", "--tenant", "shop", "--code", "one")
+			must("audit", "checkpoint")
+			t.Setenv("KEYWARD_MASTER_KEY", otherMasterKey+","+testMasterKey)
+			must("secrets", "rotate")
+			t.Setenv("KEYWARD_MASTER_KEY", otherMasterKey)
+			must("store", "create", "--tenant", "shop", "--code", "two")
+			must("audit", "checkpoint")
+			out := must("audit", "verify")
+			if !strings.Contains(out, "ok: every chain verifies, against the signed checkpoints and the witness") || !strings.Contains(out, "newest checkpoint: number 2") {
+				t.Fatalf("after rotation:\n%s", out)
+			}
+			// Only the retired key: the signatures no longer open.
+			t.Setenv("KEYWARD_MASTER_KEY", testMasterKey)
+			if out, err := cliRun(t, with("audit", "verify")...); err == nil {
+				t.Fatalf("verified with a key that signed nothing now:\n%s", out)
 			}
 		})
 	}

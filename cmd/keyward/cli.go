@@ -30,6 +30,9 @@ type cli struct {
 	svc    *service.Service
 	tenant string
 	out    io.Writer
+	// witnessPath is the audit commands' --witness; "" for the one in
+	// the data directory.
+	witnessPath string
 }
 
 func newCLI(name string, out io.Writer, withTenant bool) *cli {

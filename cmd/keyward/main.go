@@ -26,6 +26,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/api"
+	"github.com/keyward/keyward/internal/auditchain"
 	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/gateway"
 	"github.com/keyward/keyward/internal/httpx"
@@ -88,7 +89,7 @@ Usage:
   keyward secrets rotate [--data DIR | --database URL] [--batch N]   (KEYWARD_MASTER_KEY=new:<key>,old:<key>)
   keyward identity keys [--json]   (the keys signing identity headers; --json prints their secrets)
   keyward identity rotate|activate|retire
-  keyward audit verify [--tenant D]
+  keyward audit verify [--tenant D] [--witness FILE]
   keyward audit export [--tenant D] [--from T] [--to T] [--out FILE]   (JSON lines)
   keyward audit checkpoint [--retention 8760h]
   keyward user reset-totp --tenant D --email E
@@ -392,6 +393,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.Replica = replica.New(db, cat, replica.WithMaxStaleness(m.Config.MaxStaleness))
 	m.Service = service.New(db, cat,
 		service.WithKeyring(keyring),
+		service.WithAuditWitness(&auditchain.FileWitness{Path: filepath.Join(m.Config.DataDir, auditWitnessFile)}),
 		service.WithOutbound(m.Config.Outbound.Config()),
 		service.WithDispatchWake(func() {
 			if m.Dispatcher != nil {

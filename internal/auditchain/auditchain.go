@@ -11,10 +11,12 @@
 package auditchain
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -62,24 +64,46 @@ func Hash(prev string, f Fields) string {
 // Hash. When entries were trimmed, TrimmedThrough is the last trimmed
 // entry, TrimmedHash its hash (the link of the first entry kept) and
 // TrimmedCount how many entries that trim removed.
+//
+// Checkpoints are chained too: Number is a checkpoint's place among its
+// chain's checkpoints (1, 2, …; 0 for one written before checkpoints were
+// chained) and PrevDigest the hex digest of the one before it ("" for
+// number 1), so one removed from the middle breaks the next.
+// LegacyThrough and LegacyCount record the entries written before the
+// chain was introduced, which hold no hash.
 type Checkpoint struct {
 	ID             string
 	Chain          string
+	Number         int64
+	PrevDigest     string
 	Seq            int64
 	Hash           string
 	TrimmedThrough int64
 	TrimmedHash    string
 	TrimmedCount   int64
+	LegacyThrough  int64
+	LegacyCount    int64
 	CreatedAt      time.Time
 }
 
 // Digest is what a checkpoint's signature covers.
 func (c Checkpoint) Digest() []byte {
-	sum := sha256.Sum256(encode(version+"-checkpoint", c.ID, c.Chain, strconv.FormatInt(c.Seq, 10), c.Hash,
-		strconv.FormatInt(c.TrimmedThrough, 10), c.TrimmedHash, strconv.FormatInt(c.TrimmedCount, 10),
-		c.CreatedAt.UTC().Truncate(Precision).Format(time.RFC3339Nano)))
+	at := c.CreatedAt.UTC().Truncate(Precision).Format(time.RFC3339Nano)
+	n := func(v int64) string { return strconv.FormatInt(v, 10) }
+	var sum [32]byte
+	if c.Number == 0 {
+		// The encoding of checkpoints written before they were chained.
+		sum = sha256.Sum256(encode(version+"-checkpoint", c.ID, c.Chain, n(c.Seq), c.Hash,
+			n(c.TrimmedThrough), c.TrimmedHash, n(c.TrimmedCount), at))
+	} else {
+		sum = sha256.Sum256(encode("kwa2-checkpoint", c.ID, c.Chain, n(c.Number), c.PrevDigest, n(c.Seq), c.Hash,
+			n(c.TrimmedThrough), c.TrimmedHash, n(c.TrimmedCount), n(c.LegacyThrough), n(c.LegacyCount), at))
+	}
 	return sum[:]
 }
+
+// DigestHex is Digest in hex, as PrevDigest and the witness hold it.
+func (c Checkpoint) DigestHex() string { return hex.EncodeToString(c.Digest()) }
 
 // Link is one stored entry as the walk sees it: its sequence number, the
 // link and hash it holds, and the hash its fields give now.
@@ -96,7 +120,7 @@ type Problem struct {
 	Chain string
 	Seq   int64
 	// Kind is one of "changed", "missing", "reordered", "unchained",
-	// "truncated", "checkpoint".
+	// "after-head", "truncated", "checkpoint".
 	Kind    string
 	Message string
 }
@@ -107,22 +131,43 @@ func (p Problem) String() string { return p.Message }
 type Report struct {
 	Chain string
 	// Entries is how many entries were walked; Legacy how many of them
-	// predate the chain (written before entries were hashed) and so are
-	// covered by nothing.
+	// predate the chain (written before entries were hashed, and recorded
+	// as such by a signed checkpoint) and so are covered by nothing.
 	Entries, Legacy int
+	// LastLegacy is the last of those legacy entries (0 for none).
+	LastLegacy int64
 	// Problems lists the first broken link, then any checkpoint or head
 	// that does not match; empty when the chain verifies.
 	Problems []Problem
+	// BrokenAt is the first entry that does not verify: every entry from
+	// it on is suspect. It is 0 when the links hold; when only a
+	// checkpoint or the head does not match, it is the chain's first
+	// entry, as nothing in it can then be vouched for.
+	BrokenAt int64
 }
 
-// Walk checks one chain's links in stored order. anchor is the hash the
-// first kept entry must link to: "" for a chain never trimmed, else the
-// latest trim's TrimmedHash, and anchorSeq the last entry that trim
-// removed (0 for none). headSeq and headHash are the chain's
-// recorded head (0 and "" for none); checkpoints are the chain's
-// checkpoints not covered by a trim, whose signatures the caller has
-// already checked.
-func Walk(chain string, links []Link, anchorSeq int64, anchor string, headSeq int64, headHash string, checkpoints []Checkpoint) Report {
+// Bounds are what a chain's entries are walked against.
+type Bounds struct {
+	// AnchorSeq is the last entry the latest trim removed (0 for none)
+	// and Anchor its hash, the link the first kept entry must hold.
+	AnchorSeq int64
+	Anchor    string
+	// LegacyThrough is the last entry that may hold no hash, as a prefix
+	// of the chain written before entries were hashed (0 for none).
+	LegacyThrough int64
+	// HeadSeq and HeadHash are the chain's recorded head; HasHead is false
+	// when the chain has none, and then no entry may hold a hash.
+	HasHead  bool
+	HeadSeq  int64
+	HeadHash string
+	// Checkpoints are the chain's trusted checkpoints not covered by a
+	// trim; each pins an entry.
+	Checkpoints []Checkpoint
+}
+
+// Walk checks every one of a chain's stored entries, in stored order,
+// against its links and b.
+func Walk(chain string, links []Link, b Bounds) Report {
 	r := Report{Chain: chain, Entries: len(links)}
 	pos := make(map[string]int, len(links))
 	bySeq := make(map[int64]Link, len(links))
@@ -132,20 +177,29 @@ func Walk(chain string, links []Link, anchorSeq int64, anchor string, headSeq in
 		}
 		bySeq[l.Seq] = l
 	}
-	expected := anchor
+	expected := b.Anchor
 	chained := false
 	var first *Problem
 	for i, l := range links {
 		if l.Hash == "" && l.PrevHash == "" {
-			if !chained && anchor == "" {
+			if !chained && l.Seq <= b.LegacyThrough {
 				// Written before entries were hashed: only a prefix may be.
 				r.Legacy++
+				r.LastLegacy = l.Seq
 				continue
 			}
-			first = &Problem{chain, l.Seq, "unchained", fmt.Sprintf("entry %d holds no hash, though entries before it do: it was added or altered outside keyward", l.Seq)}
+			first = &Problem{chain, l.Seq, "unchained", fmt.Sprintf("entry %d holds no hash: it was written outside the chain (by hand, or by an older keyward after the upgrade)", l.Seq)}
 			break
 		}
 		chained = true
+		if !b.HasHead {
+			first = &Problem{chain, l.Seq, "after-head", fmt.Sprintf("entry %d holds a hash but its chain has no head: the head was removed, or the entry added outside keyward", l.Seq)}
+			break
+		}
+		if l.Seq > b.HeadSeq {
+			first = &Problem{chain, l.Seq, "after-head", fmt.Sprintf("entry %d comes after the chain's head (entry %d): it was added outside keyward", l.Seq, b.HeadSeq)}
+			break
+		}
 		if l.Computed != l.Hash {
 			first = &Problem{chain, l.Seq, "changed", fmt.Sprintf("entry %d was changed after it was written: its fields no longer give its hash", l.Seq)}
 			break
@@ -164,18 +218,19 @@ func Walk(chain string, links []Link, anchorSeq int64, anchor string, headSeq in
 	}
 	if first != nil {
 		r.Problems = append(r.Problems, *first)
+		r.BrokenAt = first.Seq
 	}
-	if first == nil && headSeq != 0 {
-		lastSeq := anchorSeq
+	if first == nil && b.HasHead && b.HeadSeq != 0 {
+		lastSeq := b.AnchorSeq
 		if len(links) > 0 {
 			lastSeq = links[len(links)-1].Seq
 		}
-		if lastSeq != headSeq || expected != headHash {
-			r.Problems = append(r.Problems, Problem{chain, headSeq, "truncated",
-				fmt.Sprintf("the chain ends at entry %d but its head is entry %d: entries at its end were removed", lastSeq, headSeq)})
+		if lastSeq != b.HeadSeq || expected != b.HeadHash {
+			r.Problems = append(r.Problems, Problem{chain, b.HeadSeq, "truncated",
+				fmt.Sprintf("the chain ends at entry %d but its head is entry %d: entries at its end were removed", lastSeq, b.HeadSeq)})
 		}
 	}
-	for _, c := range checkpoints {
+	for _, c := range b.Checkpoints {
 		if c.Seq == 0 {
 			continue
 		}
@@ -189,5 +244,60 @@ func Walk(chain string, links []Link, anchorSeq int64, anchor string, headSeq in
 				fmt.Sprintf("checkpoint %s pins entry %d with another hash: the entry was replaced", c.ID, c.Seq)})
 		}
 	}
+	r.Suspect(links)
 	return r
+}
+
+// Suspect sets BrokenAt to the first entry when the report has problems
+// but its links held, so that no entry of a chain with problems passes as
+// verified.
+func (r *Report) Suspect(links []Link) {
+	if len(r.Problems) == 0 || r.BrokenAt != 0 {
+		return
+	}
+	r.BrokenAt = 1
+	if len(links) > 0 {
+		r.BrokenAt = links[0].Seq
+	}
+}
+
+// Sequence checks a chain's trusted chained checkpoints (Number > 0, in
+// any order): their numbers must run 1, 2, … with none missing and each
+// must hold the digest of the one before it. With a witness (the newest
+// checkpoint this node wrote, kept outside the database), the checkpoint
+// it names must still be there, unchanged: so the newest checkpoints
+// cannot be removed together with the entries after them.
+func Sequence(chain string, cps []Checkpoint, w *WitnessHead) []Problem {
+	var out []Problem
+	bad := func(seq int64, format string, args ...any) {
+		out = append(out, Problem{chain, seq, "checkpoint", fmt.Sprintf(format, args...)})
+	}
+	sorted := slices.Clone(cps)
+	slices.SortFunc(sorted, func(a, b Checkpoint) int { return cmp.Compare(a.Number, b.Number) })
+	prev := ""
+	for i, c := range sorted {
+		want := int64(i + 1)
+		switch {
+		case c.Number > want:
+			bad(c.Seq, "checkpoint number %d is missing (the next one found is number %d): checkpoints were removed", want, c.Number)
+			return out
+		case c.Number < want:
+			bad(c.Seq, "checkpoint number %d appears twice: a checkpoint was forged", c.Number)
+			return out
+		case c.PrevDigest != prev:
+			bad(c.Seq, "checkpoint number %d does not follow checkpoint number %d: a checkpoint was replaced", c.Number, c.Number-1)
+			return out
+		}
+		prev = c.DigestHex()
+	}
+	if w == nil {
+		return out
+	}
+	if len(sorted) < int(w.Number) {
+		bad(w.Seq, "the newest checkpoint is number %d, but this node wrote number %d (at entry %d, %s): checkpoints were removed, and with them perhaps the entries after them",
+			len(sorted), w.Number, w.Seq, w.At.UTC().Format(time.RFC3339))
+	} else if w.Number > 0 && sorted[w.Number-1].DigestHex() != w.Digest {
+		bad(w.Seq, "checkpoint number %d is not the one this node wrote: checkpoints were rewritten", w.Number)
+	}
+	return out
 }

@@ -106,6 +106,8 @@ type Catalog struct {
 	resources []string
 	root      *node
 	events    []Event
+	// What StoreParams, OwnerFilters and StoreHeaders return.
+	storeParams, ownerFilters, storeHeaders []string
 }
 
 // Event is a type of event the platform sends through keyward to the
@@ -147,6 +149,19 @@ type Options struct {
 
 // Options returns the catalog's options.
 func (c *Catalog) Options() Options { return c.options }
+
+// StoreParams returns, sorted, the names of the store parameters of query
+// and path stores: frameworks merge path and query parameters, so the
+// gateway reads both names in the query. The slice must not be changed.
+func (c *Catalog) StoreParams() []string { return c.storeParams }
+
+// OwnerFilters returns, sorted, the query parameters lists are filtered to
+// their owner by. The slice must not be changed.
+func (c *Catalog) OwnerFilters() []string { return c.ownerFilters }
+
+// StoreHeaders returns, sorted, the headers some method reads its store
+// from. The slice must not be changed.
+func (c *Catalog) StoreHeaders() []string { return c.storeHeaders }
 
 // Version returns the catalog's optional version label.
 func (c *Catalog) Version() string { return c.version }

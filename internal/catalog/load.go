@@ -156,8 +156,32 @@ func Load(r io.Reader) (*Catalog, error) {
 		}
 	}
 	slices.Sort(c.resources)
+	c.storeParams, c.ownerFilters, c.storeHeaders = meaningfulNames(c.methods)
 	c.root.freeze()
 	return c, nil
+}
+
+// meaningfulNames returns the query parameters and headers the methods
+// give meaning to, each once: the store's parameter (in the query, and in
+// the path, since frameworks merge path and query parameters into one
+// map), the owner filter of lists and the store's header.
+func meaningfulNames(methods []*Method) (stores, filters, headers []string) {
+	for _, m := range methods {
+		switch m.Store.In {
+		case StoreQuery, StorePath:
+			stores = append(stores, m.Store.Name)
+		case StoreHeader:
+			headers = append(headers, m.Store.Name)
+		}
+		if m.Owner.Kind == OwnerList {
+			filters = append(filters, m.Owner.Filter)
+		}
+	}
+	for _, l := range [...]*[]string{&stores, &filters, &headers} {
+		slices.Sort(*l)
+		*l = slices.Compact(*l)
+	}
+	return stores, filters, headers
 }
 
 // EventsSend is the id of the method a key needs to send events to the

@@ -202,6 +202,10 @@ func (a *Authz) Decide(ctx context.Context, method, target string, h http.Header
 	if err != nil {
 		return refuse(http.StatusBadRequest, keyward.CodeInvalidRequest, "The request target is not a valid URI.", nil)
 	}
+	if name := clientIdentityHeader(h); name != "" {
+		return refuse(http.StatusBadRequest, keyward.CodeInvalidRequest,
+			"The request carries "+name+": X-Keyward-* headers are keyward's own, and a proxy may pass a client's on to the upstream; send none.", nil)
+	}
 	if hasQueryKey(u.RawQuery) {
 		return refuse(http.StatusBadRequest, keyward.CodeInvalidRequest,
 			"Send the key in a header (X-API-Key or Authorization: Bearer), not in the query: through this proxy the query reaches the upstream unchanged.", nil)
@@ -340,6 +344,19 @@ func (a *Authz) merchantRule(res *replica.Result, rt *route, rawQuery, method st
 		return refuse(http.StatusForbidden, keyward.CodeMerchantMethodNotAllowed, gatewayOnly)
 	}
 	return refuse(http.StatusForbidden, keyward.CodeMethodNotAllowed, "This method is not available to merchant credentials.")
+}
+
+// clientIdentityHeader returns the name of an X-Keyward-* header (in any
+// case, "_" for "-") of the client's request, or "". Forward-auth refuses
+// such requests rather than relying on each proxy's configuration to
+// remove every name with the prefix, which nginx, for one, cannot.
+func clientIdentityHeader(h http.Header) string {
+	for name := range h {
+		if hasPrefixHeader(name, identityPrefix) {
+			return name
+		}
+	}
+	return ""
 }
 
 // credentialHeaders names the headers of h that the gateway would strip

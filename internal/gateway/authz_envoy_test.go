@@ -22,7 +22,6 @@ func TestAuthzEnvoyHTTPNamesTheHeadersToRemove(t *testing.T) {
 	k := p.CreateKey(keyward.KeyCreate{Name: "Envoy", Permissions: keyward.Permissions{"orders": "read"}})
 	req := httptest.NewRequest("GET", "/api/v5/orders?store=main", nil)
 	req.Header.Set("X-API-Key", k.Secrets[0].Secret)
-	req.Header.Set("X-Keyward-Tenant", "forged")
 	req.Header.Set("Cookie", "theme=dark")
 	res := p.ask(gateway.AuthzEnvoy, req)
 	res.Body.Close()
@@ -35,8 +34,14 @@ func TestAuthzEnvoyHTTPNamesTheHeadersToRemove(t *testing.T) {
 			got[name] = true
 		}
 	}
-	if !got["x-api-key"] || !got["x-keyward-tenant"] || got["cookie"] || len(got) != 2 {
+	if !got["x-api-key"] || got["cookie"] || len(got) != 1 {
 		t.Fatalf("headers to remove: %v", got)
+	}
+	// A client's own X-Keyward-* header is refused, whatever its name.
+	forged := req.Clone(req.Context())
+	forged.Header.Set("X-Keyward-Role", "admin")
+	if res := p.ask(gateway.AuthzEnvoy, forged); res.StatusCode != 400 || res.Header.Get("X-Envoy-Auth-Headers-To-Remove") != "" {
+		t.Fatalf("a client's X-Keyward-Role: %d %v", res.StatusCode, res.Header)
 	}
 	// A refusal names nothing to remove: Envoy sends it to the client.
 	req.Header.Set("X-API-Key", "kwk_unknown")

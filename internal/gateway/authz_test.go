@@ -362,4 +362,9 @@ func TestAuthzEnvoyGRPC(t *testing.T) {
 	if none := check("GET", "/api/v5/orders?store=main", nil, ""); none.GetDeniedResponse().GetStatus().GetCode() != 401 {
 		t.Fatalf("no key: %v", none)
 	}
+	// A client's own X-Keyward-* header is refused, whatever its name.
+	forged := check("GET", "/api/v5/orders?store=main", map[string]string{"x-api-key": re.Secrets[0].Secret, "x-keyward-scopes": "all"}, "")
+	if d := forged.GetDeniedResponse(); d.GetStatus().GetCode() != 400 || !strings.Contains(d.GetBody(), `"INVALID_REQUEST"`) {
+		t.Fatalf("a client's x-keyward-scopes: %v", forged)
+	}
 }

@@ -152,6 +152,13 @@ func FuzzGatewayForwardsWhatItChecked(f *testing.F) {
 		{"GET", "/api/v5/stores/online/inventory/SKU-1", "", ""},
 		{"GET", "/api/v5/stores/main%2F..%2Fonline/inventory/x", "", ""},
 		{"GET", "/api/v5/orders/%252e%252e/payments?store=online", "", ""},
+		{"GET", "/api/v5/orders?store=online&%20store=main", "", ""},
+		{"GET", "/api/v5/orders?store=online&store%00=main", "", ""},
+		{"GET", "/api/v5/orders?store=online&%2573tore=main", "", ""},
+		{"GET", "/api/v5/orders?store=online&st.ore=main&s+tore=main", "", ""},
+		{"GET", "/api/v5/orders?store=online&%EF%BD%93tore=main", "", ""},
+		{"GET", "/api/v5/orders?store=online&x=%26store%3Dmain", "", ""},
+		{"POST", "/api/v5/orders?store=online&.method=DELETE", "", "{}"},
 	} {
 		for cred := range 5 {
 			for g := range 2 {
@@ -189,6 +196,34 @@ func FuzzGatewayForwardsWhatItChecked(f *testing.F) {
 	})
 }
 
+// lenientReadings are ways servers read a raw query parameter name, each
+// written here apart from the gateway's own fold.
+var lenientReadings = []func(string) string{
+	func(k string) string { return lenientValue(k) }, // as Go and most servers
+	func(k string) string { // PHP
+		k = lenientValue(k)
+		k, _, _ = strings.Cut(k, "\x00")
+		k = strings.TrimLeft(k, " ")
+		k = strings.NewReplacer(".", "_", " ", "_").Replace(k)
+		k, _, _ = strings.Cut(k, "[")
+		return k
+	},
+	func(k string) string { // decoding twice, trimming what is not printable
+		k = lenientValue(lenientValue(k))
+		k, _, _ = strings.Cut(k, "\x00")
+		return strings.TrimFunc(k, func(r rune) bool { return r <= ' ' || r == 0x7f })
+	},
+}
+
+// lenientValue decodes a query name or value once, keeping an invalid
+// escape as it is.
+func lenientValue(v string) string {
+	if d, err := url.QueryUnescape(v); err == nil {
+		return d
+	}
+	return v
+}
+
 // checkForwarded holds the invariant: what reached the upstream is what
 // the gateway checked.
 func checkForwarded(gw *fuzzGateway, decided route, inMethod, inPath string, out *http.Request, body []byte) error {
@@ -208,21 +243,20 @@ func checkForwarded(gw *fuzzGateway, decided route, inMethod, inPath string, out
 	if ref != nil || !ok || again.m != m || again.store != decided.store {
 		return fmt.Errorf("read again upstream: %+v %v %v, decided %s on %q", again, ok, ref, m.ID, decided.store)
 	}
-	// Lenient servers split the query on ";" too, unescape names, read
-	// name[] as name and compare names ignoring case: every value of the store parameter they could
-	// see is the store decided on.
-	if m.Store.In == catalog.StoreQuery {
-		for part := range strings.FieldsFuncSeq(out.URL.RawQuery, func(r rune) bool { return r == '&' || r == ';' }) {
-			k, v, _ := strings.Cut(part, "=")
-			if uk, err := url.QueryUnescape(k); err == nil {
-				k = uk
-			}
-			k, _, _ = strings.Cut(k, "[")
-			if uv, err := url.QueryUnescape(v); err == nil {
-				v = uv
-			}
-			if strings.EqualFold(k, m.Store.Name) && v != decided.store {
+	// Lenient servers split the query on ";" too, decode names twice,
+	// trim them, cut them at NUL, read "." and " " as "_" (PHP), name[]
+	// as name and compare names ignoring case: every value of the store
+	// parameter they could see is the store decided on, and none of them
+	// sees a _method the catalog does not allow.
+	for part := range strings.FieldsFuncSeq(out.URL.RawQuery, func(r rune) bool { return r == '&' || r == ';' }) {
+		k, v, _ := strings.Cut(part, "=")
+		for _, read := range lenientReadings {
+			k, v := read(k), lenientValue(v)
+			if m.Store.In == catalog.StoreQuery && strings.EqualFold(k, m.Store.Name) && v != decided.store {
 				return fmt.Errorf("the upstream may read store %q, decided %q", v, decided.store)
+			}
+			if !gw.p.cat.Options().MethodOverride && strings.EqualFold(k, overrideParam) {
+				return fmt.Errorf("the upstream may read a method override in %q", part)
 			}
 		}
 	}
@@ -314,7 +348,7 @@ func TestReadRouteStore(t *testing.T) {
 		{name: "query", verb: "GET", target: "/api/v5/orders?store=paris", wantID: "orders.list", want: "paris"},
 		{name: "query among others", verb: "GET", target: "/api/v5/orders?limit=5&store=lyon&page=2", wantID: "orders.list", want: "lyon"},
 		{name: "query escaped value", verb: "GET", target: "/api/v5/orders?store=caf%C3%A9+paris", wantID: "orders.list", want: "café paris"},
-		{name: "query escaped key", verb: "GET", target: "/api/v5/orders?st%6Fre=nice", wantID: "orders.list", want: "nice"},
+		{name: "query escaped key", verb: "GET", target: "/api/v5/orders?st%6Fre=nice", code: keyward.CodeStoreAmbiguous},
 		{name: "query prefix is not the key", verb: "GET", target: "/api/v5/orders?stores=x&xstore=y", wantID: "orders.list", want: ""},
 		{name: "query empty value", verb: "GET", target: "/api/v5/orders?store=", wantID: "orders.list", want: ""},
 		{name: "query key without value", verb: "GET", target: "/api/v5/orders?store", wantID: "orders.list", want: ""},
@@ -323,9 +357,13 @@ func TestReadRouteStore(t *testing.T) {
 		{name: "query bad escape", verb: "GET", target: "/api/v5/orders?store=%zz", code: keyward.CodeStoreAmbiguous},
 		{name: "query in a ; pair", verb: "GET", target: "/api/v5/orders?store=a;b&store=c", code: keyward.CodeStoreAmbiguous},
 		{name: "query in another case", verb: "GET", target: "/api/v5/orders?Store=a", code: keyward.CodeStoreAmbiguous},
-		{name: "path", verb: "GET", target: "/api/v5/stores/paris/information?store=ignored", wantID: "store_information.get", want: "paris"},
+		{name: "path", verb: "GET", target: "/api/v5/stores/paris/information", wantID: "store_information.get", want: "paris"},
+		{name: "path and the same in the query", verb: "GET", target: "/api/v5/stores/paris/information?store=paris", wantID: "store_information.get", want: "paris"},
+		{name: "path and another in the query", verb: "GET", target: "/api/v5/stores/paris/information?store=lyon", code: keyward.CodeStoreAmbiguous},
+		{name: "query and another in a header", verb: "GET", target: "/api/v5/orders?store=paris", header: http.Header{"X-Store": {"lyon"}}, code: keyward.CodeStoreAmbiguous},
 		{name: "header", verb: "PUT", target: "/api/v5/inventory/SKU-1", header: http.Header{"X-Store": {"lyon"}}, wantID: "inventory.update", want: "lyon"},
-		{name: "header absent", verb: "PUT", target: "/api/v5/inventory/SKU-1?store=x", wantID: "inventory.update", want: ""},
+		{name: "header absent", verb: "PUT", target: "/api/v5/inventory/SKU-1", wantID: "inventory.update", want: ""},
+		{name: "header absent, store in the query", verb: "PUT", target: "/api/v5/inventory/SKU-1?store=x", code: keyward.CodeStoreAmbiguous},
 		{name: "header twice", verb: "PUT", target: "/api/v5/inventory/SKU-1", header: http.Header{"X-Store": {"a", "b"}}, code: keyward.CodeStoreAmbiguous},
 		{name: "no location", verb: "GET", target: "/api/v5/customers?store=paris", wantID: "customers.list", want: ""},
 	} {

@@ -11,10 +11,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/identity"
@@ -233,6 +236,26 @@ func TestRealProxiesForwardAuth(t *testing.T) {
 	}
 }
 
+// keywardHeaders are the X-Keyward-* headers keyward sets upstream.
+var keywardHeaders = []string{identity.HeaderKeyID, identity.HeaderTenant, identity.HeaderStores, identity.HeaderMethod,
+	identity.HeaderTimestamp, identity.HeaderSignature, identity.HeaderMerchant, identity.HeaderRequestID}
+
+// hasForged reports whether headers an upstream received hold an
+// X-Keyward-* header (in any case, "_" for "-") that keyward does not set,
+// or one of its own with a value "forged".
+func hasForged(h http.Header) bool {
+	for name, vals := range h {
+		norm := strings.ReplaceAll(strings.ToLower(name), "_", "-")
+		if !strings.HasPrefix(norm, "x-keyward-") {
+			continue
+		}
+		if !slices.ContainsFunc(keywardHeaders, func(k string) bool { return strings.EqualFold(k, name) }) || slices.Contains(vals, "forged") {
+			return true
+		}
+	}
+	return false
+}
+
 // proxyScenarios drives the README's flows and the access matrix's cases
 // through a proxy asking keyward.
 func proxyScenarios(t *testing.T, b *proxyBench, base string) {
@@ -300,18 +323,35 @@ func proxyScenarios(t *testing.T, b *proxyBench, base string) {
 			continue
 		}
 		// The demo API verified the identity headers to answer 200.
-		if seen.Get(identity.HeaderKeyID) != c.keyID || seen.Get("X-Api-Key") != "" || seen.Get("Authorization") != "" {
+		if seen.Get(identity.HeaderKeyID) != c.keyID || seen.Get("X-Api-Key") != "" || seen.Get("Authorization") != "" || hasForged(seen) {
 			t.Errorf("%s: the API saw %v", c.name, seen)
 		}
 		if id := res.Header.Get("X-Request-Id"); id == "" || id != seen.Get(identity.HeaderRequestID) {
 			t.Errorf("%s: X-Request-Id %q, the API saw %q", c.name, id, seen.Get(identity.HeaderRequestID))
 		}
 	}
-	// A client's own identity headers are replaced, not passed on.
-	forged := key(cpa)
-	forged[identity.HeaderMerchant] = beta.MerchantID
-	if res, out := send("GET", "/api/v5/orders/statuses?store=online", forged); res.StatusCode != 200 || b.lastSeen().Get(identity.HeaderMerchant) != "" {
-		t.Errorf("a forged merchant header: %d %v, the API saw %v", res.StatusCode, out, b.lastSeen())
+	// A client's X-Keyward-* headers, whatever their name, never reach the
+	// API: forward-auth refuses a request carrying any, and a proxy that
+	// drops a name before asking (nginx drops names with "_") drops it
+	// upstream too.
+	for _, name := range []string{"X-Keyward-Role", "X-Keyward-Scopes", "x-keyward-anything", identity.HeaderMerchant,
+		identity.HeaderKeyID, "X_Keyward_Role", "X-KEYWARD-STORES"} {
+		before := b.count()
+		forged := key(cpa)
+		forged[name] = "forged"
+		res, out := send("GET", "/api/v5/orders/statuses?store=online", forged)
+		if res.StatusCode == 200 && b.count() == before+1 {
+			if seen := b.lastSeen(); hasForged(seen) {
+				t.Errorf("client header %s: the API saw %v", name, seen)
+			}
+			if !strings.Contains(name, "_") {
+				t.Errorf("client header %s: allowed", name)
+			}
+			continue
+		}
+		if res.StatusCode != 400 || out["code"] != "INVALID_REQUEST" || b.count() != before {
+			t.Errorf("client header %s: %d %v, %d reached the API", name, res.StatusCode, out, b.count()-before)
+		}
 	}
 
 	refused := []struct {
@@ -394,4 +434,72 @@ func proxyScenarios(t *testing.T, b *proxyBench, base string) {
 		}
 	}
 	t.Logf("%d access-matrix requests, %d decided otherwise than the gateway", calls, wrong)
+}
+
+// TestDocumentedYAMLConfigs checks the Traefik and Envoy configurations of
+// docs/integrations.md, whose binaries the tests do not run: both send
+// keyward every X-Keyward-* header a client sent, so that it refuses them,
+// and Traefik passes upstream only the identity headers keyward answered.
+func TestDocumentedYAMLConfigs(t *testing.T) {
+	cfgs := docConfigs(t)
+	var traefik struct {
+		HTTP struct {
+			Middlewares map[string]struct {
+				ForwardAuth *struct {
+					Address             string   `yaml:"address"`
+					AuthRequestHeaders  []string `yaml:"authRequestHeaders"`
+					AuthResponseHeaders []string `yaml:"authResponseHeaders"`
+				} `yaml:"forwardAuth"`
+			} `yaml:"middlewares"`
+		} `yaml:"http"`
+	}
+	if err := yaml.Unmarshal([]byte(cfgs["traefik"]), &traefik); err != nil {
+		t.Fatalf("traefik: %v", err)
+	}
+	fa := traefik.HTTP.Middlewares["keyward"].ForwardAuth
+	if fa == nil || !strings.HasSuffix(fa.Address, gateway.AuthzForward) {
+		t.Fatalf("traefik: no forwardAuth to %s: %+v", gateway.AuthzForward, traefik)
+	}
+	if len(fa.AuthRequestHeaders) != 0 {
+		t.Errorf("traefik: authRequestHeaders %v keeps client headers from keyward", fa.AuthRequestHeaders)
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(fa.AuthResponseHeaders)), slices.Sorted(slices.Values(keywardHeaders))) {
+		t.Errorf("traefik: authResponseHeaders %v, want %v", fa.AuthResponseHeaders, keywardHeaders)
+	}
+
+	type patterns struct {
+		Patterns []map[string]string `yaml:"patterns"`
+	}
+	var envoy struct {
+		HTTPService struct {
+			PathPrefix           string `yaml:"path_prefix"`
+			AuthorizationRequest struct {
+				AllowedHeaders patterns `yaml:"allowed_headers"`
+			} `yaml:"authorization_request"`
+			AuthorizationResponse struct {
+				AllowedUpstreamHeaders patterns `yaml:"allowed_upstream_headers"`
+			} `yaml:"authorization_response"`
+		} `yaml:"http_service"`
+	}
+	if err := yaml.Unmarshal([]byte(cfgs["envoy-http"]), &envoy); err != nil {
+		t.Fatalf("envoy: %v", err)
+	}
+	svc := envoy.HTTPService
+	if svc.PathPrefix != gateway.AuthzEnvoy {
+		t.Fatalf("envoy: path_prefix %q", svc.PathPrefix)
+	}
+	has := func(p patterns, kind, v string) bool {
+		return slices.ContainsFunc(p.Patterns, func(m map[string]string) bool { return m[kind] == v })
+	}
+	if !has(svc.AuthorizationRequest.AllowedHeaders, "prefix", "x-keyward-") {
+		t.Errorf("envoy: allowed_headers %v does not send keyward a client's X-Keyward-* headers", svc.AuthorizationRequest.AllowedHeaders)
+	}
+	for _, h := range []string{"x-api-key", "authorization", "x-account-id", "x-auth-key"} {
+		if !has(svc.AuthorizationRequest.AllowedHeaders, "exact", h) {
+			t.Errorf("envoy: allowed_headers lacks %s", h)
+		}
+	}
+	if !has(svc.AuthorizationResponse.AllowedUpstreamHeaders, "prefix", "x-keyward-") {
+		t.Errorf("envoy: allowed_upstream_headers %v", svc.AuthorizationResponse.AllowedUpstreamHeaders)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/keyward/keyward"
@@ -59,6 +60,11 @@ func readRoute(cat *catalog.Catalog, method string, u *url.URL, h http.Header) (
 	if !cleanPath(u) {
 		return rt, false, errPathForm
 	}
+	if u.RawQuery != "" {
+		if ref = checkQuery(cat, u.RawQuery); ref != nil {
+			return rt, false, ref
+		}
+	}
 	if strings.ToUpper(method) != method {
 		// Some servers read "get" as GET; the catalog names methods in
 		// upper case only.
@@ -92,6 +98,9 @@ func readRoute(cat *catalog.Catalog, method string, u *url.URL, h http.Header) (
 		return rt, false, ref
 	}
 	if rt.store, ref = storeOf(m, u.RawQuery, h, params); ref != nil {
+		return rt, false, ref
+	}
+	if ref = storeElsewhere(cat, m, rt.store, u.RawQuery, h); ref != nil {
 		return rt, false, ref
 	}
 	return rt, true, nil
@@ -240,6 +249,86 @@ func storeOf(m *catalog.Method, rawQuery string, h http.Header, p catalog.Params
 	return "", nil
 }
 
+// storeElsewhere refuses a request that names, where the catalog reads a
+// store for other methods (a store parameter in the query, a store
+// header), a store other than the one the method's own location names: an
+// upstream may read it there instead.
+func storeElsewhere(cat *catalog.Catalog, m *catalog.Method, store, rawQuery string, h http.Header) *refusal {
+	if m.Store.In == catalog.StoreNone {
+		return nil
+	}
+	for _, name := range cat.StoreParams() {
+		if m.Store.In == catalog.StoreQuery && name == m.Store.Name {
+			continue
+		}
+		if rawQuery == "" || !strings.Contains(rawQuery, name) {
+			continue
+		}
+		if v, ref := queryStore(rawQuery, name); ref != nil {
+			return ref
+		} else if v != store && queryHas(rawQuery, name) {
+			return ambiguousStore("The query names store " + strconv.Quote(v) + " in " + name + ", but the request acts on " + strconv.Quote(store) + ": name the store in one place.")
+		}
+	}
+	for _, name := range cat.StoreHeaders() {
+		if m.Store.In == catalog.StoreHeader && name == m.Store.Name {
+			continue
+		}
+		for k, vs := range h {
+			if !sameHeaderName(k, name) {
+				continue
+			}
+			for _, v := range vs {
+				if strings.TrimSpace(v) != store {
+					return ambiguousStore("The " + name + " header names store " + strconv.Quote(v) + ", but the request acts on " + strconv.Quote(store) + ": name the store in one place.")
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// sameHeaderName compares two header names ignoring case and treating "_"
+// as "-", without allocating.
+func sameHeaderName(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x == '_' {
+			x = '-'
+		}
+		if y == '_' {
+			y = '-'
+		}
+		if x != y && lowerASCII(x) != lowerASCII(y) {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// queryHas reports whether a raw query has the parameter name, with or
+// without a value.
+func queryHas(raw, name string) bool {
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if k, _, _ := strings.Cut(pair, "="); k == name {
+			return true
+		}
+	}
+	return false
+}
+
 // queryStore reads the store parameter name from a raw query. Pairs are
 // split on "&" and, as some servers do, on ";"; a name that some server
 // could read as the store parameter but that is not exactly it (another
@@ -267,6 +356,9 @@ func queryStore(raw, name string) (string, *refusal) {
 			if !ok {
 				return "", ambiguousStore("The store parameter " + name + " is not validly percent-encoded.")
 			}
+			if !storeValueOK(val) {
+				return "", ambiguousStore("The store parameter " + name + " holds a control character, a space at either end or a \"%\" to decode again: servers read it differently.")
+			}
 			store = val
 		}
 	}
@@ -274,18 +366,15 @@ func queryStore(raw, name string) (string, *refusal) {
 }
 
 // sameParam reports whether a raw query parameter name could be read as
-// name by some server: after unescaping, without a trailing "[…]" and
-// ignoring case. exact is set when it is name itself.
+// name by some server (see foldName). exact is set when it is name itself.
 func sameParam(raw, name string) (same, exact bool) {
-	k, ok := unescape(raw)
-	if !ok {
-		k = raw
+	if raw == name {
+		return true, true
 	}
-	base := k
-	if i := strings.IndexByte(k, '['); i > 0 {
-		base = k[:i]
+	if plainName(raw) {
+		return strings.EqualFold(raw, name), false
 	}
-	return strings.EqualFold(base, name), ok && k == name
+	return readsAs(raw, name), false
 }
 
 // queryValues returns every value of key in a raw query, splitting pairs on

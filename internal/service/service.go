@@ -30,6 +30,9 @@ type Service struct {
 	// and then nothing can be sealed (see seal.go).
 	keyring  *seal.Keyring
 	onChange func(context.Context)
+	// witness keeps each audit chain's newest checkpoint outside the
+	// database; nil for none (see audit.go).
+	witness AuditWitness
 	// onEvent wakes this node's webhook dispatcher (see event.go).
 	onEvent func()
 	// outbound judges webhook URLs as the dispatcher will dial them.

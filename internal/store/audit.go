@@ -130,27 +130,30 @@ func (q *Q) ListAudit(ctx context.Context, tenantID string, before int64, limit 
 	return out, normalise(rows.Err())
 }
 
-// EachAudit calls fn with the audit rows of a chain (every chain when all
-// is true) whose time is in [from, to) (a zero bound is open) and whose
-// sequence number is at most through (0 for no bound), in sequence order.
-func (q *Q) EachAudit(ctx context.Context, chain string, all bool, from, to time.Time, through int64, fn func(*AuditRow) error) error {
+// AuditFilter selects audit rows for EachAudit.
+type AuditFilter struct {
+	// Chain is the chain read, unless All is set.
+	Chain string
+	All   bool
+	// From and To bound the rows' time to [From, To); a zero bound is open.
+	From, To time.Time
+}
+
+// EachAudit calls fn with the audit rows f selects, in sequence order.
+func (q *Q) EachAudit(ctx context.Context, f AuditFilter, fn func(*AuditRow) error) error {
 	query := `SELECT ` + auditCols + ` FROM audit WHERE 1 = 1`
 	var args []any
-	if !all {
+	if !f.All {
 		query += ` AND ` + chainWhere
-		args = append(args, chain, chain)
+		args = append(args, f.Chain, f.Chain)
 	}
-	if !from.IsZero() {
+	if !f.From.IsZero() {
 		query += ` AND at >= ?`
-		args = append(args, from.UTC())
+		args = append(args, f.From.UTC())
 	}
-	if !to.IsZero() {
+	if !f.To.IsZero() {
 		query += ` AND at < ?`
-		args = append(args, to.UTC())
-	}
-	if through > 0 {
-		query += ` AND seq <= ?`
-		args = append(args, through)
+		args = append(args, f.To.UTC())
 	}
 	rows, err := q.query(ctx, query+` ORDER BY seq`, args...)
 	if err != nil {
@@ -194,11 +197,14 @@ func (q *Q) AuditHeads(ctx context.Context) ([]AuditHead, error) {
 	return out, normalise(rows.Err())
 }
 
-// AuditChainsWithoutHead lists the chains holding entries but no head:
-// entries written before the chain was introduced, or a head removed.
-func (q *Q) AuditChainsWithoutHead(ctx context.Context) ([]string, error) {
-	rows, err := q.query(ctx, `SELECT DISTINCT COALESCE(tenant_id, '') FROM audit
-		WHERE COALESCE(tenant_id, '') NOT IN (SELECT chain FROM audit_heads)`)
+// AuditChains lists every chain the audit tables name: those with a head,
+// entries, checkpoints or a legacy record, so a chain whose head (or
+// whose entries) were removed is still walked.
+func (q *Q) AuditChains(ctx context.Context) ([]string, error) {
+	rows, err := q.query(ctx, `SELECT chain FROM audit_heads
+		UNION SELECT COALESCE(tenant_id, '') FROM audit
+		UNION SELECT chain FROM audit_checkpoints
+		UNION SELECT chain FROM audit_legacy ORDER BY 1`)
 	if err != nil {
 		return nil, err
 	}
@@ -212,6 +218,17 @@ func (q *Q) AuditChainsWithoutHead(ctx context.Context) ([]string, error) {
 		out = append(out, c)
 	}
 	return out, normalise(rows.Err())
+}
+
+// AuditLegacy returns what migration 00019 found of a chain's entries
+// written before entries were hashed: the last of them and how many; 0
+// and 0 for none. The first chained checkpoint signs it.
+func (q *Q) AuditLegacy(ctx context.Context, chain string) (through, count int64, err error) {
+	err = q.row(ctx, `SELECT through, count FROM audit_legacy WHERE chain = ?`, chain).Scan(&through, &count)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, nil
+	}
+	return through, count, normalise(err)
 }
 
 // StoredCheckpoint is a checkpoint with its signature.
@@ -228,16 +245,18 @@ func (q *Q) InsertAuditCheckpoint(ctx context.Context, c *StoredCheckpoint) erro
 	if c.Signature != "" {
 		sig = c.Signature
 	}
-	_, err := q.exec(ctx, `INSERT INTO audit_checkpoints (id, chain, seq, hash, trimmed_through, trimmed_hash, trimmed_count, signature, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, c.Chain, c.Seq, c.Hash, c.TrimmedThrough, c.TrimmedHash, c.TrimmedCount, sig, c.CreatedAt.UTC().Truncate(auditchain.Precision))
+	_, err := q.exec(ctx, `INSERT INTO audit_checkpoints (id, chain, number, prev_digest, seq, hash, trimmed_through, trimmed_hash, trimmed_count,
+		legacy_through, legacy_count, signature, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.Chain, c.Number, c.PrevDigest, c.Seq, c.Hash, c.TrimmedThrough, c.TrimmedHash, c.TrimmedCount,
+		c.LegacyThrough, c.LegacyCount, sig, c.CreatedAt.UTC().Truncate(auditchain.Precision))
 	return err
 }
 
 // AuditCheckpoints lists a chain's checkpoints, oldest first.
 func (q *Q) AuditCheckpoints(ctx context.Context, chain string) ([]*StoredCheckpoint, error) {
-	rows, err := q.query(ctx, `SELECT id, chain, seq, hash, trimmed_through, trimmed_hash, trimmed_count, signature, created_at
-		FROM audit_checkpoints WHERE chain = ? ORDER BY created_at, id`, chain)
+	rows, err := q.query(ctx, `SELECT id, chain, number, prev_digest, seq, hash, trimmed_through, trimmed_hash, trimmed_count,
+		legacy_through, legacy_count, signature, created_at
+		FROM audit_checkpoints WHERE chain = ? ORDER BY created_at, number, id`, chain)
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +265,8 @@ func (q *Q) AuditCheckpoints(ctx context.Context, chain string) ([]*StoredCheckp
 	for rows.Next() {
 		var c StoredCheckpoint
 		var sig sql.NullString
-		if err := rows.Scan(&c.ID, &c.Chain, &c.Seq, &c.Hash, &c.TrimmedThrough, &c.TrimmedHash, &c.TrimmedCount, &sig, &c.CreatedAt); err != nil {
+		if err := rows.Scan(&c.ID, &c.Chain, &c.Number, &c.PrevDigest, &c.Seq, &c.Hash, &c.TrimmedThrough, &c.TrimmedHash, &c.TrimmedCount,
+			&c.LegacyThrough, &c.LegacyCount, &sig, &c.CreatedAt); err != nil {
 			return nil, normalise(err)
 		}
 		c.Signature, c.CreatedAt = sig.String, c.CreatedAt.UTC()
@@ -256,15 +276,15 @@ func (q *Q) AuditCheckpoints(ctx context.Context, chain string) ([]*StoredCheckp
 }
 
 // TrimAudit removes a chain's entries written before cutoff, from its
-// start up to the last of them, and returns the last removed (its seq and
+// start up to the last of them but no further than entry upTo, and returns the last removed (its seq and
 // hash) and how many were removed; 0 when none were. The chain's head stays
 // locked until the transaction ends.
-func (q *Q) TrimAudit(ctx context.Context, chain string, cutoff time.Time) (through int64, hash string, n int64, err error) {
+func (q *Q) TrimAudit(ctx context.Context, chain string, cutoff time.Time, upTo int64) (through int64, hash string, n int64, err error) {
 	if _, _, err := q.lockAuditHead(ctx, chain); err != nil {
 		return 0, "", 0, err
 	}
 	var last sql.NullInt64
-	if err := q.row(ctx, `SELECT MAX(seq) FROM audit WHERE `+chainWhere+` AND at < ?`, chain, chain, cutoff.UTC()).Scan(&last); err != nil {
+	if err := q.row(ctx, `SELECT MAX(seq) FROM audit WHERE `+chainWhere+` AND at < ? AND seq <= ?`, chain, chain, cutoff.UTC(), upTo).Scan(&last); err != nil {
 		return 0, "", 0, normalise(err)
 	}
 	if !last.Valid {

@@ -212,6 +212,22 @@ func (db *DB) Read() *Q {
 	return q
 }
 
+// Snapshot runs fn in one read-only transaction, which sees the database
+// as it was when the transaction began however many nodes write
+// meanwhile: for reading several tables that must agree.
+func (db *DB) Snapshot(ctx context.Context, fn func(q *Q) error) error {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if db.engine == Postgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := db.sql.BeginTx(ctx, opts)
+	if err != nil {
+		return normalise(err)
+	}
+	defer tx.Rollback()
+	return fn(&Q{q: tx, engine: db.engine, tx: true})
+}
+
 // Write runs fn in one transaction, committing when fn returns nil.
 func (db *DB) Write(ctx context.Context, fn func(q *Q) error) error {
 	if err := db.checkSchema(ctx); err != nil {

@@ -227,7 +227,8 @@ func (w *Web) resetUserTOTP(rw http.ResponseWriter, r *http.Request) error {
 }
 
 // exportAudit writes the tenant's audit log between two dates as CSV,
-// with each entry's hash and the hash it links to, for a SIEM.
+// with each entry's hash and the hash it links to, for a SIEM; "verified"
+// is "false" for entries verification does not vouch for.
 func (w *Web) exportAudit(rw http.ResponseWriter, r *http.Request) error {
 	from, err := dateParam(r, "from")
 	if err != nil {
@@ -242,7 +243,7 @@ func (w *Web) exportAudit(rw http.ResponseWriter, r *http.Request) error {
 	}
 	var buf strings.Builder
 	cw := csv.NewWriter(&buf)
-	cw.Write([]string{"seq", "at", "actor", "actor_id", "action", "object_type", "object_id", "address", "changes", "prev_hash", "hash"})
+	cw.Write([]string{"seq", "at", "actor", "actor_id", "action", "object_type", "object_id", "address", "changes", "prev_hash", "hash", "verified"})
 	err = w.svc.ExportAudit(r.Context(), from, to, func(e *service.AuditRecord) error {
 		changes := ""
 		if len(e.Changes) > 0 {
@@ -250,7 +251,7 @@ func (w *Web) exportAudit(rw http.ResponseWriter, r *http.Request) error {
 			changes = string(b)
 		}
 		return cw.Write([]string{strconv.FormatInt(e.Seq, 10), e.At.Format(time.RFC3339Nano), csvCell(e.Actor), e.ActorID, e.Action,
-			e.ObjectType, e.ObjectID, e.Address, csvCell(changes), e.PrevHash, e.Hash})
+			e.ObjectType, e.ObjectID, e.Address, csvCell(changes), e.PrevHash, e.Hash, strconv.FormatBool(!e.Unverified)})
 	})
 	if err != nil {
 		return err

@@ -152,13 +152,13 @@ func TestAuditCSVExport(t *testing.T) {
 	if err != nil || len(rows) < 3 {
 		t.Fatalf("%d rows, %v\n%s", len(rows), err, res.Body)
 	}
-	if strings.Join(rows[0], ",") != "seq,at,actor,actor_id,action,object_type,object_id,address,changes,prev_hash,hash" {
+	if strings.Join(rows[0], ",") != "seq,at,actor,actor_id,action,object_type,object_id,address,changes,prev_hash,hash,verified" {
 		t.Fatalf("header %v", rows[0])
 	}
 	found := false
 	for i, r := range rows[1:] {
-		if len(r[10]) != 64 || (i > 0 && r[9] != rows[i][10]) {
-			t.Fatalf("row %d does not link to the one before: %v", i+1, r)
+		if len(r[10]) != 64 || (i > 0 && r[9] != rows[i][10]) || r[11] != "true" {
+			t.Fatalf("row %d does not link to the one before, or does not verify: %v", i+1, r)
 		}
 		if r[4] == "store.create" && strings.Contains(r[8], "HYPERLINK") {
 			found = true
