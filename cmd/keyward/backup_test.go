@@ -131,3 +131,30 @@ func TestRestoreRefusesWhatIsNotABackup(t *testing.T) {
 		t.Fatalf("the database after a refused restore: %v\n%s", err, out.String())
 	}
 }
+
+// A serving node applies retention on its own: old per-minute usage is
+// rolled up, and the log says what went.
+func TestServeAppliesRetention(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(context.Background(), "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-72 * time.Hour).Truncate(time.Hour)
+	err = db.Write(context.Background(), func(q *store.Q) error {
+		for i := range 30 {
+			if err := q.AddUsage(context.Background(), "key_gone", old.Add(time.Duration(i)*time.Minute), 1); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, "--data", dir, "--prune-interval", "100ms", "--log-level", "info")
+	waitFor(t, 10*time.Second, "true", func() string {
+		return strconv.FormatBool(strings.Contains(n.logs.String(), `"msg":"retention applied"`) && strings.Contains(n.logs.String(), `"usage_rolled_up":30`))
+	})
+}

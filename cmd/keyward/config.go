@@ -36,6 +36,10 @@ type Config struct {
 	// DatabaseTimeout bounds how long an admin request waits on the
 	// database before it is answered 503.
 	DatabaseTimeout time.Duration
+	// Retention says how long the tables that grow with traffic keep
+	// rows; PruneInterval how often it is applied.
+	Retention     store.Retention
+	PruneInterval time.Duration
 	// DatabaseWait is how long serve waits for a database that does not
 	// answer at start.
 	DatabaseWait time.Duration
@@ -260,6 +264,12 @@ func (c *Config) serveFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", envDuration("SHUTDOWN_DELAY", 0), "on SIGTERM, how long readiness fails before the listeners close, for load balancers to stop sending; 5s or more behind one (env KEYWARD_SHUTDOWN_DELAY)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", envDuration("SHUTDOWN_TIMEOUT", 30*time.Second), "how long in-flight requests and webhook deliveries may take to finish once the listeners close; those still running then are cut (env KEYWARD_SHUTDOWN_TIMEOUT)")
 	fs.DurationVar(&c.DatabaseTimeout, "database-timeout", envDuration("DATABASE_TIMEOUT", 10*time.Second), "how long an admin API or back-office request may wait on the database before it is answered 503 unavailable (env KEYWARD_DATABASE_TIMEOUT)")
+	fs.DurationVar(&c.Retention.Changes, "retain-changes", envDuration("RETAIN_CHANGES", 7*24*time.Hour), "how long the change log nodes follow keeps an entry; a node away longer loads its replica again; 0 keeps every entry (env KEYWARD_RETAIN_CHANGES)")
+	fs.DurationVar(&c.Retention.UsageMinutes, "retain-usage-minutes", envDuration("RETAIN_USAGE_MINUTES", 48*time.Hour), "how long usage is kept per minute before it is rolled up into hours; 0 never rolls up (env KEYWARD_RETAIN_USAGE_MINUTES)")
+	fs.DurationVar(&c.Retention.UsageHours, "retain-usage-hours", envDuration("RETAIN_USAGE_HOURS", 90*24*time.Hour), "how long usage is kept per hour before it is rolled up into days; 0 never rolls up (env KEYWARD_RETAIN_USAGE_HOURS)")
+	fs.DurationVar(&c.Retention.UsageDays, "retain-usage-days", envDuration("RETAIN_USAGE_DAYS", 2*365*24*time.Hour), "how long daily usage is kept; 0 keeps it (env KEYWARD_RETAIN_USAGE_DAYS)")
+	fs.DurationVar(&c.Retention.WebhookEvents, "retain-webhook-events", envDuration("RETAIN_WEBHOOK_EVENTS", 30*24*time.Hour), "how long a webhook event is kept, with its deliveries and their attempts, once none waits to be sent; 0 keeps them (env KEYWARD_RETAIN_WEBHOOK_EVENTS)")
+	fs.DurationVar(&c.PruneInterval, "prune-interval", envDuration("PRUNE_INTERVAL", time.Hour), "how often retention is applied, in small batches (env KEYWARD_PRUNE_INTERVAL)")
 	fs.DurationVar(&c.DatabaseWait, "database-wait", envDuration("DATABASE_WAIT", time.Minute), "how long to keep trying, with growing pauses, a database that does not answer at start (env KEYWARD_DATABASE_WAIT)")
 	fs.StringVar(&c.Catalog, "catalog", envOr("CATALOG", ""), "YAML file describing the platform API; the built-in commerce catalog when empty (env KEYWARD_CATALOG)")
 	fs.StringVar(&c.LicenceContact, "licence-contact", envOr("LICENCE_CONTACT", ""), "who tenants contact for a licence, shown in licence_required errors (env KEYWARD_LICENCE_CONTACT)")
@@ -302,6 +312,15 @@ func (c *Config) finish() error {
 		errs = append(errs, errors.New("--audit-retention must not be negative (0 keeps every entry)"))
 	} else if c.AuditRetention > 0 && c.AuditRetention < 24*time.Hour {
 		errs = append(errs, errors.New("--audit-retention must be at least 24h, or 0 to keep every entry"))
+	}
+	if c.Addr != "" {
+		r := c.Retention
+		if r.Changes < 0 || r.UsageMinutes < 0 || r.UsageHours < 0 || r.UsageDays < 0 || r.WebhookEvents < 0 || c.PruneInterval <= 0 {
+			errs = append(errs, errors.New("--retain-* must not be negative (0 keeps rows) and --prune-interval must be positive"))
+		}
+		if r.Changes > 0 && r.Changes < time.Hour {
+			errs = append(errs, errors.New("--retain-changes must be at least 1h, or 0: nodes follow the change log"))
+		}
 	}
 	if c.Addr != "" && c.DatabaseTimeout < 100*time.Millisecond {
 		errs = append(errs, errors.New("--database-timeout must be at least 100ms"))

@@ -463,6 +463,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	m.startAuditMaintenance(fctx)
+	m.startPruning(fctx)
 	if m.Limiter, err = m.newLimiter(); err != nil {
 		return err
 	}

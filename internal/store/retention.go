@@ -34,7 +34,8 @@ func (p Pruned) Total() int64 {
 	return p.Changes + p.UsageRolledUp + p.UsageDeleted + p.WebhookEvents
 }
 
-func (p *Pruned) add(o Pruned) {
+// Add counts o's rows in p too.
+func (p *Pruned) Add(o Pruned) {
 	p.Changes += o.Changes
 	p.UsageRolledUp += o.UsageRolledUp
 	p.UsageDeleted += o.UsageDeleted
@@ -88,7 +89,7 @@ func (db *DB) Prune(ctx context.Context, r Retention, now time.Time, batch int) 
 		}
 		err := db.Write(ctx, func(q *Q) error {
 			n, err := s.do(q, now.Add(-s.keep).UTC())
-			p.add(n)
+			p.Add(n)
 			return err
 		})
 		if err != nil {
