@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,6 +38,7 @@ func TestBackupUnderWriteLoadKeepsEveryAcknowledgedWrite(t *testing.T) {
 		ids[w], _ = createKey(t, n, token, fmt.Sprintf("load-%d", w))
 	}
 	stop := make(chan struct{})
+	var acks atomic.Int64
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Add(1)
@@ -58,18 +60,22 @@ func TestBackupUnderWriteLoadKeepsEveryAcknowledgedWrite(t *testing.T) {
 				res.Body.Close()
 				if res.StatusCode == 200 {
 					acked[w] = append(acked[w], ack{i, time.Now()})
+					acks.Add(1)
 				}
 			}
 		}()
 	}
-	time.Sleep(500 * time.Millisecond)
+	// The backup starts once changes are being acknowledged, and the
+	// load goes on until some are acknowledged after it.
+	waitFor(t, 30*time.Second, "true", func() string { return strconv.FormatBool(acks.Load() >= 20) })
 	backup := filepath.Join(t.TempDir(), "keyward-backup.db")
 	began := time.Now()
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"backup", "--data", dir, "--out", backup}, &out, &out); err != nil {
 		t.Fatalf("backup: %v\n%s", err, out.String())
 	}
-	time.Sleep(200 * time.Millisecond)
+	backedUp := acks.Load()
+	waitFor(t, 30*time.Second, "true", func() string { return strconv.FormatBool(acks.Load() >= backedUp+20) })
 	close(stop)
 	wg.Wait()
 
@@ -107,7 +113,7 @@ func TestBackupUnderWriteLoadKeepsEveryAcknowledgedWrite(t *testing.T) {
 			t.Errorf("key %s: the backup holds change %d, but change %d was acknowledged before it began", id, got, last)
 		}
 	}
-	if before < 10 || after == 0 {
+	if before < 20 || after == 0 {
 		t.Fatalf("the load did not span the backup: %d changes acknowledged before it, %d after", before, after)
 	}
 	t.Logf("%d changes acknowledged before the backup began, all in it; %d after", before, after)
@@ -155,6 +161,6 @@ func TestServeAppliesRetention(t *testing.T) {
 	}
 	n := startNode(t, "--data", dir, "--prune-interval", "100ms", "--log-level", "info")
 	waitFor(t, 10*time.Second, "true", func() string {
-		return strconv.FormatBool(strings.Contains(n.logs.String(), `"msg":"retention applied"`) && strings.Contains(n.logs.String(), `"usage_rolled_up":30`))
+		return strconv.FormatBool(strings.Contains(n.logs.text(), `"msg":"retention applied"`) && strings.Contains(n.logs.text(), `"usage_rolled_up":30`))
 	})
 }

@@ -202,15 +202,15 @@ func TestDatabaseThatHangs(t *testing.T) {
 	if status, _ := n.call("", "GET", "/readyz", nil); status != 200 {
 		t.Errorf("readyz while the database hangs: %d", status)
 	}
-	waitFor(t, 10*time.Second, "1", func() string { return strconv.Itoa(strings.Count(n.logs.String(), `"msg":"database unavailable`)) })
+	waitFor(t, 10*time.Second, "1", func() string { return strconv.Itoa(strings.Count(n.logs.text(), `"msg":"database unavailable`)) })
 
 	cut.setHang(false)
 	waitFor(t, 15*time.Second, "200", func() string {
 		status, _ := n.call(tok, "GET", "/api/v1/keys", nil)
 		return strconv.Itoa(status)
 	})
-	waitFor(t, 10*time.Second, "1", func() string { return strconv.Itoa(strings.Count(n.logs.String(), `"msg":"database recovered"`)) })
-	if c := strings.Count(n.logs.String(), `"msg":"database unavailable`); c != 1 {
+	waitFor(t, 10*time.Second, "1", func() string { return strconv.Itoa(strings.Count(n.logs.text(), `"msg":"database recovered"`)) })
+	if c := strings.Count(n.logs.text(), `"msg":"database unavailable`); c != 1 {
 		t.Errorf("%d database unavailable lines, want 1", c)
 	}
 }

@@ -37,7 +37,8 @@ type lockedBuffer struct {
 	bytes.Buffer
 }
 
-func (b *lockedBuffer) String() string {
+// text returns what was written so far.
+func (b *lockedBuffer) text() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.Buffer.String()
@@ -62,7 +63,7 @@ func startNode(t *testing.T, args ...string) *node {
 	m.Logs = logs
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("the node's log:\n%s", logs.String())
+			t.Logf("the node's log:\n%s", logs.text())
 		}
 	})
 	// Ports of their own, so a keyward running beside the tests (or
