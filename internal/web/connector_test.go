@@ -207,21 +207,25 @@ func FuzzOpenDraft(f *testing.F) {
 		r.ParseForm()
 		return r
 	}
-	good := w.sealDraft(req(&a, ""), map[string]string{"access_token": "tok_0123456789"})
+	to := map[string]string{"api_url": "https://shop.example.com"}
+	good := w.sealDraft(req(&a, ""), map[string]string{"access_token": "tok_0123456789"}, to)
 	f.Add(good)
-	f.Add(w.sealDraft(req(&other, ""), map[string]string{"access_token": "tok_0123456789"}))
+	f.Add(w.sealDraft(req(&other, ""), map[string]string{"access_token": "tok_0123456789"}, to))
 	f.Add(good[:len(good)-3])
 	f.Add(strings.Replace(good, "ks1.", "ks2.", 1))
 	f.Add("")
-	if got := w.openDraft(req(&a, good)); got["access_token"] != "tok_0123456789" {
+	if got := w.openDraft(req(&a, good), to); got["access_token"] != "tok_0123456789" {
 		f.Fatalf("the user's own draft: %v", got)
 	}
+	if got := w.openDraft(req(&a, good), map[string]string{"api_url": "https://elsewhere.example.com"}); len(got) > 0 {
+		f.Fatalf("a draft opened for another destination: %v", got)
+	}
 	f.Fuzz(func(t *testing.T, d string) {
-		got := w.openDraft(req(&a, d))
+		got := w.openDraft(req(&a, d), to)
 		if _, err := kr.Open(seal.Sealed(d), draftPlace(&a)); err != nil && len(got) > 0 {
 			t.Fatalf("%q, not sealed for this user, opened to %v", d, got)
 		}
-		if len(got) > 0 && len(w.openDraft(req(&other, d))) > 0 {
+		if len(got) > 0 && len(w.openDraft(req(&other, d), to)) > 0 {
 			t.Fatalf("%q opened for two users", d)
 		}
 	})
