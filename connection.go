@@ -119,6 +119,12 @@ type ConnectionUpdate struct {
 	RequiredScopes *[]string         `json:"required_scopes"`
 	Enabled        *bool             `json:"enabled"`
 	SaveUnverified bool              `json:"save_unverified"`
+	// ResendStoredSecrets confirms that stored secrets not given again go
+	// to the connection's new destination (API URL, shop domain, token
+	// endpoint …). Without it such a change is refused as
+	// EDestinationChanged; a back-office session must also have confirmed
+	// its password recently. The sending is written to the audit log.
+	ResendStoredSecrets bool `json:"resend_stored_secrets"`
 }
 
 // Null applies a member a merge patch sets to null: no required scopes,

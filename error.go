@@ -37,6 +37,10 @@ const (
 	EUnsupportedMedia Code = "unsupported_media_type"
 	// EMethodNotAllowed answers a method the path does not serve.
 	EMethodNotAllowed Code = "method_not_allowed"
+	// EDestinationChanged refuses a change of where a connection's stored
+	// secrets are sent (its API URL, shop domain, token endpoint …) that
+	// neither gives the secrets again nor confirms sending the stored ones.
+	EDestinationChanged Code = "destination_changed"
 )
 
 // Error is the one error type of the domain. Message is safe to show to a

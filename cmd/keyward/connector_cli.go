@@ -228,9 +228,10 @@ func runConnectorCLI(ctx context.Context, cmd string, args []string, out io.Writ
 			id = c.fs.String("id", "", "the connection's id (required)")
 		}
 		c.addConnectionFlags(&f, create)
-		enable := false
+		enable, resend := false, false
 		if !create {
 			c.fs.BoolVar(&enable, "enable", false, "enable the connection")
+			c.fs.BoolVar(&resend, "resend-stored-secrets", false, "when the API URL or a field deciding where secrets go changes, send the stored secrets not given again to the new destination (audited)")
 		}
 		required := []string{"type", "name"}
 		if !create {
@@ -260,7 +261,7 @@ func runConnectorCLI(ctx context.Context, cmd string, args []string, out io.Writ
 			conn, err = svc.CreateConnection(tctx, keyward.ConnectionInput{Type: f.typ, Name: f.name, APIURL: f.apiURL, AccessToken: f.accessToken,
 				Secret: f.secret, Fields: f.fields, Stores: storesFlag(f.stores), RequiredScopes: splitList(f.scopes), Enabled: &enabled, SaveUnverified: f.unverified})
 		} else {
-			in := keyward.ConnectionUpdate{Fields: f.fields, Stores: storesFlag(f.stores), SaveUnverified: f.unverified}
+			in := keyward.ConnectionUpdate{Fields: f.fields, Stores: storesFlag(f.stores), SaveUnverified: f.unverified, ResendStoredSecrets: resend}
 			set := map[string]bool{}
 			c.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 			if set["name"] {

@@ -32,14 +32,14 @@ type env struct {
 
 const operatorToken = "test-operator-token-0123456789abcdef"
 
-func newEnv(t *testing.T, db *store.DB) *env {
+func newEnv(t *testing.T, db *store.DB, opts ...service.Option) *env {
 	t.Helper()
 	ctx := context.Background()
 	kr, err := seal.ParseKeyring(seal.GenerateKey())
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := service.New(db, catalog.Builtin(), service.WithKeyring(kr))
+	svc := service.New(db, catalog.Builtin(), append([]service.Option{service.WithKeyring(kr)}, opts...)...)
 	if _, err := svc.EnsureOperatorToken(ctx, operatorToken); err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ var Shopify = register(&Type{
 	ID: "shopify", Name: "Shopify",
 	URLHelp: "Leave it empty to use https://<shop domain>.",
 	Fields: []Field{
-		{Name: "shop_domain", Label: "Shop domain", Required: true, Help: "The shop's myshopify.com domain, such as mystore.myshopify.com.", Parse: ParseShopDomain},
+		{Name: "shop_domain", Label: "Shop domain", Required: true, Destination: true, Help: "The shop's myshopify.com domain, such as mystore.myshopify.com.", Parse: ParseShopDomain},
 		{Name: "api_version", Label: "API version", Default: "2025-10", Help: "The Admin API version to call, such as 2025-10.", Parse: parseShopifyVersion},
 		{Name: FieldAccessToken, Label: "Access token", Secret: true, Required: true, Help: "The Admin API access token of the shop's app (shpat_…)."},
 		{Name: FieldSecret, Label: "Secret", Secret: true, Help: "The app's API secret key, kept for signing checks; not needed to verify."},

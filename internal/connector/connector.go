@@ -25,8 +25,13 @@ type Field struct {
 	Label string
 	Help  string
 	// Secret fields are sealed at rest and never shown again.
-	Secret   bool
-	Required bool
+	Secret bool
+	// Destination fields decide where the secrets are sent (a shop's
+	// domain, a token endpoint): changing one moves stored secrets to
+	// another party, so it is treated as the API URL is (see
+	// Type.MovedDestination).
+	Destination bool
+	Required    bool
 	// Default is used when the field is left empty.
 	Default string
 	// Parse checks and normalises a non-empty value; nil accepts any
@@ -152,6 +157,38 @@ func (t *Type) SecretFields() []string {
 	return out
 }
 
+// FieldAPIURL names the API URL where destinations are listed.
+const FieldAPIURL = "api_url"
+
+// Destinations returns what decides where the connection's secrets are
+// sent, by name: the API URL and every Destination field, as normalised.
+func (t *Type) Destinations(apiURL string, values map[string]string) map[string]string {
+	out := map[string]string{FieldAPIURL: apiURL}
+	for _, f := range t.Fields {
+		if f.Destination {
+			out[f.Name] = values[f.Name]
+		}
+	}
+	return out
+}
+
+// MovedDestination names, sorted and as input paths ("api_url",
+// "fields.shop_domain"), what decides where the secrets go and differs
+// between two normalised versions of a connection. Any difference counts,
+// a path or a port as much as a host: a stored secret goes only where it
+// was entered for.
+func (t *Type) MovedDestination(beforeURL string, before map[string]string, afterURL string, after map[string]string) []string {
+	a, b := t.Destinations(beforeURL, before), t.Destinations(afterURL, after)
+	var out []string
+	for name, v := range a {
+		if b[name] != v {
+			out = append(out, fieldPath(name))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // NeedsURL reports whether the user must give the API URL.
 func (t *Type) NeedsURL() bool { return t.DefaultURL == "" && t.urlFrom == nil }
 
@@ -248,7 +285,7 @@ func (t *Type) Normalize(apiURL string, values map[string]string, scopes []strin
 }
 
 func fieldPath(name string) string {
-	if name == FieldAccessToken || name == FieldSecret {
+	if name == FieldAccessToken || name == FieldSecret || name == FieldAPIURL {
 		return name
 	}
 	return "fields." + name

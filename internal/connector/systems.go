@@ -28,7 +28,7 @@ var Fortnox = register(&Type{
 		{Name: FieldSecret, Label: "Secret", Secret: true, Required: true, Help: "The integration's client secret."},
 		{Name: "refresh_token", Label: "Refresh token", Secret: true, Help: "The refresh token from the authorisation; it changes on every use and keyward keeps the new one."},
 		{Name: FieldAccessToken, Label: "Access token", Secret: true, Help: "An access token (valid one hour); keyward gets a new one with the refresh token."},
-		{Name: "auth_url", Label: "Authorisation server", Default: "https://apps.fortnox.se", Help: "Where tokens are issued.", Parse: ParseAPIURL},
+		{Name: "auth_url", Label: "Authorisation server", Destination: true, Default: "https://apps.fortnox.se", Help: "Where tokens are issued.", Parse: ParseAPIURL},
 	},
 	ScopeHelp:  "Fortnox scopes such as companyinformation, invoice or customer.",
 	checkScope: scopeWord,

@@ -46,6 +46,7 @@ var statuses = map[keyward.Code]int{
 	keyward.EIdempotencyMismatch: http.StatusUnprocessableEntity,
 	keyward.EUnsupportedMedia:    http.StatusUnsupportedMediaType,
 	keyward.EMethodNotAllowed:    http.StatusMethodNotAllowed,
+	keyward.EDestinationChanged:  http.StatusConflict,
 }
 
 // Status returns the HTTP status for an error code.
@@ -75,6 +76,7 @@ var titles = map[keyward.Code]string{
 	keyward.EIdempotencyMismatch: "Idempotency key reused",
 	keyward.EUnsupportedMedia:    "Unsupported media type",
 	keyward.EMethodNotAllowed:    "Method not allowed",
+	keyward.EDestinationChanged:  "Stored secrets would go to a new destination",
 }
 
 // Title is the title of the problem type of an error code.

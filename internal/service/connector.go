@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -414,17 +415,23 @@ func (s *Service) UpdateConnection(ctx context.Context, id string, in keyward.Co
 	values := map[string]string{}
 	maps.Copy(values, c.Settings)
 	maps.Copy(values, secrets)
+	entered := map[string]bool{}
 	for name, v := range in.Fields {
-		if f, ok := t.Field(name); ok && f.Secret && v == "" {
-			continue
+		if f, ok := t.Field(name); ok && f.Secret {
+			if v == "" {
+				continue
+			}
+			entered[name] = true
 		}
 		values[name] = v
 	}
 	if in.AccessToken != nil && *in.AccessToken != "" {
 		values[connector.FieldAccessToken] = *in.AccessToken
+		entered[connector.FieldAccessToken] = true
 	}
 	if in.Secret != nil && *in.Secret != "" {
 		values[connector.FieldSecret] = *in.Secret
+		entered[connector.FieldSecret] = true
 	}
 	apiURL := c.APIURL
 	if in.APIURL != nil {
@@ -450,6 +457,12 @@ func (s *Service) UpdateConnection(ctx context.Context, id string, in keyward.Co
 		if err := keyward.ValidName("name", *in.Name, 100); err != nil {
 			return nil, err
 		}
+	}
+	// Nothing is sent, and nothing saved, before the rule on where stored
+	// secrets may go has been applied.
+	resent, err := s.secretsToNewDestination(ctx, a, c, t, stored, d, entered, in.ResendStoredSecrets)
+	if err != nil {
+		return nil, err
 	}
 	var check *connector.Result
 	if credsChanged && !in.SaveUnverified {
@@ -497,6 +510,9 @@ func (s *Service) UpdateConnection(ctx context.Context, id string, in keyward.Co
 		if secretsChanged {
 			changes["secrets_changed"] = true
 		}
+		if len(resent) > 0 {
+			changes["stored_secrets_resent"] = resent
+		}
 		if credsChanged {
 			changes["state"] = c.State
 		}
@@ -525,6 +541,50 @@ func (s *Service) UpdateConnection(ctx context.Context, id string, in keyward.Co
 		return nil, err
 	}
 	return c, nil
+}
+
+// secretsToNewDestination applies the rule that a stored secret goes only
+// where it was entered for. When what decides where the secrets are sent
+// (connector.Type.MovedDestination) differs between the stored connection
+// and d, every stored secret must be given again, or the caller confirms
+// sending the stored ones (resend) and, from a back-office session, has
+// confirmed their password recently. The confirmed sending is audited at
+// once, before any request leaves, and the names of the secrets it sends
+// are returned; otherwise the change is refused as EDestinationChanged.
+func (s *Service) secretsToNewDestination(ctx context.Context, a *keyward.Actor, c *keyward.Connection, t *connector.Type,
+	stored map[string]string, d *draft, entered map[string]bool, resend bool) ([]string, error) {
+	moved := t.MovedDestination(c.APIURL, stored, d.url, d.values)
+	if len(moved) == 0 {
+		return nil, nil
+	}
+	var kept []string
+	for _, name := range t.SecretFields() {
+		if stored[name] != "" && !entered[name] {
+			kept = append(kept, name)
+		}
+	}
+	if len(kept) == 0 {
+		return nil, nil
+	}
+	if !resend {
+		return nil, &keyward.Error{Code: keyward.EDestinationChanged, Field: moved[0],
+			Message: "Changing " + strings.Join(moved, ", ") + " sends the connection's secrets elsewhere. Enter " + strings.Join(kept, ", ") +
+				" again, or confirm that the stored ones go to the new destination (resend_stored_secrets). Nothing was sent or changed.",
+			Details: map[string]any{"changed": moved, "stored_secrets": kept}}
+	}
+	need, err := s.StepUpNeeded(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if need {
+		return nil, keyward.Errorf(keyward.EForbidden, "Confirm your password before sending a connection's stored secrets to a new destination. Nothing was sent or changed.")
+	}
+	from, to := t.Destinations(c.APIURL, stored), t.Destinations(d.url, d.values)
+	err = s.db.Write(ctx, func(q *store.Q) error {
+		return s.audit(ctx, q, a, a.TenantID, "connection.resend_secrets", "connection", c.ID, map[string]any{
+			"changed": moved, "secrets": kept, "from": from, "to": to})
+	})
+	return kept, err
 }
 
 // VerifyConnection checks a saved connection's credentials against its
@@ -696,8 +756,10 @@ func (s *Service) ConnectionCredentials(ctx context.Context, id string) (*keywar
 
 // StoreRotatedSecrets keeps secrets a system replaced while the outbound
 // proxy got a session (Fortnox's single-use refresh token), so the next
-// one is got with the new ones. The other secrets stay as they are.
-func (s *Service) StoreRotatedSecrets(ctx context.Context, id string, rotated map[string]string) error {
+// one is got with the new ones. The other secrets stay as they are. since
+// is the CredentialsChangedAt of the credentials the session was got
+// with; when they changed meanwhile, nothing is kept.
+func (s *Service) StoreRotatedSecrets(ctx context.Context, id string, since time.Time, rotated map[string]string) error {
 	a, err := connectorActor(ctx)
 	if err != nil {
 		return err
@@ -709,6 +771,11 @@ func (s *Service) StoreRotatedSecrets(ctx context.Context, id string, rotated ma
 		c, err := q.Connection(ctx, a.TenantID, id)
 		if err != nil {
 			return err
+		}
+		if !c.CredentialsChangedAt.Equal(since) {
+			// The connection now holds other credentials, perhaps for
+			// another destination: the rotated ones belong to the old.
+			return keyward.Errorf(keyward.EConflict, "The connection's credentials changed while the system rotated them; the rotated ones were not kept.")
 		}
 		t, ok := connector.Lookup(c.Type)
 		if !ok {

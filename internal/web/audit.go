@@ -163,6 +163,7 @@ var auditVerbs = map[string]string{
 	"password_reset": "reset the password of", "totp_reset": "reset two-factor sign-in of", "replay": "replayed a delivery of",
 	"test": "sent a test event to", "roll_secret": "rolled the signing secret of", "auto_disable": "switched off after failures:",
 	"grant": "granted a licence to", "revoke": "revoked the licence of",
+	"resend_secrets": "sent stored secrets to a new destination of",
 }
 
 // selfActions are what a person does to their own account.

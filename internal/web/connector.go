@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -42,6 +43,8 @@ type connForm struct {
 	Scopes      string
 	Enabled     bool
 	Unverified  bool
+	// Resend confirms sending stored secrets to a changed destination.
+	Resend bool
 }
 
 // connectorFormPage creates or edits a connection.
@@ -150,6 +153,7 @@ func readConnForm(r *http.Request, t *connector.Type) connForm {
 		Type: r.PostFormValue("type"), Name: strings.TrimSpace(r.PostFormValue("name")), APIURL: strings.TrimSpace(r.PostFormValue("api_url")),
 		Values: map[string]string{}, Secrets: map[string]string{}, StoreAccess: r.PostFormValue("stores_access"), Stores: r.PostForm["store"],
 		Scopes: r.PostFormValue("required_scopes"), Enabled: r.PostFormValue("enabled") == "true", Unverified: r.PostFormValue("save_unverified") == "true",
+		Resend: r.PostFormValue("resend_stored_secrets") == "true",
 	}
 	if t == nil {
 		return f
@@ -195,7 +199,19 @@ func splitScopes(s string) []string {
 // connDraft is what a sealed draft holds.
 type connDraft struct {
 	Secrets map[string]string `json:"secrets"`
+	// To is where the secrets were entered for (connector.Type.Destinations
+	// as typed); a form that names another destination gets none of them.
+	To      map[string]string `json:"to"`
 	Expires time.Time         `json:"expires"`
+}
+
+// draftTo is where a form sends secrets: its API URL and destination
+// fields as typed.
+func draftTo(t *connector.Type, f connForm) map[string]string {
+	if t == nil {
+		return map[string]string{}
+	}
+	return t.Destinations(f.APIURL, f.Values)
 }
 
 func draftPlace(a *keyward.Actor) seal.Place {
@@ -204,25 +220,26 @@ func draftPlace(a *keyward.Actor) seal.Place {
 
 // sealDraft seals secrets typed on the form for the next post; "" when
 // there are none or no master key is set.
-func (w *Web) sealDraft(r *http.Request, secrets map[string]string) string {
+func (w *Web) sealDraft(r *http.Request, secrets, to map[string]string) string {
 	kr, a := w.svc.Keyring(), keyward.ActorFrom(r.Context())
 	if kr == nil || a == nil || len(secrets) == 0 {
 		return ""
 	}
-	b, _ := json.Marshal(connDraft{Secrets: secrets, Expires: w.svc.Now().Add(draftLife)})
+	b, _ := json.Marshal(connDraft{Secrets: secrets, To: to, Expires: w.svc.Now().Add(draftLife)})
 	return string(kr.Seal(b, draftPlace(a)))
 }
 
 // openDraft returns the secrets a posted draft carries; nothing for a
-// draft that is missing, expired, or another user's.
-func (w *Web) openDraft(r *http.Request) map[string]string {
+// draft that is missing, expired, another user's, or entered for another
+// destination than to.
+func (w *Web) openDraft(r *http.Request, to map[string]string) map[string]string {
 	kr, a, v := w.svc.Keyring(), keyward.ActorFrom(r.Context()), r.PostFormValue("draft")
 	if kr == nil || a == nil || v == "" || len(v) > 64<<10 {
 		return map[string]string{}
 	}
 	b, err := kr.Open(seal.Sealed(v), draftPlace(a))
 	var d connDraft
-	if err != nil || json.Unmarshal(b, &d) != nil || w.svc.Now().After(d.Expires) || d.Secrets == nil {
+	if err != nil || json.Unmarshal(b, &d) != nil || w.svc.Now().After(d.Expires) || d.Secrets == nil || !maps.Equal(d.To, to) {
 		return map[string]string{}
 	}
 	return d.Secrets
@@ -247,7 +264,7 @@ func (w *Web) createConnector(rw http.ResponseWriter, r *http.Request) error {
 	t, _ := connector.Lookup(r.PostFormValue("type"))
 	f := readConnForm(r, t)
 	// Secrets typed now win over those carried from an earlier post.
-	carried := w.openDraft(r)
+	carried := w.openDraft(r, draftTo(t, f))
 	for k, v := range f.Secrets {
 		carried[k] = v
 	}
@@ -263,7 +280,7 @@ func (w *Web) createConnector(rw http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p.Draft = w.sealDraft(r, f.Secrets)
+	p.Draft = w.sealDraft(r, f.Secrets, draftTo(t, f))
 	for k := range f.Secrets {
 		p.Kept[k] = true
 	}
@@ -357,13 +374,11 @@ func (w *Web) updateConnector(rw http.ResponseWriter, r *http.Request) error {
 	t, _ := connector.Lookup(c.Type)
 	f := readConnForm(r, t)
 	f.Type = c.Type
-	for _, v := range f.Secrets {
-		if v != "" {
-			// Changing a stored secret asks for a recent password check.
-			if ok, err := w.stepUp(rw, r, pathConnectors+"/"+c.ID); !ok {
-				return err
-			}
-			break
+	// Changing a stored secret, or sending the stored ones to a new
+	// destination, asks for a recent password check.
+	if len(f.Secrets) > 0 || f.Resend {
+		if ok, err := w.stepUp(rw, r, pathConnectors+"/"+c.ID); !ok {
+			return err
 		}
 	}
 	p, err := w.connFormPage(r, c, f)
@@ -372,7 +387,7 @@ func (w *Web) updateConnector(rw http.ResponseWriter, r *http.Request) error {
 	}
 	in := f.input()
 	up := keyward.ConnectionUpdate{Name: &in.Name, APIURL: &in.APIURL, Fields: map[string]string{}, Stores: in.Stores,
-		RequiredScopes: &in.RequiredScopes, Enabled: in.Enabled, SaveUnverified: f.Unverified}
+		RequiredScopes: &in.RequiredScopes, Enabled: in.Enabled, SaveUnverified: f.Unverified, ResendStoredSecrets: f.Resend}
 	for _, fl := range t.Fields {
 		if fl.Secret {
 			up.Fields[fl.Name] = f.Secrets[fl.Name] // blank keeps the stored one

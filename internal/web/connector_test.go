@@ -207,21 +207,25 @@ func FuzzOpenDraft(f *testing.F) {
 		r.ParseForm()
 		return r
 	}
-	good := w.sealDraft(req(&a, ""), map[string]string{"access_token": "tok_0123456789"})
+	to := map[string]string{"api_url": "https://shop.example.com"}
+	good := w.sealDraft(req(&a, ""), map[string]string{"access_token": "tok_0123456789"}, to)
 	f.Add(good)
-	f.Add(w.sealDraft(req(&other, ""), map[string]string{"access_token": "tok_0123456789"}))
+	f.Add(w.sealDraft(req(&other, ""), map[string]string{"access_token": "tok_0123456789"}, to))
 	f.Add(good[:len(good)-3])
 	f.Add(strings.Replace(good, "ks1.", "ks2.", 1))
 	f.Add("")
-	if got := w.openDraft(req(&a, good)); got["access_token"] != "tok_0123456789" {
+	if got := w.openDraft(req(&a, good), to); got["access_token"] != "tok_0123456789" {
 		f.Fatalf("the user's own draft: %v", got)
 	}
+	if got := w.openDraft(req(&a, good), map[string]string{"api_url": "https://elsewhere.example.com"}); len(got) > 0 {
+		f.Fatalf("a draft opened for another destination: %v", got)
+	}
 	f.Fuzz(func(t *testing.T, d string) {
-		got := w.openDraft(req(&a, d))
+		got := w.openDraft(req(&a, d), to)
 		if _, err := kr.Open(seal.Sealed(d), draftPlace(&a)); err != nil && len(got) > 0 {
 			t.Fatalf("%q, not sealed for this user, opened to %v", d, got)
 		}
-		if len(got) > 0 && len(w.openDraft(req(&other, d))) > 0 {
+		if len(got) > 0 && len(w.openDraft(req(&other, d), to)) > 0 {
 			t.Fatalf("%q opened for two users", d)
 		}
 	})
@@ -243,4 +247,66 @@ func TestConnectorPagesNeedTheFeature(t *testing.T) {
 	wantStatus(t, res, http.StatusForbidden)
 	wantBody(t, res, "Connectors")
 	wantStatus(t, c.post(pathConnectors+"/new", url.Values{"type": {"shopify"}, "name": {"x"}}), http.StatusForbidden)
+}
+
+// The edit page moves a connection to another API URL only with its
+// secrets entered again, or with "Send the stored secrets to the new
+// address" ticked after a fresh password check; otherwise it refuses
+// beside the field and the new address receives nothing. A confirmed
+// sending is in the audit log.
+func TestEditingTheURLKeepsStoredSecretsHome(t *testing.T) {
+	e := newConnectorEnv(t)
+	u := e.staff("ana@demo.test", keyward.FeatureConnectors)
+	f := connectortest.New(t, "mirakl")
+	rcv := connectortest.NewReceiver(t)
+	conn, err := e.svc.CreateConnection(e.sys, keyward.ConnectionInput{Type: "mirakl", Name: "Market", APIURL: f.URL, Fields: f.Values()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resends := func() int {
+		p, err := e.svc.ListAudit(e.sys, 0, 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, a := range p.Data {
+			if a.Action == "connection.resend_secrets" && a.ObjectID == conn.ID {
+				n++
+			}
+		}
+		return n
+	}
+	c := e.client()
+	c.signIn("ana@demo.test", staffPassword)
+	e.staleCheck(u.ID)
+	edit := url.Values{"name": {"Market"}, "api_url": {rcv.URL}, "field.access_token": {""}, "stores_access": {"all"}, "enabled": {"true"}, "action": {"save"}}
+	for _, unverified := range []string{"", "true"} {
+		edit.Set("save_unverified", unverified)
+		res := c.post(pathConnectors+"/"+conn.ID, edit)
+		wantStatus(t, res, http.StatusConflict)
+		wantBody(t, res, `id="api_url-error"`)
+	}
+	edit.Set("resend_stored_secrets", "true")
+	res := c.post(pathConnectors+"/"+conn.ID, edit)
+	if loc := res.Header.Get("Location"); res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, pathStepUp+"?next=") {
+		t.Fatalf("a resend from a stale session: %d to %q", res.StatusCode, loc)
+	}
+	if n := rcv.Requests(); n != 0 {
+		t.Fatalf("the new address received %d requests before anything was confirmed", n)
+	}
+	if got, _ := e.svc.Connection(e.sys, conn.ID); got.APIURL != conn.APIURL || resends() != 0 {
+		t.Fatalf("refused edits changed the connection (%s) or were audited as sent", got.APIURL)
+	}
+	wantStatus(t, c.post(pathStepUp, url.Values{"password": {staffPassword}, "next": {pathConnectors + "/" + conn.ID}}), http.StatusSeeOther)
+	edit.Set("save_unverified", "true")
+	wantStatus(t, c.post(pathConnectors+"/"+conn.ID, edit), http.StatusSeeOther)
+	if got, _ := e.svc.Connection(e.sys, conn.ID); got.APIURL != rcv.URL || resends() != 1 {
+		t.Fatalf("a confirmed resend: URL %s, %d audit entries", got.APIURL, resends())
+	}
+	if _, err := e.svc.VerifyConnection(e.sys, conn.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := rcv.Got(connectortest.Token); len(got) != 1 {
+		t.Fatal("the confirmed resend did not reach the new address")
+	}
 }

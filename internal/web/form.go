@@ -30,7 +30,7 @@ func formError(err error, fields ...string) (formErrors, int, error) {
 		return formErrors{}, 0, err
 	}
 	switch e.Code {
-	case keyward.EInvalid, keyward.EConflict, keyward.ELimitExceeded, keyward.ELicenceRequired, keyward.ERateLimited, keyward.ETooLarge:
+	case keyward.EInvalid, keyward.EConflict, keyward.EDestinationChanged, keyward.ELimitExceeded, keyward.ELicenceRequired, keyward.ERateLimited, keyward.ETooLarge:
 	default:
 		return formErrors{}, 0, err
 	}

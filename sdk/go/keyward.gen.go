@@ -226,6 +226,7 @@ func (e MerchantUserUpdateLevel) Valid() bool {
 // Defines values for ProblemCode.
 const (
 	ProblemCodeConflict               ProblemCode = "conflict"
+	ProblemCodeDestinationChanged     ProblemCode = "destination_changed"
 	ProblemCodeFeatureRequired        ProblemCode = "feature_required"
 	ProblemCodeForbidden              ProblemCode = "forbidden"
 	ProblemCodeIdempotencyKeyReused   ProblemCode = "idempotency_key_reused"
@@ -248,6 +249,8 @@ const (
 func (e ProblemCode) Valid() bool {
 	switch e {
 	case ProblemCodeConflict:
+		return true
+	case ProblemCodeDestinationChanged:
 		return true
 	case ProblemCodeFeatureRequired:
 		return true
@@ -690,6 +693,9 @@ type ConnectionUpdate struct {
 
 	// RequiredScopes Replaces the scopes the connection needs; a check finding one missing fails with `insufficient_scope`. null: none.
 	RequiredScopes nullable.Nullable[[]string] `json:"required_scopes,omitempty"`
+
+	// ResendStoredSecrets Confirms that stored secrets not given again go to the connection's new destination when the API URL or a field deciding where secrets are sent changes; audited. Without it such a change is refused with `destination_changed`. Ignored when nothing deciding the destination changes.
+	ResendStoredSecrets *bool `json:"resend_stored_secrets,omitempty"`
 
 	// SaveUnverified Save without a passing check; the list shows the connection as unverified.
 	SaveUnverified *bool `json:"save_unverified,omitempty"`
@@ -2416,7 +2422,7 @@ type ClientInterface interface {
 
 	// UpdateConnectionWithBody Change a connection
 	//
-	// Needs the `connectors` feature. A secret left out or blank keeps the stored one. When the API URL, a field, a secret or the required scopes change, the new credentials must pass a check unless `save_unverified` is set.
+	// Needs the `connectors` feature. A secret left out or blank keeps the stored one. When the API URL, a field, a secret or the required scopes change, the new credentials must pass a check unless `save_unverified` is set. A stored secret goes only to the destination it was entered for: a change of the API URL or of a field deciding where secrets are sent (`shop_domain`, Fortnox's `auth_url`) that does not give every stored secret again is refused with `409 destination_changed` (naming the changed fields in `details.changed` and the stored secrets in `details.stored_secrets`) before anything is sent, unless `resend_stored_secrets` is true; then the sending is written to the audit log (`connection.resend_secrets`) before any request leaves. A personal access token needs nothing more, as for reading a secret back.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2425,7 +2431,7 @@ type ClientInterface interface {
 
 	// UpdateConnection Change a connection
 	//
-	// Needs the `connectors` feature. A secret left out or blank keeps the stored one. When the API URL, a field, a secret or the required scopes change, the new credentials must pass a check unless `save_unverified` is set.
+	// Needs the `connectors` feature. A secret left out or blank keeps the stored one. When the API URL, a field, a secret or the required scopes change, the new credentials must pass a check unless `save_unverified` is set. A stored secret goes only to the destination it was entered for: a change of the API URL or of a field deciding where secrets are sent (`shop_domain`, Fortnox's `auth_url`) that does not give every stored secret again is refused with `409 destination_changed` (naming the changed fields in `details.changed` and the stored secrets in `details.stored_secrets`) before anything is sent, unless `resend_stored_secrets` is true; then the sending is written to the audit log (`connection.resend_secrets`) before any request leaves. A personal access token needs nothing more, as for reading a secret back.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2434,7 +2440,7 @@ type ClientInterface interface {
 
 	// UpdateConnectionWithApplicationMergePatchPlusJSONBody Change a connection
 	//
-	// Needs the `connectors` feature. A secret left out or blank keeps the stored one. When the API URL, a field, a secret or the required scopes change, the new credentials must pass a check unless `save_unverified` is set.
+	// Needs the `connectors` feature. A secret left out or blank keeps the stored one. When the API URL, a field, a secret or the required scopes change, the new credentials must pass a check unless `save_unverified` is set. A stored secret goes only to the destination it was entered for: a change of the API URL or of a field deciding where secrets are sent (`shop_domain`, Fortnox's `auth_url`) that does not give every stored secret again is refused with `409 destination_changed` (naming the changed fields in `details.changed` and the stored secrets in `details.stored_secrets`) before anything is sent, unless `resend_stored_secrets` is true; then the sending is written to the audit log (`connection.resend_secrets`) before any request leaves. A personal access token needs nothing more, as for reading a secret back.
 	//
 	// Takes a body of the `application/merge-patch+json` content type.
 	//
@@ -3510,7 +3516,7 @@ func (c *Client) GetConnection(ctx context.Context, id ConnectionID, reqEditors 
 
 // UpdateConnectionWithBody Change a connection
 //
-// Needs the `connectors` feature. A secret left out or blank keeps the stored one. When the API URL, a field, a secret or the required scopes change, the new credentials must pass a check unless `save_unverified` is set.
+// Needs the `connectors` feature. A secret left out or blank keeps the stored one. When the API URL, a field, a secret or the required scopes change, the new credentials must pass a check unless `save_unverified` is set. A stored secret goes only to the destination it was entered for: a change of the API URL or of a field deciding where secrets are sent (`shop_domain`, Fortnox's `auth_url`) that does not give every stored secret again is refused with `409 destination_changed` (naming the changed fields in `details.changed` and the stored secrets in `details.stored_secrets`) before anything is sent, unless `resend_stored_secrets` is true; then the sending is written to the audit log (`connection.resend_secrets`) before any request leaves. A personal access token needs nothing more, as for reading a secret back.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3529,7 +3535,7 @@ func (c *Client) UpdateConnectionWithBody(ctx context.Context, id ConnectionID, 
 
 // UpdateConnection Change a connection
 //
-// Needs the `connectors` feature. A secret left out or blank keeps the stored one. When the API URL, a field, a secret or the required scopes change, the new credentials must pass a check unless `save_unverified` is set.
+// Needs the `connectors` feature. A secret left out or blank keeps the stored one. When the API URL, a field, a secret or the required scopes change, the new credentials must pass a check unless `save_unverified` is set. A stored secret goes only to the destination it was entered for: a change of the API URL or of a field deciding where secrets are sent (`shop_domain`, Fortnox's `auth_url`) that does not give every stored secret again is refused with `409 destination_changed` (naming the changed fields in `details.changed` and the stored secrets in `details.stored_secrets`) before anything is sent, unless `resend_stored_secrets` is true; then the sending is written to the audit log (`connection.resend_secrets`) before any request leaves. A personal access token needs nothing more, as for reading a secret back.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3548,7 +3554,7 @@ func (c *Client) UpdateConnection(ctx context.Context, id ConnectionID, body Upd
 
 // UpdateConnectionWithApplicationMergePatchPlusJSONBody Change a connection
 //
-// Needs the `connectors` feature. A secret left out or blank keeps the stored one. When the API URL, a field, a secret or the required scopes change, the new credentials must pass a check unless `save_unverified` is set.
+// Needs the `connectors` feature. A secret left out or blank keeps the stored one. When the API URL, a field, a secret or the required scopes change, the new credentials must pass a check unless `save_unverified` is set. A stored secret goes only to the destination it was entered for: a change of the API URL or of a field deciding where secrets are sent (`shop_domain`, Fortnox's `auth_url`) that does not give every stored secret again is refused with `409 destination_changed` (naming the changed fields in `details.changed` and the stored secrets in `details.stored_secrets`) before anything is sent, unless `resend_stored_secrets` is true; then the sending is written to the audit log (`connection.resend_secrets`) before any request leaves. A personal access token needs nothing more, as for reading a secret back.
 //
 // Takes a body of the `application/merge-patch+json` content type.
 //
@@ -9790,7 +9796,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateConnectionWithBodyWithResponse Change a connection
 	//
-	// Needs the `connectors` feature. A secret left out or blank keeps the stored one. When the API URL, a field, a secret or the required scopes change, the new credentials must pass a check unless `save_unverified` is set.
+	// Needs the `connectors` feature. A secret left out or blank keeps the stored one. When the API URL, a field, a secret or the required scopes change, the new credentials must pass a check unless `save_unverified` is set. A stored secret goes only to the destination it was entered for: a change of the API URL or of a field deciding where secrets are sent (`shop_domain`, Fortnox's `auth_url`) that does not give every stored secret again is refused with `409 destination_changed` (naming the changed fields in `details.changed` and the stored secrets in `details.stored_secrets`) before anything is sent, unless `resend_stored_secrets` is true; then the sending is written to the audit log (`connection.resend_secrets`) before any request leaves. A personal access token needs nothing more, as for reading a secret back.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9799,7 +9805,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateConnectionWithResponse Change a connection
 	//
-	// Needs the `connectors` feature. A secret left out or blank keeps the stored one. When the API URL, a field, a secret or the required scopes change, the new credentials must pass a check unless `save_unverified` is set.
+	// Needs the `connectors` feature. A secret left out or blank keeps the stored one. When the API URL, a field, a secret or the required scopes change, the new credentials must pass a check unless `save_unverified` is set. A stored secret goes only to the destination it was entered for: a change of the API URL or of a field deciding where secrets are sent (`shop_domain`, Fortnox's `auth_url`) that does not give every stored secret again is refused with `409 destination_changed` (naming the changed fields in `details.changed` and the stored secrets in `details.stored_secrets`) before anything is sent, unless `resend_stored_secrets` is true; then the sending is written to the audit log (`connection.resend_secrets`) before any request leaves. A personal access token needs nothing more, as for reading a secret back.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9808,7 +9814,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateConnectionWithApplicationMergePatchPlusJSONBodyWithResponse Change a connection
 	//
-	// Needs the `connectors` feature. A secret left out or blank keeps the stored one. When the API URL, a field, a secret or the required scopes change, the new credentials must pass a check unless `save_unverified` is set.
+	// Needs the `connectors` feature. A secret left out or blank keeps the stored one. When the API URL, a field, a secret or the required scopes change, the new credentials must pass a check unless `save_unverified` is set. A stored secret goes only to the destination it was entered for: a change of the API URL or of a field deciding where secrets are sent (`shop_domain`, Fortnox's `auth_url`) that does not give every stored secret again is refused with `409 destination_changed` (naming the changed fields in `details.changed` and the stored secrets in `details.stored_secrets`) before anything is sent, unless `resend_stored_secrets` is true; then the sending is written to the audit log (`connection.resend_secrets`) before any request leaves. A personal access token needs nothing more, as for reading a secret back.
 	//
 	// Takes a body of the `application/merge-patch+json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11497,7 +11503,7 @@ type UpdateConnectionResponse struct {
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
-	ApplicationproblemJSON409 *Conflict
+	ApplicationproblemJSON409 *Problem
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *PayloadTooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -11538,7 +11544,7 @@ func (r UpdateConnectionResponse) GetApplicationproblemJSON404() *NotFound {
 }
 
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
-func (r UpdateConnectionResponse) GetApplicationproblemJSON409() *Conflict {
+func (r UpdateConnectionResponse) GetApplicationproblemJSON409() *Problem {
 	return r.ApplicationproblemJSON409
 }
 
@@ -19262,7 +19268,7 @@ func (c *ClientWithResponses) GetConnectionWithResponse(ctx context.Context, id 
 
 // UpdateConnectionWithBodyWithResponse Change a connection
 //
-// Needs the `connectors` feature. A secret left out or blank keeps the stored one. When the API URL, a field, a secret or the required scopes change, the new credentials must pass a check unless `save_unverified` is set.
+// Needs the `connectors` feature. A secret left out or blank keeps the stored one. When the API URL, a field, a secret or the required scopes change, the new credentials must pass a check unless `save_unverified` is set. A stored secret goes only to the destination it was entered for: a change of the API URL or of a field deciding where secrets are sent (`shop_domain`, Fortnox's `auth_url`) that does not give every stored secret again is refused with `409 destination_changed` (naming the changed fields in `details.changed` and the stored secrets in `details.stored_secrets`) before anything is sent, unless `resend_stored_secrets` is true; then the sending is written to the audit log (`connection.resend_secrets`) before any request leaves. A personal access token needs nothing more, as for reading a secret back.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -19277,7 +19283,7 @@ func (c *ClientWithResponses) UpdateConnectionWithBodyWithResponse(ctx context.C
 
 // UpdateConnectionWithResponse Change a connection
 //
-// Needs the `connectors` feature. A secret left out or blank keeps the stored one. When the API URL, a field, a secret or the required scopes change, the new credentials must pass a check unless `save_unverified` is set.
+// Needs the `connectors` feature. A secret left out or blank keeps the stored one. When the API URL, a field, a secret or the required scopes change, the new credentials must pass a check unless `save_unverified` is set. A stored secret goes only to the destination it was entered for: a change of the API URL or of a field deciding where secrets are sent (`shop_domain`, Fortnox's `auth_url`) that does not give every stored secret again is refused with `409 destination_changed` (naming the changed fields in `details.changed` and the stored secrets in `details.stored_secrets`) before anything is sent, unless `resend_stored_secrets` is true; then the sending is written to the audit log (`connection.resend_secrets`) before any request leaves. A personal access token needs nothing more, as for reading a secret back.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -19292,7 +19298,7 @@ func (c *ClientWithResponses) UpdateConnectionWithResponse(ctx context.Context, 
 
 // UpdateConnectionWithApplicationMergePatchPlusJSONBodyWithResponse Change a connection
 //
-// Needs the `connectors` feature. A secret left out or blank keeps the stored one. When the API URL, a field, a secret or the required scopes change, the new credentials must pass a check unless `save_unverified` is set.
+// Needs the `connectors` feature. A secret left out or blank keeps the stored one. When the API URL, a field, a secret or the required scopes change, the new credentials must pass a check unless `save_unverified` is set. A stored secret goes only to the destination it was entered for: a change of the API URL or of a field deciding where secrets are sent (`shop_domain`, Fortnox's `auth_url`) that does not give every stored secret again is refused with `409 destination_changed` (naming the changed fields in `details.changed` and the stored secrets in `details.stored_secrets`) before anything is sent, unless `resend_stored_secrets` is true; then the sending is written to the audit log (`connection.resend_secrets`) before any request leaves. A personal access token needs nothing more, as for reading a secret back.
 //
 // Takes a body of the `application/merge-patch+json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -21639,7 +21645,7 @@ func ParseUpdateConnectionResponse(rsp *http.Response) (*UpdateConnectionRespons
 		response.ApplicationproblemJSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
-		var dest Conflict
+		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

@@ -30,7 +30,7 @@ import (
 type Service interface {
 	Authenticate(ctx context.Context, token, address string) (*keyward.Actor, error)
 	ConnectionCredentials(ctx context.Context, id string) (*keyward.Connection, *connector.Type, connector.Creds, error)
-	StoreRotatedSecrets(ctx context.Context, id string, rotated map[string]string) error
+	StoreRotatedSecrets(ctx context.Context, id string, since time.Time, rotated map[string]string) error
 }
 
 // DefaultMaxBody is the largest request body forwarded unless set.
@@ -92,7 +92,7 @@ func (h *Handler) sessionValues(ctx context.Context, conn *keyward.Connection, t
 		return nil, err
 	}
 	if len(got.Rotated) > 0 {
-		if err := h.Svc.StoreRotatedSecrets(ctx, conn.ID, got.Rotated); err != nil {
+		if err := h.Svc.StoreRotatedSecrets(ctx, conn.ID, conn.CredentialsChangedAt, got.Rotated); err != nil {
 			// The values serve now, but the stored secrets are spent:
 			// the connection must be authorised again.
 			h.log().ErrorContext(ctx, "outbound proxy: secrets rotated by the system could not be stored", "connection", conn.ID, "system", t.ID, "err", err)
