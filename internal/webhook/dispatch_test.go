@@ -456,11 +456,22 @@ func TestGivingUpDisablingAndReplay(t *testing.T) {
 			d, _ := f.svc.ListDeliveries(f.ctx, ep.ID, service.DeliveryFilter{Status: keyward.DeliverySucceeded})
 			return len(d) == 1
 		})
-		// The second test event's delivery is pending a retry; replaying
-		// the failed ones since the start sends nothing more.
-		if n, err := f.svc.Replay(f.ctx, ep.ID, "", start); err != nil || n != 0 {
-			t.Errorf("replay failed since start: %d, %v; want none left", n, err)
+		// The second test event's delivery was cancelled when the endpoint
+		// was disabled; replaying the failed ones since the start sends it,
+		// and nothing more.
+		cancelled, _ := f.svc.ListDeliveries(f.ctx, ep.ID, service.DeliveryFilter{Status: keyward.DeliveryFailed})
+		if len(cancelled) != 1 || !strings.HasPrefix(cancelled[0].LastError, "Cancelled:") {
+			t.Fatalf("failed deliveries after the endpoint was disabled and one replayed: %+v, want the one cancelled", cancelled)
 		}
+		if n, err := f.svc.Replay(f.ctx, ep.ID, "", start); err != nil || n != 1 {
+			t.Errorf("replay failed since start: %d, %v; want the cancelled one", n, err)
+		}
+		f.rcv.wait(1)
+		waitUntil(t, func() bool {
+			d, _ := f.svc.ListDeliveries(f.ctx, ep.ID, service.DeliveryFilter{Status: keyward.DeliverySucceeded})
+			return len(d) == 2
+		})
+		f.rcv.quiet()
 	})
 }
 
