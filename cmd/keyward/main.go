@@ -400,6 +400,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 				m.Dispatcher.Wake()
 			}
 		}),
+		service.WithDispatchStop(func(ctx context.Context, endpointID string) {
+			if m.Dispatcher != nil {
+				m.Dispatcher.Stop(ctx, endpointID)
+			}
+		}),
 		service.WithLicenceContact(m.Config.LicenceContact),
 		service.WithChangeHook(func(ctx context.Context) {
 			if err := m.Replica.Sync(ctx); err != nil {

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/keyward/keyward"
@@ -77,6 +78,10 @@ type Outcome struct {
 	Err        string // why it failed, for the delivery log
 	Response   string // the start of the answer's body
 	RetryAfter time.Duration
+	// Dropped is set when the delivery was not sent because its endpoint
+	// was stopped (deleted, disabled or moved) after it was claimed: no
+	// attempt is recorded, and the claim is given up.
+	Dropped bool
 }
 
 // OK reports whether the receiver accepted the delivery (a 2xx answer).
@@ -103,29 +108,57 @@ func retryAt(o *Outcome) *time.Time {
 // delivery log and moves its delivery on (succeeded, retried later or
 // failed). An endpoint whose deliveries have failed for DisableAfter
 // without a success is disabled, with the reason recorded and audited.
+//
+// The outcomes' endpoints are locked first, so that none is deleted or
+// disabled while they are written. Outcomes of an endpoint deleted since
+// its deliveries were claimed are not recorded: its deliveries and log
+// went with it. A failed attempt at a delivery of a disabled endpoint is
+// not retried. A dropped delivery's claim is given up.
 func (s *Service) RecordOutcomes(ctx context.Context, outs []Outcome) error {
 	return s.db.Write(ctx, func(q *store.Q) error {
+		var ids []string
+		for i := range outs {
+			if !slices.Contains(ids, outs[i].Due.EndpointID) {
+				ids = append(ids, outs[i].Due.EndpointID)
+			}
+		}
+		enabled, err := q.LockWebhooks(ctx, ids)
+		if err != nil {
+			return err
+		}
 		// Each endpoint's failure record moves once per batch: on its
 		// last outcome, or cleared by any success.
 		last := map[string]*Outcome{}
 		attempts := make([]*store.Attempt, 0, len(outs))
+		var release []string
 		for i := range outs {
 			o := &outs[i]
-			if prev := last[o.Due.EndpointID]; prev == nil || !prev.OK() {
+			on, exists := enabled[o.Due.EndpointID]
+			switch {
+			case !exists:
+				continue
+			case o.Dropped:
+				release = append(release, o.Due.ID)
+				continue
+			}
+			if prev := last[o.Due.EndpointID]; on && (prev == nil || !prev.OK()) {
 				last[o.Due.EndpointID] = o
 			}
 			a := &store.Attempt{DeliveryID: o.Due.ID, EndpointID: o.Due.EndpointID, Attempt: o.Due.Attempt, At: o.At,
 				StatusCode: o.StatusCode, Latency: o.Latency, Error: o.Err, Response: o.Response}
 			if o.OK() {
 				a.Status = keyward.DeliverySucceeded
-			} else if a.Next = retryAt(o); a.Next != nil {
+			} else if a.Next = retryAt(o); on && a.Next != nil {
 				a.Status = keyward.DeliveryPending
 			} else {
-				a.Status = keyward.DeliveryFailed
+				a.Status, a.Next = keyward.DeliveryFailed, nil
 			}
 			attempts = append(attempts, a)
 		}
 		if err := q.RecordAttempts(ctx, attempts); err != nil {
+			return err
+		}
+		if err := q.ReleaseDeliveries(ctx, release); err != nil {
 			return err
 		}
 		for _, o := range last {
@@ -159,6 +192,40 @@ func (s *Service) trackEndpoint(ctx context.Context, q *store.Q, o *Outcome) err
 	if err := q.UpdateWebhook(ctx, w); err != nil {
 		return err
 	}
+	n, err := q.CancelDeliveries(ctx, w.ID, cancelledDisabled)
+	if err != nil {
+		return err
+	}
+	// The dispatcher records this from its own loop: it stops sending to
+	// the endpoint without waiting for the sends under way.
+	q.AfterCommit(func() { s.stopDispatch(stopped, w.ID) })
 	sys := &keyward.Actor{Kind: keyward.ActorSystem, TenantID: w.TenantID, Address: "dispatcher"}
-	return s.audit(ctx, q, sys, w.TenantID, "webhook.auto_disable", "webhook", w.ID, map[string]any{"enabled": false, "reason": w.DisabledReason})
+	return s.audit(ctx, q, sys, w.TenantID, "webhook.auto_disable", "webhook", w.ID,
+		map[string]any{"enabled": false, "reason": w.DisabledReason, "cancelled_deliveries": n})
+}
+
+// cancelledDisabled is the last error of a delivery cancelled because its
+// endpoint was disabled.
+const cancelledDisabled = "Cancelled: the endpoint was disabled before this delivery was sent. Enable it and replay the failed deliveries to send it."
+
+// stopped is a context already ended, for stopping the dispatcher's sends
+// to an endpoint without waiting for those under way.
+var stopped = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+// WithDispatchStop sets a function called once an endpoint is deleted,
+// disabled or given a new URL: this node's dispatcher must start no more
+// sends to it of what it claimed before, and return when the sends under
+// way to it have ended or ctx ends.
+func WithDispatchStop(fn func(ctx context.Context, endpointID string)) Option {
+	return func(s *Service) { s.onStop = fn }
+}
+
+func (s *Service) stopDispatch(ctx context.Context, endpointID string) {
+	if s.onStop != nil {
+		s.onStop(ctx, endpointID)
+	}
 }

@@ -35,6 +35,9 @@ type Service struct {
 	witness AuditWitness
 	// onEvent wakes this node's webhook dispatcher (see event.go).
 	onEvent func()
+	// onStop stops this node's dispatcher sending to an endpoint (see
+	// delivery.go).
+	onStop func(ctx context.Context, endpointID string)
 	// outbound judges webhook URLs as the dispatcher will dial them.
 	outbound outbound.Config
 	// checkPassword is secret.CheckPassword; tests count its calls.

@@ -191,7 +191,11 @@ func webhookSettings(w *keyward.WebhookEndpoint) map[string]any {
 }
 
 // UpdateWebhook changes a webhook endpoint. Enabling an endpoint keyward
-// disabled clears the reason and its failure record.
+// disabled clears the reason and its failure record. Disabling one cancels
+// its pending deliveries (they end failed, to be replayed once it is
+// enabled again). Disabling it or changing its URL returns only once this
+// node has stopped sending to it what it claimed before: no request to the
+// old URL starts afterwards, and those under way have ended.
 func (s *Service) UpdateWebhook(ctx context.Context, id string, in keyward.WebhookUpdate) (*keyward.WebhookEndpoint, error) {
 	a, err := webhookActor(ctx)
 	if err != nil {
@@ -214,6 +218,7 @@ func (s *Service) UpdateWebhook(ctx context.Context, id string, in keyward.Webho
 		}
 	}
 	var w *keyward.WebhookEndpoint
+	stop := false
 	err = s.db.Write(ctx, func(q *store.Q) error {
 		if w, err = q.Webhook(ctx, a.TenantID, id); err != nil {
 			return err
@@ -222,6 +227,7 @@ func (s *Service) UpdateWebhook(ctx context.Context, id string, in keyward.Webho
 			return err
 		}
 		before := webhookSettings(w)
+		wasEnabled, oldURL := w.Enabled, w.URL
 		if in.URL != nil {
 			w.URL = *in.URL
 		}
@@ -250,21 +256,39 @@ func (s *Service) UpdateWebhook(ctx context.Context, id string, in keyward.Webho
 		if err := q.UpdateWebhook(ctx, w); err != nil {
 			return err
 		}
+		if wasEnabled && !w.Enabled {
+			n, err := q.CancelDeliveries(ctx, w.ID, cancelledDisabled)
+			if err != nil {
+				return err
+			}
+			changes["cancelled_deliveries"] = n
+		}
+		stop = (wasEnabled && !w.Enabled) || w.URL != oldURL
 		if err := version(ctx, q, "webhook_endpoints", w.ID, &w.Versioned); err != nil {
 			return err
 		}
 		return s.audit(ctx, q, a, a.TenantID, "webhook.update", "webhook", w.ID, changes)
 	})
-	return w, err
+	if err != nil {
+		return nil, err
+	}
+	if stop {
+		s.stopDispatch(ctx, w.ID)
+	}
+	return w, nil
 }
 
-// DeleteWebhook removes a webhook endpoint with its delivery log.
+// DeleteWebhook removes a webhook endpoint with its deliveries and their
+// log; the audit entry counts the pending deliveries cancelled with it. It
+// returns once this node has stopped sending to the endpoint: no request
+// to it starts afterwards, and those under way have ended (their outcomes
+// are not recorded).
 func (s *Service) DeleteWebhook(ctx context.Context, id string) error {
 	a, err := webhookActor(ctx)
 	if err != nil {
 		return err
 	}
-	return s.db.Write(ctx, func(q *store.Q) error {
+	err = s.db.Write(ctx, func(q *store.Q) error {
 		w, err := q.Webhook(ctx, a.TenantID, id)
 		if err != nil {
 			return err
@@ -272,11 +296,17 @@ func (s *Service) DeleteWebhook(ctx context.Context, id string) error {
 		if err := precondition(ctx, q, "webhook_endpoints", w.ID); err != nil {
 			return err
 		}
-		if err := q.DeleteWebhook(ctx, w.ID); err != nil {
+		n, err := q.DeleteWebhook(ctx, w.ID)
+		if err != nil {
 			return err
 		}
-		return s.audit(ctx, q, a, a.TenantID, "webhook.delete", "webhook", w.ID, map[string]any{"url": w.URL})
+		return s.audit(ctx, q, a, a.TenantID, "webhook.delete", "webhook", w.ID, map[string]any{"url": w.URL, "cancelled_deliveries": n})
 	})
+	if err != nil {
+		return err
+	}
+	s.stopDispatch(ctx, id)
+	return nil
 }
 
 // MaxWebhookOverlap is the longest a rolled secret keeps signing.

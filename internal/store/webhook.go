@@ -66,10 +66,84 @@ func (q *Q) UpdateWebhook(ctx context.Context, w *keyward.WebhookEndpoint) error
 	return err
 }
 
-// DeleteWebhook removes a webhook endpoint with its deliveries.
-func (q *Q) DeleteWebhook(ctx context.Context, id string) error {
-	_, err := q.exec(ctx, `DELETE FROM webhook_endpoints WHERE id = ?`, id)
-	return err
+// DeleteWebhook removes a webhook endpoint with its deliveries and their
+// attempts, and returns how many of those deliveries were still pending.
+func (q *Q) DeleteWebhook(ctx context.Context, id string) (pending int, err error) {
+	if _, err := q.LockWebhooks(ctx, []string{id}); err != nil {
+		return 0, err
+	}
+	err = q.row(ctx, `SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = ? AND status = ?`, id, keyward.DeliveryPending).Scan(&pending)
+	if err != nil {
+		return 0, normalise(err)
+	}
+	_, err = q.exec(ctx, `DELETE FROM webhook_endpoints WHERE id = ?`, id)
+	return pending, err
+}
+
+// LockWebhooks returns which of the endpoints ids still exist, each with
+// whether it is enabled. On PostgreSQL it holds them until the transaction
+// ends, so that none is deleted or changed meanwhile; whoever writes an
+// endpoint and then its deliveries locks the endpoint first, as this does,
+// so that two such writers cannot wait on each other.
+func (q *Q) LockWebhooks(ctx context.Context, ids []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	query := `SELECT id, enabled FROM webhook_endpoints WHERE id IN (?` + strings.Repeat(", ?", len(ids)-1) + `) ORDER BY id`
+	if q.engine == Postgres {
+		// Not FOR UPDATE: deliveries may still be added meanwhile, as
+		// their foreign key takes only a key-share lock.
+		query += ` FOR NO KEY UPDATE`
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := q.query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var enabled bool
+		if err := rows.Scan(&id, &enabled); err != nil {
+			return nil, normalise(err)
+		}
+		out[id] = enabled
+	}
+	return out, normalise(rows.Err())
+}
+
+// CancelDeliveries ends the pending deliveries of an endpoint, claimed or
+// not, as failed with reason as their last error, so that none is sent
+// again unless replayed; it returns how many it cancelled.
+func (q *Q) CancelDeliveries(ctx context.Context, endpointID, reason string) (int, error) {
+	res, err := q.exec(ctx, `UPDATE webhook_deliveries SET status = ?, next_attempt_at = NULL, claimed_until = NULL, last_error = ?
+		WHERE endpoint_id = ? AND status = ?`, keyward.DeliveryFailed, reason, endpointID, keyward.DeliveryPending)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), normalise(err)
+}
+
+// ReleaseDeliveries gives up this node's claim on pending deliveries it
+// did not send, so that they may be claimed again at once.
+func (q *Q) ReleaseDeliveries(ctx context.Context, ids []string) error {
+	const chunk = 100
+	for start := 0; start < len(ids); start += chunk {
+		part := ids[start:min(start+chunk, len(ids))]
+		args := []any{keyward.DeliveryPending}
+		for _, id := range part {
+			args = append(args, id)
+		}
+		if _, err := q.exec(ctx, `UPDATE webhook_deliveries SET claimed_until = NULL WHERE status = ? AND id IN (?`+strings.Repeat(", ?", len(part)-1)+`)`, args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 const webhookCols = `id, tenant_id, store_access, store_ids, url, events, enabled, secret_hint, description, previous_secret_until, failing_since, disabled_reason, created_at, updated_at`

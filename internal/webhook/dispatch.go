@@ -66,6 +66,12 @@ type Dispatcher struct {
 	inFlight map[string]int           // deliveries claimed and not yet recorded, per endpoint
 	slots    map[string]chan struct{} // PerEndpoint sends at once, per endpoint
 	total    int
+	// A delivery is sent only if it was claimed after its endpoint was
+	// last stopped (see Stop): claims counts the claims begun, stopped
+	// holds that count at each endpoint's stop.
+	claims  uint64
+	stopped map[string]uint64
+	sending map[string]*sendGroup // requests under way per endpoint, begun since its last stop
 
 	results chan service.Outcome
 }
@@ -93,7 +99,8 @@ func New(svc *service.Service, cfg Config) (*Dispatcher, error) {
 		log = slog.Default()
 	}
 	return &Dispatcher{svc: svc, client: client, cfg: cfg, log: log, wake: make(chan struct{}, 1), now: svc.Now,
-		inFlight: map[string]int{}, slots: map[string]chan struct{}{}, results: make(chan service.Outcome, cfg.Workers)}, nil
+		inFlight: map[string]int{}, slots: map[string]chan struct{}{}, results: make(chan service.Outcome, cfg.Workers),
+		stopped: map[string]uint64{}, sending: map[string]*sendGroup{}}, nil
 }
 
 func orDefault[T comparable](v, def T) T {
@@ -144,6 +151,15 @@ func (d *Dispatcher) Run(ctx context.Context) {
 // sending them; it returns how many it took.
 func (d *Dispatcher) claim(ctx context.Context, sends *sync.WaitGroup) int {
 	d.mu.Lock()
+	d.claims++
+	claim := d.claims
+	for ep := range d.stopped {
+		// Claims run one at a time: with none of its deliveries held, an
+		// endpoint's stop concerns no claim any more.
+		if d.inFlight[ep] == 0 {
+			delete(d.stopped, ep)
+		}
+	}
 	free := d.cfg.Workers - d.total
 	var busy []string
 	for ep, n := range d.inFlight {
@@ -180,7 +196,7 @@ func (d *Dispatcher) claim(ctx context.Context, sends *sync.WaitGroup) int {
 		go func() {
 			defer sends.Done()
 			slot <- struct{}{}
-			o := d.send(dl)
+			o := d.sendUnlessStopped(dl, claim)
 			<-slot
 			d.results <- o
 		}()
@@ -210,6 +226,9 @@ func (d *Dispatcher) record() {
 			d.log.Error("webhook dispatcher cannot record attempts; they will be sent again when their lease ends", "err", err, "attempts", len(batch))
 		}
 		for _, o := range batch {
+			if o.Dropped {
+				continue
+			}
 			metrics.WebhookDeliveries.WithLabelValues(outcomeLabel(&o)).Inc()
 			metrics.WebhookDeliverySeconds.Observe(o.Latency.Seconds())
 		}
@@ -254,6 +273,62 @@ func outcomeLabel(o *service.Outcome) string {
 		return "abandoned"
 	}
 	return "failed"
+}
+
+// Stop makes the dispatcher start no more sends to an endpoint of the
+// deliveries it claimed so far, and returns once the sends to it under way
+// have ended, or when ctx ends. The service calls it once an endpoint is
+// deleted, disabled or moved to another URL has committed, so that nothing
+// claimed before reaches the endpoint afterwards. Deliveries claimed after
+// Stop was called are sent as usual.
+func (d *Dispatcher) Stop(ctx context.Context, endpointID string) {
+	d.mu.Lock()
+	d.stopped[endpointID] = d.claims
+	g := d.sending[endpointID]
+	delete(d.sending, endpointID) // sends begun from now on are not waited for
+	d.mu.Unlock()
+	if g == nil {
+		return
+	}
+	select {
+	case <-g.done:
+	case <-ctx.Done():
+	}
+}
+
+// sendGroup counts requests under way to one endpoint; done is closed when
+// the last has ended.
+type sendGroup struct {
+	n    int
+	done chan struct{}
+}
+
+// sendUnlessStopped sends a delivery taken by the given claim, or drops it
+// if its endpoint was stopped since.
+func (d *Dispatcher) sendUnlessStopped(dl *service.Due, claim uint64) service.Outcome {
+	ep := dl.EndpointID
+	d.mu.Lock()
+	if at, ok := d.stopped[ep]; ok && claim <= at {
+		d.mu.Unlock()
+		return service.Outcome{Due: dl, At: d.now(), Dropped: true}
+	}
+	g := d.sending[ep]
+	if g == nil {
+		g = &sendGroup{done: make(chan struct{})}
+		d.sending[ep] = g
+	}
+	g.n++
+	d.mu.Unlock()
+	o := d.send(dl)
+	d.mu.Lock()
+	if g.n--; g.n == 0 {
+		close(g.done)
+		if d.sending[ep] == g {
+			delete(d.sending, ep)
+		}
+	}
+	d.mu.Unlock()
+	return o
 }
 
 // send makes one attempt at a delivery.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -52,6 +53,7 @@ type fixture struct {
 	ctx   context.Context // the demo tenant's administrator
 	disp  *webhook.Dispatcher
 	rcv   *receiver
+	errs  *errorLog // what the service and the dispatcher log at ERROR
 }
 
 func newFixture(t *testing.T, db *store.DB) *fixture {
@@ -67,12 +69,18 @@ func newFixtureWith(t *testing.T, db *store.DB, dial outbound.Config, tune ...fu
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, db: db, clock: newClock(), rcv: newReceiver(t)}
+	f := &fixture{t: t, db: db, clock: newClock(), rcv: newReceiver(t), errs: &errorLog{}}
 	var disp atomic.Pointer[webhook.Dispatcher]
 	f.svc = service.New(db, catalog.Builtin(), service.WithClock(f.clock.now), service.WithKeyring(kr), service.WithOutbound(loopback),
+		service.WithLogger(slog.New(f.errs)),
 		service.WithDispatchWake(func() {
 			if d := disp.Load(); d != nil {
 				d.Wake()
+			}
+		}),
+		service.WithDispatchStop(func(ctx context.Context, endpointID string) {
+			if d := disp.Load(); d != nil {
+				d.Stop(ctx, endpointID)
 			}
 		}))
 	ctx := context.Background()
@@ -84,7 +92,7 @@ func newFixtureWith(t *testing.T, db *store.DB, dial outbound.Config, tune ...fu
 		t.Fatal(err)
 	}
 	f.ctx = keyward.WithActor(ctx, service.SystemActor(ten, "test"))
-	cfg := webhook.Config{Outbound: dial, Poll: 20 * time.Millisecond, Timeout: 5 * time.Second}
+	cfg := webhook.Config{Outbound: dial, Poll: 20 * time.Millisecond, Timeout: 5 * time.Second, Logger: slog.New(f.errs)}
 	for _, fn := range tune {
 		fn(&cfg)
 	}
@@ -118,6 +126,33 @@ func (f *fixture) store(code string) *keyward.Store {
 		f.t.Fatal(err)
 	}
 	return st
+}
+
+// errorLog is a slog handler keeping the records at ERROR and above.
+type errorLog struct {
+	mu   sync.Mutex
+	errs []string
+}
+
+func (l *errorLog) Enabled(_ context.Context, level slog.Level) bool { return level >= slog.LevelError }
+func (l *errorLog) WithAttrs([]slog.Attr) slog.Handler               { return l }
+func (l *errorLog) WithGroup(string) slog.Handler                    { return l }
+func (l *errorLog) Handle(_ context.Context, r slog.Record) error {
+	line := r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		line += " " + a.String()
+		return true
+	})
+	l.mu.Lock()
+	l.errs = append(l.errs, line)
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *errorLog) lines() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.errs)
 }
 
 // receiver records what arrives and answers as told.
@@ -421,11 +456,22 @@ func TestGivingUpDisablingAndReplay(t *testing.T) {
 			d, _ := f.svc.ListDeliveries(f.ctx, ep.ID, service.DeliveryFilter{Status: keyward.DeliverySucceeded})
 			return len(d) == 1
 		})
-		// The second test event's delivery is pending a retry; replaying
-		// the failed ones since the start sends nothing more.
-		if n, err := f.svc.Replay(f.ctx, ep.ID, "", start); err != nil || n != 0 {
-			t.Errorf("replay failed since start: %d, %v; want none left", n, err)
+		// The second test event's delivery was cancelled when the endpoint
+		// was disabled; replaying the failed ones since the start sends it,
+		// and nothing more.
+		cancelled, _ := f.svc.ListDeliveries(f.ctx, ep.ID, service.DeliveryFilter{Status: keyward.DeliveryFailed})
+		if len(cancelled) != 1 || !strings.HasPrefix(cancelled[0].LastError, "Cancelled:") {
+			t.Fatalf("failed deliveries after the endpoint was disabled and one replayed: %+v, want the one cancelled", cancelled)
 		}
+		if n, err := f.svc.Replay(f.ctx, ep.ID, "", start); err != nil || n != 1 {
+			t.Errorf("replay failed since start: %d, %v; want the cancelled one", n, err)
+		}
+		f.rcv.wait(1)
+		waitUntil(t, func() bool {
+			d, _ := f.svc.ListDeliveries(f.ctx, ep.ID, service.DeliveryFilter{Status: keyward.DeliverySucceeded})
+			return len(d) == 2
+		})
+		f.rcv.quiet()
 	})
 }
 
