@@ -23,20 +23,27 @@ const replayedHeader = "Idempotent-Replayed"
 // keptHeaders are the headers of a first answer given again with it.
 var keptHeaders = []string{"Content-Type", "ETag", "Location", "Cache-Control"}
 
+// rerun are the POST routes that read a secret already stored rather than
+// make one: they keep no answer under an Idempotency-Key but run every
+// time, so each read is audited and sees the secret as it is now.
+var rerun = map[string]bool{"POST /api/v1/connections/{id}/reveal": true}
+
 // serve runs a route's handler. A POST of an authenticated route sent
 // with an Idempotency-Key runs once per key: the same key, route and body
 // within 24 hours get the first answer again (secrets included, kept
 // sealed in the meantime); the same key with another body or route is
 // refused with 422; a retry while the first request runs gets 409. Keys
-// are the caller's own, per route. Any new POST route gets this by being
-// in the route table.
+// are the caller's own, per route and credential, and a retry is
+// answered only after adapt has authorized its caller for the route as it
+// stands now, as for a first request. Any new POST route gets this by
+// being in the route table.
 func (a *API) serve(rt Route, w http.ResponseWriter, r *http.Request) {
 	if err := unversioned(rt, r); err != nil {
 		httpx.Error(w, r, err)
 		return
 	}
 	key := r.Header.Get(IdempotencyHeader)
-	if key == "" || r.Method != http.MethodPost || rt.Auth == AuthNone {
+	if key == "" || r.Method != http.MethodPost || rt.Auth == AuthNone || rerun[rt.Method+" "+rt.Path] {
 		if err := rt.Handler(w, r); err != nil {
 			httpx.Error(w, r, err)
 		}

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -153,6 +154,97 @@ func TestIdempotencyKeyWhileTheFirstRequestRuns(t *testing.T) {
 		}
 		if first, err := nodes[len(nodes)-1].BeginIdempotent(ctx, "in-flight", route, hash); first != nil || err != nil {
 			t.Errorf("after the first failed, the retry runs: %v %v", first, err)
+		}
+	})
+}
+
+// A retry is answered only to the credential that sent the first request,
+// and only while it may still make that request: once its user has lost
+// API Management, must choose a new password or is deactivated, the
+// retry is refused like a first request would be, and no secret comes
+// back. Another user, or another token of the same user, sending the same
+// key gets a request of its own, never the kept answer.
+func TestIdempotentRetryIsAuthorizedAgain(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		tok, profileID := e.userWith("keys@demo.test", keyward.FeatureAPIManagement)
+		body := `{"name": "retried", "permissions": {"orders": "read"}}`
+		idem := map[string]string{"Idempotency-Key": "9d2e-authz-1"}
+		code, _, first := e.send(tok, "POST", "/api/v1/keys", body, idem)
+		if code != 201 {
+			t.Fatalf("create: %d %v", code, first)
+		}
+		secrets := []string{}
+		for _, s := range first["secrets"].([]any) {
+			secrets = append(secrets, s.(map[string]any)["secret"].(string))
+		}
+		leaks := func(out map[string]any) bool {
+			raw, _ := json.Marshal(out)
+			for _, s := range secrets {
+				if strings.Contains(string(raw), s) {
+					return true
+				}
+			}
+			return false
+		}
+		if code, h, again := e.send(tok, "POST", "/api/v1/keys", body, idem); code != 201 || again["id"] != first["id"] || h.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("retry by the same token: %d %v", code, again)
+		}
+
+		ctx := context.Background()
+		ten, _ := e.svc.TenantByDomain(ctx, "demo")
+		_, tok2, err := e.svc.CreateToken(keyward.WithActor(ctx, service.SystemActor(ten, "test")), "keys@demo.test", keyward.TokenCreate{Name: "second"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, other := range map[string]string{"another user": e.admin, "another token of the user": tok2} {
+			code, h, got := e.send(other, "POST", "/api/v1/keys", body, idem)
+			if got["id"] == first["id"] || leaks(got) || h.Get("Idempotent-Replayed") != "" {
+				t.Errorf("%s sending the same key: %d (key %v), want a request of its own", name, code, got["id"])
+			}
+		}
+
+		refused := func(what string, status int, problem string) {
+			t.Helper()
+			code, h, got := e.send(tok, "POST", "/api/v1/keys", body, idem)
+			if code != status || got["code"] != problem || leaks(got) || h.Get("Idempotent-Replayed") != "" {
+				t.Errorf("retry after %s: %d %v (secrets shown: %v), want %d %s and no secret", what, code, got["code"], leaks(got), status, problem)
+			}
+		}
+		if code, out := e.do(e.admin, "PATCH", "/api/v1/profiles/"+profileID, map[string]any{"features": []string{"audit"}}); code != 200 {
+			t.Fatalf("take API Management away: %d %v", code, out)
+		}
+		refused("API Management was taken away", 403, "feature_required")
+		if code, out := e.do(e.admin, "PATCH", "/api/v1/profiles/"+profileID, map[string]any{"features": []string{"api_management"}}); code != 200 {
+			t.Fatalf("give API Management back: %d %v", code, out)
+		}
+		if code, out := e.do(e.admin, "POST", "/api/v1/users/keys@demo.test/password-reset", nil); code != 200 {
+			t.Fatalf("password reset: %d %v", code, out)
+		}
+		refused("a password reset", 403, "password_change_required")
+		if code, out := e.do(e.admin, "PATCH", "/api/v1/users/keys@demo.test", map[string]any{"active": false}); code != 200 {
+			t.Fatalf("deactivate: %d %v", code, out)
+		}
+		refused("deactivation", 401, "unauthenticated")
+	})
+}
+
+// Reading a stored connection secret keeps no answer under an
+// Idempotency-Key: each call runs, is audited and reads the secret as it
+// is now, so no retry hands out a secret its connection no longer holds.
+func TestRevealSecretIsNeverAnsweredFromAKeptAnswer(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		idem := map[string]string{"Idempotency-Key": "reveal-1"}
+		for i := range 2 {
+			code, h, got := e.send(e.admin, "POST", "/api/v1/connections/con_nope/reveal", `{"field": "access_token"}`, idem)
+			if code != 404 || h.Get("Idempotent-Replayed") != "" {
+				t.Errorf("call %d: %d %v (replayed %q), want a 404 of its own", i+1, code, got, h.Get("Idempotent-Replayed"))
+			}
+		}
+		var n int
+		if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM idempotency_keys`).Scan(&n); err != nil || n != 0 {
+			t.Errorf("%d answers kept (%v), want none", n, err)
 		}
 	})
 }

@@ -52,15 +52,7 @@ func TestLicenceInputNullClearsNegativeRefused(t *testing.T) {
 func TestMerchantRefusalIsTheGatewaysProblem(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db)
-		code, m := e.do(e.admin, "POST", "/api/v1/merchants", map[string]any{"name": "Acme"})
-		if code != 201 {
-			t.Fatalf("create merchant: %d %v", code, m)
-		}
-		code, u := e.do(e.admin, "POST", "/api/v1/merchants/"+m["id"].(string)+"/users", map[string]any{"email": "ops@acme.test", "level": 2, "api_access": true})
-		if code != 201 {
-			t.Fatalf("create merchant user: %d %v", code, u)
-		}
-		account, key := u["api_account_id"].(string), u["api_auth_key"].(string)
+		account, key := e.merchantCredential()
 		call := func(id, secret string) (int, map[string]any) {
 			req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/merchant/credentials", nil)
 			req.SetBasicAuth(id, secret)

@@ -321,6 +321,7 @@ func TestOpenAPISecurityMatchesRouteAuth(t *testing.T) {
 	wantSecurity := map[api.Auth]string{
 		api.AuthNone:     `[]`,
 		api.AuthTenant:   `[{"personalToken":[]}]`,
+		api.AuthSelf:     `[{"personalToken":[]}]`,
 		api.AuthOperator: `[{"operatorToken":[]}]`,
 		authAPIKey:       `[{"apiKey":[]}]`,
 		// HTTP Basic, or both X-Account-Id and X-Auth-Key.
@@ -348,7 +349,7 @@ func TestOpenAPISecurityMatchesRouteAuth(t *testing.T) {
 		if rt.Auth != api.AuthNone && o.Responses["401"] == nil {
 			t.Errorf("%s: needs credentials but does not document 401", key)
 		}
-		if (rt.Auth == api.AuthTenant || rt.Auth == api.AuthOperator) && o.Responses["403"] == nil {
+		if rt.Auth != api.AuthNone && rt.Auth != authAPIKey && o.Responses["403"] == nil {
 			t.Errorf("%s: refuses the other kinds of token but does not document 403", key)
 		}
 	}

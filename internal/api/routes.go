@@ -11,22 +11,31 @@ import (
 	"github.com/keyward/keyward/internal/service"
 )
 
-// Auth is who may call a route.
+// Auth is the kind of caller a route admits. It is the one rule of who may
+// call what: adapt authenticates every caller the same way and lets
+// through only the kind the route declares; every other kind is refused
+// before the handler runs (401 without a valid credential, 403 with a
+// credential of another kind). A route declaring no Auth admits no one.
 type Auth string
 
-// Route authentication policies.
+// The kinds of caller a route may admit.
 const (
-	AuthNone     Auth = "none"     // anyone
-	AuthTenant   Auth = "tenant"   // a personal access token
+	AuthNone     Auth = "none"     // anyone; no credential is read
+	AuthTenant   Auth = "tenant"   // a tenant user's personal access token
+	AuthSelf     Auth = "self"     // the same, also while a password change is pending
 	AuthOperator Auth = "operator" // the operator token
-	AuthMerchant Auth = "merchant" // merchant API credentials
+	AuthMerchant Auth = "merchant" // merchant API credentials (API Account ID and Auth Key)
 )
 
 // Route is one entry of the route table.
 type Route struct {
-	Method  string
-	Path    string
-	Auth    Auth
+	Method string
+	Path   string
+	Auth   Auth
+	// Feature is what the caller's security profile must hold on an
+	// AuthTenant route ("" for any tenant user). It is checked before the
+	// handler runs, and so before an idempotent replay is answered.
+	Feature keyward.Feature
 	Handler func(http.ResponseWriter, *http.Request) error
 }
 
@@ -45,98 +54,98 @@ func New(svc *service.Service, ready func(*http.Request) error) *API {
 // Routes returns the route table; the OpenAPI document is tested against it.
 func (a *API) Routes() []Route {
 	return []Route{
-		{"GET", "/healthz", AuthNone, a.health},
-		{"GET", "/readyz", AuthNone, a.readiness},
-		{"GET", "/api/v1/openapi.json", AuthNone, a.openAPI},
+		{"GET", "/healthz", AuthNone, "", a.health},
+		{"GET", "/readyz", AuthNone, "", a.readiness},
+		{"GET", "/api/v1/openapi.json", AuthNone, "", a.openAPI},
 
-		{"GET", "/api/v1/stores", AuthTenant, a.listStores},
-		{"POST", "/api/v1/stores", AuthTenant, a.createStore},
-		{"GET", "/api/v1/stores/{id}", AuthTenant, a.getStore},
-		{"PATCH", "/api/v1/stores/{id}", AuthTenant, a.updateStore},
-		{"DELETE", "/api/v1/stores/{id}", AuthTenant, a.deleteStore},
-		{"GET", "/api/v1/licence", AuthTenant, a.getTenantLicence},
+		{"GET", "/api/v1/stores", AuthTenant, "", a.listStores},
+		{"POST", "/api/v1/stores", AuthTenant, keyward.FeatureAPIManagement, a.createStore},
+		{"GET", "/api/v1/stores/{id}", AuthTenant, "", a.getStore},
+		{"PATCH", "/api/v1/stores/{id}", AuthTenant, keyward.FeatureAPIManagement, a.updateStore},
+		{"DELETE", "/api/v1/stores/{id}", AuthTenant, keyward.FeatureAPIManagement, a.deleteStore},
+		{"GET", "/api/v1/licence", AuthTenant, keyward.FeatureAPIManagement, a.getTenantLicence},
 
-		{"GET", "/api/v1/profiles", AuthTenant, a.listProfiles},
-		{"POST", "/api/v1/profiles", AuthTenant, a.createProfile},
-		{"GET", "/api/v1/profiles/{id}", AuthTenant, a.getProfile},
-		{"PATCH", "/api/v1/profiles/{id}", AuthTenant, a.updateProfile},
-		{"DELETE", "/api/v1/profiles/{id}", AuthTenant, a.deleteProfile},
+		{"GET", "/api/v1/profiles", AuthTenant, keyward.FeatureUsers, a.listProfiles},
+		{"POST", "/api/v1/profiles", AuthTenant, keyward.FeatureUsers, a.createProfile},
+		{"GET", "/api/v1/profiles/{id}", AuthTenant, keyward.FeatureUsers, a.getProfile},
+		{"PATCH", "/api/v1/profiles/{id}", AuthTenant, keyward.FeatureUsers, a.updateProfile},
+		{"DELETE", "/api/v1/profiles/{id}", AuthTenant, keyward.FeatureUsers, a.deleteProfile},
 
-		{"GET", "/api/v1/users", AuthTenant, a.listUsers},
-		{"POST", "/api/v1/users", AuthTenant, a.createUser},
-		{"GET", "/api/v1/users/{id}", AuthTenant, a.getUser},
-		{"PATCH", "/api/v1/users/{id}", AuthTenant, a.updateUser},
-		{"POST", "/api/v1/users/{id}/password-reset", AuthTenant, a.resetPassword},
-		{"POST", "/api/v1/users/{id}/totp-reset", AuthTenant, a.resetTOTP},
+		{"GET", "/api/v1/users", AuthTenant, keyward.FeatureUsers, a.listUsers},
+		{"POST", "/api/v1/users", AuthTenant, keyward.FeatureUsers, a.createUser},
+		{"GET", "/api/v1/users/{id}", AuthTenant, keyward.FeatureUsers, a.getUser},
+		{"PATCH", "/api/v1/users/{id}", AuthTenant, keyward.FeatureUsers, a.updateUser},
+		{"POST", "/api/v1/users/{id}/password-reset", AuthTenant, keyward.FeatureUsers, a.resetPassword},
+		{"POST", "/api/v1/users/{id}/totp-reset", AuthTenant, keyward.FeatureUsers, a.resetTOTP},
 
-		{"POST", "/api/v1/signin", AuthNone, a.signIn},
-		{"GET", "/api/v1/me", AuthTenant, a.getMe},
-		{"POST", "/api/v1/me/password", AuthTenant, a.changePassword},
-		{"GET", "/api/v1/me/tokens", AuthTenant, a.listTokens},
-		{"POST", "/api/v1/me/tokens", AuthTenant, a.createToken},
-		{"DELETE", "/api/v1/me/tokens/{id}", AuthTenant, a.deleteMyToken},
+		{"POST", "/api/v1/signin", AuthNone, "", a.signIn},
+		{"GET", "/api/v1/me", AuthSelf, "", a.getMe},
+		{"POST", "/api/v1/me/password", AuthSelf, "", a.changePassword},
+		{"GET", "/api/v1/me/tokens", AuthTenant, "", a.listTokens},
+		{"POST", "/api/v1/me/tokens", AuthTenant, "", a.createToken},
+		{"DELETE", "/api/v1/me/tokens/{id}", AuthTenant, "", a.deleteMyToken},
 
-		{"GET", "/api/v1/tokens", AuthTenant, a.listTokens},
-		{"POST", "/api/v1/tokens", AuthTenant, a.createToken},
-		{"DELETE", "/api/v1/tokens/{id}", AuthTenant, a.deleteToken},
+		{"GET", "/api/v1/tokens", AuthTenant, "", a.listTokens},
+		{"POST", "/api/v1/tokens", AuthTenant, "", a.createToken},
+		{"DELETE", "/api/v1/tokens/{id}", AuthTenant, "", a.deleteToken},
 
-		{"GET", "/api/v1/audit", AuthTenant, a.listAudit},
+		{"GET", "/api/v1/audit", AuthTenant, keyward.FeatureAudit, a.listAudit},
 
-		{"GET", "/api/v1/catalog", AuthTenant, a.getCatalog},
-		{"GET", "/api/v1/keys", AuthTenant, a.listKeys},
-		{"POST", "/api/v1/keys", AuthTenant, a.createKey},
-		{"GET", "/api/v1/keys/{id}", AuthTenant, a.getKey},
-		{"PATCH", "/api/v1/keys/{id}", AuthTenant, a.updateKey},
-		{"DELETE", "/api/v1/keys/{id}", AuthTenant, a.deleteKey},
-		{"POST", "/api/v1/keys/{id}/roll", AuthTenant, a.rollKey},
+		{"GET", "/api/v1/catalog", AuthTenant, "", a.getCatalog},
+		{"GET", "/api/v1/keys", AuthTenant, keyward.FeatureAPIManagement, a.listKeys},
+		{"POST", "/api/v1/keys", AuthTenant, keyward.FeatureAPIManagement, a.createKey},
+		{"GET", "/api/v1/keys/{id}", AuthTenant, keyward.FeatureAPIManagement, a.getKey},
+		{"PATCH", "/api/v1/keys/{id}", AuthTenant, keyward.FeatureAPIManagement, a.updateKey},
+		{"DELETE", "/api/v1/keys/{id}", AuthTenant, keyward.FeatureAPIManagement, a.deleteKey},
+		{"POST", "/api/v1/keys/{id}/roll", AuthTenant, keyward.FeatureAPIManagement, a.rollKey},
 
-		{"GET", "/api/v1/webhooks", AuthTenant, a.listWebhooks},
-		{"POST", "/api/v1/webhooks", AuthTenant, a.createWebhook},
-		{"GET", "/api/v1/webhooks/{id}", AuthTenant, a.getWebhook},
-		{"PATCH", "/api/v1/webhooks/{id}", AuthTenant, a.updateWebhook},
-		{"DELETE", "/api/v1/webhooks/{id}", AuthTenant, a.deleteWebhook},
-		{"GET", "/api/v1/webhooks/event-types", AuthTenant, a.eventTypes},
-		{"POST", "/api/v1/webhooks/{id}/roll", AuthTenant, a.rollWebhookSecret},
-		{"POST", "/api/v1/webhooks/{id}/test", AuthTenant, a.testWebhook},
-		{"GET", "/api/v1/webhooks/{id}/deliveries", AuthTenant, a.listDeliveries},
-		{"POST", "/api/v1/webhooks/{id}/deliveries/{delivery}/replay", AuthTenant, a.replayDelivery},
-		{"POST", "/api/v1/webhooks/{id}/replay", AuthTenant, a.replayFailed},
-		{"GET", "/api/v1/webhooks/{id}/attempts", AuthTenant, a.listAttempts},
-		{"GET", "/api/v1/webhooks/{id}/stats", AuthTenant, a.webhookStats},
+		{"GET", "/api/v1/webhooks", AuthTenant, keyward.FeatureWebhooks, a.listWebhooks},
+		{"POST", "/api/v1/webhooks", AuthTenant, keyward.FeatureWebhooks, a.createWebhook},
+		{"GET", "/api/v1/webhooks/{id}", AuthTenant, keyward.FeatureWebhooks, a.getWebhook},
+		{"PATCH", "/api/v1/webhooks/{id}", AuthTenant, keyward.FeatureWebhooks, a.updateWebhook},
+		{"DELETE", "/api/v1/webhooks/{id}", AuthTenant, keyward.FeatureWebhooks, a.deleteWebhook},
+		{"GET", "/api/v1/webhooks/event-types", AuthTenant, keyward.FeatureWebhooks, a.eventTypes},
+		{"POST", "/api/v1/webhooks/{id}/roll", AuthTenant, keyward.FeatureWebhooks, a.rollWebhookSecret},
+		{"POST", "/api/v1/webhooks/{id}/test", AuthTenant, keyward.FeatureWebhooks, a.testWebhook},
+		{"GET", "/api/v1/webhooks/{id}/deliveries", AuthTenant, keyward.FeatureWebhooks, a.listDeliveries},
+		{"POST", "/api/v1/webhooks/{id}/deliveries/{delivery}/replay", AuthTenant, keyward.FeatureWebhooks, a.replayDelivery},
+		{"POST", "/api/v1/webhooks/{id}/replay", AuthTenant, keyward.FeatureWebhooks, a.replayFailed},
+		{"GET", "/api/v1/webhooks/{id}/attempts", AuthTenant, keyward.FeatureWebhooks, a.listAttempts},
+		{"GET", "/api/v1/webhooks/{id}/stats", AuthTenant, keyward.FeatureWebhooks, a.webhookStats},
 
-		{"GET", "/api/v1/connector-types", AuthTenant, a.listConnectorTypes},
-		{"GET", "/api/v1/connections", AuthTenant, a.listConnections},
-		{"POST", "/api/v1/connections", AuthTenant, a.createConnection},
-		{"POST", "/api/v1/connections/verify", AuthTenant, a.verifyConnectionInput},
-		{"GET", "/api/v1/connections/{id}", AuthTenant, a.getConnection},
-		{"PATCH", "/api/v1/connections/{id}", AuthTenant, a.updateConnection},
-		{"DELETE", "/api/v1/connections/{id}", AuthTenant, a.deleteConnection},
-		{"POST", "/api/v1/connections/{id}/verify", AuthTenant, a.verifyConnection},
-		{"POST", "/api/v1/connections/{id}/reveal", AuthTenant, a.revealConnectionSecret},
+		{"GET", "/api/v1/connector-types", AuthTenant, keyward.FeatureConnectors, a.listConnectorTypes},
+		{"GET", "/api/v1/connections", AuthTenant, keyward.FeatureConnectors, a.listConnections},
+		{"POST", "/api/v1/connections", AuthTenant, keyward.FeatureConnectors, a.createConnection},
+		{"POST", "/api/v1/connections/verify", AuthTenant, keyward.FeatureConnectors, a.verifyConnectionInput},
+		{"GET", "/api/v1/connections/{id}", AuthTenant, keyward.FeatureConnectors, a.getConnection},
+		{"PATCH", "/api/v1/connections/{id}", AuthTenant, keyward.FeatureConnectors, a.updateConnection},
+		{"DELETE", "/api/v1/connections/{id}", AuthTenant, keyward.FeatureConnectors, a.deleteConnection},
+		{"POST", "/api/v1/connections/{id}/verify", AuthTenant, keyward.FeatureConnectors, a.verifyConnection},
+		{"POST", "/api/v1/connections/{id}/reveal", AuthTenant, keyward.FeatureConnectors, a.revealConnectionSecret},
 
-		{"GET", "/api/v1/merchants", AuthTenant, a.listMerchants},
-		{"POST", "/api/v1/merchants", AuthTenant, a.createMerchant},
-		{"GET", "/api/v1/merchants/api-access", AuthTenant, a.listMerchantAPIAccess},
-		{"DELETE", "/api/v1/merchants/api-access/{account}", AuthTenant, a.deactivateMerchantAPIAccess},
-		{"GET", "/api/v1/merchants/{id}", AuthTenant, a.getMerchant},
-		{"PATCH", "/api/v1/merchants/{id}", AuthTenant, a.updateMerchant},
-		{"DELETE", "/api/v1/merchants/{id}", AuthTenant, a.deleteMerchant},
-		{"GET", "/api/v1/merchants/{id}/users", AuthTenant, a.listMerchantUsers},
-		{"POST", "/api/v1/merchants/{id}/users", AuthTenant, a.createMerchantUser},
-		{"PATCH", "/api/v1/merchants/{id}/users/{user}", AuthTenant, a.updateMerchantUser},
-		{"POST", "/api/v1/merchants/{id}/users/{user}/auth-key", AuthTenant, a.regenerateMerchantKey},
-		{"POST", "/api/v1/merchants/{id}/users/{user}/portal-password", AuthTenant, a.setMerchantPortalPassword},
-		{"GET", "/api/v1/merchant/credentials", AuthMerchant, a.merchantCredentials},
+		{"GET", "/api/v1/merchants", AuthTenant, keyward.FeatureMerchants, a.listMerchants},
+		{"POST", "/api/v1/merchants", AuthTenant, keyward.FeatureMerchants, a.createMerchant},
+		{"GET", "/api/v1/merchants/api-access", AuthTenant, keyward.FeatureMerchants, a.listMerchantAPIAccess},
+		{"DELETE", "/api/v1/merchants/api-access/{account}", AuthTenant, keyward.FeatureMerchants, a.deactivateMerchantAPIAccess},
+		{"GET", "/api/v1/merchants/{id}", AuthTenant, keyward.FeatureMerchants, a.getMerchant},
+		{"PATCH", "/api/v1/merchants/{id}", AuthTenant, keyward.FeatureMerchants, a.updateMerchant},
+		{"DELETE", "/api/v1/merchants/{id}", AuthTenant, keyward.FeatureMerchants, a.deleteMerchant},
+		{"GET", "/api/v1/merchants/{id}/users", AuthTenant, keyward.FeatureMerchants, a.listMerchantUsers},
+		{"POST", "/api/v1/merchants/{id}/users", AuthTenant, keyward.FeatureMerchants, a.createMerchantUser},
+		{"PATCH", "/api/v1/merchants/{id}/users/{user}", AuthTenant, keyward.FeatureMerchants, a.updateMerchantUser},
+		{"POST", "/api/v1/merchants/{id}/users/{user}/auth-key", AuthTenant, keyward.FeatureMerchants, a.regenerateMerchantKey},
+		{"POST", "/api/v1/merchants/{id}/users/{user}/portal-password", AuthTenant, keyward.FeatureMerchants, a.setMerchantPortalPassword},
+		{"GET", "/api/v1/merchant/credentials", AuthMerchant, "", a.merchantCredentials},
 
-		{"GET", "/operator/v1/tenants", AuthOperator, a.listTenants},
-		{"POST", "/operator/v1/tenants", AuthOperator, a.createTenant},
-		{"GET", "/operator/v1/tenants/{domain}", AuthOperator, a.getTenant},
-		{"GET", "/operator/v1/tenants/{domain}/licence", AuthOperator, a.getLicence},
-		{"PUT", "/operator/v1/tenants/{domain}/licence", AuthOperator, a.grantLicence},
-		{"DELETE", "/operator/v1/tenants/{domain}/licence", AuthOperator, a.revokeLicence},
-		{"POST", "/operator/v1/tenants/{domain}/admins", AuthOperator, a.createTenantAdmin},
-		{"POST", "/operator/v1/tenants/{domain}/admins/totp-reset", AuthOperator, a.resetAdminTOTP},
-		{"POST", "/operator/v1/token", AuthOperator, a.rotateOperatorToken},
+		{"GET", "/operator/v1/tenants", AuthOperator, "", a.listTenants},
+		{"POST", "/operator/v1/tenants", AuthOperator, "", a.createTenant},
+		{"GET", "/operator/v1/tenants/{domain}", AuthOperator, "", a.getTenant},
+		{"GET", "/operator/v1/tenants/{domain}/licence", AuthOperator, "", a.getLicence},
+		{"PUT", "/operator/v1/tenants/{domain}/licence", AuthOperator, "", a.grantLicence},
+		{"DELETE", "/operator/v1/tenants/{domain}/licence", AuthOperator, "", a.revokeLicence},
+		{"POST", "/operator/v1/tenants/{domain}/admins", AuthOperator, "", a.createTenantAdmin},
+		{"POST", "/operator/v1/tenants/{domain}/admins/totp-reset", AuthOperator, "", a.resetAdminTOTP},
+		{"POST", "/operator/v1/token", AuthOperator, "", a.rotateOperatorToken},
 	}
 }
 
@@ -147,40 +156,84 @@ func (a *API) Register(mux *http.ServeMux) {
 	}
 }
 
-// adapt authenticates the caller as the route requires and writes any
-// error the handler returns as problem details.
+// adapt lets the caller through as the route declares (authorize) and
+// writes any error the handler returns as problem details.
 func (a *API) adapt(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, key, hasMerchant := MerchantCredentials(r)
-		if rt.Auth == AuthMerchant || (rt.Auth == AuthTenant && hasMerchant && httpx.BearerToken(r) == "") {
-			// Merchant credentials on a tenant route are authenticated so the
-			// service can refuse them with a reason, not a bare 401.
-			actor, _, err := a.svc.AuthenticateMerchant(r.Context(), id, key, httpx.ClientAddr(r))
+		if rt.Auth != AuthNone {
+			actor, err := a.authorize(rt, r)
 			if err != nil {
-				w.Header().Set("WWW-Authenticate", `Basic realm="keyward merchant API"`)
+				if keyward.ErrorCode(err) == keyward.EUnauthenticated {
+					w.Header().Set("WWW-Authenticate", challenge(rt, r))
+				}
 				httpx.Error(w, r, err)
-				return
-			}
-			r = r.WithContext(keyward.WithActor(r.Context(), actor))
-		} else if rt.Auth != AuthNone {
-			actor, err := a.svc.Authenticate(r.Context(), httpx.BearerToken(r), httpx.ClientAddr(r))
-			if err != nil {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="keyward"`)
-				httpx.Error(w, r, err)
-				return
-			}
-			if rt.Auth == AuthOperator && actor.Kind != keyward.ActorOperator {
-				httpx.Error(w, r, keyward.Errorf(keyward.EForbidden, "This endpoint needs the operator token."))
-				return
-			}
-			if rt.Auth == AuthTenant && actor.Kind != keyward.ActorUser {
-				httpx.Error(w, r, keyward.Errorf(keyward.EForbidden, "This endpoint needs a personal access token of a tenant user; the operator token cannot call it."))
 				return
 			}
 			r = r.WithContext(keyward.WithActor(r.Context(), actor))
 		}
 		a.serve(rt, w, conditional(r))
 	})
+}
+
+// authorize authenticates the caller and returns it if the route admits
+// it now: its kind, its tenant, the route's feature and a pending password
+// change are checked on every request, replays included.
+func (a *API) authorize(rt Route, r *http.Request) (*keyward.Actor, error) {
+	var actor *keyward.Actor
+	var err error
+	if merchantCaller(rt, r) {
+		// Merchant credentials are authenticated on any route so that a
+		// route not for merchants refuses them with a reason, not a bare 401.
+		id, key, _ := MerchantCredentials(r)
+		actor, _, err = a.svc.AuthenticateMerchant(r.Context(), id, key, httpx.ClientAddr(r))
+	} else {
+		actor, err = a.svc.Authenticate(r.Context(), httpx.BearerToken(r), httpx.ClientAddr(r))
+	}
+	if err != nil {
+		return nil, err
+	}
+	ctx := keyward.WithActor(r.Context(), actor)
+	switch rt.Auth {
+	case AuthTenant:
+		_, err = service.Require(ctx, rt.Feature)
+	case AuthSelf:
+		_, err = service.RequireSelf(ctx)
+	case AuthOperator:
+		if actor.Kind != keyward.ActorOperator {
+			err = keyward.Errorf(keyward.EForbidden, "This endpoint needs the operator token.")
+		}
+	case AuthMerchant:
+		if actor.Kind != keyward.ActorMerchant {
+			err = keyward.Errorf(keyward.EForbidden, "This endpoint is for merchant API credentials: send your API Account ID and API Auth Key with HTTP Basic authentication.")
+		}
+	default:
+		// A route that declares no kind of caller admits none.
+		err = keyward.Errorf(keyward.EForbidden, "This endpoint admits no caller.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return actor, nil
+}
+
+// merchantCaller reports whether the request is authenticated as a
+// merchant: it sends merchant credentials and no bearer token, or the
+// route is for merchants.
+func merchantCaller(rt Route, r *http.Request) bool {
+	if httpx.BearerToken(r) != "" {
+		return false
+	}
+	_, _, sent := MerchantCredentials(r)
+	return sent || rt.Auth == AuthMerchant
+}
+
+// challenge is the WWW-Authenticate value of a 401: the scheme the
+// caller tried, or the one the route admits.
+func challenge(rt Route, r *http.Request) string {
+	if merchantCaller(rt, r) {
+		return `Basic realm="keyward merchant API"`
+	}
+	return `Bearer realm="keyward"`
 }
 
 func (a *API) health(w http.ResponseWriter, r *http.Request) error {

@@ -42,6 +42,11 @@ func selfActor(ctx context.Context) (*keyward.Actor, error) {
 	return nil, keyward.Errorf(keyward.EForbidden, "Only a signed-in user can do this, for their own account.")
 }
 
+// RequireSelf returns the caller if it is a tenant user acting for
+// themselves, as selfActor decides, or the error the calls on one's own
+// account answer.
+func RequireSelf(ctx context.Context) (*keyward.Actor, error) { return selfActor(ctx) }
+
 // Me returns the caller's own user record. It answers even while the
 // caller must change their password, so a client can see why it is
 // refused elsewhere.

@@ -24,8 +24,9 @@ type IdempotentAnswer struct {
 	Body   []byte            `json:"body"`
 }
 
-// idempotencyScope is who a key belongs to: one caller's keys never meet
-// another's, so no one is answered with another's secrets.
+// idempotencyScope is who a key belongs to: one credential's keys never
+// meet another's, not even another token of the same user, so no one is
+// answered with secrets shown to another credential.
 func idempotencyScope(ctx context.Context) (scope, tenantID string, err error) {
 	a := keyward.ActorFrom(ctx)
 	switch {
@@ -36,7 +37,7 @@ func idempotencyScope(ctx context.Context) (scope, tenantID string, err error) {
 	case a.MerchantID != "":
 		return "merchant:" + a.TenantID + ":" + a.UserID, a.TenantID, nil
 	}
-	return "user:" + a.TenantID + ":" + a.UserID, a.TenantID, nil
+	return "user:" + a.TenantID + ":" + a.UserID + ":" + a.TokenID, a.TenantID, nil
 }
 
 func idempotencyPlace(tenantID, scope, key string) seal.Place {

@@ -1787,6 +1787,9 @@ type Forbidden = Problem
 // IdempotencyKeyReused RFC 9457 problem details with keyward's stable `code`.
 type IdempotencyKeyReused = Problem
 
+// MerchantOnly RFC 9457 problem details with keyward's stable `code`.
+type MerchantOnly = Problem
+
 // MerchantUnauthenticated RFC 9457 problem details with keyward's stable `code`.
 type MerchantUnauthenticated = Problem
 
@@ -13146,6 +13149,8 @@ type GetMerchantCredentialsResponse struct {
 	JSON200 *MerchantUser
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *MerchantUnauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *MerchantOnly
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *Unavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
@@ -13164,6 +13169,11 @@ func (r GetMerchantCredentialsResponse) GetJSON200() *MerchantUser {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r GetMerchantCredentialsResponse) GetApplicationproblemJSON401() *MerchantUnauthenticated {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetMerchantCredentialsResponse) GetApplicationproblemJSON403() *MerchantOnly {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
@@ -23206,6 +23216,13 @@ func ParseGetMerchantCredentialsResponse(rsp *http.Response) (*GetMerchantCreden
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest MerchantOnly
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest Unavailable
