@@ -64,8 +64,8 @@ func (m *Main) withHealth(h http.Handler, health, ready string) http.Handler {
 
 // shutdown stops the node in order: readiness fails first, then, after
 // --shutdown-delay for load balancers to notice, every listener stops
-// taking connections and in-flight requests finish within
-// --shutdown-timeout. Each step is logged.
+// taking connections and in-flight requests, webhook deliveries included,
+// finish within --shutdown-timeout. Each step is logged.
 func (m *Main) shutdown() error {
 	m.draining.Store(true)
 	if d := m.Config.ShutdownDelay; d > 0 {
@@ -73,6 +73,9 @@ func (m *Main) shutdown() error {
 		time.Sleep(d)
 	}
 	slog.Info("shutting down: listeners closed; draining requests", "shutdown_timeout", m.Config.ShutdownTimeout.String())
+	if m.stopDispatch != nil {
+		m.stopDispatch()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 	defer cancel()
 	servers := append([]*http.Server{m.server, m.gatewayServer, m.demoServer}, m.obs.servers...)

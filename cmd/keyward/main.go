@@ -296,6 +296,8 @@ type Main struct {
 	stop            context.CancelFunc
 	// draining is set when shutdown begins: readiness fails from then on.
 	draining atomic.Bool
+	// stopDispatch tells the webhook dispatcher to drain; nil without one.
+	stopDispatch context.CancelFunc
 	// release frees the data folder's lock (SQLite) on Close.
 	release    func()
 	background sync.WaitGroup

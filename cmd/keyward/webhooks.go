@@ -78,11 +78,15 @@ func (m *Main) startDispatcher(ctx context.Context) error {
 	if !o.Dispatch {
 		return nil
 	}
-	d, err := webhook.New(m.Service, webhook.Config{Workers: o.WebhookWorkers, Lease: o.WebhookLease, Outbound: o.Config()})
+	d, err := webhook.New(m.Service, webhook.Config{Workers: o.WebhookWorkers, Lease: o.WebhookLease, Outbound: o.Config(),
+		Drain: m.Config.ShutdownTimeout})
 	if err != nil {
 		return err
 	}
 	m.Dispatcher = d
+	// The dispatcher stops when shutdown begins draining, beside the
+	// listeners, rather than after them.
+	ctx, m.stopDispatch = context.WithCancel(ctx)
 	m.background.Add(1)
 	go func() { defer m.background.Done(); d.Run(ctx) }()
 	return nil

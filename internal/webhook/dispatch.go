@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyward/keyward/internal/metrics"
@@ -46,7 +47,14 @@ type Config struct {
 	// 127.0.0.1 for their receivers.
 	Outbound outbound.Config
 	Logger   *slog.Logger
+	// Drain bounds how long Run waits, once told to stop, for the
+	// requests under way; those still running are then cut, and every
+	// delivery not sent is handed back to the outbox at once.
+	Drain time.Duration
 }
+
+// DefaultDrain is how long a stopping dispatcher lets requests finish.
+const DefaultDrain = 30 * time.Second
 
 // queuePerSlot is how many deliveries per send slot a node may hold for
 // one endpoint at once.
@@ -74,6 +82,12 @@ type Dispatcher struct {
 	sending map[string]*sendGroup // requests under way per endpoint, begun since its last stop
 
 	results chan service.Outcome
+
+	// stopping is set when Run is told to stop: deliveries not yet sent
+	// are handed back. cut ends the requests under way once Drain passes.
+	stopping atomic.Bool
+	cut      context.Context
+	cutNow   context.CancelFunc
 }
 
 // New returns a Dispatcher sending svc's outbox under cfg.
@@ -83,6 +97,7 @@ func New(svc *service.Service, cfg Config) (*Dispatcher, error) {
 	cfg.Poll = orDefault(cfg.Poll, DefaultPoll)
 	cfg.Lease = orDefault(cfg.Lease, DefaultLease)
 	cfg.Timeout = orDefault(cfg.Timeout, DefaultTimeout)
+	cfg.Drain = orDefault(cfg.Drain, DefaultDrain)
 	cfg.Outbound.Timeout = cfg.Timeout
 	if cfg.Outbound.MaxResponseBytes == 0 {
 		cfg.Outbound.MaxResponseBytes = 64 << 10
@@ -98,9 +113,10 @@ func New(svc *service.Service, cfg Config) (*Dispatcher, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	cut, cutNow := context.WithCancel(context.Background())
 	return &Dispatcher{svc: svc, client: client, cfg: cfg, log: log, wake: make(chan struct{}, 1), now: svc.Now,
 		inFlight: map[string]int{}, slots: map[string]chan struct{}{}, results: make(chan service.Outcome, cfg.Workers),
-		stopped: map[string]uint64{}, sending: map[string]*sendGroup{}}, nil
+		stopped: map[string]uint64{}, sending: map[string]*sendGroup{}, cut: cut, cutNow: cutNow}, nil
 }
 
 func orDefault[T comparable](v, def T) T {
@@ -137,7 +153,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-			sends.Wait()
+			d.drain(&sends)
 			close(d.results)
 			<-recorded
 			return
@@ -207,6 +223,27 @@ func (d *Dispatcher) claim(ctx context.Context, sends *sync.WaitGroup) int {
 		return 0
 	}
 	return len(due)
+}
+
+// drain lets the requests under way finish for at most Drain, then cuts
+// them; deliveries not sent, cut ones included, are handed back to the
+// outbox so that any node sends them at once rather than after the lease.
+func (d *Dispatcher) drain(sends *sync.WaitGroup) {
+	d.stopping.Store(true)
+	d.mu.Lock()
+	held := d.total
+	d.mu.Unlock()
+	d.log.Info("webhook dispatcher stopping: requests under way may finish, the other deliveries held go back to the outbox",
+		"held", held, "drain", d.cfg.Drain.String())
+	done := make(chan struct{})
+	go func() { sends.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d.cfg.Drain):
+		d.log.Warn("webhook dispatcher: requests still under way after the drain were cut; their deliveries go back to the outbox")
+		d.cutNow()
+		<-done
+	}
 }
 
 // record writes outcomes in batches: whatever has arrived, at least every
@@ -308,7 +345,7 @@ type sendGroup struct {
 func (d *Dispatcher) sendUnlessStopped(dl *service.Due, claim uint64) service.Outcome {
 	ep := dl.EndpointID
 	d.mu.Lock()
-	if at, ok := d.stopped[ep]; ok && claim <= at {
+	if at, ok := d.stopped[ep]; (ok && claim <= at) || d.stopping.Load() {
 		d.mu.Unlock()
 		return service.Outcome{Due: dl, At: d.now(), Dropped: true}
 	}
@@ -335,7 +372,7 @@ func (d *Dispatcher) sendUnlessStopped(dl *service.Due, claim uint64) service.Ou
 func (d *Dispatcher) send(dl *service.Due) service.Outcome {
 	o := service.Outcome{Due: dl, At: d.now()}
 	if len(dl.Secrets) == 0 {
-		o.Err = "the endpoint's signing secret cannot be opened"
+		o.Err = "the endpoint has no signing secret (it was created before keyward kept them): roll its secret to sign and send its deliveries"
 		return o
 	}
 	sig, err := Sign(dl.Secrets, dl.EventID, o.At, dl.Payload)
@@ -343,7 +380,7 @@ func (d *Dispatcher) send(dl *service.Due) service.Outcome {
 		o.Err = err.Error()
 		return o
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(d.cut, d.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, dl.URL, bytes.NewReader(dl.Payload))
 	if err != nil {
@@ -357,6 +394,10 @@ func (d *Dispatcher) send(dl *service.Due) service.Outcome {
 	start := time.Now()
 	resp, err := d.client.Do(req)
 	o.Latency = time.Since(start)
+	if d.cut.Err() != nil {
+		// Cut by a stopping node: handed back, to be sent again.
+		return service.Outcome{Due: dl, At: o.At, Dropped: true}
+	}
 	if err != nil {
 		o.Err = describe(err)
 		return o

@@ -54,6 +54,8 @@ type fixture struct {
 	disp  *webhook.Dispatcher
 	rcv   *receiver
 	errs  *errorLog // what the service and the dispatcher log at ERROR
+	// stop stops the dispatcher as a stopping node does, and waits for it.
+	stop func()
 }
 
 func newFixture(t *testing.T, db *store.DB) *fixture {
@@ -103,7 +105,8 @@ func newFixtureWith(t *testing.T, db *store.DB, dial outbound.Config, tune ...fu
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { f.disp.Run(runCtx); close(done) }()
-	t.Cleanup(func() { stop(); <-done })
+	f.stop = sync.OnceFunc(func() { stop(); <-done })
+	t.Cleanup(f.stop)
 	return f
 }
 

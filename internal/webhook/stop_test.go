@@ -267,3 +267,45 @@ func (f *fixture) allSucceed(endpointID string, n int) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A stopping node waits for the requests under way at most Drain, then
+// cuts them, and hands every delivery it held back to the outbox: none is
+// left claimed for the lease, none is recorded as an attempt.
+func TestStoppingDispatcherHandsDeliveriesBack(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixtureWith(t, db, loopback, func(c *webhook.Config) {
+			c.Timeout = 5 * time.Minute // the receiver never answers on its own
+			c.Drain = 300 * time.Millisecond
+			c.Lease = time.Hour
+		})
+		rcv := newArrivals(t)
+		ep := f.endpoint(keyward.WebhookCreate{URL: rcv.srv.URL + "/hook", Events: []string{"*"}})
+		const sent = 40
+		for range sent {
+			if _, err := f.svc.SendTestEvent(f.ctx, ep.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for len(rcv.of("/hook")) < webhook.DefaultPerEndpoint {
+			if time.Now().After(deadline) {
+				t.Fatalf("only %d requests under way", len(rcv.of("/hook")))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		start := time.Now()
+		f.stop()
+		if d := time.Since(start); d > 10*time.Second {
+			t.Fatalf("stopping took %s with a drain of 300ms", d)
+		}
+		if n := count(t, db, `SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = ? AND claimed_until IS NULL AND status = 'pending'`, ep.ID); n != sent {
+			t.Errorf("%d of %d deliveries handed back", n, sent)
+		}
+		if n := count(t, db, `SELECT COUNT(*) FROM webhook_attempts WHERE endpoint_id = ?`, ep.ID); n != 0 {
+			t.Errorf("%d attempts recorded for requests the stop cut", n)
+		}
+		if errs := f.errs.lines(); len(errs) > 0 {
+			t.Errorf("logged at ERROR:\n%s", strings.Join(errs, "\n"))
+		}
+	})
+}
