@@ -37,6 +37,15 @@ const (
 	EUnsupportedMedia Code = "unsupported_media_type"
 	// EMethodNotAllowed answers a method the path does not serve.
 	EMethodNotAllowed Code = "method_not_allowed"
+
+	// EDuplicateMember refuses a JSON object that names a member twice:
+	// readers disagree on which one counts.
+	EDuplicateMember Code = "duplicate_member"
+	// EInvalidUTF8 refuses text that is not valid UTF-8, including a JSON
+	// \u escape of half a surrogate pair.
+	EInvalidUTF8 Code = "invalid_utf8"
+	// ETooDeep refuses JSON that nests objects and arrays too deeply.
+	ETooDeep Code = "nesting_too_deep"
 )
 
 // Error is the one error type of the domain. Message is safe to show to a
