@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keyward/keyward"
@@ -175,25 +176,30 @@ func JSON(w http.ResponseWriter, status int, v any) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	bufs := answerBuffers.Get().(*[2]bytes.Buffer)
+	defer answerBuffers.Put(bufs)
+	compact, indented := &bufs[0], &bufs[1]
+	compact.Reset()
+	indented.Reset()
+	enc := json.NewEncoder(compact)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		slog.Error("encoding an answer failed", "err", err)
-		buf.Reset()
+		compact.Reset()
 	}
+	out := compact
 	// Indenting adds two spaces a level to every line, so a large answer
 	// of deep data would grow many times over: only small ones, which a
 	// person reads, are indented.
-	if buf.Len() <= maxIndented {
-		var out bytes.Buffer
-		if json.Indent(&out, buf.Bytes(), "", "  ") == nil {
-			buf = out
-		}
+	if compact.Len() <= maxIndented && json.Indent(indented, compact.Bytes(), "", "  ") == nil {
+		out = indented
 	}
 	w.WriteHeader(status)
-	w.Write(buf.Bytes())
+	w.Write(out.Bytes())
 }
+
+// answerBuffers are JSON's buffers, reused across answers.
+var answerBuffers = sync.Pool{New: func() any { return new([2]bytes.Buffer) }}
 
 // maxIndented is the largest answer, written compactly, that JSON
 // indents.

@@ -56,8 +56,8 @@ func check(data []byte, t reflect.Type) error {
 type scanner struct {
 	data []byte
 	i    int
-	path []string // member names down to the current value, for errors
-	buf  []byte   // a member name with escapes, decoded
+	path [][]byte // member names down to the current value, for errors
+	buf  []byte   // a string with escapes, decoded
 }
 
 func (s *scanner) syntax(what string) error {
@@ -89,13 +89,13 @@ func (s *scanner) value(t reflect.Type, depth int) error {
 	case c == '[':
 		return s.array(t, depth+1)
 	case c == '"':
-		_, err := s.str(false)
+		_, err := s.str()
 		return err
 	case c == '-' || c >= '0' && c <= '9':
 		return s.number()
 	}
-	for _, lit := range []string{"true", "false", "null"} {
-		if bytes.HasPrefix(s.data[s.i:], []byte(lit)) {
+	for _, lit := range literals {
+		if bytes.HasPrefix(s.data[s.i:], lit) {
 			s.i += len(lit)
 			return nil
 		}
@@ -103,13 +103,15 @@ func (s *scanner) value(t reflect.Type, depth int) error {
 	return s.syntax("unexpected character " + strconv.QuoteRune(rune(s.data[s.i])))
 }
 
+var literals = [][]byte{[]byte("true"), []byte("false"), []byte("null")}
+
 func (s *scanner) tooDeep() error {
 	return &keyward.Error{Code: keyward.ETooDeep, Field: s.field(),
 		Message: "the JSON nests objects and arrays more than " + strconv.Itoa(MaxDepth) + " levels deep"}
 }
 
 // field names the current member by its path, as "permissions.orders".
-func (s *scanner) field() string { return strings.Join(s.path, ".") }
+func (s *scanner) field() string { return string(bytes.Join(s.path, []byte("."))) }
 
 func (s *scanner) object(t reflect.Type, depth int) error {
 	if depth > MaxDepth {
@@ -128,29 +130,30 @@ func (s *scanner) object(t reflect.Type, depth int) error {
 	}
 	// Names seen so far: compared one by one while there are few, as
 	// most objects have, then kept in a set.
-	var seen []string
+	var seen [][]byte
 	var set map[string]struct{}
 	for {
 		if s.i >= len(s.data) || s.data[s.i] != '"' {
 			return s.syntax("expected a member name")
 		}
-		name, err := s.str(true)
+		name, err := s.str()
 		if err != nil {
 			return err
 		}
 		s.path = append(s.path, name)
 		dup := false
 		if set != nil {
-			_, dup = set[name]
-			set[name] = struct{}{}
+			if _, dup = set[string(name)]; !dup {
+				set[string(name)] = struct{}{}
+			}
 		} else {
 			for _, n := range seen {
-				dup = dup || n == name
+				dup = dup || bytes.Equal(n, name)
 			}
 			if seen = append(seen, name); len(seen) > 16 {
 				set = make(map[string]struct{}, 2*len(seen))
 				for _, n := range seen {
-					set[n] = struct{}{}
+					set[string(n)] = struct{}{}
 				}
 			}
 		}
@@ -161,7 +164,7 @@ func (s *scanner) object(t reflect.Type, depth int) error {
 		var vt reflect.Type
 		if fields != nil {
 			var ok bool
-			if vt, ok = fields.byName[name]; !ok {
+			if vt, ok = fields.byName[string(name)]; !ok {
 				return keyward.Invalid(s.field(), "unknown field %q (names are case-sensitive); see the OpenAPI document at /api/v1/openapi.json", s.field())
 			}
 		} else if t != nil && t.Kind() == reflect.Map {
@@ -229,8 +232,9 @@ func (s *scanner) array(t reflect.Type, depth int) error {
 	}
 }
 
-// str reads a string; with name, it returns its decoded text.
-func (s *scanner) str(name bool) (string, error) {
+// str reads a string and returns its decoded text, which is valid until
+// the next string is read when it holds an escape.
+func (s *scanner) str() ([]byte, error) {
 	s.i++ // "
 	start, plain := s.i, true
 	s.buf = s.buf[:0]
@@ -243,19 +247,21 @@ func (s *scanner) str(name bool) (string, error) {
 				text = s.data[start:s.i]
 			}
 			s.i++
-			if !name {
-				return "", nil
+			if !plain {
+				// A name kept while its object is read must outlive the
+				// buffer.
+				text = bytes.Clone(text)
 			}
-			return string(text), nil
+			return text, nil
 		case c < 0x20:
-			return "", s.syntax("a control character in a string")
+			return nil, s.syntax("a control character in a string")
 		case c == '\\':
 			if plain {
 				s.buf = append(s.buf, s.data[start:s.i]...)
 				plain = false
 			}
 			if err := s.escape(); err != nil {
-				return "", err
+				return nil, err
 			}
 		case c < utf8.RuneSelf:
 			if !plain {
@@ -265,7 +271,7 @@ func (s *scanner) str(name bool) (string, error) {
 		default:
 			r, n := utf8.DecodeRune(s.data[s.i:])
 			if r == utf8.RuneError && n <= 1 {
-				return "", s.badText()
+				return nil, s.badText()
 			}
 			if !plain {
 				s.buf = append(s.buf, s.data[s.i:s.i+n]...)
@@ -273,7 +279,7 @@ func (s *scanner) str(name bool) (string, error) {
 			s.i += n
 		}
 	}
-	return "", s.syntax("")
+	return nil, s.syntax("")
 }
 
 func (s *scanner) badText() error {
