@@ -180,21 +180,28 @@ func (s *scanner) object(t reflect.Type, depth int) error {
 			return err
 		}
 		s.path = s.path[:len(s.path)-1]
-		s.space()
-		if s.i >= len(s.data) {
-			return s.syntax("")
-		}
-		switch s.data[s.i] {
-		case ',':
-			s.i++
-			s.space()
-		case '}':
-			s.i++
-			return nil
-		default:
-			return s.syntax("expected ',' or '}'")
+		if done, err := s.next('}'); done || err != nil {
+			return err
 		}
 	}
+}
+
+// next reads what follows a member or an element: a comma, or end, which
+// closes the object or array (done).
+func (s *scanner) next(end byte) (done bool, err error) {
+	s.space()
+	switch {
+	case s.i >= len(s.data):
+		return false, s.syntax("")
+	case s.data[s.i] == ',':
+		s.i++
+		s.space()
+		return false, nil
+	case s.data[s.i] == end:
+		s.i++
+		return true, nil
+	}
+	return false, s.syntax("expected ',' or '" + string(end) + "'")
 }
 
 func (s *scanner) array(t reflect.Type, depth int) error {
@@ -215,19 +222,8 @@ func (s *scanner) array(t reflect.Type, depth int) error {
 		if err := s.value(et, depth); err != nil {
 			return err
 		}
-		s.space()
-		if s.i >= len(s.data) {
-			return s.syntax("")
-		}
-		switch s.data[s.i] {
-		case ',':
-			s.i++
-			s.space()
-		case ']':
-			s.i++
-			return nil
-		default:
-			return s.syntax("expected ',' or ']'")
+		if done, err := s.next(']'); done || err != nil {
+			return err
 		}
 	}
 }

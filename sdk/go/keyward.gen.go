@@ -226,14 +226,17 @@ func (e MerchantUserUpdateLevel) Valid() bool {
 // Defines values for ProblemCode.
 const (
 	ProblemCodeConflict               ProblemCode = "conflict"
+	ProblemCodeDuplicateMember        ProblemCode = "duplicate_member"
 	ProblemCodeFeatureRequired        ProblemCode = "feature_required"
 	ProblemCodeForbidden              ProblemCode = "forbidden"
 	ProblemCodeIdempotencyKeyReused   ProblemCode = "idempotency_key_reused"
 	ProblemCodeInternal               ProblemCode = "internal"
 	ProblemCodeInvalidArgument        ProblemCode = "invalid_argument"
+	ProblemCodeInvalidUtf8            ProblemCode = "invalid_utf8"
 	ProblemCodeLicenceRequired        ProblemCode = "licence_required"
 	ProblemCodeLimitExceeded          ProblemCode = "limit_exceeded"
 	ProblemCodeMethodNotAllowed       ProblemCode = "method_not_allowed"
+	ProblemCodeNestingTooDeep         ProblemCode = "nesting_too_deep"
 	ProblemCodeNotFound               ProblemCode = "not_found"
 	ProblemCodePasswordChangeRequired ProblemCode = "password_change_required"
 	ProblemCodePayloadTooLarge        ProblemCode = "payload_too_large"
@@ -249,6 +252,8 @@ func (e ProblemCode) Valid() bool {
 	switch e {
 	case ProblemCodeConflict:
 		return true
+	case ProblemCodeDuplicateMember:
+		return true
 	case ProblemCodeFeatureRequired:
 		return true
 	case ProblemCodeForbidden:
@@ -259,11 +264,15 @@ func (e ProblemCode) Valid() bool {
 		return true
 	case ProblemCodeInvalidArgument:
 		return true
+	case ProblemCodeInvalidUtf8:
+		return true
 	case ProblemCodeLicenceRequired:
 		return true
 	case ProblemCodeLimitExceeded:
 		return true
 	case ProblemCodeMethodNotAllowed:
+		return true
+	case ProblemCodeNestingTooDeep:
 		return true
 	case ProblemCodeNotFound:
 		return true
@@ -744,9 +753,18 @@ type Event struct {
 	Type      string    `json:"type"`
 }
 
+// EventAccepted An event accepted for delivery, without its data.
+type EventAccepted struct {
+	// Id `msg_…`
+	Id        string    `json:"id"`
+	Stores    []string  `json:"stores"`
+	Timestamp time.Time `json:"timestamp"`
+	Type      string    `json:"type"`
+}
+
 // EventSend defines model for EventSend.
 type EventSend struct {
-	// Data Must match the event type's schema.
+	// Data Must match the event type's schema; at most 65536 bytes as sent (413 `payload_too_large` otherwise), nested at most 32 levels deep counting the body's own.
 	Data map[string]interface{} `json:"data"`
 
 	// Store The store (id or code) the event is about; the key must be allowed it.
@@ -3312,7 +3330,7 @@ type ClientInterface interface {
 
 	// SendEventWithBody Send an event to the tenant's webhook endpoints
 	//
-	// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once.
+	// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once. The body is at most 69632 bytes.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3321,7 +3339,7 @@ type ClientInterface interface {
 
 	// SendEvent Send an event to the tenant's webhook endpoints
 	//
-	// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once.
+	// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once. The body is at most 69632 bytes.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3330,7 +3348,7 @@ type ClientInterface interface {
 
 	// VerifyKeyWithBody Verify an API key for a request
 	//
-	// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details.
+	// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details. The body is at most 65536 bytes.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3339,7 +3357,7 @@ type ClientInterface interface {
 
 	// VerifyKey Verify an API key for a request
 	//
-	// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details.
+	// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details. The body is at most 65536 bytes.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -5506,7 +5524,7 @@ func (c *Client) GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn
 
 // SendEventWithBody Send an event to the tenant's webhook endpoints
 //
-// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once.
+// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once. The body is at most 69632 bytes.
 //
 // Takes any type of body and a specified content type.
 //
@@ -5525,7 +5543,7 @@ func (c *Client) SendEventWithBody(ctx context.Context, params *SendEventParams,
 
 // SendEvent Send an event to the tenant's webhook endpoints
 //
-// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once.
+// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once. The body is at most 69632 bytes.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5544,7 +5562,7 @@ func (c *Client) SendEvent(ctx context.Context, params *SendEventParams, body Se
 
 // VerifyKeyWithBody Verify an API key for a request
 //
-// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details.
+// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details. The body is at most 65536 bytes.
 //
 // Takes any type of body and a specified content type.
 //
@@ -5563,7 +5581,7 @@ func (c *Client) VerifyKeyWithBody(ctx context.Context, contentType string, body
 
 // VerifyKey Verify an API key for a request
 //
-// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details.
+// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details. The body is at most 65536 bytes.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -10780,7 +10798,7 @@ type ClientWithResponsesInterface interface {
 
 	// SendEventWithBodyWithResponse Send an event to the tenant's webhook endpoints
 	//
-	// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once.
+	// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once. The body is at most 69632 bytes.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10789,7 +10807,7 @@ type ClientWithResponsesInterface interface {
 
 	// SendEventWithResponse Send an event to the tenant's webhook endpoints
 	//
-	// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once.
+	// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once. The body is at most 69632 bytes.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10798,7 +10816,7 @@ type ClientWithResponsesInterface interface {
 
 	// VerifyKeyWithBodyWithResponse Verify an API key for a request
 	//
-	// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details.
+	// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details. The body is at most 65536 bytes.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10807,7 +10825,7 @@ type ClientWithResponsesInterface interface {
 
 	// VerifyKeyWithResponse Verify an API key for a request
 	//
-	// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details.
+	// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details. The body is at most 65536 bytes.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -18936,7 +18954,7 @@ type SendEventResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON202 the response for an HTTP 202 `application/json` response
-	JSON202 *Event
+	JSON202 *EventAccepted
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -18966,7 +18984,7 @@ type SendEventResponse struct {
 }
 
 // GetJSON202 returns the response for an HTTP 202 `application/json` response
-func (r SendEventResponse) GetJSON202() *Event {
+func (r SendEventResponse) GetJSON202() *EventAccepted {
 	return r.JSON202
 }
 
@@ -20912,7 +20930,7 @@ func (c *ClientWithResponses) GetReadinessWithResponse(ctx context.Context, reqE
 
 // SendEventWithBodyWithResponse Send an event to the tenant's webhook endpoints
 //
-// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once.
+// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once. The body is at most 69632 bytes.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -20927,7 +20945,7 @@ func (c *ClientWithResponses) SendEventWithBodyWithResponse(ctx context.Context,
 
 // SendEventWithResponse Send an event to the tenant's webhook endpoints
 //
-// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once.
+// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once. The body is at most 69632 bytes.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -20942,7 +20960,7 @@ func (c *ClientWithResponses) SendEventWithResponse(ctx context.Context, params 
 
 // VerifyKeyWithBodyWithResponse Verify an API key for a request
 //
-// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details.
+// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details. The body is at most 65536 bytes.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -20957,7 +20975,7 @@ func (c *ClientWithResponses) VerifyKeyWithBodyWithResponse(ctx context.Context,
 
 // VerifyKeyWithResponse Verify an API key for a request
 //
-// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details.
+// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details. The body is at most 65536 bytes.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -28697,7 +28715,7 @@ func ParseSendEventResponse(rsp *http.Response) (*SendEventResponse, error) {
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
-		var dest Event
+		var dest EventAccepted
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
