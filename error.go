@@ -41,6 +41,15 @@ const (
 	// secrets are sent (its API URL, shop domain, token endpoint …) that
 	// neither gives the secrets again nor confirms sending the stored ones.
 	EDestinationChanged Code = "destination_changed"
+
+	// EDuplicateMember refuses a JSON object that names a member twice:
+	// readers disagree on which one counts.
+	EDuplicateMember Code = "duplicate_member"
+	// EInvalidUTF8 refuses text that is not valid UTF-8, including a JSON
+	// \u escape of half a surrogate pair.
+	EInvalidUTF8 Code = "invalid_utf8"
+	// ETooDeep refuses JSON that nests objects and arrays too deeply.
+	ETooDeep Code = "nesting_too_deep"
 )
 
 // Error is the one error type of the domain. Message is safe to show to a

@@ -88,6 +88,10 @@ type Event struct {
 	Data      json.RawMessage `json:"data"`
 }
 
+// MaxEventData is the largest data an event sent to POST /v1/events may
+// carry, in bytes as sent: 64 KiB. Every delivery carries it again.
+const MaxEventData = 64 << 10
+
 // EventSend is the body of POST /v1/events: an event the platform sends to
 // the tenant's endpoints through keyward.
 type EventSend struct {

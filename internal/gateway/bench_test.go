@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"bytes"
 	"cmp"
+	"io"
 	"net/http"
 	"net/url"
 	"testing"
@@ -94,6 +96,26 @@ func BenchmarkVerifyByHash(b *testing.B) {
 	for b.Loop() {
 		if res := f.Rep.Verify(sec, m, "main"); res.Code != keyward.CodeValid {
 			b.Fatal(res.Code)
+		}
+	}
+}
+
+// BenchmarkVerifyHandler is POST /v1/verify through its handler: reading
+// the body strictly, deciding, and writing the answer.
+func BenchmarkVerifyHandler(b *testing.B) {
+	f := newFixture(b, storetest.Open(b, store.SQLite))
+	sec := f.key(keyward.KeyCreate{Name: "Bench", Permissions: keyward.Permissions{"orders": "read"}})
+	v := &Verifier{Replica: f.Rep}
+	body := []byte(`{"key": "` + sec + `", "request": {"method": "GET", "path": "/api/v5/orders?store=main&page=2", "headers": {"Accept": "application/json"}}, "dry_run": true}`)
+	w := &discardWriter{h: http.Header{}}
+	r, _ := http.NewRequest("POST", "/v1/verify", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		w.status = 0
+		v.ServeHTTP(w, r)
+		if w.status != 200 {
+			b.Fatal(w.status)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/catalog"
@@ -37,7 +38,7 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in keyward.EventSend
-	if err := httpx.Decode(w, r, &in); err != nil {
+	if err := httpx.DecodeMax(w, r, &in, maxEventBody); err != nil {
 		httpx.Error(w, r, err)
 		return
 	}
@@ -73,5 +74,18 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, err)
 		return
 	}
-	httpx.JSON(w, http.StatusAccepted, ev)
+	// The answer names the event; it never echoes the data sent.
+	httpx.JSON(w, http.StatusAccepted, eventAccepted{ID: ev.ID, Type: ev.Type, Timestamp: ev.Timestamp, Stores: ev.Stores})
+}
+
+// maxEventBody bounds the body of POST /v1/events: the event's data
+// (keyward.MaxEventData) and its type and store.
+const maxEventBody = keyward.MaxEventData + 4<<10
+
+// eventAccepted is the answer to an accepted event.
+type eventAccepted struct {
+	ID        string    `json:"id"`
+	Type      string    `json:"type"`
+	Timestamp time.Time `json:"timestamp"`
+	Stores    []string  `json:"stores"`
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/internal/replica"
 	"github.com/keyward/keyward/internal/secret"
+	"github.com/keyward/keyward/internal/strictjson"
 )
 
 // Merchant credential headers, the alternative to HTTP Basic.
@@ -98,6 +99,11 @@ func (p *Proxy) scopeBody(body []byte, ten *replica.Tenant, m *catalog.Method, o
 	}
 	obj := map[string]json.RawMessage{}
 	if len(bytes.TrimSpace(body)) > 0 {
+		// The body keyward checks is the body the upstream reads: one
+		// that readers could take differently is refused.
+		if err := strictjson.Check(body); err != nil {
+			return nil, &refusal{status: httpx.Status(keyward.ErrorCode(err)), code: string(keyward.ErrorCode(err)), detail: keyward.ErrorMessage(err)}
+		}
 		if err := json.Unmarshal(body, &obj); err != nil || obj == nil {
 			return nil, invalidBody("The request body must be a JSON object.")
 		}

@@ -76,6 +76,10 @@ type Missing struct {
 	Level    keyward.Level `json:"level"`
 }
 
+// maxVerifyBody bounds the body of POST /v1/verify: a key and one
+// request's method, target and headers.
+const maxVerifyBody = 64 << 10
+
 // Verifier serves POST /v1/verify. It reads a request exactly as the
 // gateway does and applies the same rate limits.
 type Verifier struct {
@@ -90,7 +94,7 @@ type Verifier struct {
 // ServeHTTP answers one verify request.
 func (v *Verifier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var in VerifyRequest
-	if err := httpx.Decode(w, r, &in); err != nil {
+	if err := httpx.DecodeMax(w, r, &in, maxVerifyBody); err != nil {
 		httpx.Error(w, r, err)
 		return
 	}

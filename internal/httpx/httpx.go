@@ -19,9 +19,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/strictjson"
 )
 
 // MaxBody is the largest request body accepted: 1 MiB.
@@ -47,6 +49,9 @@ var statuses = map[keyward.Code]int{
 	keyward.EUnsupportedMedia:    http.StatusUnsupportedMediaType,
 	keyward.EMethodNotAllowed:    http.StatusMethodNotAllowed,
 	keyward.EDestinationChanged:  http.StatusConflict,
+	keyward.EDuplicateMember:     http.StatusBadRequest,
+	keyward.EInvalidUTF8:         http.StatusBadRequest,
+	keyward.ETooDeep:             http.StatusBadRequest,
 }
 
 // Status returns the HTTP status for an error code.
@@ -77,6 +82,9 @@ var titles = map[keyward.Code]string{
 	keyward.EUnsupportedMedia:    "Unsupported media type",
 	keyward.EMethodNotAllowed:    "Method not allowed",
 	keyward.EDestinationChanged:  "Stored secrets would go to a new destination",
+	keyward.EDuplicateMember:     "Duplicate member",
+	keyward.EInvalidUTF8:         "Invalid UTF-8",
+	keyward.ETooDeep:             "Nesting too deep",
 }
 
 // Title is the title of the problem type of an error code.
@@ -171,38 +179,79 @@ func JSON(w http.ResponseWriter, status int, v any) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
+	bufs := answerBuffers.Get().(*[2]bytes.Buffer)
+	defer answerBuffers.Put(bufs)
+	compact, indented := &bufs[0], &bufs[1]
+	compact.Reset()
+	indented.Reset()
+	enc := json.NewEncoder(compact)
 	enc.SetEscapeHTML(false)
-	enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		slog.Error("encoding an answer failed", "err", err)
+		compact.Reset()
+	}
+	out := compact
+	// Indenting adds two spaces a level to every line, so a large answer
+	// of deep data would grow many times over: only small ones, which a
+	// person reads, are indented.
+	if compact.Len() <= maxIndented && json.Indent(indented, compact.Bytes(), "", "  ") == nil {
+		out = indented
+	}
+	w.WriteHeader(status)
+	w.Write(out.Bytes())
 }
 
-// Decode reads a JSON body into v strictly: at most 1 MiB, no unknown
-// fields, the right types, one value. Each failure is an error naming what
-// is wrong.
+// answerBuffers are JSON's buffers, reused across answers.
+var answerBuffers = sync.Pool{New: func() any { return new([2]bytes.Buffer) }}
+
+// maxIndented is the largest answer, written compactly, that JSON
+// indents.
+const maxIndented = 16 << 10
+
+// Decode reads a JSON body into v strictly: at most MaxBody bytes, no
+// unknown fields, the right types, one value, and nothing strictjson
+// refuses. Each failure is an error naming what is wrong.
 func Decode(w http.ResponseWriter, r *http.Request, v any) error {
-	// The body is read whole (it is small) so a value refused by its own
-	// type, such as a time, can be traced back to its field.
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-	if err == nil && len(bytes.TrimSpace(data)) == 0 {
-		err = io.EOF
-	}
+	return DecodeMax(w, r, v, MaxBody)
+}
+
+// DecodeMax reads a JSON body of at most max bytes into v as Decode does.
+func DecodeMax(w http.ResponseWriter, r *http.Request, v any, max int64) error {
+	data, err := readBody(w, r, max)
 	if err != nil {
-		return readError(err)
+		return err
 	}
 	return decodeBytes(data, v)
 }
 
+// readBody reads a body of at most max bytes, refusing an empty one. It
+// is read whole (it is small) so a value refused by its own type, such as
+// a time, can be traced back to its field.
+func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	if err == nil && len(bytes.TrimSpace(data)) == 0 {
+		err = io.EOF
+	}
+	if err != nil {
+		return nil, readError(err, max)
+	}
+	return data, nil
+}
+
 // decodeBytes reads the JSON body data into v as Decode does.
 func decodeBytes(data []byte, v any) error {
+	if err := strictjson.CheckFor(data, v); err != nil {
+		return err
+	}
+	return decodeChecked(data, v)
+}
+
+// decodeChecked reads data, which strictjson let through, into v.
+func decodeChecked(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil {
-		if _, terr := dec.Token(); terr != io.EOF {
-			return keyward.Errorf(keyward.EInvalid, "the body must hold exactly one JSON object")
-		}
 		return nil
 	}
 	var syn *json.SyntaxError
@@ -232,11 +281,11 @@ func decodeBytes(data []byte, v any) error {
 }
 
 // readError describes a failure to read the body.
-func readError(err error) error {
+func readError(err error, max int64) error {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		return keyward.Errorf(keyward.ETooLarge, "the body is larger than %d bytes", MaxBody)
+		return keyward.Errorf(keyward.ETooLarge, "the body is larger than %d bytes", max)
 	case errors.Is(err, io.EOF):
 		return keyward.Errorf(keyward.EInvalid, "the body is empty; send a JSON object")
 	case errors.Is(err, os.ErrDeadlineExceeded):

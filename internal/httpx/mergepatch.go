@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
-	"io"
 	"net/http"
 	"reflect"
 	"slices"
 	"strings"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/strictjson"
 )
 
 // MergePatchType is the media type of a JSON Merge Patch (RFC 7396).
@@ -36,26 +36,26 @@ func DecodePatch(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !patchMediaType(ct) {
 		return keyward.Errorf(keyward.EUnsupportedMedia, "send the patch as %s (or application/json); %q is not read", MergePatchType, ct)
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-	if err == nil && len(bytes.TrimSpace(data)) == 0 {
-		err = io.EOF
-	}
+	data, err := readBody(w, r, MaxBody)
 	if err != nil {
-		return readError(err)
+		return err
 	}
 	return DecodePatchBytes(data, v)
 }
 
 // DecodePatchBytes reads the merge patch data into v as DecodePatch does.
 func DecodePatchBytes(data []byte, v any) error {
+	if err := strictjson.CheckFor(data, v); err != nil {
+		return err
+	}
 	var members map[string]json.RawMessage
 	if trimmed := bytes.TrimSpace(data); len(trimmed) == 0 || trimmed[0] != '{' || json.Unmarshal(trimmed, &members) != nil {
-		if err := decodeBytes(data, v); err != nil {
+		if err := decodeChecked(data, v); err != nil {
 			return err
 		}
 		return keyward.Errorf(keyward.EInvalid, "a merge patch must be a JSON object naming the fields to change")
 	}
-	if err := decodeBytes(data, v); err != nil {
+	if err := decodeChecked(data, v); err != nil {
 		return err
 	}
 	var nulls []string

@@ -7,12 +7,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"slices"
 	"strings"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/store"
+	"github.com/keyward/keyward/internal/strictjson"
 )
 
 // Event types keyward itself sends, with the JSON schema of their data.
@@ -226,6 +228,15 @@ func (s *Service) SendEvent(ctx context.Context, tenantID string, in keyward.Eve
 	data := bytes.TrimSpace(in.Data)
 	if len(data) == 0 || data[0] != '{' {
 		return nil, keyward.Invalid("data", "data must be a JSON object")
+	}
+	if len(data) > keyward.MaxEventData {
+		return nil, &keyward.Error{Code: keyward.ETooLarge, Field: "data",
+			Message: fmt.Sprintf("data is %d bytes; an event's data may be at most %d bytes", len(data), keyward.MaxEventData)}
+	}
+	// Data read from a body was checked by the gateway; data from
+	// elsewhere is held to the same rules before it is stored and sent.
+	if err := strictjson.Check(data); err != nil {
+		return nil, err
 	}
 	if err := checkSchema(t.Schema, data); err != nil {
 		return nil, keyward.Invalid("data", "data does not match the schema of %s: %v", in.Type, err)

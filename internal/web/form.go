@@ -2,7 +2,9 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/httpx"
@@ -52,4 +54,25 @@ func formError(err error, fields ...string) (formErrors, int, error) {
 // sees in that form (such as a duration that does not parse).
 func fieldError(field, msg string) (formErrors, int) {
 	return formErrors{Fields: map[string]string{field: msg}, Message: "Correct the field marked below and try again."}, http.StatusBadRequest
+}
+
+// checkForm reads a posted form and refuses a name or value that is not
+// valid UTF-8: no browser sends one, and it would be stored as U+FFFD,
+// so what was checked would not be what was kept.
+func checkForm(rw http.ResponseWriter, r *http.Request) error {
+	if err := parseForm(rw, r); err != nil {
+		return err
+	}
+	for name, values := range r.Form {
+		if !utf8.ValidString(name) {
+			return keyward.Errorf(keyward.EInvalidUTF8, "The form has a field whose name is not valid UTF-8 text. Reload the page and try again.")
+		}
+		for _, v := range values {
+			if !utf8.ValidString(v) {
+				return &keyward.Error{Code: keyward.EInvalidUTF8, Field: name,
+					Message: fmt.Sprintf("The field %q is not valid UTF-8 text. Type it again and send the form from the page.", name)}
+			}
+		}
+	}
+	return nil
 }

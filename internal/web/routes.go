@@ -237,6 +237,12 @@ func (w *Web) adapt(rt route) http.Handler {
 				return
 			}
 		}
+		if r.Method == http.MethodPost {
+			if err := checkForm(rw, r); err != nil {
+				w.fail(rw, r, err)
+				return
+			}
+		}
 		if err := rt.handle(rw, r); err != nil {
 			w.fail(rw, r, err)
 		}

@@ -227,14 +227,17 @@ func (e MerchantUserUpdateLevel) Valid() bool {
 const (
 	ProblemCodeConflict               ProblemCode = "conflict"
 	ProblemCodeDestinationChanged     ProblemCode = "destination_changed"
+	ProblemCodeDuplicateMember        ProblemCode = "duplicate_member"
 	ProblemCodeFeatureRequired        ProblemCode = "feature_required"
 	ProblemCodeForbidden              ProblemCode = "forbidden"
 	ProblemCodeIdempotencyKeyReused   ProblemCode = "idempotency_key_reused"
 	ProblemCodeInternal               ProblemCode = "internal"
 	ProblemCodeInvalidArgument        ProblemCode = "invalid_argument"
+	ProblemCodeInvalidUtf8            ProblemCode = "invalid_utf8"
 	ProblemCodeLicenceRequired        ProblemCode = "licence_required"
 	ProblemCodeLimitExceeded          ProblemCode = "limit_exceeded"
 	ProblemCodeMethodNotAllowed       ProblemCode = "method_not_allowed"
+	ProblemCodeNestingTooDeep         ProblemCode = "nesting_too_deep"
 	ProblemCodeNotFound               ProblemCode = "not_found"
 	ProblemCodePasswordChangeRequired ProblemCode = "password_change_required"
 	ProblemCodePayloadTooLarge        ProblemCode = "payload_too_large"
@@ -252,6 +255,8 @@ func (e ProblemCode) Valid() bool {
 		return true
 	case ProblemCodeDestinationChanged:
 		return true
+	case ProblemCodeDuplicateMember:
+		return true
 	case ProblemCodeFeatureRequired:
 		return true
 	case ProblemCodeForbidden:
@@ -262,11 +267,15 @@ func (e ProblemCode) Valid() bool {
 		return true
 	case ProblemCodeInvalidArgument:
 		return true
+	case ProblemCodeInvalidUtf8:
+		return true
 	case ProblemCodeLicenceRequired:
 		return true
 	case ProblemCodeLimitExceeded:
 		return true
 	case ProblemCodeMethodNotAllowed:
+		return true
+	case ProblemCodeNestingTooDeep:
 		return true
 	case ProblemCodeNotFound:
 		return true
@@ -750,9 +759,18 @@ type Event struct {
 	Type      string    `json:"type"`
 }
 
+// EventAccepted An event accepted for delivery, without its data.
+type EventAccepted struct {
+	// Id `msg_…`
+	Id        string    `json:"id"`
+	Stores    []string  `json:"stores"`
+	Timestamp time.Time `json:"timestamp"`
+	Type      string    `json:"type"`
+}
+
 // EventSend defines model for EventSend.
 type EventSend struct {
-	// Data Must match the event type's schema.
+	// Data Must match the event type's schema; at most 65536 bytes as sent (413 `payload_too_large` otherwise), nested at most 32 levels deep counting the body's own.
 	Data map[string]interface{} `json:"data"`
 
 	// Store The store (id or code) the event is about; the key must be allowed it.
@@ -1543,7 +1561,7 @@ type VerifyRequest struct {
 		// Method HTTP method, e.g. `GET`.
 		Method string `json:"method"`
 
-		// Path The request target: the path and, optionally, `?` and the query, percent-encoded as the client sends them, e.g. `/api/v5/orders?store=main`. A path the gateway refuses (`..` segments, `;` parameters, encoded slashes) answers `INVALID_REQUEST`; a store named twice answers `STORE_AMBIGUOUS`.
+		// Path The request target: the path and, optionally, `?` and the query, percent-encoded as the client sends them, e.g. `/api/v5/orders?store=main`. A path the gateway refuses (`..` segments, `;` parameters, encoded slashes) answers `INVALID_REQUEST`; a store named twice, or a store parameter spelled otherwise than exactly (case, spaces, NUL, brackets, encoding), answers `STORE_AMBIGUOUS` (see docs/gateway-answers.md).
 		Path string `json:"path"`
 	} `json:"request,omitempty"`
 
@@ -3079,7 +3097,7 @@ type ClientInterface interface {
 
 	// DeleteWebhook Delete a webhook endpoint
 	//
-	// Needs the `webhooks` feature.
+	// Needs the `webhooks` feature. The endpoint's deliveries and delivery log go with it; pending deliveries are never sent (the audit entry counts them). Answers once this node sends nothing more to the endpoint and the requests already on their way have ended (see docs/webhooks.md).
 	//
 	// Corresponds with DELETE /api/v1/webhooks/{id} (the `DeleteWebhook` operationId).
 	DeleteWebhook(ctx context.Context, id WebhookID, params *DeleteWebhookParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3093,7 +3111,7 @@ type ClientInterface interface {
 
 	// UpdateWebhookWithBody Change a webhook endpoint
 	//
-	// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
+	// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll. Setting `enabled` to false cancels the endpoint's pending deliveries (they end `failed`, to be replayed once it is enabled again). Disabling the endpoint or changing its `url` answers once this node sends nothing more to it of what it had claimed before, and the requests already on their way have ended (see docs/webhooks.md).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3102,7 +3120,7 @@ type ClientInterface interface {
 
 	// UpdateWebhook Change a webhook endpoint
 	//
-	// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
+	// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll. Setting `enabled` to false cancels the endpoint's pending deliveries (they end `failed`, to be replayed once it is enabled again). Disabling the endpoint or changing its `url` answers once this node sends nothing more to it of what it had claimed before, and the requests already on their way have ended (see docs/webhooks.md).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3111,7 +3129,7 @@ type ClientInterface interface {
 
 	// UpdateWebhookWithApplicationMergePatchPlusJSONBody Change a webhook endpoint
 	//
-	// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
+	// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll. Setting `enabled` to false cancels the endpoint's pending deliveries (they end `failed`, to be replayed once it is enabled again). Disabling the endpoint or changing its `url` answers once this node sends nothing more to it of what it had claimed before, and the requests already on their way have ended (see docs/webhooks.md).
 	//
 	// Takes a body of the `application/merge-patch+json` content type.
 	//
@@ -3321,7 +3339,7 @@ type ClientInterface interface {
 
 	// SendEventWithBody Send an event to the tenant's webhook endpoints
 	//
-	// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once.
+	// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once. The body is at most 69632 bytes.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3330,7 +3348,7 @@ type ClientInterface interface {
 
 	// SendEvent Send an event to the tenant's webhook endpoints
 	//
-	// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once.
+	// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once. The body is at most 69632 bytes.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3339,7 +3357,7 @@ type ClientInterface interface {
 
 	// VerifyKeyWithBody Verify an API key for a request
 	//
-	// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details.
+	// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details. The body is at most 65536 bytes.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3348,7 +3366,7 @@ type ClientInterface interface {
 
 	// VerifyKey Verify an API key for a request
 	//
-	// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details.
+	// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details. The body is at most 65536 bytes.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4973,7 +4991,7 @@ func (c *Client) ListEventTypes(ctx context.Context, reqEditors ...RequestEditor
 
 // DeleteWebhook Delete a webhook endpoint
 //
-// Needs the `webhooks` feature.
+// Needs the `webhooks` feature. The endpoint's deliveries and delivery log go with it; pending deliveries are never sent (the audit entry counts them). Answers once this node sends nothing more to the endpoint and the requests already on their way have ended (see docs/webhooks.md).
 //
 // Corresponds with DELETE /api/v1/webhooks/{id} (the `DeleteWebhook` operationId).
 func (c *Client) DeleteWebhook(ctx context.Context, id WebhookID, params *DeleteWebhookParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5007,7 +5025,7 @@ func (c *Client) GetWebhook(ctx context.Context, id WebhookID, reqEditors ...Req
 
 // UpdateWebhookWithBody Change a webhook endpoint
 //
-// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
+// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll. Setting `enabled` to false cancels the endpoint's pending deliveries (they end `failed`, to be replayed once it is enabled again). Disabling the endpoint or changing its `url` answers once this node sends nothing more to it of what it had claimed before, and the requests already on their way have ended (see docs/webhooks.md).
 //
 // Takes any type of body and a specified content type.
 //
@@ -5026,7 +5044,7 @@ func (c *Client) UpdateWebhookWithBody(ctx context.Context, id WebhookID, params
 
 // UpdateWebhook Change a webhook endpoint
 //
-// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
+// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll. Setting `enabled` to false cancels the endpoint's pending deliveries (they end `failed`, to be replayed once it is enabled again). Disabling the endpoint or changing its `url` answers once this node sends nothing more to it of what it had claimed before, and the requests already on their way have ended (see docs/webhooks.md).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5045,7 +5063,7 @@ func (c *Client) UpdateWebhook(ctx context.Context, id WebhookID, params *Update
 
 // UpdateWebhookWithApplicationMergePatchPlusJSONBody Change a webhook endpoint
 //
-// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
+// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll. Setting `enabled` to false cancels the endpoint's pending deliveries (they end `failed`, to be replayed once it is enabled again). Disabling the endpoint or changing its `url` answers once this node sends nothing more to it of what it had claimed before, and the requests already on their way have ended (see docs/webhooks.md).
 //
 // Takes a body of the `application/merge-patch+json` content type.
 //
@@ -5515,7 +5533,7 @@ func (c *Client) GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn
 
 // SendEventWithBody Send an event to the tenant's webhook endpoints
 //
-// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once.
+// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once. The body is at most 69632 bytes.
 //
 // Takes any type of body and a specified content type.
 //
@@ -5534,7 +5552,7 @@ func (c *Client) SendEventWithBody(ctx context.Context, params *SendEventParams,
 
 // SendEvent Send an event to the tenant's webhook endpoints
 //
-// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once.
+// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once. The body is at most 69632 bytes.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5553,7 +5571,7 @@ func (c *Client) SendEvent(ctx context.Context, params *SendEventParams, body Se
 
 // VerifyKeyWithBody Verify an API key for a request
 //
-// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details.
+// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details. The body is at most 65536 bytes.
 //
 // Takes any type of body and a specified content type.
 //
@@ -5572,7 +5590,7 @@ func (c *Client) VerifyKeyWithBody(ctx context.Context, contentType string, body
 
 // VerifyKey Verify an API key for a request
 //
-// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details.
+// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details. The body is at most 65536 bytes.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -10519,7 +10537,7 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteWebhookWithResponse Delete a webhook endpoint
 	//
-	// Needs the `webhooks` feature.
+	// Needs the `webhooks` feature. The endpoint's deliveries and delivery log go with it; pending deliveries are never sent (the audit entry counts them). Answers once this node sends nothing more to the endpoint and the requests already on their way have ended (see docs/webhooks.md).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -10537,7 +10555,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateWebhookWithBodyWithResponse Change a webhook endpoint
 	//
-	// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
+	// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll. Setting `enabled` to false cancels the endpoint's pending deliveries (they end `failed`, to be replayed once it is enabled again). Disabling the endpoint or changing its `url` answers once this node sends nothing more to it of what it had claimed before, and the requests already on their way have ended (see docs/webhooks.md).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10546,7 +10564,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateWebhookWithResponse Change a webhook endpoint
 	//
-	// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
+	// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll. Setting `enabled` to false cancels the endpoint's pending deliveries (they end `failed`, to be replayed once it is enabled again). Disabling the endpoint or changing its `url` answers once this node sends nothing more to it of what it had claimed before, and the requests already on their way have ended (see docs/webhooks.md).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10555,7 +10573,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateWebhookWithApplicationMergePatchPlusJSONBodyWithResponse Change a webhook endpoint
 	//
-	// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
+	// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll. Setting `enabled` to false cancels the endpoint's pending deliveries (they end `failed`, to be replayed once it is enabled again). Disabling the endpoint or changing its `url` answers once this node sends nothing more to it of what it had claimed before, and the requests already on their way have ended (see docs/webhooks.md).
 	//
 	// Takes a body of the `application/merge-patch+json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10789,7 +10807,7 @@ type ClientWithResponsesInterface interface {
 
 	// SendEventWithBodyWithResponse Send an event to the tenant's webhook endpoints
 	//
-	// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once.
+	// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once. The body is at most 69632 bytes.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10798,7 +10816,7 @@ type ClientWithResponsesInterface interface {
 
 	// SendEventWithResponse Send an event to the tenant's webhook endpoints
 	//
-	// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once.
+	// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once. The body is at most 69632 bytes.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10807,7 +10825,7 @@ type ClientWithResponsesInterface interface {
 
 	// VerifyKeyWithBodyWithResponse Verify an API key for a request
 	//
-	// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details.
+	// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details. The body is at most 65536 bytes.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10816,7 +10834,7 @@ type ClientWithResponsesInterface interface {
 
 	// VerifyKeyWithResponse Verify an API key for a request
 	//
-	// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details.
+	// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details. The body is at most 65536 bytes.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -18952,7 +18970,7 @@ type SendEventResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON202 the response for an HTTP 202 `application/json` response
-	JSON202 *Event
+	JSON202 *EventAccepted
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -18982,7 +19000,7 @@ type SendEventResponse struct {
 }
 
 // GetJSON202 returns the response for an HTTP 202 `application/json` response
-func (r SendEventResponse) GetJSON202() *Event {
+func (r SendEventResponse) GetJSON202() *EventAccepted {
 	return r.JSON202
 }
 
@@ -20478,7 +20496,7 @@ func (c *ClientWithResponses) ListEventTypesWithResponse(ctx context.Context, re
 
 // DeleteWebhookWithResponse Delete a webhook endpoint
 //
-// Needs the `webhooks` feature.
+// Needs the `webhooks` feature. The endpoint's deliveries and delivery log go with it; pending deliveries are never sent (the audit entry counts them). Answers once this node sends nothing more to the endpoint and the requests already on their way have ended (see docs/webhooks.md).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -20508,7 +20526,7 @@ func (c *ClientWithResponses) GetWebhookWithResponse(ctx context.Context, id Web
 
 // UpdateWebhookWithBodyWithResponse Change a webhook endpoint
 //
-// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
+// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll. Setting `enabled` to false cancels the endpoint's pending deliveries (they end `failed`, to be replayed once it is enabled again). Disabling the endpoint or changing its `url` answers once this node sends nothing more to it of what it had claimed before, and the requests already on their way have ended (see docs/webhooks.md).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -20523,7 +20541,7 @@ func (c *ClientWithResponses) UpdateWebhookWithBodyWithResponse(ctx context.Cont
 
 // UpdateWebhookWithResponse Change a webhook endpoint
 //
-// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
+// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll. Setting `enabled` to false cancels the endpoint's pending deliveries (they end `failed`, to be replayed once it is enabled again). Disabling the endpoint or changing its `url` answers once this node sends nothing more to it of what it had claimed before, and the requests already on their way have ended (see docs/webhooks.md).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -20538,7 +20556,7 @@ func (c *ClientWithResponses) UpdateWebhookWithResponse(ctx context.Context, id 
 
 // UpdateWebhookWithApplicationMergePatchPlusJSONBodyWithResponse Change a webhook endpoint
 //
-// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll.
+// Needs the `webhooks` feature. A JSON Merge Patch (RFC 7396; `application/json` is read the same way): a member left out stays as it is; `null` removes the description and widens `stores` to all stores; `url`, `events` and `enabled` cannot be null. Send the ETag in `If-Match` to have the change refused (412) if someone else changed the endpoint first. The signing secret changes only by POST /api/v1/webhooks/{id}/roll. Setting `enabled` to false cancels the endpoint's pending deliveries (they end `failed`, to be replayed once it is enabled again). Disabling the endpoint or changing its `url` answers once this node sends nothing more to it of what it had claimed before, and the requests already on their way have ended (see docs/webhooks.md).
 //
 // Takes a body of the `application/merge-patch+json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -20928,7 +20946,7 @@ func (c *ClientWithResponses) GetReadinessWithResponse(ctx context.Context, reqE
 
 // SendEventWithBodyWithResponse Send an event to the tenant's webhook endpoints
 //
-// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once.
+// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once. The body is at most 69632 bytes.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -20943,7 +20961,7 @@ func (c *ClientWithResponses) SendEventWithBodyWithResponse(ctx context.Context,
 
 // SendEventWithResponse Send an event to the tenant's webhook endpoints
 //
-// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once.
+// The platform sends an event it declared in the API catalog, about one store, to the endpoints subscribed to its type and store. The caller is an API key allowed the catalog method `events.send` (the `events` resource, write) on that store, decided from the node's replica and rate-limited as the gateway does. The gateway's listener answers it too. The event is written to the outbox in one transaction and delivered at least once. The body is at most 69632 bytes.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -20958,7 +20976,7 @@ func (c *ClientWithResponses) SendEventWithResponse(ctx context.Context, params 
 
 // VerifyKeyWithBodyWithResponse Verify an API key for a request
 //
-// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details.
+// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details. The body is at most 65536 bytes.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -20973,7 +20991,7 @@ func (c *ClientWithResponses) VerifyKeyWithBodyWithResponse(ctx context.Context,
 
 // VerifyKeyWithResponse Verify an API key for a request
 //
-// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details.
+// Answers whether an API key may make a request of the platform API, from the node's in-memory replica alone, deciding exactly as the gateway does: the same reading of the path, query and headers, the same store checks, and the same rate limits (a verify takes a request from them unless `dry_run` is set). Needs no token: the key in the body is the credential. Name the request either by catalog method id (`method`) or as an HTTP method and request target (`request`), not both. For path-scoped methods the store is read from the path when `store` is not given. A refusal is a 200 with `valid` false and a `code` saying why, except `UNAVAILABLE`, which is a 503 with the same body; only malformed bodies get problem details. The body is at most 65536 bytes.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -28720,7 +28738,7 @@ func ParseSendEventResponse(rsp *http.Response) (*SendEventResponse, error) {
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
-		var dest Event
+		var dest EventAccepted
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
