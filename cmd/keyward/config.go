@@ -27,6 +27,9 @@ type Config struct {
 	DatabaseURL   string
 	OperatorToken string
 	Demo          bool
+	// MasterKeyLost starts serve without the master key its database's
+	// sealed secrets need: everything sealed stays unavailable.
+	MasterKeyLost bool
 	// Migrate has serve apply pending migrations; without it serve
 	// refuses a database that needs them.
 	Migrate bool
@@ -260,6 +263,7 @@ func (c *Config) serveFlags(fs *flag.FlagSet) {
 	c.Outbound.flags(fs)
 	fs.StringVar(&c.Addr, "addr", envOr("ADDR", "127.0.0.1:8080"), "address to serve HTTP on (env KEYWARD_ADDR)")
 	fs.BoolVar(&c.Demo, "demo", envBool("DEMO", false), "seed a demo tenant on first start (env KEYWARD_DEMO=true)")
+	fs.BoolVar(&c.MasterKeyLost, "master-key-lost", envBool("MASTER_KEY_LOST", false), "start although the master key that sealed this database's secrets is lost: API keys, merchant credentials and password sign-in keep working, everything sealed answers 503 until the key is back; see docs/operations.md (env KEYWARD_MASTER_KEY_LOST)")
 	fs.BoolVar(&c.Migrate, "migrate", envBool("MIGRATE", true), "apply pending schema migrations on start; with --migrate=false, refuse to start on a database that needs \"keyward migrate\" (env KEYWARD_MIGRATE)")
 	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", envDuration("SHUTDOWN_DELAY", 0), "on SIGTERM, how long readiness fails before the listeners close, for load balancers to stop sending; 5s or more behind one (env KEYWARD_SHUTDOWN_DELAY)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", envDuration("SHUTDOWN_TIMEOUT", 30*time.Second), "how long in-flight requests and webhook deliveries may take to finish once the listeners close; those still running then are cut (env KEYWARD_SHUTDOWN_TIMEOUT)")
@@ -367,6 +371,9 @@ func (c *Config) finish() error {
 	}
 	if err := c.finishMasterKey(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.MasterKeyLost && c.Keyring != nil {
+		errs = append(errs, errors.New("--master-key-lost starts without a master key: unset KEYWARD_MASTER_KEY, KEYWARD_MASTER_KEY_FILE and --master-key-file"))
 	}
 	for _, src := range splitList(c.CredentialSources) {
 		if src != "header" && src != "bearer" && src != "query" {

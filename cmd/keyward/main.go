@@ -414,7 +414,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			}
 		}))
 	// A wrong master key fails here, before anything is served.
-	if err := m.Service.CheckSealing(ctx); err != nil {
+	err = m.Service.CheckSealing(ctx)
+	if errors.Is(err, service.ErrNoMasterKey) && m.Config.MasterKeyLost {
+		slog.Error("started without the master key (--master-key-lost): webhook signing, connector secrets, " +
+			"second-factor sign-in, audit checkpoints and other sealed secrets are unavailable until it is set again")
+		err = nil
+	}
+	if err != nil {
 		demoKey := filepath.Join(m.Config.DataDir, demoMasterKeyFile)
 		if _, statErr := os.Stat(demoKey); errors.Is(err, service.ErrNoMasterKey) && statErr == nil {
 			return fmt.Errorf("%w (a demo start generated one into %s)", err, demoKey)

@@ -52,12 +52,18 @@ func (b *lockedBuffer) Write(p []byte) (int, error) {
 
 func startNode(t *testing.T, args ...string) *node {
 	t.Helper()
-	out := &lockedBuffer{}
-	t.Setenv("KEYWARD_OPERATOR_TOKEN", "")
 	if os.Getenv("KEYWARD_MASTER_KEY") == "" {
 		// Nodes sharing a database share its master key.
 		t.Setenv("KEYWARD_MASTER_KEY", testMasterKey)
 	}
+	return startNodeEnv(t, args...)
+}
+
+// startNodeEnv starts a node with the environment as it is.
+func startNodeEnv(t *testing.T, args ...string) *node {
+	t.Helper()
+	out := &lockedBuffer{}
+	t.Setenv("KEYWARD_OPERATOR_TOKEN", "")
 	m := NewMain(out)
 	logs := &lockedBuffer{}
 	m.Logs = logs

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -208,4 +209,36 @@ func openMainEnv(t *testing.T, args ...string) (*Main, string, error) {
 	err := m.Open(context.Background())
 	t.Cleanup(func() { m.Close() })
 	return m, out.String(), err
+}
+
+// A node whose master key is lost starts with --master-key-lost: API keys
+// keep verifying, and what is sealed answers 503 instead of the node not
+// starting at all.
+func TestStartWithTheMasterKeyLost(t *testing.T) {
+	for _, e := range storetest.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			args := dbArgs(t, e)
+			n := startNode(t, append([]string{"--demo"}, args...)...)
+			tok := n.adminToken()
+			_, secret := createKey(t, n, tok, "KeepsWorking")
+			n.shut()
+
+			if _, _, err := openMain(t, "", args...); !errors.Is(err, service.ErrNoMasterKey) {
+				t.Fatalf("start without the master key: %v", err)
+			}
+			if _, _, err := openMain(t, testMasterKey, append([]string{"--master-key-lost"}, args...)...); err == nil || !strings.Contains(err.Error(), "--master-key-lost starts without a master key") {
+				t.Fatalf("--master-key-lost with a key: %v", err)
+			}
+			t.Setenv("KEYWARD_MASTER_KEY", "")
+			t.Setenv("KEYWARD_IDENTITY_KEY", strings.Repeat("k", 32))
+			lost := startNodeEnv(t, append([]string{"--master-key-lost"}, args...)...)
+			if got := lost.verify(secret); got != "VALID" {
+				t.Fatalf("an API key on a node without its master key: %s", got)
+			}
+			status, p := lost.call(tok, "POST", "/api/v1/webhooks", map[string]any{"url": "https://hooks.example.com/in", "events": []string{"key.*"}})
+			if status != 503 {
+				t.Fatalf("creating a webhook endpoint without the master key: %d %v", status, p)
+			}
+		})
+	}
 }
