@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/keywardtest"
 	"github.com/keyward/keyward/internal/storetest"
 	"github.com/keyward/keyward/internal/webhook"
 )
@@ -40,16 +41,6 @@ func TestUpgradeFromThePreviousRelease(t *testing.T) {
 			upgradeFrom(t, old, dbArgs(t, e))
 		})
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // received is a loopback webhook receiver's record.
@@ -78,8 +69,8 @@ func upgradeFrom(t *testing.T, old string, db []string) {
 	outbound := []string{"--outbound-allow", "127.0.0.1", "--outbound-allow-http"}
 
 	// The previous release makes the data.
-	addr := freeAddr(t)
-	args := append([]string{"serve", "--demo", "--addr", addr, "--gateway-addr", freeAddr(t), "--log-level", "error"}, append(outbound, db...)...)
+	addr := keywardtest.FreeAddr(t)
+	args := append([]string{"serve", "--demo", "--addr", addr, "--gateway-addr", keywardtest.FreeAddr(t), "--log-level", "error"}, append(outbound, db...)...)
 	cmd := exec.Command(old, args...)
 	var printed bytes.Buffer
 	stdout, _ := cmd.StdoutPipe()

@@ -50,17 +50,6 @@ func docConfigs(t *testing.T) map[string]string {
 	return out
 }
 
-// freePort returns a loopback address nothing listens on right now.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // proxyBench is the demo tenant, keyward's forward-auth on a loopback port
 // and the demo platform API behind a recorder of what reached it.
 type proxyBench struct {
@@ -229,7 +218,7 @@ func TestRealProxiesForwardAuth(t *testing.T) {
 	for _, name := range []string{"nginx", "caddy", "haproxy"} {
 		t.Run(name, func(t *testing.T) {
 			b := newProxyBench(t, storetest.Open(t, store.SQLite))
-			listen := freePort(t)
+			listen := keywardtest.FreeAddr(t)
 			b.startProxy(t, name, listen)
 			proxyScenarios(t, b, "http://"+listen)
 		})

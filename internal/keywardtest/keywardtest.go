@@ -5,6 +5,7 @@ package keywardtest
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 
@@ -94,4 +95,16 @@ func (p *Platform) MerchantUser(merchant, email string) *keyward.MerchantUser {
 		p.TB.Fatal(err)
 	}
 	return u
+}
+
+// FreeAddr returns a loopback address nothing listens on right now, for a
+// server a test starts in a process of its own.
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -31,11 +31,7 @@ func TestNewerSchemaIsRefused(t *testing.T) {
 		t.Run(string(e), func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			dir := t.TempDir()
-			var url string
-			if e == store.Postgres {
-				url = storetest.NewSchemaURL(t)
-			}
+			dir, url := t.TempDir(), storetest.URL(t, e)
 			db, err := store.Open(ctx, url, dir)
 			if err != nil {
 				t.Fatal(err)
@@ -84,11 +80,7 @@ func TestOlderSchemaNeedsMigrate(t *testing.T) {
 		t.Run(string(e), func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			dir := t.TempDir()
-			var url string
-			if e == store.Postgres {
-				url = storetest.NewSchemaURL(t)
-			}
+			dir, url := t.TempDir(), storetest.URL(t, e)
 			old, err := store.OpenAt(ctx, url, dir, 16)
 			if err != nil {
 				t.Fatal(err)

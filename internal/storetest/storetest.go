@@ -104,6 +104,16 @@ func Open(tb testing.TB, e store.Engine) *store.DB {
 	return db
 }
 
+// URL returns what store.Open takes to open a fresh database of engine e:
+// "" for SQLite (in a data directory of the test's), or the URL of a new
+// PostgreSQL schema.
+func URL(tb testing.TB, e store.Engine) string {
+	if e == store.SQLite {
+		return ""
+	}
+	return NewSchemaURL(tb)
+}
+
 // NewSchemaURL creates an empty PostgreSQL schema, dropped when tb ends,
 // and returns a URL whose connections use it. Several keyward nodes opened
 // on that URL share one database, as in production.
