@@ -3,6 +3,7 @@ package keyward_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -12,8 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/oapi-codegen/nullable"
 
 	keyward "github.com/keyward/keyward/sdk/go"
 )
@@ -63,12 +62,10 @@ func startNode(t *testing.T) (url, token string) {
 	return url, token
 }
 
-func ptr[T any](v T) *T { return &v }
-
-// The README's seed flows, through the SDK, against a real node: keys
-// made, verified, filtered, paged, changed with merge patches under
-// If-Match, rolled and deleted; a create retried with its idempotency
-// key; the audit log walked.
+// The README's seed flows, through the SDK's services, against a real
+// node: keys made, verified, filtered, paged, changed with merge patches
+// under If-Match, rolled and deleted; a create retried with its
+// idempotency key; refusals as errors; the audit log walked.
 func TestSDKDrivesTheSeedFlows(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs a node")
@@ -76,31 +73,31 @@ func TestSDKDrivesTheSeedFlows(t *testing.T) {
 	url, token := startNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	api, err := keyward.NewAPI(url, token)
+	client, err := keyward.NewClient(url, keyward.WithToken(token))
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	stores, err := api.ListStoresWithResponse(ctx)
-	if err != nil || stores.JSON200 == nil {
-		t.Fatalf("stores: %v %s", err, stores.Body)
+	stores, err := keyward.Collect(client.Stores.List(ctx))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !slices.ContainsFunc(stores.JSON200.Data, func(s keyward.Store) bool { return s.Code == "main" }) {
-		t.Fatalf("the demo has no store main: %+v", stores.JSON200.Data)
+	if !slices.ContainsFunc(stores, func(s *keyward.Store) bool { return s.Code == "main" }) {
+		t.Fatalf("the demo has no store main: %+v", stores)
 	}
 
-	create := func(in keyward.KeyCreate) keyward.Key {
+	create := func(in keyward.KeyCreate) *keyward.Key {
 		t.Helper()
-		res, err := api.CreateKeyWithResponse(ctx, nil, in)
-		if err != nil || res.JSON201 == nil {
-			t.Fatalf("create %s: %v %s", in.Name, err, res.Body)
+		k, err := client.Keys.Create(ctx, in)
+		if err != nil {
+			t.Fatalf("create %s: %v", in.Name, err)
 		}
-		return *res.JSON201
+		return k
 	}
-	secretOf := func(k keyward.Key) string { return *k.Secrets[0].Secret }
+	secretOf := func(k *keyward.Key) string { return *k.Secrets[0].Secret }
 	verify := func(secret, method, store string) *keyward.VerifyResponse {
 		t.Helper()
-		v, err := api.Verify(ctx, secret, method, store)
+		v, err := client.Verify.Method(ctx, secret, method, store)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,13 +105,21 @@ func TestSDKDrivesTheSeedFlows(t *testing.T) {
 	}
 
 	// An integration that reads orders.
-	thq := create(keyward.KeyCreate{Name: "THQ", Description: ptr("TranslatorHQ"), Permissions: &keyward.Permissions{"orders": "read", "customers": "none"}})
+	thq := create(keyward.KeyCreate{Name: "THQ", Description: keyward.String("TranslatorHQ"), Permissions: &keyward.Permissions{"orders": "read", "customers": "none"}})
 	if v := verify(secretOf(thq), "orders.list", "main"); v.Code != "VALID" {
 		t.Errorf("THQ orders.list: %s", v.Code)
 	}
+	// A second key of the same name is refused, as an error.
+	if _, err := client.Keys.Create(ctx, keyward.KeyCreate{Name: "thq"}); !errors.Is(err, keyward.ErrConflict) {
+		t.Errorf("a second THQ: %v, want conflict", err)
+	}
+	var pe *keyward.ProblemError
+	if _, err := client.Keys.Get(ctx, "no-such-key"); !errors.As(err, &pe) || pe.Status != 404 || !keyward.IsCode(err, "not_found") {
+		t.Errorf("an unknown key: %v", err)
+	}
 	// One that lacks write on payments is told which permission is missing.
 	re := create(keyward.KeyCreate{Name: "RE", Permissions: &keyward.Permissions{"orders": "write"}})
-	v, err := api.VerifyHTTP(ctx, secretOf(re), "POST", "/api/v5/payments", "main")
+	v, err := client.Verify.HTTP(ctx, secretOf(re), "POST", "/api/v5/payments", "main")
 	if err != nil || v.Code != "INSUFFICIENT_PERMISSION" || v.Missing == nil || v.Missing.Resource != "payments" || v.Missing.Level != "write" {
 		t.Errorf("RE POST payments: %v %+v", err, v)
 	}
@@ -134,18 +139,18 @@ func TestSDKDrivesTheSeedFlows(t *testing.T) {
 
 	// Filtered and paged: a page of one key at a time, walked to the end.
 	var names []string
-	for k, err := range api.Keys(ctx, &keyward.ListKeysParams{Limit: ptr(keyward.Limit(1))}) {
+	for k, err := range client.Keys.List(ctx, &keyward.ListKeysParams{Limit: keyward.Int(1)}) {
 		if err != nil {
 			t.Fatal(err)
 		}
 		names = append(names, k.Name)
 	}
-	all, err := api.ListKeysWithResponse(ctx, &keyward.ListKeysParams{Limit: ptr(keyward.Limit(500))})
-	if err != nil || all.JSON200 == nil {
+	all, err := keyward.Collect(client.Keys.List(ctx, &keyward.ListKeysParams{Limit: keyward.Int(500)}))
+	if err != nil {
 		t.Fatal(err)
 	}
 	var want []string
-	for _, k := range all.JSON200.Data {
+	for _, k := range all {
 		want = append(want, k.Name)
 	}
 	slices.Sort(names)
@@ -155,7 +160,7 @@ func TestSDKDrivesTheSeedFlows(t *testing.T) {
 	}
 	access := keyward.ListKeysParamsAccess("selected")
 	var onOnline []string
-	for k, err := range api.Keys(ctx, &keyward.ListKeysParams{Enabled: ptr(true), Access: &access, Store: ptr("online")}) {
+	for k, err := range client.Keys.List(ctx, &keyward.ListKeysParams{Enabled: keyward.Bool(true), Access: &access, Store: keyward.String("online")}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,57 +171,59 @@ func TestSDKDrivesTheSeedFlows(t *testing.T) {
 	}
 
 	// Disabled under If-Match, applied at once; a stale ETag changes nothing.
-	got, err := api.GetKeyWithResponse(ctx, thq.Id)
-	if err != nil || got.JSON200 == nil {
-		t.Fatal(err)
+	var tag string
+	if _, err := client.Keys.Get(ctx, thq.Id, keyward.ETagInto(&tag)); err != nil || tag == "" {
+		t.Fatalf("get: %v, ETag %q", err, tag)
 	}
-	tag := got.HTTPResponse.Header.Get("ETag")
-	off, err := api.UpdateKeyWithApplicationMergePatchPlusJSONBodyWithResponse(ctx, thq.Id, &keyward.UpdateKeyParams{IfMatch: &tag}, keyward.KeyUpdate{Enabled: ptr(false)})
-	if err != nil || off.JSON200 == nil || off.JSON200.Enabled {
-		t.Fatalf("disable: %v %s", err, off.Body)
+	off, err := client.Keys.Update(ctx, thq.Id, keyward.KeyUpdate{Enabled: keyward.Bool(false)}, keyward.WithIfMatch(tag))
+	if err != nil || off.Enabled {
+		t.Fatalf("disable: %v", err)
 	}
 	if v := verify(secretOf(thq), "orders.list", "main"); v.Code != "DISABLED" {
 		t.Errorf("a disabled key: %s", v.Code)
 	}
-	stale, err := api.UpdateKeyWithApplicationMergePatchPlusJSONBodyWithResponse(ctx, thq.Id, &keyward.UpdateKeyParams{IfMatch: &tag}, keyward.KeyUpdate{Enabled: ptr(true)})
-	if err != nil || stale.StatusCode() != 412 {
-		t.Errorf("a stale If-Match: %v %d", err, stale.StatusCode())
+	if _, err := client.Keys.Update(ctx, thq.Id, keyward.KeyUpdate{Enabled: keyward.Bool(true)}, keyward.WithIfMatch(tag)); !errors.Is(err, keyward.ErrPreconditionFailed) {
+		t.Errorf("a stale If-Match: %v", err)
 	}
 	// null clears: CPA's allowlist goes, so every method orders:read allows.
-	cleared, err := api.UpdateKeyWithApplicationMergePatchPlusJSONBodyWithResponse(ctx, cpa.Id, nil, keyward.KeyUpdate{Methods: nullable.NewNullNullable[[]string]()})
-	if err != nil || cleared.JSON200 == nil || !cleared.JSON200.Methods.IsNull() {
-		t.Fatalf("methods null: %v %s", err, cleared.Body)
+	cleared, err := client.Keys.Update(ctx, cpa.Id, keyward.KeyUpdate{Methods: keyward.Null[[]string]()})
+	if err != nil || !cleared.Methods.IsNull() {
+		t.Fatalf("methods null: %v", err)
 	}
 	if v := verify(secretOf(cpa), "orders.list", "online"); v.Code != "VALID" {
 		t.Errorf("CPA after its allowlist was removed: %s", v.Code)
 	}
 
 	// A new secret for slot 1, then the key is deleted: its secrets stop.
-	rolled, err := api.RollKeyWithResponse(ctx, re.Id, nil, keyward.KeyRoll{Slot: 1, Grace: ptr("24h")})
-	if err != nil || rolled.JSON200 == nil {
-		t.Fatalf("roll: %v %s", err, rolled.Body)
+	if _, err := client.Keys.Roll(ctx, re.Id, keyward.KeyRoll{Slot: 1, Grace: keyward.String("24h")}); err != nil {
+		t.Fatalf("roll: %v", err)
 	}
-	if del, err := api.DeleteKeyWithResponse(ctx, re.Id, nil); err != nil || del.StatusCode() != 204 {
+	if err := client.Keys.Delete(ctx, re.Id); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
 	if v := verify(secretOf(re), "orders.list", "main"); v.Code != "NOT_FOUND" {
 		t.Errorf("a deleted key: %s", v.Code)
 	}
+	if err := client.Keys.Delete(ctx, re.Id); !errors.Is(err, keyward.ErrNotFound) {
+		t.Errorf("deleted twice: %v", err)
+	}
 
 	// A create retried with its idempotency key creates one key.
-	idem := keyward.IdempotencyKey("seed-flow-retry-1")
-	first, err := api.CreateKeyWithResponse(ctx, &keyward.CreateKeyParams{IdempotencyKey: &idem}, keyward.KeyCreate{Name: "retried"})
-	if err != nil || first.JSON201 == nil {
-		t.Fatalf("create with a key: %v %s", err, first.Body)
+	first, err := client.Keys.Create(ctx, keyward.KeyCreate{Name: "retried"}, keyward.WithIdempotencyKey("seed-flow-retry-1"))
+	if err != nil {
+		t.Fatalf("create with a key: %v", err)
 	}
-	again, err := api.CreateKeyWithResponse(ctx, &keyward.CreateKeyParams{IdempotencyKey: &idem}, keyward.KeyCreate{Name: "retried"})
-	if err != nil || again.JSON201 == nil || again.JSON201.Id != first.JSON201.Id || secretOf(*again.JSON201) != secretOf(*first.JSON201) {
-		t.Fatalf("the retry: %v %s", err, again.Body)
+	again, err := client.Keys.Create(ctx, keyward.KeyCreate{Name: "retried"}, keyward.WithIdempotencyKey("seed-flow-retry-1"))
+	if err != nil || again.Id != first.Id || secretOf(again) != secretOf(first) {
+		t.Fatalf("the retry: %v", err)
+	}
+	if _, err := client.Keys.Create(ctx, keyward.KeyCreate{Name: "other"}, keyward.WithIdempotencyKey("seed-flow-retry-1")); !errors.Is(err, keyward.ErrIdempotencyKeyReused) {
+		t.Errorf("the key with another body: %v", err)
 	}
 
 	// Who did what: the audit log walked two entries at a time.
 	n := 0
-	for _, err := range api.Audit(ctx, 2) {
+	for _, err := range client.Audit.List(ctx, &keyward.ListAuditParams{Limit: keyward.Int(2)}) {
 		if err != nil {
 			t.Fatal(err)
 		}
