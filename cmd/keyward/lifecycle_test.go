@@ -57,7 +57,13 @@ func TestEachListenerHasItsHealth(t *testing.T) {
 // readiness fails first, the load balancer stops sending, and the
 // listeners close only after the delay.
 func TestShutdownUnderLoadFailsNoRequest(t *testing.T) {
-	n := startNode(t, "--demo", "--data", t.TempDir(), "--shutdown-delay", "600ms")
+	for _, e := range storetest.Engines {
+		t.Run(string(e), func(t *testing.T) { shutdownUnderLoad(t, dbArgs(t, e)) })
+	}
+}
+
+func shutdownUnderLoad(t *testing.T, db []string) {
+	n := startNode(t, append([]string{"--demo", "--shutdown-delay", "600ms"}, db...)...)
 	tok := n.adminToken()
 	_, secret := createKey(t, n, tok, "Load")
 	gw := "http://" + n.m.gatewayListener.Addr().String()
