@@ -787,7 +787,8 @@ func hasPrefixHeader(name, lowerPrefix string) bool {
 }
 
 // equalHeader compares a header name with a lower-case name, ignoring case
-// and treating "_" as "-".
+// and treating "_" and "." as "-": CGI-style servers read "-" as "_", and
+// PHP reads "." as "_" too.
 func equalHeader(name, lower string) bool {
 	if len(name) != len(lower) {
 		return false
@@ -797,7 +798,7 @@ func equalHeader(name, lower string) bool {
 		switch {
 		case 'A' <= c && c <= 'Z':
 			c += 'a' - 'A'
-		case c == '_':
+		case c == '_' || c == '.':
 			c = '-'
 		}
 		if c != lower[i] {
