@@ -258,6 +258,8 @@ func TestGatewayTricks(t *testing.T) {
 			{name: "store header twice", method: "PUT", target: "/api/v5/inventory/SKU-1", header: http.Header{"X-Store": {"online", "main"}}, body: `{"quantity": 1}`, want: same(400), code: keyward.CodeStoreAmbiguous},
 			{name: "store header listed", method: "PUT", target: "/api/v5/inventory/SKU-1", header: http.Header{"X-Store": {"online, main"}}, body: `{"quantity": 1}`, want: same(400), code: keyward.CodeStoreAmbiguous},
 			{name: "store header with underscore too", method: "PUT", target: "/api/v5/inventory/SKU-1", header: http.Header{"X-Store": {"online"}, "X_store": {"main"}}, body: `{"quantity": 1}`, want: same(400), code: keyward.CodeStoreAmbiguous},
+			{name: "store header with a dot too", method: "PUT", target: "/api/v5/inventory/SKU-1", header: http.Header{"X-Store": {"online"}, "X.Store": {"main"}}, body: `{"quantity": 1}`, want: same(400), code: keyward.CodeStoreAmbiguous},
+			{name: "store header with a dot on a query method", method: "GET", target: "/api/v5/orders?store=online", header: http.Header{"X.Store": {"main"}}, want: same(400), code: keyward.CodeStoreAmbiguous},
 			{name: "store header dropped by Connection", method: "PUT", target: "/api/v5/inventory/SKU-1", header: http.Header{"X-Store": {"online"}, "Connection": {"X-Store"}}, body: `{"quantity": 1}`, want: same(400), code: keyward.CodeStoreAmbiguous},
 			{name: "store of another tenant", method: "GET", target: "/api/v5/orders?store=" + other, want: ok(403, 403, 403), code: ""},
 			{name: "store that does not exist", method: "GET", target: "/api/v5/orders?store=nowhere", want: ok(403, 403, 403), code: ""},

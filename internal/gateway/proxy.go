@@ -794,18 +794,22 @@ func equalHeader(name, lower string) bool {
 		return false
 	}
 	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case 'A' <= c && c <= 'Z':
-			c += 'a' - 'A'
-		case c == '_' || c == '.':
-			c = '-'
-		}
-		if c != lower[i] {
+		if foldHeaderByte(name[i]) != lower[i] {
 			return false
 		}
 	}
 	return true
+}
+
+// foldHeaderByte is a byte of a header name as equalHeader reads it.
+func foldHeaderByte(c byte) byte {
+	switch {
+	case 'A' <= c && c <= 'Z':
+		return c + 'a' - 'A'
+	case c == '_' || c == '.':
+		return '-'
+	}
+	return c
 }
 
 func storesValue(c *replica.Credential) string {

@@ -303,32 +303,18 @@ func storeElsewhere(cat *catalog.Catalog, m *catalog.Method, store, rawQuery str
 	return nil
 }
 
-// sameHeaderName compares two header names ignoring case and treating "_"
-// as "-", without allocating.
+// sameHeaderName compares two header names as equalHeader does, without
+// allocating.
 func sameHeaderName(a, b string) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if x == '_' {
-			x = '-'
-		}
-		if y == '_' {
-			y = '-'
-		}
-		if x != y && lowerASCII(x) != lowerASCII(y) {
+		if foldHeaderByte(a[i]) != foldHeaderByte(b[i]) {
 			return false
 		}
 	}
 	return true
-}
-
-func lowerASCII(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
 }
 
 // queryHas reports whether a raw query has the parameter name, with or
