@@ -29,9 +29,9 @@ var keptHeaders = []string{"Content-Type", "ETag", "Location", "Cache-Control"}
 var rerun = map[string]bool{"POST /api/v1/connections/{id}/reveal": true}
 
 // serve runs a route's handler. A POST of an authenticated route sent
-// with an Idempotency-Key runs once per key: the same key, route and body
+// with an Idempotency-Key runs once per key: the same key, route, query and body
 // within 24 hours get the first answer again (secrets included, kept
-// sealed in the meantime); the same key with another body or route is
+// sealed in the meantime); the same key with another body, query or route is
 // refused with 422; a retry while the first request runs gets 409. Keys
 // are the caller's own, per route and credential, and a retry is
 // answered only after adapt has authorized its caller for the route as it
@@ -65,7 +65,8 @@ func (a *API) idempotent(rt Route, key string, w http.ResponseWriter, r *http.Re
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	route := rt.Method + " " + rt.Path
 	h := sha256.New()
-	io.WriteString(h, r.Method+" "+r.URL.Path+"\n")
+	// The query is part of the request (a merchant Auth Key's ?grace=).
+	io.WriteString(h, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery+"\n")
 	h.Write(body)
 	first, err := a.svc.BeginIdempotent(r.Context(), key, route, hex.EncodeToString(h.Sum(nil)))
 	if err != nil {

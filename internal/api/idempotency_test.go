@@ -248,3 +248,31 @@ func TestRevealSecretIsNeverAnsweredFromAKeptAnswer(t *testing.T) {
 		}
 	})
 }
+
+// The query is part of the request an Idempotency-Key stands for: a retry
+// asking for another grace on a regenerated merchant Auth Key is another
+// request, refused with 422, not answered with the first one's outcome
+// (which stopped the old key at once).
+func TestIdempotencyKeyWithAnotherQueryIsRefused(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		code, m := e.do(e.admin, "POST", "/api/v1/merchants", map[string]any{"name": "Acme"})
+		if code != 201 {
+			t.Fatalf("create merchant: %d %v", code, m)
+		}
+		users := "/api/v1/merchants/" + m["id"].(string) + "/users"
+		code, u := e.do(e.admin, "POST", users, map[string]any{"email": "ops@acme.test", "level": 2, "api_access": true})
+		if code != 201 {
+			t.Fatalf("create merchant user: %d %v", code, u)
+		}
+		regen := users + "/" + u["id"].(string) + "/auth-key"
+		idem := map[string]string{"Idempotency-Key": "regen-1"}
+		if code, _, p := e.send(e.admin, "POST", regen, "", idem); code != 200 || p["previous_auth_key_expires_at"] != nil {
+			t.Fatalf("regenerate without grace: %d %v", code, p)
+		}
+		code, h, p := e.send(e.admin, "POST", regen+"?grace=48h", "", idem)
+		if code != 422 || p["code"] != "idempotency_key_reused" {
+			t.Errorf("a retry with another grace: %d %v (replayed %q), want 422 idempotency_key_reused", code, p, h.Get("Idempotent-Replayed"))
+		}
+	})
+}

@@ -347,7 +347,7 @@ func (a *Authz) merchantRule(res *replica.Result, rt *route, rawQuery, method st
 }
 
 // clientIdentityHeader returns the name of an X-Keyward-* header (in any
-// case, "_" for "-") of the client's request, or "". Forward-auth refuses
+// case, "_" or "." for "-") of the client's request, or "". Forward-auth refuses
 // such requests rather than relying on each proxy's configuration to
 // remove every name with the prefix, which nginx, for one, cannot.
 func clientIdentityHeader(h http.Header) string {

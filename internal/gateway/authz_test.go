@@ -152,6 +152,7 @@ func TestAuthzAnswersAsTheGateway(t *testing.T) {
 			{"store twice", "GET", "/api/v5/orders/statuses?store=online&store=main", map[string]string{"X-API-Key": key(cpa)}, 400, "STORE_AMBIGUOUS"},
 			{"path parameter", "GET", "/api/v5/orders;jsessionid=1/statuses?store=online", map[string]string{"X-API-Key": key(cpa)}, 400, "INVALID_REQUEST"},
 			{"method override", "POST", "/api/v5/orders?store=main", map[string]string{"X-API-Key": key(re), "X-HTTP-Method-Override": "DELETE"}, 400, "INVALID_REQUEST"},
+			{"path override", "GET", "/api/v5/orders/statuses?store=online", map[string]string{"X-API-Key": key(cpa), "X-Original-URL": "/api/v5/payments?store=main"}, 400, "INVALID_REQUEST"},
 			{"key in the query", "GET", "/api/v5/orders?store=main&apiKey=" + key(re), nil, 400, "INVALID_REQUEST"},
 			{"unknown route", "GET", "/api/v5/nothing-here", map[string]string{"X-API-Key": key(re)}, 404, "UNKNOWN_METHOD"},
 		}

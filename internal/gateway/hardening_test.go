@@ -243,6 +243,10 @@ func TestGatewayTricks(t *testing.T) {
 			{name: "dot-dot hidden by a path parameter", method: "GET", target: "/api/v5/orders/..;/payments?store=online", want: same(400), code: keyward.CodeInvalidRequest},
 			{name: "method override header", method: "POST", target: "/api/v5/orders?store=online", header: http.Header{"X-Http-Method-Override": {"DELETE"}}, body: `{}`, want: same(400), code: keyward.CodeInvalidRequest},
 			{name: "method override, underscore header", method: "GET", target: "/api/v5/orders?store=online", header: http.Header{"X_http_method": {"DELETE"}}, want: same(400), code: keyward.CodeInvalidRequest},
+			// IIS's URL Rewrite and frameworks on it (and Symfony, Zend
+			// before 2018) route by these headers instead of the path.
+			{name: "path override header", method: "GET", target: "/api/v5/orders?store=online", header: http.Header{"X-Original-Url": {"/api/v5/payments?store=main"}}, want: same(400), code: keyward.CodeInvalidRequest},
+			{name: "path override, rewrite header", method: "GET", target: "/api/v5/orders?store=online", header: http.Header{"X_rewrite_url": {"/api/v5/payments?store=main"}}, want: same(400), code: keyward.CodeInvalidRequest},
 			{name: "method override in the query", method: "POST", target: "/api/v5/orders?store=online&_method=DELETE", body: `{}`, want: same(400), code: keyward.CodeInvalidRequest},
 			{name: "method override in a form body", method: "POST", target: "/api/v5/orders?store=online", header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, body: "_method=DELETE", want: ok(400, 400, 403), code: keyward.CodeInvalidRequest},
 			{name: "store twice", method: "GET", target: "/api/v5/orders?store=online&store=main", want: same(400), code: keyward.CodeStoreAmbiguous},
@@ -254,6 +258,8 @@ func TestGatewayTricks(t *testing.T) {
 			{name: "store header twice", method: "PUT", target: "/api/v5/inventory/SKU-1", header: http.Header{"X-Store": {"online", "main"}}, body: `{"quantity": 1}`, want: same(400), code: keyward.CodeStoreAmbiguous},
 			{name: "store header listed", method: "PUT", target: "/api/v5/inventory/SKU-1", header: http.Header{"X-Store": {"online, main"}}, body: `{"quantity": 1}`, want: same(400), code: keyward.CodeStoreAmbiguous},
 			{name: "store header with underscore too", method: "PUT", target: "/api/v5/inventory/SKU-1", header: http.Header{"X-Store": {"online"}, "X_store": {"main"}}, body: `{"quantity": 1}`, want: same(400), code: keyward.CodeStoreAmbiguous},
+			{name: "store header with a dot too", method: "PUT", target: "/api/v5/inventory/SKU-1", header: http.Header{"X-Store": {"online"}, "X.Store": {"main"}}, body: `{"quantity": 1}`, want: same(400), code: keyward.CodeStoreAmbiguous},
+			{name: "store header with a dot on a query method", method: "GET", target: "/api/v5/orders?store=online", header: http.Header{"X.Store": {"main"}}, want: same(400), code: keyward.CodeStoreAmbiguous},
 			{name: "store header dropped by Connection", method: "PUT", target: "/api/v5/inventory/SKU-1", header: http.Header{"X-Store": {"online"}, "Connection": {"X-Store"}}, body: `{"quantity": 1}`, want: same(400), code: keyward.CodeStoreAmbiguous},
 			{name: "store of another tenant", method: "GET", target: "/api/v5/orders?store=" + other, want: ok(403, 403, 403), code: ""},
 			{name: "store that does not exist", method: "GET", target: "/api/v5/orders?store=nowhere", want: ok(403, 403, 403), code: ""},

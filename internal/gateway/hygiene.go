@@ -8,8 +8,8 @@ import (
 	"github.com/keyward/keyward/internal/secret"
 )
 
-// Header names compared ignoring case and treating "_" as "-", as
-// CGI-style servers read them.
+// Header names compared ignoring case and treating "_" and "." as "-", as
+// CGI-style servers and PHP read them.
 const (
 	lowerAPIKey    = "x-api-key"
 	lowerAuthKey   = "x-auth-key"

@@ -787,24 +787,29 @@ func hasPrefixHeader(name, lowerPrefix string) bool {
 }
 
 // equalHeader compares a header name with a lower-case name, ignoring case
-// and treating "_" as "-".
+// and treating "_" and "." as "-": CGI-style servers read "-" as "_", and
+// PHP reads "." as "_" too.
 func equalHeader(name, lower string) bool {
 	if len(name) != len(lower) {
 		return false
 	}
 	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case 'A' <= c && c <= 'Z':
-			c += 'a' - 'A'
-		case c == '_':
-			c = '-'
-		}
-		if c != lower[i] {
+		if foldHeaderByte(name[i]) != lower[i] {
 			return false
 		}
 	}
 	return true
+}
+
+// foldHeaderByte is a byte of a header name as equalHeader reads it.
+func foldHeaderByte(c byte) byte {
+	switch {
+	case 'A' <= c && c <= 'Z':
+		return c + 'a' - 'A'
+	case c == '_' || c == '.':
+		return '-'
+	}
+	return c
 }
 
 func storesValue(c *replica.Credential) string {

@@ -273,6 +273,8 @@ func TestProxyIdentityHeaders(t *testing.T) {
 			}},
 			{name: "lower case", set: func(h http.Header) { h["x-keyward-tenant"] = []string{"evil"} }},
 			{name: "underscores", set: func(h http.Header) { h["X_Keyward_Stores"] = []string{"*"} }},
+			// PHP reads "." in a header name as "_", so as X-Keyward-Role.
+			{name: "dots", set: func(h http.Header) { h["X-Keyward.Role"] = []string{"admin"}; h["X.Keyward.Stores"] = []string{"*"} }},
 			{name: "unknown X-Keyward header", set: func(h http.Header) { h.Set("X-Keyward-Admin", "true") }},
 			{name: "second API key", set: func(h http.Header) { h.Add("X-API-Key", "kwk_other") }},
 			{name: "keyward bearer beside the header", set: func(h http.Header) { h.Set("Authorization", "Bearer kwk_"+strings.Repeat("B", 49)) }},
@@ -292,7 +294,7 @@ func TestProxyIdentityHeaders(t *testing.T) {
 					if hasPrefixHeader(name, identityPrefix) && len(vals) != 1 {
 						t.Errorf("%s: %q", name, vals)
 					}
-					if strings.Contains(strings.Join(vals, ","), "evil") || name == "X-Keyward-Admin" || strings.Contains(name, "_") {
+					if strings.Contains(strings.Join(vals, ","), "evil") || name == "X-Keyward-Admin" || strings.ContainsAny(name, "_.") {
 						t.Errorf("spoofed %s: %q reached the upstream", name, vals)
 					}
 				}

@@ -48,6 +48,14 @@ var overrideHeaders = [...]string{"x-http-method-override", "x-http-method", "x-
 // method a POST stands for.
 const overrideParam = "_method"
 
+// Path-override headers, in lower case: IIS's URL Rewrite and frameworks
+// running on it (Symfony and Zend did, before 2018) route a request by
+// them instead of its path, so the upstream would act on a path keyward
+// never matched.
+var pathOverrideHeaders = [...]string{"x-original-url", "x-rewrite-url"}
+
+var errPathOverride = invalidRequest("Path overrides (X-Original-URL, X-Rewrite-URL) are not accepted: some servers route by them instead of the request's path; send the request to the path itself.")
+
 var (
 	errPathForm = invalidRequest("The path is not in canonical form: send it without empty, \".\" or \"..\" segments, backslashes, encoded slashes or percent signs, or control characters.")
 	errPathArgs = invalidRequest("Path parameters (\";name=value\" in a path segment) are not accepted: servers read them differently.")
@@ -83,6 +91,13 @@ func readRoute(cat *catalog.Catalog, method string, u *url.URL, h http.Header) (
 	method, ref = overriddenMethod(method, u.RawQuery, h, opts.MethodOverride)
 	if ref != nil {
 		return rt, false, ref
+	}
+	for name := range h {
+		for _, o := range pathOverrideHeaders {
+			if equalHeader(name, o) {
+				return rt, false, errPathOverride
+			}
+		}
 	}
 	m, params, found := cat.Match(method, path)
 	if !found && method == http.MethodHead {
@@ -288,32 +303,18 @@ func storeElsewhere(cat *catalog.Catalog, m *catalog.Method, store, rawQuery str
 	return nil
 }
 
-// sameHeaderName compares two header names ignoring case and treating "_"
-// as "-", without allocating.
+// sameHeaderName compares two header names as equalHeader does, without
+// allocating.
 func sameHeaderName(a, b string) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if x == '_' {
-			x = '-'
-		}
-		if y == '_' {
-			y = '-'
-		}
-		if x != y && lowerASCII(x) != lowerASCII(y) {
+		if foldHeaderByte(a[i]) != foldHeaderByte(b[i]) {
 			return false
 		}
 	}
 	return true
-}
-
-func lowerASCII(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
 }
 
 // queryHas reports whether a raw query has the parameter name, with or
