@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"net/http"
 	"net/url"
 	"slices"
@@ -127,7 +128,8 @@ func decodings(s string) []string {
 // does not depend on what precedes or follows s, for each of the three
 // places s can start at in a longer encoded text.
 func encodings(s string) []string {
-	out := []string{s, inUTF16(s, false), inUTF16(s, true)}
+	// Hex, as a debugging dump of the request would show it.
+	out := []string{s, inUTF16(s, false), inUTF16(s, true), hex.EncodeToString([]byte(s))}
 	for _, e := range b64s {
 		out = append(out, e.EncodeToString([]byte(s)))
 	}
@@ -216,7 +218,7 @@ func (v view) start(i int) int {
 // and with '+' read as a space, as form encoding writes a space.
 func views(b []byte) []view {
 	vs := []view{{text: lowerASCII(b)}}
-	if !bytes.ContainsAny(b, "%\\&+\r\n") {
+	if !bytes.ContainsAny(b, "%\\&+=\r\n") {
 		return vs
 	}
 	for _, plus := range []bool{false, true} {
@@ -235,8 +237,9 @@ func views(b []byte) []view {
 	return vs
 }
 
-// unescape decodes one layer of percent-encoding, JSON and JavaScript
-// escapes and HTML character references in v, and drops line breaks.
+// unescape decodes one layer of percent-encoding, quoted-printable, JSON
+// and JavaScript escapes and HTML character references in v, and drops
+// line breaks.
 func unescape(v view, plus bool) (view, bool) {
 	t := v.text
 	w := view{text: make([]byte, 0, len(t)), from: make([]int, 0, len(t)+1)}
@@ -280,6 +283,12 @@ func escapeAt(s []byte, plus bool) (int, []byte) {
 	case s[0] == '+' && plus:
 		return 1, []byte{' '}
 	case s[0] == '%' && len(s) >= 3:
+		if c, ok := hex(s[1:3]); ok {
+			return 3, []byte{byte(c)}
+		}
+	case s[0] == '=' && len(s) >= 3:
+		// Quoted-printable. A literal value after "=" (a query's) is
+		// still found in the view as written.
 		if c, ok := hex(s[1:3]); ok {
 			return 3, []byte{byte(c)}
 		}

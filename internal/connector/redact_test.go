@@ -2,7 +2,9 @@ package connector
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"html"
 	"net/http"
 	"net/url"
@@ -49,6 +51,9 @@ func TestRedactorBlanksEveryFormSent(t *testing.T) {
 		"base64 in MIME lines":    wrap(base64.StdEncoding.EncodeToString([]byte("Authorization: Basic "+basic)), 16),
 		"UTF-16LE":                ascii16(ck, false),
 		"UTF-16BE":                ascii16(cs, true),
+		"hex":                     hex.EncodeToString([]byte(cs)),
+		"upper-case hex":          strings.ToUpper(hex.EncodeToString([]byte("Basic " + basic))),
+		"quoted-printable":        quotedPrintable(ck),
 		"query-escaped":           url.QueryEscape(ck),
 		"path-escaped":            url.PathEscape(ck),
 		"lower-case hex":          strings.ToLower(url.QueryEscape(ck)),
@@ -105,4 +110,13 @@ func wrap(s string, n int) string {
 		s = s[n:]
 	}
 	return b.String() + s
+}
+
+// quotedPrintable writes every byte of s as quoted-printable's =XX.
+func quotedPrintable(s string) string {
+	var b strings.Builder
+	for _, c := range []byte(s) {
+		fmt.Fprintf(&b, "=%02X", c)
+	}
+	return b.String()
 }
