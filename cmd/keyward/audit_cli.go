@@ -79,8 +79,8 @@ func (c *cli) witness() *auditchain.FileWitness {
 // tenant's system, or the operator's for every tenant.
 func openAudit(ctx context.Context, c *cli, args []string) (context.Context, *service.Service, error) {
 	c.cfg.masterKeyFlag(c.fs)
-	if err := c.fs.Parse(args); err != nil {
-		return nil, nil, errUsage
+	if err := parseFlags(c.fs, args); err != nil {
+		return nil, nil, err
 	}
 	if c.fs.NArg() > 0 {
 		return nil, nil, fmt.Errorf("unexpected argument %q", c.fs.Arg(0))

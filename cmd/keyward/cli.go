@@ -60,8 +60,8 @@ func (c *cli) open(ctx context.Context, args []string, required ...string) error
 
 // parse parses args and checks required flags and the settings.
 func (c *cli) parse(args []string, required ...string) error {
-	if err := c.fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(c.fs, args); err != nil {
+		return err
 	}
 	if c.fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q; flags go before nothing else", c.fs.Arg(0))

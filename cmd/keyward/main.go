@@ -125,6 +125,10 @@ Run "keyward COMMAND -h" for a command's flags.
 // is printed to stdout and is not an error; a command given wrongly is.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	err := dispatch(ctx, args, stdout, stderr)
+	if ue := (*usageError)(nil); errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "keyward: %s\n\n%s", ue.msg, ue.usage)
+		return err
+	}
 	if errors.Is(err, errUsage) && slices.ContainsFunc(args, isHelpFlag) {
 		// The flag set has printed the command's flags on -h.
 		return nil
@@ -161,6 +165,9 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return errUsage
 		}
 		return nil
+	}
+	if err := checkCommand(args); err != nil {
+		return err
 	}
 	switch args[0] {
 	case "serve":
@@ -310,8 +317,8 @@ func NewMain(out io.Writer) *Main { return &Main{Out: out} }
 func (m *Main) Parse(args []string) error {
 	fs := newFlagSet("serve", m.Out)
 	m.Config.serveFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	return m.Config.finish()
 }
