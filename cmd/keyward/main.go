@@ -118,6 +118,7 @@ Usage:
 Every command takes --data DIR or --database postgres://… (env KEYWARD_DATABASE_URL).
 Secrets kept at rest are sealed with the master key, KEYWARD_MASTER_KEY (or _FILE):
 32 bytes as hex or base64, or a keyring id1:key,id2:key whose first key seals.
+Without one, commands use the key "serve --demo" generated into --data, if there is one.
 Run "keyward COMMAND -h" for a command's flags.
 `
 
@@ -332,7 +333,7 @@ const demoMasterKeyFile = "master.key"
 // a key kept beside the data protects nothing if both are copied.
 func (m *Main) demoMasterKey() (*seal.Keyring, error) {
 	path := filepath.Join(m.Config.DataDir, demoMasterKeyFile)
-	b, err := os.ReadFile(path)
+	kr, err := readDemoKey(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
 			return nil, err
@@ -341,8 +342,8 @@ func (m *Main) demoMasterKey() (*seal.Keyring, error) {
 		if err != nil {
 			return nil, fmt.Errorf("demo master key: %w", err)
 		}
-		b = []byte(seal.GenerateKey() + "\n")
-		if _, err := f.Write(b); err != nil {
+		key := seal.GenerateKey()
+		if _, err := f.Write([]byte(key + "\n")); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("demo master key: %w", err)
 		}
@@ -352,7 +353,16 @@ func (m *Main) demoMasterKey() (*seal.Keyring, error) {
 		fmt.Fprintf(m.Out, "WARNING: no master key set; generated one into %s for this demo. "+
 			"Outside a demo, set KEYWARD_MASTER_KEY or KEYWARD_MASTER_KEY_FILE and keep the key away from the data; "+
 			"losing it loses every sealed secret.\n", path)
-	} else if err != nil {
+		return seal.ParseKeyring(key)
+	}
+	return kr, err
+}
+
+// readDemoKey reads the master key a demo node generated into path; the
+// error wraps fs.ErrNotExist when there is none.
+func readDemoKey(path string) (*seal.Keyring, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
 		return nil, fmt.Errorf("demo master key: %w", err)
 	}
 	kr, err := seal.ParseKeyring(strings.TrimSpace(string(b)))
