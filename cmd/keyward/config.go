@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -405,13 +406,10 @@ func (c *Config) finishFront() []error {
 		errs = append(errs, fmt.Errorf("--trusted-proxies: %v", err))
 	}
 	c.TrustedProxies = ps
-	if c.PublicURL != "" {
-		u, err := url.Parse(c.PublicURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-			errs = append(errs, fmt.Errorf("--public-url %q: use an http:// or https:// address such as https://keys.example.com, without a query", c.PublicURL))
-		} else {
-			c.PublicURL = strings.TrimRight(u.Scheme+"://"+u.Host+u.Path, "/")
-		}
+	if u, err := checkPublicURL(c.PublicURL); err != nil {
+		errs = append(errs, err)
+	} else {
+		c.PublicURL = u
 	}
 	switch {
 	case c.TLSCert == "" && c.TLSKey == "":
@@ -426,6 +424,38 @@ func (c *Config) finishFront() []error {
 		}
 	}
 	return errs
+}
+
+// checkPublicURL checks --public-url and returns it without a trailing
+// slash; "" stays "".
+func checkPublicURL(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("--public-url %q: use an http:// or https:// address such as https://keys.example.com, without a query", s)
+	}
+	return strings.TrimRight(u.Scheme+"://"+u.Host+u.Path, "/"), nil
+}
+
+// linkBase is the address links keyward prints or builds point at:
+// publicURL when set, or else the address serve listens on, an
+// unspecified host (":8080", "0.0.0.0:8080") read as this machine.
+func linkBase(publicURL string, https bool, addr string) string {
+	if publicURL != "" {
+		return publicURL
+	}
+	scheme := "http"
+	if https {
+		scheme = "https"
+	}
+	if host, port, err := net.SplitHostPort(addr); err == nil {
+		if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+			addr = net.JoinHostPort("localhost", port)
+		}
+	}
+	return scheme + "://" + addr
 }
 
 // HTTPS reports whether users reach keyward over HTTPS: it serves TLS

@@ -84,7 +84,7 @@ Usage:
   keyward user create --tenant D --email E --profile P [--name N]
   keyward token create --tenant D --user E [--name N]
   keyward user reset-password --tenant D --email E
-  keyward tenant admin --tenant D --email E [--name N] [--url URL]
+  keyward tenant admin --tenant D --email E [--name N] [--public-url URL | --addr HOST:PORT]
   keyward operator rotate-token
   keyward secrets rotate [--data DIR | --database URL] [--batch N]   (KEYWARD_MASTER_KEY=new:<key>,old:<key>)
   keyward identity keys [--json]   (the keys signing identity headers; --json prints their secrets)
@@ -561,17 +561,11 @@ func (m *Main) Handler() http.Handler {
 // PublicURL is the address users reach keyward at, for links keyward
 // prints or builds: --public-url, or else the listener's own address.
 func (m *Main) PublicURL() string {
-	if m.Config.PublicURL != "" {
-		return m.Config.PublicURL
+	addr := m.Config.Addr
+	if m.Listener != nil {
+		addr = m.Listener.Addr().String()
 	}
-	scheme := "http"
-	if m.Config.Certificate != nil {
-		scheme = "https"
-	}
-	if m.Listener == nil {
-		return scheme + "://" + m.Config.Addr
-	}
-	return scheme + "://" + m.Listener.Addr().String()
+	return linkBase(m.Config.PublicURL, m.Config.Certificate != nil, addr)
 }
 
 // Serve serves until ctx ends, then shuts down as shutdown describes.
