@@ -63,11 +63,7 @@ func TestTenantAdminLinkPointsAtTheNode(t *testing.T) {
 	addr := keywardtest.FreeAddr(t)
 	t.Setenv("KEYWARD_PUBLIC_URL", "")
 	t.Setenv("KEYWARD_ADDR", addr)
-	cli := func(args ...string) (string, error) {
-		var out bytes.Buffer
-		err := run(context.Background(), append(args, "--data", dir), &out, &out)
-		return out.String(), err
-	}
+	cli := func(args ...string) (string, error) { return cliRun(t, append(args, "--data", dir)...) }
 	if out, err := cli("tenant", "create", "--domain", "shop"); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
