@@ -45,7 +45,7 @@ func runAccountCLI(ctx context.Context, cmd string, args []string, out io.Writer
 		if err := c.open(ctx, args, "email"); err != nil {
 			return true, err
 		}
-		base, err := checkPublicURL(*publicURL)
+		base, err := checkPublicURL("--public-url", *publicURL)
 		if err != nil {
 			return true, err
 		}

@@ -510,12 +510,16 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		scheme = "https"
 	}
 	m.Listener = ln
-	m.server = newServer(m.Handler(), m.Config.ReadTimeout)
 	fmt.Fprintf(m.Out, "keyward listening on %s://%s (database: %s); back office at %s/signin\n", scheme, ln.Addr(), db.Engine(), m.PublicURL())
 	if err := m.openConnectorProxy(fctx); err != nil {
 		return err
 	}
-	return m.openGateway()
+	if err := m.openGateway(); err != nil {
+		return err
+	}
+	// After the gateway, whose address the back office shows.
+	m.server = newServer(m.Handler(), m.Config.ReadTimeout)
+	return nil
 }
 
 // newServer returns the HTTP server of one listener. A client has
@@ -548,7 +552,7 @@ func (m *Main) Handler() http.Handler {
 	admin.Register(mux)
 	mux.Handle("POST /v1/verify", &gateway.Verifier{Replica: m.Replica, Limiter: m.Limiter, Observer: m.obs.observer})
 	mux.Handle("POST /v1/events", m.eventsHandler())
-	web.New(m.Service).Register(mux)
+	web.New(m.Service, web.WithGatewayURL(m.GatewayURL())).Register(mux)
 	mux.Handle("/", admin.Fallback())
 	front := httpx.Front{TrustedProxies: m.Config.TrustedProxies, HTTPS: m.Config.HTTPS(), PublicURL: m.Config.PublicURL}
 	var observe func(string, int, time.Duration)
@@ -566,6 +570,16 @@ func (m *Main) PublicURL() string {
 		addr = m.Listener.Addr().String()
 	}
 	return linkBase(m.Config.PublicURL, m.Config.Certificate != nil, addr)
+}
+
+// GatewayURL is the address clients send API requests to:
+// --gateway-public-url, or else the gateway's listener; "" when this node
+// runs no gateway and none is set.
+func (m *Main) GatewayURL() string {
+	if m.Config.GatewayPublicURL != "" || m.gatewayListener == nil {
+		return m.Config.GatewayPublicURL
+	}
+	return linkBase("", false, m.gatewayListener.Addr().String())
 }
 
 // Serve serves until ctx ends, then shuts down as shutdown describes.
