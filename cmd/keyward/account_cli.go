@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/keyward/keyward/internal/api"
@@ -38,10 +37,19 @@ func runAccountCLI(ctx context.Context, cmd string, args []string, out io.Writer
 		defer c.close()
 		email := c.fs.String("email", "", "the administrator's e-mail (required)")
 		name := c.fs.String("name", "", "display name")
-		base := c.fs.String("url", envOr("PUBLIC_URL", "http://127.0.0.1:8080"), "the address users reach keyward at, for the link (env KEYWARD_PUBLIC_URL)")
+		// The link points where serve would be reached with the same
+		// settings: its --public-url, or else its --addr.
+		publicURL := c.fs.String("public-url", envOr("PUBLIC_URL", ""), "the address users reach keyward at, as serve's --public-url, for the link (env KEYWARD_PUBLIC_URL)")
+		c.fs.StringVar(publicURL, "url", *publicURL, "the same as --public-url")
+		addr := c.fs.String("addr", envOr("ADDR", "127.0.0.1:8080"), "the address serve listens on, for the link when there is no --public-url (env KEYWARD_ADDR)")
 		if err := c.open(ctx, args, "email"); err != nil {
 			return true, err
 		}
+		base, err := checkPublicURL("--public-url", *publicURL)
+		if err != nil {
+			return true, err
+		}
+		base = linkBase(base, envOr("TLS_CERT", "") != "", *addr)
 		ta, err := c.svc.CreateTenantAdmin(asOperator(ctx), c.tenant, service.TenantAdminCreate{Email: *email, Name: *name})
 		if err != nil {
 			return true, err
@@ -51,7 +59,7 @@ func runAccountCLI(ctx context.Context, cmd string, args []string, out io.Writer
 			what = ta.User.Email + " already exists in " + c.tenant + "; a new sign-in link replaces any earlier one"
 		}
 		fmt.Fprintf(out, "%s\nsign-in link (shown once; works once, until %s; it leads to setting a password):\n  %s%s%s\n",
-			what, ta.ExpiresAt.Format(time.RFC3339), strings.TrimRight(*base, "/"), api.SignInLinkPath, ta.Link)
+			what, ta.ExpiresAt.Format(time.RFC3339), base, api.SignInLinkPath, ta.Link)
 	case "operator rotate-token":
 		c := newCLI(cmd, out, false)
 		defer c.close()

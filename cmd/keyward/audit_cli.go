@@ -19,14 +19,14 @@ import (
 
 // runAuditCLI runs the audit log's commands (verify, export, checkpoint)
 // and the second-factor resets. It reports false for other commands.
-func runAuditCLI(ctx context.Context, cmd string, args []string, out io.Writer) (bool, error) {
+func runAuditCLI(ctx context.Context, cmd string, args []string, out, errOut io.Writer) (bool, error) {
 	switch cmd {
 	case "audit verify":
-		return true, cliAuditVerify(ctx, args, out)
+		return true, cliAuditVerify(ctx, args, out, errOut)
 	case "audit export":
-		return true, cliAuditExport(ctx, args, out)
+		return true, cliAuditExport(ctx, args, out, errOut)
 	case "audit checkpoint":
-		return true, cliAuditCheckpoint(ctx, args, out)
+		return true, cliAuditCheckpoint(ctx, args, out, errOut)
 	case "user reset-totp":
 		c := newCLI(cmd, out, true)
 		defer c.close()
@@ -77,15 +77,18 @@ func (c *cli) witness() *auditchain.FileWitness {
 // openAudit opens the database with the master keyring, which checks and
 // signs checkpoints, and the node's audit witness, and returns the context to act in: the --tenant
 // tenant's system, or the operator's for every tenant.
-func openAudit(ctx context.Context, c *cli, args []string) (context.Context, *service.Service, error) {
-	c.cfg.masterKeyFlag(c.fs)
-	if err := c.fs.Parse(args); err != nil {
-		return nil, nil, errUsage
+func openAudit(ctx context.Context, c *cli, args []string, errOut io.Writer) (context.Context, *service.Service, error) {
+	c.masterKeyFlag(errOut)
+	if err := parseFlags(c.fs, args); err != nil {
+		return nil, nil, err
 	}
 	if c.fs.NArg() > 0 {
 		return nil, nil, fmt.Errorf("unexpected argument %q", c.fs.Arg(0))
 	}
 	if err := c.cfg.finish(); err != nil {
+		return nil, nil, err
+	}
+	if err := c.demoKeyring(); err != nil {
 		return nil, nil, err
 	}
 	db, err := store.OpenCurrent(ctx, c.cfg.DatabaseURL, c.cfg.DataDir)
@@ -106,11 +109,11 @@ func openAudit(ctx context.Context, c *cli, args []string) (context.Context, *se
 // command exits non-zero.
 var errAuditBroken = errors.New("the audit log does not verify")
 
-func cliAuditVerify(ctx context.Context, args []string, out io.Writer) error {
+func cliAuditVerify(ctx context.Context, args []string, out, errOut io.Writer) error {
 	c := newAuditCLI("audit verify", out)
 	defer c.close()
 	c.fs.StringVar(&c.witnessPath, "witness", "", "the audit witness to compare the checkpoints with, e.g. a copy kept elsewhere (default: "+auditWitnessFile+" in --data)")
-	actx, svc, err := openAudit(ctx, c, args)
+	actx, svc, err := openAudit(ctx, c, args, errOut)
 	if err != nil {
 		return err
 	}
@@ -181,13 +184,13 @@ func (c *cli) tenantName(ctx context.Context, id string) string {
 	return id
 }
 
-func cliAuditExport(ctx context.Context, args []string, out io.Writer) error {
+func cliAuditExport(ctx context.Context, args []string, out, errOut io.Writer) error {
 	c := newAuditCLI("audit export", out)
 	defer c.close()
 	from := c.fs.String("from", "", "the first moment to export, RFC 3339 or YYYY-MM-DD (default: the oldest entry)")
 	to := c.fs.String("to", "", "the moment to export up to, not included, RFC 3339 or YYYY-MM-DD (default: now)")
 	file := c.fs.String("out", "", "the file to write (default: standard output)")
-	actx, svc, err := openAudit(ctx, c, args)
+	actx, svc, err := openAudit(ctx, c, args, errOut)
 	if err != nil {
 		return err
 	}
@@ -242,11 +245,11 @@ func parseMoment(name, v string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("--%s: give a time as RFC 3339 (2026-06-01T12:00:00Z) or a date (2026-06-01)", name)
 }
 
-func cliAuditCheckpoint(ctx context.Context, args []string, out io.Writer) error {
+func cliAuditCheckpoint(ctx context.Context, args []string, out, errOut io.Writer) error {
 	c := newCLI("audit checkpoint", out, false)
 	defer c.close()
 	retention := c.fs.Duration("retention", envDuration("AUDIT_RETENTION", 0), "trim entries older than this first, e.g. 8760h; 0 keeps every entry (env KEYWARD_AUDIT_RETENTION)")
-	actx, svc, err := openAudit(ctx, c, args)
+	actx, svc, err := openAudit(ctx, c, args, errOut)
 	if err != nil {
 		return err
 	}

@@ -543,3 +543,38 @@ func TestAuditVerifiesAfterMasterKeyRotation(t *testing.T) {
 		})
 	}
 }
+
+// A command that takes the master key and is given none uses the one
+// "serve --demo" generated into the data directory, as serve there does,
+// and says so once on standard error: checkpoints written on demo data
+// are signed and verify, and sealed records open.
+func TestCLIUsesTheDemoMasterKey(t *testing.T) {
+	t.Setenv("KEYWARD_MASTER_KEY", "")
+	t.Setenv("KEYWARD_MASTER_KEY_FILE", "")
+	dir := t.TempDir()
+	startNodeEnv(t, "--demo", "--data", dir).shut()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"audit", "checkpoint"}, "checkpoint written"},
+		{[]string{"audit", "verify"}, "ok: every chain verifies, against the signed checkpoints"},
+		{[]string{"identity", "keys"}, "current"},
+		{[]string{"webhooks", "list", "--tenant", service.DemoDomain}, "ID"},
+	} {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), append(c.args, "--data", dir), &out, &errOut)
+		if err != nil || !strings.Contains(out.String(), c.want) || strings.Contains(out.String(), "no signature") {
+			t.Fatalf("%v: %v\n%s%s", c.args, err, out.String(), errOut.String())
+		}
+		if n := strings.Count(errOut.String(), filepath.Join(dir, demoMasterKeyFile)); n != 1 {
+			t.Fatalf("%v: want the demo key named once on stderr, got:\n%s", c.args, errOut.String())
+		}
+	}
+	// Given a master key, the command uses it and leaves the demo key alone.
+	t.Setenv("KEYWARD_MASTER_KEY", testMasterKey)
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"identity", "keys", "--data", dir}, &out, &errOut); err == nil || strings.Contains(errOut.String(), demoMasterKeyFile) {
+		t.Fatalf("another master key than the data's opened it: %v\n%s%s", err, out.String(), errOut.String())
+	}
+}

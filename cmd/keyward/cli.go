@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -33,6 +35,9 @@ type cli struct {
 	// witnessPath is the audit commands' --witness; "" for the one in
 	// the data directory.
 	witnessPath string
+	// errOut is where a command that takes the master key (see
+	// masterKeyFlag) says it uses the demo key; nil for other commands.
+	errOut io.Writer
 }
 
 func newCLI(name string, out io.Writer, withTenant bool) *cli {
@@ -60,8 +65,8 @@ func (c *cli) open(ctx context.Context, args []string, required ...string) error
 
 // parse parses args and checks required flags and the settings.
 func (c *cli) parse(args []string, required ...string) error {
-	if err := c.fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(c.fs, args); err != nil {
+		return err
 	}
 	if c.fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q; flags go before nothing else", c.fs.Arg(0))
@@ -78,7 +83,39 @@ func (c *cli) parse(args []string, required ...string) error {
 	if len(missing) > 0 {
 		return fmt.Errorf("missing %s; run with -h for help", strings.Join(missing, ", "))
 	}
-	return c.cfg.finish()
+	if err := c.cfg.finish(); err != nil {
+		return err
+	}
+	return c.demoKeyring()
+}
+
+// masterKeyFlag adds --master-key-file for a command that needs the
+// master keyring. Without a master key set, the command uses the one
+// "serve --demo" generated into the data directory, as serve there does,
+// and says so on errOut.
+func (c *cli) masterKeyFlag(errOut io.Writer) {
+	c.cfg.masterKeyFlag(c.fs)
+	c.errOut = errOut
+}
+
+// demoKeyring reads the demo master key for a command that takes the
+// master key and was given none. A data directory without one is left
+// as it is: the command then works without a keyring, or says it needs one.
+func (c *cli) demoKeyring() error {
+	if c.errOut == nil || c.cfg.Keyring != nil {
+		return nil
+	}
+	path := filepath.Join(c.cfg.DataDir, demoMasterKeyFile)
+	kr, err := readDemoKey(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c.cfg.Keyring = kr
+	fmt.Fprintf(c.errOut, "keyward: no master key set; using the demo key in %s, as \"serve --demo\" does\n", path)
+	return nil
 }
 
 // asTenant returns ctx acting as the system in the --tenant tenant.
@@ -264,21 +301,21 @@ func runCLI(ctx context.Context, args []string, out, errOut io.Writer) error {
 		}
 		fmt.Fprintf(out, "token %s created for %s\ntoken (shown once): %s\n", t.ID, *user, secret)
 	case "secrets rotate":
-		return cliRotateSecrets(ctx, args, out)
+		return cliRotateSecrets(ctx, args, out, errOut)
 	default:
 		if ok, err := runAccountCLI(ctx, cmd, args, out); ok {
 			return err
 		}
-		if ok, err := runAuditCLI(ctx, cmd, args, out); ok {
+		if ok, err := runAuditCLI(ctx, cmd, args, out, errOut); ok {
 			return err
 		}
-		if ok, err := runConnectorCLI(ctx, cmd, args, out, os.Stdin); ok {
+		if ok, err := runConnectorCLI(ctx, cmd, args, out, errOut, os.Stdin); ok {
 			return err
 		}
-		if ok, err := runWebhookCLI(ctx, cmd, args, out); ok {
+		if ok, err := runWebhookCLI(ctx, cmd, args, out, errOut); ok {
 			return err
 		}
-		if ok, err := runIdentityCLI(ctx, cmd, args, out); ok {
+		if ok, err := runIdentityCLI(ctx, cmd, args, out, errOut); ok {
 			return err
 		}
 		return runKeysCLI(ctx, cmd, args, out)
@@ -289,10 +326,10 @@ func runCLI(ctx context.Context, args []string, out, errOut io.Writer) error {
 // cliRotateSecrets moves every sealed secret to the primary (first) key
 // of the master keyring, which must still hold the key they were sealed
 // with. It may be stopped and run again: values already moved are skipped.
-func cliRotateSecrets(ctx context.Context, args []string, out io.Writer) error {
+func cliRotateSecrets(ctx context.Context, args []string, out, errOut io.Writer) error {
 	c := newCLI("secrets rotate", out, false)
 	defer c.close()
-	c.cfg.masterKeyFlag(c.fs)
+	c.masterKeyFlag(errOut)
 	batch := c.fs.Int("batch", 500, "sealed values rewrapped per transaction")
 	if err := c.open(ctx, args); err != nil {
 		return err

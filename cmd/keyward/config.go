@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -78,6 +79,10 @@ type Config struct {
 	// https://keys.example.com, without a trailing slash; "" when not set.
 	// An https address makes cookies Secure and turns HSTS on.
 	PublicURL string
+	// GatewayPublicURL is the address clients send API requests to, the
+	// gateway's as they reach it, shown in the merchant portal's guide;
+	// "" for the gateway's own listening address.
+	GatewayPublicURL string
 	// TLSCert and TLSKey are PEM files to serve HTTPS with directly;
 	// finish loads them into Certificate.
 	TLSCert, TLSKey string
@@ -281,6 +286,7 @@ func (c *Config) serveFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SyncInterval, "sync-interval", envDuration("SYNC_INTERVAL", time.Second), "how often the replica polls the change log (env KEYWARD_SYNC_INTERVAL)")
 	fs.StringVar(&c.Upstream, "upstream", envOr("UPSTREAM", ""), "URL of the platform's API; when set, the gateway proxies the catalog's methods to it (env KEYWARD_UPSTREAM)")
 	fs.StringVar(&c.GatewayAddr, "gateway-addr", envOr("GATEWAY_ADDR", "127.0.0.1:8081"), "address the gateway serves on when --upstream is set (env KEYWARD_GATEWAY_ADDR)")
+	fs.StringVar(&c.GatewayPublicURL, "gateway-public-url", envOr("GATEWAY_PUBLIC_URL", ""), "the address clients send API requests to, such as https://api.example.com, shown in the merchant portal's guide; the gateway's --gateway-addr when empty (env KEYWARD_GATEWAY_PUBLIC_URL)")
 	fs.StringVar(&c.CredentialSources, "credential-sources", envOr("CREDENTIAL_SOURCES", "header,bearer,query"), "where the gateway reads API keys: header (X-API-Key), bearer (Authorization), query (apiKey) (env KEYWARD_CREDENTIAL_SOURCES)")
 	fs.BoolVar(&c.PassUnknown, "pass-unknown", envBool("PASS_UNKNOWN", false), "forward requests matching no catalog method without checking a key (env KEYWARD_PASS_UNKNOWN=true)")
 	fs.StringVar(&c.Redis, "redis", envOr("REDIS", ""), "Redis address (host:port or redis:// URL) to share rate limits between nodes (env KEYWARD_REDIS)")
@@ -405,13 +411,15 @@ func (c *Config) finishFront() []error {
 		errs = append(errs, fmt.Errorf("--trusted-proxies: %v", err))
 	}
 	c.TrustedProxies = ps
-	if c.PublicURL != "" {
-		u, err := url.Parse(c.PublicURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-			errs = append(errs, fmt.Errorf("--public-url %q: use an http:// or https:// address such as https://keys.example.com, without a query", c.PublicURL))
-		} else {
-			c.PublicURL = strings.TrimRight(u.Scheme+"://"+u.Host+u.Path, "/")
-		}
+	if u, err := checkPublicURL("--public-url", c.PublicURL); err != nil {
+		errs = append(errs, err)
+	} else {
+		c.PublicURL = u
+	}
+	if u, err := checkPublicURL("--gateway-public-url", c.GatewayPublicURL); err != nil {
+		errs = append(errs, err)
+	} else {
+		c.GatewayPublicURL = u
 	}
 	switch {
 	case c.TLSCert == "" && c.TLSKey == "":
@@ -426,6 +434,38 @@ func (c *Config) finishFront() []error {
 		}
 	}
 	return errs
+}
+
+// checkPublicURL checks an address people type, given as flag, and
+// returns it without a trailing slash; "" stays "".
+func checkPublicURL(flag, s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("%s %q: use an http:// or https:// address such as https://keys.example.com, without a query", flag, s)
+	}
+	return strings.TrimRight(u.Scheme+"://"+u.Host+u.Path, "/"), nil
+}
+
+// linkBase is the address links keyward prints or builds point at:
+// publicURL when set, or else the address serve listens on, an
+// unspecified host (":8080", "0.0.0.0:8080") read as this machine.
+func linkBase(publicURL string, https bool, addr string) string {
+	if publicURL != "" {
+		return publicURL
+	}
+	scheme := "http"
+	if https {
+		scheme = "https"
+	}
+	if host, port, err := net.SplitHostPort(addr); err == nil {
+		if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+			addr = net.JoinHostPort("localhost", port)
+		}
+	}
+	return scheme + "://" + addr
 }
 
 // HTTPS reports whether users reach keyward over HTTPS: it serves TLS

@@ -41,7 +41,7 @@ type connectionFlags struct {
 	allowHTTP                                                           bool
 }
 
-func (c *cli) addConnectionFlags(f *connectionFlags, create bool) {
+func (c *cli) addConnectionFlags(f *connectionFlags, create bool, errOut io.Writer) {
 	f.fields = fieldsFlag{}
 	if create {
 		c.fs.StringVar(&f.typ, "type", "", "the external system: "+connectorIDs()+" (required)")
@@ -56,13 +56,13 @@ func (c *cli) addConnectionFlags(f *connectionFlags, create bool) {
 	c.fs.StringVar(&f.scopes, "required-scopes", "", "scopes the connection needs, comma-separated")
 	c.fs.BoolVar(&f.unverified, "save-unverified", false, "save without a passing check; listed as unverified")
 	c.fs.BoolVar(&f.disabled, "disabled", false, "save the connection disabled")
-	c.outboundFlags(f)
+	c.outboundFlags(f, errOut)
 }
 
-func (c *cli) outboundFlags(f *connectionFlags) {
+func (c *cli) outboundFlags(f *connectionFlags, errOut io.Writer) {
 	c.fs.StringVar(&f.allow, "outbound-allow", envOr("OUTBOUND_ALLOW", ""), "CIDRs or addresses checks may reach although they are private (env KEYWARD_OUTBOUND_ALLOW)")
 	c.fs.BoolVar(&f.allowHTTP, "outbound-allow-http", envBool("OUTBOUND_ALLOW_HTTP", false), "let API URLs use plain http:// (env KEYWARD_OUTBOUND_ALLOW_HTTP=true)")
-	c.cfg.masterKeyFlag(c.fs)
+	c.masterKeyFlag(errOut)
 }
 
 func connectorIDs() string {
@@ -171,7 +171,7 @@ func printVerification(out io.Writer, v *keyward.Verification) {
 
 // runConnectorCLI runs "keyward connections …"; it reports false for
 // other commands.
-func runConnectorCLI(ctx context.Context, cmd string, args []string, out io.Writer, stdin io.Reader) (bool, error) {
+func runConnectorCLI(ctx context.Context, cmd string, args []string, out, errOut io.Writer, stdin io.Reader) (bool, error) {
 	switch cmd {
 	case "connections types":
 		tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
@@ -227,7 +227,7 @@ func runConnectorCLI(ctx context.Context, cmd string, args []string, out io.Writ
 		if !create {
 			id = c.fs.String("id", "", "the connection's id (required)")
 		}
-		c.addConnectionFlags(&f, create)
+		c.addConnectionFlags(&f, create, errOut)
 		enable, resend := false, false
 		if !create {
 			c.fs.BoolVar(&enable, "enable", false, "enable the connection")
@@ -301,7 +301,7 @@ func runConnectorCLI(ctx context.Context, cmd string, args []string, out io.Writ
 		defer c.close()
 		var f connectionFlags
 		id := c.fs.String("id", "", "the connection's id (required)")
-		c.outboundFlags(&f)
+		c.outboundFlags(&f, errOut)
 		if err := c.open(ctx, args, "id"); err != nil {
 			return true, err
 		}
@@ -327,7 +327,7 @@ func runConnectorCLI(ctx context.Context, cmd string, args []string, out io.Writ
 		var f connectionFlags
 		id := c.fs.String("id", "", "the connection's id (required)")
 		field := c.fs.String("field", "access_token", "the secret field to show")
-		c.outboundFlags(&f)
+		c.outboundFlags(&f, errOut)
 		if err := c.open(ctx, args, "id"); err != nil {
 			return true, err
 		}

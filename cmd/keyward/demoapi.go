@@ -20,8 +20,8 @@ func runDemoAPI(ctx context.Context, args []string, out io.Writer) error {
 	addr := fs.String("addr", "127.0.0.1:9090", "address to serve the demo platform API on")
 	var readTimeout time.Duration
 	readTimeoutFlag(fs, &readTimeout)
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q; run with -h for help", fs.Arg(0))

@@ -8,9 +8,11 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -193,6 +195,7 @@ func TestFrontSettingsAreChecked(t *testing.T) {
 		{args: []string{"--public-url", "keys.example.com"}, want: `--public-url "keys.example.com": use an http:// or https:// address`},
 		{args: []string{"--public-url", "ftp://keys.example.com"}, want: `--public-url "ftp://keys.example.com"`},
 		{args: []string{"--public-url", "https://keys.example.com/?a=b"}, want: `without a query`},
+		{args: []string{"--gateway-public-url", "api.example.com"}, want: `--gateway-public-url "api.example.com": use an http:// or https:// address`},
 		{args: []string{"--tls-cert", certFile}, want: "--tls-cert and --tls-key go together"},
 		{args: []string{"--tls-cert", keyFile, "--tls-key", certFile}, want: "--tls-cert/--tls-key:"},
 		{args: []string{"--tls-cert", filepath.Join(dir, "missing.pem"), "--tls-key", keyFile}, want: "--tls-cert/--tls-key:"},
@@ -204,6 +207,45 @@ func TestFrontSettingsAreChecked(t *testing.T) {
 			_, err := parseServe(t, tc.args...)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// The merchant portal's guide sends its requests to this node's gateway:
+// --gateway-public-url, or else the address the gateway listens on; never
+// a placeholder host.
+func TestPortalGuideNamesTheGateway(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		args []string
+		want func(*node) string
+	}{
+		{"listener", nil, func(n *node) string { return "http://" + n.m.gatewayListener.Addr().String() }},
+		{"public", []string{"--gateway-public-url", "https://api.shop.test/"}, func(*node) string { return "https://api.shop.test" }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			n := startNode(t, append([]string{"--demo", "--data", t.TempDir()}, c.args...)...)
+			m := regexp.MustCompile(`merchant:\s+(\S+) / (\S+)`).FindStringSubmatch(n.out.String())
+			if m == nil {
+				t.Fatalf("no merchant sign-in printed:\n%s", n.out.String())
+			}
+			jar, _ := cookiejar.New(nil)
+			hc := &http.Client{Jar: jar, CheckRedirect: noRedirects}
+			res, err := hc.PostForm(n.url+"/signin", url.Values{"email": {m[1]}, "password": {m[2]}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			res, err = hc.Get(n.url + "/portal/api-settings")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			want := "export API=" + c.want(n) + "\n"
+			if res.StatusCode != http.StatusOK || !strings.Contains(string(body), want) || strings.Contains(string(body), "example.com") {
+				t.Fatalf("%d: want %q in the guide:\n%s", res.StatusCode, want, body)
 			}
 		})
 	}

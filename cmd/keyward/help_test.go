@@ -54,6 +54,64 @@ func TestHelpSucceedsAtEveryLevel(t *testing.T) {
 	}
 }
 
+// A mistyped command or flag fails with the error on the first line, a
+// suggestion of the command or flag meant, and only the usage that helps:
+// the group's own commands, not every command.
+func TestMistakesSayWhatWasMeantFirst(t *testing.T) {
+	for _, c := range []struct {
+		args  []string
+		first string // the first line of the output
+		want  string // also in the output
+	}{
+		{[]string{"keys", "lst"}, `keyward: unknown command "keys lst"; did you mean "keys list"?`, "keyward keys roll"},
+		{[]string{"kyes", "list"}, `keyward: unknown command "kyes"; did you mean "keys list"?`, `keyward -h`},
+		{[]string{"kyes"}, `keyward: unknown command "kyes"; did you mean "keys"?`, `keyward -h`},
+		{[]string{"license", "grant"}, `keyward: unknown command "license"; did you mean "licence grant"?`, `keyward -h`},
+		{[]string{"webhooks", "lst", "--tenant", "shop"}, `keyward: unknown command "webhooks lst"; did you mean "webhooks list"?`, "keyward webhooks replay"},
+		{[]string{"identity", "rotat"}, `keyward: unknown command "identity rotat"; did you mean "identity rotate"?`, "keyward identity keys"},
+		{[]string{"keys", "--tenant", "shop"}, `keyward: "keys" needs one of its commands`, "keyward keys list"},
+		{[]string{"frobnicate"}, `keyward: unknown command "frobnicate"`, `keyward -h`},
+		{[]string{"keys", "list", "--tenant", "shop", "--enabeld", "true"}, "flag provided but not defined: -enabeld", "did you mean --enabled?"},
+		{[]string{"serve", "--adr", ":0"}, "flag provided but not defined: -adr", "did you mean --addr?"},
+	} {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			var out bytes.Buffer
+			err := run(context.Background(), c.args, &out, &out)
+			if err == nil {
+				t.Fatalf("succeeded:\n%s", out.String())
+			}
+			if first, _, _ := strings.Cut(out.String(), "\n"); first != c.first {
+				t.Fatalf("first line %q, want %q\n%s", first, c.first, out.String())
+			}
+			if !strings.Contains(out.String(), c.want) {
+				t.Fatalf("want %q in\n%s", c.want, out.String())
+			}
+			if strings.Contains(out.String(), "keyward serve [") || strings.Contains(out.String(), "keyward audit verify") {
+				t.Fatalf("printed every command:\n%s", out.String())
+			}
+		})
+	}
+	if s := nearest("zzzz", []string{"keys", "audit"}); s != "" {
+		t.Fatalf("a word near nothing suggests %q", s)
+	}
+}
+
+// Every command the usage names is one the dispatcher knows: with -h it
+// succeeds.
+func TestEveryCommandInTheUsageRuns(t *testing.T) {
+	for _, cmd := range commands() {
+		if cmd == "version" {
+			continue
+		}
+		t.Run(cmd, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := run(context.Background(), append(strings.Fields(cmd), "-h"), &out, &out); err != nil || strings.Contains(out.String(), "unknown command") {
+				t.Fatalf("%v\n%s", err, out.String())
+			}
+		})
+	}
+}
+
 // "keyward version" names the module version and the commit it was built
 // from, and says when the checkout had uncommitted changes.
 func TestVersionNamesModuleAndCommit(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 
 // runIdentityCLI runs the identity key commands; it reports false for a
 // command that is not one of them.
-func runIdentityCLI(ctx context.Context, cmd string, args []string, out io.Writer) (bool, error) {
+func runIdentityCLI(ctx context.Context, cmd string, args []string, out, errOut io.Writer) (bool, error) {
 	switch cmd {
 	case "identity keys", "identity rotate", "identity activate", "identity retire":
 	default:
@@ -22,7 +22,7 @@ func runIdentityCLI(ctx context.Context, cmd string, args []string, out io.Write
 	}
 	c := newCLI(cmd, out, false)
 	defer c.close()
-	c.cfg.masterKeyFlag(c.fs)
+	c.masterKeyFlag(errOut)
 	asJSON := false
 	if cmd == "identity keys" {
 		c.fs.BoolVar(&asJSON, "json", false, `print {"keys":[{"kid","state","secret",…}]}, the secrets included, for upstreams to load`)

@@ -204,8 +204,8 @@ func runKeysCLI(ctx context.Context, cmd string, args []string, out io.Writer) e
 		request := c.fs.String("request", "", "an HTTP request instead of a method, e.g. \"GET /api/v5/orders/statuses\"")
 		storeRef := c.fs.String("store", "", "the store the request names")
 		url := c.fs.String("url", "", "ask a running keyward at this URL, e.g. http://127.0.0.1:8080, instead of reading the database")
-		if err := c.fs.Parse(args); err != nil {
-			return errUsage
+		if err := parseFlags(c.fs, args); err != nil {
+			return err
 		}
 		if *key == "" || (*method == "") == (*request == "") {
 			return fmt.Errorf("give --key and one of --method or --request; run with -h for help")
@@ -243,8 +243,7 @@ func runKeysCLI(ctx context.Context, cmd string, args []string, out io.Writer) e
 			return fmt.Errorf("refused: %s", res.Code)
 		}
 	default:
-		fmt.Fprint(out, usageText)
-		return fmt.Errorf("unknown command %q", cmd)
+		return fmt.Errorf("unknown command %q; run keyward -h", cmd)
 	}
 	return nil
 }

@@ -84,7 +84,7 @@ Usage:
   keyward user create --tenant D --email E --profile P [--name N]
   keyward token create --tenant D --user E [--name N]
   keyward user reset-password --tenant D --email E
-  keyward tenant admin --tenant D --email E [--name N] [--url URL]
+  keyward tenant admin --tenant D --email E [--name N] [--public-url URL | --addr HOST:PORT]
   keyward operator rotate-token
   keyward secrets rotate [--data DIR | --database URL] [--batch N]   (KEYWARD_MASTER_KEY=new:<key>,old:<key>)
   keyward identity keys [--json]   (the keys signing identity headers; --json prints their secrets)
@@ -118,6 +118,7 @@ Usage:
 Every command takes --data DIR or --database postgres://… (env KEYWARD_DATABASE_URL).
 Secrets kept at rest are sealed with the master key, KEYWARD_MASTER_KEY (or _FILE):
 32 bytes as hex or base64, or a keyring id1:key,id2:key whose first key seals.
+Without one, commands use the key "serve --demo" generated into --data, if there is one.
 Run "keyward COMMAND -h" for a command's flags.
 `
 
@@ -125,6 +126,10 @@ Run "keyward COMMAND -h" for a command's flags.
 // is printed to stdout and is not an error; a command given wrongly is.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	err := dispatch(ctx, args, stdout, stderr)
+	if ue := (*usageError)(nil); errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "keyward: %s\n\n%s", ue.msg, ue.usage)
+		return err
+	}
 	if errors.Is(err, errUsage) && slices.ContainsFunc(args, isHelpFlag) {
 		// The flag set has printed the command's flags on -h.
 		return nil
@@ -161,6 +166,9 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return errUsage
 		}
 		return nil
+	}
+	if err := checkCommand(args); err != nil {
+		return err
 	}
 	switch args[0] {
 	case "serve":
@@ -310,8 +318,8 @@ func NewMain(out io.Writer) *Main { return &Main{Out: out} }
 func (m *Main) Parse(args []string) error {
 	fs := newFlagSet("serve", m.Out)
 	m.Config.serveFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	return m.Config.finish()
 }
@@ -325,7 +333,7 @@ const demoMasterKeyFile = "master.key"
 // a key kept beside the data protects nothing if both are copied.
 func (m *Main) demoMasterKey() (*seal.Keyring, error) {
 	path := filepath.Join(m.Config.DataDir, demoMasterKeyFile)
-	b, err := os.ReadFile(path)
+	kr, err := readDemoKey(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
 			return nil, err
@@ -334,8 +342,8 @@ func (m *Main) demoMasterKey() (*seal.Keyring, error) {
 		if err != nil {
 			return nil, fmt.Errorf("demo master key: %w", err)
 		}
-		b = []byte(seal.GenerateKey() + "\n")
-		if _, err := f.Write(b); err != nil {
+		key := seal.GenerateKey()
+		if _, err := f.Write([]byte(key + "\n")); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("demo master key: %w", err)
 		}
@@ -345,7 +353,16 @@ func (m *Main) demoMasterKey() (*seal.Keyring, error) {
 		fmt.Fprintf(m.Out, "WARNING: no master key set; generated one into %s for this demo. "+
 			"Outside a demo, set KEYWARD_MASTER_KEY or KEYWARD_MASTER_KEY_FILE and keep the key away from the data; "+
 			"losing it loses every sealed secret.\n", path)
-	} else if err != nil {
+		return seal.ParseKeyring(key)
+	}
+	return kr, err
+}
+
+// readDemoKey reads the master key a demo node generated into path; the
+// error wraps fs.ErrNotExist when there is none.
+func readDemoKey(path string) (*seal.Keyring, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
 		return nil, fmt.Errorf("demo master key: %w", err)
 	}
 	kr, err := seal.ParseKeyring(strings.TrimSpace(string(b)))
@@ -493,12 +510,16 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		scheme = "https"
 	}
 	m.Listener = ln
-	m.server = newServer(m.Handler(), m.Config.ReadTimeout)
 	fmt.Fprintf(m.Out, "keyward listening on %s://%s (database: %s); back office at %s/signin\n", scheme, ln.Addr(), db.Engine(), m.PublicURL())
 	if err := m.openConnectorProxy(fctx); err != nil {
 		return err
 	}
-	return m.openGateway()
+	if err := m.openGateway(); err != nil {
+		return err
+	}
+	// After the gateway, whose address the back office shows.
+	m.server = newServer(m.Handler(), m.Config.ReadTimeout)
+	return nil
 }
 
 // newServer returns the HTTP server of one listener. A client has
@@ -531,7 +552,7 @@ func (m *Main) Handler() http.Handler {
 	admin.Register(mux)
 	mux.Handle("POST /v1/verify", &gateway.Verifier{Replica: m.Replica, Limiter: m.Limiter, Observer: m.obs.observer})
 	mux.Handle("POST /v1/events", m.eventsHandler())
-	web.New(m.Service).Register(mux)
+	web.New(m.Service, web.WithGatewayURL(m.GatewayURL())).Register(mux)
 	mux.Handle("/", admin.Fallback())
 	front := httpx.Front{TrustedProxies: m.Config.TrustedProxies, HTTPS: m.Config.HTTPS(), PublicURL: m.Config.PublicURL}
 	var observe func(string, int, time.Duration)
@@ -544,17 +565,21 @@ func (m *Main) Handler() http.Handler {
 // PublicURL is the address users reach keyward at, for links keyward
 // prints or builds: --public-url, or else the listener's own address.
 func (m *Main) PublicURL() string {
-	if m.Config.PublicURL != "" {
-		return m.Config.PublicURL
+	addr := m.Config.Addr
+	if m.Listener != nil {
+		addr = m.Listener.Addr().String()
 	}
-	scheme := "http"
-	if m.Config.Certificate != nil {
-		scheme = "https"
+	return linkBase(m.Config.PublicURL, m.Config.Certificate != nil, addr)
+}
+
+// GatewayURL is the address clients send API requests to:
+// --gateway-public-url, or else the gateway's listener; "" when this node
+// runs no gateway and none is set.
+func (m *Main) GatewayURL() string {
+	if m.Config.GatewayPublicURL != "" || m.gatewayListener == nil {
+		return m.Config.GatewayPublicURL
 	}
-	if m.Listener == nil {
-		return scheme + "://" + m.Config.Addr
-	}
-	return scheme + "://" + m.Listener.Addr().String()
+	return linkBase("", false, m.gatewayListener.Addr().String())
 }
 
 // Serve serves until ctx ends, then shuts down as shutdown describes.

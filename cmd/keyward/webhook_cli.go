@@ -49,13 +49,13 @@ func printWebhook(out io.Writer, w *keyward.WebhookEndpoint) {
 }
 
 // runWebhookCLI runs "keyward webhooks …"; ok is false for other commands.
-func runWebhookCLI(ctx context.Context, cmd string, args []string, out io.Writer) (ok bool, err error) {
+func runWebhookCLI(ctx context.Context, cmd string, args []string, out, errOut io.Writer) (ok bool, err error) {
 	if !strings.HasPrefix(cmd, "webhooks ") {
 		return false, nil
 	}
 	c := newCLI(cmd, out, true)
 	defer c.close()
-	c.cfg.masterKeyFlag(c.fs)
+	c.masterKeyFlag(errOut)
 	allow := c.fs.String("outbound-allow", envOr("OUTBOUND_ALLOW", ""), "CIDRs or addresses endpoint URLs may name although they are private (env KEYWARD_OUTBOUND_ALLOW)")
 	allowHTTP := c.fs.Bool("outbound-allow-http", envBool("OUTBOUND_ALLOW_HTTP", false), "let endpoint URLs use plain http:// (env KEYWARD_OUTBOUND_ALLOW_HTTP=true)")
 	var id, url, stores, events, description, overlap, status, since, delivery *string

@@ -329,12 +329,38 @@ func browseMerchants(t *testing.T, ctx context.Context, e *env) {
 		t.Fatalf("the merchant page should show the Account ID and never the key:\n%s", text)
 	}
 	shot(t, ctx, "merchant")
+	deactivateShowsWhole(t, ctx, "the merchant's page")
 
 	run(t, ctx, "open Integrations > API",
 		chromedp.Click(chromedp.Search(`//nav[@aria-label="Main menu"]//a[normalize-space()="API"]`)),
 		chromedp.WaitVisible(chromedp.Search(`//td[normalize-space()="`+account+`"]`)),
 	)
 	shot(t, ctx, "integrations-api")
+	deactivateShowsWhole(t, ctx, "Integrations > API")
+}
+
+// deactivateShowsWhole fails t when, at 1280 px, a common laptop width,
+// a Deactivate API access button of the page shown is clipped: it must
+// lie inside its table, which does not scroll sideways, and inside the
+// window, its label whole.
+func deactivateShowsWhole(t *testing.T, ctx context.Context, page string) {
+	t.Helper()
+	run(t, ctx, "narrow the window to 1280 px", chromedp.EmulateViewport(1280, 800))
+	clipped := get(t, ctx, "measure the Deactivate buttons", chromedp.Evaluate[string](`(() => {
+		const out = [], buttons = document.querySelectorAll('form[action$="/deactivate"] button');
+		for (const b of buttons) {
+			const r = b.getBoundingClientRect(), wrap = b.closest('.table-wrap'), c = wrap.getBoundingClientRect();
+			if (r.left < c.left || r.right > c.right || r.right > document.documentElement.clientWidth ||
+				wrap.scrollWidth > wrap.clientWidth || b.scrollWidth > b.clientWidth) {
+				out.push(b.textContent.trim() + ": button " + r.left + "-" + r.right + ", table " + c.left + "-" + c.right + ", table content " + wrap.scrollWidth + " px in " + wrap.clientWidth);
+			}
+		}
+		return buttons.length ? out.join("; ") : "no Deactivate button";
+	})()`))
+	run(t, ctx, "widen the window again", chromedp.EmulateViewport(1360, 900))
+	if clipped != "" {
+		t.Fatalf("at 1280 px %s clips: %s", page, clipped)
+	}
 }
 
 // addUsage gives a key a week of plausible traffic.

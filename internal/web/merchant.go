@@ -17,7 +17,7 @@ import (
 var (
 	merchantsCrumbs   = []string{"Organization"}
 	merchantCrumbs    = []string{"Organization", "Merchants"}
-	integrationCrumbs = []string{"Integrations"}
+	integrationCrumbs = []string{"Settings", "Integrations"}
 )
 
 // merchantsPage lists the merchants with their stores and user counts.
@@ -522,7 +522,7 @@ func (w *Web) listMerchantAPIAccess(rw http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	w.render(rw, r, http.StatusOK, "integrations_api", &apiAccessPage{page: page{Title: "API Settings", Crumbs: integrationCrumbs}, Rows: rows, Suspended: !active})
+	w.render(rw, r, http.StatusOK, "integrations_api", &apiAccessPage{page: page{Title: "Merchant API Settings", Crumbs: integrationCrumbs}, Rows: rows, Suspended: !active})
 	return nil
 }
 

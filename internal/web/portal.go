@@ -51,6 +51,8 @@ type portalAPIPage struct {
 	// PreviousUntil is when the replaced key stops, when it was given a
 	// grace.
 	PreviousUntil *time.Time
+	// GatewayURL is where the guide sends requests; "" when unknown.
+	GatewayURL string
 }
 
 // graceForm reads the grace picked for the old API Auth Key: empty or
@@ -72,7 +74,7 @@ func (w *Web) portalAPI(r *http.Request) (*service.Portal, error) {
 		return nil, err
 	}
 	if !p.APISettings {
-		return nil, keyward.Errorf(keyward.EForbidden, "API Settings is for Merchant Level 2 users with API access. Ask the tenant's administrators to grant you API access.")
+		return nil, keyward.Errorf(keyward.EForbidden, "API Settings is for Merchant Level 2 users with API access. Ask the administrators who look after your merchant account to turn API access on for you.")
 	}
 	return p, nil
 }
@@ -82,7 +84,7 @@ func (w *Web) portalAPISettings(rw http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.render(rw, r, http.StatusOK, "portal_api", &portalAPIPage{page: page{Title: "API Settings", Crumbs: portalCrumbs}, Portal: p})
+	w.render(rw, r, http.StatusOK, "portal_api", &portalAPIPage{page: page{Title: "API Settings", Crumbs: portalCrumbs}, Portal: p, GatewayURL: w.gatewayURL})
 	return nil
 }
 
@@ -102,6 +104,6 @@ func (w *Web) portalRegenerate(rw http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.render(rw, r, http.StatusOK, "portal_api", &portalAPIPage{page: page{Title: "API Settings", Crumbs: portalCrumbs}, Portal: p, NewKey: u.AuthKey, PreviousUntil: u.PreviousKeyExpiresAt})
+	w.render(rw, r, http.StatusOK, "portal_api", &portalAPIPage{page: page{Title: "API Settings", Crumbs: portalCrumbs}, Portal: p, NewKey: u.AuthKey, PreviousUntil: u.PreviousKeyExpiresAt, GatewayURL: w.gatewayURL})
 	return nil
 }

@@ -71,6 +71,9 @@ func TestMerchantUserSignsInToThePortalOnly(t *testing.T) {
 		if res.StatusCode != http.StatusForbidden {
 			t.Errorf("%s %s as a merchant user: status %d, want 403", rt.method, rt.path, res.StatusCode)
 		}
+		if rt.method == "GET" {
+			wantPlainRefusal(t, res, "Everything your account can do is in your merchant portal", "Go to your merchant portal")
+		}
 	}
 	// The home page sends the merchant user to the portal.
 	res = c.get(pathHome)
@@ -110,8 +113,25 @@ func TestPortalWithoutAPISettingsForLevel1(t *testing.T) {
 	if strings.Contains(res.Body, pathPortalAPI) {
 		t.Fatalf("a Level 1 user is offered API Settings:\n%s", res.Body)
 	}
-	wantStatus(t, c.get(pathPortalAPI), http.StatusForbidden)
+	res = c.get(pathPortalAPI)
+	wantStatus(t, res, http.StatusForbidden)
+	wantPlainRefusal(t, res, "Ask the administrators who look after your merchant account")
 	wantStatus(t, c.post(pathPortalAPI+"/regenerate", nil), http.StatusForbidden)
+}
+
+// wantPlainRefusal fails t unless res, a page refusing a merchant user,
+// says why in words for a person, not an API's: no codes, endpoints,
+// credentials, features or tenants.
+func wantPlainRefusal(t *testing.T, res *response, want ...string) {
+	t.Helper()
+	wantBody(t, res, append([]string{"<h1>Not allowed</h1>"}, want...)...)
+	_, main, _ := strings.Cut(res.Body, "<main")
+	main, _, _ = strings.Cut(main, "</main>")
+	for _, api := range []string{"forbidden", "feature_required", "endpoint", "credentials", "tenant", "feature"} {
+		if strings.Contains(strings.ToLower(main), api) {
+			t.Errorf("%s refuses a merchant user with %q:\n%s", res.Request.URL.Path, api, res.Body)
+		}
+	}
 }
 
 func TestStaffCannotOpenThePortal(t *testing.T) {
@@ -227,4 +247,33 @@ func TestPortalPasswordNeedsARecentPasswordCheck(t *testing.T) {
 	if can, err := e.svc.MerchantUserCanSignIn(e.sys, u.ID); err != nil || can {
 		t.Fatalf("a refused request set a portal password: %v, %v", can, err)
 	}
+}
+
+// The administrators' Integrations > API page and the merchant portal's
+// API Settings have titles of their own, and the menu has one section
+// called Integrations, under Settings, holding both API pages and the
+// webhooks.
+func TestAPIPagesHaveTheirOwnTitles(t *testing.T) {
+	e := newEnv(t, false)
+	m := e.merchant("Acme Couriers")
+	u, pw := e.portalUser(m.ID, keyward.MerchantUserCreate{Email: "ops@acme.test", Level: 2, APIAccess: true})
+	admin := e.client()
+	admin.signIn(e.demo.Email, e.demo.Password)
+	res := admin.get(pathMerchantAPI)
+	wantBody(t, res, "<h1>Merchant API Settings</h1>")
+	_, menu, _ := strings.Cut(res.Body, `aria-label="Main menu"`)
+	menu, _, _ = strings.Cut(menu, "</nav>")
+	if n := strings.Count(menu, ">Integrations<"); n != 1 {
+		t.Fatalf("the menu names Integrations %d times:\n%s", n, menu)
+	}
+	_, integrations, _ := strings.Cut(menu, ">Integrations<")
+	integrations, _, _ = strings.Cut(integrations, "</ul>")
+	for _, path := range []string{pathKeys, pathMerchantAPI, pathWebhooks} {
+		if !strings.Contains(integrations, `href="`+path+`"`) {
+			t.Errorf("Integrations lacks %s:\n%s", path, integrations)
+		}
+	}
+	merchant := e.client()
+	merchant.signIn(u.Email, pw)
+	wantBody(t, merchant.get(pathPortalAPI), "<h1>API Settings</h1>")
 }

@@ -72,12 +72,14 @@ func menuFor(a *keyward.Actor, current string) []menuSection {
 			{Label: "Licence", Path: pathLicence, feature: keyward.FeatureAPIManagement},
 			{Label: "External System Connectors", Path: pathConnectors, feature: keyward.FeatureConnectors},
 		}},
-		{Group: "Integrations", Items: []menuItem{{Label: "API Management", Path: pathKeys, feature: keyward.FeatureAPIManagement}}},
-		{Title: "Organization", Items: []menuItem{{Label: "Merchants", Path: pathMerchants, feature: keyward.FeatureMerchants}}},
-		{Title: "Integrations", Items: []menuItem{
+		// One Integrations, under Settings: the tenant's API keys, the
+		// merchants' API access and the webhooks.
+		{Group: "Integrations", Items: []menuItem{
+			{Label: "API Management", Path: pathKeys, feature: keyward.FeatureAPIManagement},
 			{Label: "API", Path: pathMerchantAPI, feature: keyward.FeatureMerchants},
 			{Label: "Manage Webhooks", Path: pathWebhooks, feature: keyward.FeatureWebhooks},
 		}},
+		{Title: "Organization", Items: []menuItem{{Label: "Merchants", Path: pathMerchants, feature: keyward.FeatureMerchants}}},
 		{Title: "Staff", Items: []menuItem{
 			{Label: "Profile Security", Path: pathProfiles, feature: keyward.FeatureUsers},
 			{Label: "Users", Path: pathUsers, feature: keyward.FeatureUsers},

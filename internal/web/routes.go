@@ -45,13 +45,25 @@ type Web struct {
 	svc   *service.Service
 	pages *pages
 	cop   *http.CrossOriginProtection
+	// gatewayURL is where clients send API requests; "" when unknown.
+	gatewayURL string
 }
+
+// Option sets up a Web.
+type Option func(*Web)
+
+// WithGatewayURL names the address clients send API requests to, such as
+// https://api.example.com, for the merchant portal's guide.
+func WithGatewayURL(u string) Option { return func(w *Web) { w.gatewayURL = u } }
 
 // New returns the back office over svc. It parses every template now and
 // panics if one is broken, so a bad template stops the server at start.
-func New(svc *service.Service) *Web {
+func New(svc *service.Service, opts ...Option) *Web {
 	w := &Web{svc: svc, pages: mustParsePages(), cop: http.NewCrossOriginProtection()}
 	w.cop.SetDenyHandler(http.HandlerFunc(w.crossOrigin))
+	for _, o := range opts {
+		o(w)
+	}
 	return w
 }
 
@@ -232,6 +244,13 @@ func (w *Web) adapt(rt route) http.Handler {
 				}
 			} else if a.Kind == keyward.ActorMerchant && rt.path == pathHome+"{$}" {
 				// The home page sends merchant users to the portal.
+			} else if a.Kind == keyward.ActorMerchant {
+				// Said for a person, where the service's refusal speaks
+				// of endpoints and credentials. (Merchant users are never
+				// made to change their password, so that page is not
+				// theirs either.)
+				w.fail(rw, r, errMerchantRefused)
+				return
 			} else if _, err := service.Require(r.Context(), rt.feature); err != nil && rt.path != pathPassword {
 				w.fail(rw, r, err)
 				return
@@ -293,6 +312,11 @@ func (w *Web) fail(rw http.ResponseWriter, r *http.Request, err error) {
 	}
 	w.render(rw, r, status, "error", p)
 }
+
+// errMerchantRefused answers a merchant user who opens a page of the
+// administrators.
+var errMerchantRefused = keyward.Errorf(keyward.EForbidden,
+	"This page is for the administrators who look after your merchant account. Everything your account can do is in your merchant portal.")
 
 func (w *Web) crossOrigin(rw http.ResponseWriter, r *http.Request) {
 	w.fail(rw, r, keyward.Errorf(keyward.EForbidden,

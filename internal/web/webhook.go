@@ -43,8 +43,8 @@ const sinceLayout = "2006-01-02T15:04"
 
 // webhookCrumbs place the list; webhookPageCrumbs the pages under it.
 var (
-	webhookCrumbs     = []string{"Integrations", "API"}
-	webhookPageCrumbs = []string{"Integrations", "API", "Manage Webhooks"}
+	webhookCrumbs     = []string{"Settings", "Integrations", "API"}
+	webhookPageCrumbs = []string{"Settings", "Integrations", "API", "Manage Webhooks"}
 )
 
 // webhookForm is the endpoint form as typed.
