@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/keyward/keyward/internal/keywardtest"
 )
 
 // executedPages are the pages TestDocsRunAsWritten runs, in this order, in
@@ -72,7 +73,7 @@ func TestDocsRunAsWritten(t *testing.T) {
 	}
 	addrs := map[string]string{}
 	for _, a := range readmeAddrs {
-		addrs[a] = freeAddr(t)
+		addrs[a] = keywardtest.FreeAddr(t)
 	}
 	rewrite := func(s string) string {
 		for from, to := range addrs {
@@ -134,15 +135,6 @@ func newClone(t *testing.T, repo string) string {
 		}
 	}
 	return dir
-}
-
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func indent(s string) string {
