@@ -1855,25 +1855,25 @@ type ListConnectionsParamsState string
 
 // CreateConnectionParams defines parameters for CreateConnection.
 type CreateConnectionParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // VerifyConnectionInputParams defines parameters for VerifyConnectionInput.
 type VerifyConnectionInputParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // RevealConnectionSecretParams defines parameters for RevealConnectionSecret.
 type RevealConnectionSecretParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // VerifyConnectionParams defines parameters for VerifyConnection.
 type VerifyConnectionParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1900,7 +1900,7 @@ type ListKeysParamsAccess string
 
 // CreateKeyParams defines parameters for CreateKey.
 type CreateKeyParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1918,25 +1918,25 @@ type UpdateKeyParams struct {
 
 // RollKeyParams defines parameters for RollKey.
 type RollKeyParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // ChangeMyPasswordParams defines parameters for ChangeMyPassword.
 type ChangeMyPasswordParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // CreateMyTokenParams defines parameters for CreateMyToken.
 type CreateMyTokenParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // CreateMerchantParams defines parameters for CreateMerchant.
 type CreateMerchantParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1954,7 +1954,7 @@ type UpdateMerchantParams struct {
 
 // CreateMerchantUserParams defines parameters for CreateMerchantUser.
 type CreateMerchantUserParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1969,19 +1969,19 @@ type RegenerateMerchantAuthKeyParams struct {
 	// Grace How long the old Auth Key keeps working, as a Go duration such as `1h`, `24h` or `168h` (7 days, the most); `0s` or none stops it at once. Anything else is a 400 on `grace`.
 	Grace *string `form:"grace,omitempty" json:"grace,omitempty"`
 
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // SetMerchantPortalPasswordParams defines parameters for SetMerchantPortalPassword.
 type SetMerchantPortalPasswordParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // CreateProfileParams defines parameters for CreateProfile.
 type CreateProfileParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1999,7 +1999,7 @@ type UpdateProfileParams struct {
 
 // CreateStoreParams defines parameters for CreateStore.
 type CreateStoreParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2017,13 +2017,13 @@ type UpdateStoreParams struct {
 
 // CreateTokenParams defines parameters for CreateToken.
 type CreateTokenParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // CreateUserParams defines parameters for CreateUser.
 type CreateUserParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2035,13 +2035,13 @@ type UpdateUserParams struct {
 
 // ResetUserPasswordParams defines parameters for ResetUserPassword.
 type ResetUserPasswordParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // ResetUserTOTPParams defines parameters for ResetUserTOTP.
 type ResetUserTOTPParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2053,7 +2053,7 @@ type ListWebhooksParams struct {
 
 // CreateWebhookParams defines parameters for CreateWebhook.
 type CreateWebhookParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2094,25 +2094,25 @@ type ListDeliveriesParamsStatus string
 
 // ReplayDeliveryParams defines parameters for ReplayDelivery.
 type ReplayDeliveryParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // ReplayFailedDeliveriesParams defines parameters for ReplayFailedDeliveries.
 type ReplayFailedDeliveriesParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // RollWebhookSecretParams defines parameters for RollWebhookSecret.
 type RollWebhookSecretParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // SendTestEventParams defines parameters for SendTestEvent.
 type SendTestEventParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2127,19 +2127,19 @@ type ListTenantsParams struct {
 
 // CreateTenantParams defines parameters for CreateTenant.
 type CreateTenantParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // CreateTenantAdminParams defines parameters for CreateTenantAdmin.
 type CreateTenantAdminParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // ResetTenantAdminTOTPParams defines parameters for ResetTenantAdminTOTP.
 type ResetTenantAdminTOTPParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2157,13 +2157,13 @@ type GrantLicenceParams struct {
 
 // RotateOperatorTokenParams defines parameters for RotateOperatorToken.
 type RotateOperatorTokenParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // SendEventParams defines parameters for SendEvent.
 type SendEventParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 

@@ -1,64 +1,23 @@
 package keyward_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	keyward "github.com/keyward/keyward/sdk/go"
 )
 
-// startNode builds keyward from this repository and runs "keyward serve
-// --demo" on loopback ports; it returns the node's URL and the demo
-// tenant's token, as the README's first steps print them.
+// startNode runs a demo node for one test (see runDemoNode).
 func startNode(t *testing.T) (url, token string) {
 	t.Helper()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "keyward")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/keyward")
-	build.Dir = "../.."
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "serve", "--demo", "--data", filepath.Join(dir, "data"),
-		"--addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0", "--log-level", "error")
-	cmd.Env = append(os.Environ(), "KEYWARD_OPERATOR_TOKEN=", "KEYWARD_DATABASE_URL=", "KEYWARD_MASTER_KEY=")
-	out, err := cmd.StdoutPipe()
+	url, token, stop, err := runDemoNode(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); cmd.Wait() })
-	lines := bufio.NewScanner(out)
-	tokenRE := regexp.MustCompile(`token:\s+(kwp_\S+)`)
-	listenRE := regexp.MustCompile(`listening on (http://\S+)`)
-	var seen strings.Builder
-	for lines.Scan() && (url == "" || token == "") {
-		seen.WriteString(lines.Text() + "\n")
-		if m := tokenRE.FindStringSubmatch(lines.Text()); m != nil {
-			token = m[1]
-		}
-		if m := listenRE.FindStringSubmatch(lines.Text()); m != nil {
-			url = m[1]
-		}
-	}
-	if url == "" || token == "" {
-		t.Fatalf("the node printed no URL or token:\n%s", seen.String())
-	}
-	go io.Copy(io.Discard, out)
+	t.Cleanup(stop)
 	return url, token
 }
 
