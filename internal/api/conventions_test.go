@@ -101,12 +101,20 @@ func TestOpenAPITellsClientAuthorsEverything(t *testing.T) {
 				}
 			}
 			authed := op.Security == nil || len(*op.Security) > 0
-			if method == "post" && authed && path != "/v1/verify" {
+			if _, ok := op.Responses["405"]; !ok {
+				t.Errorf(`%s does not declare 405; add "405": {"$ref": "#/components/responses/MethodNotAllowed"}`, where)
+			}
+			if method == "post" && authed && path != "/v1/verify" && path != "/v1/events" {
 				if _, ok := names["Idempotency-Key"]; !ok {
 					t.Errorf(`%s does not declare Idempotency-Key; add {"$ref": "#/components/parameters/IdempotencyKey"} to its parameters`, where)
 				}
 				if _, ok := op.Responses["422"]; !ok {
 					t.Errorf(`%s does not declare 422 for a reused Idempotency-Key; add "422": {"$ref": "#/components/responses/IdempotencyKeyReused"}`, where)
+				}
+				for status, r := range op.Responses {
+					if status < "300" && path != "/api/v1/connections/{id}/reveal" && d.response(r).Headers["Idempotent-Replayed"] == nil {
+						t.Errorf(`%s %s does not declare the Idempotent-Replayed header a replayed answer carries`, where, status)
+					}
 				}
 			}
 			if method == "patch" {
