@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -191,6 +192,51 @@ func TestAnswersAClientCanFollow(t *testing.T) {
 		}
 		if code, _, p := e.send(e.admin, "GET", "/api/v1/audit?cursor=abc", "", nil); code != 400 || p["field"] != "cursor" {
 			t.Errorf("a cursor no page gave: %d %v", code, p)
+		}
+	})
+}
+
+// Keys' and tenants' cursors are opaque like the audit's: the next_cursor
+// given is not a raw id, it pages when sent back, and a cursor no page
+// gave is refused with 400 naming it.
+func TestKeyAndTenantCursorsAreOpaque(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		for _, name := range []string{"c1", "c2", "c3"} {
+			e.do(e.admin, "POST", "/api/v1/keys", map[string]any{"name": name})
+			e.do(e.operator, "POST", "/operator/v1/tenants", map[string]any{"domain": "cur" + name, "name": name})
+		}
+		for _, c := range []struct{ token, path, field string }{
+			{e.admin, "/api/v1/keys", "id"},
+			{e.operator, "/operator/v1/tenants", "domain"},
+		} {
+			seen := map[string]bool{}
+			cursor := ""
+			for pages := 0; pages < 20; pages++ {
+				code, _, page := e.send(c.token, "GET", c.path+"?limit=1&cursor="+url.QueryEscape(cursor), "", nil)
+				if code != 200 {
+					t.Fatalf("%s page with cursor %q: %d %v", c.path, cursor, code, page)
+				}
+				for _, item := range page["data"].([]any) {
+					seen[item.(map[string]any)[c.field].(string)] = true
+				}
+				next, _ := page["next_cursor"].(string)
+				if next == "" {
+					break
+				}
+				if seen[next] {
+					t.Errorf("%s: next_cursor %q is a raw %s", c.path, next, c.field)
+				}
+				cursor = next
+			}
+			if len(seen) < 3 {
+				t.Errorf("%s: paging saw %d records", c.path, len(seen))
+			}
+			for _, bad := range []string{"key_zzz", "demo", "!!!", "keys.", "tenants.%%%"} {
+				if code, _, p := e.send(c.token, "GET", c.path+"?cursor="+url.QueryEscape(bad), "", nil); code != 400 || p["field"] != "cursor" {
+					t.Errorf("%s with cursor %q: %d %v, want 400 naming cursor", c.path, bad, code, p)
+				}
+			}
 		}
 	})
 }
