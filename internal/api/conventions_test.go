@@ -5,10 +5,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/keyward/keyward/internal/api"
+	"github.com/keyward/keyward/internal/connector"
 	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/storetest"
@@ -239,4 +241,28 @@ func TestKeyAndTenantCursorsAreOpaque(t *testing.T) {
 			}
 		}
 	})
+}
+
+// ConnectionCreate says what the server requires: a name, and a type
+// among the connector types, which the enum lists in full.
+func TestConnectionCreateSaysWhatTheServerRequires(t *testing.T) {
+	s := readDoc(t).Components.Schemas["ConnectionCreate"]
+	if req, _ := s["required"].([]any); !slices.Contains(req, any("name")) || !slices.Contains(req, any("type")) {
+		t.Errorf("ConnectionCreate requires %v, want type and name", s["required"])
+	}
+	props, _ := s["properties"].(map[string]any)
+	typ, _ := props["type"].(map[string]any)
+	var enum []string
+	for _, v := range typ["enum"].([]any) {
+		enum = append(enum, v.(string))
+	}
+	var want []string
+	for _, ct := range connector.Types() {
+		want = append(want, ct.ID)
+	}
+	slices.Sort(enum)
+	slices.Sort(want)
+	if !slices.Equal(enum, want) {
+		t.Errorf("ConnectionCreate.type enum %v, want the connector types %v", enum, want)
+	}
 }
