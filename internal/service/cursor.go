@@ -36,3 +36,17 @@ func printableASCII(s string) bool {
 	}
 	return true
 }
+
+// pageOf is the page of the first limit of items, read as limit+1 to know
+// whether more follow, with the cursor of the next page of kind.
+func pageOf[T any](kind string, items []T, limit int, id func(T) string) *Page[T] {
+	p := &Page[T]{Data: items}
+	if len(items) > limit {
+		p.Data = items[:limit]
+		p.NextCursor = encodeCursor(kind, id(items[limit-1]))
+	}
+	if p.Data == nil {
+		p.Data = []T{}
+	}
+	return p
+}

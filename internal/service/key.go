@@ -354,14 +354,7 @@ func (s *Service) ListKeys(ctx context.Context, f keyward.KeyFilter) (*Page[*key
 	if err != nil {
 		return nil, err
 	}
-	p := &Page[*keyward.Key]{Data: ks}
-	if len(ks) > want {
-		p.Data = ks[:want]
-		p.NextCursor = encodeCursor("keys", ks[want-1].ID)
-	}
-	if p.Data == nil {
-		p.Data = []*keyward.Key{}
-	}
+	p := pageOf("keys", ks, want, func(k *keyward.Key) string { return k.ID })
 	for _, k := range p.Data {
 		k.DisplayName = a.Domain + "-" + k.Name
 	}

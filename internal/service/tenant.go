@@ -44,15 +44,7 @@ func (s *Service) ListTenants(ctx context.Context, cursor string, limit int) (*P
 	if err != nil {
 		return nil, err
 	}
-	p := &Page[*keyward.Tenant]{Data: ts}
-	if len(ts) > limit {
-		p.Data = ts[:limit]
-		p.NextCursor = encodeCursor("tenants", ts[limit-1].Domain)
-	}
-	if p.Data == nil {
-		p.Data = []*keyward.Tenant{}
-	}
-	return p, nil
+	return pageOf("tenants", ts, limit, func(t *keyward.Tenant) string { return t.Domain }), nil
 }
 
 // Tenant returns a tenant by domain (operator only).
