@@ -168,7 +168,7 @@ type KeyFilter struct {
 	Enabled *bool
 	Access  string // "all" or "selected"
 	StoreID string // keys that may act on this store
-	After   string // cursor: list keys after this id
+	After   string // cursor: a previous page's NextCursor (ListKeys); the store reads it as the id to list after
 	Limit   int
 }
 

@@ -550,8 +550,8 @@ func (m *Main) Handler() http.Handler {
 	mux := http.NewServeMux()
 	admin := api.New(m.Service, m.ready)
 	admin.Register(mux)
-	mux.Handle("POST /v1/verify", &gateway.Verifier{Replica: m.Replica, Limiter: m.Limiter, Observer: m.obs.observer})
-	mux.Handle("POST /v1/events", m.eventsHandler())
+	mux.Handle("/v1/verify", httpx.Methods{"POST": &gateway.Verifier{Replica: m.Replica, Limiter: m.Limiter, Observer: m.obs.observer}})
+	mux.Handle("/v1/events", httpx.Methods{"POST": m.eventsHandler()})
 	web.New(m.Service, web.WithGatewayURL(m.GatewayURL())).Register(mux)
 	mux.Handle("/", admin.Fallback())
 	front := httpx.Front{TrustedProxies: m.Config.TrustedProxies, HTTPS: m.Config.HTTPS(), PublicURL: m.Config.PublicURL}

@@ -113,6 +113,9 @@ func (n *node) call(token, method, path string, body any) (int, map[string]any) 
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		n.t.Fatal(err)

@@ -175,10 +175,11 @@ func runWebhookCLI(ctx context.Context, cmd string, args []string, out, errOut i
 		}
 		fmt.Fprintf(out, "test event %s queued as delivery %s; a running node sends it (see keyward webhooks log)\n", d.EventID, d.ID)
 	case "webhooks log":
-		ds, err := svc.ListDeliveries(tctx, *id, service.DeliveryFilter{Status: *status, Limit: 100})
+		page, err := svc.ListDeliveries(tctx, *id, service.DeliveryFilter{Status: *status, Limit: 100})
 		if err != nil {
 			return true, err
 		}
+		ds := page.Data
 		tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
 		fmt.Fprintln(tw, "DELIVERY\tEVENT\tTYPE\tSTATUS\tATTEMPTS\tLAST\tNEXT\tERROR")
 		for _, d := range ds {

@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/keyward/keyward/internal/api"
+	"github.com/keyward/keyward/internal/connector"
 	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/storetest"
@@ -101,12 +104,20 @@ func TestOpenAPITellsClientAuthorsEverything(t *testing.T) {
 				}
 			}
 			authed := op.Security == nil || len(*op.Security) > 0
-			if method == "post" && authed && path != "/v1/verify" {
+			if _, ok := op.Responses["405"]; !ok {
+				t.Errorf(`%s does not declare 405; add "405": {"$ref": "#/components/responses/MethodNotAllowed"}`, where)
+			}
+			if method == "post" && authed && path != "/v1/verify" && path != "/v1/events" {
 				if _, ok := names["Idempotency-Key"]; !ok {
 					t.Errorf(`%s does not declare Idempotency-Key; add {"$ref": "#/components/parameters/IdempotencyKey"} to its parameters`, where)
 				}
 				if _, ok := op.Responses["422"]; !ok {
 					t.Errorf(`%s does not declare 422 for a reused Idempotency-Key; add "422": {"$ref": "#/components/responses/IdempotencyKeyReused"}`, where)
+				}
+				for status, r := range op.Responses {
+					if status < "300" && path != "/api/v1/connections/{id}/reveal" && d.response(r).Headers["Idempotent-Replayed"] == nil {
+						t.Errorf(`%s %s does not declare the Idempotent-Replayed header a replayed answer carries`, where, status)
+					}
 				}
 			}
 			if method == "patch" {
@@ -185,4 +196,73 @@ func TestAnswersAClientCanFollow(t *testing.T) {
 			t.Errorf("a cursor no page gave: %d %v", code, p)
 		}
 	})
+}
+
+// Keys' and tenants' cursors are opaque like the audit's: the next_cursor
+// given is not a raw id, it pages when sent back, and a cursor no page
+// gave is refused with 400 naming it.
+func TestKeyAndTenantCursorsAreOpaque(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		for _, name := range []string{"c1", "c2", "c3"} {
+			e.do(e.admin, "POST", "/api/v1/keys", map[string]any{"name": name})
+			e.do(e.operator, "POST", "/operator/v1/tenants", map[string]any{"domain": "cur" + name, "name": name})
+		}
+		for _, c := range []struct{ token, path, field string }{
+			{e.admin, "/api/v1/keys", "id"},
+			{e.operator, "/operator/v1/tenants", "domain"},
+		} {
+			seen := map[string]bool{}
+			cursor := ""
+			for pages := 0; pages < 20; pages++ {
+				code, _, page := e.send(c.token, "GET", c.path+"?limit=1&cursor="+url.QueryEscape(cursor), "", nil)
+				if code != 200 {
+					t.Fatalf("%s page with cursor %q: %d %v", c.path, cursor, code, page)
+				}
+				for _, item := range page["data"].([]any) {
+					seen[item.(map[string]any)[c.field].(string)] = true
+				}
+				next, _ := page["next_cursor"].(string)
+				if next == "" {
+					break
+				}
+				if seen[next] {
+					t.Errorf("%s: next_cursor %q is a raw %s", c.path, next, c.field)
+				}
+				cursor = next
+			}
+			if len(seen) < 3 {
+				t.Errorf("%s: paging saw %d records", c.path, len(seen))
+			}
+			for _, bad := range []string{"key_zzz", "demo", "!!!", "keys.", "tenants.%%%"} {
+				if code, _, p := e.send(c.token, "GET", c.path+"?cursor="+url.QueryEscape(bad), "", nil); code != 400 || p["field"] != "cursor" {
+					t.Errorf("%s with cursor %q: %d %v, want 400 naming cursor", c.path, bad, code, p)
+				}
+			}
+		}
+	})
+}
+
+// ConnectionCreate says what the server requires: a name, and a type
+// among the connector types, which the enum lists in full.
+func TestConnectionCreateSaysWhatTheServerRequires(t *testing.T) {
+	s := readDoc(t).Components.Schemas["ConnectionCreate"]
+	if req, _ := s["required"].([]any); !slices.Contains(req, any("name")) || !slices.Contains(req, any("type")) {
+		t.Errorf("ConnectionCreate requires %v, want type and name", s["required"])
+	}
+	props, _ := s["properties"].(map[string]any)
+	typ, _ := props["type"].(map[string]any)
+	var enum []string
+	for _, v := range typ["enum"].([]any) {
+		enum = append(enum, v.(string))
+	}
+	var want []string
+	for _, ct := range connector.Types() {
+		want = append(want, ct.ID)
+	}
+	slices.Sort(enum)
+	slices.Sort(want)
+	if !slices.Equal(enum, want) {
+		t.Errorf("ConnectionCreate.type enum %v, want the connector types %v", enum, want)
+	}
 }

@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"net/http"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/internal/service"
+	"github.com/keyward/keyward/internal/strictjson"
 )
 
 // IdempotencyHeader names the key a client sends so that a retried POST
@@ -29,9 +31,10 @@ var keptHeaders = []string{"Content-Type", "ETag", "Location", "Cache-Control"}
 var rerun = map[string]bool{"POST /api/v1/connections/{id}/reveal": true}
 
 // serve runs a route's handler. A POST of an authenticated route sent
-// with an Idempotency-Key runs once per key: the same key, route, query and body
-// within 24 hours get the first answer again (secrets included, kept
-// sealed in the meantime); the same key with another body, query or route is
+// with an Idempotency-Key runs once per key: the same key, route, query
+// and body (by meaning, see canonical) within 24 hours get the first
+// answer again (secrets included, kept sealed in the meantime); the same
+// key with another body, query or route is
 // refused with 422; a retry while the first request runs gets 409. Keys
 // are the caller's own, per route and credential, and a retry is
 // answered only after adapt has authorized its caller for the route as it
@@ -67,7 +70,7 @@ func (a *API) idempotent(rt Route, key string, w http.ResponseWriter, r *http.Re
 	h := sha256.New()
 	// The query is part of the request (a merchant Auth Key's ?grace=).
 	io.WriteString(h, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery+"\n")
-	h.Write(body)
+	h.Write(canonical(body))
 	first, err := a.svc.BeginIdempotent(r.Context(), key, route, hex.EncodeToString(h.Sum(nil)))
 	if err != nil {
 		return err
@@ -119,6 +122,28 @@ func (a *API) idempotent(rt Route, key string, w http.ResponseWriter, r *http.Re
 	w.WriteHeader(rec.status)
 	w.Write(rec.body.Bytes())
 	return nil
+}
+
+// canonical is the body as its meaning, so that a retry re-serialised
+// (other spacing, members in another order, other escapes) is the same
+// request: JSON strictjson lets through, re-encoded with sorted members.
+// Numbers keep their text (1.0 and 1 differ), so none is rounded. A body
+// that is not such JSON is compared as its bytes.
+func canonical(body []byte) []byte {
+	if strictjson.Check(body) != nil {
+		return body
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return body
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return body
+	}
+	return out
 }
 
 func printable(s string) bool {

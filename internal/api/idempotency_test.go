@@ -59,12 +59,25 @@ func TestIdempotencyKeyAnswersARetryWithTheFirstAnswer(t *testing.T) {
 		if s := again["secrets"].([]any)[0].(map[string]any)["secret"]; s != secret || h.Get("Cache-Control") != "no-store" {
 			t.Errorf("the retry must show the secrets the first answer showed, uncached (Cache-Control %q)", h.Get("Cache-Control"))
 		}
+		// The same request serialised otherwise (spacing, member order,
+		// escapes) is the same request.
+		for _, same := range []string{
+			`{"permissions":{"orders":"read"},"name":"retried"}`,
+			"{\n  \"name\" : \"retr\\u0069ed\",\n  \"permissions\": { \"orders\": \"read\" }\n}",
+		} {
+			code, h, again := e.send(e.admin, "POST", "/api/v1/keys", same, idem)
+			if code != 201 || again["id"] != first["id"] || h.Get("Idempotent-Replayed") != "true" {
+				t.Errorf("retry re-serialised as %s: %d %v, want the first answer replayed", same, code, again)
+			}
+		}
 		if n := countNamed(e, "retried"); n != 1 {
 			t.Errorf("%d keys named retried, want 1", n)
 		}
 
 		for _, c := range []struct{ name, path, body string }{
 			{"another body", "/api/v1/keys", `{"name": "other"}`},
+			{"another value", "/api/v1/keys", `{"name": "retried", "permissions": {"orders": "write"}}`},
+			{"a member more", "/api/v1/keys", `{"name": "retried", "permissions": {"orders": "read"}, "description": ""}`},
 			{"another route", "/api/v1/stores", `{"code": "other"}`},
 		} {
 			code, _, p := e.send(e.admin, "POST", c.path, c.body, idem)

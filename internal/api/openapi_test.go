@@ -247,9 +247,13 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 			}
 			json.Unmarshal(o.RequestBody, &rb)
 			mt, ok := rb.Content["application/json"]
-			// A PATCH (and the licence's PUT) is a JSON Merge Patch, read
-			// as application/merge-patch+json or as plain JSON alike.
+			// A PATCH is a JSON Merge Patch, read as
+			// application/merge-patch+json or as plain JSON alike; every
+			// other write reads application/json only.
 			patch, isPatch := rb.Content["application/merge-patch+json"]
+			if isPatch != (method == "PATCH") {
+				t.Errorf("%s: application/merge-patch+json is read on PATCH only, and on every PATCH", key)
+			}
 			types := 1
 			if isPatch {
 				types = 2
@@ -259,7 +263,7 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 			} else if s := d.resolve(t, mt.Schema); s["additionalProperties"] != false {
 				t.Errorf("%s: request body schema must say additionalProperties: false; unknown fields are refused", key)
 			}
-			for _, status := range []string{"400", "413"} {
+			for _, status := range []string{"400", "413", "415"} {
 				if o.Responses[status] == nil {
 					t.Errorf("%s: reads a body but does not document %s", key, status)
 				}

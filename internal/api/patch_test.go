@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -64,11 +65,11 @@ func TestPatchNullRemovesAndAbsentKeeps(t *testing.T) {
 			t.Errorf(`"permissions": null must leave no access: %d %v`, code, got)
 		}
 
-		code, l := e.patchMethod("PUT", e.operator, "/operator/v1/tenants/demo/licence", `{"max_keys": 5, "rate_limit": 9}`)
+		code, l := e.do(e.operator, "PUT", "/operator/v1/tenants/demo/licence", `{"max_keys": 5, "rate_limit": 9}`)
 		if code != 200 || l["max_keys"].(float64) != 5 {
 			t.Fatalf("licence: %d %v", code, l)
 		}
-		code, l = e.patchMethod("PUT", e.operator, "/operator/v1/tenants/demo/licence", `{"max_keys": null}`)
+		code, l = e.do(e.operator, "PUT", "/operator/v1/tenants/demo/licence", `{"max_keys": null}`)
 		if code != 200 || l["max_keys"].(float64) != 0 || l["rate_limit"].(float64) != 9 || l["api_access"] != true {
 			t.Errorf("licence PUT: null must remove max_keys and keep the rest: %d %v", code, l)
 		}
@@ -79,6 +80,21 @@ func TestPatchNullRemovesAndAbsentKeeps(t *testing.T) {
 // the response's headers and its JSON object.
 func (e *env) send(token, method, path, body string, header map[string]string) (int, http.Header, map[string]any) {
 	e.t.Helper()
+	if body != "" {
+		header = maps.Clone(header)
+		if _, set := header["Content-Type"]; !set {
+			if header == nil {
+				header = map[string]string{}
+			}
+			header["Content-Type"] = "application/json"
+		}
+	}
+	return e.sendRaw(token, method, path, body, header)
+}
+
+// sendRaw is send with no header of its own but Authorization.
+func (e *env) sendRaw(token, method, path, body string, header map[string]string) (int, http.Header, map[string]any) {
+	e.t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -86,9 +102,6 @@ func (e *env) send(token, method, path, body string, header map[string]string) (
 	req, _ := http.NewRequest(method, e.srv.URL+path, rd)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
 	}
 	for k, v := range header {
 		req.Header.Set(k, v)
@@ -111,11 +124,6 @@ func (e *env) send(token, method, path, body string, header map[string]string) (
 // patch sends a merge patch.
 func (e *env) patch(token, path, body string) (int, map[string]any) {
 	e.t.Helper()
-	return e.patchMethod("PATCH", token, path, body)
-}
-
-func (e *env) patchMethod(method, token, path, body string) (int, map[string]any) {
-	e.t.Helper()
-	code, _, out := e.send(token, method, path, body, map[string]string{"Content-Type": "application/merge-patch+json"})
+	code, _, out := e.send(token, "PATCH", path, body, map[string]string{"Content-Type": "application/merge-patch+json"})
 	return code, out
 }

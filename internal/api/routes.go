@@ -149,10 +149,21 @@ func (a *API) Routes() []Route {
 	}
 }
 
-// Register adds every route to mux.
+// Register adds every route to mux. A path answers a method it does not
+// serve with 405 and Allow, even where a less specific path serves it
+// (GET /api/v1/connections/verify is not the connection "verify"); see
+// paths.
 func (a *API) Register(mux *http.ServeMux) {
+	t := newPaths(a.Routes())
 	for _, rt := range a.Routes() {
-		mux.Handle(rt.Method+" "+rt.Path, a.adapt(rt))
+		h := a.adapt(rt)
+		mux.Handle(rt.Method+" "+rt.Path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if allow, own := t.allow(r.URL.Path, rt.Path); !own {
+				httpx.MethodNotAllowed(w, r, allow)
+				return
+			}
+			h.ServeHTTP(w, r)
+		}))
 	}
 }
 
@@ -170,6 +181,12 @@ func (a *API) adapt(rt Route) http.Handler {
 				return
 			}
 			r = r.WithContext(keyward.WithActor(r.Context(), actor))
+		}
+		// Checked here, for every route, so that a handler reading no
+		// body refuses a form as one reading JSON does.
+		if err := httpx.BodyType(r); err != nil {
+			httpx.Error(w, r, err)
+			return
 		}
 		a.serve(rt, w, conditional(r))
 	})

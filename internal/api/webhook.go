@@ -121,11 +121,11 @@ func (a *API) listDeliveries(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ds, err := a.svc.ListDeliveries(r.Context(), r.PathValue("id"), service.DeliveryFilter{Status: r.URL.Query().Get("status"), Before: before, Limit: limit})
+	p, err := a.svc.ListDeliveries(r.Context(), r.PathValue("id"), service.DeliveryFilter{Status: r.URL.Query().Get("status"), Before: before, Cursor: r.URL.Query().Get("cursor"), Limit: limit})
 	if err != nil {
 		return err
 	}
-	httpx.JSON(w, http.StatusOK, map[string]any{"data": ds})
+	httpx.JSON(w, http.StatusOK, p)
 	return nil
 }
 
@@ -134,11 +134,11 @@ func (a *API) listAttempts(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	as, err := a.svc.ListAttempts(r.Context(), r.PathValue("id"), r.URL.Query().Get("delivery"), limit)
+	p, err := a.svc.ListAttempts(r.Context(), r.PathValue("id"), service.AttemptFilter{Delivery: r.URL.Query().Get("delivery"), Cursor: r.URL.Query().Get("cursor"), Limit: limit})
 	if err != nil {
 		return err
 	}
-	httpx.JSON(w, http.StatusOK, map[string]any{"data": as})
+	httpx.JSON(w, http.StatusOK, p)
 	return nil
 }
 

@@ -1,11 +1,15 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/service"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/storetest"
 )
@@ -139,4 +143,75 @@ func TestWebhookMergePatch(t *testing.T) {
 			t.Errorf("a member left out is kept: %d %v", code, got)
 		}
 	})
+}
+
+// Deliveries and attempts page with next_cursor like every other list:
+// following the cursors visits each record once, and a cursor no page
+// gave is refused with 400.
+func TestDeliveriesAndAttemptsPageWithCursors(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		id := e.webhookWithAttempts(5)
+		for _, list := range []string{"deliveries", "attempts"} {
+			path := "/api/v1/webhooks/" + id + "/" + list
+			_, _, all := e.send(e.admin, "GET", path+"?limit=100", "", nil)
+			want := len(all["data"].([]any))
+			if want < 3 {
+				t.Fatalf("%s: only %d records to page through", list, want)
+			}
+			seen := map[string]bool{}
+			cursor := ""
+			for range want + 1 {
+				code, _, page := e.send(e.admin, "GET", path+"?limit=2&cursor="+url.QueryEscape(cursor), "", nil)
+				if code != 200 {
+					t.Fatalf("%s with cursor %q: %d %v", list, cursor, code, page)
+				}
+				for _, item := range page["data"].([]any) {
+					rid := item.(map[string]any)["id"].(string)
+					if seen[rid] {
+						t.Errorf("%s: %s on two pages", list, rid)
+					}
+					seen[rid] = true
+				}
+				if cursor, _ = page["next_cursor"].(string); cursor == "" {
+					break
+				}
+			}
+			if len(seen) != want {
+				t.Errorf("%s: the pages held %d records, want %d", list, len(seen), want)
+			}
+			if code, _, p := e.send(e.admin, "GET", path+"?cursor=nope", "", nil); code != 400 || p["field"] != "cursor" {
+				t.Errorf("%s with a cursor no page gave: %d %v", list, code, p)
+			}
+		}
+	})
+}
+
+// webhookWithAttempts creates an endpoint with n test deliveries, each
+// attempted once and refused by the receiver, and returns its id.
+func (e *env) webhookWithAttempts(n int) string {
+	e.t.Helper()
+	code, w := e.do(e.admin, "POST", "/api/v1/webhooks", map[string]any{"url": "https://hooks.example.com/in", "events": []string{"key.*"}})
+	if code != 201 {
+		e.t.Fatalf("create webhook: %d %v", code, w)
+	}
+	id := w["id"].(string)
+	for range n {
+		if code, out := e.do(e.admin, "POST", "/api/v1/webhooks/"+id+"/test", nil); code != 202 {
+			e.t.Fatalf("test event: %d %v", code, out)
+		}
+	}
+	ctx := context.Background()
+	due, err := e.svc.ClaimDeliveries(ctx, 100, time.Minute, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var outs []service.Outcome
+	for i := range due {
+		outs = append(outs, service.Outcome{Due: &due[i], At: time.Now(), StatusCode: 500, Err: "refused"})
+	}
+	if err := e.svc.RecordOutcomes(ctx, outs); err != nil {
+		e.t.Fatal(err)
+	}
+	return id
 }

@@ -109,6 +109,7 @@ func BenchmarkVerifyHandler(b *testing.B) {
 	body := []byte(`{"key": "` + sec + `", "request": {"method": "GET", "path": "/api/v5/orders?store=main&page=2", "headers": {"Accept": "application/json"}}, "dry_run": true}`)
 	w := &discardWriter{h: http.Header{}}
 	r, _ := http.NewRequest("POST", "/v1/verify", nil)
+	r.Header.Set("Content-Type", "application/json")
 	b.ReportAllocs()
 	for b.Loop() {
 		r.Body = io.NopCloser(bytes.NewReader(body))

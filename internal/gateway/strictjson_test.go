@@ -28,6 +28,7 @@ func TestEventsBoundedAndNeverEchoed(t *testing.T) {
 		sender := p.CreateKey(keyward.KeyCreate{Name: "erp", Permissions: keyward.Permissions{"events": "write"}})
 		post := func(body string) (int, []byte) {
 			req, _ := http.NewRequest("POST", srv.URL+"/v1/events", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Authorization", "Bearer "+sender.Secrets[0].Secret)
 			res, err := http.DefaultClient.Do(req)
 			if err != nil {

@@ -224,10 +224,13 @@ func DecodeMax(w http.ResponseWriter, r *http.Request, v any, max int64) error {
 	return decodeBytes(data, v)
 }
 
-// readBody reads a body of at most max bytes, refusing an empty one. It
-// is read whole (it is small) so a value refused by its own type, such as
+// readBody reads a body of at most max bytes, refusing an empty one and
+// one not declared as JSON (BodyType). It is read whole (it is small) so a value refused by its own type, such as
 // a time, can be traced back to its field.
 func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	if err := BodyType(r); err != nil {
+		return nil, err
+	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	if err == nil && len(bytes.TrimSpace(data)) == 0 {
 		err = io.EOF

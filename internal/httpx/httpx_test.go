@@ -16,6 +16,7 @@ import (
 func decodeProblem(t *testing.T, body string, v any) string {
 	t.Helper()
 	r := httptest.NewRequest("POST", "/", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
 	err := httpx.Decode(httptest.NewRecorder(), r, v)
 	if err == nil {
 		t.Fatalf("%s: accepted", body)
@@ -81,6 +82,8 @@ func FuzzDecodeRefusals(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body string) {
 		for _, v := range []any{&keyward.KeyCreate{}, &keyward.KeyUpdate{}, &keyward.KeyRoll{}, &keyward.LicenceGrant{}} {
 			r := httptest.NewRequest("POST", "/", strings.NewReader(body))
+			r.Header.Set("Content-Type", "application/json")
+			r.Header.Set("Content-Type", "application/json")
 			err := httpx.Decode(httptest.NewRecorder(), r, v)
 			if err == nil {
 				continue

@@ -27,15 +27,12 @@ type Nuller interface {
 // DecodePatch reads a JSON Merge Patch (RFC 7396) into the update struct
 // v: a member left out keeps its value, a member set to null is removed.
 // The body may be sent as application/merge-patch+json or as plain JSON,
-// read the same way; it must be a JSON object. Members are decoded
+// read the same way (see BodyType); it must be a JSON object. Members are decoded
 // strictly, as Decode does. A null member of a pointer field would read as
 // "left out", so it goes to v's Null method (see Nuller), and is refused
 // when v has none; fields of other kinds, such as keyward.NullableTime,
 // read null themselves.
 func DecodePatch(w http.ResponseWriter, r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !patchMediaType(ct) {
-		return keyward.Errorf(keyward.EUnsupportedMedia, "send the patch as %s (or application/json); %q is not read", MergePatchType, ct)
-	}
 	data, err := readBody(w, r, MaxBody)
 	if err != nil {
 		return err
@@ -75,14 +72,6 @@ func DecodePatchBytes(data []byte, v any) error {
 		}
 	}
 	return nil
-}
-
-// patchMediaType reports whether the Content-Type ct is one a patch is
-// read from.
-func patchMediaType(ct string) bool {
-	mt, _, _ := strings.Cut(ct, ";")
-	mt = strings.ToLower(strings.TrimSpace(mt))
-	return mt == MergePatchType || mt == "application/json"
 }
 
 // pointerField reports whether the member name of the struct v points to

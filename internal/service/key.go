@@ -327,10 +327,14 @@ func (s *Service) fillUsage(ctx context.Context, q *store.Q, k *keyward.Key) err
 }
 
 // ListKeys lists the tenant's keys, filtered and paged by id.
+// f.After is the cursor of a previous page's NextCursor.
 func (s *Service) ListKeys(ctx context.Context, f keyward.KeyFilter) (*Page[*keyward.Key], error) {
 	q := s.db.Read()
 	a, _, err := s.keyActor(ctx, q, false)
 	if err != nil {
+		return nil, err
+	}
+	if f.After, err = decodeCursor("keys", f.After); err != nil {
 		return nil, err
 	}
 	if f.Access != "" && f.Access != keyward.StoresAll && f.Access != keyward.StoresSelected {
@@ -350,14 +354,7 @@ func (s *Service) ListKeys(ctx context.Context, f keyward.KeyFilter) (*Page[*key
 	if err != nil {
 		return nil, err
 	}
-	p := &Page[*keyward.Key]{Data: ks}
-	if len(ks) > want {
-		p.Data = ks[:want]
-		p.NextCursor = ks[want-1].ID
-	}
-	if p.Data == nil {
-		p.Data = []*keyward.Key{}
-	}
+	p := pageOf("keys", ks, want, func(k *keyward.Key) string { return k.ID })
 	for _, k := range p.Data {
 		k.DisplayName = a.Domain + "-" + k.Name
 	}

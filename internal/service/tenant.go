@@ -29,9 +29,14 @@ func (s *Service) CreateTenant(ctx context.Context, in keyward.TenantCreate) (*k
 	return t, nil
 }
 
-// ListTenants lists tenants by domain (operator only).
-func (s *Service) ListTenants(ctx context.Context, after string, limit int) (*Page[*keyward.Tenant], error) {
+// ListTenants lists tenants by domain (operator only), after the cursor
+// of a previous page's NextCursor.
+func (s *Service) ListTenants(ctx context.Context, cursor string, limit int) (*Page[*keyward.Tenant], error) {
 	if _, err := operatorActor(ctx); err != nil {
+		return nil, err
+	}
+	after, err := decodeCursor("tenants", cursor)
+	if err != nil {
 		return nil, err
 	}
 	limit = clampLimit(limit)
@@ -39,15 +44,7 @@ func (s *Service) ListTenants(ctx context.Context, after string, limit int) (*Pa
 	if err != nil {
 		return nil, err
 	}
-	p := &Page[*keyward.Tenant]{Data: ts}
-	if len(ts) > limit {
-		p.Data = ts[:limit]
-		p.NextCursor = ts[limit-1].Domain
-	}
-	if p.Data == nil {
-		p.Data = []*keyward.Tenant{}
-	}
-	return p, nil
+	return pageOf("tenants", ts, limit, func(t *keyward.Tenant) string { return t.Domain }), nil
 }
 
 // Tenant returns a tenant by domain (operator only).

@@ -389,7 +389,7 @@ func (s *Service) SendTestEvent(ctx context.Context, id string) (*keyward.Webhoo
 		if err != nil {
 			return err
 		}
-		ds, err := q.ListDeliveries(ctx, w.ID, "", time.Time{}, 5)
+		ds, err := q.ListDeliveries(ctx, w.ID, "", time.Time{}, "", 5)
 		if err != nil {
 			return err
 		}
@@ -407,11 +407,13 @@ func (s *Service) SendTestEvent(ctx context.Context, id string) (*keyward.Webhoo
 type DeliveryFilter struct {
 	Status string // pending, succeeded or failed; "" for all
 	Before time.Time
+	Cursor string // a previous page's NextCursor
 	Limit  int
 }
 
-// ListDeliveries lists an endpoint's deliveries, newest first.
-func (s *Service) ListDeliveries(ctx context.Context, endpointID string, f DeliveryFilter) ([]*keyward.WebhookDelivery, error) {
+// ListDeliveries lists an endpoint's deliveries, newest first, a page at a
+// time.
+func (s *Service) ListDeliveries(ctx context.Context, endpointID string, f DeliveryFilter) (*Page[*keyward.WebhookDelivery], error) {
 	a, err := webhookActor(ctx)
 	if err != nil {
 		return nil, err
@@ -421,17 +423,7 @@ func (s *Service) ListDeliveries(ctx context.Context, endpointID string, f Deliv
 	default:
 		return nil, keyward.Invalid("status", "status must be pending, succeeded or failed")
 	}
-	q := s.db.Read()
-	if _, err := q.Webhook(ctx, a.TenantID, endpointID); err != nil {
-		return nil, err
-	}
-	return q.ListDeliveries(ctx, endpointID, f.Status, f.Before, clampLimit(f.Limit))
-}
-
-// ListAttempts lists an endpoint's delivery attempts, newest first,
-// optionally of one delivery: the delivery log.
-func (s *Service) ListAttempts(ctx context.Context, endpointID, deliveryID string, limit int) ([]*keyward.WebhookAttempt, error) {
-	a, err := webhookActor(ctx)
+	after, err := decodeCursor("deliveries", f.Cursor)
 	if err != nil {
 		return nil, err
 	}
@@ -439,7 +431,42 @@ func (s *Service) ListAttempts(ctx context.Context, endpointID, deliveryID strin
 	if _, err := q.Webhook(ctx, a.TenantID, endpointID); err != nil {
 		return nil, err
 	}
-	return q.ListAttempts(ctx, endpointID, deliveryID, clampLimit(limit))
+	limit := clampLimit(f.Limit)
+	ds, err := q.ListDeliveries(ctx, endpointID, f.Status, f.Before, after, limit+1)
+	if err != nil {
+		return nil, err
+	}
+	return pageOf("deliveries", ds, limit, func(d *keyward.WebhookDelivery) string { return d.ID }), nil
+}
+
+// AttemptFilter chooses the attempts ListAttempts lists.
+type AttemptFilter struct {
+	Delivery string // only this delivery's; "" for all
+	Cursor   string // a previous page's NextCursor
+	Limit    int
+}
+
+// ListAttempts lists an endpoint's delivery attempts, newest first,
+// optionally of one delivery: the delivery log, a page at a time.
+func (s *Service) ListAttempts(ctx context.Context, endpointID string, f AttemptFilter) (*Page[*keyward.WebhookAttempt], error) {
+	a, err := webhookActor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	after, err := decodeCursor("attempts", f.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	q := s.db.Read()
+	if _, err := q.Webhook(ctx, a.TenantID, endpointID); err != nil {
+		return nil, err
+	}
+	limit := clampLimit(f.Limit)
+	as, err := q.ListAttempts(ctx, endpointID, f.Delivery, after, limit+1)
+	if err != nil {
+		return nil, err
+	}
+	return pageOf("attempts", as, limit, func(a *keyward.WebhookAttempt) string { return a.ID }), nil
 }
 
 // Replay sends deliveries of an endpoint again, now: the one named by

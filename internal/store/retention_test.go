@@ -175,7 +175,7 @@ func TestRetentionRemovesOldWebhookEvents(t *testing.T) {
 		if removed != events-1 {
 			t.Fatalf("removed %d events, want %d (all but the one waiting)", removed, events-1)
 		}
-		left, err := db.Read().ListDeliveries(ctx, ep.ID, "", now, 1000)
+		left, err := db.Read().ListDeliveries(ctx, ep.ID, "", now, "", 1000)
 		if err != nil || len(left) != 1 || left[0].Status != keyward.DeliveryPending {
 			t.Fatalf("deliveries left: %v %v; want the pending one", left, err)
 		}

@@ -418,7 +418,7 @@ func (q *Q) Delivery(ctx context.Context, endpointID, id string) (*keyward.Webho
 
 // ListDeliveries lists an endpoint's deliveries, newest first, of one
 // status when status is set, created before before when it is not zero.
-func (q *Q) ListDeliveries(ctx context.Context, endpointID, status string, before time.Time, limit int) ([]*keyward.WebhookDelivery, error) {
+func (q *Q) ListDeliveries(ctx context.Context, endpointID, status string, before time.Time, afterID string, limit int) ([]*keyward.WebhookDelivery, error) {
 	query := `SELECT ` + deliveryCols + ` FROM webhook_deliveries d JOIN webhook_events ev ON ev.id = d.event_id WHERE d.endpoint_id = ?`
 	args := []any{endpointID}
 	if status != "" {
@@ -428,6 +428,11 @@ func (q *Q) ListDeliveries(ctx context.Context, endpointID, status string, befor
 	if !before.IsZero() {
 		query += ` AND d.created_at < ?`
 		args = append(args, before)
+	}
+	if afterID != "" {
+		// The page after the delivery afterID, in the list's order.
+		query += ` AND (d.created_at, d.id) < (SELECT created_at, id FROM webhook_deliveries WHERE id = ? AND endpoint_id = ?)`
+		args = append(args, afterID, endpointID)
 	}
 	rows, err := q.query(ctx, query+` ORDER BY d.created_at DESC, d.id DESC LIMIT ?`, append(args, limit)...)
 	if err != nil {
@@ -446,8 +451,8 @@ func (q *Q) ListDeliveries(ctx context.Context, endpointID, status string, befor
 }
 
 // ListAttempts lists an endpoint's attempts, newest first, optionally of
-// one delivery.
-func (q *Q) ListAttempts(ctx context.Context, endpointID, deliveryID string, limit int) ([]*keyward.WebhookAttempt, error) {
+// one delivery, after the attempt afterID ("" for the first page).
+func (q *Q) ListAttempts(ctx context.Context, endpointID, deliveryID, afterID string, limit int) ([]*keyward.WebhookAttempt, error) {
 	query := `SELECT a.id, a.delivery_id, d.event_id, ev.type, a.attempt, a.at, a.status_code, a.latency_ms, a.error, a.response, a.next_retry_at
 		FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id JOIN webhook_events ev ON ev.id = d.event_id
 		WHERE a.endpoint_id = ?`
@@ -456,7 +461,12 @@ func (q *Q) ListAttempts(ctx context.Context, endpointID, deliveryID string, lim
 		query += ` AND a.delivery_id = ?`
 		args = append(args, deliveryID)
 	}
-	rows, err := q.query(ctx, query+` ORDER BY a.at DESC, a.attempt DESC LIMIT ?`, append(args, limit)...)
+	if afterID != "" {
+		// The page after the attempt afterID, in the list's order.
+		query += ` AND (a.at, a.attempt, a.id) < (SELECT at, attempt, id FROM webhook_attempts WHERE id = ? AND endpoint_id = ?)`
+		args = append(args, afterID, endpointID)
+	}
+	rows, err := q.query(ctx, query+` ORDER BY a.at DESC, a.attempt DESC, a.id DESC LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, err
 	}

@@ -393,9 +393,11 @@ func (w *Web) webhookPage(r *http.Request, id string) (*webhookPage, error) {
 	if b, err := time.Parse(time.RFC3339Nano, q.Get("before")); err == nil {
 		f.Before, p.Paged = b, true
 	}
-	if p.Deliveries, err = w.svc.ListDeliveries(ctx, wh.ID, f); err != nil {
+	deliveries, err := w.svc.ListDeliveries(ctx, wh.ID, f)
+	if err != nil {
 		return nil, err
 	}
+	p.Deliveries = deliveries.Data
 	if n := len(p.Deliveries); n == deliveriesPage {
 		v := url.Values{"before": {p.Deliveries[n-1].CreatedAt.UTC().Format(time.RFC3339Nano)}}
 		if p.Status != "" {
@@ -403,11 +405,11 @@ func (w *Web) webhookPage(r *http.Request, id string) (*webhookPage, error) {
 		}
 		p.Older = pathWebhooks + "/" + wh.ID + "?" + v.Encode() + "#deliveries"
 	}
-	attempts, err := w.svc.ListAttempts(ctx, wh.ID, p.Delivery, attemptsShown)
+	attempts, err := w.svc.ListAttempts(ctx, wh.ID, service.AttemptFilter{Delivery: p.Delivery, Limit: attemptsShown})
 	if err != nil {
 		return nil, err
 	}
-	for _, a := range attempts {
+	for _, a := range attempts.Data {
 		row := attemptRow{WebhookAttempt: a, Response: a.Response}
 		if r := []rune(a.Response); len(r) > responseShown {
 			row.Response = string(r[:responseShown]) + "…"

@@ -164,7 +164,7 @@ func TestBrowserManageWebhooks(t *testing.T) {
 func waitDelivery(t *testing.T, e *env, endpointID, eventID string, attempts int) *keyward.WebhookDelivery {
 	t.Helper()
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		ds, err := e.svc.ListDeliveries(e.sys, endpointID, service.DeliveryFilter{})
+		ds, err := items(e.svc.ListDeliveries(e.sys, endpointID, service.DeliveryFilter{}))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -337,7 +337,7 @@ func TestWebhookDeliveriesPages(t *testing.T) {
 		}
 		pages++
 	}
-	all, err := e.svc.ListDeliveries(e.sys, wh.ID, service.DeliveryFilter{Limit: 500})
+	all, err := items(e.svc.ListDeliveries(e.sys, wh.ID, service.DeliveryFilter{Limit: 500}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,10 +357,10 @@ func TestWebhookDeliveriesPages(t *testing.T) {
 	wantStatus(t, res, http.StatusSeeOther)
 	res = c.get(pathWebhooks + "/" + wh.ID)
 	wantBody(t, res, strconv.Itoa(len(failed))+" failed deliveries since")
-	if left, _ := e.svc.ListDeliveries(e.sys, wh.ID, service.DeliveryFilter{Status: keyward.DeliveryFailed}); len(left) != 0 {
+	if left, _ := items(e.svc.ListDeliveries(e.sys, wh.ID, service.DeliveryFilter{Status: keyward.DeliveryFailed})); len(left) != 0 {
 		t.Fatalf("%d deliveries still failed after replaying them all", len(left))
 	}
-	if due, _ := e.svc.ListDeliveries(e.sys, wh.ID, service.DeliveryFilter{Status: keyward.DeliveryPending}); len(due) != len(failed) {
+	if due, _ := items(e.svc.ListDeliveries(e.sys, wh.ID, service.DeliveryFilter{Status: keyward.DeliveryPending})); len(due) != len(failed) {
 		t.Fatalf("%d deliveries due after replaying %d", len(due), len(failed))
 	}
 }
@@ -464,4 +464,12 @@ func TestWebhookListByStore(t *testing.T) {
 	if len(got.Stores.IDs) != 2 || len(got.Events) != 1 || got.Events[0] != "key.*" || got.Description != "two stores" {
 		t.Fatalf("after saving the form unchanged: %+v", got)
 	}
+}
+
+// items is a page's items, for a test reading a short list whole.
+func items[T any](p *service.Page[T], err error) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	return p.Data, nil
 }

@@ -357,7 +357,7 @@ func TestFailedDeliveriesAreRetriedWithTheSameID(t *testing.T) {
 		f.rcv.wait(1)
 		var ds []*keyward.WebhookDelivery
 		waitUntil(t, func() bool {
-			ds, _ = f.svc.ListDeliveries(f.ctx, ep.ID, service.DeliveryFilter{})
+			ds, _ = items(f.svc.ListDeliveries(f.ctx, ep.ID, service.DeliveryFilter{}))
 			return len(ds) == 1 && ds[0].Attempts == 1
 		})
 		d := ds[0]
@@ -376,7 +376,7 @@ func TestFailedDeliveriesAreRetriedWithTheSameID(t *testing.T) {
 		}
 		var log []*keyward.WebhookAttempt
 		waitUntil(t, func() bool {
-			log, _ = f.svc.ListAttempts(f.ctx, ep.ID, "", 0)
+			log, _ = items(f.svc.ListAttempts(f.ctx, ep.ID, service.AttemptFilter{}))
 			return len(log) == 2
 		})
 		if log[0].StatusCode != 200 || log[1].StatusCode != 503 || log[1].NextRetryAt == nil || log[0].EventType != "webhook.test" ||
@@ -413,11 +413,11 @@ func TestGivingUpDisablingAndReplay(t *testing.T) {
 			}
 			f.rcv.wait(1)
 			waitUntil(t, func() bool {
-				ds, _ := f.svc.ListDeliveries(f.ctx, ep.ID, service.DeliveryFilter{})
+				ds, _ := items(f.svc.ListDeliveries(f.ctx, ep.ID, service.DeliveryFilter{}))
 				return ds[0].Attempts == i+1
 			})
 		}
-		ds, _ := f.svc.ListDeliveries(f.ctx, ep.ID, service.DeliveryFilter{})
+		ds, _ := items(f.svc.ListDeliveries(f.ctx, ep.ID, service.DeliveryFilter{}))
 		if ds[0].Status != keyward.DeliveryFailed || ds[0].NextAttemptAt != nil {
 			t.Fatalf("after %d attempts: %+v, want failed with no next attempt", attempts, ds[0])
 		}
@@ -456,13 +456,13 @@ func TestGivingUpDisablingAndReplay(t *testing.T) {
 			t.Error("a replayed delivery has a new webhook-id")
 		}
 		waitUntil(t, func() bool {
-			d, _ := f.svc.ListDeliveries(f.ctx, ep.ID, service.DeliveryFilter{Status: keyward.DeliverySucceeded})
+			d, _ := items(f.svc.ListDeliveries(f.ctx, ep.ID, service.DeliveryFilter{Status: keyward.DeliverySucceeded}))
 			return len(d) == 1
 		})
 		// The second test event's delivery was cancelled when the endpoint
 		// was disabled; replaying the failed ones since the start sends it,
 		// and nothing more.
-		cancelled, _ := f.svc.ListDeliveries(f.ctx, ep.ID, service.DeliveryFilter{Status: keyward.DeliveryFailed})
+		cancelled, _ := items(f.svc.ListDeliveries(f.ctx, ep.ID, service.DeliveryFilter{Status: keyward.DeliveryFailed}))
 		if len(cancelled) != 1 || !strings.HasPrefix(cancelled[0].LastError, "Cancelled:") {
 			t.Fatalf("failed deliveries after the endpoint was disabled and one replayed: %+v, want the one cancelled", cancelled)
 		}
@@ -471,7 +471,7 @@ func TestGivingUpDisablingAndReplay(t *testing.T) {
 		}
 		f.rcv.wait(1)
 		waitUntil(t, func() bool {
-			d, _ := f.svc.ListDeliveries(f.ctx, ep.ID, service.DeliveryFilter{Status: keyward.DeliverySucceeded})
+			d, _ := items(f.svc.ListDeliveries(f.ctx, ep.ID, service.DeliveryFilter{Status: keyward.DeliverySucceeded}))
 			return len(d) == 2
 		})
 		f.rcv.quiet()
@@ -562,7 +562,7 @@ func TestDispatcherRefusesAddressesNotAllowed(t *testing.T) {
 		}
 		var log []*keyward.WebhookAttempt
 		waitUntil(t, func() bool {
-			log, _ = f.svc.ListAttempts(f.ctx, ep.ID, "", 0)
+			log, _ = items(f.svc.ListAttempts(f.ctx, ep.ID, service.AttemptFilter{}))
 			return len(log) == 1
 		})
 		if log[0].StatusCode != 0 || !strings.Contains(log[0].Error, "not allowed") {
@@ -647,4 +647,12 @@ func TestAttemptsAreCounted(t *testing.T) {
 		return testutil.ToFloat64(metrics.WebhookDeliveries.WithLabelValues("delivered"))-delivered == 1 &&
 			testutil.ToFloat64(metrics.WebhookDeliveries.WithLabelValues("failed"))-failed == 1
 	})
+}
+
+// items is a page's items, for a test reading a short list whole.
+func items[T any](p *service.Page[T], err error) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	return p.Data, nil
 }

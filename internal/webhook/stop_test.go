@@ -186,7 +186,7 @@ func TestStoppingEndpointsWhileSending(t *testing.T) {
 			}
 		}
 		for _, i := range []int{deleted, deleted2} {
-			if _, err := f.svc.ListDeliveries(f.ctx, eps[i].ID, service.DeliveryFilter{}); keyward.ErrorCode(err) != keyward.ENotFound {
+			if _, err := items(f.svc.ListDeliveries(f.ctx, eps[i].ID, service.DeliveryFilter{})); keyward.ErrorCode(err) != keyward.ENotFound {
 				t.Errorf("the deliveries of a deleted endpoint: %v, want not found", err)
 			}
 			for _, table := range []string{"webhook_deliveries", "webhook_attempts"} {
@@ -200,10 +200,10 @@ func TestStoppingEndpointsWhileSending(t *testing.T) {
 			// the rest were cancelled and not sent.
 			sent := len(rcv.of(path(i)))
 			waitUntil(t, func() bool {
-				as, _ := f.svc.ListAttempts(f.ctx, eps[i].ID, "", 100)
+				as, _ := items(f.svc.ListAttempts(f.ctx, eps[i].ID, service.AttemptFilter{Limit: 100}))
 				return len(as) == sent
 			})
-			ds, err := f.svc.ListDeliveries(f.ctx, eps[i].ID, service.DeliveryFilter{Limit: 100})
+			ds, err := items(f.svc.ListDeliveries(f.ctx, eps[i].ID, service.DeliveryFilter{Limit: 100}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -242,7 +242,7 @@ func (f *fixture) allSucceed(endpointID string, n int) {
 	f.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		ds, err := f.svc.ListDeliveries(f.ctx, endpointID, service.DeliveryFilter{Limit: 100})
+		ds, err := items(f.svc.ListDeliveries(f.ctx, endpointID, service.DeliveryFilter{Limit: 100}))
 		if err != nil {
 			f.t.Fatal(err)
 		}

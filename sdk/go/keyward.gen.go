@@ -55,18 +55,108 @@ func (e ConnectionState) Valid() bool {
 	}
 }
 
+// Defines values for ConnectionCheckType.
+const (
+	ConnectionCheckTypeBigcommerce   ConnectionCheckType = "bigcommerce"
+	ConnectionCheckTypeFortnox       ConnectionCheckType = "fortnox"
+	ConnectionCheckTypeKeyward       ConnectionCheckType = "keyward"
+	ConnectionCheckTypeKlaviyo       ConnectionCheckType = "klaviyo"
+	ConnectionCheckTypeMagento       ConnectionCheckType = "magento"
+	ConnectionCheckTypeMirakl        ConnectionCheckType = "mirakl"
+	ConnectionCheckTypeRecharge      ConnectionCheckType = "recharge"
+	ConnectionCheckTypeRetailcrm     ConnectionCheckType = "retailcrm"
+	ConnectionCheckTypeRetailexpress ConnectionCheckType = "retailexpress"
+	ConnectionCheckTypeShopify       ConnectionCheckType = "shopify"
+	ConnectionCheckTypeWoocommerce   ConnectionCheckType = "woocommerce"
+)
+
+// Valid indicates whether the value is a known member of the ConnectionCheckType enum.
+func (e ConnectionCheckType) Valid() bool {
+	switch e {
+	case ConnectionCheckTypeBigcommerce:
+		return true
+	case ConnectionCheckTypeFortnox:
+		return true
+	case ConnectionCheckTypeKeyward:
+		return true
+	case ConnectionCheckTypeKlaviyo:
+		return true
+	case ConnectionCheckTypeMagento:
+		return true
+	case ConnectionCheckTypeMirakl:
+		return true
+	case ConnectionCheckTypeRecharge:
+		return true
+	case ConnectionCheckTypeRetailcrm:
+		return true
+	case ConnectionCheckTypeRetailexpress:
+		return true
+	case ConnectionCheckTypeShopify:
+		return true
+	case ConnectionCheckTypeWoocommerce:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConnectionCreateType.
+const (
+	ConnectionCreateTypeBigcommerce   ConnectionCreateType = "bigcommerce"
+	ConnectionCreateTypeFortnox       ConnectionCreateType = "fortnox"
+	ConnectionCreateTypeKeyward       ConnectionCreateType = "keyward"
+	ConnectionCreateTypeKlaviyo       ConnectionCreateType = "klaviyo"
+	ConnectionCreateTypeMagento       ConnectionCreateType = "magento"
+	ConnectionCreateTypeMirakl        ConnectionCreateType = "mirakl"
+	ConnectionCreateTypeRecharge      ConnectionCreateType = "recharge"
+	ConnectionCreateTypeRetailcrm     ConnectionCreateType = "retailcrm"
+	ConnectionCreateTypeRetailexpress ConnectionCreateType = "retailexpress"
+	ConnectionCreateTypeShopify       ConnectionCreateType = "shopify"
+	ConnectionCreateTypeWoocommerce   ConnectionCreateType = "woocommerce"
+)
+
+// Valid indicates whether the value is a known member of the ConnectionCreateType enum.
+func (e ConnectionCreateType) Valid() bool {
+	switch e {
+	case ConnectionCreateTypeBigcommerce:
+		return true
+	case ConnectionCreateTypeFortnox:
+		return true
+	case ConnectionCreateTypeKeyward:
+		return true
+	case ConnectionCreateTypeKlaviyo:
+		return true
+	case ConnectionCreateTypeMagento:
+		return true
+	case ConnectionCreateTypeMirakl:
+		return true
+	case ConnectionCreateTypeRecharge:
+		return true
+	case ConnectionCreateTypeRetailcrm:
+		return true
+	case ConnectionCreateTypeRetailexpress:
+		return true
+	case ConnectionCreateTypeShopify:
+		return true
+	case ConnectionCreateTypeWoocommerce:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for EventTypeSource.
 const (
-	Keyward  EventTypeSource = "keyward"
-	Platform EventTypeSource = "platform"
+	EventTypeSourceKeyward  EventTypeSource = "keyward"
+	EventTypeSourcePlatform EventTypeSource = "platform"
 )
 
 // Valid indicates whether the value is a known member of the EventTypeSource enum.
 func (e EventTypeSource) Valid() bool {
 	switch e {
-	case Keyward:
+	case EventTypeSourceKeyward:
 		return true
-	case Platform:
+	case EventTypeSourcePlatform:
 		return true
 	default:
 		return false
@@ -523,6 +613,9 @@ type AdminTOTPReset struct {
 // AttemptList defines model for AttemptList.
 type AttemptList struct {
 	Data []WebhookAttempt `json:"data"`
+
+	// NextCursor Present when there may be more: pass it, as it is, as `cursor` for the next page. Opaque.
+	NextCursor *NextCursor `json:"next_cursor,omitempty"`
 }
 
 // AuditEntry One recorded change: who, what, when, from where, which fields.
@@ -558,13 +651,16 @@ type AuditPage struct {
 // Catalog The platform API's catalog.
 type Catalog struct {
 	// Blocks Methods in named groups; a block name in a key's `methods` stands for all its methods.
-	Blocks []struct {
-		Methods []CatalogMethod `json:"methods"`
-		Name    string          `json:"name"`
-	} `json:"blocks"`
+	Blocks []CatalogBlock `json:"blocks"`
 
 	// Resources Every permission resource.
 	Resources []string `json:"resources"`
+}
+
+// CatalogBlock defines model for CatalogBlock.
+type CatalogBlock struct {
+	Methods []CatalogMethod `json:"methods"`
+	Name    string          `json:"name"`
 }
 
 // CatalogMethod defines model for CatalogMethod.
@@ -588,14 +684,17 @@ type CatalogMethod struct {
 	Resource string `json:"resource"`
 
 	// Store Where a request names the store it acts on.
-	Store struct {
-		// In Empty when the method acts on no store.
-		In CatalogMethodStoreIn `json:"in"`
+	Store   CatalogMethodStore `json:"store"`
+	Summary *string            `json:"summary,omitempty"`
+}
 
-		// Name The query parameter, path parameter or header naming the store.
-		Name string `json:"name"`
-	} `json:"store"`
-	Summary *string `json:"summary,omitempty"`
+// CatalogMethodStore Where a request names the store it acts on.
+type CatalogMethodStore struct {
+	// In Empty when the method acts on no store.
+	In CatalogMethodStoreIn `json:"in"`
+
+	// Name The query parameter, path parameter or header naming the store.
+	Name string `json:"name"`
 }
 
 // CatalogMethodStoreIn Empty when the method acts on no store.
@@ -634,8 +733,8 @@ type Connection struct {
 // ConnectionState `verified`: the last check of the current credentials passed; `unverified`: saved without a passing check on purpose; `failed`: the last check failed.
 type ConnectionState string
 
-// ConnectionCreate defines model for ConnectionCreate.
-type ConnectionCreate struct {
+// ConnectionCheck The input of a check made before saving: as ConnectionCreate, but `name` is not needed.
+type ConnectionCheck struct {
 	// AccessToken Secret.
 	AccessToken *string `json:"access_token,omitempty"`
 
@@ -658,8 +757,45 @@ type ConnectionCreate struct {
 
 	// Stores Which stores a key may act on; `access` left out is `all` (on a create) or the current one (on a change).
 	Stores *StoreAccessInput `json:"stores,omitempty"`
-	Type   string            `json:"type"`
+
+	// Type The connection type, as `GET /api/v1/connector-types` lists them.
+	Type ConnectionCheckType `json:"type"`
 }
+
+// ConnectionCheckType The connection type, as `GET /api/v1/connector-types` lists them.
+type ConnectionCheckType string
+
+// ConnectionCreate A connection to create; the check runs before it is saved unless `save_unverified`.
+type ConnectionCreate struct {
+	// AccessToken Secret.
+	AccessToken *string `json:"access_token,omitempty"`
+
+	// ApiUrl The system's API address; systems with a fixed address fill it in when left empty.
+	ApiUrl  *string `json:"api_url,omitempty"`
+	Enabled *bool   `json:"enabled,omitempty"`
+
+	// Fields The system's own fields by name, secret or not (see GET /api/v1/connector-types).
+	Fields *map[string]string `json:"fields,omitempty"`
+	Name   string             `json:"name"`
+
+	// RequiredScopes Scopes the connection needs; a check finding one missing fails with `insufficient_scope`.
+	RequiredScopes *[]string `json:"required_scopes,omitempty"`
+
+	// SaveUnverified Save without a passing check; the list shows the connection as unverified.
+	SaveUnverified *bool `json:"save_unverified,omitempty"`
+
+	// Secret Secret.
+	Secret *string `json:"secret,omitempty"`
+
+	// Stores Which stores a key may act on; `access` left out is `all` (on a create) or the current one (on a change).
+	Stores *StoreAccessInput `json:"stores,omitempty"`
+
+	// Type The connection type, as `GET /api/v1/connector-types` lists them.
+	Type ConnectionCreateType `json:"type"`
+}
+
+// ConnectionCreateType The connection type, as `GET /api/v1/connector-types` lists them.
+type ConnectionCreateType string
 
 // ConnectionList defines model for ConnectionList.
 type ConnectionList struct {
@@ -707,23 +843,26 @@ type ConnectionUpdate struct {
 	Stores nullable.Nullable[StoreAccessInput] `json:"stores,omitempty"`
 }
 
+// ConnectorField defines model for ConnectorField.
+type ConnectorField struct {
+	Default  *string `json:"default,omitempty"`
+	Help     *string `json:"help,omitempty"`
+	Label    string  `json:"label"`
+	Name     string  `json:"name"`
+	Required bool    `json:"required"`
+	Secret   bool    `json:"secret"`
+}
+
 // ConnectorType defines model for ConnectorType.
 type ConnectorType struct {
-	CacheSeconds int     `json:"cache_seconds"`
-	DefaultUrl   *string `json:"default_url,omitempty"`
-	Fields       []struct {
-		Default  *string `json:"default,omitempty"`
-		Help     *string `json:"help,omitempty"`
-		Label    string  `json:"label"`
-		Name     string  `json:"name"`
-		Required bool    `json:"required"`
-		Secret   bool    `json:"secret"`
-	} `json:"fields"`
-	Id          string  `json:"id"`
-	Name        string  `json:"name"`
-	ScopeHelp   *string `json:"scope_help,omitempty"`
-	UrlHelp     *string `json:"url_help,omitempty"`
-	UrlRequired bool    `json:"url_required"`
+	CacheSeconds int              `json:"cache_seconds"`
+	DefaultUrl   *string          `json:"default_url,omitempty"`
+	Fields       []ConnectorField `json:"fields"`
+	Id           string           `json:"id"`
+	Name         string           `json:"name"`
+	ScopeHelp    *string          `json:"scope_help,omitempty"`
+	UrlHelp      *string          `json:"url_help,omitempty"`
+	UrlRequired  bool             `json:"url_required"`
 }
 
 // ConnectorTypeList defines model for ConnectorTypeList.
@@ -734,6 +873,9 @@ type ConnectorTypeList struct {
 // DeliveryList defines model for DeliveryList.
 type DeliveryList struct {
 	Data []WebhookDelivery `json:"data"`
+
+	// NextCursor Present when there may be more: pass it, as it is, as `cursor` for the next page. Opaque.
+	NextCursor *NextCursor `json:"next_cursor,omitempty"`
 }
 
 // Event An event as delivered: the body of every delivery, signed as Standard Webhooks specifies (`webhook-id` is `id`).
@@ -938,12 +1080,15 @@ type KeyUpdate struct {
 
 // KeyUsage Recent use of a key.
 type KeyUsage struct {
-	Hourly *[]struct {
-		Requests int       `json:"requests"`
-		Start    time.Time `json:"start"`
-	} `json:"hourly,omitempty"`
-	LastUsedAt  *time.Time `json:"last_used_at,omitempty"`
-	Requests24h int        `json:"requests_24h"`
+	Hourly      *[]KeyUsageHour `json:"hourly,omitempty"`
+	LastUsedAt  *time.Time      `json:"last_used_at,omitempty"`
+	Requests24h int             `json:"requests_24h"`
+}
+
+// KeyUsageHour defines model for KeyUsageHour.
+type KeyUsageHour struct {
+	Requests int       `json:"requests"`
+	Start    time.Time `json:"start"`
 }
 
 // Level An access level; `write` implies `read`. `none` (accepted on input, never answered) means no access, as leaving the resource out does.
@@ -1533,6 +1678,37 @@ type Verification struct {
 // VerificationOutcome The class of the system's answer.
 type VerificationOutcome string
 
+// VerifyHTTPRequest An HTTP request to match against the catalog, read exactly as the gateway reads it.
+type VerifyHTTPRequest struct {
+	// Headers Headers of the request that matter to the decision, such as the one naming the store, or a method override (refused unless the catalog allows it).
+	Headers *map[string]string `json:"headers,omitempty"`
+
+	// Method HTTP method, e.g. `GET`.
+	Method string `json:"method"`
+
+	// Path The request target: the path and, optionally, `?` and the query, percent-encoded as the client sends them, e.g. `/api/v5/orders?store=main`. A path the gateway refuses (`..` segments, `;` parameters, encoded slashes) answers `INVALID_REQUEST`; a store named twice, or a store parameter spelled otherwise than exactly (case, spaces, NUL, brackets, encoding), answers `STORE_AMBIGUOUS` (see docs/gateway-answers.md).
+	Path string `json:"path"`
+}
+
+// VerifyMissing With `INSUFFICIENT_PERMISSION`: the permission the key lacks.
+type VerifyMissing struct {
+	// Level An access level; `write` implies `read`. `none` (accepted on input, never answered) means no access, as leaving the resource out does.
+	Level    Level  `json:"level"`
+	Resource string `json:"resource"`
+}
+
+// VerifyRateLimit The tighter of the key's and the tenant's rate limits after this decision, when either has one.
+type VerifyRateLimit struct {
+	// Limit Requests per second.
+	Limit int `json:"limit"`
+
+	// Remaining Requests allowed right now.
+	Remaining int `json:"remaining"`
+
+	// Reset Seconds until the bucket is full again.
+	Reset int `json:"reset"`
+}
+
 // VerifyRequest A key and the request it would make: give exactly one of `method` and `request` (400 otherwise).
 type VerifyRequest struct {
 	// DryRun Decide without taking a request from the key's and the tenant's rate limits. By default verify takes one, as the gateway does, and answers `RATE_LIMITED` when none is left.
@@ -1545,16 +1721,7 @@ type VerifyRequest struct {
 	Method *string `json:"method,omitempty"`
 
 	// Request An HTTP request to match against the catalog, read exactly as the gateway reads it.
-	Request *struct {
-		// Headers Headers of the request that matter to the decision, such as the one naming the store, or a method override (refused unless the catalog allows it).
-		Headers *map[string]string `json:"headers,omitempty"`
-
-		// Method HTTP method, e.g. `GET`.
-		Method string `json:"method"`
-
-		// Path The request target: the path and, optionally, `?` and the query, percent-encoded as the client sends them, e.g. `/api/v5/orders?store=main`. A path the gateway refuses (`..` segments, `;` parameters, encoded slashes) answers `INVALID_REQUEST`; a store named twice, or a store parameter spelled otherwise than exactly (case, spaces, NUL, brackets, encoding), answers `STORE_AMBIGUOUS` (see docs/gateway-answers.md).
-		Path string `json:"path"`
-	} `json:"request,omitempty"`
+	Request *VerifyHTTPRequest `json:"request,omitempty"`
 
 	// Store The store (id or code) the request acts on, when `request` does not name it where the catalog says; if both name one, they must agree. A store that is not one of the key's tenant's is refused with `STORE_NOT_ALLOWED`, whatever the key's store access.
 	Store *string `json:"store,omitempty"`
@@ -1576,11 +1743,7 @@ type VerifyResponse struct {
 	Method *string `json:"method,omitempty"`
 
 	// Missing With `INSUFFICIENT_PERMISSION`: the permission the key lacks.
-	Missing *struct {
-		// Level An access level; `write` implies `read`. `none` (accepted on input, never answered) means no access, as leaving the resource out does.
-		Level    Level  `json:"level"`
-		Resource string `json:"resource"`
-	} `json:"missing,omitempty"`
+	Missing *VerifyMissing `json:"missing,omitempty"`
 
 	// Permissions Maps a catalog resource (see GET /api/v1/catalog) to the level the key holds on it. An absent resource means no access.
 	//
@@ -1588,16 +1751,7 @@ type VerifyResponse struct {
 	Permissions *Permissions `json:"permissions,omitempty"`
 
 	// RateLimit The tighter of the key's and the tenant's rate limits after this decision, when either has one.
-	RateLimit *struct {
-		// Limit Requests per second.
-		Limit int `json:"limit"`
-
-		// Remaining Requests allowed right now.
-		Remaining int `json:"remaining"`
-
-		// Reset Seconds until the bucket is full again.
-		Reset int `json:"reset"`
-	} `json:"rate_limit,omitempty"`
+	RateLimit *VerifyRateLimit `json:"rate_limit,omitempty"`
 
 	// RetryAfter With `RATE_LIMITED`: seconds until a request would be allowed.
 	RetryAfter *int `json:"retry_after,omitempty"`
@@ -1802,6 +1956,9 @@ type MerchantOnly = Problem
 // MerchantUnauthenticated RFC 9457 problem details with keyward's stable `code`.
 type MerchantUnauthenticated = Problem
 
+// MethodNotAllowed RFC 9457 problem details with keyward's stable `code`.
+type MethodNotAllowed = Problem
+
 // NotFound RFC 9457 problem details with keyward's stable `code`.
 type NotFound = Problem
 
@@ -1855,25 +2012,25 @@ type ListConnectionsParamsState string
 
 // CreateConnectionParams defines parameters for CreateConnection.
 type CreateConnectionParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // VerifyConnectionInputParams defines parameters for VerifyConnectionInput.
 type VerifyConnectionInputParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // RevealConnectionSecretParams defines parameters for RevealConnectionSecret.
 type RevealConnectionSecretParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // VerifyConnectionParams defines parameters for VerifyConnection.
 type VerifyConnectionParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1888,7 +2045,7 @@ type ListKeysParams struct {
 	// Store Only keys that may act on this store (id or code): keys with access `all` and keys selecting it. An unknown store is a 400 on `store`.
 	Store *string `form:"store,omitempty" json:"store,omitempty"`
 
-	// Cursor The `next_cursor` of the previous page (a key id).
+	// Cursor The `next_cursor` of the previous page, sent back as it was given: cursors are opaque. A cursor no page gave is a 400 on `cursor`.
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 
 	// Limit Page size; 0 or absent means 50, and more than 500 means 500.
@@ -1900,7 +2057,7 @@ type ListKeysParamsAccess string
 
 // CreateKeyParams defines parameters for CreateKey.
 type CreateKeyParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1918,25 +2075,25 @@ type UpdateKeyParams struct {
 
 // RollKeyParams defines parameters for RollKey.
 type RollKeyParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // ChangeMyPasswordParams defines parameters for ChangeMyPassword.
 type ChangeMyPasswordParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // CreateMyTokenParams defines parameters for CreateMyToken.
 type CreateMyTokenParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // CreateMerchantParams defines parameters for CreateMerchant.
 type CreateMerchantParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1954,7 +2111,7 @@ type UpdateMerchantParams struct {
 
 // CreateMerchantUserParams defines parameters for CreateMerchantUser.
 type CreateMerchantUserParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1969,19 +2126,19 @@ type RegenerateMerchantAuthKeyParams struct {
 	// Grace How long the old Auth Key keeps working, as a Go duration such as `1h`, `24h` or `168h` (7 days, the most); `0s` or none stops it at once. Anything else is a 400 on `grace`.
 	Grace *string `form:"grace,omitempty" json:"grace,omitempty"`
 
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // SetMerchantPortalPasswordParams defines parameters for SetMerchantPortalPassword.
 type SetMerchantPortalPasswordParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // CreateProfileParams defines parameters for CreateProfile.
 type CreateProfileParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1999,7 +2156,7 @@ type UpdateProfileParams struct {
 
 // CreateStoreParams defines parameters for CreateStore.
 type CreateStoreParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2017,13 +2174,13 @@ type UpdateStoreParams struct {
 
 // CreateTokenParams defines parameters for CreateToken.
 type CreateTokenParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // CreateUserParams defines parameters for CreateUser.
 type CreateUserParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2035,13 +2192,13 @@ type UpdateUserParams struct {
 
 // ResetUserPasswordParams defines parameters for ResetUserPassword.
 type ResetUserPasswordParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // ResetUserTOTPParams defines parameters for ResetUserTOTP.
 type ResetUserTOTPParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2053,7 +2210,7 @@ type ListWebhooksParams struct {
 
 // CreateWebhookParams defines parameters for CreateWebhook.
 type CreateWebhookParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2074,6 +2231,9 @@ type ListAttemptsParams struct {
 	// Delivery Only the attempts of this delivery.
 	Delivery *string `form:"delivery,omitempty" json:"delivery,omitempty"`
 
+	// Cursor The `next_cursor` of the previous page, sent back as it was given: cursors are opaque. A cursor no page gave is a 400 on `cursor`.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// Limit Page size; 0 or absent means 50, and more than 500 means 500.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 }
@@ -2085,6 +2245,9 @@ type ListDeliveriesParams struct {
 	// Before Only deliveries created before this time.
 	Before *time.Time `form:"before,omitempty" json:"before,omitempty"`
 
+	// Cursor The `next_cursor` of the previous page, sent back as it was given: cursors are opaque. A cursor no page gave is a 400 on `cursor`.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
 	// Limit Page size; 0 or absent means 50, and more than 500 means 500.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 }
@@ -2094,31 +2257,31 @@ type ListDeliveriesParamsStatus string
 
 // ReplayDeliveryParams defines parameters for ReplayDelivery.
 type ReplayDeliveryParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // ReplayFailedDeliveriesParams defines parameters for ReplayFailedDeliveries.
 type ReplayFailedDeliveriesParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // RollWebhookSecretParams defines parameters for RollWebhookSecret.
 type RollWebhookSecretParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // SendTestEventParams defines parameters for SendTestEvent.
 type SendTestEventParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // ListTenantsParams defines parameters for ListTenants.
 type ListTenantsParams struct {
-	// Cursor The `next_cursor` of the previous page (a tenant domain).
+	// Cursor The `next_cursor` of the previous page, sent back as it was given: cursors are opaque. A cursor no page gave is a 400 on `cursor`.
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 
 	// Limit Page size; 0 or absent means 50, and more than 500 means 500.
@@ -2127,19 +2290,19 @@ type ListTenantsParams struct {
 
 // CreateTenantParams defines parameters for CreateTenant.
 type CreateTenantParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // CreateTenantAdminParams defines parameters for CreateTenantAdmin.
 type CreateTenantAdminParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // ResetTenantAdminTOTPParams defines parameters for ResetTenantAdminTOTP.
 type ResetTenantAdminTOTPParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2157,13 +2320,7 @@ type GrantLicenceParams struct {
 
 // RotateOperatorTokenParams defines parameters for RotateOperatorToken.
 type RotateOperatorTokenParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
-	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
-}
-
-// SendEventParams defines parameters for SendEvent.
-type SendEventParams struct {
-	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2171,7 +2328,7 @@ type SendEventParams struct {
 type CreateConnectionJSONRequestBody = ConnectionCreate
 
 // VerifyConnectionInputJSONRequestBody defines body for VerifyConnectionInput for application/json ContentType.
-type VerifyConnectionInputJSONRequestBody = ConnectionCreate
+type VerifyConnectionInputJSONRequestBody = ConnectionCheck
 
 // UpdateConnectionJSONRequestBody defines body for UpdateConnection for application/json ContentType.
 type UpdateConnectionJSONRequestBody = ConnectionUpdate
@@ -2277,9 +2434,6 @@ type ResetTenantAdminTOTPJSONRequestBody = AdminTOTPReset
 
 // GrantLicenceJSONRequestBody defines body for GrantLicence for application/json ContentType.
 type GrantLicenceJSONRequestBody = LicenceGrant
-
-// GrantLicenceApplicationMergePatchPlusJSONRequestBody defines body for GrantLicence for application/merge-patch+json ContentType.
-type GrantLicenceApplicationMergePatchPlusJSONRequestBody = LicenceGrant
 
 // SendEventJSONRequestBody defines body for SendEvent for application/json ContentType.
 type SendEventJSONRequestBody = EventSend

@@ -509,11 +509,7 @@ func (s *VerifyService) Method(ctx context.Context, secret, method, store string
 // path with its query, as the client would send it).
 func (s *VerifyService) HTTP(ctx context.Context, secret, httpMethod, path, store string) (*VerifyResponse, error) {
 	in := VerifyRequest{Key: secret}
-	in.Request = &struct {
-		Headers *map[string]string `json:"headers,omitempty"`
-		Method  string             `json:"method"`
-		Path    string             `json:"path"`
-	}{Method: httpMethod, Path: path}
+	in.Request = &VerifyHTTPRequest{Method: httpMethod, Path: path}
 	if store != "" {
 		in.Store = &store
 	}
