@@ -529,7 +529,7 @@ type EventsService service
 
 // Send accepts an event for the tenant's webhook endpoints.
 func (s *EventsService) Send(ctx context.Context, in EventSend, opts ...CallOption) (*EventAccepted, error) {
-	return send[EventAccepted](ctx, s.c, op("POST", "/v1/events", true, false).with(in), opts)
+	return send[EventAccepted](ctx, s.c, op("POST", "/v1/events", false, false).with(in), opts)
 }
 
 // HealthService reads the node's health.
