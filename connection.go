@@ -87,6 +87,7 @@ type Connection struct {
 	CredentialsChangedAt time.Time `json:"credentials_changed_at"`
 	CreatedAt            time.Time `json:"created_at"`
 	UpdatedAt            time.Time `json:"updated_at"`
+	Versioned
 }
 
 // ConnectionInput is the input for creating a connection, or for checking

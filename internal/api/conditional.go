@@ -19,6 +19,7 @@ var Versioned = map[string]bool{
 	"/api/v1/merchants/{id}/users/{user}":   true,
 	"/operator/v1/tenants/{domain}/licence": true,
 	"/api/v1/webhooks/{id}":                 true,
+	"/api/v1/connections/{id}":              true,
 }
 
 // conditional carries a change's If-Match header to the service, which

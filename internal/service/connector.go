@@ -324,6 +324,9 @@ func (s *Service) CreateConnection(ctx context.Context, in keyward.ConnectionInp
 		if err := q.InsertConnection(ctx, c, sealed); err != nil {
 			return err
 		}
+		if err := version(ctx, q, "connections", c.ID, &c.Versioned); err != nil {
+			return err
+		}
 		if err := s.audit(ctx, q, a, a.TenantID, "connection.create", "connection", c.ID, map[string]any{"type": c.Type, "name": c.Name,
 			"api_url": c.APIURL, "stores": c.Stores, "state": c.State, "secrets": c.SecretsSet}); err != nil {
 			return err
@@ -402,6 +405,11 @@ func (s *Service) UpdateConnection(ctx context.Context, id string, in keyward.Co
 	if err != nil {
 		return nil, err
 	}
+	// A stale If-Match is refused before anything is checked or sent;
+	// the Write below checks it again under the row's lock.
+	if err := precondition(ctx, q, "connections", c.ID); err != nil {
+		return nil, err
+	}
 	secrets, err := s.openSecrets(ctx, q, c)
 	if err != nil {
 		return nil, err
@@ -477,6 +485,9 @@ func (s *Service) UpdateConnection(ctx context.Context, id string, in keyward.Co
 	settings, newSecrets := d.split()
 	secretsChanged := !maps.Equal(secrets, newSecrets)
 	err = s.db.Write(ctx, func(q *store.Q) error {
+		if err := precondition(ctx, q, "connections", id); err != nil {
+			return err
+		}
 		cur, err := q.Connection(ctx, a.TenantID, id)
 		if err != nil {
 			return err
@@ -527,6 +538,9 @@ func (s *Service) UpdateConnection(ctx context.Context, id string, in keyward.Co
 			}
 		}
 		if err := q.UpdateConnection(ctx, c, sealed); err != nil {
+			return err
+		}
+		if err := version(ctx, q, "connections", c.ID, &c.Versioned); err != nil {
 			return err
 		}
 		if err := s.audit(ctx, q, a, a.TenantID, "connection.update", "connection", c.ID, changes); err != nil {
@@ -672,6 +686,9 @@ func (s *Service) DeleteConnection(ctx context.Context, id string) error {
 	return s.db.Write(ctx, func(q *store.Q) error {
 		c, err := q.Connection(ctx, a.TenantID, id)
 		if err != nil {
+			return err
+		}
+		if err := precondition(ctx, q, "connections", c.ID); err != nil {
 			return err
 		}
 		if err := q.DeleteConnection(ctx, c.ID); err != nil {

@@ -125,14 +125,14 @@ func connectionNotFound(id string) error {
 }
 
 const connectionCols = `id, tenant_id, type, name, store_access, api_url, settings, secret_names, required_scopes, enabled, state,
-	verification, creds_changed_at, created_at, updated_at`
+	verification, creds_changed_at, created_at, updated_at, version`
 
 func scanConnection(s interface{ Scan(...any) error }) (*keyward.Connection, error) {
 	var c keyward.Connection
 	var settings, names, scopes string
 	var ver sql.NullString
 	if err := s.Scan(&c.ID, &c.TenantID, &c.Type, &c.Name, &c.Stores.Access, &c.APIURL, &settings, &names, &scopes, &c.Enabled, &c.State,
-		&ver, &c.CredentialsChangedAt, &c.CreatedAt, &c.UpdatedAt); err != nil {
+		&ver, &c.CredentialsChangedAt, &c.CreatedAt, &c.UpdatedAt, &c.Version); err != nil {
 		return nil, err
 	}
 	c.CredentialsChangedAt, c.CreatedAt, c.UpdatedAt = c.CredentialsChangedAt.UTC(), c.CreatedAt.UTC(), c.UpdatedAt.UTC()

@@ -21,6 +21,8 @@ var versionedTables = map[string]string{
 	"licences":       "tenant_id",
 	// migration 00016
 	"webhook_endpoints": "id",
+	// migration 00023
+	"connections": "id",
 }
 
 // Version returns the version of the record id of table. Inside Write on

@@ -2022,6 +2022,18 @@ type VerifyConnectionInputParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// DeleteConnectionParams defines parameters for DeleteConnection.
+type DeleteConnectionParams struct {
+	// IfMatch The `ETag` the change is based on: when the record's current version differs, nothing changes and the answer is 412 with the current `ETag`. `*` matches any version.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// UpdateConnectionParams defines parameters for UpdateConnection.
+type UpdateConnectionParams struct {
+	// IfMatch The `ETag` the change is based on: when the record's current version differs, nothing changes and the answer is 412 with the current `ETag`. `*` matches any version.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
 // RevealConnectionSecretParams defines parameters for RevealConnectionSecret.
 type RevealConnectionSecretParams struct {
 	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.

@@ -413,12 +413,12 @@ func (s *ConnectionsService) Get(ctx context.Context, id string, opts ...CallOpt
 
 // Update applies patch as a merge patch.
 func (s *ConnectionsService) Update(ctx context.Context, id string, patch ConnectionUpdate, opts ...CallOption) (*Connection, error) {
-	return send[Connection](ctx, s.c, op("PATCH", pathf("/api/v1/connections/%s", id), false, false).patch(patch), opts)
+	return send[Connection](ctx, s.c, op("PATCH", pathf("/api/v1/connections/%s", id), false, true).patch(patch), opts)
 }
 
 // Delete deletes a connection.
 func (s *ConnectionsService) Delete(ctx context.Context, id string, opts ...CallOption) error {
-	return none(ctx, s.c, op("DELETE", pathf("/api/v1/connections/%s", id), false, false), opts)
+	return none(ctx, s.c, op("DELETE", pathf("/api/v1/connections/%s", id), false, true), opts)
 }
 
 // Verify tries a saved connection against its platform.
