@@ -265,7 +265,7 @@ func TestIdempotencyKeyOnlyWhereDeclared(t *testing.T) {
 	if _, err := c.Verify.Request(ctx, keyward.VerifyRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Connections.Update(ctx, "c1", keyward.ConnectionUpdate{}, keyward.WithIfMatch(`"x"`)); err == nil {
+	if _, err := c.Webhooks.ReplayFailed(ctx, "w1", keyward.ReplaySince{}, keyward.WithIfMatch(`"x"`)); err == nil {
 		t.Error("If-Match sent where the document declares none")
 	}
 	n := len(f.seen)
