@@ -134,7 +134,7 @@ func TestMain(m *testing.M) {
 		if err != nil {
 			log.Fatal(err)
 		}
-		url, token, stop, err := runDemoNode(dir)
+		url, token, _, stop, err := runDemoNode(dir)
 		if err != nil {
 			os.RemoveAll(dir)
 			log.Fatal(err)
@@ -150,35 +150,37 @@ func TestMain(m *testing.M) {
 }
 
 // runDemoNode builds keyward from this repository into dir and runs
-// "keyward serve --demo" there on loopback ports; it returns the node's
-// URL and the demo tenant's token, as the README's first steps print them.
-func runDemoNode(dir string) (url, token string, stop func(), err error) {
+// "keyward serve --demo" there on loopback ports, with args added; it
+// returns the node's URL, the demo tenant's token and the operator token,
+// as the README's first steps print them.
+func runDemoNode(dir string, args ...string) (url, token, operator string, stop func(), err error) {
 	bin := filepath.Join(dir, "keyward")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/keyward")
 	build.Dir = "../.."
 	if b, err := build.CombinedOutput(); err != nil {
-		return "", "", nil, fmt.Errorf("go build: %v\n%s", err, b)
+		return "", "", "", nil, fmt.Errorf("go build: %v\n%s", err, b)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "serve", "--demo", "--data", filepath.Join(dir, "data"),
-		"--addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0", "--log-level", "error")
+	cmd := exec.CommandContext(ctx, bin, append([]string{"serve", "--demo", "--data", filepath.Join(dir, "data"),
+		"--addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0", "--log-level", "error"}, args...)...)
 	cmd.Env = append(os.Environ(), "KEYWARD_OPERATOR_TOKEN=", "KEYWARD_DATABASE_URL=", "KEYWARD_MASTER_KEY=")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		cancel()
-		return "", "", nil, err
+		return "", "", "", nil, err
 	}
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
 		cancel()
-		return "", "", nil, err
+		return "", "", "", nil, err
 	}
 	stop = func() { cancel(); cmd.Wait() }
 	lines := bufio.NewScanner(out)
 	tokenRE := regexp.MustCompile(`token:\s+(kwp_\S+)`)
 	listenRE := regexp.MustCompile(`listening on (http://\S+)`)
+	operatorRE := regexp.MustCompile(`Operator token \(shown once; keep it safe\): (kwo_\S+)`)
 	var seen strings.Builder
-	for lines.Scan() && (url == "" || token == "") {
+	for lines.Scan() && (url == "" || token == "" || operator == "") {
 		seen.WriteString(lines.Text() + "\n")
 		if m := tokenRE.FindStringSubmatch(lines.Text()); m != nil {
 			token = m[1]
@@ -186,11 +188,14 @@ func runDemoNode(dir string) (url, token string, stop func(), err error) {
 		if m := listenRE.FindStringSubmatch(lines.Text()); m != nil {
 			url = m[1]
 		}
+		if m := operatorRE.FindStringSubmatch(lines.Text()); m != nil {
+			operator = m[1]
+		}
 	}
-	if url == "" || token == "" {
+	if url == "" || token == "" || operator == "" {
 		stop()
-		return "", "", nil, fmt.Errorf("the node printed no URL or token:\n%s", seen.String())
+		return "", "", "", nil, fmt.Errorf("the node printed no URL, token or operator token:\n%s", seen.String())
 	}
 	go io.Copy(io.Discard, out)
-	return url, token, stop, nil
+	return url, token, operator, stop, nil
 }

@@ -480,9 +480,10 @@ func (s *LicenceService) For(ctx context.Context, domain string, opts ...CallOpt
 	return get[Licence](ctx, s.c, pathf("/operator/v1/tenants/%s/licence", domain), opts)
 }
 
-// Grant sets a tenant's licence, in is merged into it (operator).
+// Grant sets a tenant's licence, in is merged into it (operator). The
+// node reads this PUT as application/json, not as a merge patch.
 func (s *LicenceService) Grant(ctx context.Context, domain string, in LicenceGrant, opts ...CallOption) (*Licence, error) {
-	return send[Licence](ctx, s.c, op("PUT", pathf("/operator/v1/tenants/%s/licence", domain), false, true).patch(in), opts)
+	return send[Licence](ctx, s.c, op("PUT", pathf("/operator/v1/tenants/%s/licence", domain), false, true).with(in), opts)
 }
 
 // Revoke ends a tenant's licence (operator).
