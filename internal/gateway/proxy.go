@@ -786,15 +786,15 @@ func hasPrefixHeader(name, lowerPrefix string) bool {
 	return len(name) >= len(lowerPrefix) && equalHeader(name[:len(lowerPrefix)], lowerPrefix)
 }
 
-// equalHeader compares a header name with a lower-case name, ignoring case
-// and treating "_" and "." as "-": CGI-style servers read "-" as "_", and
-// PHP reads "." as "_" too.
-func equalHeader(name, lower string) bool {
-	if len(name) != len(lower) {
+// equalHeader compares two header names, ignoring case and treating "_"
+// and "." as "-": CGI-style servers read "-" as "_", and PHP reads "." as
+// "_" too.
+func equalHeader(name, other string) bool {
+	if len(name) != len(other) {
 		return false
 	}
 	for i := 0; i < len(name); i++ {
-		if foldHeaderByte(name[i]) != lower[i] {
+		if foldHeaderByte(name[i]) != foldHeaderByte(other[i]) {
 			return false
 		}
 	}

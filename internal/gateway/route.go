@@ -88,16 +88,13 @@ func readRoute(cat *catalog.Catalog, method string, u *url.URL, h http.Header) (
 			return rt, false, errPathForm
 		}
 	}
-	method, ref = overriddenMethod(method, u.RawQuery, h, opts.MethodOverride)
+	rh := readRouteHeaders(cat, h)
+	if rh.pathOverride {
+		return rt, false, errPathOverride
+	}
+	method, ref = overriddenMethod(method, u.RawQuery, rh.overrides, opts.MethodOverride)
 	if ref != nil {
 		return rt, false, ref
-	}
-	for name := range h {
-		for _, o := range pathOverrideHeaders {
-			if equalHeader(name, o) {
-				return rt, false, errPathOverride
-			}
-		}
 	}
 	m, params, found := cat.Match(method, path)
 	if !found && method == http.MethodHead {
@@ -114,6 +111,9 @@ func readRoute(cat *catalog.Catalog, method string, u *url.URL, h http.Header) (
 	}
 	if rt.store, ref = storeOf(m, u.RawQuery, h, params); ref != nil {
 		return rt, false, ref
+	}
+	if !rh.storeHeader {
+		h = nil // no store header to compare: skip reading them again
 	}
 	if ref = storeElsewhere(cat, m, rt.store, u.RawQuery, h); ref != nil {
 		return rt, false, ref
@@ -158,18 +158,37 @@ func withoutPathParams(path string) string {
 	return b.String()
 }
 
-// overriddenMethod returns the method the request is checked as. A method
-// override is refused unless the catalog allows it; then only a POST may
-// carry one, and every place naming it must agree.
-func overriddenMethod(method, rawQuery string, h http.Header, allowed bool) (string, *refusal) {
-	var named []string
+// routeHeaders is what a request's headers say about its route, read in
+// one pass over them.
+type routeHeaders struct {
+	overrides    []string // the values of method-override headers
+	pathOverride bool     // a path-override header is present
+	storeHeader  bool     // a header some method reads its store from is present
+}
+
+func readRouteHeaders(cat *catalog.Catalog, h http.Header) routeHeaders {
+	var rh routeHeaders
 	for name, vals := range h {
 		for _, o := range overrideHeaders {
 			if equalHeader(name, o) {
-				named = append(named, vals...)
+				rh.overrides = append(rh.overrides, vals...)
 			}
 		}
+		for _, o := range pathOverrideHeaders {
+			rh.pathOverride = rh.pathOverride || equalHeader(name, o)
+		}
+		for _, o := range cat.StoreHeaders() {
+			rh.storeHeader = rh.storeHeader || equalHeader(name, o)
+		}
 	}
+	return rh
+}
+
+// overriddenMethod returns the method the request is checked as, given
+// the values of its method-override headers. A method override is refused
+// unless the catalog allows it; then only a POST may carry one, and every
+// place naming it must agree.
+func overriddenMethod(method, rawQuery string, named []string, allowed bool) (string, *refusal) {
 	if rawQuery != "" {
 		named = append(named, queryValues(rawQuery, overrideParam)...)
 	}
@@ -235,10 +254,9 @@ func storeOf(m *catalog.Method, rawQuery string, h http.Header, p catalog.Params
 	case catalog.StoreQuery:
 		return queryStore(rawQuery, m.Store.Name)
 	case catalog.StoreHeader:
-		lower := strings.ToLower(m.Store.Name)
 		for _, v := range h["Connection"] {
 			for t := range strings.SplitSeq(v, ",") {
-				if equalHeader(strings.TrimSpace(t), lower) {
+				if equalHeader(strings.TrimSpace(t), m.Store.Name) {
 					// It would be dropped on the way, and the upstream
 					// would act on no store in particular.
 					return "", ambiguousStore("The Connection header names " + m.Store.Name + ", which would remove the store from the request.")
@@ -247,7 +265,7 @@ func storeOf(m *catalog.Method, rawQuery string, h http.Header, p catalog.Params
 		}
 		var vals []string
 		for name, vs := range h {
-			if equalHeader(name, lower) {
+			if equalHeader(name, m.Store.Name) {
 				vals = append(vals, vs...)
 			}
 		}
@@ -290,7 +308,7 @@ func storeElsewhere(cat *catalog.Catalog, m *catalog.Method, store, rawQuery str
 			continue
 		}
 		for k, vs := range h {
-			if !sameHeaderName(k, name) {
+			if !equalHeader(k, name) {
 				continue
 			}
 			for _, v := range vs {
@@ -301,20 +319,6 @@ func storeElsewhere(cat *catalog.Catalog, m *catalog.Method, store, rawQuery str
 		}
 	}
 	return nil
-}
-
-// sameHeaderName compares two header names as equalHeader does, without
-// allocating.
-func sameHeaderName(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		if foldHeaderByte(a[i]) != foldHeaderByte(b[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 // queryHas reports whether a raw query has the parameter name, with or
