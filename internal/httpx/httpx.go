@@ -128,10 +128,15 @@ func ProblemFor(err error) Problem {
 }
 
 // Error writes err as problem+json. Internal errors are logged with their
-// cause and answered with a generic sentence.
+// cause and answered with a generic sentence; 503s only at debug level.
 func Error(w http.ResponseWriter, r *http.Request, err error) {
 	p := ProblemFor(err)
-	if p.Status >= 500 {
+	switch {
+	case p.Status == http.StatusServiceUnavailable:
+		// Expected while the database is away or the node drains: the
+		// replica logs the outage once, not every request it refuses.
+		slog.DebugContext(r.Context(), "request refused: unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+	case p.Status >= 500:
 		slog.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "code", p.Code, "err", err)
 	}
 	if p.Status == http.StatusServiceUnavailable {

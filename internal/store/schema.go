@@ -102,6 +102,11 @@ func (db *DB) Migrate(ctx context.Context) (before, after Schema, err error) {
 	if before, err = schemaOf(ctx, p); err != nil {
 		return before, after, err
 	}
+	return migrateFrom(ctx, p, before)
+}
+
+// migrateFrom applies what before lists as pending.
+func migrateFrom(ctx context.Context, p *goose.Provider, before Schema) (_, after Schema, err error) {
 	if before.Newer() {
 		return before, before, newerError(before)
 	}
@@ -135,7 +140,11 @@ func (db *DB) MigrateTo(ctx context.Context, version int64) error {
 // one that needs them. It returns the schema before and after, and has
 // Write refuse once a newer keyward migrates the database further.
 func (db *DB) Prepare(ctx context.Context, migrate bool) (before, after Schema, err error) {
-	if before, err = db.Schema(ctx); err != nil {
+	p, err := db.provider()
+	if err != nil {
+		return before, after, err
+	}
+	if before, err = schemaOf(ctx, p); err != nil {
 		return before, after, err
 	}
 	switch {
@@ -146,7 +155,7 @@ func (db *DB) Prepare(ctx context.Context, migrate bool) (before, after Schema, 
 	case !migrate && before.Current > 0:
 		return before, before, fmt.Errorf("%w (database at %d, this keyward at %d)", ErrSchemaOlder, before.Current, before.Latest)
 	default:
-		if _, after, err = db.Migrate(ctx); err != nil {
+		if _, after, err = migrateFrom(ctx, p, before); err != nil {
 			return before, after, err
 		}
 	}
