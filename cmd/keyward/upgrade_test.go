@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/keywardtest"
+	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/storetest"
 	"github.com/keyward/keyward/internal/webhook"
 )
@@ -99,10 +100,21 @@ func upgradeFrom(t *testing.T, old string, db []string) {
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()
 
-	// This release opens it.
+	// This release opens it, migrating it when the previous release's
+	// schema is older, and saying so.
+	left, err := store.Connect(context.Background(), argAfter(db, "--database"), argAfter(db, "--data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema, err := left.Schema(context.Background())
+	left.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
 	n := startNode(t, append(append([]string{"--demo"}, outbound...), db...)...)
-	if !regexp.MustCompile(`migrated the \w+ database from schema \d+ to \d+`).MatchString(n.out.String()) {
-		t.Errorf("the upgrade printed no migration:\n%s", n.out.String())
+	said := regexp.MustCompile(`migrated the \w+ database from schema \d+ to \d+`).MatchString(n.out.String())
+	if want := len(schema.Pending) > 0; said != want {
+		t.Errorf("the previous release left schema %d of %d; migration printed %v, want %v:\n%s", schema.Current, schema.Latest, said, want, n.out.String())
 	}
 	if got := n.verify(secret); got != "VALID" {
 		t.Errorf("a key made by the previous release: %s", got)
