@@ -425,6 +425,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			}
 		}),
 		service.WithLicenceContact(m.Config.LicenceContact),
+		service.WithPublicURL(m.Config.PublicURL),
 		service.WithChangeHook(func(ctx context.Context) {
 			if err := m.Replica.Sync(ctx); err != nil {
 				slog.Warn("replica sync after a change failed; the follower will retry", "err", err)

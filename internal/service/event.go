@@ -35,6 +35,9 @@ var keywardEvents = []keyward.EventType{
 		"properties":{"connection_id":{"type":"string"},"system":{"type":"string"},"name":{"type":"string"},"outcome":{"type":"string"}}}`)},
 	{Type: "connection.failed", Description: "An external system connection failed Verify Connection.", Schema: schema(`{"type":"object","required":["connection_id","outcome"],
 		"properties":{"connection_id":{"type":"string"},"system":{"type":"string"},"name":{"type":"string"},"outcome":{"type":"string"},"message":{"type":"string"}}}`)},
+	{Type: "handover.opened", Description: "A one-time link handing over a secret was opened; its secret was shown once.", Schema: schema(`{"type":"object",
+		"required":["handover_id","kind","subject_id","opened_at"],"properties":{"handover_id":{"type":"string"},"kind":{"type":"string"},
+		"subject_id":{"type":"string"},"opened_at":{"type":"string","format":"date-time"}}}`)},
 	{Type: "webhook.test", Description: "A test event, sent to one endpoint from its page or POST /api/v1/webhooks/{id}/test.", Schema: schema(`{"type":"object","required":["message"],"properties":{"message":{"type":"string"}}}`)},
 }
 
