@@ -75,6 +75,9 @@ type Key struct {
 	// Warnings name what makes the key useless, such as permissions that
 	// allow no method; set in the answers that create or change it.
 	Warnings []string `json:"warnings,omitempty"`
+	// AllowedAddresses lists the client addresses and CIDR ranges (IPv4
+	// and IPv6) the key may be used from; empty allows any address.
+	AllowedAddresses []string `json:"allowed_addresses,omitempty"`
 }
 
 // KeySecret describes one secret of a key without revealing it. A key has
@@ -116,13 +119,17 @@ type KeyCreate struct {
 	Methods     []string    `json:"methods"`
 	ExpiresAt   *time.Time  `json:"expires_at"`
 	RateLimit   int         `json:"rate_limit"`
+	// AllowedAddresses lists the addresses and CIDR ranges the key may be
+	// used from; empty allows any address.
+	AllowedAddresses []string `json:"allowed_addresses"`
 }
 
 // KeyUpdate changes a key, read as a JSON Merge Patch (RFC 7396): a member
 // left out (a nil field) keeps its value, and null removes it:
 // description becomes empty, permissions none, stores all, methods every
 // method the permissions allow, expires_at none and rate_limit the
-// licence's limit only; name and enabled cannot be removed. permissions
+// licence's limit only, allowed_addresses any address; name and enabled
+// cannot be removed. permissions
 // merges per resource: a resource given as null or "none" loses its
 // access and resources left out keep theirs. stores merges too: access
 // left out keeps the key's, ids left out keep its selection unless access
@@ -140,6 +147,9 @@ type KeyUpdate struct {
 	// of merging them in: set by "permissions": null and by forms that
 	// show every resource.
 	ClearPermissions bool `json:"-"`
+	// AllowedAddresses replaces the key's address allowlist; empty allows
+	// any address.
+	AllowedAddresses *[]string `json:"allowed_addresses"`
 }
 
 // Null applies a null member of the merge patch: it sets the member's
@@ -157,6 +167,8 @@ func (in *KeyUpdate) Null(member string) error {
 		in.Methods = new([]string)
 	case "rate_limit":
 		in.RateLimit = new(int)
+	case "allowed_addresses":
+		in.AllowedAddresses = new([]string)
 	default:
 		return cannotRemove(member)
 	}
@@ -217,4 +229,7 @@ const (
 	// CodeStoreAmbiguous refuses a request naming its store more than once
 	// or in a form servers read differently.
 	CodeStoreAmbiguous = "STORE_AMBIGUOUS"
+	// CodeIPNotAllowed refuses a request from a client address outside
+	// the credential's allowlist.
+	CodeIPNotAllowed = "IP_NOT_ALLOWED"
 )

@@ -40,6 +40,7 @@ func (m *Main) openGateway() error {
 		Upstream: u, Replica: m.Replica, Sources: splitList(m.Config.CredentialSources),
 		PassUnknown: m.Config.PassUnknown, IdentitySigner: m.obs.signer, Limiter: m.Limiter, Logger: slog.Default(),
 		MaxBody: m.Config.MaxBody, Observer: m.obs.observer, Events: m.eventsHandler(),
+		TrustedProxies: m.Config.TrustedProxies,
 	})
 	if err != nil {
 		return err

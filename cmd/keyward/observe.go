@@ -134,6 +134,7 @@ func (m *Main) openObserve(ctx context.Context) error {
 	a, err := gateway.NewAuthz(gateway.AuthzConfig{
 		Replica: m.Replica, Sources: authzSources(splitList(m.Config.CredentialSources)), IdentitySigner: m.obs.signer,
 		Limiter: m.Limiter, Logger: slog.Default(), Observer: m.obs.observer,
+		TrustedProxies: m.Config.TrustedProxies,
 	})
 	if err != nil {
 		return err

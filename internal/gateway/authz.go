@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -73,6 +74,11 @@ type AuthzConfig struct {
 	Logger *slog.Logger
 	// Observer, when set, counts decisions and requests and logs each.
 	Observer *Observer
+	// TrustedProxies are the networks of proxies (--trusted-proxies)
+	// believed when they name the client: the reverse proxy asking, in
+	// X-Forwarded-For or Forwarded, for address allowlists. A client
+	// address from any other peer is ignored.
+	TrustedProxies []netip.Prefix
 }
 
 // Authz answers forward-auth subrequests of reverse proxies (nginx, Caddy,
@@ -107,7 +113,8 @@ func NewAuthz(cfg AuthzConfig) (*Authz, error) {
 		sources = []string{SourceHeader, SourceBearer}
 	}
 	p, err := NewProxy(ProxyConfig{Upstream: authzPlaceholder, Replica: cfg.Replica, Sources: sources,
-		IdentitySigner: cfg.IdentitySigner, IdentityKey: cfg.IdentityKey, Limiter: cfg.Limiter, Logger: cfg.Logger})
+		IdentitySigner: cfg.IdentitySigner, IdentityKey: cfg.IdentityKey, Limiter: cfg.Limiter, Logger: cfg.Logger,
+		TrustedProxies: cfg.TrustedProxies})
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +140,7 @@ func (a *Authz) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x := a.obs.begin(r.Context(), r.Header, "authz")
-	ans := a.Decide(x.ctx, method, target, r.Header, nil)
+	ans := a.DecideFrom(x.ctx, method, target, r.Header, nil, a.p.front.Client(r))
 	if flavor == AuthzEnvoy && ans.Allowed {
 		if names := credentialHeaders(r.Header); len(names) > 0 {
 			w.Header().Set(envoyHeadersToRemove, strings.Join(names, ","))
@@ -187,8 +194,16 @@ func (ans *AuthzAnswer) write(w http.ResponseWriter, nginx bool) {
 
 // Decide decides a request given by its method, request target (path and
 // query, as the client sent them), headers and, when the proxy sends it,
-// body (nil when not sent). It reads the request as the gateway does.
+// body (nil when not sent). It reads the request as the gateway does. The
+// client address is not known: a credential with an address allowlist is
+// refused; DecideFrom knows it.
 func (a *Authz) Decide(ctx context.Context, method, target string, h http.Header, body []byte) AuthzAnswer {
+	return a.DecideFrom(ctx, method, target, h, body, netip.Addr{})
+}
+
+// DecideFrom is Decide for a request from the client address client (the
+// zero Addr when unknown).
+func (a *Authz) DecideFrom(ctx context.Context, method, target string, h http.Header, body []byte, client netip.Addr) AuthzAnswer {
 	p := a.p
 	refuse := func(status int, code, detail string, details map[string]any) AuthzAnswer {
 		pr := problemFor(status, code, detail, details)
@@ -230,7 +245,7 @@ func (a *Authz) Decide(ctx context.Context, method, target string, h http.Header
 	var res replica.Result
 	creds := &http.Request{Header: h}
 	if account, mkey, ok := merchantCredential(creds); ok {
-		res = p.rep.VerifyMerchant(account, mkey, m, rt.store)
+		res = p.rep.VerifyMerchantFrom(account, mkey, m, rt.store, client)
 	} else {
 		key := p.credential(creds)
 		if key == "" {
@@ -240,7 +255,7 @@ func (a *Authz) Decide(ctx context.Context, method, target string, h http.Header
 			ans.Route = m.ID
 			return ans
 		}
-		res = p.rep.Verify(key, m, rt.store)
+		res = p.rep.VerifyFrom(key, m, rt.store, client)
 	}
 	learned := func(ans AuthzAnswer) AuthzAnswer {
 		ans.Route, ans.Store = m.ID, rt.store

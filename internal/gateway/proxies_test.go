@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,10 +60,10 @@ type proxyBench struct {
 	seen                    []http.Header // the headers of each request that reached the API
 }
 
-func newProxyBench(t *testing.T, db *store.DB) *proxyBench {
+func newProxyBench(t *testing.T, db *store.DB, trusted ...netip.Prefix) *proxyBench {
 	t.Helper()
 	b := &proxyBench{Platform: keywardtest.New(t, db)}
-	a, err := gateway.NewAuthz(gateway.AuthzConfig{Replica: b.Rep, IdentityKey: authzIdentityKey, Limiter: ratelimit.New()})
+	a, err := gateway.NewAuthz(gateway.AuthzConfig{Replica: b.Rep, IdentityKey: authzIdentityKey, Limiter: ratelimit.New(), TrustedProxies: trusted})
 	if err != nil {
 		t.Fatal(err)
 	}

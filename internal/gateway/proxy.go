@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -90,6 +91,11 @@ type ProxyConfig struct {
 	Events http.Handler
 	// Observer, when set, counts, logs and traces each request.
 	Observer *Observer
+	// TrustedProxies are the networks of proxies (--trusted-proxies)
+	// whose X-Forwarded-For or Forwarded entries name the client, for
+	// address allowlists and the X-Forwarded-For sent upstream; empty:
+	// the client is the peer.
+	TrustedProxies []netip.Prefix
 }
 
 // DefaultMaxBody is the largest request body forwarded when
@@ -142,6 +148,8 @@ type Proxy struct {
 	refusals *refusals
 	// canned are the encoded bodies of the 401s that never vary, by code.
 	canned map[string]cannedProblem
+	// front finds the client address behind trusted proxies.
+	front httpx.Front
 }
 
 // cannedProblem is a problem encoded in advance: what a flood of unknown
@@ -179,6 +187,7 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 		upstream: u, rep: cfg.Replica, cat: cfg.Replica.Catalog(), passUnknown: cfg.PassUnknown,
 		signer: signer, limiter: cfg.Limiter, transport: cfg.Transport, log: cfg.Logger,
 		maxBody: cfg.MaxBody, obs: cfg.Observer, events: cfg.Events,
+		front: httpx.Front{TrustedProxies: cfg.TrustedProxies},
 	}
 	if p.maxBody <= 0 {
 		p.maxBody = DefaultMaxBody
@@ -311,7 +320,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	var res replica.Result
 	if account, mkey, ok := merchantCredential(r); ok {
-		res = p.rep.VerifyMerchant(account, mkey, m, rt.store)
+		res = p.rep.VerifyMerchantFrom(account, mkey, m, rt.store, p.front.Client(r))
 	} else {
 		key := p.credential(r)
 		if key == "" {
@@ -320,7 +329,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 				map[string]any{"verify_code": keyward.CodeNotFound})
 			return
 		}
-		res = p.rep.Verify(key, m, rt.store)
+		res = p.rep.VerifyFrom(key, m, rt.store, p.front.Client(r))
 	}
 	if x, ok := w.(*exchange); ok {
 		x.learn(&res, &rt)
@@ -461,6 +470,8 @@ func refusalStatus(res *replica.Result) (int, map[string]any) {
 		return http.StatusTooManyRequests, nil
 	case keyward.CodeInsufficientPermission:
 		return http.StatusForbidden, map[string]any{"missing": Missing{Resource: res.Decision.Resource, Level: res.Decision.Level}}
+	case keyward.CodeIPNotAllowed:
+		return http.StatusForbidden, addressDetails(res)
 	}
 	return http.StatusForbidden, nil
 }
@@ -712,7 +723,7 @@ func (f *forward) build(pr *httputil.ProxyRequest, h http.Header, v *headerValue
 		// empty, the Transport sends no User-Agent.
 		h["User-Agent"] = v.one(vUserAgent)
 	}
-	setForwarded(pr.In, h, v)
+	setForwarded(pr.In, h, v, f.p.front)
 	if f.p.obs != nil && f.p.obs.Tracer != nil {
 		tracing.Propagator.Inject(pr.In.Context(), propagation.HeaderCarrier(h))
 	}
@@ -763,9 +774,11 @@ func (f *forward) identify(h http.Header, out *http.Request, v *headerValues) {
 
 // setForwarded sets X-Forwarded-For, -Host and -Proto in h for the client's
 // request in, as ProxyRequest.SetXForwarded does, storing the values in v.
-func setForwarded(in *http.Request, h http.Header, v *headerValues) {
+// The peer is appended to the X-Forwarded-For the client sent only when it
+// is a trusted proxy: anyone else's would reach the upstream as written.
+func setForwarded(in *http.Request, h http.Header, v *headerValues, front httpx.Front) {
 	if ip, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
-		if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 {
+		if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 && front.Trusted(httpx.PeerIP(ip)) {
 			ip = strings.Join(prior, ", ") + ", " + ip
 		}
 		v[vForwardedFor] = ip

@@ -28,6 +28,10 @@ type VerifyRequest struct {
 	// DryRun decides without taking a request from the key's and the
 	// tenant's rate limits.
 	DryRun bool `json:"dry_run,omitempty"`
+	// ClientAddress is the IP address the request comes from, checked
+	// against the key's address allowlist; a key with one is refused
+	// (IP_NOT_ALLOWED) when it is left out.
+	ClientAddress string `json:"client_address,omitempty"`
 }
 
 // HTTPRequest names a request of the platform's API, read exactly as the
@@ -152,7 +156,11 @@ func (v *Verifier) Decide(ctx context.Context, in VerifyRequest) (VerifyResponse
 	default:
 		return VerifyResponse{}, keyward.Invalid("method", "give a catalog method id in method, or {\"method\",\"path\"} in request")
 	}
-	res := v.Replica.Verify(in.Key, m, store)
+	client, err := clientAddress(in.ClientAddress)
+	if err != nil {
+		return VerifyResponse{}, err
+	}
+	res := v.Replica.VerifyFrom(in.Key, m, store, client)
 	var limit ratelimit.Result
 	if res.Allowed() && v.Limiter != nil {
 		limit = takeLimit(ctx, v.Limiter, &res, !in.DryRun)

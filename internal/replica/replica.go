@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -530,16 +531,25 @@ func (res *Result) DisplayName() string {
 
 // Verify decides whether the secret may call method m on store. It never
 // queries the database. m may be nil for an unknown method.
+// A key with an address allowlist is refused (IP_NOT_ALLOWED): Verify
+// knows no client address; VerifyFrom does.
 func (r *Replica) Verify(key string, m *catalog.Method, store string) Result {
+	return r.VerifyFrom(key, m, store, netip.Addr{})
+}
+
+// VerifyFrom is Verify for a request from client: a key with an address
+// allowlist is refused (IP_NOT_ALLOWED) when client is outside it or
+// unknown (the zero Addr).
+func (r *Replica) VerifyFrom(key string, m *catalog.Method, store string, client netip.Addr) Result {
 	kind, err := secret.Parse(key)
 	if err != nil || kind != secret.KindAPIKey {
 		return Result{Code: keyward.CodeNotFound}
 	}
-	return r.lookup(key, m, store)
+	return r.lookup(key, m, store, client)
 }
 
 // lookup finds the secret's entry and decides; the secret has been parsed.
-func (r *Replica) lookup(key string, m *catalog.Method, store string) Result {
+func (r *Replica) lookup(key string, m *catalog.Method, store string, client netip.Addr) Result {
 	now := r.now()
 	if r.staleAt(now) {
 		return Result{Code: keyward.CodeUnavailable}
@@ -575,6 +585,10 @@ func (r *Replica) lookup(key string, m *catalog.Method, store string) Result {
 	cred := &res.Cred
 	res.Slot = int(slot)
 	switch {
+	case !cred.Policy.AllowsFrom(client):
+		// First, so a client outside the allowlist learns nothing else.
+		res.Decision = policy.Decision{Code: keyward.CodeIPNotAllowed, Method: m, Client: client}
+		res.Code = res.Decision.Code
 	case expires != 0 && now.UnixNano() >= expires:
 		res.Code = keyward.CodeExpired
 	case !cred.Enabled:

@@ -16,9 +16,11 @@ import (
 // InsertKey adds a key with its store selection and secrets.
 func (q *Q) InsertKey(ctx context.Context, k *keyward.Key) error {
 	perms, methods := encodeKeyJSON(k)
-	_, err := q.exec(ctx, `INSERT INTO api_keys (id, tenant_id, name, name_fold, description, enabled, permissions, store_access, methods, rate_limit, expires_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		k.ID, k.TenantID, k.Name, keyward.FoldName(k.Name), k.Description, k.Enabled, perms, k.Stores.Access, methods, k.RateLimit, nullTime(k.ExpiresAt), k.CreatedAt, k.UpdatedAt)
+	_, err := q.exec(ctx, `INSERT INTO api_keys (id, tenant_id, name, name_fold, description, enabled, permissions, store_access, methods, rate_limit, expires_at, created_at, updated_at,
+		allowed_addresses)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		k.ID, k.TenantID, k.Name, keyward.FoldName(k.Name), k.Description, k.Enabled, perms, k.Stores.Access, methods, k.RateLimit, nullTime(k.ExpiresAt), k.CreatedAt, k.UpdatedAt,
+		encodeAddresses(k.AllowedAddresses))
 	if IsUnique(err) {
 		return nameTaken("key", k.Name, " in this tenant")
 	}
@@ -61,8 +63,10 @@ func (q *Q) putKeyStores(ctx context.Context, k *keyward.Key) error {
 func (q *Q) UpdateKey(ctx context.Context, k *keyward.Key) error {
 	perms, methods := encodeKeyJSON(k)
 	_, err := q.exec(ctx, `UPDATE api_keys SET `+keepFold+`, name = ?, description = ?, enabled = ?, permissions = ?, store_access = ?, methods = ?,
-		rate_limit = ?, expires_at = ?, updated_at = ? WHERE id = ?`,
-		k.Name, keyward.FoldName(k.Name), k.Name, k.Description, k.Enabled, perms, k.Stores.Access, methods, k.RateLimit, nullTime(k.ExpiresAt), k.UpdatedAt, k.ID)
+		rate_limit = ?, expires_at = ?, updated_at = ?,
+		allowed_addresses = ? WHERE id = ?`,
+		k.Name, keyward.FoldName(k.Name), k.Name, k.Description, k.Enabled, perms, k.Stores.Access, methods, k.RateLimit, nullTime(k.ExpiresAt), k.UpdatedAt,
+		encodeAddresses(k.AllowedAddresses), k.ID)
 	if IsUnique(err) {
 		return nameTaken("key", k.Name, " in this tenant")
 	}
@@ -118,14 +122,19 @@ func (q *Q) RetireKeySecrets(ctx context.Context, keyID string, slot int, grace 
 	return err
 }
 
-const keyCols = `k.id, k.tenant_id, k.name, k.description, k.enabled, k.permissions, k.store_access, k.methods, k.rate_limit, k.expires_at, k.created_at, k.updated_at, k.version`
+const keyCols = `k.id, k.tenant_id, k.name, k.description, k.enabled, k.permissions, k.store_access, k.methods, k.rate_limit, k.expires_at, k.created_at, k.updated_at, k.version,
+	k.allowed_addresses`
 
 func scanKey(s interface{ Scan(...any) error }) (*keyward.Key, error) {
 	var k keyward.Key
 	var perms string
-	var methods sql.NullString
+	var methods, addrs sql.NullString
 	var exp sql.NullTime
-	if err := s.Scan(&k.ID, &k.TenantID, &k.Name, &k.Description, &k.Enabled, &perms, &k.Stores.Access, &methods, &k.RateLimit, &exp, &k.CreatedAt, &k.UpdatedAt, &k.Version); err != nil {
+	if err := s.Scan(&k.ID, &k.TenantID, &k.Name, &k.Description, &k.Enabled, &perms, &k.Stores.Access, &methods, &k.RateLimit, &exp, &k.CreatedAt, &k.UpdatedAt, &k.Version,
+		&addrs); err != nil {
+		return nil, err
+	}
+	if err := decodeAddresses(addrs, &k.AllowedAddresses); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(perms), &k.Permissions); err != nil {
@@ -255,7 +264,7 @@ func (q *Q) fillKeys(ctx context.Context, keys []*keyward.Key) error {
 func (q *Q) EachKey(ctx context.Context, fn func(k *keyward.Key) error) error {
 	d := keyScan{stores: map[string]int{}, ids: map[string]string{}, perms: map[string]keyward.Permissions{}, fn: fn}
 	const storesQuery = `SELECT key_id, store_id FROM api_key_stores`
-	const keysQuery = `SELECT id, tenant_id, name, enabled, permissions, store_access, methods, rate_limit, expires_at FROM api_keys`
+	const keysQuery = `SELECT id, tenant_id, name, enabled, permissions, store_access, methods, rate_limit, expires_at, allowed_addresses FROM api_keys`
 	if q.path != "" {
 		err := sqliteRows(ctx, q.path, storesQuery, func(r *sqliteRow) error {
 			d.addStore(r.text(0), r.text(1))
@@ -291,11 +300,15 @@ func (q *Q) EachKey(ctx context.Context, fn func(k *keyward.Key) error) error {
 		permText string
 		methods  sql.NullString
 		exp      sql.NullTime
+		addrs    sql.NullString
 	)
 	for rows.Next() {
 		d.k = keyward.Key{}
 		k := &d.k
-		if err := rows.Scan(&k.ID, &k.TenantID, &k.Name, &k.Enabled, &permText, &k.Stores.Access, &methods, &k.RateLimit, &exp); err != nil {
+		if err := rows.Scan(&k.ID, &k.TenantID, &k.Name, &k.Enabled, &permText, &k.Stores.Access, &methods, &k.RateLimit, &exp, &addrs); err != nil {
+			return err
+		}
+		if err := decodeAddresses(addrs, &k.AllowedAddresses); err != nil {
 			return err
 		}
 		var m *string
@@ -422,6 +435,11 @@ func (d *keyScan) readAhead(ctx context.Context, path, query string) error {
 				b.expires[len(b.keys)-1] = t
 				k.ExpiresAt = &b.expires[len(b.keys)-1]
 			}
+			if !r.null(9) {
+				if err := decodeAddresses(sql.NullString{String: r.text(9), Valid: true}, &k.AllowedAddresses); err != nil {
+					return err
+				}
+			}
 			if err := d.complete(k, r.text(4), methods); err != nil {
 				return err
 			}
@@ -541,4 +559,23 @@ func (q *Q) ListAllTenants(ctx context.Context) ([]*keyward.Tenant, map[string]*
 		ls[t.ID] = l
 	}
 	return ts, ls, nil
+}
+
+// encodeAddresses stores an address allowlist as a JSON array, NULL when
+// empty (any address).
+func encodeAddresses(addrs []string) any {
+	if len(addrs) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(addrs)
+	return string(b)
+}
+
+// decodeAddresses reads what encodeAddresses stored.
+func decodeAddresses(s sql.NullString, out *[]string) error {
+	*out = nil
+	if !s.Valid || s.String == "" {
+		return nil
+	}
+	return json.Unmarshal([]byte(s.String), out)
 }
