@@ -75,6 +75,12 @@ type Key struct {
 	// Warnings name what makes the key useless, such as permissions that
 	// allow no method; set in the answers that create or change it.
 	Warnings []string `json:"warnings,omitempty"`
+	// Quota is the key's request budget per day, per month or in total;
+	// nil when it has none.
+	Quota *Quota `json:"quota,omitempty"`
+	// QuotaUsage is what the current period of the quota has used; set
+	// when the key is read alone (GET) and has a quota.
+	QuotaUsage *QuotaUsage `json:"quota_usage,omitempty"`
 }
 
 // KeySecret describes one secret of a key without revealing it. A key has
@@ -116,6 +122,8 @@ type KeyCreate struct {
 	Methods     []string    `json:"methods"`
 	ExpiresAt   *time.Time  `json:"expires_at"`
 	RateLimit   int         `json:"rate_limit"`
+	// Quota is the key's request budget; nil for none.
+	Quota *Quota `json:"quota"`
 }
 
 // KeyUpdate changes a key, read as a JSON Merge Patch (RFC 7396): a member
@@ -140,6 +148,10 @@ type KeyUpdate struct {
 	// of merging them in: set by "permissions": null and by forms that
 	// show every resource.
 	ClearPermissions bool `json:"-"`
+	// Quota changes the key's request budget: limit and period left out
+	// keep theirs. RemoveQuota, set by "quota": null, removes it.
+	Quota       *Quota `json:"quota"`
+	RemoveQuota bool   `json:"-"`
 }
 
 // Null applies a null member of the merge patch: it sets the member's
@@ -157,6 +169,8 @@ func (in *KeyUpdate) Null(member string) error {
 		in.Methods = new([]string)
 	case "rate_limit":
 		in.RateLimit = new(int)
+	case "quota":
+		in.Quota, in.RemoveQuota = nil, true
 	default:
 		return cannotRemove(member)
 	}
@@ -217,4 +231,7 @@ const (
 	// CodeStoreAmbiguous refuses a request naming its store more than once
 	// or in a form servers read differently.
 	CodeStoreAmbiguous = "STORE_AMBIGUOUS"
+	// CodeQuotaExceeded refuses a request of a key whose quota for the
+	// current period is spent; the answer says when it refills.
+	CodeQuotaExceeded = "QUOTA_EXCEEDED"
 )

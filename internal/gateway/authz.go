@@ -9,11 +9,13 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/identity"
 	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/quota"
 	"github.com/keyward/keyward/internal/ratelimit"
 	"github.com/keyward/keyward/internal/replica"
 )
@@ -73,6 +75,8 @@ type AuthzConfig struct {
 	Logger *slog.Logger
 	// Observer, when set, counts decisions and requests and logs each.
 	Observer *Observer
+	// Quota counts requests under the keys' quotas; nil enforces none.
+	Quota *quota.Counter
 }
 
 // Authz answers forward-auth subrequests of reverse proxies (nginx, Caddy,
@@ -107,7 +111,7 @@ func NewAuthz(cfg AuthzConfig) (*Authz, error) {
 		sources = []string{SourceHeader, SourceBearer}
 	}
 	p, err := NewProxy(ProxyConfig{Upstream: authzPlaceholder, Replica: cfg.Replica, Sources: sources,
-		IdentitySigner: cfg.IdentitySigner, IdentityKey: cfg.IdentityKey, Limiter: cfg.Limiter, Logger: cfg.Logger})
+		IdentitySigner: cfg.IdentitySigner, IdentityKey: cfg.IdentityKey, Limiter: cfg.Limiter, Logger: cfg.Logger, Quota: cfg.Quota})
 	if err != nil {
 		return nil, err
 	}
@@ -279,6 +283,17 @@ func (a *Authz) Decide(ctx context.Context, method, target string, h http.Header
 				ans.Header = header
 				return learned(ans)
 			}
+		}
+	}
+	if res.Cred.Quota != nil && p.quota != nil {
+		if qr := takeQuota(ctx, p.quota, &res, true); !qr.Allowed {
+			h, details := quotaRefusal(res.Cred.Quota, qr, time.Now())
+			for name, v := range h {
+				header[name] = v
+			}
+			ans := refuse(http.StatusTooManyRequests, keyward.CodeQuotaExceeded, quotaMessage(res.Cred.Quota), details)
+			ans.Header = header
+			return learned(ans)
 		}
 	}
 	digest := ""

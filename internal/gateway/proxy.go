@@ -26,6 +26,7 @@ import (
 	"github.com/keyward/keyward/identity"
 	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/quota"
 	"github.com/keyward/keyward/internal/ratelimit"
 	"github.com/keyward/keyward/internal/replica"
 	"github.com/keyward/keyward/internal/tracing"
@@ -90,6 +91,8 @@ type ProxyConfig struct {
 	Events http.Handler
 	// Observer, when set, counts, logs and traces each request.
 	Observer *Observer
+	// Quota counts requests under the keys' quotas; nil enforces none.
+	Quota *quota.Counter
 }
 
 // DefaultMaxBody is the largest request body forwarded when
@@ -126,6 +129,7 @@ type Proxy struct {
 	transport   http.RoundTripper
 	log         *slog.Logger
 	obs         *Observer
+	quota       *quota.Counter
 
 	// readers maps each owner-scoped write method to the method reading
 	// the same record, which confirms a record's owner before a write.
@@ -177,7 +181,7 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	}
 	p := &Proxy{
 		upstream: u, rep: cfg.Replica, cat: cfg.Replica.Catalog(), passUnknown: cfg.PassUnknown,
-		signer: signer, limiter: cfg.Limiter, transport: cfg.Transport, log: cfg.Logger,
+		signer: signer, limiter: cfg.Limiter, quota: cfg.Quota, transport: cfg.Transport, log: cfg.Logger,
 		maxBody: cfg.MaxBody, obs: cfg.Observer, events: cfg.Events,
 	}
 	if p.maxBody <= 0 {
@@ -342,6 +346,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	if p.limiter != nil && !p.limit(w, r, &res) {
 		return
 	}
+	if res.Cred.Quota != nil && !p.applyQuota(w, r, &res) {
+		return
+	}
 	digest, ok := p.body(w, r, &rt, &res, own)
 	if !ok {
 		return
@@ -457,7 +464,7 @@ func refusalStatus(res *replica.Result) (int, map[string]any) {
 		return http.StatusNotFound, nil
 	case keyward.CodeUnavailable:
 		return http.StatusServiceUnavailable, nil
-	case keyward.CodeRateLimited:
+	case keyward.CodeRateLimited, keyward.CodeQuotaExceeded:
 		return http.StatusTooManyRequests, nil
 	case keyward.CodeInsufficientPermission:
 		return http.StatusForbidden, map[string]any{"missing": Missing{Resource: res.Decision.Resource, Level: res.Decision.Level}}

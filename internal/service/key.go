@@ -55,6 +55,9 @@ func (s *Service) checkKey(ctx context.Context, q *store.Q, k *keyward.Key) erro
 	if k.RateLimit < 0 {
 		return keyward.Invalid("rate_limit", "rate_limit must be 0 (the licence's limit only) or more requests per second")
 	}
+	if err := checkQuota(k.Quota); err != nil {
+		return err
+	}
 	// "none" and null read as no access, which is the same as leaving the
 	// resource out.
 	k.Permissions = mergePermissions(nil, k.Permissions, true)
@@ -210,7 +213,7 @@ func (s *Service) CreateKey(ctx context.Context, in keyward.KeyCreate) (*keyward
 			ID: keyward.NewID("key"), TenantID: a.TenantID, Name: in.Name, Description: in.Description,
 			Enabled: in.Enabled == nil || *in.Enabled, Permissions: in.Permissions, Stores: in.Stores,
 			Methods: in.Methods, ExpiresAt: in.ExpiresAt, RateLimit: in.RateLimit, CreatedAt: s.now(), UpdatedAt: s.now(),
-			Versioned: keyward.Versioned{Version: 1},
+			Versioned: keyward.Versioned{Version: 1}, Quota: in.Quota,
 		}
 		if k.ExpiresAt != nil {
 			exp := k.ExpiresAt.UTC()
@@ -279,6 +282,7 @@ func keyChanges(k *keyward.Key) map[string]any {
 	return map[string]any{
 		"name": k.Name, "description": k.Description, "enabled": k.Enabled, "permissions": k.Permissions,
 		"stores": k.Stores, "methods": k.Methods, "expires_at": k.ExpiresAt, "rate_limit": k.RateLimit,
+		"quota": k.Quota,
 	}
 }
 
@@ -295,6 +299,9 @@ func (s *Service) Key(ctx context.Context, id string) (*keyward.Key, error) {
 	}
 	k.DisplayName = a.Domain + "-" + k.Name
 	if err := s.fillUsage(ctx, q, k); err != nil {
+		return nil, err
+	}
+	if err := s.fillQuotaUsage(ctx, q, k); err != nil {
 		return nil, err
 	}
 	return k, nil
@@ -365,7 +372,8 @@ func (s *Service) ListKeys(ctx context.Context, f keyward.KeyFilter) (*Page[*key
 // licence, so access can always be cut; every other change needs one.
 func (s *Service) UpdateKey(ctx context.Context, id string, in keyward.KeyUpdate) (*keyward.Key, error) {
 	onlyDisable := in.Enabled != nil && !*in.Enabled && in.Name == nil && in.Description == nil &&
-		in.Permissions == nil && in.Stores == nil && in.Methods == nil && !in.ExpiresAt.Set && in.RateLimit == nil
+		in.Permissions == nil && in.Stores == nil && in.Methods == nil && !in.ExpiresAt.Set && in.RateLimit == nil &&
+		in.Quota == nil && !in.RemoveQuota
 	var out *keyward.Key
 	err := s.db.Write(ctx, func(q *store.Q) error {
 		a, _, err := s.keyActor(ctx, q, !onlyDisable)
@@ -401,6 +409,7 @@ func (s *Service) UpdateKey(ctx context.Context, id string, in keyward.KeyUpdate
 		if in.RateLimit != nil {
 			k.RateLimit = *in.RateLimit
 		}
+		k.Quota = mergeQuota(k.Quota, in.Quota, in.RemoveQuota)
 		if in.ExpiresAt.Set {
 			k.ExpiresAt = nil
 			if t := in.ExpiresAt.Time; t != nil {

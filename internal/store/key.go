@@ -16,9 +16,10 @@ import (
 // InsertKey adds a key with its store selection and secrets.
 func (q *Q) InsertKey(ctx context.Context, k *keyward.Key) error {
 	perms, methods := encodeKeyJSON(k)
-	_, err := q.exec(ctx, `INSERT INTO api_keys (id, tenant_id, name, name_fold, description, enabled, permissions, store_access, methods, rate_limit, expires_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		k.ID, k.TenantID, k.Name, keyward.FoldName(k.Name), k.Description, k.Enabled, perms, k.Stores.Access, methods, k.RateLimit, nullTime(k.ExpiresAt), k.CreatedAt, k.UpdatedAt)
+	ql, qp := quotaArgs(k.Quota)
+	_, err := q.exec(ctx, `INSERT INTO api_keys (id, tenant_id, name, name_fold, description, enabled, permissions, store_access, methods, rate_limit, expires_at, created_at, updated_at, quota_limit, quota_period)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		k.ID, k.TenantID, k.Name, keyward.FoldName(k.Name), k.Description, k.Enabled, perms, k.Stores.Access, methods, k.RateLimit, nullTime(k.ExpiresAt), k.CreatedAt, k.UpdatedAt, ql, qp)
 	if IsUnique(err) {
 		return nameTaken("key", k.Name, " in this tenant")
 	}
@@ -60,9 +61,10 @@ func (q *Q) putKeyStores(ctx context.Context, k *keyward.Key) error {
 // UpdateKey writes a key's settings and store selection (not its secrets).
 func (q *Q) UpdateKey(ctx context.Context, k *keyward.Key) error {
 	perms, methods := encodeKeyJSON(k)
+	ql, qp := quotaArgs(k.Quota)
 	_, err := q.exec(ctx, `UPDATE api_keys SET `+keepFold+`, name = ?, description = ?, enabled = ?, permissions = ?, store_access = ?, methods = ?,
-		rate_limit = ?, expires_at = ?, updated_at = ? WHERE id = ?`,
-		k.Name, keyward.FoldName(k.Name), k.Name, k.Description, k.Enabled, perms, k.Stores.Access, methods, k.RateLimit, nullTime(k.ExpiresAt), k.UpdatedAt, k.ID)
+		rate_limit = ?, expires_at = ?, updated_at = ?, quota_limit = ?, quota_period = ? WHERE id = ?`,
+		k.Name, keyward.FoldName(k.Name), k.Name, k.Description, k.Enabled, perms, k.Stores.Access, methods, k.RateLimit, nullTime(k.ExpiresAt), k.UpdatedAt, ql, qp, k.ID)
 	if IsUnique(err) {
 		return nameTaken("key", k.Name, " in this tenant")
 	}
@@ -118,16 +120,19 @@ func (q *Q) RetireKeySecrets(ctx context.Context, keyID string, slot int, grace 
 	return err
 }
 
-const keyCols = `k.id, k.tenant_id, k.name, k.description, k.enabled, k.permissions, k.store_access, k.methods, k.rate_limit, k.expires_at, k.created_at, k.updated_at, k.version`
+const keyCols = `k.id, k.tenant_id, k.name, k.description, k.enabled, k.permissions, k.store_access, k.methods, k.rate_limit, k.expires_at, k.created_at, k.updated_at, k.version, k.quota_limit, k.quota_period`
 
 func scanKey(s interface{ Scan(...any) error }) (*keyward.Key, error) {
 	var k keyward.Key
 	var perms string
 	var methods sql.NullString
 	var exp sql.NullTime
-	if err := s.Scan(&k.ID, &k.TenantID, &k.Name, &k.Description, &k.Enabled, &perms, &k.Stores.Access, &methods, &k.RateLimit, &exp, &k.CreatedAt, &k.UpdatedAt, &k.Version); err != nil {
+	var ql sql.NullInt64
+	var qp sql.NullString
+	if err := s.Scan(&k.ID, &k.TenantID, &k.Name, &k.Description, &k.Enabled, &perms, &k.Stores.Access, &methods, &k.RateLimit, &exp, &k.CreatedAt, &k.UpdatedAt, &k.Version, &ql, &qp); err != nil {
 		return nil, err
 	}
+	k.Quota = scanQuota(ql, qp)
 	if err := json.Unmarshal([]byte(perms), &k.Permissions); err != nil {
 		return nil, err
 	}
@@ -255,7 +260,7 @@ func (q *Q) fillKeys(ctx context.Context, keys []*keyward.Key) error {
 func (q *Q) EachKey(ctx context.Context, fn func(k *keyward.Key) error) error {
 	d := keyScan{stores: map[string]int{}, ids: map[string]string{}, perms: map[string]keyward.Permissions{}, fn: fn}
 	const storesQuery = `SELECT key_id, store_id FROM api_key_stores`
-	const keysQuery = `SELECT id, tenant_id, name, enabled, permissions, store_access, methods, rate_limit, expires_at FROM api_keys`
+	const keysQuery = `SELECT id, tenant_id, name, enabled, permissions, store_access, methods, rate_limit, expires_at, quota_limit, quota_period FROM api_keys`
 	if q.path != "" {
 		err := sqliteRows(ctx, q.path, storesQuery, func(r *sqliteRow) error {
 			d.addStore(r.text(0), r.text(1))
@@ -291,13 +296,16 @@ func (q *Q) EachKey(ctx context.Context, fn func(k *keyward.Key) error) error {
 		permText string
 		methods  sql.NullString
 		exp      sql.NullTime
+		ql       sql.NullInt64
+		qp       sql.NullString
 	)
 	for rows.Next() {
 		d.k = keyward.Key{}
 		k := &d.k
-		if err := rows.Scan(&k.ID, &k.TenantID, &k.Name, &k.Enabled, &permText, &k.Stores.Access, &methods, &k.RateLimit, &exp); err != nil {
+		if err := rows.Scan(&k.ID, &k.TenantID, &k.Name, &k.Enabled, &permText, &k.Stores.Access, &methods, &k.RateLimit, &exp, &ql, &qp); err != nil {
 			return err
 		}
+		k.Quota = scanQuota(ql, qp)
 		var m *string
 		if methods.Valid {
 			m = &methods.String
@@ -421,6 +429,9 @@ func (d *keyScan) readAhead(ctx context.Context, path, query string) error {
 				}
 				b.expires[len(b.keys)-1] = t
 				k.ExpiresAt = &b.expires[len(b.keys)-1]
+			}
+			if !r.null(9) {
+				k.Quota = &keyward.Quota{Limit: r.int64(9), Period: strings.Clone(r.text(10))}
 			}
 			if err := d.complete(k, r.text(4), methods); err != nil {
 				return err
