@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/identity"
@@ -287,7 +286,7 @@ func (a *Authz) Decide(ctx context.Context, method, target string, h http.Header
 	}
 	if res.Cred.Quota != nil && p.quota != nil {
 		if qr := takeQuota(ctx, p.quota, &res, true); !qr.Allowed {
-			h, details := quotaRefusal(res.Cred.Quota, qr, time.Now())
+			h, details := quotaRefusal(res.Cred.Quota, qr)
 			for name, v := range h {
 				header[name] = v
 			}

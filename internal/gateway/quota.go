@@ -35,11 +35,11 @@ func takeQuota(ctx context.Context, c *quota.Counter, res *replica.Result, consu
 // quotaRefusal is the refusal of a request whose key's quota is spent:
 // its headers (Retry-After and HeaderQuotaReset when the quota refills)
 // and the problem's details.
-func quotaRefusal(q *keyward.Quota, r quota.Result, now time.Time) (http.Header, map[string]any) {
+func quotaRefusal(q *keyward.Quota, r quota.Result) (http.Header, map[string]any) {
 	h := http.Header{}
 	details := map[string]any{"quota": q.String(), "limit": r.Limit, "period": q.Period}
 	if !r.Reset.IsZero() {
-		h.Set("Retry-After", strconv.Itoa(ceilSeconds(r.Reset.Sub(now), 1)))
+		h.Set("Retry-After", strconv.Itoa(ceilSeconds(r.ResetAfter, 1)))
 		h.Set(HeaderQuotaReset, r.Reset.UTC().Format(time.RFC3339))
 		details["reset_at"] = r.Reset.UTC().Format(time.RFC3339)
 	}
@@ -71,7 +71,7 @@ func (p *Proxy) applyQuota(w http.ResponseWriter, r *http.Request, res *replica.
 	if qr.Allowed {
 		return true
 	}
-	h, details := quotaRefusal(res.Cred.Quota, qr, time.Now())
+	h, details := quotaRefusal(res.Cred.Quota, qr)
 	for name, v := range h {
 		w.Header()[name] = v
 	}

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/catalog"
@@ -188,7 +187,7 @@ func (v *Verifier) Decide(ctx context.Context, in VerifyRequest) (VerifyResponse
 			reset := qr.Reset.UTC()
 			out.Quota.ResetAt = &reset
 			if !qr.Allowed {
-				out.RetryAfter = ceilSeconds(time.Until(reset), 1)
+				out.RetryAfter = ceilSeconds(qr.ResetAfter, 1)
 			}
 		}
 	}

@@ -25,6 +25,8 @@ type Result struct {
 	// Reset is when the budget refills; zero for a credit, which never
 	// refills.
 	Reset time.Time
+	// ResetAfter is the time until Reset; 0 for a credit.
+	ResetAfter time.Duration
 }
 
 // Defaults of the options.
@@ -114,6 +116,9 @@ func (c *Counter) Take(ctx context.Context, keyID string, q *keyward.Quota, cons
 	now := c.now()
 	p := period{keyID: keyID, kind: q.Period, start: q.Start(now).Unix()}
 	res := Result{Limit: q.Limit, Reset: q.Reset(now)}
+	if !res.Reset.IsZero() {
+		res.ResetAfter = res.Reset.Sub(now)
+	}
 	c.mu.Lock()
 	n := c.counts[p]
 	if n == nil {
