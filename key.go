@@ -78,6 +78,12 @@ type Key struct {
 	// AllowedAddresses lists the client addresses and CIDR ranges (IPv4
 	// and IPv6) the key may be used from; empty allows any address.
 	AllowedAddresses []string `json:"allowed_addresses,omitempty"`
+	// Quota is the key's request budget per day, per month or in total;
+	// nil when it has none.
+	Quota *Quota `json:"quota,omitempty"`
+	// QuotaUsage is what the current period of the quota has used; set
+	// when the key is read alone (GET) and has a quota.
+	QuotaUsage *QuotaUsage `json:"quota_usage,omitempty"`
 }
 
 // KeySecret describes one secret of a key without revealing it. A key has
@@ -122,6 +128,8 @@ type KeyCreate struct {
 	// AllowedAddresses lists the addresses and CIDR ranges the key may be
 	// used from; empty allows any address.
 	AllowedAddresses []string `json:"allowed_addresses"`
+	// Quota is the key's request budget; nil for none.
+	Quota *Quota `json:"quota"`
 }
 
 // KeyUpdate changes a key, read as a JSON Merge Patch (RFC 7396): a member
@@ -150,6 +158,10 @@ type KeyUpdate struct {
 	// AllowedAddresses replaces the key's address allowlist; empty allows
 	// any address.
 	AllowedAddresses *[]string `json:"allowed_addresses"`
+	// Quota changes the key's request budget: limit and period left out
+	// keep theirs. RemoveQuota, set by "quota": null, removes it.
+	Quota       *Quota `json:"quota"`
+	RemoveQuota bool   `json:"-"`
 }
 
 // Null applies a null member of the merge patch: it sets the member's
@@ -169,6 +181,8 @@ func (in *KeyUpdate) Null(member string) error {
 		in.RateLimit = new(int)
 	case "allowed_addresses":
 		in.AllowedAddresses = new([]string)
+	case "quota":
+		in.Quota, in.RemoveQuota = nil, true
 	default:
 		return cannotRemove(member)
 	}
@@ -232,4 +246,7 @@ const (
 	// CodeIPNotAllowed refuses a request from a client address outside
 	// the credential's allowlist.
 	CodeIPNotAllowed = "IP_NOT_ALLOWED"
+	// CodeQuotaExceeded refuses a request of a key whose quota for the
+	// current period is spent; the answer says when it refills.
+	CodeQuotaExceeded = "QUOTA_EXCEEDED"
 )

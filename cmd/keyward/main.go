@@ -24,12 +24,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/api"
 	"github.com/keyward/keyward/internal/auditchain"
 	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/gateway"
 	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/quota"
 	"github.com/keyward/keyward/internal/ratelimit"
 	"github.com/keyward/keyward/internal/replica"
 	"github.com/keyward/keyward/internal/seal"
@@ -295,6 +298,10 @@ type Main struct {
 	Logs io.Writer
 	// ConnectorProxyListener is the outbound proxy's, when it is on.
 	ConnectorProxyListener net.Listener
+	// Quota counts requests under the keys' quotas for the gateway,
+	// forward-auth and /v1/verify.
+	Quota *quota.Counter
+	redis *redis.Client // with --redis; shared by the limiter and Quota
 
 	server          *http.Server
 	gatewayServer   *http.Server
@@ -498,6 +505,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.Limiter, err = m.newLimiter(); err != nil {
 		return err
 	}
+	m.startQuota(fctx)
 	if err := m.openObserve(ctx); err != nil {
 		return err
 	}
@@ -551,7 +559,7 @@ func (m *Main) Handler() http.Handler {
 	mux := http.NewServeMux()
 	admin := api.New(m.Service, m.ready)
 	admin.Register(mux)
-	mux.Handle("/v1/verify", httpx.Methods{"POST": &gateway.Verifier{Replica: m.Replica, Limiter: m.Limiter, Observer: m.obs.observer}})
+	mux.Handle("/v1/verify", httpx.Methods{"POST": &gateway.Verifier{Replica: m.Replica, Limiter: m.Limiter, Observer: m.obs.observer, Quota: m.Quota}})
 	mux.Handle("/v1/events", httpx.Methods{"POST": m.eventsHandler()})
 	web.New(m.Service, web.WithGatewayURL(m.GatewayURL())).Register(mux)
 	mux.Handle("/", admin.Fallback())

@@ -15,6 +15,7 @@ import (
 	"github.com/keyward/keyward/identity"
 	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/quota"
 	"github.com/keyward/keyward/internal/ratelimit"
 	"github.com/keyward/keyward/internal/replica"
 )
@@ -79,6 +80,8 @@ type AuthzConfig struct {
 	// X-Forwarded-For or Forwarded, for address allowlists. A client
 	// address from any other peer is ignored.
 	TrustedProxies []netip.Prefix
+	// Quota counts requests under the keys' quotas; nil enforces none.
+	Quota *quota.Counter
 }
 
 // Authz answers forward-auth subrequests of reverse proxies (nginx, Caddy,
@@ -113,7 +116,7 @@ func NewAuthz(cfg AuthzConfig) (*Authz, error) {
 		sources = []string{SourceHeader, SourceBearer}
 	}
 	p, err := NewProxy(ProxyConfig{Upstream: authzPlaceholder, Replica: cfg.Replica, Sources: sources,
-		IdentitySigner: cfg.IdentitySigner, IdentityKey: cfg.IdentityKey, Limiter: cfg.Limiter, Logger: cfg.Logger,
+		IdentitySigner: cfg.IdentitySigner, IdentityKey: cfg.IdentityKey, Limiter: cfg.Limiter, Logger: cfg.Logger, Quota: cfg.Quota,
 		TrustedProxies: cfg.TrustedProxies})
 	if err != nil {
 		return nil, err
@@ -294,6 +297,17 @@ func (a *Authz) DecideFrom(ctx context.Context, method, target string, h http.He
 				ans.Header = header
 				return learned(ans)
 			}
+		}
+	}
+	if res.Cred.Quota != nil && p.quota != nil {
+		if qr := takeQuota(ctx, p.quota, &res, true); !qr.Allowed {
+			h, details := quotaRefusal(res.Cred.Quota, qr)
+			for name, v := range h {
+				header[name] = v
+			}
+			ans := refuse(http.StatusTooManyRequests, keyward.CodeQuotaExceeded, quotaMessage(res.Cred.Quota), details)
+			ans.Header = header
+			return learned(ans)
 		}
 	}
 	digest := ""

@@ -27,6 +27,7 @@ import (
 	"github.com/keyward/keyward/identity"
 	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/quota"
 	"github.com/keyward/keyward/internal/ratelimit"
 	"github.com/keyward/keyward/internal/replica"
 	"github.com/keyward/keyward/internal/tracing"
@@ -96,6 +97,8 @@ type ProxyConfig struct {
 	// address allowlists and the X-Forwarded-For sent upstream; empty:
 	// the client is the peer.
 	TrustedProxies []netip.Prefix
+	// Quota counts requests under the keys' quotas; nil enforces none.
+	Quota *quota.Counter
 }
 
 // DefaultMaxBody is the largest request body forwarded when
@@ -132,6 +135,7 @@ type Proxy struct {
 	transport   http.RoundTripper
 	log         *slog.Logger
 	obs         *Observer
+	quota       *quota.Counter
 
 	// readers maps each owner-scoped write method to the method reading
 	// the same record, which confirms a record's owner before a write.
@@ -185,7 +189,7 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	}
 	p := &Proxy{
 		upstream: u, rep: cfg.Replica, cat: cfg.Replica.Catalog(), passUnknown: cfg.PassUnknown,
-		signer: signer, limiter: cfg.Limiter, transport: cfg.Transport, log: cfg.Logger,
+		signer: signer, limiter: cfg.Limiter, quota: cfg.Quota, transport: cfg.Transport, log: cfg.Logger,
 		maxBody: cfg.MaxBody, obs: cfg.Observer, events: cfg.Events,
 		front: httpx.Front{TrustedProxies: cfg.TrustedProxies},
 	}
@@ -351,6 +355,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	if p.limiter != nil && !p.limit(w, r, &res) {
 		return
 	}
+	if res.Cred.Quota != nil && !p.applyQuota(w, r, &res) {
+		return
+	}
 	digest, ok := p.body(w, r, &rt, &res, own)
 	if !ok {
 		return
@@ -466,7 +473,7 @@ func refusalStatus(res *replica.Result) (int, map[string]any) {
 		return http.StatusNotFound, nil
 	case keyward.CodeUnavailable:
 		return http.StatusServiceUnavailable, nil
-	case keyward.CodeRateLimited:
+	case keyward.CodeRateLimited, keyward.CodeQuotaExceeded:
 		return http.StatusTooManyRequests, nil
 	case keyward.CodeInsufficientPermission:
 		return http.StatusForbidden, map[string]any{"missing": Missing{Resource: res.Decision.Resource, Level: res.Decision.Level}}

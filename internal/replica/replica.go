@@ -40,6 +40,9 @@ type Credential struct {
 	Stores      *keyward.StoreAccess
 	// Merchant is set for merchant credentials only.
 	Merchant *MerchantCredential
+	// Quota is the key's request budget; nil when it has none. Shared:
+	// never modified.
+	Quota *keyward.Quota
 }
 
 // MerchantCredential says whose a merchant credential is.
@@ -263,6 +266,7 @@ func (r *Replica) loadKeys(ctx context.Context, q *store.Q, tenants map[string]*
 			return nil
 		}
 		a.tenant = idx.tenant(t.ID)
+		idx.setQuota(a, k.Quota)
 		idx.ids.insert(idx.idHash(k.ID), ref)
 		return nil
 	})
@@ -424,7 +428,8 @@ func (r *Replica) apply(ctx context.Context, q *store.Q, c store.Change) error {
 		}
 		if ok {
 			a.tenant = r.idx.tenant(t.ID)
-			r.idx.add(&a, secrets)
+			ref := r.idx.add(&a, secrets)
+			r.idx.setQuota(r.idx.recs.at(ref), k.Quota)
 		}
 		r.mu.Unlock()
 	case "merchant_user":
@@ -566,6 +571,9 @@ func (r *Replica) lookup(key string, m *catalog.Method, store string, client net
 		res.Cred = Credential{
 			KeyID: k.id(), TenantID: r.idx.tenantIDs[k.tenant], Name: k.name(), Enabled: k.enabled,
 			Policy: &g.policy, Permissions: g.perms, Stores: g.stores, RateLimit: int(k.rate),
+		}
+		if k.quota {
+			res.Cred.Quota = r.idx.quotas[k.id()]
 		}
 		slot, expires = ks, kexp
 	} else if len(r.secrets) > 0 {

@@ -58,6 +58,9 @@ func (s *Service) checkKey(ctx context.Context, q *store.Q, k *keyward.Key) erro
 	if err := checkAddresses(&k.AllowedAddresses); err != nil {
 		return err
 	}
+	if err := checkQuota(k.Quota); err != nil {
+		return err
+	}
 	// "none" and null read as no access, which is the same as leaving the
 	// resource out.
 	k.Permissions = mergePermissions(nil, k.Permissions, true)
@@ -214,7 +217,7 @@ func (s *Service) CreateKey(ctx context.Context, in keyward.KeyCreate) (*keyward
 			ID: keyward.NewID("key"), TenantID: a.TenantID, Name: in.Name, Description: in.Description,
 			Enabled: in.Enabled == nil || *in.Enabled, Permissions: in.Permissions, Stores: in.Stores,
 			Methods: in.Methods, ExpiresAt: in.ExpiresAt, RateLimit: in.RateLimit, CreatedAt: s.now(), UpdatedAt: s.now(),
-			Versioned: keyward.Versioned{Version: 1}, AllowedAddresses: in.AllowedAddresses,
+			Versioned: keyward.Versioned{Version: 1}, AllowedAddresses: in.AllowedAddresses, Quota: in.Quota,
 		}
 		if k.ExpiresAt != nil {
 			exp := k.ExpiresAt.UTC()
@@ -283,7 +286,7 @@ func keyChanges(k *keyward.Key) map[string]any {
 	return map[string]any{
 		"name": k.Name, "description": k.Description, "enabled": k.Enabled, "permissions": k.Permissions,
 		"stores": k.Stores, "methods": k.Methods, "expires_at": k.ExpiresAt, "rate_limit": k.RateLimit,
-		"allowed_addresses": k.AllowedAddresses,
+		"allowed_addresses": k.AllowedAddresses, "quota": k.Quota,
 	}
 }
 
@@ -300,6 +303,9 @@ func (s *Service) Key(ctx context.Context, id string) (*keyward.Key, error) {
 	}
 	k.DisplayName = a.Domain + "-" + k.Name
 	if err := s.fillUsage(ctx, q, k); err != nil {
+		return nil, err
+	}
+	if err := s.fillQuotaUsage(ctx, q, k); err != nil {
 		return nil, err
 	}
 	return k, nil
@@ -371,7 +377,7 @@ func (s *Service) ListKeys(ctx context.Context, f keyward.KeyFilter) (*Page[*key
 func (s *Service) UpdateKey(ctx context.Context, id string, in keyward.KeyUpdate) (*keyward.Key, error) {
 	onlyDisable := in.Enabled != nil && !*in.Enabled && in.Name == nil && in.Description == nil &&
 		in.Permissions == nil && in.Stores == nil && in.Methods == nil && !in.ExpiresAt.Set && in.RateLimit == nil &&
-		in.AllowedAddresses == nil
+		in.AllowedAddresses == nil && in.Quota == nil && !in.RemoveQuota
 	var out *keyward.Key
 	err := s.db.Write(ctx, func(q *store.Q) error {
 		a, _, err := s.keyActor(ctx, q, !onlyDisable)
@@ -410,6 +416,7 @@ func (s *Service) UpdateKey(ctx context.Context, id string, in keyward.KeyUpdate
 		if in.AllowedAddresses != nil {
 			k.AllowedAddresses = *in.AllowedAddresses
 		}
+		k.Quota = mergeQuota(k.Quota, in.Quota, in.RemoveQuota)
 		if in.ExpiresAt.Set {
 			k.ExpiresAt = nil
 			if t := in.ExpiresAt.Time; t != nil {

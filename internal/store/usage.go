@@ -50,6 +50,9 @@ func (q *Q) HourlyUsage(ctx context.Context, keyID string, since time.Time) ([]k
 
 // DeleteUsage removes a key's usage rows.
 func (q *Q) DeleteUsage(ctx context.Context, keyID string) error {
-	_, err := q.exec(ctx, `DELETE FROM key_usage WHERE key_id = ?`, keyID)
+	if _, err := q.exec(ctx, `DELETE FROM key_usage WHERE key_id = ?`, keyID); err != nil {
+		return err
+	}
+	_, err := q.exec(ctx, `DELETE FROM key_quota_usage WHERE key_id = ?`, keyID)
 	return err
 }
