@@ -45,3 +45,35 @@ func TestKeyFormAllowedAddresses(t *testing.T) {
 	}
 	wantBody(t, c.get(pathKeys+"/"+k.ID), "Any address")
 }
+
+// A merchant user limits their own API credential to addresses on API
+// Settings; a typing slip is shown beside the box and nothing is saved.
+func TestPortalAllowedAddresses(t *testing.T) {
+	e := newEnv(t, false)
+	m := e.merchant("Acme Couriers")
+	u, pw := e.portalUser(m.ID, keyward.MerchantUserCreate{Email: "ops@acme.test", Level: 2, APIAccess: true})
+	c := e.client()
+	c.signIn(u.Email, pw)
+	wantBody(t, c.get(pathPortalAPI), "Only from these addresses")
+	saved := func() []string {
+		t.Helper()
+		us, err := e.svc.ListMerchantUsers(e.sys, m.ID)
+		if err != nil || len(us) != 1 {
+			t.Fatalf("%v, %v", us, err)
+		}
+		return us[0].AllowedAddresses
+	}
+
+	res := c.post(pathPortalAPI+"/addresses", url.Values{"allowed_addresses": {"somewhere"}})
+	wantStatus(t, res, http.StatusBadRequest)
+	wantBody(t, res, `id="allowed_addresses-error"`, "neither an IP address")
+	if got := saved(); got != nil {
+		t.Fatalf("a refused box was saved: %v", got)
+	}
+
+	wantStatus(t, c.post(pathPortalAPI+"/addresses", url.Values{"allowed_addresses": {"2001:db8::/32\n203.0.113.7"}}), http.StatusSeeOther)
+	if got := saved(); !slices.Equal(got, []string{"203.0.113.7", "2001:db8::/32"}) {
+		t.Fatalf("saved %v", got)
+	}
+	wantBody(t, c.get(pathPortalAPI), "203.0.113.7\n2001:db8::/32")
+}
