@@ -21,6 +21,8 @@ type keyFlags struct {
 	name, description, permissions, stores, methods, expires string
 	disabled                                                 bool
 	rateLimit                                                int
+	// addresses is --allowed-addresses as given.
+	addresses string
 }
 
 func (c *cli) addKeyFlags(f *keyFlags) {
@@ -32,6 +34,7 @@ func (c *cli) addKeyFlags(f *keyFlags) {
 	c.fs.StringVar(&f.expires, "expires", "", "expiry as RFC 3339, e.g. 2027-12-31T00:00:00Z")
 	c.fs.BoolVar(&f.disabled, "disabled", false, "create the key disabled")
 	c.fs.IntVar(&f.rateLimit, "rate-limit", 0, "requests per second for this key, 0 = the licence's limit only")
+	c.fs.StringVar(&f.addresses, "allowed-addresses", "", addressesUsage)
 }
 
 func (f *keyFlags) create() (keyward.KeyCreate, error) {
@@ -55,6 +58,7 @@ func (f *keyFlags) create() (keyward.KeyCreate, error) {
 	if f.methods != "" {
 		in.Methods = splitList(f.methods)
 	}
+	in.AllowedAddresses = addressList(f.addresses)
 	if f.expires != "" {
 		t, err := time.Parse(time.RFC3339, f.expires)
 		if err != nil {
@@ -86,6 +90,7 @@ func printKey(out io.Writer, k *keyward.Key) {
 	if k.ExpiresAt != nil {
 		fmt.Fprintf(tw, "expires\t%s\n", k.ExpiresAt.Format(time.RFC3339))
 	}
+	fmt.Fprintf(tw, "allowed addresses\t%s\n", addressesText(k.AllowedAddresses))
 	for _, s := range k.Secrets {
 		line := s.Hint
 		if s.Secret != "" {
@@ -196,6 +201,8 @@ func runKeysCLI(ctx context.Context, cmd string, args []string, out io.Writer) e
 			return err
 		}
 		printKey(out, k)
+	case "keys update":
+		return runKeysUpdate(ctx, args, out)
 	case "verify":
 		c := newCLI(cmd, out, false)
 		defer c.close()
@@ -203,6 +210,7 @@ func runKeysCLI(ctx context.Context, cmd string, args []string, out io.Writer) e
 		method := c.fs.String("method", "", "a catalog method id, e.g. orders.statuses.list")
 		request := c.fs.String("request", "", "an HTTP request instead of a method, e.g. \"GET /api/v5/orders/statuses\"")
 		storeRef := c.fs.String("store", "", "the store the request names")
+		client := c.fs.String("client-address", "", "the IP address the request comes from, for keys limited to addresses")
 		url := c.fs.String("url", "", "ask a running keyward at this URL, e.g. http://127.0.0.1:8080, instead of reading the database")
 		if err := parseFlags(c.fs, args); err != nil {
 			return err
@@ -210,7 +218,7 @@ func runKeysCLI(ctx context.Context, cmd string, args []string, out io.Writer) e
 		if *key == "" || (*method == "") == (*request == "") {
 			return fmt.Errorf("give --key and one of --method or --request; run with -h for help")
 		}
-		in := gateway.VerifyRequest{Key: *key, Method: *method, Store: *storeRef}
+		in := gateway.VerifyRequest{Key: *key, Method: *method, Store: *storeRef, ClientAddress: *client}
 		if *request != "" {
 			verb, path, ok := strings.Cut(strings.TrimSpace(*request), " ")
 			if !ok {

@@ -81,7 +81,7 @@ func (d Decision) Message() string {
 		return "This key may not act on store " + strconv.Quote(d.Store) + "; ask the tenant's administrator to add the store to the key."
 	case keyward.CodeIPNotAllowed:
 		if !d.Client.IsValid() {
-			return "This credential may be used only from its allowed addresses, and the client's address is not known."
+			return "This credential may be used only from its allowed addresses, and the client's address is not known; POST /v1/verify takes it as client_address."
 		}
 		return "This credential may not be used from " + d.Client.String() + ": it is limited to its allowed addresses. Call from one of them, or have this address added to the credential's allowed addresses."
 	}

@@ -26,6 +26,8 @@ type keyForm struct {
 	// Version is the key's ETag when the form was opened; saving with it
 	// is refused when someone else changed the key since.
 	Version string
+	// AllowedAddresses is the address allowlist as typed, one a line.
+	AllowedAddresses string
 }
 
 const (
@@ -45,6 +47,7 @@ func keyFormOf(k *keyward.Key) keyForm {
 	if k.Methods != nil {
 		f.MethodsMode, f.Methods = methodsSelected, k.Methods
 	}
+	f.AllowedAddresses = addressLines(k.AllowedAddresses)
 	return f
 }
 
@@ -63,6 +66,7 @@ func readKeyForm(r *http.Request, cat *catalog.Catalog) keyForm {
 		Blocks:      r.PostForm["block"],
 		Version:     r.PostFormValue("version"),
 	}
+	f.AllowedAddresses = r.PostFormValue("allowed_addresses")
 	for _, res := range cat.Resources() {
 		var lvl keyward.Level
 		if lvl.UnmarshalText([]byte(r.PostFormValue("perm."+res))) == nil && lvl != keyward.LevelNone {
@@ -91,15 +95,15 @@ func (f keyForm) methods() []string {
 func (f keyForm) create() keyward.KeyCreate {
 	return keyward.KeyCreate{
 		Name: f.Name, Description: f.Description, Enabled: &f.Enabled, Permissions: f.Permissions,
-		Stores: f.stores(), Methods: f.methods(),
+		Stores: f.stores(), Methods: f.methods(), AllowedAddresses: readAddressLines(f.AllowedAddresses),
 	}
 }
 
 func (f keyForm) update() keyward.KeyUpdate {
-	st, ms := f.stores(), f.methods()
+	st, ms, addrs := f.stores(), f.methods(), readAddressLines(f.AllowedAddresses)
 	return keyward.KeyUpdate{
 		Name: &f.Name, Description: &f.Description, Enabled: &f.Enabled, Permissions: &f.Permissions,
-		Stores: &st, Methods: &ms, ClearPermissions: true,
+		Stores: &st, Methods: &ms, ClearPermissions: true, AllowedAddresses: &addrs,
 	}
 }
 
@@ -224,7 +228,7 @@ func (w *Web) newKey(rw http.ResponseWriter, r *http.Request) error {
 }
 
 // keyFields are the form's fields the service may name in an error.
-var keyFields = []string{"name", "description", "permissions", "stores", "methods"}
+var keyFields = []string{"name", "description", "permissions", "stores", "methods", "allowed_addresses"}
 
 // createKey issues the key and shows its two secrets in this answer, the
 // only time they are shown: they never travel in a redirect.

@@ -53,6 +53,10 @@ type portalAPIPage struct {
 	PreviousUntil *time.Time
 	// GatewayURL is where the guide sends requests; "" when unknown.
 	GatewayURL string
+	// Addresses is the "Only from these addresses" box as typed, when the
+	// service refused it (Errors says why); else the saved allowlist.
+	Addresses string
+	Errors    formErrors
 }
 
 // graceForm reads the grace picked for the old API Auth Key: empty or
@@ -84,7 +88,8 @@ func (w *Web) portalAPISettings(rw http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.render(rw, r, http.StatusOK, "portal_api", &portalAPIPage{page: page{Title: "API Settings", Crumbs: portalCrumbs}, Portal: p, GatewayURL: w.gatewayURL})
+	w.render(rw, r, http.StatusOK, "portal_api", &portalAPIPage{page: page{Title: "API Settings", Crumbs: portalCrumbs}, Portal: p, GatewayURL: w.gatewayURL,
+		Addresses: addressLines(p.User.AllowedAddresses)})
 	return nil
 }
 
@@ -104,6 +109,7 @@ func (w *Web) portalRegenerate(rw http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.render(rw, r, http.StatusOK, "portal_api", &portalAPIPage{page: page{Title: "API Settings", Crumbs: portalCrumbs}, Portal: p, NewKey: u.AuthKey, PreviousUntil: u.PreviousKeyExpiresAt, GatewayURL: w.gatewayURL})
+	w.render(rw, r, http.StatusOK, "portal_api", &portalAPIPage{page: page{Title: "API Settings", Crumbs: portalCrumbs}, Portal: p, NewKey: u.AuthKey, PreviousUntil: u.PreviousKeyExpiresAt, GatewayURL: w.gatewayURL,
+		Addresses: addressLines(p.User.AllowedAddresses)})
 	return nil
 }

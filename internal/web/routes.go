@@ -191,6 +191,7 @@ func (w *Web) routes() []route {
 		{"GET", pathPortal, featurePortal, false, w.portal},
 		{"GET", pathPortalAPI, featurePortal, false, w.portalAPISettings},
 		{"POST", pathPortalAPI + "/regenerate", featurePortal, false, w.portalRegenerate},
+		{"POST", pathPortalAPI + "/addresses", featurePortal, false, w.portalAddresses},
 		{"GET", pathPortalSecurity, featurePortal, false, w.showPortalSecurity},
 		{"POST", pathPortalSecurity + "/totp", featurePortal, false, w.enablePortalTOTP},
 		{"POST", pathPortalSecurity + "/totp/disable", featurePortal, false, w.disablePortalTOTP},

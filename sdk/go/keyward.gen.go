@@ -475,6 +475,7 @@ const (
 	EXPIRED                VerifyResponseCode = "EXPIRED"
 	INSUFFICIENTPERMISSION VerifyResponseCode = "INSUFFICIENT_PERMISSION"
 	INVALIDREQUEST         VerifyResponseCode = "INVALID_REQUEST"
+	IPNOTALLOWED           VerifyResponseCode = "IP_NOT_ALLOWED"
 	LICENCEINACTIVE        VerifyResponseCode = "LICENCE_INACTIVE"
 	METHODNOTALLOWED       VerifyResponseCode = "METHOD_NOT_ALLOWED"
 	NOTFOUND               VerifyResponseCode = "NOT_FOUND"
@@ -497,6 +498,8 @@ func (e VerifyResponseCode) Valid() bool {
 	case INSUFFICIENTPERMISSION:
 		return true
 	case INVALIDREQUEST:
+		return true
+	case IPNOTALLOWED:
 		return true
 	case LICENCEINACTIVE:
 		return true
@@ -938,8 +941,10 @@ type Feature string
 
 // Key An integration's API key. Its secrets appear as hints; `secrets[].secret` is only present in the answers that create a secret.
 type Key struct {
-	CreatedAt   time.Time `json:"created_at"`
-	Description string    `json:"description"`
+	// AllowedAddresses Client addresses (IPv4 or IPv6) and CIDR ranges the key may be used from, in canonical form, sorted; absent when the key may be used from any address. A request from elsewhere is refused with `IP_NOT_ALLOWED` by the gateway, forward-auth and `POST /v1/verify`.
+	AllowedAddresses *[]string `json:"allowed_addresses,omitempty"`
+	CreatedAt        time.Time `json:"created_at"`
+	Description      string    `json:"description"`
 
 	// DisplayName `<tenant domain>-<name>`.
 	DisplayName string `json:"display_name"`
@@ -981,8 +986,10 @@ type Key struct {
 
 // KeyCreate defines model for KeyCreate.
 type KeyCreate struct {
-	Description *string `json:"description,omitempty"`
-	Enabled     *bool   `json:"enabled,omitempty"`
+	// AllowedAddresses Client addresses and CIDR ranges the key may be used from, each an IPv4 or IPv6 address (`203.0.113.7`) or range (`198.51.100.0/24`, `2001:db8::/32`); a range with bits set past its prefix is refused. Empty or absent: any address.
+	AllowedAddresses nullable.Nullable[[]string] `json:"allowed_addresses,omitempty"`
+	Description      *string                     `json:"description,omitempty"`
+	Enabled          *bool                       `json:"enabled,omitempty"`
 
 	// ExpiresAt When the key stops working; must be in the future.
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
@@ -1053,6 +1060,9 @@ type KeySecretSlot int
 
 // KeyUpdate A JSON Merge Patch (RFC 7396): a member left out keeps its value; null removes it, as each member says.
 type KeyUpdate struct {
+	// AllowedAddresses Replaces the address allowlist. An empty list or null: any address.
+	AllowedAddresses nullable.Nullable[[]string] `json:"allowed_addresses,omitempty"`
+
 	// Description null: empty.
 	Description nullable.Nullable[string] `json:"description,omitempty"`
 
@@ -1179,7 +1189,9 @@ type MerchantUpdate struct {
 
 // MerchantUser A person working for a merchant.
 type MerchantUser struct {
-	ApiAccess bool `json:"api_access"`
+	// AllowedAddresses Client addresses and CIDR ranges the user's API credential may be used from; absent when any address may. A request from elsewhere is refused with `IP_NOT_ALLOWED`.
+	AllowedAddresses *[]string `json:"allowed_addresses,omitempty"`
+	ApiAccess        bool      `json:"api_access"`
 
 	// ApiAccountId The non-secret API Account ID (`acc_…`); present once API access was first switched on.
 	ApiAccountId *string `json:"api_account_id,omitempty"`
@@ -1230,6 +1242,9 @@ type MerchantUserList struct {
 
 // MerchantUserUpdate A JSON Merge Patch (RFC 7396): a member left out keeps its value; null removes it, as each member says.
 type MerchantUserUpdate struct {
+	// AllowedAddresses Replaces the API credential's address allowlist (addresses and CIDR ranges, IPv4 or IPv6). An empty list or null: any address.
+	AllowedAddresses nullable.Nullable[[]string] `json:"allowed_addresses,omitempty"`
+
 	// ApiAccess true (Level 2 only, active licence) issues a new Auth Key; false switches it off. Cannot be removed: null is refused.
 	ApiAccess *bool `json:"api_access,omitempty"`
 
@@ -1711,6 +1726,11 @@ type VerifyRateLimit struct {
 
 // VerifyRequest A key and the request it would make: give exactly one of `method` and `request` (400 otherwise).
 type VerifyRequest struct {
+	// ClientAddress The IP address the request comes from, checked against the key's address allowlist. A key limited to addresses is refused (`IP_NOT_ALLOWED`) when this is left out.
+	//
+	// Examples: 203.0.113.7
+	ClientAddress *string `json:"client_address,omitempty"`
+
 	// DryRun Decide without taking a request from the key's and the tenant's rate limits. By default verify takes one, as the gateway does, and answers `RATE_LIMITED` when none is left.
 	DryRun *bool `json:"dry_run,omitempty"`
 
