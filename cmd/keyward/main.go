@@ -493,6 +493,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	m.startAuditMaintenance(fctx)
+	m.startLifecycle(fctx)
 	m.startPruning(fctx)
 	if m.Limiter, err = m.newLimiter(); err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -133,7 +134,7 @@ func (a *Authz) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x := a.obs.begin(r.Context(), r.Header, "authz")
-	ans := a.Decide(x.ctx, method, target, r.Header, nil)
+	ans := a.DecideFrom(x.ctx, method, target, r.Header, nil, requestAddr(r.RemoteAddr))
 	if flavor == AuthzEnvoy && ans.Allowed {
 		if names := credentialHeaders(r.Header); len(names) > 0 {
 			w.Header().Set(envoyHeadersToRemove, strings.Join(names, ","))
@@ -189,6 +190,12 @@ func (ans *AuthzAnswer) write(w http.ResponseWriter, nginx bool) {
 // query, as the client sent them), headers and, when the proxy sends it,
 // body (nil when not sent). It reads the request as the gateway does.
 func (a *Authz) Decide(ctx context.Context, method, target string, h http.Header, body []byte) AuthzAnswer {
+	return a.DecideFrom(ctx, method, target, h, body, netip.Addr{})
+}
+
+// DecideFrom is Decide for a request from the client address from, which
+// an allowed request's use is recorded with.
+func (a *Authz) DecideFrom(ctx context.Context, method, target string, h http.Header, body []byte, from netip.Addr) AuthzAnswer {
 	p := a.p
 	refuse := func(status int, code, detail string, details map[string]any) AuthzAnswer {
 		pr := problemFor(status, code, detail, details)
@@ -240,7 +247,7 @@ func (a *Authz) Decide(ctx context.Context, method, target string, h http.Header
 			ans.Route = m.ID
 			return ans
 		}
-		res = p.rep.Verify(key, m, rt.store)
+		res = p.rep.VerifyFrom(key, m, rt.store, from)
 	}
 	learned := func(ans AuthzAnswer) AuthzAnswer {
 		ans.Route, ans.Store = m.ID, rt.store

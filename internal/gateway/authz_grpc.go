@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/netip"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -54,7 +55,8 @@ func (e *EnvoyAuthz) Check(ctx context.Context, req *authv3.CheckRequest) (*auth
 		body = []byte(b)
 	}
 	x := e.a.obs.begin(ctx, h, "authz envoy")
-	ans := e.a.Decide(x.ctx, hr.GetMethod(), hr.GetPath(), h, body)
+	from, _ := netip.ParseAddr(req.GetAttributes().GetSource().GetAddress().GetSocketAddress().GetAddress())
+	ans := e.a.DecideFrom(x.ctx, hr.GetMethod(), hr.GetPath(), h, body, from)
 	e.a.obs.end(x, hr.GetMethod(), &ans)
 	if ans.Allowed {
 		ok := &authv3.OkHttpResponse{HeadersToRemove: credentialHeaders(h)}

@@ -51,7 +51,7 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, keyward.Invalid("store", "store is required: the id or code of the store the event is about"))
 		return
 	}
-	res := e.Replica.Verify(key, m, in.Store)
+	res := e.Replica.VerifyFrom(key, m, in.Store, requestAddr(r.RemoteAddr))
 	if res.Allowed() && e.Limiter != nil {
 		if l := takeLimit(r.Context(), e.Limiter, &res, true); !l.Allowed {
 			w.Header().Set("Retry-After", strconv.Itoa(ceilSeconds(l.RetryAfter, 1)))

@@ -320,7 +320,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 				map[string]any{"verify_code": keyward.CodeNotFound})
 			return
 		}
-		res = p.rep.Verify(key, m, rt.store)
+		res = p.rep.VerifyFrom(key, m, rt.store, requestAddr(r.RemoteAddr))
 	}
 	if x, ok := w.(*exchange); ok {
 		x.learn(&res, &rt)

@@ -5,6 +5,7 @@ package gateway
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -28,6 +29,9 @@ type VerifyRequest struct {
 	// DryRun decides without taking a request from the key's and the
 	// tenant's rate limits.
 	DryRun bool `json:"dry_run,omitempty"`
+	// From is the address the verify request came from, which an allowed
+	// request's use is recorded with; never read from the body.
+	From netip.Addr `json:"-"`
 }
 
 // HTTPRequest names a request of the platform's API, read exactly as the
@@ -98,6 +102,7 @@ func (v *Verifier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, err)
 		return
 	}
+	in.From = requestAddr(r.RemoteAddr)
 	out, err := v.Decide(r.Context(), in)
 	if err != nil {
 		httpx.Error(w, r, err)
@@ -152,7 +157,7 @@ func (v *Verifier) Decide(ctx context.Context, in VerifyRequest) (VerifyResponse
 	default:
 		return VerifyResponse{}, keyward.Invalid("method", "give a catalog method id in method, or {\"method\",\"path\"} in request")
 	}
-	res := v.Replica.Verify(in.Key, m, store)
+	res := v.Replica.VerifyFrom(in.Key, m, store, in.From)
 	var limit ratelimit.Result
 	if res.Allowed() && v.Limiter != nil {
 		limit = takeLimit(ctx, v.Limiter, &res, !in.DryRun)

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"net/netip"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/catalog"
@@ -115,7 +116,7 @@ func (r *Replica) VerifyMerchant(accountID, authKey string, m *catalog.Method, s
 	if err != nil || kind != secret.KindMerchantKey {
 		return Result{Code: keyward.CodeNotFound}
 	}
-	res := r.lookup(authKey, m, store)
+	res := r.lookup(authKey, m, store, netip.Addr{})
 	if res.Found() && (res.Cred.Merchant == nil || res.Cred.Merchant.AccountID != accountID) {
 		return Result{Code: keyward.CodeNotFound}
 	}

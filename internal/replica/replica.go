@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -103,9 +104,10 @@ type Replica struct {
 	applied  atomic.Int64 // seq, readable without syncMu
 	lookups  atomic.Int64
 
-	// OnUse, when set, is called for every allowed request with the key id
-	// and the digest of the secret used.
-	OnUse func(keyID string, digest [32]byte)
+	// OnUse, when set, is called for every allowed request with the key id,
+	// the digest of the secret used and the client address (the zero Addr
+	// when the caller gave none).
+	OnUse func(keyID string, digest [32]byte, from netip.Addr)
 	// OnOther, when set before Load, is called by Sync for each change-log
 	// entry of a kind the replica does not hold itself, such as the
 	// identity keys; an error stops the sync, which retries the entry.
@@ -531,15 +533,21 @@ func (res *Result) DisplayName() string {
 // Verify decides whether the secret may call method m on store. It never
 // queries the database. m may be nil for an unknown method.
 func (r *Replica) Verify(key string, m *catalog.Method, store string) Result {
+	return r.VerifyFrom(key, m, store, netip.Addr{})
+}
+
+// VerifyFrom is Verify for a request from the client address from, which
+// an allowed request's use is recorded with.
+func (r *Replica) VerifyFrom(key string, m *catalog.Method, store string, from netip.Addr) Result {
 	kind, err := secret.Parse(key)
 	if err != nil || kind != secret.KindAPIKey {
 		return Result{Code: keyward.CodeNotFound}
 	}
-	return r.lookup(key, m, store)
+	return r.lookup(key, m, store, from)
 }
 
 // lookup finds the secret's entry and decides; the secret has been parsed.
-func (r *Replica) lookup(key string, m *catalog.Method, store string) Result {
+func (r *Replica) lookup(key string, m *catalog.Method, store string, from netip.Addr) Result {
 	now := r.now()
 	if r.staleAt(now) {
 		return Result{Code: keyward.CodeUnavailable}
@@ -592,7 +600,7 @@ func (r *Replica) lookup(key string, m *catalog.Method, store string) Result {
 		res.Code = res.Decision.Code
 	}
 	if res.Code == keyward.CodeValid && r.OnUse != nil {
-		r.OnUse(cred.KeyID, d)
+		r.OnUse(cred.KeyID, d, from)
 	}
 	return res
 }
