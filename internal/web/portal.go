@@ -53,6 +53,9 @@ type portalAPIPage struct {
 	PreviousUntil *time.Time
 	// GatewayURL is where the guide sends requests; "" when unknown.
 	GatewayURL string
+	// Expiry is the banner of the replaced API Auth Key while it works
+	// for at most 7 more days.
+	Expiry string
 }
 
 // graceForm reads the grace picked for the old API Auth Key: empty or
@@ -84,7 +87,8 @@ func (w *Web) portalAPISettings(rw http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.render(rw, r, http.StatusOK, "portal_api", &portalAPIPage{page: page{Title: "API Settings", Crumbs: portalCrumbs}, Portal: p, GatewayURL: w.gatewayURL})
+	w.render(rw, r, http.StatusOK, "portal_api", &portalAPIPage{page: page{Title: "API Settings", Crumbs: portalCrumbs}, Portal: p, GatewayURL: w.gatewayURL,
+		Expiry: expiryNotice("Your previous API Auth Key", "Put the new key into every system that still sends the old one.", previousAuthKey(p.User, w.svc.Now()), w.svc.Now())})
 	return nil
 }
 
