@@ -99,6 +99,7 @@ Usage:
   keyward keys list --tenant D [--enabled true|false] [--access all|selected] [--store C]
   keyward keys get|enable|disable|delete --tenant D --id K
   keyward keys roll --tenant D --id K [--slot 1|2] [--grace 24h]
+  keyward keys policy --tenant D [--max-lifetime-days N] [--inactive-days N]
   keyward connections types
   keyward connections list --tenant D [--type T] [--state verified|unverified|failed] [--store C]
   keyward connections create --tenant D --type T --name N [--api-url URL] [--field name=value …]
