@@ -100,6 +100,9 @@ type KeySecret struct {
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 	// Secret is the plain text, set only in the answer that creates it.
 	Secret string `json:"secret,omitempty"`
+	// LastUsedFrom is the client address of the secret's last use, beside
+	// LastUsedAt; empty when it is not known.
+	LastUsedFrom string `json:"last_used_from,omitempty"`
 }
 
 // KeyUsage summarises recent use of a key.

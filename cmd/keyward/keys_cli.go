@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -97,6 +98,12 @@ func printKey(out io.Writer, k *keyward.Key) {
 			line = s.Secret + "   (shown once)"
 		} else if s.ExpiresAt != nil {
 			line += "   (retiring " + s.ExpiresAt.Format(time.RFC3339) + ")"
+		}
+		if s.LastUsedAt != nil {
+			line += "   last used " + s.LastUsedAt.Format(time.RFC3339)
+			if s.LastUsedFrom != "" {
+				line += " from " + s.LastUsedFrom
+			}
 		}
 		fmt.Fprintf(tw, "secret %d\t%s\n", s.Slot, line)
 	}
@@ -203,6 +210,8 @@ func runKeysCLI(ctx context.Context, cmd string, args []string, out io.Writer) e
 		printKey(out, k)
 	case "keys update":
 		return runKeysUpdate(ctx, args, out)
+	case "keys policy":
+		return cliKeyPolicy(ctx, args, out)
 	case "verify":
 		c := newCLI(cmd, out, false)
 		defer c.close()
@@ -273,4 +282,40 @@ func remoteVerify(ctx context.Context, url string, in gateway.VerifyRequest, out
 		return fmt.Errorf("verify answered %s: %s", res.Status, b)
 	}
 	return json.NewDecoder(res.Body).Decode(out)
+}
+
+// cliKeyPolicy prints the tenant's key policy, changing first the rules
+// whose flags are given.
+func cliKeyPolicy(ctx context.Context, args []string, out io.Writer) error {
+	c := newCLI("keys policy", out, true)
+	defer c.close()
+	maxDays := c.fs.Int("max-lifetime-days", 0, "the longest lifetime of a new key in days, 0 = no maximum (left out: unchanged)")
+	inactive := c.fs.Int("inactive-days", 0, "disable keys unused for this many days, reported the day before; 0 = never (left out: unchanged)")
+	if err := c.open(ctx, args); err != nil {
+		return err
+	}
+	tctx, err := c.asTenant(ctx)
+	if err != nil {
+		return err
+	}
+	var in keyward.KeyPolicyUpdate
+	c.fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "max-lifetime-days":
+			in.MaxLifetimeDays = maxDays
+		case "inactive-days":
+			in.InactiveDays = inactive
+		}
+	})
+	var p *keyward.KeyPolicy
+	if in.MaxLifetimeDays != nil || in.InactiveDays != nil {
+		p, err = c.svc.UpdateKeyPolicy(tctx, in)
+	} else {
+		p, err = c.svc.KeyPolicy(tctx)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "key policy of %s: max_lifetime_days=%d inactive_days=%d\n", c.tenant, p.MaxLifetimeDays, p.InactiveDays)
+	return nil
 }

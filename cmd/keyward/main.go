@@ -104,6 +104,7 @@ Usage:
   keyward keys get|enable|disable|delete --tenant D --id K
   keyward keys update --tenant D --id K --allowed-addresses 203.0.113.7,198.51.100.0/24|any
   keyward keys roll --tenant D --id K [--slot 1|2] [--grace 24h]
+  keyward keys policy --tenant D [--max-lifetime-days N] [--inactive-days N]
   keyward connections types
   keyward connections list --tenant D [--type T] [--state verified|unverified|failed] [--store C]
   keyward connections create --tenant D --type T --name N [--api-url URL] [--field name=value …]
@@ -503,6 +504,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	m.startAuditMaintenance(fctx)
+	m.startLifecycle(fctx)
 	m.startPruning(fctx)
 	if m.Limiter, err = m.newLimiter(); err != nil {
 		return err

@@ -64,6 +64,8 @@ func (a *API) Routes() []Route {
 		{"PATCH", "/api/v1/stores/{id}", AuthTenant, keyward.FeatureAPIManagement, a.updateStore},
 		{"DELETE", "/api/v1/stores/{id}", AuthTenant, keyward.FeatureAPIManagement, a.deleteStore},
 		{"GET", "/api/v1/licence", AuthTenant, keyward.FeatureAPIManagement, a.getTenantLicence},
+		{"GET", "/api/v1/key-policy", AuthTenant, keyward.FeatureAPIManagement, a.getKeyPolicy},
+		{"PATCH", "/api/v1/key-policy", AuthTenant, keyward.FeatureAPIManagement, a.updateKeyPolicy},
 
 		{"GET", "/api/v1/profiles", AuthTenant, keyward.FeatureUsers, a.listProfiles},
 		{"POST", "/api/v1/profiles", AuthTenant, keyward.FeatureUsers, a.createProfile},

@@ -107,9 +107,10 @@ type Replica struct {
 	applied  atomic.Int64 // seq, readable without syncMu
 	lookups  atomic.Int64
 
-	// OnUse, when set, is called for every allowed request with the key id
-	// and the digest of the secret used.
-	OnUse func(keyID string, digest [32]byte)
+	// OnUse, when set, is called for every allowed request with the key id,
+	// the digest of the secret used and the client address (the zero Addr
+	// when the caller gave none).
+	OnUse func(keyID string, digest [32]byte, from netip.Addr)
 	// OnOther, when set before Load, is called by Sync for each change-log
 	// entry of a kind the replica does not hold itself, such as the
 	// identity keys; an error stops the sync, which retries the entry.
@@ -614,7 +615,7 @@ func (r *Replica) lookup(key string, m *catalog.Method, store string, client net
 		res.Code = res.Decision.Code
 	}
 	if res.Code == keyward.CodeValid && r.OnUse != nil {
-		r.OnUse(cred.KeyID, d)
+		r.OnUse(cred.KeyID, d, client)
 	}
 	return res
 }

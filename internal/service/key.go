@@ -226,6 +226,9 @@ func (s *Service) CreateKey(ctx context.Context, in keyward.KeyCreate) (*keyward
 			}
 			k.ExpiresAt = &exp
 		}
+		if err := s.applyMaxLifetime(ctx, q, k, true); err != nil {
+			return err
+		}
 		if err := s.checkKey(ctx, q, k); err != nil {
 			return err
 		}
@@ -422,6 +425,9 @@ func (s *Service) UpdateKey(ctx context.Context, id string, in keyward.KeyUpdate
 			if t := in.ExpiresAt.Time; t != nil {
 				exp := t.UTC()
 				k.ExpiresAt = &exp
+			}
+			if err := s.applyMaxLifetime(ctx, q, k, false); err != nil {
+				return err
 			}
 		}
 		if err := s.checkKey(ctx, q, k); err != nil {

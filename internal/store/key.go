@@ -239,7 +239,7 @@ func (q *Q) fillKeys(ctx context.Context, keys []*keyward.Key) error {
 	if err := rows.Err(); err != nil {
 		return normalise(err)
 	}
-	rows, err = q.query(ctx, `SELECT id, key_id, slot, hint, digest, created_at, expires_at, last_used_at FROM api_key_secrets
+	rows, err = q.query(ctx, `SELECT id, key_id, slot, hint, digest, created_at, expires_at, last_used_at, last_used_from FROM api_key_secrets
 		WHERE key_id IN `+in+` ORDER BY slot, created_at DESC`, args...)
 	if err != nil {
 		return err
@@ -248,9 +248,11 @@ func (q *Q) fillKeys(ctx context.Context, keys []*keyward.Key) error {
 	for rows.Next() {
 		var s keyward.KeySecret
 		var exp, used sql.NullTime
-		if err := rows.Scan(&s.ID, &s.KeyID, &s.Slot, &s.Hint, &s.Digest, &s.CreatedAt, &exp, &used); err != nil {
+		var from sql.NullString
+		if err := rows.Scan(&s.ID, &s.KeyID, &s.Slot, &s.Hint, &s.Digest, &s.CreatedAt, &exp, &used, &from); err != nil {
 			return err
 		}
+		s.LastUsedFrom = from.String
 		s.CreatedAt = s.CreatedAt.UTC()
 		s.ExpiresAt, s.LastUsedAt = timePtr(exp), timePtr(used)
 		k := byID[s.KeyID]

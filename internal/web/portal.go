@@ -57,6 +57,9 @@ type portalAPIPage struct {
 	// service refused it (Errors says why); else the saved allowlist.
 	Addresses string
 	Errors    formErrors
+	// Expiry is the banner of the replaced API Auth Key while it works
+	// for at most 7 more days.
+	Expiry string
 }
 
 // graceForm reads the grace picked for the old API Auth Key: empty or
@@ -89,7 +92,8 @@ func (w *Web) portalAPISettings(rw http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.render(rw, r, http.StatusOK, "portal_api", &portalAPIPage{page: page{Title: "API Settings", Crumbs: portalCrumbs}, Portal: p, GatewayURL: w.gatewayURL,
-		Addresses: addressLines(p.User.AllowedAddresses)})
+		Addresses: addressLines(p.User.AllowedAddresses),
+		Expiry:    expiryNotice("Your previous API Auth Key", "Put the new key into every system that still sends the old one.", previousAuthKey(p.User, w.svc.Now()), w.svc.Now())})
 	return nil
 }
 

@@ -70,6 +70,7 @@ func menuFor(a *keyward.Actor, current string) []menuSection {
 		{Title: "Settings", Items: []menuItem{
 			{Label: "Stores", Path: pathStores, feature: keyward.FeatureAPIManagement},
 			{Label: "Licence", Path: pathLicence, feature: keyward.FeatureAPIManagement},
+			{Label: "Key Policy", Path: pathKeyPolicy, feature: keyward.FeatureAPIManagement},
 			{Label: "External System Connectors", Path: pathConnectors, feature: keyward.FeatureConnectors},
 		}},
 		// One Integrations, under Settings: the tenant's API keys, the

@@ -128,6 +128,8 @@ func (w *Web) routes() []route {
 		{"POST", pathStores + "/{id}/deactivate", api, false, w.deactivateStore},
 		{"POST", pathStores + "/{id}/reactivate", api, false, w.reactivateStore},
 		{"GET", pathLicence, api, false, w.showLicence},
+		{"GET", pathKeyPolicy, api, false, w.showKeyPolicy},
+		{"POST", pathKeyPolicy, api, false, w.saveKeyPolicy},
 
 		{"GET", pathConnectors, keyward.FeatureConnectors, false, w.listConnectors},
 		{"GET", pathConnectors + "/new", keyward.FeatureConnectors, false, w.newConnector},

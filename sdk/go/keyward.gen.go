@@ -991,7 +991,7 @@ type KeyCreate struct {
 	Description      *string                     `json:"description,omitempty"`
 	Enabled          *bool                       `json:"enabled,omitempty"`
 
-	// ExpiresAt When the key stops working; must be in the future.
+	// ExpiresAt When the key stops working; must be in the future. Under a tenant key policy with `max_lifetime_days`, a key created without one expires that many days from now, and a later expiry is refused (422 `invalid`, field `expires_at`, details `max_lifetime_days` and `latest_expires_at`).
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 
 	// Methods Catalog method ids or block names to allow; leave out to allow every method the permissions allow.
@@ -1018,6 +1018,27 @@ type KeyPage struct {
 
 	// NextCursor Present when there may be more: pass it, as it is, as `cursor` for the next page. Opaque.
 	NextCursor *NextCursor `json:"next_cursor,omitempty"`
+}
+
+// KeyPolicy The tenant's rules for its API keys (Settings > Key Policy). 0 switches a rule off.
+type KeyPolicy struct {
+	// InactiveDays An enabled key not used for this many days is disabled (`key.disabled` with `reason` `inactivity`, audited). It is reported a day before (`key.inactive_soon`), and never disabled sooner than a day after that report. The count runs from the key's last use, or from its creation, last change or newest secret when later: a key never used counts from its creation, and one enabled again starts afresh. 0 never disables a key for inactivity; 1 is refused.
+	InactiveDays int `json:"inactive_days"`
+
+	// MaxLifetimeDays The longest lifetime of a key created, or given a new expiry, from now on: a key created without `expires_at` gets one this many days away, and a later expiry is refused with 422 `invalid`. Keys created before keep their expiry. 0 means no maximum.
+	MaxLifetimeDays int `json:"max_lifetime_days"`
+
+	// UpdatedAt When the policy last changed; absent while it was never set.
+	UpdatedAt *time.Time `json:"updated_at,omitempty"`
+}
+
+// KeyPolicyUpdate A JSON Merge Patch of the key policy: a member left out keeps its value and null switches the rule off (0).
+type KeyPolicyUpdate struct {
+	// InactiveDays See KeyPolicy; 1 is refused, as a key is reported a day before it is disabled.
+	InactiveDays nullable.Nullable[int] `json:"inactive_days,omitempty"`
+
+	// MaxLifetimeDays See KeyPolicy.
+	MaxLifetimeDays nullable.Nullable[int] `json:"max_lifetime_days,omitempty"`
 }
 
 // KeyRoll defines model for KeyRoll.
@@ -1050,6 +1071,9 @@ type KeySecret struct {
 	// LastUsedAt Absent until the secret is first used.
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 
+	// LastUsedFrom The client address of the secret's last use, e.g. `203.0.113.7`, beside `last_used_at`; absent when not known. Compare the two slots before rolling one: the secret an integration still uses shows a recent time and its address.
+	LastUsedFrom *string `json:"last_used_from,omitempty"`
+
 	// Secret The plain-text secret. Present only in the answers of POST /api/v1/keys (both slots) and POST /api/v1/keys/{id}/roll (the new secret), and never again.
 	Secret *string       `json:"secret,omitempty"`
 	Slot   KeySecretSlot `json:"slot"`
@@ -1069,7 +1093,7 @@ type KeyUpdate struct {
 	// Enabled false disables the key at once; a body with only `enabled: false` needs no licence. Cannot be removed: null is refused.
 	Enabled *bool `json:"enabled,omitempty"`
 
-	// ExpiresAt When the key stops working, e.g. "2027-12-31T00:00:00Z"; null removes the expiry, left out it is kept.
+	// ExpiresAt When the key stops working, e.g. "2027-12-31T00:00:00Z"; null removes the expiry, left out it is kept. Under a tenant key policy with `max_lifetime_days`, a new expiry must fall within that many days from now, and null is refused (422 `invalid`).
 	ExpiresAt nullable.Nullable[time.Time] `json:"expires_at,omitempty"`
 
 	// Methods Replaces the allowlist (method ids or block names); an empty list is refused. null: every method the permissions allow.
@@ -2066,6 +2090,12 @@ type VerifyConnectionParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// UpdateKeyPolicyParams defines parameters for UpdateKeyPolicy.
+type UpdateKeyPolicyParams struct {
+	// IfMatch The `ETag` the change is based on: when the record's current version differs, nothing changes and the answer is 412 with the current `ETag`. `*` matches any version.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
 // ListKeysParams defines parameters for ListKeys.
 type ListKeysParams struct {
 	// Enabled Only enabled (`true`) or disabled (`false`) keys.
@@ -2370,6 +2400,12 @@ type UpdateConnectionApplicationMergePatchPlusJSONRequestBody = ConnectionUpdate
 
 // RevealConnectionSecretJSONRequestBody defines body for RevealConnectionSecret for application/json ContentType.
 type RevealConnectionSecretJSONRequestBody = ConnectionReveal
+
+// UpdateKeyPolicyJSONRequestBody defines body for UpdateKeyPolicy for application/json ContentType.
+type UpdateKeyPolicyJSONRequestBody = KeyPolicyUpdate
+
+// UpdateKeyPolicyApplicationMergePatchPlusJSONRequestBody defines body for UpdateKeyPolicy for application/merge-patch+json ContentType.
+type UpdateKeyPolicyApplicationMergePatchPlusJSONRequestBody = KeyPolicyUpdate
 
 // CreateKeyJSONRequestBody defines body for CreateKey for application/json ContentType.
 type CreateKeyJSONRequestBody = KeyCreate
