@@ -439,6 +439,7 @@ type keyPage struct {
 	Roll        rollForm
 	Errors      formErrors
 	Licence     string
+	Handovers   []handoverRow
 }
 
 type permissionLine struct {
@@ -502,6 +503,7 @@ func (w *Web) keyPage(r *http.Request, id string) (*keyPage, error) {
 		hourly = k.Usage.Hourly
 	}
 	p.Chart = newUsageChart(hourly, w.svc.Now())
+	p.Handovers = w.subjectHandovers(r, keyward.HandoverKeySecret, k.ID)
 	return p, nil
 }
 
