@@ -119,6 +119,9 @@ Usage:
   keyward webhooks roll --tenant D --id ID [--overlap 24h]
   keyward webhooks log --tenant D --id ID [--status pending|succeeded|failed]
   keyward webhooks replay --tenant D --id ID (--delivery DLV | --since RFC3339)
+  keyward handover create --tenant D --kind key_secret|merchant_auth_key|webhook_secret --subject ID
+                          [--secret-file F|-] [--ttl 24h] [--require-code] [--note T] [--public-url URL]
+  keyward handover list --tenant D [--subject ID] [--state waiting|opened|expired|burned]
   keyward verify --key SECRET (--method ID | --request "GET /api/v5/orders/statuses") [--store C] [--url URL]
 
 Every command takes --data DIR or --database postgres://… (env KEYWARD_DATABASE_URL).

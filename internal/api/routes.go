@@ -115,6 +115,10 @@ func (a *API) Routes() []Route {
 		{"GET", "/api/v1/webhooks/{id}/attempts", AuthTenant, keyward.FeatureWebhooks, a.listAttempts},
 		{"GET", "/api/v1/webhooks/{id}/stats", AuthTenant, keyward.FeatureWebhooks, a.webhookStats},
 
+		{"GET", "/api/v1/handovers", AuthTenant, "", a.listHandovers},
+		{"POST", "/api/v1/handovers", AuthTenant, "", a.createHandover},
+		{"GET", "/api/v1/handovers/{id}", AuthTenant, "", a.getHandover},
+
 		{"GET", "/api/v1/connector-types", AuthTenant, keyward.FeatureConnectors, a.listConnectorTypes},
 		{"GET", "/api/v1/connections", AuthTenant, keyward.FeatureConnectors, a.listConnections},
 		{"POST", "/api/v1/connections", AuthTenant, keyward.FeatureConnectors, a.createConnection},

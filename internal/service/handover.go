@@ -272,6 +272,24 @@ func handoverClosed(h *keyward.Handover) error {
 	return &keyward.Error{Code: keyward.EConflict, Message: msg, Details: map[string]any{"state": h.State}}
 }
 
+// PeekHandover returns the one-time link with token without opening it,
+// for the page that asks before revealing the secret, so that a link
+// previewer fetching the link does not use it up.
+func (s *Service) PeekHandover(ctx context.Context, token string) (*keyward.Handover, error) {
+	if token == "" || len(token) > 100 {
+		return nil, errHandoverUnknown
+	}
+	h, _, err := s.db.Read().HandoverByToken(ctx, hashHex(token))
+	if err != nil {
+		return nil, err
+	}
+	if h == nil {
+		return nil, errHandoverUnknown
+	}
+	h.State = keyward.HandoverState(h, s.now())
+	return h, nil
+}
+
 // OpenHandover opens the one-time link with token once, with its code
 // when it requires one, and answers its secret; the sealed copy is
 // destroyed in the same transaction, so of several opens, on any nodes,

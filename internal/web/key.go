@@ -467,7 +467,8 @@ type keyPage struct {
 	Errors      formErrors
 	Licence     string
 	// Expiry is the banner of a key expiring within 7 days or expired.
-	Expiry string
+	Expiry    string
+	Handovers []handoverRow
 }
 
 type permissionLine struct {
@@ -532,6 +533,7 @@ func (w *Web) keyPage(r *http.Request, id string) (*keyPage, error) {
 	}
 	p.Chart = newUsageChart(hourly, w.svc.Now())
 	p.Expiry = expiryNotice("This key", "Give it a later expiry under Edit, or give the integration a new key.", k.ExpiresAt, w.svc.Now())
+	p.Handovers = w.subjectHandovers(r, keyward.HandoverKeySecret, k.ID)
 	return p, nil
 }
 

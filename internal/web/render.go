@@ -154,6 +154,9 @@ var funcs = template.FuncMap{
 		return m
 	},
 	"number": number,
+	// handoverTTLs and handoverOffer feed the one-time link form (handover.go).
+	"handoverTTLs":  func() any { return handoverTTLs },
+	"handoverOffer": offer,
 	"plural": func(n int64, one, many string) string {
 		if n == 1 {
 			return one

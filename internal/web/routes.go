@@ -186,6 +186,12 @@ func (w *Web) routes() []route {
 		{"GET", pathWebhooks + "/{id}/delete", hooks, false, w.confirmDeleteWebhook},
 		{"POST", pathWebhooks + "/{id}/delete", hooks, false, w.deleteWebhook},
 
+		// One-time links (handover.go): their list, and their public pages.
+		{"GET", pathHandovers, "", false, w.listHandovers},
+		{"POST", pathHandovers, "", false, w.createHandover},
+		{"GET", handoverPath, "", true, w.showHandover},
+		{"POST", handoverPath, "", true, w.revealHandover},
+
 		{"GET", pathAudit, keyward.FeatureAudit, false, w.listAudit},
 		{"GET", pathAuditExport, keyward.FeatureAudit, false, w.exportAudit},
 

@@ -37,6 +37,7 @@ type Client struct {
 	Catalog     *CatalogService
 	Merchants   *MerchantsService
 	Webhooks    *WebhooksService
+	Handovers   *HandoversService
 	Connections *ConnectionsService
 	Tenants     *TenantsService
 	Licence     *LicenceService
@@ -127,6 +128,7 @@ func NewClient(baseURL string, opts ...Option) (*Client, error) {
 	c.Catalog = &CatalogService{c}
 	c.Merchants = &MerchantsService{c, &MerchantUsersService{c}}
 	c.Webhooks = &WebhooksService{c, &DeliveriesService{c}, &AttemptsService{c}}
+	c.Handovers = &HandoversService{c}
 	c.Connections = &ConnectionsService{c}
 	c.Tenants = &TenantsService{c}
 	c.Licence = &LicenceService{c}

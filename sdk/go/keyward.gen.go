@@ -193,6 +193,54 @@ func (e Feature) Valid() bool {
 	}
 }
 
+// Defines values for HandoverKind.
+const (
+	HandoverKindKeyRequest      HandoverKind = "key_request"
+	HandoverKindKeySecret       HandoverKind = "key_secret"
+	HandoverKindMerchantAuthKey HandoverKind = "merchant_auth_key"
+	HandoverKindWebhookSecret   HandoverKind = "webhook_secret"
+)
+
+// Valid indicates whether the value is a known member of the HandoverKind enum.
+func (e HandoverKind) Valid() bool {
+	switch e {
+	case HandoverKindKeyRequest:
+		return true
+	case HandoverKindKeySecret:
+		return true
+	case HandoverKindMerchantAuthKey:
+		return true
+	case HandoverKindWebhookSecret:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HandoverState.
+const (
+	Burned  HandoverState = "burned"
+	Expired HandoverState = "expired"
+	Opened  HandoverState = "opened"
+	Waiting HandoverState = "waiting"
+)
+
+// Valid indicates whether the value is a known member of the HandoverState enum.
+func (e HandoverState) Valid() bool {
+	switch e {
+	case Burned:
+		return true
+	case Expired:
+		return true
+	case Opened:
+		return true
+	case Waiting:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for KeyRollSlot.
 const (
 	KeyRollSlotN1 KeyRollSlot = 1
@@ -938,6 +986,74 @@ type EventTypeList struct {
 
 // Feature A back-office capability: `api_management` (store changes and API keys), `users` (profiles and users), `audit` (the audit log), `webhooks` (webhook endpoints), `merchants` (merchants and their users), `connectors`.
 type Feature string
+
+// Handover A one-time link handing over a secret. keyward keeps only a hash of the link's token, so the link is answered only when it is created.
+type Handover struct {
+	// BurnedAt When wrong codes burned the link.
+	BurnedAt *time.Time `json:"burned_at,omitempty"`
+
+	// Code The code the link asks for, as `ABCD-EFGH`; present only in the answer of POST /api/v1/handovers, with `require_code`.
+	Code         *string   `json:"code,omitempty"`
+	CodeRequired bool      `json:"code_required"`
+	CreatedAt    time.Time `json:"created_at"`
+	CreatedBy    string    `json:"created_by"`
+	ExpiresAt    time.Time `json:"expires_at"`
+
+	// FailedCodes Wrong codes entered so far.
+	FailedCodes int `json:"failed_codes"`
+
+	// Id Opaque id, e.g. `hnd_…`.
+	Id string `json:"id"`
+
+	// Kind What the secret is: an API key's secret, a merchant user's API Auth Key, a webhook endpoint's signing secret, or the key made for a key request.
+	Kind HandoverKind `json:"kind"`
+	Note *string      `json:"note,omitempty"`
+
+	// OpenedAt When the link was opened; absent until then.
+	OpenedAt *time.Time `json:"opened_at,omitempty"`
+
+	// OpenedFrom The client address the link was opened from.
+	OpenedFrom *string `json:"opened_from,omitempty"`
+
+	// State `waiting`: not opened yet; `opened`: opened once; `expired`: not opened in time; `burned`: a wrong code was entered 5 times. Only a waiting link holds the secret.
+	State     HandoverState `json:"state"`
+	SubjectId string        `json:"subject_id"`
+
+	// Url The link (`…/h/<token>`); present only in the answer of POST /api/v1/handovers.
+	Url *string `json:"url,omitempty"`
+}
+
+// HandoverCreate defines model for HandoverCreate.
+type HandoverCreate struct {
+	// Kind What the secret is: an API key's secret, a merchant user's API Auth Key, a webhook endpoint's signing secret, or the key made for a key request.
+	Kind HandoverKind `json:"kind"`
+
+	// Note For the administrator, such as who the link is for.
+	Note *string `json:"note,omitempty"`
+
+	// RequireCode Ask for an 8-character code, answered once, without which the link does not open; 5 wrong codes burn the link.
+	RequireCode *bool `json:"require_code,omitempty"`
+
+	// Secret The secret to hand over; never answered back.
+	Secret string `json:"secret"`
+
+	// SubjectId The key, merchant user, webhook endpoint or key request the secret belongs to.
+	SubjectId string `json:"subject_id"`
+
+	// Ttl How long the link stays open, as a Go duration from `1m` to `168h` (7 days); default `24h`.
+	Ttl *string `json:"ttl,omitempty"`
+}
+
+// HandoverKind What the secret is: an API key's secret, a merchant user's API Auth Key, a webhook endpoint's signing secret, or the key made for a key request.
+type HandoverKind string
+
+// HandoverList defines model for HandoverList.
+type HandoverList struct {
+	Data []Handover `json:"data"`
+}
+
+// HandoverState `waiting`: not opened yet; `opened`: opened once; `expired`: not opened in time; `burned`: a wrong code was entered 5 times. Only a waiting link holds the secret.
+type HandoverState string
 
 // Key An integration's API key. Its secrets appear as hints; `secrets[].secret` is only present in the answers that create a secret.
 type Key struct {
@@ -1946,6 +2062,9 @@ type ConnectionID = string
 // Domain defines model for Domain.
 type Domain = string
 
+// HandoverID defines model for HandoverID.
+type HandoverID = string
+
 // IdempotencyKey defines model for IdempotencyKey.
 type IdempotencyKey = string
 
@@ -2086,6 +2205,27 @@ type RevealConnectionSecretParams struct {
 
 // VerifyConnectionParams defines parameters for VerifyConnection.
 type VerifyConnectionParams struct {
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// ListHandoversParams defines parameters for ListHandovers.
+type ListHandoversParams struct {
+	// Kind Only links of this kind.
+	Kind *HandoverKind `form:"kind,omitempty" json:"kind,omitempty"`
+
+	// SubjectId Only links for this key, merchant user, webhook endpoint or key request.
+	SubjectId *string `form:"subject_id,omitempty" json:"subject_id,omitempty"`
+
+	// State Only links in this state.
+	State *HandoverState `form:"state,omitempty" json:"state,omitempty"`
+
+	// Limit Page size; 0 or absent means 50, and more than 500 means 500.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// CreateHandoverParams defines parameters for CreateHandover.
+type CreateHandoverParams struct {
 	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
@@ -2400,6 +2540,9 @@ type UpdateConnectionApplicationMergePatchPlusJSONRequestBody = ConnectionUpdate
 
 // RevealConnectionSecretJSONRequestBody defines body for RevealConnectionSecret for application/json ContentType.
 type RevealConnectionSecretJSONRequestBody = ConnectionReveal
+
+// CreateHandoverJSONRequestBody defines body for CreateHandover for application/json ContentType.
+type CreateHandoverJSONRequestBody = HandoverCreate
 
 // UpdateKeyPolicyJSONRequestBody defines body for UpdateKeyPolicy for application/json ContentType.
 type UpdateKeyPolicyJSONRequestBody = KeyPolicyUpdate
