@@ -371,7 +371,7 @@ func external(ctx context.Context, o *options, out, progress io.Writer) error {
 			}
 		}
 	}
-	fmt.Fprintln(out, "\n## Summary: medians of the per-round figures")
+	fmt.Fprintln(out, "\n## Summary: medians of the per-round figures, G/B' with its spread [min–max]")
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "| connections | G/B' | p99 G − B' | GM/B' | U/G |")
 	fmt.Fprintln(out, "|---|---|---|---|---|")
@@ -393,7 +393,8 @@ func external(ctx context.Context, o *options, out, progress io.Writer) error {
 			}
 			return fmt.Sprintf("%.2f", median(rs))
 		}
-		fmt.Fprintf(out, "| %d | %.2f | %+.2f ms | %s | %s |\n", l.conns, median(ratios), median(diffs),
+		spread := summaryOf(ratios)
+		fmt.Fprintf(out, "| %d | %.2f [%.2f–%.2f] | %+.2f ms | %s | %s |\n", l.conns, spread.median, spread.lo, spread.hi, median(diffs),
 			medianRatio(findSetup(l.setups, "GM"), b), medianRatio(findSetup(l.setups, "U"), g))
 	}
 	fmt.Fprintf(out, "\nLoad average before: %s; after: %s\n", loadStart, loadEnd)
