@@ -33,14 +33,17 @@ import (
 // extPath is the request every setup of --external answers.
 const extPath = "/api/v5/orders?store=main"
 
-// serveRole runs this binary as one of the --external servers until ctx
-// ends: the upstream answering upstreamBody, or the bare proxy B' in front
-// of upstreamURL.
+// serveRole runs this binary as one of the --external and --authz servers
+// until ctx ends: the upstream answering upstreamBody, the bare proxy B' in
+// front of upstreamURL, or the null responder, answering every request 200
+// with no body: the cheapest possible forward-auth answer.
 func serveRole(ctx context.Context, role, addr, upstreamURL string) error {
 	var h http.Handler
 	switch role {
 	case "upstream":
 		h = http.HandlerFunc(upstream)
+	case "null":
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
 	case "bare":
 		u, err := url.Parse(upstreamURL)
 		if err != nil || u.Host == "" {
@@ -48,7 +51,7 @@ func serveRole(ctx context.Context, role, addr, upstreamURL string) error {
 		}
 		h = bareProxy(u)
 	default:
-		return fmt.Errorf("--serve %q: use upstream or bare", role)
+		return fmt.Errorf("--serve %q: use upstream, bare or null", role)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -246,17 +249,11 @@ func external(ctx context.Context, o *options, out, progress io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	kw := o.keywardBin
-	if kw == "" {
-		kw = filepath.Join(dir, "keyward")
-		fmt.Fprintln(progress, "building keyward (go build ./cmd/keyward)…")
-		b := exec.CommandContext(ctx, "go", "build", "-o", kw, "github.com/keyward/keyward/cmd/keyward")
-		b.Stdout, b.Stderr = progress, progress
-		if err := b.Run(); err != nil {
-			return fmt.Errorf("build keyward (run from the repository, or give --keyward-bin): %w", err)
-		}
+	kw, err := keywardBinary(ctx, o, dir, progress)
+	if err != nil {
+		return err
 	}
-	upAddr, bareAddr, apiAddr, gwAddr := freeAddr(), freeAddr(), freeAddr(), freeAddr()
+	upAddr, bareAddr := freeAddr(), freeAddr()
 	env := cleanEnv()
 	up, err := startChild("upstream", self, []string{"--serve", "upstream", "--addr", upAddr}, env, filepath.Join(dir, "upstream.log"))
 	if err != nil {
@@ -269,61 +266,19 @@ func external(ctx context.Context, o *options, out, progress io.Writer) error {
 		return err
 	}
 	defer bare.stop()
-
-	idKey := make([]byte, 32)
-	rand.Read(idKey)
-	nodeEnv := append(env, "KEYWARD_IDENTITY_KEY="+hex.EncodeToString(idKey))
-	env2 := slices.Clone(nodeEnv) // without the CPU profile
-	if o.gatewayProfile != "" {
-		p, err := filepath.Abs(o.gatewayProfile)
-		if err != nil {
-			return err
-		}
-		nodeEnv = append(nodeEnv, "KEYWARD_CPU_PROFILE="+p)
-	}
-	data := filepath.Join(dir, "node")
-	node, err := startChild("keyward node", kw, append([]string{"serve", "--data", data, "--demo", "--addr", apiAddr,
-		"--gateway-addr", gwAddr, "--upstream", "http://" + upAddr}, o.nodeFlags...), nodeEnv, filepath.Join(dir, "node.log"))
-	if err != nil {
-		return err
-	}
-	stopNode := sync.OnceFunc(node.stop)
-	defer stopNode()
-	for _, c := range []*child{up, bare, node} {
-		a := map[*child]string{up: upAddr, bare: bareAddr, node: gwAddr}[c]
+	for _, c := range []*child{up, bare} {
+		a := map[*child]string{up: upAddr, bare: bareAddr}[c]
 		if err := waitFor(ctx, c, 60*time.Second, "listener", func() bool { return listening(a) }); err != nil {
 			return err
 		}
 	}
-	if err := waitFor(ctx, node, 30*time.Second, "API listener", func() bool { return listening(apiAddr) }); err != nil {
-		return err
-	}
-	// The demo licence allows 1,000 requests/s; the bare proxy has no
-	// limit, so neither has the tenant here.
-	cli := func(args ...string) (string, error) {
-		c := exec.CommandContext(ctx, kw, append(args, "--data", data)...)
-		c.Env = nodeEnv
-		b, err := c.CombinedOutput()
-		if err != nil {
-			return "", fmt.Errorf("keyward %s: %w: %s", strings.Join(args[:2], " "), err, b)
-		}
-		return string(b), nil
-	}
-	if _, err := cli("licence", "grant", "--tenant", "demo", "--rate-limit", "0"); err != nil {
-		return err
-	}
-	created, err := cli("keys", "create", "--tenant", "demo", "--name", "bench", "--permissions", "orders=read", "--stores", "main")
+	n, err := startNode(ctx, o, dir, kw, upAddr, env, o.gatewayProfile, nil)
 	if err != nil {
 		return err
 	}
-	key := regexp.MustCompile(`kwk_[0-9A-Za-z]+`).FindString(created)
-	if key == "" {
-		return fmt.Errorf("keys create printed no secret: %s", created)
-	}
-	// The node learns of the key from the change log, after the licence.
-	if err := waitFor(ctx, node, 30*time.Second, "200 for the bench key", func() bool { return statusOf(gwAddr, key) == 200 }); err != nil {
-		return err
-	}
+	node, key, gwAddr, data, env2 := n.child, n.key, n.gwAddr, n.data, n.env
+	stopNode := sync.OnceFunc(node.stop)
+	defer stopNode()
 	var metricsNode *child
 	gmAddr := ""
 	if o.gatewayMetrics {
@@ -416,7 +371,7 @@ func external(ctx context.Context, o *options, out, progress io.Writer) error {
 			}
 		}
 	}
-	fmt.Fprintln(out, "\n## Summary: medians of the per-round figures")
+	fmt.Fprintln(out, "\n## Summary: medians of the per-round figures, G/B' with its spread [min–max]")
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "| connections | G/B' | p99 G − B' | GM/B' | U/G |")
 	fmt.Fprintln(out, "|---|---|---|---|---|")
@@ -438,7 +393,8 @@ func external(ctx context.Context, o *options, out, progress io.Writer) error {
 			}
 			return fmt.Sprintf("%.2f", median(rs))
 		}
-		fmt.Fprintf(out, "| %d | %.2f | %+.2f ms | %s | %s |\n", l.conns, median(ratios), median(diffs),
+		spread := summaryOf(ratios)
+		fmt.Fprintf(out, "| %d | %.2f [%.2f–%.2f] | %+.2f ms | %s | %s |\n", l.conns, spread.median, spread.lo, spread.hi, median(diffs),
 			medianRatio(findSetup(l.setups, "GM"), b), medianRatio(findSetup(l.setups, "U"), g))
 	}
 	fmt.Fprintf(out, "\nLoad average before: %s; after: %s\n", loadStart, loadEnd)
@@ -446,6 +402,95 @@ func external(ctx context.Context, o *options, out, progress io.Writer) error {
 		fmt.Fprintf(out, "CPU profile of the keyward node (the whole run): %s (go tool pprof -top %s)\n", o.gatewayProfile, o.gatewayProfile)
 	}
 	return nil
+}
+
+// keywardBinary returns --keyward-bin, or builds keyward from this
+// repository into dir.
+func keywardBinary(ctx context.Context, o *options, dir string, progress io.Writer) (string, error) {
+	if o.keywardBin != "" {
+		return o.keywardBin, nil
+	}
+	kw := filepath.Join(dir, "keyward")
+	fmt.Fprintln(progress, "building keyward (go build ./cmd/keyward)…")
+	b := exec.CommandContext(ctx, "go", "build", "-o", kw, "github.com/keyward/keyward/cmd/keyward")
+	b.Stdout, b.Stderr = progress, progress
+	if err := b.Run(); err != nil {
+		return "", fmt.Errorf("build keyward (run from the repository, or give --keyward-bin): %w", err)
+	}
+	return kw, nil
+}
+
+// benchNode is a keyward node started for a measurement, with the key it
+// answers for.
+type benchNode struct {
+	child  *child
+	key    string
+	gwAddr string
+	data   string
+	// env is the node's environment without the CPU profile.
+	env []string
+}
+
+// startNode starts keyward serve --demo in front of upAddr with extra
+// flags, lifts the demo licence's rate limit, creates a key that may read
+// orders on store main, and waits until the gateway answers 200 for it.
+// A non-empty profile is where the node writes its CPU profile.
+func startNode(ctx context.Context, o *options, dir, kw, upAddr string, env []string, profile string, extra []string) (*benchNode, error) {
+	idKey := make([]byte, 32)
+	rand.Read(idKey)
+	nodeEnv := append(slices.Clone(env), "KEYWARD_IDENTITY_KEY="+hex.EncodeToString(idKey))
+	n := &benchNode{gwAddr: freeAddr(), data: filepath.Join(dir, "node"), env: slices.Clone(nodeEnv)}
+	if profile != "" {
+		p, err := filepath.Abs(profile)
+		if err != nil {
+			return nil, err
+		}
+		nodeEnv = append(nodeEnv, "KEYWARD_CPU_PROFILE="+p)
+	}
+	apiAddr := freeAddr()
+	args := append([]string{"serve", "--data", n.data, "--demo", "--addr", apiAddr,
+		"--gateway-addr", n.gwAddr, "--upstream", "http://" + upAddr}, extra...)
+	node, err := startChild("keyward node", kw, append(args, o.nodeFlags...), nodeEnv, filepath.Join(dir, "node.log"))
+	if err != nil {
+		return nil, err
+	}
+	n.child = node
+	fail := func(err error) (*benchNode, error) {
+		node.stop()
+		return nil, err
+	}
+	for _, a := range []string{n.gwAddr, apiAddr} {
+		if err := waitFor(ctx, node, 60*time.Second, "listener "+a, func() bool { return listening(a) }); err != nil {
+			return fail(err)
+		}
+	}
+	// The demo licence allows 1,000 requests/s; the bare proxy has no
+	// limit, so neither has the tenant here.
+	cli := func(args ...string) (string, error) {
+		c := exec.CommandContext(ctx, kw, append(args, "--data", n.data)...)
+		c.Env = nodeEnv
+		b, err := c.CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("keyward %s: %w: %s", strings.Join(args[:2], " "), err, b)
+		}
+		return string(b), nil
+	}
+	if _, err := cli("licence", "grant", "--tenant", "demo", "--rate-limit", "0"); err != nil {
+		return fail(err)
+	}
+	created, err := cli("keys", "create", "--tenant", "demo", "--name", "bench", "--permissions", "orders=read", "--stores", "main")
+	if err != nil {
+		return fail(err)
+	}
+	n.key = regexp.MustCompile(`kwk_[0-9A-Za-z]+`).FindString(created)
+	if n.key == "" {
+		return fail(fmt.Errorf("keys create printed no secret: %s", created))
+	}
+	// The node learns of the key from the change log, after the licence.
+	if err := waitFor(ctx, node, 30*time.Second, "200 for the bench key", func() bool { return statusOf(n.gwAddr, n.key) == 200 }); err != nil {
+		return fail(err)
+	}
+	return n, nil
 }
 
 // extRunOnce warms s up, then measures one wrk run of it with the CPU

@@ -111,6 +111,8 @@ func main() {
 		err = serveRole(ctx, o.serve, o.addr, o.upstream)
 	case o.external:
 		err = external(ctx, o, os.Stdout, os.Stderr)
+	case o.authz:
+		err = authzScenario(ctx, o, os.Stdout, os.Stderr)
 	case o.loadDB != "":
 		err = measureLoad(ctx, o.loadDB, o.keysDB, o.heapProfile, os.Stdout)
 	default:
@@ -130,10 +132,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time of each run")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up before each run, on connections of its own; not measured")
 	fs.IntVar(&o.connections, "connections", 64, "concurrent keep-alive connections, each driven by one goroutine sending one request at a time")
-	fs.IntVar(&o.rounds, "rounds", 3, "rounds; each round runs every setup once, alternating, and the tables show medians over rounds")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds; each round runs every setup once, alternating, and the tables show medians over rounds (default 5 with --external and --authz)")
 	fs.Int64Var(&o.requests, "requests", 0, "most requests of one run; 0 bounds runs by --duration only")
 	fs.BoolVar(&o.throughput, "throughput", true, "compare upstream direct, the bare reverse proxy and the keyward gateway")
-	fs.BoolVar(&o.authz, "authz", false, "compare nginx asking keyward's forward-auth for each request (the configuration in docs/integrations.md) with the same nginx proxying straight to the upstream; needs nginx, and runs from the repository root")
+	fs.BoolVar(&o.authz, "authz", false, "compare nginx asking keyward's forward-auth for each request (NK, the configuration in docs/integrations.md) with the same configuration asking a null responder answering 200 at once (NZ) and nginx proxying straight to the upstream (N), every server in a process of its own, driven by wrk at each --external-connections count; needs nginx and wrk, runs from the repository root, and reads --duration, --warmup and --rounds")
 	fs.IntVar(&o.nginxWorkers, "nginx-workers", 1, "with --authz: nginx's worker_processes")
 	fs.BoolVar(&o.verify, "verify", true, "compare POST /v1/verify with a bare JSON handler doing the same decoding and encoding")
 	fs.IntVar(&o.keys, "keys", 0, "seed this many keys (two secrets each) into a SQLite database (or --keys-database), then load a replica of them in a fresh process and report load time, memory and verify speed; 0 skips it")
@@ -147,15 +149,15 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.loadDB, "load-db", "", "load a replica from the database --keys seeded in this directory and print the measurements as JSON; --keys runs this in a fresh process")
 	fs.StringVar(&o.keysDB, "keys-database", os.Getenv(keysDatabaseEnv), "with --keys: seed and load a PostgreSQL database instead of SQLite in --keys-dir; give it a database of its own, which is kept at the end (env "+keysDatabaseEnv+")")
 	fs.BoolVar(&o.external, "external", false, "run the upstream, the bare proxy and a keyward node (keyward serve) as processes of their own and drive them with wrk, in alternating rounds at each --external-connections count; reads --duration, --warmup and --rounds")
-	fs.StringVar(&o.keywardBin, "keyward-bin", "", "with --external: the keyward binary to run (default: built from this repository with go build)")
-	fs.StringVar(&o.wrkBin, "wrk", "wrk", "with --external: the wrk binary")
-	fs.IntVar(&o.wrkThreads, "wrk-threads", 2, "with --external: wrk's threads (-t)")
-	conns := fs.String("external-connections", "16,64,256", "with --external: wrk's connection counts (-c), comma-separated")
-	fs.StringVar(&o.gatewayProfile, "gateway-cpu-profile", "", "with --external: write a CPU profile of the keyward node process, for the whole run, to this file")
+	fs.StringVar(&o.keywardBin, "keyward-bin", "", "with --external and --authz: the keyward binary to run (default: built from this repository with go build)")
+	fs.StringVar(&o.wrkBin, "wrk", "wrk", "with --external and --authz: the wrk binary")
+	fs.IntVar(&o.wrkThreads, "wrk-threads", 2, "with --external and --authz: wrk's threads (-t)")
+	conns := fs.String("external-connections", "16,64,256", "with --external and --authz: wrk's connection counts (-c), comma-separated")
+	fs.StringVar(&o.gatewayProfile, "gateway-cpu-profile", "", "with --external and --authz: write a CPU profile of the keyward node process, for the whole run, to this file")
 	nodeFlags := fs.String("node-flags", "", "with --external: more flags for keyward serve, space-separated, e.g. \"--metrics-addr 127.0.0.1:9464\"")
 	fs.BoolVar(&o.gatewayMetrics, "gateway-metrics", false, "with --external: also load GM, a second keyward node on the same database with Prometheus metrics on (--metrics-addr)")
 	fs.BoolVar(&o.unknownKey, "unknown-key", true, "with --external: also load the gateway with an unknown key, answered 401")
-	fs.StringVar(&o.serve, "serve", "", "run as one of --external's servers, upstream or bare, on --addr until stopped")
+	fs.StringVar(&o.serve, "serve", "", "run as one of the servers of --external and --authz, upstream, bare or null, on --addr until stopped")
 	fs.StringVar(&o.addr, "addr", "", "with --serve: the address to listen on")
 	fs.StringVar(&o.upstream, "upstream", "", "with --serve bare: the upstream's URL")
 	fs.Usage = func() {
@@ -167,7 +169,7 @@ machine's CPUs with the servers it loads, all in this one process.
 Examples:
   keyward-bench                                  # throughput and /v1/verify, 3 rounds of 10 s
   keyward-bench --duration 5s --rounds 1         # a quicker look
-  keyward-bench --throughput=false --verify=false --authz   # forward-auth behind nginx
+  keyward-bench --authz                          # forward-auth behind nginx: NK, NZ and N
   keyward-bench --throughput=false --verify=false --keys 1000000 --flood 100000
   keyward-bench --throughput=false --verify=false --webhooks      # webhook dispatch
   keyward-bench --external                       # separate processes driven by wrk
@@ -178,6 +180,13 @@ Flags:
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	roundsSet := false
+	fs.Visit(func(f *flag.Flag) { roundsSet = roundsSet || f.Name == "rounds" })
+	if !roundsSet && (o.external || o.authz) {
+		// A per-round median needs rounds enough for one slow round not
+		// to decide it.
+		o.rounds = 5
 	}
 	for _, r := range strings.Split(*rates, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(r))
@@ -279,7 +288,7 @@ func benchmark(ctx context.Context, o *options, out, progress io.Writer) error {
 
 	opts := loadOpts{connections: o.connections, duration: o.duration, maxRequests: o.requests}
 	warm := loadOpts{connections: o.connections, duration: o.warmup, maxRequests: o.requests}
-	if o.throughput || o.verify || o.authz {
+	if o.throughput || o.verify {
 		fmt.Fprintf(out, "Load: %d connections, %s warm-up then %s measured per run", o.connections, o.warmup, o.duration)
 		if o.requests > 0 {
 			fmt.Fprintf(out, " (at most %s requests)", thousands(o.requests))
@@ -325,12 +334,6 @@ func benchmark(ctx context.Context, o *options, out, progress io.Writer) error {
 		printTable(out, setups)
 		printRatio(out, setups[1], setups[2], "G/B'")
 		printRatio(out, setups[1], setups[3], "GM/B'")
-	}
-
-	if o.authz {
-		if err := authzScenario(ctx, e, o, up.addr, out, progress); err != nil {
-			return err
-		}
 	}
 
 	if o.verify {

@@ -142,14 +142,22 @@ func (a *Authz) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"No such forward-auth endpoint: use "+AuthzNginx+", "+AuthzHAProxy+", "+AuthzForward+" or "+AuthzEnvoy+"/….", nil))
 		return
 	}
-	x := a.obs.begin(r.Context(), r.Header, "authz")
-	ans := a.DecideFrom(x.ctx, method, target, r.Header, nil, a.p.front.Client(r))
+	ctx := r.Context()
+	var x *exchange
+	if a.obs != nil {
+		x = a.obs.begin(ctx, r.Header, "authz")
+		ctx = x.ctx
+	}
+	// The identity headers go straight into the answer's header map.
+	ans := a.decide(ctx, method, target, r.Header, nil, a.p.front.Client(r), w.Header())
 	if flavor == AuthzEnvoy && ans.Allowed {
 		if names := credentialHeaders(r.Header); len(names) > 0 {
 			w.Header().Set(envoyHeadersToRemove, strings.Join(names, ","))
 		}
 	}
-	a.obs.end(x, method, &ans)
+	if x != nil {
+		a.obs.end(x, method, &ans)
+	}
 	ans.write(w, flavor == AuthzNginx)
 }
 
@@ -173,7 +181,11 @@ func (ans *AuthzAnswer) write(w http.ResponseWriter, nginx bool) {
 		h[name] = vals
 	}
 	if ans.RequestID != "" {
-		h.Set(HeaderRequestID, ans.RequestID)
+		if v := ans.Header[identity.HeaderRequestID]; len(v) == 1 && v[0] == ans.RequestID {
+			h[HeaderRequestID] = v // the same value, not a copy of it
+		} else {
+			h[HeaderRequestID] = []string{ans.RequestID}
+		}
 	}
 	if ans.Allowed {
 		w.WriteHeader(http.StatusOK)
@@ -207,6 +219,12 @@ func (a *Authz) Decide(ctx context.Context, method, target string, h http.Header
 // DecideFrom is Decide for a request from the client address client (the
 // zero Addr when unknown).
 func (a *Authz) DecideFrom(ctx context.Context, method, target string, h http.Header, body []byte, client netip.Addr) AuthzAnswer {
+	return a.decide(ctx, method, target, h, body, client, nil)
+}
+
+// decide is DecideFrom setting an allowed request's headers in into, the
+// answer's own header map, when it is not nil.
+func (a *Authz) decide(ctx context.Context, method, target string, h http.Header, body []byte, client netip.Addr, into http.Header) AuthzAnswer {
 	p := a.p
 	refuse := func(status int, code, detail string, details map[string]any) AuthzAnswer {
 		pr := problemFor(status, code, detail, details)
@@ -283,7 +301,10 @@ func (a *Authz) DecideFrom(ctx context.Context, method, target string, h http.He
 			return learned(ans)
 		}
 	}
-	header := make(http.Header, 12)
+	header := into
+	if header == nil {
+		header = make(http.Header, 12)
+	}
 	if p.limiter != nil {
 		shown := takeLimit(ctx, p.limiter, &res, true)
 		if shown.Limit > 0 {
@@ -322,19 +343,18 @@ func (a *Authz) DecideFrom(ctx context.Context, method, target string, h http.He
 		Path: path, RawQuery: query, ContentDigest: digest,
 	}
 	sig, kid := p.signer.Sign(&id)
-	header[identity.HeaderKeyID] = []string{id.KeyID}
-	header[identity.HeaderTenant] = []string{id.Tenant}
-	header[identity.HeaderStores] = []string{id.Stores}
-	header[identity.HeaderMethod] = []string{id.Method}
-	header[identity.HeaderTimestamp] = []string{ts}
-	header[identity.HeaderSignature] = []string{sig}
-	header[identity.HeaderSignatureKid] = []string{kid}
-	header[identity.HeaderRequestID] = []string{id.RequestID}
+	// One array backs every value; the keys are canonical already.
+	v := &headerValues{vKeyID: id.KeyID, vTenant: id.Tenant, vStores: id.Stores, vMethod: id.Method,
+		vTimestamp: ts, vSignature: sig, vKid: kid, vRequestID: id.RequestID, vMerchant: id.Merchant, vContentDigest: digest}
+	header[identity.HeaderKeyID], header[identity.HeaderTenant] = v.one(vKeyID), v.one(vTenant)
+	header[identity.HeaderStores], header[identity.HeaderMethod] = v.one(vStores), v.one(vMethod)
+	header[identity.HeaderTimestamp], header[identity.HeaderSignature] = v.one(vTimestamp), v.one(vSignature)
+	header[identity.HeaderSignatureKid], header[identity.HeaderRequestID] = v.one(vKid), v.one(vRequestID)
 	if id.Merchant != "" {
-		header[identity.HeaderMerchant] = []string{id.Merchant}
+		header[identity.HeaderMerchant] = v.one(vMerchant)
 	}
 	if digest != "" {
-		header[identity.HeaderContentDigest] = []string{digest}
+		header[identity.HeaderContentDigest] = v.one(vContentDigest)
 	}
 	ans := AuthzAnswer{Allowed: true, Status: http.StatusOK, Header: header, Code: keyward.CodeValid, RequestID: id.RequestID}
 	return learned(ans)

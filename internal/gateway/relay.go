@@ -12,12 +12,14 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
-// outbound is what one relayed request needs beyond its pooled forward:
-// the request sent upstream, its URL, the values of the headers the
-// gateway sets and its 1xx hook, in one allocation. It is not pooled: the
-// Transport may still be writing the request when the answer has come.
+// outbound is what one relayed request needs beyond its pooled forward
+// and header map: the request sent upstream, its URL, the values of the
+// headers the gateway sets and its 1xx hook, in one allocation. It is not
+// pooled: after a timeout the Transport's read loop may still call the
+// 1xx hook, and it keeps the request until the answer's body is read.
 type outbound struct {
 	req   http.Request
 	url   url.URL
@@ -60,6 +62,61 @@ func (e *early) finish() {
 	e.mu.Unlock()
 }
 
+// heldHeader is a pooled outbound header map. The Transport reads it in
+// RoundTrip and while it writes the request, which may go on after the
+// answer has come (an upstream may answer before reading the request) or
+// after RoundTrip gave up (a response header timeout). So the map returns
+// to the pool only when its last reader lets go: the relay, once the answer
+// is passed on, and each write the Transport starts, from the connection
+// it reports (httptrace GotConn, before the write) to the end of the write
+// it reports (WroteRequest, whether it failed or not). A retry is a new
+// connection and a new write. A write whose end is never reported keeps
+// the map out of the pool for the collector to free. Only net/http's
+// Transport is known to report both; with any other RoundTripper, which
+// may keep the request, the map is not pooled (see pooledTransport).
+type heldHeader struct {
+	h       http.Header
+	refs    atomic.Int32
+	pool    *sync.Pool
+	gotConn func(httptrace.GotConnInfo)
+	wrote   func(httptrace.WroteRequestInfo)
+}
+
+// pooledHeaderSize is the room of a pooled outbound header map: requests
+// needing more get a map of their own.
+const pooledHeaderSize = 24
+
+// pooledTransport reports whether t is net/http's Transport, possibly
+// timed, whose outbound header maps can be pooled.
+func pooledTransport(t http.RoundTripper) bool {
+	if tt, ok := t.(timedTransport); ok {
+		t = tt.next
+	}
+	_, ok := t.(*http.Transport)
+	return ok
+}
+
+// heldHeader returns an empty pooled header map held once, by the caller.
+func (p *Proxy) heldHeader() *heldHeader {
+	hh, _ := p.headers.Get().(*heldHeader)
+	if hh == nil {
+		hh = &heldHeader{h: make(http.Header, pooledHeaderSize), pool: &p.headers}
+		// Bound once, so that the hooks cost a request nothing.
+		hh.gotConn = func(httptrace.GotConnInfo) { hh.refs.Add(1) }
+		hh.wrote = func(httptrace.WroteRequestInfo) { hh.release() }
+	}
+	hh.refs.Store(1)
+	return hh
+}
+
+// release lets go of the map; the last to let go returns it to the pool.
+func (hh *heldHeader) release() {
+	if hh.refs.Add(-1) == 0 {
+		clear(hh.h)
+		hh.pool.Put(hh)
+	}
+}
+
 // relay carries in upstream and the answer back: what httputil.ReverseProxy
 // does for a request that upgrades no connection, without copying the
 // request twice or parsing the answer's media type. Upgrades go through
@@ -70,6 +127,17 @@ func (f *forward) relay(w http.ResponseWriter, in *http.Request) {
 	o := new(outbound)
 	o.early.w = w
 	o.early.trace.Got1xxResponse = o.early.got1xx
+	var h http.Header
+	if n := f.outboundSize(in.Header); f.p.poolHeaders && n <= pooledHeaderSize {
+		hh := f.p.heldHeader()
+		defer hh.release()
+		// Set before WithClientTrace, which composes them with any
+		// trace the context holds already.
+		o.early.trace.GotConn, o.early.trace.WroteRequest = hh.gotConn, hh.wrote
+		h = hh.h
+	} else {
+		h = make(http.Header, n)
+	}
 	o.req = *in.WithContext(httptrace.WithClientTrace(in.Context(), &o.early.trace))
 	out := &o.req
 	o.url = *in.URL
@@ -83,7 +151,6 @@ func (f *forward) relay(w http.ResponseWriter, in *http.Request) {
 		// must stay open for the server.
 		out.Body = noCloseBody{out.Body}
 	}
-	h := make(http.Header, f.outboundSize(in.Header))
 	copyEndToEnd(h, in.Header)
 	for _, name := range forwardingHeaders {
 		delete(h, name)
