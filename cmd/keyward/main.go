@@ -48,7 +48,7 @@ func main() {
 		if !errors.Is(err, errUsage) {
 			fmt.Fprintln(os.Stderr, "keyward:", errorText(err))
 		}
-		os.Exit(1)
+		os.Exit(exitStatus(err))
 	}
 }
 
@@ -113,6 +113,7 @@ Usage:
   keyward webhooks roll --tenant D --id ID [--overlap 24h]
   keyward webhooks log --tenant D --id ID [--status pending|succeeded|failed]
   keyward webhooks replay --tenant D --id ID (--delivery DLV | --since RFC3339)
+  keyward scan [--json] [--history=false] [--staged] [PATH …]   (status 1: secrets found)
   keyward verify --key SECRET (--method ID | --request "GET /api/v5/orders/statuses") [--store C] [--url URL]
 
 Every command takes --data DIR or --database postgres://… (env KEYWARD_DATABASE_URL).
@@ -194,6 +195,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cliRestore(ctx, args[1:], stdout)
 	case "demo-api":
 		return runDemoAPI(ctx, args[1:], stdout)
+	case "scan":
+		return cliScan(ctx, args[1:], stdout, stderr)
 	}
 	return runCLI(ctx, args, stdout, stderr)
 }
