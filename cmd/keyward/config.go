@@ -15,6 +15,7 @@ import (
 
 	"github.com/keyward/keyward/identity"
 	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/leak"
 	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/store"
 )
@@ -87,6 +88,10 @@ type Config struct {
 	// finish loads them into Certificate.
 	TLSCert, TLSKey string
 	Certificate     *tls.Certificate
+	// LeakReportKeysFile is --leak-report-keys; finish loads it into
+	// LeakReportKeys, the keys leak reports are signed with.
+	LeakReportKeysFile string
+	LeakReportKeys     leak.Keys
 	// MasterKeyFile is --master-key-file; finish reads it, or else
 	// KEYWARD_MASTER_KEY or KEYWARD_MASTER_KEY_FILE, into Keyring, the
 	// master keys that seal secrets at rest (nil when none is set).
@@ -301,6 +306,7 @@ func (c *Config) serveFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.AuditCheckpoint, "audit-checkpoint", envDuration("AUDIT_CHECKPOINT", time.Hour), "how often each tenant's audit chain gets a checkpoint signed with the master key, and retention is applied (env KEYWARD_AUDIT_CHECKPOINT)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (env KEYWARD_LOG_LEVEL)")
 	c.masterKeyFlag(fs)
+	c.leakFlag(fs)
 	c.Observe.flags(fs)
 	c.connectorProxyFlag(fs)
 }
@@ -353,6 +359,9 @@ func (c *Config) finish() error {
 			errs = append(errs, fmt.Errorf("--max-body %q: must be at least 1 byte", c.MaxBodyText))
 		}
 		c.MaxBody = n
+	}
+	if err := c.finishLeakKeys(); err != nil && c.Addr != "" {
+		errs = append(errs, err)
 	}
 	if c.Addr != "" {
 		errs = append(errs, c.finishFront()...)

@@ -113,6 +113,7 @@ Usage:
   keyward webhooks roll --tenant D --id ID [--overlap 24h]
   keyward webhooks log --tenant D --id ID [--status pending|succeeded|failed]
   keyward webhooks replay --tenant D --id ID (--delivery DLV | --since RFC3339)
+  keyward leak-policy get|set --tenant D [--on-leak disable|notify]
   keyward scan [--json] [--history=false] [--staged] [PATH …]   (status 1: secrets found)
   keyward verify --key SECRET (--method ID | --request "GET /api/v5/orders/statuses") [--store C] [--url URL]
 
@@ -555,6 +556,7 @@ func (m *Main) Handler() http.Handler {
 	admin.Register(mux)
 	mux.Handle("/v1/verify", httpx.Methods{"POST": &gateway.Verifier{Replica: m.Replica, Limiter: m.Limiter, Observer: m.obs.observer}})
 	mux.Handle("/v1/events", httpx.Methods{"POST": m.eventsHandler()})
+	mux.Handle("/v1/leaks", httpx.Methods{"POST": m.leakHandler()})
 	web.New(m.Service, web.WithGatewayURL(m.GatewayURL())).Register(mux)
 	mux.Handle("/", admin.Fallback())
 	front := httpx.Front{TrustedProxies: m.Config.TrustedProxies, HTTPS: m.Config.HTTPS(), PublicURL: m.Config.PublicURL}

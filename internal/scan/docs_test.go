@@ -1,10 +1,13 @@
 package scan_test
 
 import (
-	"encoding/binary"
 	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
 	"hash/crc32"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -13,7 +16,7 @@ import (
 )
 
 // ruleRegexps reads the regular expressions of a rule file: the values of
-// regex = '''…''' (gitleaks) or secret: '…' (TruffleHog), by rule id.
+// regex = ”'…”' (gitleaks) or secret: '…' (TruffleHog), by rule id.
 func ruleRegexps(t *testing.T, path string, re *regexp.Regexp) map[string]*regexp.Regexp {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -112,5 +115,40 @@ func TestDocumentedChecksumRule(t *testing.T) {
 				t.Fatalf("a changed %s passes", k.Name())
 			}
 		}
+	}
+}
+
+// TestGitleaksFindsGeneratedSecrets runs gitleaks, when it is installed,
+// with the published rule file over generated secrets of every kind.
+func TestGitleaksFindsGeneratedSecrets(t *testing.T) {
+	bin, err := exec.LookPath("gitleaks")
+	if err != nil {
+		t.Skip("gitleaks is not installed")
+	}
+	dir := t.TempDir()
+	want := map[string]bool{}
+	var b strings.Builder
+	for _, k := range secret.Kinds {
+		s := generate(k)
+		want[s] = true
+		b.WriteString(k.Name() + " = \"" + s + "\"\n")
+	}
+	write(t, filepath.Join(dir, "secrets.txt"), b.String())
+	report := filepath.Join(t.TempDir(), "report.json")
+	out, _ := exec.Command(bin, "detect", "--no-git", "--config", "../../docs/examples/gitleaks.toml", "--source", dir,
+		"--report-format", "json", "--report-path", report).CombinedOutput()
+	raw, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatalf("gitleaks wrote no report: %v\n%s", err, out)
+	}
+	var found []struct{ Secret string }
+	if err := json.Unmarshal(raw, &found); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range found {
+		delete(want, f.Secret)
+	}
+	if len(want) > 0 || len(found) != len(secret.Kinds) {
+		t.Errorf("gitleaks found %d secrets; missed %d", len(found), len(want))
 	}
 }

@@ -439,6 +439,7 @@ type keyPage struct {
 	Roll        rollForm
 	Errors      formErrors
 	Licence     string
+	Leaks       []*keyward.Leak // reported leaks of its secrets, newest first
 }
 
 type permissionLine struct {
@@ -465,6 +466,9 @@ func (w *Web) keyPage(r *http.Request, id string) (*keyPage, error) {
 	k.Warnings = w.svc.KeyWarnings(k)
 	p := &keyPage{page: page{Title: k.DisplayName, Crumbs: []string{"Settings", "Integrations", "API Management"}}, Key: k, Roll: rollForm{Slot: "1"}}
 	if p.Licence, err = w.licence(r); err != nil {
+		return nil, err
+	}
+	if p.Leaks, err = w.svc.KeyLeaks(r.Context(), k.ID); err != nil {
 		return nil, err
 	}
 	stores, err := w.svc.ListStores(r.Context())
