@@ -35,11 +35,15 @@ var verifyRoute = api.Route{Method: "POST", Path: "/v1/verify", Auth: api.AuthNo
 // Its credential is an API key, decided by the data plane.
 var eventsRoute = api.Route{Method: "POST", Path: "/v1/events", Auth: authAPIKey}
 
+// leaksRoute takes leak reports; the signature of the body is its
+// credential, checked by the service.
+var leaksRoute = api.Route{Method: "POST", Path: "/v1/leaks", Auth: api.AuthNone}
+
 const authAPIKey api.Auth = "api key"
 
 // documentedRoutes returns every route the document must describe.
 func documentedRoutes() []api.Route {
-	return append(api.New(nil, nil).Routes(), verifyRoute, eventsRoute)
+	return append(api.New(nil, nil).Routes(), verifyRoute, eventsRoute, leaksRoute)
 }
 
 // rawDoc is the part of the document the structural checks read.
