@@ -6,6 +6,7 @@ package leak
 import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -79,4 +80,13 @@ func (k Keys) Verify(id, signature string, body []byte) bool {
 	}
 	h := sha256.Sum256(body)
 	return ecdsa.VerifyASN1(pub, h[:], der)
+}
+
+// Sign returns the signature Verify checks: the base64 ASN.1 DER ECDSA
+// signature of the SHA-256 of body, as a partner sends it in
+// Github-Public-Key-Signature.
+func Sign(k *ecdsa.PrivateKey, body []byte) (string, error) {
+	h := sha256.Sum256(body)
+	der, err := ecdsa.SignASN1(rand.Reader, k, h[:])
+	return base64.StdEncoding.EncodeToString(der), err
 }

@@ -4,8 +4,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"testing"
 
@@ -23,12 +21,11 @@ func leakReport(t *testing.T, k *ecdsa.PrivateKey, tokens ...string) (body []byt
 		items = append(items, keyward.LeakReport{Token: tok, Type: "keyward", URL: "https://example.com/leak", Source: "content"})
 	}
 	body, _ = json.Marshal(items)
-	h := sha256.Sum256(body)
-	der, err := ecdsa.SignASN1(rand.Reader, k, h[:])
+	sig, err := leak.Sign(k, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return body, base64.StdEncoding.EncodeToString(der)
+	return body, sig
 }
 
 // TestLeakAnswers: only a live secret is a true positive; an unknown

@@ -4,8 +4,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"testing"
@@ -22,9 +20,8 @@ func TestLeakBannerOnTheKeyPage(t *testing.T) {
 	k := e.key(keyward.KeyCreate{Name: "Leaky", Permissions: keyward.Permissions{"orders": "read"}})
 	pk, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	body, _ := json.Marshal([]keyward.LeakReport{{Token: k.Secrets[0].Secret, Type: "keyward", URL: "https://code.example.com/acme/blob/main/.env", Source: "commit"}})
-	h := sha256.Sum256(body)
-	der, _ := ecdsa.SignASN1(rand.Reader, pk, h[:])
-	if _, err := e.svc.ReportLeaks(e.sys, leak.Keys{"k": &pk.PublicKey}, "k", base64.StdEncoding.EncodeToString(der), body, ""); err != nil {
+	sig, _ := leak.Sign(pk, body)
+	if _, err := e.svc.ReportLeaks(e.sys, leak.Keys{"k": &pk.PublicKey}, "k", sig, body, ""); err != nil {
 		t.Fatal(err)
 	}
 	c := e.client()
