@@ -97,6 +97,16 @@ func (s *Service) ReportLeaks(ctx context.Context, keys leak.Keys, signer, signa
 		}
 		return q.InsertLeakReport(ctx, digest[:], signer, string(raw), s.now())
 	})
+	if store.IsUnique(err) {
+		// The same report, sent twice at once, was accepted by the other
+		// request: this one rolled back and gets its answer.
+		prev, ok, rerr := s.db.Read().LeakReportAnswer(ctx, digest[:])
+		if rerr != nil || !ok {
+			return nil, err
+		}
+		answers, changed = nil, false
+		err = json.Unmarshal([]byte(prev), &answers)
+	}
 	if err != nil {
 		return nil, err
 	}
