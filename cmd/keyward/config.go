@@ -15,6 +15,7 @@ import (
 
 	"github.com/keyward/keyward/identity"
 	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/leak"
 	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/store"
 )
@@ -87,6 +88,10 @@ type Config struct {
 	// finish loads them into Certificate.
 	TLSCert, TLSKey string
 	Certificate     *tls.Certificate
+	// LeakReportKeysFile is --leak-report-keys; finish loads it into
+	// LeakReportKeys, the keys leak reports are signed with.
+	LeakReportKeysFile string
+	LeakReportKeys     leak.Keys
 	// MasterKeyFile is --master-key-file; finish reads it, or else
 	// KEYWARD_MASTER_KEY or KEYWARD_MASTER_KEY_FILE, into Keyring, the
 	// master keys that seal secrets at rest (nil when none is set).
@@ -305,6 +310,7 @@ func (c *Config) serveFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.LifecycleInterval, "lifecycle-interval", envDuration("LIFECYCLE_INTERVAL", time.Hour), "how often key.expiring warnings and inactivity reports are sent and keys unused past their tenant's inactive_days disabled (env KEYWARD_LIFECYCLE_INTERVAL)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (env KEYWARD_LOG_LEVEL)")
 	c.masterKeyFlag(fs)
+	c.leakFlag(fs)
 	c.Observe.flags(fs)
 	c.connectorProxyFlag(fs)
 }
@@ -360,6 +366,9 @@ func (c *Config) finish() error {
 			errs = append(errs, fmt.Errorf("--max-body %q: must be at least 1 byte", c.MaxBodyText))
 		}
 		c.MaxBody = n
+	}
+	if err := c.finishLeakKeys(); err != nil && c.Addr != "" {
+		errs = append(errs, err)
 	}
 	if c.Addr != "" {
 		errs = append(errs, c.finishFront()...)

@@ -51,7 +51,7 @@ func main() {
 		if !errors.Is(err, errUsage) {
 			fmt.Fprintln(os.Stderr, "keyward:", errorText(err))
 		}
-		os.Exit(1)
+		os.Exit(exitStatus(err))
 	}
 }
 
@@ -122,6 +122,8 @@ Usage:
   keyward handover create --tenant D --kind key_secret|merchant_auth_key|webhook_secret --subject ID
                           [--secret-file F|-] [--ttl 24h] [--require-code] [--note T] [--public-url URL]
   keyward handover list --tenant D [--subject ID] [--state waiting|opened|expired|burned]
+  keyward leak-policy get|set --tenant D [--on-leak disable|notify]
+  keyward scan [--json] [--history=false] [--staged] [PATH …]   (status 1: secrets found)
   keyward verify --key SECRET (--method ID | --request "GET /api/v5/orders/statuses") [--store C] [--url URL]
 
 Every command takes --data DIR or --database postgres://… (env KEYWARD_DATABASE_URL).
@@ -203,6 +205,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cliRestore(ctx, args[1:], stdout)
 	case "demo-api":
 		return runDemoAPI(ctx, args[1:], stdout)
+	case "scan":
+		return cliScan(ctx, args[1:], stdout, stderr)
 	}
 	return runCLI(ctx, args, stdout, stderr)
 }
@@ -568,6 +572,7 @@ func (m *Main) Handler() http.Handler {
 	admin.Register(mux)
 	mux.Handle("/v1/verify", httpx.Methods{"POST": &gateway.Verifier{Replica: m.Replica, Limiter: m.Limiter, Observer: m.obs.observer, Quota: m.Quota}})
 	mux.Handle("/v1/events", httpx.Methods{"POST": m.eventsHandler()})
+	mux.Handle("/v1/leaks", httpx.Methods{"POST": m.leakHandler()})
 	web.New(m.Service, web.WithGatewayURL(m.GatewayURL())).Register(mux)
 	mux.Handle("/", admin.Fallback())
 	front := httpx.Front{TrustedProxies: m.Config.TrustedProxies, HTTPS: m.Config.HTTPS(), PublicURL: m.Config.PublicURL}

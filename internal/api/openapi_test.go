@@ -35,11 +35,15 @@ var verifyRoute = api.Route{Method: "POST", Path: "/v1/verify", Auth: api.AuthNo
 // Its credential is an API key, decided by the data plane.
 var eventsRoute = api.Route{Method: "POST", Path: "/v1/events", Auth: authAPIKey}
 
+// leaksRoute takes leak reports; the signature of the body is its
+// credential, checked by the service.
+var leaksRoute = api.Route{Method: "POST", Path: "/v1/leaks", Auth: api.AuthNone}
+
 const authAPIKey api.Auth = "api key"
 
 // documentedRoutes returns every route the document must describe.
 func documentedRoutes() []api.Route {
-	return append(api.New(nil, nil).Routes(), verifyRoute, eventsRoute)
+	return append(api.New(nil, nil).Routes(), verifyRoute, eventsRoute, leaksRoute)
 }
 
 // rawDoc is the part of the document the structural checks read.
@@ -101,6 +105,13 @@ func parseDoc(t *testing.T) (*rawDoc, map[string]*rawOp) {
 		}
 	}
 	return &d, ops
+}
+
+// closedArray reports whether schema s is an array (a leak report) whose
+// items refuse unknown fields.
+func closedArray(t *testing.T, d *rawDoc, s map[string]any) bool {
+	items, err := json.Marshal(s["items"])
+	return s["type"] == "array" && err == nil && d.resolve(t, items)["additionalProperties"] == false
 }
 
 // resolve follows a "$ref" to a component of the document, if raw is one.
@@ -260,7 +271,7 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 			}
 			if !rb.Required || !ok || len(rb.Content) != types || (isPatch && !bytes.Equal(patch.Schema, mt.Schema)) {
 				t.Errorf("%s: requestBody must be required and application/json only (and application/merge-patch+json alike for a patch)", key)
-			} else if s := d.resolve(t, mt.Schema); s["additionalProperties"] != false {
+			} else if s := d.resolve(t, mt.Schema); s["additionalProperties"] != false && !closedArray(t, d, s) {
 				t.Errorf("%s: request body schema must say additionalProperties: false; unknown fields are refused", key)
 			}
 			for _, status := range []string{"400", "413", "415"} {

@@ -100,6 +100,8 @@ func (a *API) Routes() []Route {
 		{"PATCH", "/api/v1/keys/{id}", AuthTenant, keyward.FeatureAPIManagement, a.updateKey},
 		{"DELETE", "/api/v1/keys/{id}", AuthTenant, keyward.FeatureAPIManagement, a.deleteKey},
 		{"POST", "/api/v1/keys/{id}/roll", AuthTenant, keyward.FeatureAPIManagement, a.rollKey},
+		{"GET", "/api/v1/leak-policy", AuthTenant, keyward.FeatureAPIManagement, a.getLeakPolicy},
+		{"PUT", "/api/v1/leak-policy", AuthTenant, keyward.FeatureAPIManagement, a.putLeakPolicy},
 
 		{"GET", "/api/v1/webhooks", AuthTenant, keyward.FeatureWebhooks, a.listWebhooks},
 		{"POST", "/api/v1/webhooks", AuthTenant, keyward.FeatureWebhooks, a.createWebhook},

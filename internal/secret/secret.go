@@ -184,9 +184,13 @@ func Digest(s string) [32]byte {
 }
 
 // Hint returns the prefix of s, "…" and its last four characters, such as
-// "kwk_…a1B2": the only form of a secret shown after its creation. For a
-// string shorter than a secret it returns "…", revealing nothing.
+// "kwk_…a1B2" or "whsec_…Q2E=": the only form of a secret shown after its
+// creation. For a string shorter than a secret it returns "…", revealing
+// nothing.
 func Hint(s string) string {
+	if len(s) == webhookLength && s[:6] == "whsec_" {
+		return s[:6] + "…" + s[len(s)-4:]
+	}
 	if len(s) < Length {
 		return "…"
 	}

@@ -2,14 +2,13 @@ package service
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"net/url"
 	"slices"
 	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/outbound"
+	"github.com/keyward/keyward/internal/secret"
 	"github.com/keyward/keyward/internal/store"
 )
 
@@ -73,13 +72,11 @@ func checkStores(ctx context.Context, q *store.Q, tenantID string, in keyward.St
 	return in, keyward.Invalid("stores", "stores.access must be \"all\" or \"selected\", not %q", in.Access)
 }
 
-// newWebhookSecret makes a signing secret: whsec_ and 32 random bytes in
-// base64, as Standard Webhooks has it.
+// newWebhookSecret makes a signing secret: whsec_ and 32 bytes in base64,
+// as Standard Webhooks has it, the last four a checksum scanners check.
 func newWebhookSecret() (plain, hint string) {
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	plain = "whsec_" + base64.StdEncoding.EncodeToString(raw)
-	return plain, "whsec_…" + plain[len(plain)-4:]
+	plain = secret.GenerateWebhookSecret()
+	return plain, secret.Hint(plain)
 }
 
 func (s *Service) needKeyring() error {

@@ -469,6 +469,7 @@ type keyPage struct {
 	// Expiry is the banner of a key expiring within 7 days or expired.
 	Expiry    string
 	Handovers []handoverRow
+	Leaks     []*keyward.Leak // reported leaks of its secrets, newest first
 }
 
 type permissionLine struct {
@@ -495,6 +496,9 @@ func (w *Web) keyPage(r *http.Request, id string) (*keyPage, error) {
 	k.Warnings = w.svc.KeyWarnings(k)
 	p := &keyPage{page: page{Title: k.DisplayName, Crumbs: []string{"Settings", "Integrations", "API Management"}}, Key: k, Roll: rollForm{Slot: "1"}}
 	if p.Licence, err = w.licence(r); err != nil {
+		return nil, err
+	}
+	if p.Leaks, err = w.svc.KeyLeaks(r.Context(), k.ID); err != nil {
 		return nil, err
 	}
 	stores, err := w.svc.ListStores(r.Context())

@@ -297,6 +297,8 @@ func callEveryOperation(ctx context.Context, t *testing.T, c *keyward.Client) {
 	walk(c.Keys.Delete(ctx, "k"))
 	call(c.Keys.Roll(ctx, "k", keyward.KeyRoll{}))
 	call(keyward.Collect(c.Keys.List(ctx, nil)))
+	call(c.Keys.LeakPolicy(ctx))
+	call(c.Keys.SetLeakPolicy(ctx, keyward.LeakPolicy{OnLeak: "notify"}))
 	call(keyward.Collect(c.Stores.List(ctx)))
 	call(c.Stores.Create(ctx, keyward.StoreCreate{}))
 	call(c.Stores.Get(ctx, "s"))

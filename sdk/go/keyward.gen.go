@@ -277,6 +277,42 @@ func (e KeySecretSlot) Valid() bool {
 	}
 }
 
+// Defines values for LeakAnswerLabel.
+const (
+	FalsePositive LeakAnswerLabel = "false_positive"
+	TruePositive  LeakAnswerLabel = "true_positive"
+)
+
+// Valid indicates whether the value is a known member of the LeakAnswerLabel enum.
+func (e LeakAnswerLabel) Valid() bool {
+	switch e {
+	case FalsePositive:
+		return true
+	case TruePositive:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for LeakPolicyOnLeak.
+const (
+	Disable LeakPolicyOnLeak = "disable"
+	Notify  LeakPolicyOnLeak = "notify"
+)
+
+// Valid indicates whether the value is a known member of the LeakPolicyOnLeak enum.
+func (e LeakPolicyOnLeak) Valid() bool {
+	switch e {
+	case Disable:
+		return true
+	case Notify:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Level.
 const (
 	None  Level = "none"
@@ -1239,6 +1275,44 @@ type KeyUsage struct {
 type KeyUsageHour struct {
 	Requests int       `json:"requests"`
 	Start    time.Time `json:"start"`
+}
+
+// LeakAnswer defines model for LeakAnswer.
+type LeakAnswer struct {
+	Label LeakAnswerLabel `json:"label"`
+
+	// TokenHash The hex SHA-256 of the token; the token itself is not repeated.
+	TokenHash string `json:"token_hash"`
+
+	// TokenType The `type` reported.
+	TokenType string `json:"token_type"`
+}
+
+// LeakAnswerLabel defines model for LeakAnswer.Label.
+type LeakAnswerLabel string
+
+// LeakPolicy defines model for LeakPolicy.
+type LeakPolicy struct {
+	// OnLeak `disable`: disable a secret reported leaked at once; `notify`: only record, audit and send `key.leaked`.
+	OnLeak LeakPolicyOnLeak `json:"on_leak"`
+}
+
+// LeakPolicyOnLeak `disable`: disable a secret reported leaked at once; `notify`: only record, audit and send `key.leaked`.
+type LeakPolicyOnLeak string
+
+// LeakReport defines model for LeakReport.
+type LeakReport struct {
+	// Source What kind of place it was found in, e.g. `content`, `commit`, `issue`.
+	Source *string `json:"source,omitempty"`
+
+	// Token The text found.
+	Token string `json:"token"`
+
+	// Type The scanner's name of the pattern that matched, e.g. `keyward_api_key`.
+	Type *string `json:"type,omitempty"`
+
+	// Url Where it was found.
+	Url *string `json:"url,omitempty"`
 }
 
 // Level An access level; `write` implies `read`. `none` (accepted on input, never answered) means no access, as leaving the resource out does.
@@ -2526,6 +2600,18 @@ type RotateOperatorTokenParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// ReportLeaksJSONBody defines parameters for ReportLeaks.
+type ReportLeaksJSONBody = []LeakReport
+
+// ReportLeaksParams defines parameters for ReportLeaks.
+type ReportLeaksParams struct {
+	// GithubPublicKeyIdentifier The id of the installed public key that signed the body.
+	GithubPublicKeyIdentifier string `json:"Github-Public-Key-Identifier"`
+
+	// GithubPublicKeySignature The base64 ASN.1 DER ECDSA P-256 signature of the SHA-256 of the raw body.
+	GithubPublicKeySignature string `json:"Github-Public-Key-Signature"`
+}
+
 // CreateConnectionJSONRequestBody defines body for CreateConnection for application/json ContentType.
 type CreateConnectionJSONRequestBody = ConnectionCreate
 
@@ -2561,6 +2647,9 @@ type UpdateKeyApplicationMergePatchPlusJSONRequestBody = KeyUpdate
 
 // RollKeyJSONRequestBody defines body for RollKey for application/json ContentType.
 type RollKeyJSONRequestBody = KeyRoll
+
+// SetLeakPolicyJSONRequestBody defines body for SetLeakPolicy for application/json ContentType.
+type SetLeakPolicyJSONRequestBody = LeakPolicy
 
 // ChangeMyPasswordJSONRequestBody defines body for ChangeMyPassword for application/json ContentType.
 type ChangeMyPasswordJSONRequestBody = PasswordChange
@@ -2648,6 +2737,9 @@ type GrantLicenceJSONRequestBody = LicenceGrant
 
 // SendEventJSONRequestBody defines body for SendEvent for application/json ContentType.
 type SendEventJSONRequestBody = EventSend
+
+// ReportLeaksJSONRequestBody defines body for ReportLeaks for application/json ContentType.
+type ReportLeaksJSONRequestBody = ReportLeaksJSONBody
 
 // VerifyKeyJSONRequestBody defines body for VerifyKey for application/json ContentType.
 type VerifyKeyJSONRequestBody = VerifyRequest
