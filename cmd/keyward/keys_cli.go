@@ -21,6 +21,7 @@ type keyFlags struct {
 	name, description, permissions, stores, methods, expires string
 	disabled                                                 bool
 	rateLimit                                                int
+	quota                                                    string
 }
 
 func (c *cli) addKeyFlags(f *keyFlags) {
@@ -32,6 +33,7 @@ func (c *cli) addKeyFlags(f *keyFlags) {
 	c.fs.StringVar(&f.expires, "expires", "", "expiry as RFC 3339, e.g. 2027-12-31T00:00:00Z")
 	c.fs.BoolVar(&f.disabled, "disabled", false, "create the key disabled")
 	c.fs.IntVar(&f.rateLimit, "rate-limit", 0, "requests per second for this key, 0 = the licence's limit only")
+	c.fs.StringVar(&f.quota, "quota", "", quotaFlagHelp)
 }
 
 func (f *keyFlags) create() (keyward.KeyCreate, error) {
@@ -62,6 +64,13 @@ func (f *keyFlags) create() (keyward.KeyCreate, error) {
 		}
 		in.ExpiresAt = &t
 	}
+	if f.quota != "" && f.quota != "none" {
+		q, err := parseQuotaFlag(f.quota)
+		if err != nil {
+			return in, err
+		}
+		in.Quota = q
+	}
 	return in, nil
 }
 
@@ -86,6 +95,7 @@ func printKey(out io.Writer, k *keyward.Key) {
 	if k.ExpiresAt != nil {
 		fmt.Fprintf(tw, "expires\t%s\n", k.ExpiresAt.Format(time.RFC3339))
 	}
+	printQuota(tw, k)
 	for _, s := range k.Secrets {
 		line := s.Hint
 		if s.Secret != "" {
@@ -164,6 +174,8 @@ func runKeysCLI(ctx context.Context, cmd string, args []string, out io.Writer) e
 			f.After = p.NextCursor
 		}
 		tw.Flush()
+	case "keys update":
+		return runKeysUpdate(ctx, args, out)
 	case "keys get", "keys enable", "keys disable", "keys delete", "keys roll":
 		c := newCLI(cmd, out, true)
 		defer c.close()

@@ -99,6 +99,8 @@ Usage:
   keyward tenant reset-admin-totp --tenant D --email E
   keyward keys create --tenant D --name N [--description T] [--permissions orders=write,payments=read]
                       [--stores all|code,…] [--methods id|Block,…] [--expires RFC3339] [--disabled]
+                      [--rate-limit N] [--quota N/day|N/month|N/total]
+  keyward keys update --tenant D --id K [--name N] [--description T] [--rate-limit N] [--quota N/day|N/month|N/total|none]
   keyward keys list --tenant D [--enabled true|false] [--access all|selected] [--store C]
   keyward keys get|enable|disable|delete --tenant D --id K
   keyward keys roll --tenant D --id K [--slot 1|2] [--grace 24h]

@@ -26,6 +26,10 @@ type keyForm struct {
 	// Version is the key's ETag when the form was opened; saving with it
 	// is refused when someone else changed the key since.
 	Version string
+	// QuotaLimit and QuotaPeriod are the quota as typed: "At most
+	// QuotaLimit requests a day / a month / in total"; no limit, no quota.
+	QuotaLimit  string
+	QuotaPeriod string
 }
 
 const (
@@ -45,6 +49,9 @@ func keyFormOf(k *keyward.Key) keyForm {
 	if k.Methods != nil {
 		f.MethodsMode, f.Methods = methodsSelected, k.Methods
 	}
+	if k.Quota != nil {
+		f.QuotaLimit, f.QuotaPeriod = strconv.FormatInt(k.Quota.Limit, 10), k.Quota.Period
+	}
 	return f
 }
 
@@ -62,6 +69,8 @@ func readKeyForm(r *http.Request, cat *catalog.Catalog) keyForm {
 		Methods:     r.PostForm["method"],
 		Blocks:      r.PostForm["block"],
 		Version:     r.PostFormValue("version"),
+		QuotaLimit:  strings.TrimSpace(r.PostFormValue("quota_limit")),
+		QuotaPeriod: r.PostFormValue("quota_period"),
 	}
 	for _, res := range cat.Resources() {
 		var lvl keyward.Level
@@ -91,7 +100,7 @@ func (f keyForm) methods() []string {
 func (f keyForm) create() keyward.KeyCreate {
 	return keyward.KeyCreate{
 		Name: f.Name, Description: f.Description, Enabled: &f.Enabled, Permissions: f.Permissions,
-		Stores: f.stores(), Methods: f.methods(),
+		Stores: f.stores(), Methods: f.methods(), Quota: f.quota(),
 	}
 }
 
@@ -99,7 +108,7 @@ func (f keyForm) update() keyward.KeyUpdate {
 	st, ms := f.stores(), f.methods()
 	return keyward.KeyUpdate{
 		Name: &f.Name, Description: &f.Description, Enabled: &f.Enabled, Permissions: &f.Permissions,
-		Stores: &st, Methods: &ms, ClearPermissions: true,
+		Stores: &st, Methods: &ms, ClearPermissions: true, Quota: f.quota(), RemoveQuota: f.QuotaLimit == "",
 	}
 }
 
@@ -224,7 +233,7 @@ func (w *Web) newKey(rw http.ResponseWriter, r *http.Request) error {
 }
 
 // keyFields are the form's fields the service may name in an error.
-var keyFields = []string{"name", "description", "permissions", "stores", "methods"}
+var keyFields = []string{"name", "description", "permissions", "stores", "methods", "quota"}
 
 // createKey issues the key and shows its two secrets in this answer, the
 // only time they are shown: they never travel in a redirect.
@@ -236,6 +245,9 @@ func (w *Web) createKey(rw http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	f := readKeyForm(r, w.svc.Catalog())
+	if err := f.checkQuota(); err != nil {
+		return w.refuseKeyForm(rw, r, nil, f, err)
+	}
 	k, err := w.svc.CreateKey(r.Context(), f.create())
 	if err != nil {
 		return w.refuseKeyForm(rw, r, nil, f, err)
@@ -283,6 +295,9 @@ func (w *Web) updateKey(rw http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	f := readKeyForm(r, w.svc.Catalog())
+	if err := f.checkQuota(); err != nil {
+		return w.refuseKeyForm(rw, r, k, f, err)
+	}
 	ctx := r.Context()
 	if f.Version != "" {
 		ctx = keyward.WithIfMatch(ctx, f.Version)
