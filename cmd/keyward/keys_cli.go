@@ -24,6 +24,7 @@ type keyFlags struct {
 	rateLimit                                                int
 	// addresses is --allowed-addresses as given.
 	addresses string
+	quota     string
 }
 
 func (c *cli) addKeyFlags(f *keyFlags) {
@@ -36,6 +37,7 @@ func (c *cli) addKeyFlags(f *keyFlags) {
 	c.fs.BoolVar(&f.disabled, "disabled", false, "create the key disabled")
 	c.fs.IntVar(&f.rateLimit, "rate-limit", 0, "requests per second for this key, 0 = the licence's limit only")
 	c.fs.StringVar(&f.addresses, "allowed-addresses", "", addressesUsage)
+	c.fs.StringVar(&f.quota, "quota", "", quotaFlagHelp)
 }
 
 func (f *keyFlags) create() (keyward.KeyCreate, error) {
@@ -67,6 +69,13 @@ func (f *keyFlags) create() (keyward.KeyCreate, error) {
 		}
 		in.ExpiresAt = &t
 	}
+	if f.quota != "" && f.quota != "none" {
+		q, err := parseQuotaFlag(f.quota)
+		if err != nil {
+			return in, err
+		}
+		in.Quota = q
+	}
 	return in, nil
 }
 
@@ -92,6 +101,7 @@ func printKey(out io.Writer, k *keyward.Key) {
 		fmt.Fprintf(tw, "expires\t%s\n", k.ExpiresAt.Format(time.RFC3339))
 	}
 	fmt.Fprintf(tw, "allowed addresses\t%s\n", addressesText(k.AllowedAddresses))
+	printQuota(tw, k)
 	for _, s := range k.Secrets {
 		line := s.Hint
 		if s.Secret != "" {
@@ -176,6 +186,8 @@ func runKeysCLI(ctx context.Context, cmd string, args []string, out io.Writer) e
 			f.After = p.NextCursor
 		}
 		tw.Flush()
+	case "keys update":
+		return runKeysUpdate(ctx, args, out)
 	case "keys get", "keys enable", "keys disable", "keys delete", "keys roll":
 		c := newCLI(cmd, out, true)
 		defer c.close()
@@ -208,8 +220,6 @@ func runKeysCLI(ctx context.Context, cmd string, args []string, out io.Writer) e
 			return err
 		}
 		printKey(out, k)
-	case "keys update":
-		return runKeysUpdate(ctx, args, out)
 	case "keys policy":
 		return cliKeyPolicy(ctx, args, out)
 	case "verify":

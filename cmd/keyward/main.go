@@ -99,10 +99,11 @@ Usage:
   keyward tenant reset-admin-totp --tenant D --email E
   keyward keys create --tenant D --name N [--description T] [--permissions orders=write,payments=read]
                       [--stores all|code,…] [--methods id|Block,…] [--expires RFC3339] [--disabled]
-                      [--allowed-addresses 203.0.113.7,198.51.100.0/24]
+                      [--rate-limit N] [--quota N/day|N/month|N/total] [--allowed-addresses 203.0.113.7,198.51.100.0/24]
+  keyward keys update --tenant D --id K [--name N] [--description T] [--rate-limit N] [--quota N/day|N/month|N/total|none]
+                      [--allowed-addresses 203.0.113.7,198.51.100.0/24|any]
   keyward keys list --tenant D [--enabled true|false] [--access all|selected] [--store C]
   keyward keys get|enable|disable|delete --tenant D --id K
-  keyward keys update --tenant D --id K --allowed-addresses 203.0.113.7,198.51.100.0/24|any
   keyward keys roll --tenant D --id K [--slot 1|2] [--grace 24h]
   keyward keys policy --tenant D [--max-lifetime-days N] [--inactive-days N]
   keyward connections types

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,5 +103,33 @@ func TestQuotaAcrossThreeNodesWithRedis(t *testing.T) {
 		if got := n.quotaVerify(secret, false); got != "QUOTA_EXCEEDED" {
 			t.Fatalf("node %d: %s", i, got)
 		}
+	}
+}
+
+// keys create and keys update set, change and remove a key's quota; a
+// malformed one is refused, changing nothing.
+func TestKeysQuotaFlags(t *testing.T) {
+	dir := t.TempDir()
+	cli := func(args ...string) (string, error) { return cliRun(t, append(args, "--data", dir)...) }
+	for _, args := range [][]string{{"tenant", "create", "--domain", "shop"}, {"licence", "grant", "--tenant", "shop", "--max-keys", "5"}} {
+		if out, err := cli(args...); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	out, err := cli("keys", "create", "--tenant", "shop", "--name", "Daily", "--permissions", "orders=read", "--quota", "10,000/day")
+	if err != nil || !strings.Contains(out, "At most 10,000 requests a day") {
+		t.Fatalf("create: %v\n%s", err, out)
+	}
+	id := regexp.MustCompile(`(?m)^id\s+(key_\S+)`).FindStringSubmatch(out)[1]
+	if out, err := cli("keys", "update", "--tenant", "shop", "--id", id, "--quota", "ten/day"); err == nil {
+		t.Fatalf("a malformed quota was taken:\n%s", out)
+	}
+	out, err = cli("keys", "update", "--tenant", "shop", "--id", id, "--quota", "500/total")
+	if err != nil || !strings.Contains(out, "At most 500 requests in total") || !strings.Contains(out, "0 used, 500 remaining") {
+		t.Fatalf("update: %v\n%s", err, out)
+	}
+	out, err = cli("keys", "update", "--tenant", "shop", "--id", id, "--quota", "none")
+	if err != nil || strings.Contains(out, "quota") || !strings.Contains(out, "Daily") {
+		t.Fatalf("remove: %v\n%s", err, out)
 	}
 }

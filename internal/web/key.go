@@ -31,6 +31,10 @@ type keyForm struct {
 	// Expires is the expiry date as typed (YYYY-MM-DD, from 00:00 UTC);
 	// empty for none (see keyexpiry.go).
 	Expires string
+	// QuotaLimit and QuotaPeriod are the quota as typed: "At most
+	// QuotaLimit requests a day / a month / in total"; no limit, no quota.
+	QuotaLimit  string
+	QuotaPeriod string
 }
 
 const (
@@ -52,6 +56,9 @@ func keyFormOf(k *keyward.Key) keyForm {
 		f.MethodsMode, f.Methods = methodsSelected, k.Methods
 	}
 	f.AllowedAddresses = addressLines(k.AllowedAddresses)
+	if k.Quota != nil {
+		f.QuotaLimit, f.QuotaPeriod = strconv.FormatInt(k.Quota.Limit, 10), k.Quota.Period
+	}
 	return f
 }
 
@@ -70,6 +77,8 @@ func readKeyForm(r *http.Request, cat *catalog.Catalog) keyForm {
 		Blocks:      r.PostForm["block"],
 		Version:     r.PostFormValue("version"),
 		Expires:     strings.TrimSpace(r.PostFormValue("expires_at")),
+		QuotaLimit:  strings.TrimSpace(r.PostFormValue("quota_limit")),
+		QuotaPeriod: r.PostFormValue("quota_period"),
 	}
 	f.AllowedAddresses = r.PostFormValue("allowed_addresses")
 	for _, res := range cat.Resources() {
@@ -101,6 +110,7 @@ func (f keyForm) create() keyward.KeyCreate {
 	return keyward.KeyCreate{
 		Name: f.Name, Description: f.Description, Enabled: &f.Enabled, Permissions: f.Permissions,
 		Stores: f.stores(), Methods: f.methods(), AllowedAddresses: readAddressLines(f.AllowedAddresses),
+		Quota: f.quota(),
 	}
 }
 
@@ -109,6 +119,7 @@ func (f keyForm) update() keyward.KeyUpdate {
 	return keyward.KeyUpdate{
 		Name: &f.Name, Description: &f.Description, Enabled: &f.Enabled, Permissions: &f.Permissions,
 		Stores: &st, Methods: &ms, ClearPermissions: true, AllowedAddresses: &addrs,
+		Quota: f.quota(), RemoveQuota: f.QuotaLimit == "",
 	}
 }
 
@@ -238,7 +249,7 @@ func (w *Web) newKey(rw http.ResponseWriter, r *http.Request) error {
 }
 
 // keyFields are the form's fields the service may name in an error.
-var keyFields = []string{"name", "description", "permissions", "stores", "methods", "allowed_addresses", "expires_at"}
+var keyFields = []string{"name", "description", "permissions", "stores", "methods", "allowed_addresses", "expires_at", "quota"}
 
 // createKey issues the key and shows its two secrets in this answer, the
 // only time they are shown: they never travel in a redirect.
@@ -250,6 +261,9 @@ func (w *Web) createKey(rw http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	f := readKeyForm(r, w.svc.Catalog())
+	if err := f.checkQuota(); err != nil {
+		return w.refuseKeyForm(rw, r, nil, f, err)
+	}
 	in := f.create()
 	exp, err := f.expiry()
 	if err == nil {
@@ -302,6 +316,9 @@ func (w *Web) updateKey(rw http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	f := readKeyForm(r, w.svc.Catalog())
+	if err := f.checkQuota(); err != nil {
+		return w.refuseKeyForm(rw, r, k, f, err)
+	}
 	ctx := r.Context()
 	if f.Version != "" {
 		ctx = keyward.WithIfMatch(ctx, f.Version)

@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -194,17 +193,7 @@ func levelLabel(l keyward.Level) string {
 }
 
 // number writes n with thousands separators.
-func number(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 && c != '-' && s[i-1] != '-' {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
+func number(n int64) string { return keyward.GroupDigits(n) }
 
 // resourceLabel turns a catalog resource such as "store_information" into
 // "Store information".

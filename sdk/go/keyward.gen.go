@@ -315,19 +315,19 @@ func (e LeakPolicyOnLeak) Valid() bool {
 
 // Defines values for Level.
 const (
-	None  Level = "none"
-	Read  Level = "read"
-	Write Level = "write"
+	LevelNone  Level = "none"
+	LevelRead  Level = "read"
+	LevelWrite Level = "write"
 )
 
 // Valid indicates whether the value is a known member of the Level enum.
 func (e Level) Valid() bool {
 	switch e {
-	case None:
+	case LevelNone:
 		return true
-	case Read:
+	case LevelRead:
 		return true
-	case Write:
+	case LevelWrite:
 		return true
 	default:
 		return false
@@ -463,6 +463,48 @@ func (e ProblemCode) Valid() bool {
 	}
 }
 
+// Defines values for QuotaPeriod.
+const (
+	QuotaPeriodDay   QuotaPeriod = "day"
+	QuotaPeriodMonth QuotaPeriod = "month"
+	QuotaPeriodNone  QuotaPeriod = "none"
+)
+
+// Valid indicates whether the value is a known member of the QuotaPeriod enum.
+func (e QuotaPeriod) Valid() bool {
+	switch e {
+	case QuotaPeriodDay:
+		return true
+	case QuotaPeriodMonth:
+		return true
+	case QuotaPeriodNone:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for QuotaPatchPeriod.
+const (
+	QuotaPatchPeriodDay   QuotaPatchPeriod = "day"
+	QuotaPatchPeriodMonth QuotaPatchPeriod = "month"
+	QuotaPatchPeriodNone  QuotaPatchPeriod = "none"
+)
+
+// Valid indicates whether the value is a known member of the QuotaPatchPeriod enum.
+func (e QuotaPatchPeriod) Valid() bool {
+	switch e {
+	case QuotaPatchPeriodDay:
+		return true
+	case QuotaPatchPeriodMonth:
+		return true
+	case QuotaPatchPeriodNone:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for StatusStatus.
 const (
 	StatusStatusOk    StatusStatus = "ok"
@@ -553,6 +595,27 @@ func (e VerificationOutcome) Valid() bool {
 	}
 }
 
+// Defines values for VerifyQuotaPeriod.
+const (
+	VerifyQuotaPeriodDay   VerifyQuotaPeriod = "day"
+	VerifyQuotaPeriodMonth VerifyQuotaPeriod = "month"
+	VerifyQuotaPeriodNone  VerifyQuotaPeriod = "none"
+)
+
+// Valid indicates whether the value is a known member of the VerifyQuotaPeriod enum.
+func (e VerifyQuotaPeriod) Valid() bool {
+	switch e {
+	case VerifyQuotaPeriodDay:
+		return true
+	case VerifyQuotaPeriodMonth:
+		return true
+	case VerifyQuotaPeriodNone:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for VerifyResponseCode.
 const (
 	DISABLED               VerifyResponseCode = "DISABLED"
@@ -563,6 +626,7 @@ const (
 	LICENCEINACTIVE        VerifyResponseCode = "LICENCE_INACTIVE"
 	METHODNOTALLOWED       VerifyResponseCode = "METHOD_NOT_ALLOWED"
 	NOTFOUND               VerifyResponseCode = "NOT_FOUND"
+	QUOTAEXCEEDED          VerifyResponseCode = "QUOTA_EXCEEDED"
 	RATELIMITED            VerifyResponseCode = "RATE_LIMITED"
 	STOREAMBIGUOUS         VerifyResponseCode = "STORE_AMBIGUOUS"
 	STORENOTALLOWED        VerifyResponseCode = "STORE_NOT_ALLOWED"
@@ -590,6 +654,8 @@ func (e VerifyResponseCode) Valid() bool {
 	case METHODNOTALLOWED:
 		return true
 	case NOTFOUND:
+		return true
+	case QUOTAEXCEEDED:
 		return true
 	case RATELIMITED:
 		return true
@@ -1119,6 +1185,12 @@ type Key struct {
 	// Examples: {"customers":"write","orders":"read"}
 	Permissions Permissions `json:"permissions"`
 
+	// Quota A key's request budget: at most `limit` requests in each `period`. Days and months are UTC, and the budget refills at the start of the next one; `none` is a one-off credit that never refills (raise `limit` to top it up). The key form says it in words: "At most 10,000 requests a day".
+	Quota *Quota `json:"quota,omitempty"`
+
+	// QuotaUsage What the current period of the key's quota has used, as the nodes have written it (every `--usage-flush`, 10 seconds by default).
+	QuotaUsage *QuotaUsage `json:"quota_usage,omitempty"`
+
 	// RateLimit Requests per second for this key; 0 means the licence's limit only.
 	RateLimit int `json:"rate_limit"`
 
@@ -1156,6 +1228,9 @@ type KeyCreate struct {
 	//
 	// Examples: {"customers":"write","orders":"read"}
 	Permissions *Permissions `json:"permissions,omitempty"`
+
+	// Quota A request budget per day, per month or in total; leave out (or null) for none.
+	Quota nullable.Nullable[Quota] `json:"quota,omitempty"`
 
 	// RateLimit Requests per second; 0 means the licence's limit only.
 	RateLimit *int `json:"rate_limit,omitempty"`
@@ -1256,6 +1331,9 @@ type KeyUpdate struct {
 
 	// Permissions Merged per resource: a resource given `null` or `none` loses its access, resources left out keep theirs; null as a whole: no access to anything.
 	Permissions nullable.Nullable[map[string]*Level] `json:"permissions,omitempty"`
+
+	// Quota Merged: `limit` or `period` left out keeps the key's. null: no quota.
+	Quota nullable.Nullable[QuotaPatch] `json:"quota,omitempty"`
 
 	// RateLimit null: 0, the licence's limit only.
 	RateLimit nullable.Nullable[int] `json:"rate_limit,omitempty"`
@@ -1571,6 +1649,38 @@ type ProfileUpdate struct {
 
 	// Name Cannot be removed: null is refused.
 	Name *string `json:"name,omitempty"`
+}
+
+// Quota A key's request budget: at most `limit` requests in each `period`. Days and months are UTC, and the budget refills at the start of the next one; `none` is a one-off credit that never refills (raise `limit` to top it up). The key form says it in words: "At most 10,000 requests a day".
+type Quota struct {
+	// Limit Requests allowed in each period.
+	Limit int `json:"limit"`
+
+	// Period `day` (UTC), `month` (UTC) or `none`: a one-off credit.
+	Period QuotaPeriod `json:"period"`
+}
+
+// QuotaPeriod `day` (UTC), `month` (UTC) or `none`: a one-off credit.
+type QuotaPeriod string
+
+// QuotaPatch Changes a key's quota: `limit` or `period` left out keeps the key's (a key without a quota needs both). Raising a credit's `limit` tops it up: what it used stays counted.
+type QuotaPatch struct {
+	Limit  *int              `json:"limit,omitempty"`
+	Period *QuotaPatchPeriod `json:"period,omitempty"`
+}
+
+// QuotaPatchPeriod defines model for QuotaPatch.Period.
+type QuotaPatchPeriod string
+
+// QuotaUsage What the current period of the key's quota has used, as the nodes have written it (every `--usage-flush`, 10 seconds by default).
+type QuotaUsage struct {
+	Remaining int `json:"remaining"`
+
+	// ResetAt When the budget refills; absent for a credit.
+	ResetAt *time.Time `json:"reset_at,omitempty"`
+
+	// Used Requests allowed in the current period; with several nodes without Redis it may exceed the limit by the tolerance docs/configuration.md states.
+	Used int `json:"used"`
 }
 
 // ReplayResult defines model for ReplayResult.
@@ -1926,6 +2036,21 @@ type VerifyMissing struct {
 	Resource string `json:"resource"`
 }
 
+// VerifyQuota The key's quota after the decision; present when the key has one and the request got as far as the quota.
+type VerifyQuota struct {
+	Limit  int               `json:"limit"`
+	Period VerifyQuotaPeriod `json:"period"`
+
+	// Remaining Requests the current period still covers.
+	Remaining int `json:"remaining"`
+
+	// ResetAt When the budget refills; absent for a credit.
+	ResetAt *time.Time `json:"reset_at,omitempty"`
+}
+
+// VerifyQuotaPeriod defines model for VerifyQuota.Period.
+type VerifyQuotaPeriod string
+
 // VerifyRateLimit The tighter of the key's and the tenant's rate limits after this decision, when either has one.
 type VerifyRateLimit struct {
 	// Limit Requests per second.
@@ -1963,7 +2088,7 @@ type VerifyRequest struct {
 
 // VerifyResponse The verify decision. `permissions` and `stores` are present only when the key is valid.
 type VerifyResponse struct {
-	// Code The decision. `UNAVAILABLE` (answered with status 503) means the replica is too stale to trust; try again shortly.
+	// Code The decision. `UNAVAILABLE` (answered with status 503) means the replica is too stale to trust; try again shortly. `QUOTA_EXCEEDED` means the key's quota for the current period is spent; `quota.reset_at` says when it refills.
 	Code        VerifyResponseCode `json:"code"`
 	DisplayName *string            `json:"display_name,omitempty"`
 
@@ -1984,10 +2109,13 @@ type VerifyResponse struct {
 	// Examples: {"customers":"write","orders":"read"}
 	Permissions *Permissions `json:"permissions,omitempty"`
 
+	// Quota The key's quota after the decision; present when the key has one and the request got as far as the quota.
+	Quota *VerifyQuota `json:"quota,omitempty"`
+
 	// RateLimit The tighter of the key's and the tenant's rate limits after this decision, when either has one.
 	RateLimit *VerifyRateLimit `json:"rate_limit,omitempty"`
 
-	// RetryAfter With `RATE_LIMITED`: seconds until a request would be allowed.
+	// RetryAfter With `RATE_LIMITED`: seconds until a request would be allowed; with `QUOTA_EXCEEDED`: seconds until the quota refills (absent for a credit).
 	RetryAfter *int `json:"retry_after,omitempty"`
 
 	// Stores Which stores a key may act on.
@@ -2000,7 +2128,7 @@ type VerifyResponse struct {
 	Valid bool `json:"valid"`
 }
 
-// VerifyResponseCode The decision. `UNAVAILABLE` (answered with status 503) means the replica is too stale to trust; try again shortly.
+// VerifyResponseCode The decision. `UNAVAILABLE` (answered with status 503) means the replica is too stale to trust; try again shortly. `QUOTA_EXCEEDED` means the key's quota for the current period is spent; `quota.reset_at` says when it refills.
 type VerifyResponseCode string
 
 // Webhook An endpoint that receives signed events (Standard Webhooks) of the stores it names, or of all the tenant's stores.
