@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,21 +13,8 @@ import (
 // once; "handover list" shows the link waiting, and neither the link nor
 // the secret.
 func TestCLIHandover(t *testing.T) {
-	dir := t.TempDir()
 	t.Setenv("KEYWARD_MASTER_KEY", "0303030303030303030303030303030303030303030303030303030303030303")
-	cli := func(args ...string) (string, error) {
-		var out bytes.Buffer
-		err := run(context.Background(), append(args, "--data", dir), &out, &out)
-		return out.String(), err
-	}
-	for _, args := range [][]string{
-		{"tenant", "create", "--domain", "shop"},
-		{"licence", "grant", "--tenant", "shop"},
-	} {
-		if out, err := cli(args...); err != nil {
-			t.Fatalf("%v: %v\n%s", args, err, out)
-		}
-	}
+	cli := shopCLI(t)
 	out, err := cli("keys", "create", "--tenant", "shop", "--name", "CPA", "--permissions", "orders=read")
 	if err != nil {
 		t.Fatalf("keys create: %v\n%s", err, out)

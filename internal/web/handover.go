@@ -7,6 +7,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/service"
 )
 
@@ -22,15 +23,26 @@ var handoverTTLs = []struct{ Value, Label string }{
 }
 
 // handoverOffer is what the "Create a one-time link" form of a page
-// showing a secret once posts back: the secret stays in the page the
-// browser already holds, and is sent only to be sealed.
+// showing a secret once posts back: the secret sealed by the master key,
+// so that the page holds it in clear once and the form never sends it.
 type handoverOffer struct {
-	ID, Kind, SubjectID, Secret string
+	ID, Kind, SubjectID, Sealed string
 }
 
-// offer returns the form's data for a secret of kind; its ids start with id.
-func offer(id, kind, subjectID, secret string) handoverOffer {
-	return handoverOffer{ID: id, Kind: kind, SubjectID: subjectID, Secret: secret}
+// offerPlace is where an offer's secret is sealed: bound to its subject
+// and kind, so a sealed value is not taken for another record's.
+func offerPlace(kind, subjectID string) seal.Place {
+	return seal.Place{RecordID: subjectID, Field: "web.handover_offer." + kind}
+}
+
+// offer returns the form's data for a secret of kind, its ids starting
+// with id; nil, and no form, without a master key.
+func (w *Web) offer(id, kind, subjectID, secret string) *handoverOffer {
+	kr := w.svc.Keyring()
+	if kr == nil || secret == "" {
+		return nil
+	}
+	return &handoverOffer{ID: id, Kind: kind, SubjectID: subjectID, Sealed: string(kr.Seal([]byte(secret), offerPlace(kind, subjectID)))}
 }
 
 // handoverCreatedPage shows a new link and its code once.
@@ -111,7 +123,15 @@ func (w *Web) createHandover(rw http.ResponseWriter, r *http.Request) error {
 		}
 		in.TTL = d
 	}
-	h, err := w.svc.CreateHandover(r.Context(), in, r.PostFormValue("secret"))
+	kr := w.svc.Keyring()
+	if kr == nil {
+		return keyward.Errorf(keyward.EUnavailable, "one-time links need a master key to keep the secret sealed; the operator sets KEYWARD_MASTER_KEY")
+	}
+	secret, err := kr.Open(seal.Sealed(r.PostFormValue("sealed")), offerPlace(in.Kind, in.SubjectID))
+	if err != nil {
+		return keyward.Invalid("secret", "This form does not hold a secret keyward sealed for %s; make the link from the page that showed the secret.", in.SubjectID)
+	}
+	h, err := w.svc.CreateHandover(r.Context(), in, string(secret))
 	if err != nil {
 		return err
 	}

@@ -155,7 +155,7 @@ var funcs = template.FuncMap{
 	"number": number,
 	// handoverTTLs and handoverOffer feed the one-time link form (handover.go).
 	"handoverTTLs":  func() any { return handoverTTLs },
-	"handoverOffer": offer,
+	"handoverOffer": func(id, kind, subjectID, secret string) *handoverOffer { return nil }, // bound per Web in New
 	"plural": func(n int64, one, many string) string {
 		if n == 1 {
 			return one

@@ -11,6 +11,7 @@ package web
 
 import (
 	"errors"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -61,6 +62,9 @@ func WithGatewayURL(u string) Option { return func(w *Web) { w.gatewayURL = u } 
 func New(svc *service.Service, opts ...Option) *Web {
 	w := &Web{svc: svc, pages: mustParsePages(), cop: http.NewCrossOriginProtection()}
 	w.cop.SetDenyHandler(http.HandlerFunc(w.crossOrigin))
+	for _, t := range w.pages.byName {
+		t.Funcs(template.FuncMap{"handoverOffer": w.offer})
+	}
 	for _, o := range opts {
 		o(w)
 	}
