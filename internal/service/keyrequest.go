@@ -482,6 +482,19 @@ func (s *Service) narrow(ctx context.Context, q *store.Q, tenantID string, ask k
 		}
 		g.Methods = ids
 	}
+	if g.Methods != nil {
+		// Methods the narrowed permissions no longer allow go with them.
+		kept := []string{}
+		for _, id := range g.Methods {
+			if m, ok := s.catalog.Method(id); !ok || g.Permissions[m.Resource].Allows(m.Access) {
+				kept = append(kept, id)
+			}
+		}
+		if len(kept) == 0 {
+			return g, keyward.Invalid("methods", "the permissions granted allow none of the methods kept; keep a method they allow, or decline the request")
+		}
+		g.Methods = kept
+	}
 	if in.ExpiresAt != nil {
 		t := in.ExpiresAt.UTC()
 		if ask.ExpiresAt != nil && t.After(*ask.ExpiresAt) {
