@@ -113,6 +113,13 @@ Usage:
   keyward webhooks roll --tenant D --id ID [--overlap 24h]
   keyward webhooks log --tenant D --id ID [--status pending|succeeded|failed]
   keyward webhooks replay --tenant D --id ID (--delivery DLV | --since RFC3339)
+  keyward integrator list --tenant D
+  keyward integrator create --tenant D --name N --permissions orders=write,… [--callback URL]
+  keyward integrator roll|delete --tenant D --id ID
+  keyward key-request open --tenant D --link URL
+  keyward key-request list --tenant D [--status pending|approved|declined|expired]
+  keyward key-request approve --tenant D --id ID [--permissions …] [--stores …] [--methods …] [--expires RFC3339]
+  keyward key-request decline --tenant D --id ID
   keyward verify --key SECRET (--method ID | --request "GET /api/v5/orders/statuses") [--store C] [--url URL]
 
 Every command takes --data DIR or --database postgres://… (env KEYWARD_DATABASE_URL).
