@@ -12,7 +12,7 @@ import (
 	"github.com/keyward/keyward"
 )
 
-// permissionsFlag reads resource=level pairs, as keys create does.
+// permissionsFlag reads resource=level pairs; "none" is no access.
 func permissionsFlag(name, v string) (keyward.Permissions, error) {
 	out := keyward.Permissions{}
 	for _, p := range splitList(v) {
