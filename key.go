@@ -75,6 +75,15 @@ type Key struct {
 	// Warnings name what makes the key useless, such as permissions that
 	// allow no method; set in the answers that create or change it.
 	Warnings []string `json:"warnings,omitempty"`
+	// AllowedAddresses lists the client addresses and CIDR ranges (IPv4
+	// and IPv6) the key may be used from; empty allows any address.
+	AllowedAddresses []string `json:"allowed_addresses,omitempty"`
+	// Quota is the key's request budget per day, per month or in total;
+	// nil when it has none.
+	Quota *Quota `json:"quota,omitempty"`
+	// QuotaUsage is what the current period of the quota has used; set
+	// when the key is read alone (GET) and has a quota.
+	QuotaUsage *QuotaUsage `json:"quota_usage,omitempty"`
 }
 
 // KeySecret describes one secret of a key without revealing it. A key has
@@ -91,6 +100,9 @@ type KeySecret struct {
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 	// Secret is the plain text, set only in the answer that creates it.
 	Secret string `json:"secret,omitempty"`
+	// LastUsedFrom is the client address of the secret's last use, beside
+	// LastUsedAt; empty when it is not known.
+	LastUsedFrom string `json:"last_used_from,omitempty"`
 }
 
 // KeyUsage summarises recent use of a key.
@@ -116,13 +128,19 @@ type KeyCreate struct {
 	Methods     []string    `json:"methods"`
 	ExpiresAt   *time.Time  `json:"expires_at"`
 	RateLimit   int         `json:"rate_limit"`
+	// AllowedAddresses lists the addresses and CIDR ranges the key may be
+	// used from; empty allows any address.
+	AllowedAddresses []string `json:"allowed_addresses"`
+	// Quota is the key's request budget; nil for none.
+	Quota *Quota `json:"quota"`
 }
 
 // KeyUpdate changes a key, read as a JSON Merge Patch (RFC 7396): a member
 // left out (a nil field) keeps its value, and null removes it:
 // description becomes empty, permissions none, stores all, methods every
 // method the permissions allow, expires_at none and rate_limit the
-// licence's limit only; name and enabled cannot be removed. permissions
+// licence's limit only, allowed_addresses any address; name and enabled
+// cannot be removed. permissions
 // merges per resource: a resource given as null or "none" loses its
 // access and resources left out keep theirs. stores merges too: access
 // left out keeps the key's, ids left out keep its selection unless access
@@ -140,6 +158,13 @@ type KeyUpdate struct {
 	// of merging them in: set by "permissions": null and by forms that
 	// show every resource.
 	ClearPermissions bool `json:"-"`
+	// AllowedAddresses replaces the key's address allowlist; empty allows
+	// any address.
+	AllowedAddresses *[]string `json:"allowed_addresses"`
+	// Quota changes the key's request budget: limit and period left out
+	// keep theirs. RemoveQuota, set by "quota": null, removes it.
+	Quota       *Quota `json:"quota"`
+	RemoveQuota bool   `json:"-"`
 }
 
 // Null applies a null member of the merge patch: it sets the member's
@@ -157,6 +182,10 @@ func (in *KeyUpdate) Null(member string) error {
 		in.Methods = new([]string)
 	case "rate_limit":
 		in.RateLimit = new(int)
+	case "allowed_addresses":
+		in.AllowedAddresses = new([]string)
+	case "quota":
+		in.Quota, in.RemoveQuota = nil, true
 	default:
 		return cannotRemove(member)
 	}
@@ -217,4 +246,10 @@ const (
 	// CodeStoreAmbiguous refuses a request naming its store more than once
 	// or in a form servers read differently.
 	CodeStoreAmbiguous = "STORE_AMBIGUOUS"
+	// CodeIPNotAllowed refuses a request from a client address outside
+	// the credential's allowlist.
+	CodeIPNotAllowed = "IP_NOT_ALLOWED"
+	// CodeQuotaExceeded refuses a request of a key whose quota for the
+	// current period is spent; the answer says when it refills.
+	CodeQuotaExceeded = "QUOTA_EXCEEDED"
 )

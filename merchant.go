@@ -37,6 +37,15 @@ func (in *MerchantUpdate) Null(member string) error {
 	return cannotRemove(member)
 }
 
+// Null applies a null member of the merge patch.
+func (in *MerchantUserUpdate) Null(member string) error {
+	if member == "allowed_addresses" {
+		in.AllowedAddresses = new([]string)
+		return nil
+	}
+	return cannotRemove(member)
+}
+
 // Merchant user levels. Only Level 2 users may have API access.
 const (
 	MerchantLevel1 = 1
@@ -69,6 +78,9 @@ type MerchantUser struct {
 	// AuthKey is the plain API Auth Key, set only in the answer that
 	// creates it.
 	AuthKey string `json:"api_auth_key,omitempty"`
+	// AllowedAddresses lists the client addresses and CIDR ranges the API
+	// credential may be used from; empty allows any address.
+	AllowedAddresses []string `json:"allowed_addresses,omitempty"`
 }
 
 // AuthKeyRegenerate asks for a new API Auth Key. The old key keeps working
@@ -98,12 +110,16 @@ type MerchantUserCreate struct {
 }
 
 // MerchantUserUpdate changes a merchant user, read as a JSON Merge Patch
-// (RFC 7396): fields left out keep their value; none can be removed (null).
-// Moving a user to Level 1 switches API access off at once.
+// (RFC 7396): fields left out keep their value; only allowed_addresses
+// can be removed (null: any address). Moving a user to Level 1 switches
+// API access off at once.
 type MerchantUserUpdate struct {
 	Name      *string `json:"name"`
 	Level     *int    `json:"level"`
 	APIAccess *bool   `json:"api_access"`
+	// AllowedAddresses replaces the API credential's address allowlist;
+	// empty (or null) allows any address.
+	AllowedAddresses *[]string `json:"allowed_addresses"`
 }
 
 // MerchantAPIAccess is one enabled merchant credential as administrators

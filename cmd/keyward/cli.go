@@ -321,6 +321,9 @@ func runCLI(ctx context.Context, args []string, out, errOut io.Writer) error {
 		if ok, err := runIdentityCLI(ctx, cmd, args, out, errOut); ok {
 			return err
 		}
+		if ok, err := runHandoverCLI(ctx, cmd, args, out, errOut, os.Stdin); ok {
+			return err
+		}
 		return runKeysCLI(ctx, cmd, args, out)
 	}
 	return nil

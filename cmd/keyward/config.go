@@ -101,6 +101,9 @@ type Config struct {
 	// Observe is forward-auth, metrics, traces and the access log (see
 	// observe.go).
 	Observe ObserveConfig
+	// LifecycleInterval is how often expiry warnings, inactivity reports
+	// and inactivity rules are applied (see lifecycle_job.go).
+	LifecycleInterval time.Duration
 }
 
 // masterKeyFlag adds --master-key-file, which keyward serve and keyward
@@ -299,6 +302,7 @@ func (c *Config) serveFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.UsageFlush, "usage-flush", envDuration("USAGE_FLUSH", 10*time.Second), "how often usage counts are written to the database (env KEYWARD_USAGE_FLUSH)")
 	fs.DurationVar(&c.AuditRetention, "audit-retention", envDuration("AUDIT_RETENTION", 0), "how long audit entries are kept, e.g. 8760h for a year; older ones are trimmed with a signed checkpoint recording what went, so the rest still verifies; 0 keeps every entry (env KEYWARD_AUDIT_RETENTION)")
 	fs.DurationVar(&c.AuditCheckpoint, "audit-checkpoint", envDuration("AUDIT_CHECKPOINT", time.Hour), "how often each tenant's audit chain gets a checkpoint signed with the master key, and retention is applied (env KEYWARD_AUDIT_CHECKPOINT)")
+	fs.DurationVar(&c.LifecycleInterval, "lifecycle-interval", envDuration("LIFECYCLE_INTERVAL", time.Hour), "how often key.expiring warnings and inactivity reports are sent and keys unused past their tenant's inactive_days disabled (env KEYWARD_LIFECYCLE_INTERVAL)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (env KEYWARD_LOG_LEVEL)")
 	c.masterKeyFlag(fs)
 	c.Observe.flags(fs)
@@ -340,6 +344,9 @@ func (c *Config) finish() error {
 	}
 	if c.AuditCheckpoint <= 0 && c.Addr != "" {
 		errs = append(errs, errors.New("--audit-checkpoint must be positive"))
+	}
+	if c.LifecycleInterval <= 0 && c.Addr != "" {
+		errs = append(errs, errors.New("--lifecycle-interval must be positive"))
 	}
 	if c.Addr != "" {
 		if err := checkReadTimeout(c.ReadTimeout); err != nil {

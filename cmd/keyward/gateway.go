@@ -38,8 +38,9 @@ func (m *Main) openGateway() error {
 	}
 	p, err := gateway.NewProxy(gateway.ProxyConfig{
 		Upstream: u, Replica: m.Replica, Sources: splitList(m.Config.CredentialSources),
-		PassUnknown: m.Config.PassUnknown, IdentitySigner: m.obs.signer, Limiter: m.Limiter, Logger: slog.Default(),
+		PassUnknown: m.Config.PassUnknown, IdentitySigner: m.obs.signer, Limiter: m.Limiter, Logger: slog.Default(), Quota: m.Quota,
 		MaxBody: m.Config.MaxBody, Observer: m.obs.observer, Events: m.eventsHandler(),
+		TrustedProxies: m.Config.TrustedProxies,
 	})
 	if err != nil {
 		return err
@@ -73,7 +74,8 @@ func (m *Main) newLimiter() (*ratelimit.Limiter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ratelimit.NewRedis(redis.NewClient(opts)), nil
+	m.redis = redis.NewClient(opts)
+	return ratelimit.NewRedis(m.redis), nil
 }
 
 // redisOptions reads a Redis address: host:port or a redis:// URL.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,6 +22,8 @@ type keyFlags struct {
 	name, description, permissions, stores, methods, expires string
 	disabled                                                 bool
 	rateLimit                                                int
+	// addresses is --allowed-addresses as given.
+	addresses string
 }
 
 func (c *cli) addKeyFlags(f *keyFlags) {
@@ -32,6 +35,7 @@ func (c *cli) addKeyFlags(f *keyFlags) {
 	c.fs.StringVar(&f.expires, "expires", "", "expiry as RFC 3339, e.g. 2027-12-31T00:00:00Z")
 	c.fs.BoolVar(&f.disabled, "disabled", false, "create the key disabled")
 	c.fs.IntVar(&f.rateLimit, "rate-limit", 0, "requests per second for this key, 0 = the licence's limit only")
+	c.fs.StringVar(&f.addresses, "allowed-addresses", "", addressesUsage)
 }
 
 func (f *keyFlags) create() (keyward.KeyCreate, error) {
@@ -51,6 +55,7 @@ func (f *keyFlags) create() (keyward.KeyCreate, error) {
 	if f.methods != "" {
 		in.Methods = splitList(f.methods)
 	}
+	in.AllowedAddresses = addressList(f.addresses)
 	if f.expires != "" {
 		t, err := time.Parse(time.RFC3339, f.expires)
 		if err != nil {
@@ -82,12 +87,19 @@ func printKey(out io.Writer, k *keyward.Key) {
 	if k.ExpiresAt != nil {
 		fmt.Fprintf(tw, "expires\t%s\n", k.ExpiresAt.Format(time.RFC3339))
 	}
+	fmt.Fprintf(tw, "allowed addresses\t%s\n", addressesText(k.AllowedAddresses))
 	for _, s := range k.Secrets {
 		line := s.Hint
 		if s.Secret != "" {
 			line = s.Secret + "   (shown once)"
 		} else if s.ExpiresAt != nil {
 			line += "   (retiring " + s.ExpiresAt.Format(time.RFC3339) + ")"
+		}
+		if s.LastUsedAt != nil {
+			line += "   last used " + s.LastUsedAt.Format(time.RFC3339)
+			if s.LastUsedFrom != "" {
+				line += " from " + s.LastUsedFrom
+			}
 		}
 		fmt.Fprintf(tw, "secret %d\t%s\n", s.Slot, line)
 	}
@@ -192,6 +204,10 @@ func runKeysCLI(ctx context.Context, cmd string, args []string, out io.Writer) e
 			return err
 		}
 		printKey(out, k)
+	case "keys update":
+		return runKeysUpdate(ctx, args, out)
+	case "keys policy":
+		return cliKeyPolicy(ctx, args, out)
 	case "verify":
 		c := newCLI(cmd, out, false)
 		defer c.close()
@@ -199,6 +215,7 @@ func runKeysCLI(ctx context.Context, cmd string, args []string, out io.Writer) e
 		method := c.fs.String("method", "", "a catalog method id, e.g. orders.statuses.list")
 		request := c.fs.String("request", "", "an HTTP request instead of a method, e.g. \"GET /api/v5/orders/statuses\"")
 		storeRef := c.fs.String("store", "", "the store the request names")
+		client := c.fs.String("client-address", "", "the IP address the request comes from, for keys limited to addresses")
 		url := c.fs.String("url", "", "ask a running keyward at this URL, e.g. http://127.0.0.1:8080, instead of reading the database")
 		if err := parseFlags(c.fs, args); err != nil {
 			return err
@@ -206,7 +223,7 @@ func runKeysCLI(ctx context.Context, cmd string, args []string, out io.Writer) e
 		if *key == "" || (*method == "") == (*request == "") {
 			return fmt.Errorf("give --key and one of --method or --request; run with -h for help")
 		}
-		in := gateway.VerifyRequest{Key: *key, Method: *method, Store: *storeRef}
+		in := gateway.VerifyRequest{Key: *key, Method: *method, Store: *storeRef, ClientAddress: *client}
 		if *request != "" {
 			verb, path, ok := strings.Cut(strings.TrimSpace(*request), " ")
 			if !ok {
@@ -261,4 +278,40 @@ func remoteVerify(ctx context.Context, url string, in gateway.VerifyRequest, out
 		return fmt.Errorf("verify answered %s: %s", res.Status, b)
 	}
 	return json.NewDecoder(res.Body).Decode(out)
+}
+
+// cliKeyPolicy prints the tenant's key policy, changing first the rules
+// whose flags are given.
+func cliKeyPolicy(ctx context.Context, args []string, out io.Writer) error {
+	c := newCLI("keys policy", out, true)
+	defer c.close()
+	maxDays := c.fs.Int("max-lifetime-days", 0, "the longest lifetime of a new key in days, 0 = no maximum (left out: unchanged)")
+	inactive := c.fs.Int("inactive-days", 0, "disable keys unused for this many days, reported the day before; 0 = never (left out: unchanged)")
+	if err := c.open(ctx, args); err != nil {
+		return err
+	}
+	tctx, err := c.asTenant(ctx)
+	if err != nil {
+		return err
+	}
+	var in keyward.KeyPolicyUpdate
+	c.fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "max-lifetime-days":
+			in.MaxLifetimeDays = maxDays
+		case "inactive-days":
+			in.InactiveDays = inactive
+		}
+	})
+	var p *keyward.KeyPolicy
+	if in.MaxLifetimeDays != nil || in.InactiveDays != nil {
+		p, err = c.svc.UpdateKeyPolicy(tctx, in)
+	} else {
+		p, err = c.svc.KeyPolicy(tctx)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "key policy of %s: max_lifetime_days=%d inactive_days=%d\n", c.tenant, p.MaxLifetimeDays, p.InactiveDays)
+	return nil
 }

@@ -24,12 +24,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/api"
 	"github.com/keyward/keyward/internal/auditchain"
 	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/gateway"
 	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/quota"
 	"github.com/keyward/keyward/internal/ratelimit"
 	"github.com/keyward/keyward/internal/replica"
 	"github.com/keyward/keyward/internal/seal"
@@ -96,9 +99,12 @@ Usage:
   keyward tenant reset-admin-totp --tenant D --email E
   keyward keys create --tenant D --name N [--description T] [--permissions orders=write,payments=read]
                       [--stores all|code,…] [--methods id|Block,…] [--expires RFC3339] [--disabled]
+                      [--allowed-addresses 203.0.113.7,198.51.100.0/24]
   keyward keys list --tenant D [--enabled true|false] [--access all|selected] [--store C]
   keyward keys get|enable|disable|delete --tenant D --id K
+  keyward keys update --tenant D --id K --allowed-addresses 203.0.113.7,198.51.100.0/24|any
   keyward keys roll --tenant D --id K [--slot 1|2] [--grace 24h]
+  keyward keys policy --tenant D [--max-lifetime-days N] [--inactive-days N]
   keyward connections types
   keyward connections list --tenant D [--type T] [--state verified|unverified|failed] [--store C]
   keyward connections create --tenant D --type T --name N [--api-url URL] [--field name=value …]
@@ -120,6 +126,9 @@ Usage:
   keyward key-request list --tenant D [--status pending|approved|declined|expired]
   keyward key-request approve --tenant D --id ID [--permissions …] [--stores …] [--methods …] [--expires RFC3339]
   keyward key-request decline --tenant D --id ID
+  keyward handover create --tenant D --kind key_secret|merchant_auth_key|webhook_secret --subject ID
+                          [--secret-file F|-] [--ttl 24h] [--require-code] [--note T] [--public-url URL]
+  keyward handover list --tenant D [--subject ID] [--state waiting|opened|expired|burned]
   keyward verify --key SECRET (--method ID | --request "GET /api/v5/orders/statuses") [--store C] [--url URL]
 
 Every command takes --data DIR or --database postgres://… (env KEYWARD_DATABASE_URL).
@@ -302,6 +311,10 @@ type Main struct {
 	Logs io.Writer
 	// ConnectorProxyListener is the outbound proxy's, when it is on.
 	ConnectorProxyListener net.Listener
+	// Quota counts requests under the keys' quotas for the gateway,
+	// forward-auth and /v1/verify.
+	Quota *quota.Counter
+	redis *redis.Client // with --redis; shared by the limiter and Quota
 
 	server          *http.Server
 	gatewayServer   *http.Server
@@ -432,6 +445,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			}
 		}),
 		service.WithLicenceContact(m.Config.LicenceContact),
+		service.WithPublicURL(m.Config.PublicURL),
 		service.WithChangeHook(func(ctx context.Context) {
 			if err := m.Replica.Sync(ctx); err != nil {
 				slog.Warn("replica sync after a change failed; the follower will retry", "err", err)
@@ -500,10 +514,12 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	m.startAuditMaintenance(fctx)
+	m.startLifecycle(fctx)
 	m.startPruning(fctx)
 	if m.Limiter, err = m.newLimiter(); err != nil {
 		return err
 	}
+	m.startQuota(fctx)
 	if err := m.openObserve(ctx); err != nil {
 		return err
 	}
@@ -557,7 +573,7 @@ func (m *Main) Handler() http.Handler {
 	mux := http.NewServeMux()
 	admin := api.New(m.Service, m.ready)
 	admin.Register(mux)
-	mux.Handle("/v1/verify", httpx.Methods{"POST": &gateway.Verifier{Replica: m.Replica, Limiter: m.Limiter, Observer: m.obs.observer}})
+	mux.Handle("/v1/verify", httpx.Methods{"POST": &gateway.Verifier{Replica: m.Replica, Limiter: m.Limiter, Observer: m.obs.observer, Quota: m.Quota}})
 	mux.Handle("/v1/events", httpx.Methods{"POST": m.eventsHandler()})
 	web.New(m.Service, web.WithGatewayURL(m.GatewayURL())).Register(mux)
 	mux.Handle("/", admin.Fallback())

@@ -133,7 +133,8 @@ func (m *Main) openObserve(ctx context.Context) error {
 	}
 	a, err := gateway.NewAuthz(gateway.AuthzConfig{
 		Replica: m.Replica, Sources: authzSources(splitList(m.Config.CredentialSources)), IdentitySigner: m.obs.signer,
-		Limiter: m.Limiter, Logger: slog.Default(), Observer: m.obs.observer,
+		Limiter: m.Limiter, Logger: slog.Default(), Observer: m.obs.observer, Quota: m.Quota,
+		TrustedProxies: m.Config.TrustedProxies,
 	})
 	if err != nil {
 		return err

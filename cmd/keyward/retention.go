@@ -15,19 +15,27 @@ const (
 	prunePause = 20 * time.Millisecond
 )
 
-// startPruning applies the retention settings every --prune-interval
+// startPruning applies the retention settings, and destroys the sealed
+// secrets of one-time links that expired unopened, every --prune-interval
 // until ctx ends. Nodes sharing a database may prune at once: every batch
 // takes only rows that are still there.
 func (m *Main) startPruning(ctx context.Context) {
 	r := m.Config.Retention
-	if m.Config.PruneInterval <= 0 || r == (store.Retention{}) {
+	if m.Config.PruneInterval <= 0 {
 		return
 	}
 	m.background.Go(func() {
 		t := time.NewTicker(m.Config.PruneInterval)
 		defer t.Stop()
 		for {
-			prune(ctx, m.DB, r)
+			if r != (store.Retention{}) {
+				prune(ctx, m.DB, r)
+			}
+			if n, err := m.Service.ExpireHandovers(ctx, pruneBatch); err != nil && ctx.Err() == nil {
+				slog.Warn("destroying the secrets of expired one-time links stopped for now; it runs again at the next interval", "err", err)
+			} else if n > 0 {
+				slog.Info("destroyed the sealed secrets of expired one-time links", "count", n)
+			}
 			select {
 			case <-ctx.Done():
 				return

@@ -628,6 +628,16 @@ func TestOpenAPIDescribesRealAnswers(t *testing.T) {
 		de.check(t, admin, "POST", "/api/v1/keys/"+keyID+"/roll", map[string]any{"slot": 2, "grace": "24h"}, 200, true)
 	})
 
+	t.Run("handovers", func(t *testing.T) {
+		h := de.check(t, admin, "POST", "/api/v1/handovers", map[string]any{
+			"kind": "key_secret", "subject_id": keyID, "secret": secret, "ttl": "1h", "require_code": true, "note": "ERP team",
+		}, 201, true)
+		id, _ := h["id"].(string)
+		de.check(t, admin, "GET", "/api/v1/handovers?kind=key_secret&state=waiting", nil, 200, true)
+		de.check(t, admin, "GET", "/api/v1/handovers/"+id, nil, 200, true)
+		de.check(t, admin, "POST", "/api/v1/handovers", map[string]any{"kind": "key_secret", "subject_id": keyID, "secret": "kw_other"}, 400, true)
+	})
+
 	t.Run("verify", func(t *testing.T) {
 		if err := de.replica.Sync(context.Background()); err != nil {
 			t.Fatal(err)

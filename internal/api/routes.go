@@ -64,6 +64,8 @@ func (a *API) Routes() []Route {
 		{"PATCH", "/api/v1/stores/{id}", AuthTenant, keyward.FeatureAPIManagement, a.updateStore},
 		{"DELETE", "/api/v1/stores/{id}", AuthTenant, keyward.FeatureAPIManagement, a.deleteStore},
 		{"GET", "/api/v1/licence", AuthTenant, keyward.FeatureAPIManagement, a.getTenantLicence},
+		{"GET", "/api/v1/key-policy", AuthTenant, keyward.FeatureAPIManagement, a.getKeyPolicy},
+		{"PATCH", "/api/v1/key-policy", AuthTenant, keyward.FeatureAPIManagement, a.updateKeyPolicy},
 
 		{"GET", "/api/v1/profiles", AuthTenant, keyward.FeatureUsers, a.listProfiles},
 		{"POST", "/api/v1/profiles", AuthTenant, keyward.FeatureUsers, a.createProfile},
@@ -123,6 +125,10 @@ func (a *API) Routes() []Route {
 		{"POST", "/api/v1/webhooks/{id}/replay", AuthTenant, keyward.FeatureWebhooks, a.replayFailed},
 		{"GET", "/api/v1/webhooks/{id}/attempts", AuthTenant, keyward.FeatureWebhooks, a.listAttempts},
 		{"GET", "/api/v1/webhooks/{id}/stats", AuthTenant, keyward.FeatureWebhooks, a.webhookStats},
+
+		{"GET", "/api/v1/handovers", AuthTenant, "", a.listHandovers},
+		{"POST", "/api/v1/handovers", AuthTenant, "", a.createHandover},
+		{"GET", "/api/v1/handovers/{id}", AuthTenant, "", a.getHandover},
 
 		{"GET", "/api/v1/connector-types", AuthTenant, keyward.FeatureConnectors, a.listConnectorTypes},
 		{"GET", "/api/v1/connections", AuthTenant, keyward.FeatureConnectors, a.listConnections},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/keyward/keyward/identity"
 	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/quota"
 	"github.com/keyward/keyward/internal/ratelimit"
 	"github.com/keyward/keyward/internal/replica"
 )
@@ -73,6 +75,13 @@ type AuthzConfig struct {
 	Logger *slog.Logger
 	// Observer, when set, counts decisions and requests and logs each.
 	Observer *Observer
+	// TrustedProxies are the networks of proxies (--trusted-proxies)
+	// believed when they name the client: the reverse proxy asking, in
+	// X-Forwarded-For or Forwarded, for address allowlists. A client
+	// address from any other peer is ignored.
+	TrustedProxies []netip.Prefix
+	// Quota counts requests under the keys' quotas; nil enforces none.
+	Quota *quota.Counter
 }
 
 // Authz answers forward-auth subrequests of reverse proxies (nginx, Caddy,
@@ -107,7 +116,8 @@ func NewAuthz(cfg AuthzConfig) (*Authz, error) {
 		sources = []string{SourceHeader, SourceBearer}
 	}
 	p, err := NewProxy(ProxyConfig{Upstream: authzPlaceholder, Replica: cfg.Replica, Sources: sources,
-		IdentitySigner: cfg.IdentitySigner, IdentityKey: cfg.IdentityKey, Limiter: cfg.Limiter, Logger: cfg.Logger})
+		IdentitySigner: cfg.IdentitySigner, IdentityKey: cfg.IdentityKey, Limiter: cfg.Limiter, Logger: cfg.Logger, Quota: cfg.Quota,
+		TrustedProxies: cfg.TrustedProxies})
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +143,7 @@ func (a *Authz) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x := a.obs.begin(r.Context(), r.Header, "authz")
-	ans := a.Decide(x.ctx, method, target, r.Header, nil)
+	ans := a.DecideFrom(x.ctx, method, target, r.Header, nil, a.p.front.Client(r))
 	if flavor == AuthzEnvoy && ans.Allowed {
 		if names := credentialHeaders(r.Header); len(names) > 0 {
 			w.Header().Set(envoyHeadersToRemove, strings.Join(names, ","))
@@ -187,8 +197,16 @@ func (ans *AuthzAnswer) write(w http.ResponseWriter, nginx bool) {
 
 // Decide decides a request given by its method, request target (path and
 // query, as the client sent them), headers and, when the proxy sends it,
-// body (nil when not sent). It reads the request as the gateway does.
+// body (nil when not sent). It reads the request as the gateway does. The
+// client address is not known: a credential with an address allowlist is
+// refused; DecideFrom knows it.
 func (a *Authz) Decide(ctx context.Context, method, target string, h http.Header, body []byte) AuthzAnswer {
+	return a.DecideFrom(ctx, method, target, h, body, netip.Addr{})
+}
+
+// DecideFrom is Decide for a request from the client address client (the
+// zero Addr when unknown).
+func (a *Authz) DecideFrom(ctx context.Context, method, target string, h http.Header, body []byte, client netip.Addr) AuthzAnswer {
 	p := a.p
 	refuse := func(status int, code, detail string, details map[string]any) AuthzAnswer {
 		pr := problemFor(status, code, detail, details)
@@ -230,7 +248,7 @@ func (a *Authz) Decide(ctx context.Context, method, target string, h http.Header
 	var res replica.Result
 	creds := &http.Request{Header: h}
 	if account, mkey, ok := merchantCredential(creds); ok {
-		res = p.rep.VerifyMerchant(account, mkey, m, rt.store)
+		res = p.rep.VerifyMerchantFrom(account, mkey, m, rt.store, client)
 	} else {
 		key := p.credential(creds)
 		if key == "" {
@@ -240,7 +258,7 @@ func (a *Authz) Decide(ctx context.Context, method, target string, h http.Header
 			ans.Route = m.ID
 			return ans
 		}
-		res = p.rep.Verify(key, m, rt.store)
+		res = p.rep.VerifyFrom(key, m, rt.store, client)
 	}
 	learned := func(ans AuthzAnswer) AuthzAnswer {
 		ans.Route, ans.Store = m.ID, rt.store
@@ -279,6 +297,17 @@ func (a *Authz) Decide(ctx context.Context, method, target string, h http.Header
 				ans.Header = header
 				return learned(ans)
 			}
+		}
+	}
+	if res.Cred.Quota != nil && p.quota != nil {
+		if qr := takeQuota(ctx, p.quota, &res, true); !qr.Allowed {
+			h, details := quotaRefusal(res.Cred.Quota, qr)
+			for name, v := range h {
+				header[name] = v
+			}
+			ans := refuse(http.StatusTooManyRequests, keyward.CodeQuotaExceeded, quotaMessage(res.Cred.Quota), details)
+			ans.Header = header
+			return learned(ans)
 		}
 	}
 	digest := ""

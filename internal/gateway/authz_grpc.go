@@ -54,7 +54,7 @@ func (e *EnvoyAuthz) Check(ctx context.Context, req *authv3.CheckRequest) (*auth
 		body = []byte(b)
 	}
 	x := e.a.obs.begin(ctx, h, "authz envoy")
-	ans := e.a.Decide(x.ctx, hr.GetMethod(), hr.GetPath(), h, body)
+	ans := e.a.DecideFrom(x.ctx, hr.GetMethod(), hr.GetPath(), h, body, e.client(ctx, req, h))
 	e.a.obs.end(x, hr.GetMethod(), &ans)
 	if ans.Allowed {
 		ok := &authv3.OkHttpResponse{HeadersToRemove: credentialHeaders(h)}

@@ -51,7 +51,8 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, keyward.Invalid("store", "store is required: the id or code of the store the event is about"))
 		return
 	}
-	res := e.Replica.Verify(key, m, in.Store)
+	// The API listener resolves the client behind --trusted-proxies.
+	res := e.Replica.VerifyFrom(key, m, in.Store, httpx.PeerIP(httpx.ClientAddr(r)))
 	if res.Allowed() && e.Limiter != nil {
 		if l := takeLimit(r.Context(), e.Limiter, &res, true); !l.Allowed {
 			w.Header().Set("Retry-After", strconv.Itoa(ceilSeconds(l.RetryAfter, 1)))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +25,7 @@ import (
 	"github.com/keyward/keyward/internal/demoapi"
 	"github.com/keyward/keyward/internal/gateway"
 	"github.com/keyward/keyward/internal/keywardtest"
+	"github.com/keyward/keyward/internal/quota"
 	"github.com/keyward/keyward/internal/ratelimit"
 	"github.com/keyward/keyward/internal/service"
 	"github.com/keyward/keyward/internal/store"
@@ -59,10 +61,10 @@ type proxyBench struct {
 	seen                    []http.Header // the headers of each request that reached the API
 }
 
-func newProxyBench(t *testing.T, db *store.DB) *proxyBench {
+func newProxyBench(t *testing.T, db *store.DB, trusted ...netip.Prefix) *proxyBench {
 	t.Helper()
 	b := &proxyBench{Platform: keywardtest.New(t, db)}
-	a, err := gateway.NewAuthz(gateway.AuthzConfig{Replica: b.Rep, IdentityKey: authzIdentityKey, Limiter: ratelimit.New()})
+	a, err := gateway.NewAuthz(gateway.AuthzConfig{Replica: b.Rep, IdentityKey: authzIdentityKey, Limiter: ratelimit.New(), Quota: quota.New(db), TrustedProxies: trusted})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,6 +255,8 @@ func proxyScenarios(t *testing.T, b *proxyBench, base string) {
 	re := b.CreateKey(keyward.KeyCreate{Name: "RetentionEngine", Permissions: keyward.Permissions{"orders": "write", "discounts": "write",
 		"subscriptions": "write", "customers": "write", "payments": "read", "store_information": "read"}})
 	slow := b.CreateKey(keyward.KeyCreate{Name: "Slow", Permissions: keyward.Permissions{"orders": "read"}, RateLimit: 1})
+	daily := b.CreateKey(keyward.KeyCreate{Name: "Daily", Permissions: keyward.Permissions{"orders": "read"},
+		Quota: &keyward.Quota{Limit: 1, Period: keyward.QuotaDay}})
 	off := false
 	disabled := b.CreateKey(keyward.KeyCreate{Name: "Off", Permissions: keyward.Permissions{"orders": "read"}, Enabled: &off})
 	acme := b.MerchantUser("Acme Couriers", "ops@acme.test")
@@ -364,6 +368,8 @@ func proxyScenarios(t *testing.T, b *proxyBench, base string) {
 		{"a merchant reads orders", "GET", "/api/v5/orders?store=main", basic(acme), 403, "MERCHANT_METHOD_NOT_ALLOWED"},
 		{"slow key, first", "GET", "/api/v5/orders?store=main", key(slow), 200, ""},
 		{"slow key, second", "GET", "/api/v5/orders?store=main", key(slow), 429, "RATE_LIMITED"},
+		{"daily quota, first", "GET", "/api/v5/orders?store=main", key(daily), 200, ""},
+		{"daily quota, second", "GET", "/api/v5/orders?store=main", key(daily), 429, "QUOTA_EXCEEDED"},
 	}
 	for _, c := range refused {
 		before := b.count()
@@ -389,6 +395,13 @@ func proxyScenarios(t *testing.T, b *proxyBench, base string) {
 		case 429:
 			if res.Header.Get("Retry-After") == "" {
 				t.Errorf("%s: no Retry-After", c.name)
+			}
+			if c.code == keyward.CodeQuotaExceeded {
+				reset, err := time.Parse(time.RFC3339, res.Header.Get(gateway.HeaderQuotaReset))
+				details, _ := out["details"].(map[string]any)
+				if err != nil || reset.Hour() != 0 || !reset.After(time.Now()) || details["reset_at"] != res.Header.Get(gateway.HeaderQuotaReset) {
+					t.Errorf("%s: reset %q (%v), details %v", c.name, res.Header.Get(gateway.HeaderQuotaReset), err, details)
+				}
 			}
 		}
 	}

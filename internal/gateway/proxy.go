@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -26,6 +27,7 @@ import (
 	"github.com/keyward/keyward/identity"
 	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/quota"
 	"github.com/keyward/keyward/internal/ratelimit"
 	"github.com/keyward/keyward/internal/replica"
 	"github.com/keyward/keyward/internal/tracing"
@@ -90,6 +92,13 @@ type ProxyConfig struct {
 	Events http.Handler
 	// Observer, when set, counts, logs and traces each request.
 	Observer *Observer
+	// TrustedProxies are the networks of proxies (--trusted-proxies)
+	// whose X-Forwarded-For or Forwarded entries name the client, for
+	// address allowlists and the X-Forwarded-For sent upstream; empty:
+	// the client is the peer.
+	TrustedProxies []netip.Prefix
+	// Quota counts requests under the keys' quotas; nil enforces none.
+	Quota *quota.Counter
 }
 
 // DefaultMaxBody is the largest request body forwarded when
@@ -126,6 +135,7 @@ type Proxy struct {
 	transport   http.RoundTripper
 	log         *slog.Logger
 	obs         *Observer
+	quota       *quota.Counter
 
 	// readers maps each owner-scoped write method to the method reading
 	// the same record, which confirms a record's owner before a write.
@@ -142,6 +152,8 @@ type Proxy struct {
 	refusals *refusals
 	// canned are the encoded bodies of the 401s that never vary, by code.
 	canned map[string]cannedProblem
+	// front finds the client address behind trusted proxies.
+	front httpx.Front
 }
 
 // cannedProblem is a problem encoded in advance: what a flood of unknown
@@ -177,8 +189,9 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	}
 	p := &Proxy{
 		upstream: u, rep: cfg.Replica, cat: cfg.Replica.Catalog(), passUnknown: cfg.PassUnknown,
-		signer: signer, limiter: cfg.Limiter, transport: cfg.Transport, log: cfg.Logger,
+		signer: signer, limiter: cfg.Limiter, quota: cfg.Quota, transport: cfg.Transport, log: cfg.Logger,
 		maxBody: cfg.MaxBody, obs: cfg.Observer, events: cfg.Events,
+		front: httpx.Front{TrustedProxies: cfg.TrustedProxies},
 	}
 	if p.maxBody <= 0 {
 		p.maxBody = DefaultMaxBody
@@ -311,7 +324,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	var res replica.Result
 	if account, mkey, ok := merchantCredential(r); ok {
-		res = p.rep.VerifyMerchant(account, mkey, m, rt.store)
+		res = p.rep.VerifyMerchantFrom(account, mkey, m, rt.store, p.front.Client(r))
 	} else {
 		key := p.credential(r)
 		if key == "" {
@@ -320,7 +333,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 				map[string]any{"verify_code": keyward.CodeNotFound})
 			return
 		}
-		res = p.rep.Verify(key, m, rt.store)
+		res = p.rep.VerifyFrom(key, m, rt.store, p.front.Client(r))
 	}
 	if x, ok := w.(*exchange); ok {
 		x.learn(&res, &rt)
@@ -340,6 +353,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		own = &ownership{kind: m.Owner.Kind, recordID: rt.params.Get(m.Owner.Param)}
 	}
 	if p.limiter != nil && !p.limit(w, r, &res) {
+		return
+	}
+	if res.Cred.Quota != nil && !p.applyQuota(w, r, &res) {
 		return
 	}
 	digest, ok := p.body(w, r, &rt, &res, own)
@@ -457,10 +473,12 @@ func refusalStatus(res *replica.Result) (int, map[string]any) {
 		return http.StatusNotFound, nil
 	case keyward.CodeUnavailable:
 		return http.StatusServiceUnavailable, nil
-	case keyward.CodeRateLimited:
+	case keyward.CodeRateLimited, keyward.CodeQuotaExceeded:
 		return http.StatusTooManyRequests, nil
 	case keyward.CodeInsufficientPermission:
 		return http.StatusForbidden, map[string]any{"missing": Missing{Resource: res.Decision.Resource, Level: res.Decision.Level}}
+	case keyward.CodeIPNotAllowed:
+		return http.StatusForbidden, addressDetails(res)
 	}
 	return http.StatusForbidden, nil
 }
@@ -712,7 +730,7 @@ func (f *forward) build(pr *httputil.ProxyRequest, h http.Header, v *headerValue
 		// empty, the Transport sends no User-Agent.
 		h["User-Agent"] = v.one(vUserAgent)
 	}
-	setForwarded(pr.In, h, v)
+	setForwarded(pr.In, h, v, f.p.front)
 	if f.p.obs != nil && f.p.obs.Tracer != nil {
 		tracing.Propagator.Inject(pr.In.Context(), propagation.HeaderCarrier(h))
 	}
@@ -763,9 +781,11 @@ func (f *forward) identify(h http.Header, out *http.Request, v *headerValues) {
 
 // setForwarded sets X-Forwarded-For, -Host and -Proto in h for the client's
 // request in, as ProxyRequest.SetXForwarded does, storing the values in v.
-func setForwarded(in *http.Request, h http.Header, v *headerValues) {
+// The peer is appended to the X-Forwarded-For the client sent only when it
+// is a trusted proxy: anyone else's would reach the upstream as written.
+func setForwarded(in *http.Request, h http.Header, v *headerValues, front httpx.Front) {
 	if ip, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
-		if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 {
+		if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 && front.Trusted(httpx.PeerIP(ip)) {
 			ip = strings.Join(prior, ", ") + ", " + ip
 		}
 		v[vForwardedFor] = ip

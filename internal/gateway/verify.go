@@ -12,6 +12,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/quota"
 	"github.com/keyward/keyward/internal/ratelimit"
 	"github.com/keyward/keyward/internal/replica"
 )
@@ -28,6 +29,10 @@ type VerifyRequest struct {
 	// DryRun decides without taking a request from the key's and the
 	// tenant's rate limits.
 	DryRun bool `json:"dry_run,omitempty"`
+	// ClientAddress is the IP address the request comes from, checked
+	// against the key's address allowlist; a key with one is refused
+	// (IP_NOT_ALLOWED) when it is left out.
+	ClientAddress string `json:"client_address,omitempty"`
 }
 
 // HTTPRequest names a request of the platform's API, read exactly as the
@@ -60,6 +65,9 @@ type VerifyResponse struct {
 	// RateLimit is the tighter of the key's and the tenant's limits, when
 	// either has one.
 	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+	// Quota is the key's quota after the decision, when it has one and
+	// the request got that far.
+	Quota *QuotaState `json:"quota,omitempty"`
 }
 
 // RateLimit describes a rate limit's state after the decision.
@@ -86,6 +94,8 @@ type Verifier struct {
 	Replica *replica.Replica
 	// Limiter is the gateway's rate limiter; nil enforces no limits.
 	Limiter *ratelimit.Limiter
+	// Quota is the gateway's quota counter; nil enforces no quotas.
+	Quota *quota.Counter
 	// Observer, when it has metrics, counts each decision by code and
 	// tenant, as the gateway's are.
 	Observer *Observer
@@ -152,7 +162,11 @@ func (v *Verifier) Decide(ctx context.Context, in VerifyRequest) (VerifyResponse
 	default:
 		return VerifyResponse{}, keyward.Invalid("method", "give a catalog method id in method, or {\"method\",\"path\"} in request")
 	}
-	res := v.Replica.Verify(in.Key, m, store)
+	client, err := clientAddress(in.ClientAddress)
+	if err != nil {
+		return VerifyResponse{}, err
+	}
+	res := v.Replica.VerifyFrom(in.Key, m, store, client)
 	var limit ratelimit.Result
 	if res.Allowed() && v.Limiter != nil {
 		limit = takeLimit(ctx, v.Limiter, &res, !in.DryRun)
@@ -160,11 +174,29 @@ func (v *Verifier) Decide(ctx context.Context, in VerifyRequest) (VerifyResponse
 			res = replica.Result{Code: keyward.CodeRateLimited, Cred: res.Cred, Tenant: res.Tenant}
 		}
 	}
+	var qr quota.Result
+	if res.Allowed() && res.Cred.Quota != nil && v.Quota != nil {
+		qr = takeQuota(ctx, v.Quota, &res, !in.DryRun)
+		if !qr.Allowed {
+			res = replica.Result{Code: keyward.CodeQuotaExceeded, Cred: res.Cred, Tenant: res.Tenant}
+		}
+	}
 	out := Response(&res, m)
 	if limit.Limit > 0 {
 		out.RateLimit = &RateLimit{Limit: limit.Limit, Remaining: limit.Remaining, Reset: ceilSeconds(limit.ResetAfter, 0)}
 		if !limit.Allowed {
 			out.RetryAfter = ceilSeconds(limit.RetryAfter, 1)
+		}
+	}
+	if qr.Limit > 0 {
+		q := res.Cred.Quota
+		out.Quota = &QuotaState{Limit: qr.Limit, Period: q.Period, Remaining: qr.Remaining}
+		if !qr.Reset.IsZero() {
+			reset := qr.Reset.UTC()
+			out.Quota.ResetAt = &reset
+			if !qr.Allowed {
+				out.RetryAfter = ceilSeconds(qr.ResetAfter, 1)
+			}
 		}
 	}
 	return out, nil
@@ -210,6 +242,8 @@ func Message(res *replica.Result, m *catalog.Method) string {
 		return "keyward cannot confirm keys right now because its database has been unreachable for too long; try again shortly."
 	case keyward.CodeRateLimited:
 		return "Too many requests for this key or tenant; slow down and retry after the time given."
+	case keyward.CodeQuotaExceeded:
+		return quotaMessage(res.Cred.Quota)
 	}
 	return res.Decision.Message()
 }

@@ -93,29 +93,57 @@ func peerAddr(r *http.Request) string {
 // An entry that is not an IP address (Forwarded's "unknown" or an
 // obfuscated name) ends the walk at the last trusted hop.
 func (f Front) ClientAddr(r *http.Request) string {
-	addr := peerAddr(r)
-	if len(f.TrustedProxies) == 0 {
-		return addr
+	if ip := f.Client(r); ip.IsValid() {
+		return ip.String()
 	}
-	cur, err := netip.ParseAddr(addr)
-	if err != nil || !f.trusted(cur) {
-		return addr
+	return peerAddr(r)
+}
+
+// Client is ClientAddr as an address: the zero Addr when the peer is not
+// an IP address (a Unix socket). Without trusted proxies it allocates
+// nothing.
+func (f Front) Client(r *http.Request) netip.Addr {
+	return f.ClientOf(PeerIP(r.RemoteAddr), r.Header)
+}
+
+// PeerIP reads a connection's remote address (host:port, or a bare
+// address) as an IP address, without zone; the zero Addr when it is none.
+func PeerIP(remote string) netip.Addr {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
 	}
-	hops := forwardedFor(r.Header)
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ip.Unmap().WithZone("")
+}
+
+// ClientOf finds the client of a request that came from peer with the
+// headers h, as ClientAddr does; peer is returned when it is not a
+// trusted proxy.
+func (f Front) ClientOf(peer netip.Addr, h http.Header) netip.Addr {
+	cur := peer
+	if !cur.IsValid() || !f.Trusted(cur) {
+		return cur
+	}
+	hops := forwardedFor(h)
 	for i := len(hops) - 1; i >= 0; i-- {
 		ip, ok := parseHop(hops[i])
 		if !ok {
 			break
 		}
 		cur = ip
-		if !f.trusted(ip) {
+		if !f.Trusted(ip) {
 			break
 		}
 	}
-	return cur.String()
+	return cur
 }
 
-func (f Front) trusted(ip netip.Addr) bool {
+// Trusted reports whether ip is one of the trusted proxies.
+func (f Front) Trusted(ip netip.Addr) bool {
 	for _, p := range f.TrustedProxies {
 		if p.Contains(ip) {
 			return true

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"net/netip"
 	"strconv"
 
 	"github.com/keyward/keyward"
@@ -28,6 +29,9 @@ type Decision struct {
 	// NoSuchStore is set when CodeStoreNotAllowed is answered because the
 	// store is not one of the tenant's.
 	NoSuchStore bool
+	// Client is the client address refused, for CodeIPNotAllowed; the
+	// zero Addr when it was not known.
+	Client netip.Addr
 }
 
 // Allowed reports whether the request may proceed.
@@ -75,6 +79,11 @@ func (d Decision) Message() string {
 			return "The tenant has no store " + strconv.Quote(d.Store) + "; name one of its stores by id or code."
 		}
 		return "This key may not act on store " + strconv.Quote(d.Store) + "; ask the tenant's administrator to add the store to the key."
+	case keyward.CodeIPNotAllowed:
+		if !d.Client.IsValid() {
+			return "This credential may be used only from its allowed addresses, and the client's address is not known; POST /v1/verify takes it as client_address."
+		}
+		return "This credential may not be used from " + d.Client.String() + ": it is limited to its allowed addresses. Call from one of them, or have this address added to the credential's allowed addresses."
 	}
 	return "The request was refused (" + d.Code + ")."
 }

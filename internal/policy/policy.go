@@ -2,6 +2,7 @@ package policy
 
 import (
 	"math"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -25,6 +26,9 @@ type Spec struct {
 	// Merchant marks a merchant credential: it may call only catalog methods
 	// open to merchants, and never admin-only ones.
 	Merchant bool
+	// Addresses lists the client addresses and CIDR ranges the credential
+	// may be used from; empty allows any address.
+	Addresses []string
 }
 
 // Policy is a compiled Spec, immutable and safe for concurrent use.
@@ -38,6 +42,8 @@ type Policy struct {
 	hasExpiry bool
 	expiresAt time.Time
 	merchant  bool
+	// addrs is the address allowlist, sorted; empty allows any address.
+	addrs []netip.Prefix
 }
 
 // Compile validates s against the catalog and compiles it.
@@ -87,6 +93,12 @@ func Compile(cat *catalog.Catalog, s Spec) (*Policy, error) {
 		p.stores = slices.Clone(s.Stores)
 		slices.Sort(p.stores)
 		p.stores = slices.Compact(p.stores)
+	}
+	if len(s.Addresses) > 0 {
+		var err error
+		if _, p.addrs, err = ParseAddresses("allowed_addresses", s.Addresses); err != nil {
+			return nil, err
+		}
 	}
 	if s.ExpiresAt != nil {
 		p.hasExpiry = true

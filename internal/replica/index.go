@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"math"
+
+	"github.com/keyward/keyward"
 )
 
 // apiKey is an API key as the replica holds it. Records live in chunks of
@@ -20,6 +22,7 @@ type apiKey struct {
 	idLen   uint16
 	enabled bool
 	rare    bool  // keyIndex.rare holds more of its secrets
+	quota   bool  // keyIndex.quotas holds its quota
 	n       uint8 // secrets held in the arrays below
 	slots   [2]int8
 	digests [2][32]byte
@@ -192,10 +195,13 @@ type keyIndex struct {
 	tenantIDs []string
 	tenantNum map[string]uint32
 	rare      map[uint32]*rareSecrets // by record number
+	// quotas holds the quotas of the few keys that have one, by key id.
+	quotas map[string]*keyward.Quota
 }
 
 func newKeyIndex() *keyIndex {
-	return &keyIndex{seed: maphash.MakeSeed(), tenantNum: map[string]uint32{}, rare: map[uint32]*rareSecrets{}}
+	return &keyIndex{seed: maphash.MakeSeed(), tenantNum: map[string]uint32{}, rare: map[uint32]*rareSecrets{},
+		quotas: map[string]*keyward.Quota{}}
 }
 
 // tenant returns the number of the tenant with the given id.
@@ -344,5 +350,19 @@ func (x *keyIndex) remove(ref uint32) {
 		x.digests.remove(digestHash(x.digestAt(ref, i)), ref)
 	}
 	delete(x.rare, ref)
+	if k.quota {
+		delete(x.quotas, k.id())
+	}
 	x.recs.release(ref)
+}
+
+// setQuota keeps the quota of the key in record k, whose id is copied
+// already; nil is none.
+func (x *keyIndex) setQuota(k *apiKey, q *keyward.Quota) {
+	if q == nil {
+		return
+	}
+	qc := *q
+	x.quotas[k.id()] = &qc
+	k.quota = true
 }

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"net/netip"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/catalog"
@@ -38,7 +39,7 @@ func (r *Replica) compileMerchant(t *Tenant, m *keyward.Merchant, u *keyward.Mer
 			perms[res] = l
 		}
 	}
-	sp := policy.Spec{Permissions: perms, AllStores: len(m.StoreIDs) == 0, Merchant: true}
+	sp := policy.Spec{Permissions: perms, AllStores: len(m.StoreIDs) == 0, Merchant: true, Addresses: u.AllowedAddresses}
 	for _, id := range m.StoreIDs {
 		sp.Stores = append(sp.Stores, id)
 		if c := t.storeCode[id]; c != "" {
@@ -111,11 +112,17 @@ func (r *Replica) applyMerchantUser(ctx context.Context, q *store.Q, tenantID, u
 // VerifyMerchant decides whether a merchant credential (API Account ID and
 // API Auth Key) may call method m on store. It never queries the database.
 func (r *Replica) VerifyMerchant(accountID, authKey string, m *catalog.Method, store string) Result {
+	return r.VerifyMerchantFrom(accountID, authKey, m, store, netip.Addr{})
+}
+
+// VerifyMerchantFrom is VerifyMerchant for a request from client, as
+// VerifyFrom is Verify.
+func (r *Replica) VerifyMerchantFrom(accountID, authKey string, m *catalog.Method, store string, client netip.Addr) Result {
 	kind, err := secret.Parse(authKey)
 	if err != nil || kind != secret.KindMerchantKey {
 		return Result{Code: keyward.CodeNotFound}
 	}
-	res := r.lookup(authKey, m, store)
+	res := r.lookup(authKey, m, store, client)
 	if res.Found() && (res.Cred.Merchant == nil || res.Cred.Merchant.AccountID != accountID) {
 		return Result{Code: keyward.CodeNotFound}
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -39,6 +40,9 @@ type Credential struct {
 	Stores      *keyward.StoreAccess
 	// Merchant is set for merchant credentials only.
 	Merchant *MerchantCredential
+	// Quota is the key's request budget; nil when it has none. Shared:
+	// never modified.
+	Quota *keyward.Quota
 }
 
 // MerchantCredential says whose a merchant credential is.
@@ -103,9 +107,10 @@ type Replica struct {
 	applied  atomic.Int64 // seq, readable without syncMu
 	lookups  atomic.Int64
 
-	// OnUse, when set, is called for every allowed request with the key id
-	// and the digest of the secret used.
-	OnUse func(keyID string, digest [32]byte)
+	// OnUse, when set, is called for every allowed request with the key id,
+	// the digest of the secret used and the client address (the zero Addr
+	// when the caller gave none).
+	OnUse func(keyID string, digest [32]byte, from netip.Addr)
 	// OnOther, when set before Load, is called by Sync for each change-log
 	// entry of a kind the replica does not hold itself, such as the
 	// identity keys; an error stops the sync, which retries the entry.
@@ -262,6 +267,7 @@ func (r *Replica) loadKeys(ctx context.Context, q *store.Q, tenants map[string]*
 			return nil
 		}
 		a.tenant = idx.tenant(t.ID)
+		idx.setQuota(a, k.Quota)
 		idx.ids.insert(idx.idHash(k.ID), ref)
 		return nil
 	})
@@ -423,7 +429,8 @@ func (r *Replica) apply(ctx context.Context, q *store.Q, c store.Change) error {
 		}
 		if ok {
 			a.tenant = r.idx.tenant(t.ID)
-			r.idx.add(&a, secrets)
+			ref := r.idx.add(&a, secrets)
+			r.idx.setQuota(r.idx.recs.at(ref), k.Quota)
 		}
 		r.mu.Unlock()
 	case "merchant_user":
@@ -530,16 +537,25 @@ func (res *Result) DisplayName() string {
 
 // Verify decides whether the secret may call method m on store. It never
 // queries the database. m may be nil for an unknown method.
+// A key with an address allowlist is refused (IP_NOT_ALLOWED): Verify
+// knows no client address; VerifyFrom does.
 func (r *Replica) Verify(key string, m *catalog.Method, store string) Result {
+	return r.VerifyFrom(key, m, store, netip.Addr{})
+}
+
+// VerifyFrom is Verify for a request from client: a key with an address
+// allowlist is refused (IP_NOT_ALLOWED) when client is outside it or
+// unknown (the zero Addr).
+func (r *Replica) VerifyFrom(key string, m *catalog.Method, store string, client netip.Addr) Result {
 	kind, err := secret.Parse(key)
 	if err != nil || kind != secret.KindAPIKey {
 		return Result{Code: keyward.CodeNotFound}
 	}
-	return r.lookup(key, m, store)
+	return r.lookup(key, m, store, client)
 }
 
 // lookup finds the secret's entry and decides; the secret has been parsed.
-func (r *Replica) lookup(key string, m *catalog.Method, store string) Result {
+func (r *Replica) lookup(key string, m *catalog.Method, store string, client netip.Addr) Result {
 	now := r.now()
 	if r.staleAt(now) {
 		return Result{Code: keyward.CodeUnavailable}
@@ -556,6 +572,9 @@ func (r *Replica) lookup(key string, m *catalog.Method, store string) Result {
 		res.Cred = Credential{
 			KeyID: k.id(), TenantID: r.idx.tenantIDs[k.tenant], Name: k.name(), Enabled: k.enabled,
 			Policy: &g.policy, Permissions: g.perms, Stores: g.stores, RateLimit: int(k.rate),
+		}
+		if k.quota {
+			res.Cred.Quota = r.idx.quotas[k.id()]
 		}
 		slot, expires = ks, kexp
 	} else if len(r.secrets) > 0 {
@@ -575,6 +594,10 @@ func (r *Replica) lookup(key string, m *catalog.Method, store string) Result {
 	cred := &res.Cred
 	res.Slot = int(slot)
 	switch {
+	case !cred.Policy.AllowsFrom(client):
+		// First, so a client outside the allowlist learns nothing else.
+		res.Decision = policy.Decision{Code: keyward.CodeIPNotAllowed, Method: m, Client: client}
+		res.Code = res.Decision.Code
 	case expires != 0 && now.UnixNano() >= expires:
 		res.Code = keyward.CodeExpired
 	case !cred.Enabled:
@@ -592,7 +615,7 @@ func (r *Replica) lookup(key string, m *catalog.Method, store string) Result {
 		res.Code = res.Decision.Code
 	}
 	if res.Code == keyward.CodeValid && r.OnUse != nil {
-		r.OnUse(cred.KeyID, d)
+		r.OnUse(cred.KeyID, d, client)
 	}
 	return res
 }

@@ -127,6 +127,13 @@ func (sh *sharing) appendSpec(b []byte, sp policy.Spec) []byte {
 	if sp.Merchant {
 		b = append(b, 1, 'm')
 	}
+	if len(sp.Addresses) > 0 {
+		b = append(b, 1, 'a')
+		for _, a := range sp.Addresses {
+			b = append(b, a...)
+			b = append(b, 0)
+		}
+	}
 	return b
 }
 

@@ -25,6 +25,11 @@ var keywardEvents = []keyward.EventType{
 	keyEvent("key.enabled", "An API key was enabled again."),
 	keyEvent("key.rolled", "A secret of an API key was replaced."),
 	keyEvent("key.deleted", "An API key was deleted; its secrets stop working."),
+	// Expiry and inactivity notices (expiry.go, inactivity.go).
+	expiringEvent,
+	{Type: "key.inactive_soon", Description: "An API key unused for nearly its tenant's inactive_days is disabled at disable_at unless it is used first.",
+		Schema: schema(`{"type":"object","required":["key","last_activity_at","disable_at","inactive_days"],"properties":{"key":{"type":"object"},
+		"last_activity_at":{"type":"string","format":"date-time"},"disable_at":{"type":"string","format":"date-time"},"inactive_days":{"type":"integer"}}}`)},
 	merchantAccessEvent("merchant.api_access.enabled", "A merchant user was given API access (an API Account ID and Auth Key)."),
 	merchantAccessEvent("merchant.api_access.deactivated", "A merchant user's API access was deactivated; their Auth Key stops working."),
 	{Type: "licence.updated", Description: "The tenant's licence was granted or changed.", Schema: schema(`{"type":"object","required":["active","api_access","max_keys","rate_limit"],
@@ -35,6 +40,9 @@ var keywardEvents = []keyward.EventType{
 		"properties":{"connection_id":{"type":"string"},"system":{"type":"string"},"name":{"type":"string"},"outcome":{"type":"string"}}}`)},
 	{Type: "connection.failed", Description: "An external system connection failed Verify Connection.", Schema: schema(`{"type":"object","required":["connection_id","outcome"],
 		"properties":{"connection_id":{"type":"string"},"system":{"type":"string"},"name":{"type":"string"},"outcome":{"type":"string"},"message":{"type":"string"}}}`)},
+	{Type: "handover.opened", Description: "A one-time link handing over a secret was opened; its secret was shown once.", Schema: schema(`{"type":"object",
+		"required":["handover_id","kind","subject_id","opened_at"],"properties":{"handover_id":{"type":"string"},"kind":{"type":"string"},
+		"subject_id":{"type":"string"},"opened_at":{"type":"string","format":"date-time"}}}`)},
 	{Type: "webhook.test", Description: "A test event, sent to one endpoint from its page or POST /api/v1/webhooks/{id}/test.", Schema: schema(`{"type":"object","required":["message"],"properties":{"message":{"type":"string"}}}`)},
 }
 
@@ -50,8 +58,17 @@ func keyEvent(typ, desc string) keyward.EventType {
 	return keyward.EventType{Type: typ, Description: desc, Schema: schema(`{"type":"object","required":["key"],"properties":{"key":{"type":"object",
 		"required":["id","name","enabled","stores"],"properties":{"id":{"type":"string"},"name":{"type":"string"},"display_name":{"type":"string"},
 		"enabled":{"type":"boolean"},"stores":{"type":"object"},"permissions":{"type":"object"},"expires_at":{"type":["string","null"]}}},
-		"changes":{"type":"object"}}}`)}
+		"changes":{"type":"object"},"reason":{"type":"string"}}}`)}
 }
+
+// expiringEvent warns, 7 days and 1 day ahead, of the expiry of a key, a
+// key's secret kept for a grace period, a personal access token or a
+// merchant Auth Key kept for a grace period.
+var expiringEvent = keyward.EventType{Type: "key.expiring", Description: "A key, secret, personal access token or merchant Auth Key expires within 7 days (threshold \"7d\") or 1 day (\"1d\").",
+	Schema: schema(`{"type":"object","required":["kind","id","name","expires_at","threshold"],"properties":{
+	"kind":{"type":"string","enum":["key","secret","personal_token","merchant_auth_key"]},"id":{"type":"string"},"name":{"type":"string"},
+	"display_name":{"type":"string"},"expires_at":{"type":"string","format":"date-time"},"threshold":{"type":"string","enum":["7d","1d"]},
+	"key_id":{"type":"string"},"slot":{"type":"integer"},"user_id":{"type":"string"},"merchant_id":{"type":"string"},"api_account_id":{"type":"string"}}}`)}
 
 func merchantAccessEvent(typ, desc string) keyward.EventType {
 	return keyward.EventType{Type: typ, Description: desc, Schema: schema(`{"type":"object","required":["merchant_id","merchant_user_id"],

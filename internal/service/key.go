@@ -55,6 +55,12 @@ func (s *Service) checkKey(ctx context.Context, q *store.Q, k *keyward.Key) erro
 	if k.RateLimit < 0 {
 		return keyward.Invalid("rate_limit", "rate_limit must be 0 (the licence's limit only) or more requests per second")
 	}
+	if err := checkAddresses(&k.AllowedAddresses); err != nil {
+		return err
+	}
+	if err := checkQuota(k.Quota); err != nil {
+		return err
+	}
 	// "none" and null read as no access, which is the same as leaving the
 	// resource out.
 	k.Permissions = mergePermissions(nil, k.Permissions, true)
@@ -161,6 +167,7 @@ func (s *Service) keyWarnings(k *keyward.Key) []string {
 // request may name a store by code as well as by id.
 func keySpec(k *keyward.Key, codes map[string]string) policy.Spec {
 	sp := policy.Spec{Permissions: k.Permissions, AllStores: k.Stores.Access != keyward.StoresSelected, Methods: k.Methods, ExpiresAt: k.ExpiresAt}
+	sp.Addresses = k.AllowedAddresses
 	for _, id := range k.Stores.IDs {
 		sp.Stores = append(sp.Stores, id)
 		if c := codes[id]; c != "" {
@@ -225,7 +232,7 @@ func (s *Service) createKey(ctx context.Context, q *store.Q, in keyward.KeyCreat
 		ID: keyward.NewID("key"), TenantID: a.TenantID, Name: in.Name, Description: in.Description,
 		Enabled: in.Enabled == nil || *in.Enabled, Permissions: in.Permissions, Stores: in.Stores,
 		Methods: in.Methods, ExpiresAt: in.ExpiresAt, RateLimit: in.RateLimit, CreatedAt: s.now(), UpdatedAt: s.now(),
-		Versioned: keyward.Versioned{Version: 1},
+		Versioned: keyward.Versioned{Version: 1}, AllowedAddresses: in.AllowedAddresses, Quota: in.Quota,
 	}
 	if k.ExpiresAt != nil {
 		exp := k.ExpiresAt.UTC()
@@ -233,6 +240,9 @@ func (s *Service) createKey(ctx context.Context, q *store.Q, in keyward.KeyCreat
 			return nil, keyward.Invalid("expires_at", "expires_at must be in the future")
 		}
 		k.ExpiresAt = &exp
+	}
+	if err := s.applyMaxLifetime(ctx, q, k, true); err != nil {
+		return nil, err
 	}
 	if err := s.checkKey(ctx, q, k); err != nil {
 		return nil, err
@@ -291,6 +301,7 @@ func keyChanges(k *keyward.Key) map[string]any {
 	return map[string]any{
 		"name": k.Name, "description": k.Description, "enabled": k.Enabled, "permissions": k.Permissions,
 		"stores": k.Stores, "methods": k.Methods, "expires_at": k.ExpiresAt, "rate_limit": k.RateLimit,
+		"allowed_addresses": k.AllowedAddresses, "quota": k.Quota,
 	}
 }
 
@@ -307,6 +318,9 @@ func (s *Service) Key(ctx context.Context, id string) (*keyward.Key, error) {
 	}
 	k.DisplayName = a.Domain + "-" + k.Name
 	if err := s.fillUsage(ctx, q, k); err != nil {
+		return nil, err
+	}
+	if err := s.fillQuotaUsage(ctx, q, k); err != nil {
 		return nil, err
 	}
 	return k, nil
@@ -377,7 +391,8 @@ func (s *Service) ListKeys(ctx context.Context, f keyward.KeyFilter) (*Page[*key
 // licence, so access can always be cut; every other change needs one.
 func (s *Service) UpdateKey(ctx context.Context, id string, in keyward.KeyUpdate) (*keyward.Key, error) {
 	onlyDisable := in.Enabled != nil && !*in.Enabled && in.Name == nil && in.Description == nil &&
-		in.Permissions == nil && in.Stores == nil && in.Methods == nil && !in.ExpiresAt.Set && in.RateLimit == nil
+		in.Permissions == nil && in.Stores == nil && in.Methods == nil && !in.ExpiresAt.Set && in.RateLimit == nil &&
+		in.AllowedAddresses == nil && in.Quota == nil && !in.RemoveQuota
 	var out *keyward.Key
 	err := s.db.Write(ctx, func(q *store.Q) error {
 		a, _, err := s.keyActor(ctx, q, !onlyDisable)
@@ -413,11 +428,18 @@ func (s *Service) UpdateKey(ctx context.Context, id string, in keyward.KeyUpdate
 		if in.RateLimit != nil {
 			k.RateLimit = *in.RateLimit
 		}
+		if in.AllowedAddresses != nil {
+			k.AllowedAddresses = *in.AllowedAddresses
+		}
+		k.Quota = mergeQuota(k.Quota, in.Quota, in.RemoveQuota)
 		if in.ExpiresAt.Set {
 			k.ExpiresAt = nil
 			if t := in.ExpiresAt.Time; t != nil {
 				exp := t.UTC()
 				k.ExpiresAt = &exp
+			}
+			if err := s.applyMaxLifetime(ctx, q, k, false); err != nil {
+				return err
 			}
 		}
 		if err := s.checkKey(ctx, q, k); err != nil {

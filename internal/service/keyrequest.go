@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -530,6 +531,18 @@ type callbackSecret struct {
 	Secret string `json:"secret"`
 }
 
+// keyPayload is what the integrator receives of an approved key, at its
+// callback or through the pickup: the key and its two secrets.
+func keyPayload(r *keyward.KeyRequest, k *keyward.Key, now time.Time) []byte {
+	p := callbackPayload{Type: "key_request.approved", KeyRequestID: r.ID, Timestamp: now, Key: callbackKey{ID: k.ID, Name: k.Name,
+		DisplayName: k.DisplayName, Permissions: k.Permissions, Stores: k.Stores, Methods: k.Methods, ExpiresAt: k.ExpiresAt}}
+	for _, sec := range k.Secrets {
+		p.Key.Secrets = append(p.Key.Secrets, callbackSecret{Slot: sec.Slot, Secret: sec.Secret})
+	}
+	body, _ := json.Marshal(p)
+	return body
+}
+
 // payloadPlace is where a key waiting for its callback is sealed.
 func payloadPlace(tenantID, id string) seal.Place {
 	return seal.Place{TenantID: tenantID, RecordID: id, Field: "key_requests.payload_sealed"}
@@ -562,23 +575,20 @@ func (s *Service) ApproveKeyRequest(ctx context.Context, id string, in keyward.K
 		g.Permissions, g.Stores, g.Methods, g.ExpiresAt = k.Permissions, k.Stores, k.Methods, k.ExpiresAt
 		now := s.now()
 		r.Status, r.Granted, r.KeyID, r.DecidedBy, r.DecidedAt = keyward.KeyRequestApproved, &g, k.ID, a.Name(), &now
+		body := keyPayload(r, k, now)
 		sealed := ""
 		switch r.Delivery {
 		case keyward.DeliveryCallback:
-			p := callbackPayload{Type: "key_request.approved", KeyRequestID: r.ID, Timestamp: now, Key: callbackKey{ID: k.ID, Name: k.Name,
-				DisplayName: k.DisplayName, Permissions: k.Permissions, Stores: k.Stores, Methods: k.Methods, ExpiresAt: k.ExpiresAt}}
-			for _, sec := range k.Secrets {
-				p.Key.Secrets = append(p.Key.Secrets, callbackSecret{Slot: sec.Slot, Secret: sec.Secret})
-			}
-			body, _ := json.Marshal(p)
 			sealed = string(s.keyring.Seal(body, payloadPlace(r.TenantID, r.ID)))
 			r.DeliveryStatus = keyward.DeliveryPending
 		default:
-			url, err := s.keyRequestPickup(ctx, q, r, k)
+			who := cmp.Or(r.IntegratorName, "an unregistered integrator")
+			h, err := s.createHandover(ctx, q, r.TenantID, keyward.HandoverCreate{Kind: keyward.HandoverKeyRequest, SubjectID: r.ID,
+				Note: "Key " + k.Name + " for " + who}, string(body))
 			if err != nil {
 				return err
 			}
-			r.PickupURL, r.DeliveryStatus = url, keyward.DeliverySucceeded
+			r.PickupURL = h.URL
 		}
 		ok, err := q.DecideKeyRequest(ctx, r, sealed)
 		if err != nil {
@@ -647,13 +657,6 @@ func (s *Service) DeclineKeyRequest(ctx context.Context, id string) (*keyward.Ke
 		return s.audit(ctx, q, a, a.TenantID, "key_request.decline", "key_request", r.ID, map[string]any{"integrator": r.IntegratorName})
 	})
 	return out, err
-}
-
-// keyRequestPickup hands an approved key over through a one-time pickup
-// and returns its link.
-func (s *Service) keyRequestPickup(ctx context.Context, q *store.Q, r *keyward.KeyRequest, k *keyward.Key) (string, error) {
-	return "", &keyward.Error{Code: keyward.EConflict, Message: "This request's key would go through a one-time pickup, which this keyward cannot make yet; " +
-		"ask the integrator to register and send a link with a callback.", Details: map[string]any{"reason": "pickup_unavailable"}}
 }
 
 // ClaimCallbacks holds up to limit approved keys due at their integrators'

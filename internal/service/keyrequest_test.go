@@ -266,3 +266,44 @@ func wantAuditOf(t *testing.T, p *keywardtest.Platform, action, object, mention 
 	}
 	t.Fatalf("no %s audit entry for %s naming %s", action, object, mention)
 }
+
+// A link from an unregistered integrator is approved into a one-time
+// pickup link, never a callback: opened once, it gives the key with its
+// secrets, which work.
+func TestKeyRequestPickup(t *testing.T) {
+	f := newKRFixture(t, storetest.Open(t, store.SQLite))
+	unsigned := f.fields("nonce-pickup-0123456789")
+	unsigned["integrator"] = ""
+	r, _, err := f.Svc.OpenKeyRequest(f.Ctx, "/key-requests/new?"+service.LinkQuery(unsigned, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.Svc.ApproveKeyRequest(f.Ctx, r.ID, keyward.KeyRequestApprove{})
+	if err != nil || got.PickupURL == "" || got.Delivery != keyward.DeliveryPickup {
+		t.Fatalf("approved: %+v, %v", got, err)
+	}
+	if due, _ := f.Svc.ClaimCallbacks(context.Background(), 10, time.Minute); len(due) != 0 {
+		t.Fatalf("an unregistered link's key is due at a callback: %+v", due)
+	}
+	token := got.PickupURL[strings.LastIndex(got.PickupURL, "/")+1:]
+	plain, _, err := f.Svc.OpenHandover(context.Background(), token, "", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Key struct {
+			ID      string
+			Secrets []struct{ Secret string }
+		}
+	}
+	if err := json.Unmarshal([]byte(plain), &body); err != nil || body.Key.ID != got.KeyID || len(body.Key.Secrets) != 2 {
+		t.Fatalf("the pickup gave %s (%v)", plain, err)
+	}
+	m, _ := f.Rep.Catalog().Method("orders.list")
+	if res := f.Rep.Verify(body.Key.Secrets[0].Secret, m, "main"); res.Code != keyward.CodeValid {
+		t.Fatalf("the key picked up: %s", res.Code)
+	}
+	if _, _, err := f.Svc.OpenHandover(context.Background(), token, "", "127.0.0.1"); err == nil {
+		t.Fatal("the pickup link opened twice")
+	}
+}

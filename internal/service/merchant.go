@@ -359,6 +359,11 @@ func (s *Service) UpdateMerchantUser(ctx context.Context, merchantID, userID str
 			revokeAPIAccess(u)
 			changes["api_access"] = false
 		}
+		if in.AllowedAddresses != nil {
+			if err := setAllowedAddresses(u, *in.AllowedAddresses, changes); err != nil {
+				return err
+			}
+		}
 		if len(changes) == 0 {
 			return version(ctx, q, "merchant_users", u.ID, &u.Versioned)
 		}

@@ -26,6 +26,9 @@ type Service struct {
 	log     *slog.Logger
 
 	licenceContact string
+	// publicURL is the address users reach keyward at, without a final
+	// slash; "" when unknown (see handover.go).
+	publicURL string
 	// keyring seals secrets kept at rest; nil when no master key is set,
 	// and then nothing can be sealed (see seal.go).
 	keyring  *seal.Keyring

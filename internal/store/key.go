@@ -16,9 +16,12 @@ import (
 // InsertKey adds a key with its store selection and secrets.
 func (q *Q) InsertKey(ctx context.Context, k *keyward.Key) error {
 	perms, methods := encodeKeyJSON(k)
-	_, err := q.exec(ctx, `INSERT INTO api_keys (id, tenant_id, name, name_fold, description, enabled, permissions, store_access, methods, rate_limit, expires_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		k.ID, k.TenantID, k.Name, keyward.FoldName(k.Name), k.Description, k.Enabled, perms, k.Stores.Access, methods, k.RateLimit, nullTime(k.ExpiresAt), k.CreatedAt, k.UpdatedAt)
+	ql, qp := quotaArgs(k.Quota)
+	_, err := q.exec(ctx, `INSERT INTO api_keys (id, tenant_id, name, name_fold, description, enabled, permissions, store_access, methods, rate_limit, expires_at, created_at, updated_at,
+		allowed_addresses, quota_limit, quota_period)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		k.ID, k.TenantID, k.Name, keyward.FoldName(k.Name), k.Description, k.Enabled, perms, k.Stores.Access, methods, k.RateLimit, nullTime(k.ExpiresAt), k.CreatedAt, k.UpdatedAt,
+		encodeAddresses(k.AllowedAddresses), ql, qp)
 	if IsUnique(err) {
 		return nameTaken("key", k.Name, " in this tenant")
 	}
@@ -60,9 +63,12 @@ func (q *Q) putKeyStores(ctx context.Context, k *keyward.Key) error {
 // UpdateKey writes a key's settings and store selection (not its secrets).
 func (q *Q) UpdateKey(ctx context.Context, k *keyward.Key) error {
 	perms, methods := encodeKeyJSON(k)
+	ql, qp := quotaArgs(k.Quota)
 	_, err := q.exec(ctx, `UPDATE api_keys SET `+keepFold+`, name = ?, description = ?, enabled = ?, permissions = ?, store_access = ?, methods = ?,
-		rate_limit = ?, expires_at = ?, updated_at = ? WHERE id = ?`,
-		k.Name, keyward.FoldName(k.Name), k.Name, k.Description, k.Enabled, perms, k.Stores.Access, methods, k.RateLimit, nullTime(k.ExpiresAt), k.UpdatedAt, k.ID)
+		rate_limit = ?, expires_at = ?, updated_at = ?,
+		allowed_addresses = ?, quota_limit = ?, quota_period = ? WHERE id = ?`,
+		k.Name, keyward.FoldName(k.Name), k.Name, k.Description, k.Enabled, perms, k.Stores.Access, methods, k.RateLimit, nullTime(k.ExpiresAt), k.UpdatedAt,
+		encodeAddresses(k.AllowedAddresses), ql, qp, k.ID)
 	if IsUnique(err) {
 		return nameTaken("key", k.Name, " in this tenant")
 	}
@@ -118,16 +124,24 @@ func (q *Q) RetireKeySecrets(ctx context.Context, keyID string, slot int, grace 
 	return err
 }
 
-const keyCols = `k.id, k.tenant_id, k.name, k.description, k.enabled, k.permissions, k.store_access, k.methods, k.rate_limit, k.expires_at, k.created_at, k.updated_at, k.version`
+const keyCols = `k.id, k.tenant_id, k.name, k.description, k.enabled, k.permissions, k.store_access, k.methods, k.rate_limit, k.expires_at, k.created_at, k.updated_at, k.version,
+	k.allowed_addresses, k.quota_limit, k.quota_period`
 
 func scanKey(s interface{ Scan(...any) error }) (*keyward.Key, error) {
 	var k keyward.Key
 	var perms string
-	var methods sql.NullString
+	var methods, addrs sql.NullString
 	var exp sql.NullTime
-	if err := s.Scan(&k.ID, &k.TenantID, &k.Name, &k.Description, &k.Enabled, &perms, &k.Stores.Access, &methods, &k.RateLimit, &exp, &k.CreatedAt, &k.UpdatedAt, &k.Version); err != nil {
+	var ql sql.NullInt64
+	var qp sql.NullString
+	if err := s.Scan(&k.ID, &k.TenantID, &k.Name, &k.Description, &k.Enabled, &perms, &k.Stores.Access, &methods, &k.RateLimit, &exp, &k.CreatedAt, &k.UpdatedAt, &k.Version,
+		&addrs, &ql, &qp); err != nil {
 		return nil, err
 	}
+	if err := decodeAddresses(addrs, &k.AllowedAddresses); err != nil {
+		return nil, err
+	}
+	k.Quota = scanQuota(ql, qp)
 	if err := json.Unmarshal([]byte(perms), &k.Permissions); err != nil {
 		return nil, err
 	}
@@ -225,7 +239,7 @@ func (q *Q) fillKeys(ctx context.Context, keys []*keyward.Key) error {
 	if err := rows.Err(); err != nil {
 		return normalise(err)
 	}
-	rows, err = q.query(ctx, `SELECT id, key_id, slot, hint, digest, created_at, expires_at, last_used_at FROM api_key_secrets
+	rows, err = q.query(ctx, `SELECT id, key_id, slot, hint, digest, created_at, expires_at, last_used_at, last_used_from FROM api_key_secrets
 		WHERE key_id IN `+in+` ORDER BY slot, created_at DESC`, args...)
 	if err != nil {
 		return err
@@ -234,9 +248,11 @@ func (q *Q) fillKeys(ctx context.Context, keys []*keyward.Key) error {
 	for rows.Next() {
 		var s keyward.KeySecret
 		var exp, used sql.NullTime
-		if err := rows.Scan(&s.ID, &s.KeyID, &s.Slot, &s.Hint, &s.Digest, &s.CreatedAt, &exp, &used); err != nil {
+		var from sql.NullString
+		if err := rows.Scan(&s.ID, &s.KeyID, &s.Slot, &s.Hint, &s.Digest, &s.CreatedAt, &exp, &used, &from); err != nil {
 			return err
 		}
+		s.LastUsedFrom = from.String
 		s.CreatedAt = s.CreatedAt.UTC()
 		s.ExpiresAt, s.LastUsedAt = timePtr(exp), timePtr(used)
 		k := byID[s.KeyID]
@@ -255,7 +271,7 @@ func (q *Q) fillKeys(ctx context.Context, keys []*keyward.Key) error {
 func (q *Q) EachKey(ctx context.Context, fn func(k *keyward.Key) error) error {
 	d := keyScan{stores: map[string]int{}, ids: map[string]string{}, perms: map[string]keyward.Permissions{}, fn: fn}
 	const storesQuery = `SELECT key_id, store_id FROM api_key_stores`
-	const keysQuery = `SELECT id, tenant_id, name, enabled, permissions, store_access, methods, rate_limit, expires_at FROM api_keys`
+	const keysQuery = `SELECT id, tenant_id, name, enabled, permissions, store_access, methods, rate_limit, expires_at, allowed_addresses, quota_limit, quota_period FROM api_keys`
 	if q.path != "" {
 		err := sqliteRows(ctx, q.path, storesQuery, func(r *sqliteRow) error {
 			d.addStore(r.text(0), r.text(1))
@@ -291,13 +307,20 @@ func (q *Q) EachKey(ctx context.Context, fn func(k *keyward.Key) error) error {
 		permText string
 		methods  sql.NullString
 		exp      sql.NullTime
+		addrs    sql.NullString
+		ql       sql.NullInt64
+		qp       sql.NullString
 	)
 	for rows.Next() {
 		d.k = keyward.Key{}
 		k := &d.k
-		if err := rows.Scan(&k.ID, &k.TenantID, &k.Name, &k.Enabled, &permText, &k.Stores.Access, &methods, &k.RateLimit, &exp); err != nil {
+		if err := rows.Scan(&k.ID, &k.TenantID, &k.Name, &k.Enabled, &permText, &k.Stores.Access, &methods, &k.RateLimit, &exp, &addrs, &ql, &qp); err != nil {
 			return err
 		}
+		if err := decodeAddresses(addrs, &k.AllowedAddresses); err != nil {
+			return err
+		}
+		k.Quota = scanQuota(ql, qp)
 		var m *string
 		if methods.Valid {
 			m = &methods.String
@@ -422,6 +445,14 @@ func (d *keyScan) readAhead(ctx context.Context, path, query string) error {
 				b.expires[len(b.keys)-1] = t
 				k.ExpiresAt = &b.expires[len(b.keys)-1]
 			}
+			if !r.null(9) {
+				if err := decodeAddresses(sql.NullString{String: r.text(9), Valid: true}, &k.AllowedAddresses); err != nil {
+					return err
+				}
+			}
+			if !r.null(10) {
+				k.Quota = &keyward.Quota{Limit: r.int64(10), Period: strings.Clone(r.text(11))}
+			}
 			if err := d.complete(k, r.text(4), methods); err != nil {
 				return err
 			}
@@ -541,4 +572,23 @@ func (q *Q) ListAllTenants(ctx context.Context) ([]*keyward.Tenant, map[string]*
 		ls[t.ID] = l
 	}
 	return ts, ls, nil
+}
+
+// encodeAddresses stores an address allowlist as a JSON array, NULL when
+// empty (any address).
+func encodeAddresses(addrs []string) any {
+	if len(addrs) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(addrs)
+	return string(b)
+}
+
+// decodeAddresses reads what encodeAddresses stored.
+func decodeAddresses(s sql.NullString, out *[]string) error {
+	*out = nil
+	if !s.Valid || s.String == "" {
+		return nil
+	}
+	return json.Unmarshal([]byte(s.String), out)
 }

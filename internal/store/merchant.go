@@ -117,9 +117,9 @@ func (q *Q) fillMerchants(ctx context.Context, ms []*keyward.Merchant) error {
 // InsertMerchantUser adds a merchant user.
 func (q *Q) InsertMerchantUser(ctx context.Context, u *keyward.MerchantUser) error {
 	_, err := q.exec(ctx, `INSERT INTO merchant_users (id, tenant_id, merchant_id, email, name, level, api_access, account_id,
-		auth_key_hint, auth_key_digest, api_enabled_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		auth_key_hint, auth_key_digest, api_enabled_at, created_at, updated_at, allowed_addresses) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.TenantID, u.MerchantID, u.Email, u.Name, u.Level, u.APIAccess, nullString(u.AccountID),
-		nullString(u.AuthKeyHint), nullBytes(u.AuthKeyDigest), nullTime(u.APIEnabledAt), u.CreatedAt, u.UpdatedAt)
+		nullString(u.AuthKeyHint), nullBytes(u.AuthKeyDigest), nullTime(u.APIEnabledAt), u.CreatedAt, u.UpdatedAt, encodeAddresses(u.AllowedAddresses))
 	if IsUnique(err) {
 		return &keyward.Error{Code: keyward.EConflict, Field: "email", Message: "a merchant user with email " + quote(u.Email) + " already exists"}
 	}
@@ -129,9 +129,9 @@ func (q *Q) InsertMerchantUser(ctx context.Context, u *keyward.MerchantUser) err
 // UpdateMerchantUser writes a merchant user, including its credentials.
 func (q *Q) UpdateMerchantUser(ctx context.Context, u *keyward.MerchantUser) error {
 	_, err := q.exec(ctx, `UPDATE merchant_users SET name = ?, level = ?, api_access = ?, account_id = ?, auth_key_hint = ?,
-		auth_key_digest = ?, api_enabled_at = ?, previous_key_digest = ?, previous_key_expires_at = ?, updated_at = ? WHERE id = ?`,
+		auth_key_digest = ?, api_enabled_at = ?, previous_key_digest = ?, previous_key_expires_at = ?, updated_at = ?, allowed_addresses = ? WHERE id = ?`,
 		u.Name, u.Level, u.APIAccess, nullString(u.AccountID), nullString(u.AuthKeyHint), nullBytes(u.AuthKeyDigest),
-		nullTime(u.APIEnabledAt), nullBytes(u.PreviousKeyDigest), nullTime(u.PreviousKeyExpiresAt), u.UpdatedAt, u.ID)
+		nullTime(u.APIEnabledAt), nullBytes(u.PreviousKeyDigest), nullTime(u.PreviousKeyExpiresAt), u.UpdatedAt, encodeAddresses(u.AllowedAddresses), u.ID)
 	return err
 }
 
@@ -141,17 +141,20 @@ func (q *Q) DeleteMerchantUser(ctx context.Context, id string) error {
 	return err
 }
 
-const merchantUserCols = `id, tenant_id, merchant_id, email, name, level, api_access, account_id, auth_key_hint, auth_key_digest, api_enabled_at, previous_key_digest, previous_key_expires_at, created_at, updated_at`
+const merchantUserCols = `id, tenant_id, merchant_id, email, name, level, api_access, account_id, auth_key_hint, auth_key_digest, api_enabled_at, previous_key_digest, previous_key_expires_at, created_at, updated_at, allowed_addresses`
 
 // scanMerchantUser reads the merchantUserCols of a row, and extra the
 // columns after them.
 func scanMerchantUser(s interface{ Scan(...any) error }, extra ...any) (*keyward.MerchantUser, error) {
 	var u keyward.MerchantUser
-	var acc, hint sql.NullString
+	var acc, hint, addrs sql.NullString
 	var enabled, prevExpires sql.NullTime
 	dest := append([]any{&u.ID, &u.TenantID, &u.MerchantID, &u.Email, &u.Name, &u.Level, &u.APIAccess, &acc, &hint,
-		&u.AuthKeyDigest, &enabled, &u.PreviousKeyDigest, &prevExpires, &u.CreatedAt, &u.UpdatedAt}, extra...)
+		&u.AuthKeyDigest, &enabled, &u.PreviousKeyDigest, &prevExpires, &u.CreatedAt, &u.UpdatedAt, &addrs}, extra...)
 	if err := s.Scan(dest...); err != nil {
+		return nil, err
+	}
+	if err := decodeAddresses(addrs, &u.AllowedAddresses); err != nil {
 		return nil, err
 	}
 	u.AccountID, u.AuthKeyHint, u.APIEnabledAt = acc.String, hint.String, timePtr(enabled)

@@ -28,6 +28,7 @@ var SealedFields = []SealedField{
 	{Table: "identity_keys", Column: "secret_sealed"},
 	{Table: "integrators", Column: "secret_sealed", TenantColumn: "tenant_id"},
 	{Table: "key_requests", Column: "payload_sealed", TenantColumn: "tenant_id"},
+	{Table: "handovers", Column: "secret_sealed", TenantColumn: "tenant_id"},
 }
 
 // SealedValue is one stored sealed value and the row holding it.

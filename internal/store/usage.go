@@ -16,11 +16,16 @@ func (q *Q) AddUsage(ctx context.Context, keyID string, minute time.Time, reques
 }
 
 // TouchKeySecret records that the secret with the given digest was used at
-// the given time, keeping the latest time when nodes report out of order.
-// A digest that names no key secret (a merchant's) changes nothing.
-func (q *Q) TouchKeySecret(ctx context.Context, digest []byte, at time.Time) error {
-	_, err := q.exec(ctx, `UPDATE api_key_secrets SET last_used_at = ? WHERE digest = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
-		at.UTC(), digest, at.UTC())
+// the given time from the client address from ("" when not known),
+// keeping the latest use when nodes report out of order. A digest that
+// names no key secret (a merchant's) changes nothing.
+func (q *Q) TouchKeySecret(ctx context.Context, digest []byte, at time.Time, from string) error {
+	var addr any
+	if from != "" {
+		addr = from
+	}
+	_, err := q.exec(ctx, `UPDATE api_key_secrets SET last_used_at = ?, last_used_from = ? WHERE digest = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
+		at.UTC(), addr, digest, at.UTC())
 	return err
 }
 
@@ -50,6 +55,9 @@ func (q *Q) HourlyUsage(ctx context.Context, keyID string, since time.Time) ([]k
 
 // DeleteUsage removes a key's usage rows.
 func (q *Q) DeleteUsage(ctx context.Context, keyID string) error {
-	_, err := q.exec(ctx, `DELETE FROM key_usage WHERE key_id = ?`, keyID)
+	if _, err := q.exec(ctx, `DELETE FROM key_usage WHERE key_id = ?`, keyID); err != nil {
+		return err
+	}
+	_, err := q.exec(ctx, `DELETE FROM key_quota_usage WHERE key_id = ?`, keyID)
 	return err
 }

@@ -23,6 +23,8 @@ var versionedTables = map[string]string{
 	"webhook_endpoints": "id",
 	// migration 00023
 	"connections": "id",
+	// migration 00026
+	"key_policies": "tenant_id",
 }
 
 // Version returns the version of the record id of table. Inside Write on

@@ -6,6 +6,7 @@ package usage
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -24,26 +25,34 @@ type Recorder struct {
 
 	mu       sync.Mutex
 	counts   map[minuteKey]int64
-	lastUsed map[[32]byte]int64 // secret digest -> unix nanoseconds
+	lastUsed map[[32]byte]use // secret digest -> its last use
 
 	// OnFlush, when set before Run, learns of every write: how many
 	// requests it held and whether it failed.
 	OnFlush func(requests int64, err error)
 }
 
+// use is a secret's last use: when, and from which client address (the
+// zero Addr when not known). The address is kept as a netip.Addr, not a
+// string, so recording a request allocates nothing.
+type use struct {
+	at   int64 // unix nanoseconds
+	from netip.Addr
+}
+
 // New returns a recorder writing to db.
 func New(db *store.DB, now func() time.Time) *Recorder {
-	return &Recorder{db: db, now: now, counts: map[minuteKey]int64{}, lastUsed: map[[32]byte]int64{}}
+	return &Recorder{db: db, now: now, counts: map[minuteKey]int64{}, lastUsed: map[[32]byte]use{}}
 }
 
 // Record counts one allowed request made with a key's secret, named by
-// its digest.
-func (r *Recorder) Record(keyID string, digest [32]byte) {
+// its digest, from the client address from.
+func (r *Recorder) Record(keyID string, digest [32]byte, from netip.Addr) {
 	t := r.now().UnixNano()
 	k := minuteKey{keyID, t / int64(time.Second) / 60 * 60}
 	r.mu.Lock()
 	r.counts[k]++
-	r.lastUsed[digest] = t
+	r.lastUsed[digest] = use{t, from}
 	r.mu.Unlock()
 }
 
@@ -52,7 +61,7 @@ func (r *Recorder) Record(keyID string, digest [32]byte) {
 func (r *Recorder) Flush(ctx context.Context) (err error) {
 	r.mu.Lock()
 	counts, last := r.counts, r.lastUsed
-	r.counts, r.lastUsed = map[minuteKey]int64{}, map[[32]byte]int64{}
+	r.counts, r.lastUsed = map[minuteKey]int64{}, map[[32]byte]use{}
 	r.mu.Unlock()
 	if len(counts) == 0 && len(last) == 0 {
 		return nil
@@ -70,8 +79,12 @@ func (r *Recorder) Flush(ctx context.Context) (err error) {
 				return err
 			}
 		}
-		for d, t := range last {
-			if err := q.TouchKeySecret(ctx, d[:], time.Unix(0, t)); err != nil {
+		for d, u := range last {
+			var from string
+			if u.from.IsValid() {
+				from = u.from.Unmap().String()
+			}
+			if err := q.TouchKeySecret(ctx, d[:], time.Unix(0, u.at), from); err != nil {
 				return err
 			}
 		}
@@ -82,9 +95,9 @@ func (r *Recorder) Flush(ctx context.Context) (err error) {
 		for k, n := range counts {
 			r.counts[k] += n
 		}
-		for d, t := range last {
-			if t > r.lastUsed[d] {
-				r.lastUsed[d] = t
+		for d, u := range last {
+			if u.at > r.lastUsed[d].at {
+				r.lastUsed[d] = u
 			}
 		}
 		r.mu.Unlock()

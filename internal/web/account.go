@@ -25,11 +25,20 @@ type ownAccount struct {
 	TokenDays      string
 	TokenErrors    formErrors
 	PasswordErrors formErrors
+	// Expiring holds a banner for each token expiring within 7 days or
+	// expired.
+	Expiring []string
 }
 
 func (w *Web) ownAccount(r *http.Request) (ownAccount, error) {
 	ts, err := w.svc.ListTokens(r.Context())
-	return ownAccount{Tokens: ts, TokenDays: "90"}, err
+	o := ownAccount{Tokens: ts, TokenDays: "90"}
+	for _, t := range ts {
+		if n := expiryNotice("Your token "+strconv.Quote(t.Name), "Create a new token for the scripts that use it.", t.ExpiresAt, w.svc.Now()); n != "" {
+			o.Expiring = append(o.Expiring, n)
+		}
+	}
+	return o, err
 }
 
 // passwordPage is the change of the caller's password on a page of its

@@ -383,7 +383,7 @@ func addUsage(t *testing.T, e *env, k *keyward.Key) {
 				return err
 			}
 		}
-		return q.TouchKeySecret(ctx, k.Secrets[0].Digest, now.Add(-4*time.Minute))
+		return q.TouchKeySecret(ctx, k.Secrets[0].Digest, now.Add(-4*time.Minute), "203.0.113.7")
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -26,6 +26,11 @@ type keyForm struct {
 	// Version is the key's ETag when the form was opened; saving with it
 	// is refused when someone else changed the key since.
 	Version string
+	// AllowedAddresses is the address allowlist as typed, one a line.
+	AllowedAddresses string
+	// Expires is the expiry date as typed (YYYY-MM-DD, from 00:00 UTC);
+	// empty for none (see keyexpiry.go).
+	Expires string
 }
 
 const (
@@ -41,10 +46,12 @@ func keyFormOf(k *keyward.Key) keyForm {
 	f := keyForm{
 		Name: k.Name, Description: k.Description, Enabled: k.Enabled, Permissions: k.Permissions,
 		StoreAccess: k.Stores.Access, Stores: k.Stores.IDs, MethodsMode: methodsAll, Version: k.ETag(),
+		Expires: expiryDate(k.ExpiresAt),
 	}
 	if k.Methods != nil {
 		f.MethodsMode, f.Methods = methodsSelected, k.Methods
 	}
+	f.AllowedAddresses = addressLines(k.AllowedAddresses)
 	return f
 }
 
@@ -62,7 +69,9 @@ func readKeyForm(r *http.Request, cat *catalog.Catalog) keyForm {
 		Methods:     r.PostForm["method"],
 		Blocks:      r.PostForm["block"],
 		Version:     r.PostFormValue("version"),
+		Expires:     strings.TrimSpace(r.PostFormValue("expires_at")),
 	}
+	f.AllowedAddresses = r.PostFormValue("allowed_addresses")
 	for _, res := range cat.Resources() {
 		var lvl keyward.Level
 		if lvl.UnmarshalText([]byte(r.PostFormValue("perm."+res))) == nil && lvl != keyward.LevelNone {
@@ -91,15 +100,15 @@ func (f keyForm) methods() []string {
 func (f keyForm) create() keyward.KeyCreate {
 	return keyward.KeyCreate{
 		Name: f.Name, Description: f.Description, Enabled: &f.Enabled, Permissions: f.Permissions,
-		Stores: f.stores(), Methods: f.methods(),
+		Stores: f.stores(), Methods: f.methods(), AllowedAddresses: readAddressLines(f.AllowedAddresses),
 	}
 }
 
 func (f keyForm) update() keyward.KeyUpdate {
-	st, ms := f.stores(), f.methods()
+	st, ms, addrs := f.stores(), f.methods(), readAddressLines(f.AllowedAddresses)
 	return keyward.KeyUpdate{
 		Name: &f.Name, Description: &f.Description, Enabled: &f.Enabled, Permissions: &f.Permissions,
-		Stores: &st, Methods: &ms, ClearPermissions: true,
+		Stores: &st, Methods: &ms, ClearPermissions: true, AllowedAddresses: &addrs,
 	}
 }
 
@@ -114,6 +123,8 @@ type keyFormPage struct {
 	Stores    []checkBox
 	Blocks    []blockBox
 	Licence   string
+	// MaxLifetimeDays is the tenant's maximum key lifetime; 0 for none.
+	MaxLifetimeDays int
 }
 
 type permissionRow struct {
@@ -177,6 +188,9 @@ func (w *Web) keyFormPage(r *http.Request, k *keyward.Key, f keyForm) (*keyFormP
 	if p.Licence, err = w.licence(r); err != nil {
 		return nil, err
 	}
+	if p.MaxLifetimeDays, err = w.maxLifetime(r); err != nil {
+		return nil, err
+	}
 	for _, res := range cat.Resources() {
 		row := permissionRow{Resource: res, Label: resourceLabel(res)}
 		for _, l := range []keyward.Level{keyward.LevelNone, keyward.LevelRead, keyward.LevelWrite} {
@@ -224,7 +238,7 @@ func (w *Web) newKey(rw http.ResponseWriter, r *http.Request) error {
 }
 
 // keyFields are the form's fields the service may name in an error.
-var keyFields = []string{"name", "description", "permissions", "stores", "methods"}
+var keyFields = []string{"name", "description", "permissions", "stores", "methods", "allowed_addresses", "expires_at"}
 
 // createKey issues the key and shows its two secrets in this answer, the
 // only time they are shown: they never travel in a redirect.
@@ -236,15 +250,20 @@ func (w *Web) createKey(rw http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	f := readKeyForm(r, w.svc.Catalog())
-	k, err := w.svc.CreateKey(r.Context(), f.create())
-	if err != nil {
-		return w.refuseKeyForm(rw, r, nil, f, err)
+	in := f.create()
+	exp, err := f.expiry()
+	if err == nil {
+		in.ExpiresAt = exp
+		k, err := w.svc.CreateKey(r.Context(), in)
+		if err == nil {
+			w.render(rw, r, http.StatusCreated, "key_secrets", &secretsPage{
+				page: page{Title: "Keys generated", Crumbs: []string{"Settings", "Integrations", "API Management"}},
+				Key:  k, Secrets: k.Secrets,
+			})
+			return nil
+		}
 	}
-	w.render(rw, r, http.StatusCreated, "key_secrets", &secretsPage{
-		page: page{Title: "Keys generated", Crumbs: []string{"Settings", "Integrations", "API Management"}},
-		Key:  k, Secrets: k.Secrets,
-	})
-	return nil
+	return w.refuseKeyForm(rw, r, nil, f, err)
 }
 
 func (w *Web) refuseKeyForm(rw http.ResponseWriter, r *http.Request, k *keyward.Key, f keyForm, err error) error {
@@ -287,7 +306,15 @@ func (w *Web) updateKey(rw http.ResponseWriter, r *http.Request) error {
 	if f.Version != "" {
 		ctx = keyward.WithIfMatch(ctx, f.Version)
 	}
-	k2, err := w.svc.UpdateKey(ctx, k.ID, f.update())
+	in := f.update()
+	if f.Expires != expiryDate(k.ExpiresAt) {
+		exp, err := f.expiry()
+		if err != nil {
+			return w.refuseKeyForm(rw, r, k, f, err)
+		}
+		in.ExpiresAt = keyward.NullableTime{Set: true, Time: exp}
+	}
+	k2, err := w.svc.UpdateKey(ctx, k.ID, in)
 	if keyward.ErrorCode(err) == keyward.EPreconditionFailed {
 		// The form keeps what this person typed and now carries the
 		// current version: saving again overwrites the other change.
@@ -439,6 +466,9 @@ type keyPage struct {
 	Roll        rollForm
 	Errors      formErrors
 	Licence     string
+	// Expiry is the banner of a key expiring within 7 days or expired.
+	Expiry    string
+	Handovers []handoverRow
 }
 
 type permissionLine struct {
@@ -502,6 +532,8 @@ func (w *Web) keyPage(r *http.Request, id string) (*keyPage, error) {
 		hourly = k.Usage.Hourly
 	}
 	p.Chart = newUsageChart(hourly, w.svc.Now())
+	p.Expiry = expiryNotice("This key", "Give it a later expiry under Edit, or give the integration a new key.", k.ExpiresAt, w.svc.Now())
+	p.Handovers = w.subjectHandovers(r, keyward.HandoverKeySecret, k.ID)
 	return p, nil
 }
 

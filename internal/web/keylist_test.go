@@ -48,10 +48,10 @@ func TestKeyListSortsByNameNewestAndLastUsed(t *testing.T) {
 	// Alpha was used a minute ago, zeta an hour ago, mid never.
 	now := time.Now().UTC()
 	err := e.db.Write(context.Background(), func(q *store.Q) error {
-		if err := q.TouchKeySecret(context.Background(), zeta.Secrets[0].Digest, now.Add(-time.Hour)); err != nil {
+		if err := q.TouchKeySecret(context.Background(), zeta.Secrets[0].Digest, now.Add(-time.Hour), ""); err != nil {
 			return err
 		}
-		return q.TouchKeySecret(context.Background(), alpha.Secrets[1].Digest, now.Add(-time.Minute))
+		return q.TouchKeySecret(context.Background(), alpha.Secrets[1].Digest, now.Add(-time.Minute), "")
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -78,6 +78,9 @@ type keyRequestPage struct {
 	Methods   []checkBox
 	ExpiresOn string
 	MaxDate   string
+	// PickupURL is the one-time pickup link of a key just approved, shown
+	// only in the answer that approves it.
+	PickupURL string
 }
 
 // plainKey says what a key may do, in words.
@@ -272,6 +275,15 @@ func (w *Web) approveKeyRequest(rw http.ResponseWriter, r *http.Request) error {
 	if err == nil {
 		var done *keyward.KeyRequest
 		if done, err = w.svc.ApproveKeyRequest(r.Context(), id, in); err == nil {
+			if done.PickupURL != "" {
+				p, err := w.keyRequestPage(r, done, nil)
+				if err != nil {
+					return err
+				}
+				p.PickupURL = done.PickupURL
+				w.render(rw, r, http.StatusOK, "key_request", p)
+				return nil
+			}
 			msg := "Approved: key " + done.Requested.Name + " was made with what you granted."
 			if done.Delivery == keyward.DeliveryCallback {
 				msg += " It is on its way to " + done.IntegratorName + "; its secrets are never shown here."

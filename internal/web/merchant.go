@@ -211,6 +211,9 @@ type merchantUserRow struct {
 	Errors formErrors
 	// CanSignIn says whether the user has a portal password.
 	CanSignIn bool
+	// Expiry is the banner of a replaced API Auth Key still working for
+	// at most 7 more days.
+	Expiry string
 }
 
 func (w *Web) merchantPage(r *http.Request, id string) (*merchantPage, error) {
@@ -237,7 +240,8 @@ func (w *Web) merchantPage(r *http.Request, id string) (*merchantPage, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.Users = append(p.Users, merchantUserRow{User: u, CanSignIn: can})
+		p.Users = append(p.Users, merchantUserRow{User: u, CanSignIn: can,
+			Expiry: expiryNotice("The previous API Auth Key of "+u.Email, "Systems still sending it must move to the new key.", previousAuthKey(u, w.svc.Now()), w.svc.Now())})
 	}
 	return p, nil
 }

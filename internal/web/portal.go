@@ -53,6 +53,13 @@ type portalAPIPage struct {
 	PreviousUntil *time.Time
 	// GatewayURL is where the guide sends requests; "" when unknown.
 	GatewayURL string
+	// Addresses is the "Only from these addresses" box as typed, when the
+	// service refused it (Errors says why); else the saved allowlist.
+	Addresses string
+	Errors    formErrors
+	// Expiry is the banner of the replaced API Auth Key while it works
+	// for at most 7 more days.
+	Expiry string
 }
 
 // graceForm reads the grace picked for the old API Auth Key: empty or
@@ -84,7 +91,9 @@ func (w *Web) portalAPISettings(rw http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.render(rw, r, http.StatusOK, "portal_api", &portalAPIPage{page: page{Title: "API Settings", Crumbs: portalCrumbs}, Portal: p, GatewayURL: w.gatewayURL})
+	w.render(rw, r, http.StatusOK, "portal_api", &portalAPIPage{page: page{Title: "API Settings", Crumbs: portalCrumbs}, Portal: p, GatewayURL: w.gatewayURL,
+		Addresses: addressLines(p.User.AllowedAddresses),
+		Expiry:    expiryNotice("Your previous API Auth Key", "Put the new key into every system that still sends the old one.", previousAuthKey(p.User, w.svc.Now()), w.svc.Now())})
 	return nil
 }
 
@@ -104,6 +113,7 @@ func (w *Web) portalRegenerate(rw http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.render(rw, r, http.StatusOK, "portal_api", &portalAPIPage{page: page{Title: "API Settings", Crumbs: portalCrumbs}, Portal: p, NewKey: u.AuthKey, PreviousUntil: u.PreviousKeyExpiresAt, GatewayURL: w.gatewayURL})
+	w.render(rw, r, http.StatusOK, "portal_api", &portalAPIPage{page: page{Title: "API Settings", Crumbs: portalCrumbs}, Portal: p, NewKey: u.AuthKey, PreviousUntil: u.PreviousKeyExpiresAt, GatewayURL: w.gatewayURL,
+		Addresses: addressLines(p.User.AllowedAddresses)})
 	return nil
 }

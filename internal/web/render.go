@@ -70,6 +70,7 @@ func menuFor(a *keyward.Actor, current string) []menuSection {
 		{Title: "Settings", Items: []menuItem{
 			{Label: "Stores", Path: pathStores, feature: keyward.FeatureAPIManagement},
 			{Label: "Licence", Path: pathLicence, feature: keyward.FeatureAPIManagement},
+			{Label: "Key Policy", Path: pathKeyPolicy, feature: keyward.FeatureAPIManagement},
 			{Label: "External System Connectors", Path: pathConnectors, feature: keyward.FeatureConnectors},
 		}},
 		// One Integrations, under Settings: the tenant's API keys, the
@@ -155,6 +156,9 @@ var funcs = template.FuncMap{
 		return m
 	},
 	"number": number,
+	// handoverTTLs and handoverOffer feed the one-time link form (handover.go).
+	"handoverTTLs":  func() any { return handoverTTLs },
+	"handoverOffer": offer,
 	"plural": func(n int64, one, many string) string {
 		if n == 1 {
 			return one

@@ -139,6 +139,8 @@ func (w *Web) routes() []route {
 		{"POST", pathStores + "/{id}/deactivate", api, false, w.deactivateStore},
 		{"POST", pathStores + "/{id}/reactivate", api, false, w.reactivateStore},
 		{"GET", pathLicence, api, false, w.showLicence},
+		{"GET", pathKeyPolicy, api, false, w.showKeyPolicy},
+		{"POST", pathKeyPolicy, api, false, w.saveKeyPolicy},
 
 		{"GET", pathConnectors, keyward.FeatureConnectors, false, w.listConnectors},
 		{"GET", pathConnectors + "/new", keyward.FeatureConnectors, false, w.newConnector},
@@ -195,6 +197,12 @@ func (w *Web) routes() []route {
 		{"GET", pathWebhooks + "/{id}/delete", hooks, false, w.confirmDeleteWebhook},
 		{"POST", pathWebhooks + "/{id}/delete", hooks, false, w.deleteWebhook},
 
+		// One-time links (handover.go): their list, and their public pages.
+		{"GET", pathHandovers, "", false, w.listHandovers},
+		{"POST", pathHandovers, "", false, w.createHandover},
+		{"GET", handoverPath, "", true, w.showHandover},
+		{"POST", handoverPath, "", true, w.revealHandover},
+
 		{"GET", pathAudit, keyward.FeatureAudit, false, w.listAudit},
 		{"GET", pathAuditExport, keyward.FeatureAudit, false, w.exportAudit},
 
@@ -202,6 +210,7 @@ func (w *Web) routes() []route {
 		{"GET", pathPortal, featurePortal, false, w.portal},
 		{"GET", pathPortalAPI, featurePortal, false, w.portalAPISettings},
 		{"POST", pathPortalAPI + "/regenerate", featurePortal, false, w.portalRegenerate},
+		{"POST", pathPortalAPI + "/addresses", featurePortal, false, w.portalAddresses},
 		{"GET", pathPortalSecurity, featurePortal, false, w.showPortalSecurity},
 		{"POST", pathPortalSecurity + "/totp", featurePortal, false, w.enablePortalTOTP},
 		{"POST", pathPortalSecurity + "/totp/disable", featurePortal, false, w.disablePortalTOTP},

@@ -405,7 +405,7 @@ func TestKeyPageDrawsUsage(t *testing.T) {
 				return err
 			}
 		}
-		return q.TouchKeySecret(ctx, k.Secrets[0].Digest, now.Add(-time.Hour))
+		return q.TouchKeySecret(ctx, k.Secrets[0].Digest, now.Add(-time.Hour), "")
 	})
 	if err != nil {
 		t.Fatal(err)

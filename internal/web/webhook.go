@@ -361,6 +361,7 @@ type webhookPage struct {
 	Since      string // the replay form's time as typed
 	SinceHint  string // a day ago, in the form's layout
 	Errors     formErrors
+	Handovers  []handoverRow
 }
 
 func (w *Web) webhookPage(r *http.Request, id string) (*webhookPage, error) {
@@ -376,6 +377,7 @@ func (w *Web) webhookPage(r *http.Request, id string) (*webhookPage, error) {
 		Overlap: "24h", SinceHint: w.svc.Now().Add(-24 * time.Hour).UTC().Format(sinceLayout),
 	}
 	p.Since = p.SinceHint
+	p.Handovers = w.subjectHandovers(r, keyward.HandoverWebhookSecret, wh.ID)
 	stores, err := w.svc.ListStores(ctx)
 	if err != nil {
 		return nil, err

@@ -39,6 +39,7 @@ type Client struct {
 	Webhooks    *WebhooksService
 	Integrators *IntegratorsService
 	KeyRequests *KeyRequestsService
+	Handovers   *HandoversService
 	Connections *ConnectionsService
 	Tenants     *TenantsService
 	Licence     *LicenceService
@@ -131,6 +132,7 @@ func NewClient(baseURL string, opts ...Option) (*Client, error) {
 	c.Webhooks = &WebhooksService{c, &DeliveriesService{c}, &AttemptsService{c}}
 	c.Integrators = &IntegratorsService{c}
 	c.KeyRequests = &KeyRequestsService{c}
+	c.Handovers = &HandoversService{c}
 	c.Connections = &ConnectionsService{c}
 	c.Tenants = &TenantsService{c}
 	c.Licence = &LicenceService{c}

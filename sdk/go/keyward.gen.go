@@ -193,6 +193,54 @@ func (e Feature) Valid() bool {
 	}
 }
 
+// Defines values for HandoverKind.
+const (
+	HandoverKindKeyRequest      HandoverKind = "key_request"
+	HandoverKindKeySecret       HandoverKind = "key_secret"
+	HandoverKindMerchantAuthKey HandoverKind = "merchant_auth_key"
+	HandoverKindWebhookSecret   HandoverKind = "webhook_secret"
+)
+
+// Valid indicates whether the value is a known member of the HandoverKind enum.
+func (e HandoverKind) Valid() bool {
+	switch e {
+	case HandoverKindKeyRequest:
+		return true
+	case HandoverKindKeySecret:
+		return true
+	case HandoverKindMerchantAuthKey:
+		return true
+	case HandoverKindWebhookSecret:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HandoverState.
+const (
+	HandoverStateBurned  HandoverState = "burned"
+	HandoverStateExpired HandoverState = "expired"
+	HandoverStateOpened  HandoverState = "opened"
+	HandoverStateWaiting HandoverState = "waiting"
+)
+
+// Valid indicates whether the value is a known member of the HandoverState enum.
+func (e HandoverState) Valid() bool {
+	switch e {
+	case HandoverStateBurned:
+		return true
+	case HandoverStateExpired:
+		return true
+	case HandoverStateOpened:
+		return true
+	case HandoverStateWaiting:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for KeyRequestDelivery.
 const (
 	Callback KeyRequestDelivery = "callback"
@@ -538,6 +586,7 @@ const (
 	EXPIRED                VerifyResponseCode = "EXPIRED"
 	INSUFFICIENTPERMISSION VerifyResponseCode = "INSUFFICIENT_PERMISSION"
 	INVALIDREQUEST         VerifyResponseCode = "INVALID_REQUEST"
+	IPNOTALLOWED           VerifyResponseCode = "IP_NOT_ALLOWED"
 	LICENCEINACTIVE        VerifyResponseCode = "LICENCE_INACTIVE"
 	METHODNOTALLOWED       VerifyResponseCode = "METHOD_NOT_ALLOWED"
 	NOTFOUND               VerifyResponseCode = "NOT_FOUND"
@@ -560,6 +609,8 @@ func (e VerifyResponseCode) Valid() bool {
 	case INSUFFICIENTPERMISSION:
 		return true
 	case INVALIDREQUEST:
+		return true
+	case IPNOTALLOWED:
 		return true
 	case LICENCEINACTIVE:
 		return true
@@ -1023,6 +1074,74 @@ type EventTypeList struct {
 // Feature A back-office capability: `api_management` (store changes and API keys), `users` (profiles and users), `audit` (the audit log), `webhooks` (webhook endpoints), `merchants` (merchants and their users), `connectors`.
 type Feature string
 
+// Handover A one-time link handing over a secret. keyward keeps only a hash of the link's token, so the link is answered only when it is created.
+type Handover struct {
+	// BurnedAt When wrong codes burned the link.
+	BurnedAt *time.Time `json:"burned_at,omitempty"`
+
+	// Code The code the link asks for, as `ABCD-EFGH`; present only in the answer of POST /api/v1/handovers, with `require_code`.
+	Code         *string   `json:"code,omitempty"`
+	CodeRequired bool      `json:"code_required"`
+	CreatedAt    time.Time `json:"created_at"`
+	CreatedBy    string    `json:"created_by"`
+	ExpiresAt    time.Time `json:"expires_at"`
+
+	// FailedCodes Wrong codes entered so far.
+	FailedCodes int `json:"failed_codes"`
+
+	// Id Opaque id, e.g. `hnd_…`.
+	Id string `json:"id"`
+
+	// Kind What the secret is: an API key's secret, a merchant user's API Auth Key, a webhook endpoint's signing secret, or the key made for a key request.
+	Kind HandoverKind `json:"kind"`
+	Note *string      `json:"note,omitempty"`
+
+	// OpenedAt When the link was opened; absent until then.
+	OpenedAt *time.Time `json:"opened_at,omitempty"`
+
+	// OpenedFrom The client address the link was opened from.
+	OpenedFrom *string `json:"opened_from,omitempty"`
+
+	// State `waiting`: not opened yet; `opened`: opened once; `expired`: not opened in time; `burned`: a wrong code was entered 5 times. Only a waiting link holds the secret.
+	State     HandoverState `json:"state"`
+	SubjectId string        `json:"subject_id"`
+
+	// Url The link (`…/h/<token>`); present only in the answer of POST /api/v1/handovers.
+	Url *string `json:"url,omitempty"`
+}
+
+// HandoverCreate defines model for HandoverCreate.
+type HandoverCreate struct {
+	// Kind What the secret is: an API key's secret, a merchant user's API Auth Key, a webhook endpoint's signing secret, or the key made for a key request.
+	Kind HandoverKind `json:"kind"`
+
+	// Note For the administrator, such as who the link is for.
+	Note *string `json:"note,omitempty"`
+
+	// RequireCode Ask for an 8-character code, answered once, without which the link does not open; 5 wrong codes burn the link.
+	RequireCode *bool `json:"require_code,omitempty"`
+
+	// Secret The secret to hand over; never answered back.
+	Secret string `json:"secret"`
+
+	// SubjectId The key, merchant user, webhook endpoint or key request the secret belongs to.
+	SubjectId string `json:"subject_id"`
+
+	// Ttl How long the link stays open, as a Go duration from `1m` to `168h` (7 days); default `24h`.
+	Ttl *string `json:"ttl,omitempty"`
+}
+
+// HandoverKind What the secret is: an API key's secret, a merchant user's API Auth Key, a webhook endpoint's signing secret, or the key made for a key request.
+type HandoverKind string
+
+// HandoverList defines model for HandoverList.
+type HandoverList struct {
+	Data []Handover `json:"data"`
+}
+
+// HandoverState `waiting`: not opened yet; `opened`: opened once; `expired`: not opened in time; `burned`: a wrong code was entered 5 times. Only a waiting link holds the secret.
+type HandoverState string
+
 // Integrator defines model for Integrator.
 type Integrator struct {
 	// CallbackUrl Where approved keys are sent, signed as webhooks are; empty for none (keys go through a one-time pickup).
@@ -1064,8 +1183,10 @@ type IntegratorList struct {
 
 // Key An integration's API key. Its secrets appear as hints; `secrets[].secret` is only present in the answers that create a secret.
 type Key struct {
-	CreatedAt   time.Time `json:"created_at"`
-	Description string    `json:"description"`
+	// AllowedAddresses Client addresses (IPv4 or IPv6) and CIDR ranges the key may be used from, in canonical form, sorted; absent when the key may be used from any address. A request from elsewhere is refused with `IP_NOT_ALLOWED` by the gateway, forward-auth and `POST /v1/verify`.
+	AllowedAddresses *[]string `json:"allowed_addresses,omitempty"`
+	CreatedAt        time.Time `json:"created_at"`
+	Description      string    `json:"description"`
 
 	// DisplayName `<tenant domain>-<name>`.
 	DisplayName string `json:"display_name"`
@@ -1125,10 +1246,12 @@ type KeyAsk struct {
 
 // KeyCreate defines model for KeyCreate.
 type KeyCreate struct {
-	Description *string `json:"description,omitempty"`
-	Enabled     *bool   `json:"enabled,omitempty"`
+	// AllowedAddresses Client addresses and CIDR ranges the key may be used from, each an IPv4 or IPv6 address (`203.0.113.7`) or range (`198.51.100.0/24`, `2001:db8::/32`); a range with bits set past its prefix is refused. Empty or absent: any address.
+	AllowedAddresses nullable.Nullable[[]string] `json:"allowed_addresses,omitempty"`
+	Description      *string                     `json:"description,omitempty"`
+	Enabled          *bool                       `json:"enabled,omitempty"`
 
-	// ExpiresAt When the key stops working; must be in the future.
+	// ExpiresAt When the key stops working; must be in the future. Under a tenant key policy with `max_lifetime_days`, a key created without one expires that many days from now, and a later expiry is refused (422 `invalid`, field `expires_at`, details `max_lifetime_days` and `latest_expires_at`).
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 
 	// Methods Catalog method ids or block names to allow; leave out to allow every method the permissions allow.
@@ -1155,6 +1278,27 @@ type KeyPage struct {
 
 	// NextCursor Present when there may be more: pass it, as it is, as `cursor` for the next page. Opaque.
 	NextCursor *NextCursor `json:"next_cursor,omitempty"`
+}
+
+// KeyPolicy The tenant's rules for its API keys (Settings > Key Policy). 0 switches a rule off.
+type KeyPolicy struct {
+	// InactiveDays An enabled key not used for this many days is disabled (`key.disabled` with `reason` `inactivity`, audited). It is reported a day before (`key.inactive_soon`), and never disabled sooner than a day after that report. The count runs from the key's last use, or from its creation, last change or newest secret when later: a key never used counts from its creation, and one enabled again starts afresh. 0 never disables a key for inactivity; 1 is refused.
+	InactiveDays int `json:"inactive_days"`
+
+	// MaxLifetimeDays The longest lifetime of a key created, or given a new expiry, from now on: a key created without `expires_at` gets one this many days away, and a later expiry is refused with 422 `invalid`. Keys created before keep their expiry. 0 means no maximum.
+	MaxLifetimeDays int `json:"max_lifetime_days"`
+
+	// UpdatedAt When the policy last changed; absent while it was never set.
+	UpdatedAt *time.Time `json:"updated_at,omitempty"`
+}
+
+// KeyPolicyUpdate A JSON Merge Patch of the key policy: a member left out keeps its value and null switches the rule off (0).
+type KeyPolicyUpdate struct {
+	// InactiveDays See KeyPolicy; 1 is refused, as a key is reported a day before it is disabled.
+	InactiveDays nullable.Nullable[int] `json:"inactive_days,omitempty"`
+
+	// MaxLifetimeDays See KeyPolicy.
+	MaxLifetimeDays nullable.Nullable[int] `json:"max_lifetime_days,omitempty"`
 }
 
 // KeyRequest defines model for KeyRequest.
@@ -1253,6 +1397,9 @@ type KeySecret struct {
 	// LastUsedAt Absent until the secret is first used.
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 
+	// LastUsedFrom The client address of the secret's last use, e.g. `203.0.113.7`, beside `last_used_at`; absent when not known. Compare the two slots before rolling one: the secret an integration still uses shows a recent time and its address.
+	LastUsedFrom *string `json:"last_used_from,omitempty"`
+
 	// Secret The plain-text secret. Present only in the answers of POST /api/v1/keys (both slots) and POST /api/v1/keys/{id}/roll (the new secret), and never again.
 	Secret *string       `json:"secret,omitempty"`
 	Slot   KeySecretSlot `json:"slot"`
@@ -1263,13 +1410,16 @@ type KeySecretSlot int
 
 // KeyUpdate A JSON Merge Patch (RFC 7396): a member left out keeps its value; null removes it, as each member says.
 type KeyUpdate struct {
+	// AllowedAddresses Replaces the address allowlist. An empty list or null: any address.
+	AllowedAddresses nullable.Nullable[[]string] `json:"allowed_addresses,omitempty"`
+
 	// Description null: empty.
 	Description nullable.Nullable[string] `json:"description,omitempty"`
 
 	// Enabled false disables the key at once; a body with only `enabled: false` needs no licence. Cannot be removed: null is refused.
 	Enabled *bool `json:"enabled,omitempty"`
 
-	// ExpiresAt When the key stops working, e.g. "2027-12-31T00:00:00Z"; null removes the expiry, left out it is kept.
+	// ExpiresAt When the key stops working, e.g. "2027-12-31T00:00:00Z"; null removes the expiry, left out it is kept. Under a tenant key policy with `max_lifetime_days`, a new expiry must fall within that many days from now, and null is refused (422 `invalid`).
 	ExpiresAt nullable.Nullable[time.Time] `json:"expires_at,omitempty"`
 
 	// Methods Replaces the allowlist (method ids or block names); an empty list is refused. null: every method the permissions allow.
@@ -1389,7 +1539,9 @@ type MerchantUpdate struct {
 
 // MerchantUser A person working for a merchant.
 type MerchantUser struct {
-	ApiAccess bool `json:"api_access"`
+	// AllowedAddresses Client addresses and CIDR ranges the user's API credential may be used from; absent when any address may. A request from elsewhere is refused with `IP_NOT_ALLOWED`.
+	AllowedAddresses *[]string `json:"allowed_addresses,omitempty"`
+	ApiAccess        bool      `json:"api_access"`
 
 	// ApiAccountId The non-secret API Account ID (`acc_…`); present once API access was first switched on.
 	ApiAccountId *string `json:"api_account_id,omitempty"`
@@ -1440,6 +1592,9 @@ type MerchantUserList struct {
 
 // MerchantUserUpdate A JSON Merge Patch (RFC 7396): a member left out keeps its value; null removes it, as each member says.
 type MerchantUserUpdate struct {
+	// AllowedAddresses Replaces the API credential's address allowlist (addresses and CIDR ranges, IPv4 or IPv6). An empty list or null: any address.
+	AllowedAddresses nullable.Nullable[[]string] `json:"allowed_addresses,omitempty"`
+
 	// ApiAccess true (Level 2 only, active licence) issues a new Auth Key; false switches it off. Cannot be removed: null is refused.
 	ApiAccess *bool `json:"api_access,omitempty"`
 
@@ -1921,6 +2076,11 @@ type VerifyRateLimit struct {
 
 // VerifyRequest A key and the request it would make: give exactly one of `method` and `request` (400 otherwise).
 type VerifyRequest struct {
+	// ClientAddress The IP address the request comes from, checked against the key's address allowlist. A key limited to addresses is refused (`IP_NOT_ALLOWED`) when this is left out.
+	//
+	// Examples: 203.0.113.7
+	ClientAddress *string `json:"client_address,omitempty"`
+
 	// DryRun Decide without taking a request from the key's and the tenant's rate limits. By default verify takes one, as the gateway does, and answers `RATE_LIMITED` when none is left.
 	DryRun *bool `json:"dry_run,omitempty"`
 
@@ -2112,6 +2272,9 @@ type ConnectionID = string
 // Domain defines model for Domain.
 type Domain = string
 
+// HandoverID defines model for HandoverID.
+type HandoverID = string
+
 // IdempotencyKey defines model for IdempotencyKey.
 type IdempotencyKey = string
 
@@ -2262,6 +2425,27 @@ type VerifyConnectionParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// ListHandoversParams defines parameters for ListHandovers.
+type ListHandoversParams struct {
+	// Kind Only links of this kind.
+	Kind *HandoverKind `form:"kind,omitempty" json:"kind,omitempty"`
+
+	// SubjectId Only links for this key, merchant user, webhook endpoint or key request.
+	SubjectId *string `form:"subject_id,omitempty" json:"subject_id,omitempty"`
+
+	// State Only links in this state.
+	State *HandoverState `form:"state,omitempty" json:"state,omitempty"`
+
+	// Limit Page size; 0 or absent means 50, and more than 500 means 500.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// CreateHandoverParams defines parameters for CreateHandover.
+type CreateHandoverParams struct {
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // CreateIntegratorParams defines parameters for CreateIntegrator.
 type CreateIntegratorParams struct {
 	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
@@ -2272,6 +2456,12 @@ type CreateIntegratorParams struct {
 type RollIntegratorSecretParams struct {
 	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// UpdateKeyPolicyParams defines parameters for UpdateKeyPolicy.
+type UpdateKeyPolicyParams struct {
+	// IfMatch The `ETag` the change is based on: when the record's current version differs, nothing changes and the answer is 412 with the current `ETag`. `*` matches any version.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
 // ListKeyRequestsParams defines parameters for ListKeyRequests.
@@ -2621,8 +2811,17 @@ type UpdateConnectionApplicationMergePatchPlusJSONRequestBody = ConnectionUpdate
 // RevealConnectionSecretJSONRequestBody defines body for RevealConnectionSecret for application/json ContentType.
 type RevealConnectionSecretJSONRequestBody = ConnectionReveal
 
+// CreateHandoverJSONRequestBody defines body for CreateHandover for application/json ContentType.
+type CreateHandoverJSONRequestBody = HandoverCreate
+
 // CreateIntegratorJSONRequestBody defines body for CreateIntegrator for application/json ContentType.
 type CreateIntegratorJSONRequestBody = IntegratorCreate
+
+// UpdateKeyPolicyJSONRequestBody defines body for UpdateKeyPolicy for application/json ContentType.
+type UpdateKeyPolicyJSONRequestBody = KeyPolicyUpdate
+
+// UpdateKeyPolicyApplicationMergePatchPlusJSONRequestBody defines body for UpdateKeyPolicy for application/merge-patch+json ContentType.
+type UpdateKeyPolicyApplicationMergePatchPlusJSONRequestBody = KeyPolicyUpdate
 
 // OpenKeyRequestJSONRequestBody defines body for OpenKeyRequest for application/json ContentType.
 type OpenKeyRequestJSONRequestBody = KeyRequestOpen

@@ -361,6 +361,26 @@ func (s *WebhooksService) ReplayFailed(ctx context.Context, id string, in Replay
 	return send[ReplayResult](ctx, s.c, op("POST", pathf("/api/v1/webhooks/%s/replay", id), true, false).with(in), opts)
 }
 
+// HandoversService makes one-time links handing a secret over, and reads
+// their state: /api/v1/handovers.
+type HandoversService service
+
+// List walks the tenant's one-time links, newest first.
+func (s *HandoversService) List(ctx context.Context, params *ListHandoversParams) iter.Seq2[*Handover, error] {
+	return list[Handover](ctx, s.c, "/api/v1/handovers", params)
+}
+
+// Create seals a secret behind a new one-time link; the answer holds the
+// link (and the code, with RequireCode) this once.
+func (s *HandoversService) Create(ctx context.Context, in HandoverCreate, opts ...CallOption) (*Handover, error) {
+	return send[Handover](ctx, s.c, op("POST", "/api/v1/handovers", true, false).with(in), opts)
+}
+
+// Get reads whether, when and from where a link was opened.
+func (s *HandoversService) Get(ctx context.Context, id string, opts ...CallOption) (*Handover, error) {
+	return get[Handover](ctx, s.c, pathf("/api/v1/handovers/%s", id), opts)
+}
+
 // DeliveriesService reads and replays an endpoint's deliveries.
 type DeliveriesService service
 
