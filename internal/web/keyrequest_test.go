@@ -90,3 +90,25 @@ func TestKeyRequestPages(t *testing.T) {
 		t.Fatalf("the approved tab does not list the request")
 	}
 }
+
+// An administrator registers an integrator on the Integrators page: its
+// signing secret is shown in that answer only; a registration without
+// permissions is refused beside the field.
+func TestIntegratorsPage(t *testing.T) {
+	e := newEnv(t, false)
+	c := e.client()
+	wantStatus(t, c.signIn(e.demo.Email, e.demo.Password), http.StatusSeeOther)
+	res := c.post(pathIntegrators, url.Values{"name": {"TranslatorHQ"}})
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(res.Body, `id="permissions-error"`) {
+		t.Fatalf("without permissions: %d", res.StatusCode)
+	}
+	res = c.post(pathIntegrators, url.Values{"name": {"TranslatorHQ"}, "perm.orders": {"write"}})
+	secret := reWebhookSecret.FindString(res.Body)
+	if res.StatusCode != http.StatusCreated || secret == "" {
+		t.Fatalf("registered: %d", res.StatusCode)
+	}
+	res = c.get(pathIntegrators)
+	if !strings.Contains(res.Body, "TranslatorHQ") || strings.Contains(res.Body, secret) {
+		t.Fatal("the list does not show the integrator, or shows its secret again")
+	}
+}
