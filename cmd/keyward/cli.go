@@ -315,6 +315,9 @@ func runCLI(ctx context.Context, args []string, out, errOut io.Writer) error {
 		if ok, err := runWebhookCLI(ctx, cmd, args, out, errOut); ok {
 			return err
 		}
+		if ok, err := runKeyRequestCLI(ctx, cmd, args, out, errOut); ok {
+			return err
+		}
 		if ok, err := runIdentityCLI(ctx, cmd, args, out, errOut); ok {
 			return err
 		}

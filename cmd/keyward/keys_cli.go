@@ -44,15 +44,11 @@ func (f *keyFlags) create() (keyward.KeyCreate, error) {
 	in := keyward.KeyCreate{Name: f.name, Description: f.description, Permissions: keyward.Permissions{}, RateLimit: f.rateLimit}
 	enabled := !f.disabled
 	in.Enabled = &enabled
-	for _, p := range splitList(f.permissions) {
-		res, lvl, ok := strings.Cut(p, "=")
-		if !ok {
-			return in, fmt.Errorf("--permissions %q: write resource=none, resource=read or resource=write", p)
-		}
-		var l keyward.Level
-		l.UnmarshalText([]byte(strings.TrimSpace(lvl))) // "none" is no access
-		in.Permissions[strings.TrimSpace(res)] = l
+	perms, err := permissionsFlag("permissions", f.permissions)
+	if err != nil {
+		return in, err
 	}
+	in.Permissions = perms
 	if f.stores == "" || f.stores == "all" {
 		in.Stores = keyward.StoreAccess{Access: keyward.StoresAll}
 	} else {

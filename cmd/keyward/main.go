@@ -120,6 +120,13 @@ Usage:
   keyward webhooks roll --tenant D --id ID [--overlap 24h]
   keyward webhooks log --tenant D --id ID [--status pending|succeeded|failed]
   keyward webhooks replay --tenant D --id ID (--delivery DLV | --since RFC3339)
+  keyward integrator list --tenant D
+  keyward integrator create --tenant D --name N --permissions orders=write,… [--callback URL]
+  keyward integrator roll|delete --tenant D --id ID
+  keyward key-request open --tenant D --link URL
+  keyward key-request list --tenant D [--status pending|approved|declined|expired]
+  keyward key-request approve --tenant D --id ID [--permissions …] [--stores …] [--methods …] [--expires RFC3339]
+  keyward key-request decline --tenant D --id ID
   keyward handover create --tenant D --kind key_secret|merchant_auth_key|webhook_secret --subject ID
                           [--secret-file F|-] [--ttl 24h] [--require-code] [--note T] [--public-url URL]
   keyward handover list --tenant D [--subject ID] [--state waiting|opened|expired|burned]

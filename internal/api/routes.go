@@ -103,6 +103,17 @@ func (a *API) Routes() []Route {
 		{"GET", "/api/v1/leak-policy", AuthTenant, keyward.FeatureAPIManagement, a.getLeakPolicy},
 		{"PUT", "/api/v1/leak-policy", AuthTenant, keyward.FeatureAPIManagement, a.putLeakPolicy},
 
+		{"GET", "/api/v1/integrators", AuthTenant, keyward.FeatureAPIManagement, a.listIntegrators},
+		{"POST", "/api/v1/integrators", AuthTenant, keyward.FeatureAPIManagement, a.createIntegrator},
+		{"GET", "/api/v1/integrators/{id}", AuthTenant, keyward.FeatureAPIManagement, a.getIntegrator},
+		{"DELETE", "/api/v1/integrators/{id}", AuthTenant, keyward.FeatureAPIManagement, a.deleteIntegrator},
+		{"POST", "/api/v1/integrators/{id}/roll", AuthTenant, keyward.FeatureAPIManagement, a.rollIntegratorSecret},
+		{"GET", "/api/v1/key-requests", AuthTenant, keyward.FeatureAPIManagement, a.listKeyRequests},
+		{"POST", "/api/v1/key-requests", AuthTenant, keyward.FeatureAPIManagement, a.openKeyRequest},
+		{"GET", "/api/v1/key-requests/{id}", AuthTenant, keyward.FeatureAPIManagement, a.getKeyRequest},
+		{"POST", "/api/v1/key-requests/{id}/approve", AuthTenant, keyward.FeatureAPIManagement, a.approveKeyRequest},
+		{"POST", "/api/v1/key-requests/{id}/decline", AuthTenant, keyward.FeatureAPIManagement, a.declineKeyRequest},
+
 		{"GET", "/api/v1/webhooks", AuthTenant, keyward.FeatureWebhooks, a.listWebhooks},
 		{"POST", "/api/v1/webhooks", AuthTenant, keyward.FeatureWebhooks, a.createWebhook},
 		{"GET", "/api/v1/webhooks/{id}", AuthTenant, keyward.FeatureWebhooks, a.getWebhook},
@@ -154,6 +165,10 @@ func (a *API) Routes() []Route {
 		{"POST", "/operator/v1/tenants/{domain}/admins", AuthOperator, "", a.createTenantAdmin},
 		{"POST", "/operator/v1/tenants/{domain}/admins/totp-reset", AuthOperator, "", a.resetAdminTOTP},
 		{"POST", "/operator/v1/token", AuthOperator, "", a.rotateOperatorToken},
+		{"GET", "/operator/v1/integrators", AuthOperator, "", a.listIntegrators},
+		{"POST", "/operator/v1/integrators", AuthOperator, "", a.createIntegrator},
+		{"DELETE", "/operator/v1/integrators/{id}", AuthOperator, "", a.deleteIntegrator},
+		{"POST", "/operator/v1/integrators/{id}/roll", AuthOperator, "", a.rollIntegratorSecret},
 	}
 }
 

@@ -192,64 +192,76 @@ func (s *Service) newSecret(keyID string, slot int) keyward.KeySecret {
 func (s *Service) CreateKey(ctx context.Context, in keyward.KeyCreate) (*keyward.Key, error) {
 	var out *keyward.Key
 	err := s.db.Write(ctx, func(q *store.Q) error {
-		// The tenant's row is locked before the licence and the count are
-		// read, so concurrent creations (and licence changes) take turns
-		// and max_keys holds.
-		if a, err := tenantActor(ctx, keyward.FeatureAPIManagement); err != nil {
-			return err
-		} else if err := q.LockTenant(ctx, a.TenantID); err != nil {
-			return err
-		}
-		a, l, err := s.keyActor(ctx, q, true)
-		if err != nil {
-			return err
-		}
-		if l.MaxKeys > 0 {
-			n, err := q.CountKeys(ctx, a.TenantID)
-			if err != nil {
-				return err
-			}
-			if n >= l.MaxKeys {
-				return keyward.Errorf(keyward.ELimitExceeded, "The licence allows %d API keys and the tenant has %d; delete a key or contact %s to raise the limit.", l.MaxKeys, n, s.licenceContact)
-			}
-		}
-		k := &keyward.Key{
-			ID: keyward.NewID("key"), TenantID: a.TenantID, Name: in.Name, Description: in.Description,
-			Enabled: in.Enabled == nil || *in.Enabled, Permissions: in.Permissions, Stores: in.Stores,
-			Methods: in.Methods, ExpiresAt: in.ExpiresAt, RateLimit: in.RateLimit, CreatedAt: s.now(), UpdatedAt: s.now(),
-			Versioned: keyward.Versioned{Version: 1}, AllowedAddresses: in.AllowedAddresses, Quota: in.Quota,
-		}
-		if k.ExpiresAt != nil {
-			exp := k.ExpiresAt.UTC()
-			if !exp.After(s.now()) {
-				return keyward.Invalid("expires_at", "expires_at must be in the future")
-			}
-			k.ExpiresAt = &exp
-		}
-		if err := s.applyMaxLifetime(ctx, q, k, true); err != nil {
-			return err
-		}
-		if err := s.checkKey(ctx, q, k); err != nil {
-			return err
-		}
-		k.DisplayName = a.Domain + "-" + k.Name
-		for slot := 1; slot <= KeySlots; slot++ {
-			k.Secrets = append(k.Secrets, s.newSecret(k.ID, slot))
-		}
-		if err := q.InsertKey(ctx, k); err != nil {
-			return err
-		}
-		out = k
-		if err := s.emit(ctx, q, a.TenantID, keyStores(k), "key.created", keyEventData(k, nil)); err != nil {
-			return err
-		}
-		return s.logChange(ctx, q, a, a.TenantID, "key.create", "key", k.ID, keyChanges(k))
+		var err error
+		out, err = s.createKey(ctx, q, in, nil)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.changed(ctx)
 	return out, nil
+}
+
+// createKey issues a key within the transaction q, the one way every key
+// is made; audit adds details to the audit entry (such as the key request
+// it answers).
+func (s *Service) createKey(ctx context.Context, q *store.Q, in keyward.KeyCreate, audit map[string]any) (*keyward.Key, error) {
+	// The tenant's row is locked before the licence and the count are
+	// read, so concurrent creations (and licence changes) take turns
+	// and max_keys holds.
+	if a, err := tenantActor(ctx, keyward.FeatureAPIManagement); err != nil {
+		return nil, err
+	} else if err := q.LockTenant(ctx, a.TenantID); err != nil {
+		return nil, err
+	}
+	a, l, err := s.keyActor(ctx, q, true)
+	if err != nil {
+		return nil, err
+	}
+	if l.MaxKeys > 0 {
+		n, err := q.CountKeys(ctx, a.TenantID)
+		if err != nil {
+			return nil, err
+		}
+		if n >= l.MaxKeys {
+			return nil, keyward.Errorf(keyward.ELimitExceeded, "The licence allows %d API keys and the tenant has %d; delete a key or contact %s to raise the limit.", l.MaxKeys, n, s.licenceContact)
+		}
+	}
+	k := &keyward.Key{
+		ID: keyward.NewID("key"), TenantID: a.TenantID, Name: in.Name, Description: in.Description,
+		Enabled: in.Enabled == nil || *in.Enabled, Permissions: in.Permissions, Stores: in.Stores,
+		Methods: in.Methods, ExpiresAt: in.ExpiresAt, RateLimit: in.RateLimit, CreatedAt: s.now(), UpdatedAt: s.now(),
+		Versioned: keyward.Versioned{Version: 1}, AllowedAddresses: in.AllowedAddresses, Quota: in.Quota,
+	}
+	if k.ExpiresAt != nil {
+		exp := k.ExpiresAt.UTC()
+		if !exp.After(s.now()) {
+			return nil, keyward.Invalid("expires_at", "expires_at must be in the future")
+		}
+		k.ExpiresAt = &exp
+	}
+	if err := s.applyMaxLifetime(ctx, q, k, true); err != nil {
+		return nil, err
+	}
+	if err := s.checkKey(ctx, q, k); err != nil {
+		return nil, err
+	}
+	k.DisplayName = a.Domain + "-" + k.Name
+	for slot := 1; slot <= KeySlots; slot++ {
+		k.Secrets = append(k.Secrets, s.newSecret(k.ID, slot))
+	}
+	if err := q.InsertKey(ctx, k); err != nil {
+		return nil, err
+	}
+	if err := s.emit(ctx, q, a.TenantID, keyStores(k), "key.created", keyEventData(k, nil)); err != nil {
+		return nil, err
+	}
+	changes := keyChanges(k)
+	for f, v := range audit {
+		changes[f] = v
+	}
+	return k, s.logChange(ctx, q, a, a.TenantID, "key.create", "key", k.ID, changes)
 }
 
 // mergePermissions applies a merge patch to a key's permissions: each

@@ -26,6 +26,8 @@ var SealedFields = []SealedField{
 	{Table: "audit_checkpoints", Column: "signature", TenantColumn: "chain"},
 	{Table: "idempotency_keys", Column: "response"},
 	{Table: "identity_keys", Column: "secret_sealed"},
+	{Table: "integrators", Column: "secret_sealed", TenantColumn: "tenant_id"},
+	{Table: "key_requests", Column: "payload_sealed", TenantColumn: "tenant_id"},
 	{Table: "handovers", Column: "secret_sealed", TenantColumn: "tenant_id"},
 }
 

@@ -76,6 +76,8 @@ func menuFor(a *keyward.Actor, current string) []menuSection {
 		// merchants' API access and the webhooks.
 		{Group: "Integrations", Items: []menuItem{
 			{Label: "API Management", Path: pathKeys, feature: keyward.FeatureAPIManagement},
+			{Label: "Key requests", Path: pathKeyRequests, feature: keyward.FeatureAPIManagement},
+			{Label: "Integrators", Path: pathIntegrators, feature: keyward.FeatureAPIManagement},
 			{Label: "API", Path: pathMerchantAPI, feature: keyward.FeatureMerchants},
 			{Label: "Manage Webhooks", Path: pathWebhooks, feature: keyward.FeatureWebhooks},
 		}},

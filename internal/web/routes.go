@@ -122,6 +122,17 @@ func (w *Web) routes() []route {
 		{"POST", pathKeys + "/{id}/delete", api, false, w.deleteKey},
 		{"POST", pathKeys + "/{id}/roll", api, false, w.rollKey},
 
+		// Key requests from integrators' links (keyrequest.go).
+		{"GET", pathKeyRequestLink, api, false, w.openKeyRequest},
+		{"GET", pathKeyRequests, api, false, w.listKeyRequests},
+		{"GET", pathKeyRequests + "/{id}", api, false, w.showKeyRequest},
+		{"POST", pathKeyRequests + "/{id}/approve", api, false, w.approveKeyRequest},
+		{"POST", pathKeyRequests + "/{id}/decline", api, false, w.declineKeyRequest},
+		{"GET", pathIntegrators, api, false, w.listIntegrators},
+		{"POST", pathIntegrators, api, false, w.createIntegrator},
+		{"POST", pathIntegrators + "/{id}/roll", api, false, w.rollIntegrator},
+		{"POST", pathIntegrators + "/{id}/delete", api, false, w.deleteIntegrator},
+
 		{"GET", pathStores, api, false, w.listStores},
 		{"POST", pathStores, api, false, w.createStore},
 		{"GET", pathStores + "/{id}", api, false, w.showStore},

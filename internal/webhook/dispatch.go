@@ -145,6 +145,8 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		d.record()
 		close(recorded)
 	}()
+	callbacks := make(chan struct{})
+	go func() { d.runCallbacks(ctx); close(callbacks) }()
 	tick := time.NewTicker(d.cfg.Poll)
 	defer tick.Stop()
 	for {
@@ -156,6 +158,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			d.drain(&sends)
 			close(d.results)
 			<-recorded
+			<-callbacks
 			return
 		case <-d.wake:
 		case <-tick.C:

@@ -37,6 +37,8 @@ type Client struct {
 	Catalog     *CatalogService
 	Merchants   *MerchantsService
 	Webhooks    *WebhooksService
+	Integrators *IntegratorsService
+	KeyRequests *KeyRequestsService
 	Handovers   *HandoversService
 	Connections *ConnectionsService
 	Tenants     *TenantsService
@@ -128,6 +130,8 @@ func NewClient(baseURL string, opts ...Option) (*Client, error) {
 	c.Catalog = &CatalogService{c}
 	c.Merchants = &MerchantsService{c, &MerchantUsersService{c}}
 	c.Webhooks = &WebhooksService{c, &DeliveriesService{c}, &AttemptsService{c}}
+	c.Integrators = &IntegratorsService{c}
+	c.KeyRequests = &KeyRequestsService{c}
 	c.Handovers = &HandoversService{c}
 	c.Connections = &ConnectionsService{c}
 	c.Tenants = &TenantsService{c}

@@ -219,22 +219,85 @@ func (e HandoverKind) Valid() bool {
 
 // Defines values for HandoverState.
 const (
-	Burned  HandoverState = "burned"
-	Expired HandoverState = "expired"
-	Opened  HandoverState = "opened"
-	Waiting HandoverState = "waiting"
+	HandoverStateBurned  HandoverState = "burned"
+	HandoverStateExpired HandoverState = "expired"
+	HandoverStateOpened  HandoverState = "opened"
+	HandoverStateWaiting HandoverState = "waiting"
 )
 
 // Valid indicates whether the value is a known member of the HandoverState enum.
 func (e HandoverState) Valid() bool {
 	switch e {
-	case Burned:
+	case HandoverStateBurned:
 		return true
-	case Expired:
+	case HandoverStateExpired:
 		return true
-	case Opened:
+	case HandoverStateOpened:
 		return true
-	case Waiting:
+	case HandoverStateWaiting:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for KeyRequestDelivery.
+const (
+	Callback KeyRequestDelivery = "callback"
+	Pickup   KeyRequestDelivery = "pickup"
+)
+
+// Valid indicates whether the value is a known member of the KeyRequestDelivery enum.
+func (e KeyRequestDelivery) Valid() bool {
+	switch e {
+	case Callback:
+		return true
+	case Pickup:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for KeyRequestDeliveryStatus.
+const (
+	KeyRequestDeliveryStatusFailed    KeyRequestDeliveryStatus = "failed"
+	KeyRequestDeliveryStatusPending   KeyRequestDeliveryStatus = "pending"
+	KeyRequestDeliveryStatusSucceeded KeyRequestDeliveryStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the KeyRequestDeliveryStatus enum.
+func (e KeyRequestDeliveryStatus) Valid() bool {
+	switch e {
+	case KeyRequestDeliveryStatusFailed:
+		return true
+	case KeyRequestDeliveryStatusPending:
+		return true
+	case KeyRequestDeliveryStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for KeyRequestStatus.
+const (
+	KeyRequestStatusApproved KeyRequestStatus = "approved"
+	KeyRequestStatusDeclined KeyRequestStatus = "declined"
+	KeyRequestStatusExpired  KeyRequestStatus = "expired"
+	KeyRequestStatusPending  KeyRequestStatus = "pending"
+)
+
+// Valid indicates whether the value is a known member of the KeyRequestStatus enum.
+func (e KeyRequestStatus) Valid() bool {
+	switch e {
+	case KeyRequestStatusApproved:
+		return true
+	case KeyRequestStatusDeclined:
+		return true
+	case KeyRequestStatusExpired:
+		return true
+	case KeyRequestStatusPending:
 		return true
 	default:
 		return false
@@ -718,6 +781,30 @@ func (e ListConnectionsParamsState) Valid() bool {
 	}
 }
 
+// Defines values for ListKeyRequestsParamsStatus.
+const (
+	ListKeyRequestsParamsStatusApproved ListKeyRequestsParamsStatus = "approved"
+	ListKeyRequestsParamsStatusDeclined ListKeyRequestsParamsStatus = "declined"
+	ListKeyRequestsParamsStatusExpired  ListKeyRequestsParamsStatus = "expired"
+	ListKeyRequestsParamsStatusPending  ListKeyRequestsParamsStatus = "pending"
+)
+
+// Valid indicates whether the value is a known member of the ListKeyRequestsParamsStatus enum.
+func (e ListKeyRequestsParamsStatus) Valid() bool {
+	switch e {
+	case ListKeyRequestsParamsStatusApproved:
+		return true
+	case ListKeyRequestsParamsStatusDeclined:
+		return true
+	case ListKeyRequestsParamsStatusExpired:
+		return true
+	case ListKeyRequestsParamsStatusPending:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ListKeysParamsAccess.
 const (
 	ListKeysParamsAccessAll      ListKeysParamsAccess = "all"
@@ -1157,6 +1244,45 @@ type HandoverList struct {
 // HandoverState `waiting`: not opened yet; `opened`: opened once; `expired`: not opened in time; `burned`: a wrong code was entered 5 times. Only a waiting link holds the secret.
 type HandoverState string
 
+// Integrator defines model for Integrator.
+type Integrator struct {
+	// CallbackUrl Where approved keys are sent, signed as webhooks are; empty for none (keys go through a one-time pickup).
+	CallbackUrl string    `json:"callback_url"`
+	CreatedAt   time.Time `json:"created_at"`
+	Id          string    `json:"id"`
+	Name        string    `json:"name"`
+
+	// Permissions Maps a catalog resource (see GET /api/v1/catalog) to the level the key holds on it. An absent resource means no access.
+	//
+	// Examples: {"customers":"write","orders":"read"}
+	Permissions Permissions `json:"permissions"`
+
+	// Platform Registered by the operator for every tenant.
+	Platform bool `json:"platform"`
+
+	// Secret The signing secret (`whsec_…`): signs the integrator's links and the keys sent to its callback. Only in the answer that registers or rolls it.
+	Secret     *string   `json:"secret,omitempty"`
+	SecretHint string    `json:"secret_hint"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// IntegratorCreate defines model for IntegratorCreate.
+type IntegratorCreate struct {
+	// CallbackUrl An https:// URL that receives approved keys; leave out for none.
+	CallbackUrl *string `json:"callback_url,omitempty"`
+	Name        string  `json:"name"`
+
+	// Permissions Maps a catalog resource (see GET /api/v1/catalog) to the level the key holds on it. An absent resource means no access.
+	//
+	// Examples: {"customers":"write","orders":"read"}
+	Permissions Permissions `json:"permissions"`
+}
+
+// IntegratorList defines model for IntegratorList.
+type IntegratorList struct {
+	Data []Integrator `json:"data"`
+}
+
 // Key An integration's API key. Its secrets appear as hints; `secrets[].secret` is only present in the answers that create a secret.
 type Key struct {
 	// AllowedAddresses Client addresses (IPv4 or IPv6) and CIDR ranges the key may be used from, in canonical form, sorted; absent when the key may be used from any address. A request from elsewhere is refused with `IP_NOT_ALLOWED` by the gateway, forward-auth and `POST /v1/verify`.
@@ -1206,6 +1332,24 @@ type Key struct {
 
 	// Warnings What makes the key useless, such as permissions that allow no method ("This key can call nothing: …"); present only in the answers that create or change such a key.
 	Warnings *[]string `json:"warnings,omitempty"`
+}
+
+// KeyAsk The settings of the key a request asks for, or that an approval grants.
+type KeyAsk struct {
+	Description string     `json:"description"`
+	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+
+	// Methods Method ids; null for every method the permissions allow.
+	Methods nullable.Nullable[[]string] `json:"methods"`
+	Name    string                      `json:"name"`
+
+	// Permissions Maps a catalog resource (see GET /api/v1/catalog) to the level the key holds on it. An absent resource means no access.
+	//
+	// Examples: {"customers":"write","orders":"read"}
+	Permissions Permissions `json:"permissions"`
+
+	// Stores Which stores a key may act on.
+	Stores StoreAccess `json:"stores"`
 }
 
 // KeyCreate defines model for KeyCreate.
@@ -1266,6 +1410,72 @@ type KeyPolicyUpdate struct {
 
 	// MaxLifetimeDays See KeyPolicy.
 	MaxLifetimeDays nullable.Nullable[int] `json:"max_lifetime_days,omitempty"`
+}
+
+// KeyRequest defines model for KeyRequest.
+type KeyRequest struct {
+	Attempts  int                `json:"attempts"`
+	CreatedAt time.Time          `json:"created_at"`
+	DecidedAt *time.Time         `json:"decided_at,omitempty"`
+	DecidedBy *string            `json:"decided_by,omitempty"`
+	Delivery  KeyRequestDelivery `json:"delivery"`
+
+	// DeliveryStatus The callback delivery's state after approval.
+	DeliveryStatus *KeyRequestDeliveryStatus `json:"delivery_status,omitempty"`
+
+	// Granted The settings of the key a request asks for, or that an approval grants.
+	Granted *KeyAsk `json:"granted,omitempty"`
+	Id      string  `json:"id"`
+
+	// IntegratorId Empty for a link from an unregistered integrator: its key goes only through a pickup.
+	IntegratorId   string     `json:"integrator_id"`
+	IntegratorName string     `json:"integrator_name"`
+	KeyId          *string    `json:"key_id,omitempty"`
+	LastAttemptAt  *time.Time `json:"last_attempt_at,omitempty"`
+	LastError      *string    `json:"last_error,omitempty"`
+	LastStatus     *int       `json:"last_status,omitempty"`
+	LinkExpiresAt  time.Time  `json:"link_expires_at"`
+
+	// PickupUrl The one-time pickup link, only in the answer that approves a request delivered by pickup.
+	PickupUrl *string `json:"pickup_url,omitempty"`
+
+	// Requested The settings of the key a request asks for, or that an approval grants.
+	Requested KeyAsk           `json:"requested"`
+	Status    KeyRequestStatus `json:"status"`
+}
+
+// KeyRequestDelivery defines model for KeyRequest.Delivery.
+type KeyRequestDelivery string
+
+// KeyRequestDeliveryStatus The callback delivery's state after approval.
+type KeyRequestDeliveryStatus string
+
+// KeyRequestStatus defines model for KeyRequest.Status.
+type KeyRequestStatus string
+
+// KeyRequestApprove What to grant; a member left out grants what was asked. Anything more than the request asks for is refused (400, `details.reason` `widened`).
+type KeyRequestApprove struct {
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	Methods   *[]string  `json:"methods,omitempty"`
+
+	// Permissions Maps a catalog resource (see GET /api/v1/catalog) to the level the key holds on it. An absent resource means no access.
+	//
+	// Examples: {"customers":"write","orders":"read"}
+	Permissions *Permissions `json:"permissions,omitempty"`
+
+	// Stores Which stores a key may act on; `access` left out is `all` (on a create) or the current one (on a change).
+	Stores *StoreAccessInput `json:"stores,omitempty"`
+}
+
+// KeyRequestList defines model for KeyRequestList.
+type KeyRequestList struct {
+	Data []KeyRequest `json:"data"`
+}
+
+// KeyRequestOpen defines model for KeyRequestOpen.
+type KeyRequestOpen struct {
+	// Link The link the integrator sent, or its query string (see docs/handover.md).
+	Link string `json:"link"`
 }
 
 // KeyRoll defines model for KeyRoll.
@@ -2273,8 +2483,14 @@ type IdempotencyKey = string
 // IfMatch defines model for IfMatch.
 type IfMatch = string
 
+// IntegratorID defines model for IntegratorID.
+type IntegratorID = string
+
 // KeyID defines model for KeyID.
 type KeyID = string
+
+// KeyRequestID defines model for KeyRequestID.
+type KeyRequestID = string
 
 // Limit defines model for Limit.
 type Limit = int
@@ -2432,10 +2648,52 @@ type CreateHandoverParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// CreateIntegratorParams defines parameters for CreateIntegrator.
+type CreateIntegratorParams struct {
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// RollIntegratorSecretParams defines parameters for RollIntegratorSecret.
+type RollIntegratorSecretParams struct {
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // UpdateKeyPolicyParams defines parameters for UpdateKeyPolicy.
 type UpdateKeyPolicyParams struct {
 	// IfMatch The `ETag` the change is based on: when the record's current version differs, nothing changes and the answer is 412 with the current `ETag`. `*` matches any version.
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// ListKeyRequestsParams defines parameters for ListKeyRequests.
+type ListKeyRequestsParams struct {
+	// Status Only the requests of this status; all when left out.
+	Status *ListKeyRequestsParamsStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// Limit Page size; 0 or absent means 50, and more than 500 means 500.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// ListKeyRequestsParamsStatus defines parameters for ListKeyRequests.
+type ListKeyRequestsParamsStatus string
+
+// OpenKeyRequestParams defines parameters for OpenKeyRequest.
+type OpenKeyRequestParams struct {
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// ApproveKeyRequestParams defines parameters for ApproveKeyRequest.
+type ApproveKeyRequestParams struct {
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// DeclineKeyRequestParams defines parameters for DeclineKeyRequest.
+type DeclineKeyRequestParams struct {
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // ListKeysParams defines parameters for ListKeys.
@@ -2683,6 +2941,18 @@ type SendTestEventParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// CreatePlatformIntegratorParams defines parameters for CreatePlatformIntegrator.
+type CreatePlatformIntegratorParams struct {
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// RollPlatformIntegratorSecretParams defines parameters for RollPlatformIntegratorSecret.
+type RollPlatformIntegratorSecretParams struct {
+	// IdempotencyKey A unique key for this request, such as a UUID (1-255 printable characters). Retrying with the same key, route, query and body within 24 hours (the body compared as JSON: other spacing, member order or string escapes are the same body; numbers compare by their text) returns the first answer (secrets included) with `Idempotent-Replayed: true` and does nothing again; the same key with another body, query or route is 422 `idempotency_key_reused`; a retry while the first request runs is 409.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // ListTenantsParams defines parameters for ListTenants.
 type ListTenantsParams struct {
 	// Cursor The `next_cursor` of the previous page, sent back as it was given: cursors are opaque. A cursor no page gave is a 400 on `cursor`.
@@ -2758,11 +3028,20 @@ type RevealConnectionSecretJSONRequestBody = ConnectionReveal
 // CreateHandoverJSONRequestBody defines body for CreateHandover for application/json ContentType.
 type CreateHandoverJSONRequestBody = HandoverCreate
 
+// CreateIntegratorJSONRequestBody defines body for CreateIntegrator for application/json ContentType.
+type CreateIntegratorJSONRequestBody = IntegratorCreate
+
 // UpdateKeyPolicyJSONRequestBody defines body for UpdateKeyPolicy for application/json ContentType.
 type UpdateKeyPolicyJSONRequestBody = KeyPolicyUpdate
 
 // UpdateKeyPolicyApplicationMergePatchPlusJSONRequestBody defines body for UpdateKeyPolicy for application/merge-patch+json ContentType.
 type UpdateKeyPolicyApplicationMergePatchPlusJSONRequestBody = KeyPolicyUpdate
+
+// OpenKeyRequestJSONRequestBody defines body for OpenKeyRequest for application/json ContentType.
+type OpenKeyRequestJSONRequestBody = KeyRequestOpen
+
+// ApproveKeyRequestJSONRequestBody defines body for ApproveKeyRequest for application/json ContentType.
+type ApproveKeyRequestJSONRequestBody = KeyRequestApprove
 
 // CreateKeyJSONRequestBody defines body for CreateKey for application/json ContentType.
 type CreateKeyJSONRequestBody = KeyCreate
@@ -2850,6 +3129,9 @@ type ReplayFailedDeliveriesJSONRequestBody = ReplaySince
 
 // RollWebhookSecretJSONRequestBody defines body for RollWebhookSecret for application/json ContentType.
 type RollWebhookSecretJSONRequestBody = WebhookRoll
+
+// CreatePlatformIntegratorJSONRequestBody defines body for CreatePlatformIntegrator for application/json ContentType.
+type CreatePlatformIntegratorJSONRequestBody = IntegratorCreate
 
 // CreateTenantJSONRequestBody defines body for CreateTenant for application/json ContentType.
 type CreateTenantJSONRequestBody = TenantCreate
