@@ -15,8 +15,6 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/demoapi"
@@ -234,21 +232,8 @@ func TestEnvoyGRPCClientAddress(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := grpc.NewServer()
-			a.Envoy().Register(s)
-			go s.Serve(ln)
-			t.Cleanup(s.Stop)
-			conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
 			k := p.CreateKey(keyward.KeyCreate{Name: "Office", Permissions: keyward.Permissions{"orders": "read"}, AllowedAddresses: []string{"198.51.100.0/24"}})
-			res, err := authv3.NewAuthorizationClient(conn).Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+			res, err := serveEnvoy(t, a).Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
 				Source: &authv3.AttributeContext_Peer{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{
 					SocketAddress: &corev3.SocketAddress{Address: "198.51.100.4"}}}},
 				Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
