@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/demoapi"
 	"github.com/keyward/keyward/internal/gateway"
@@ -211,5 +214,41 @@ func TestVerifyClientAddress(t *testing.T) {
 	_, err := v.Decide(context.Background(), gateway.VerifyRequest{Key: k.Secrets[0].Secret, Method: "orders.list", Store: "main", ClientAddress: "somewhere"})
 	if keyward.ErrorCode(err) != keyward.EInvalid {
 		t.Fatalf("client_address \"somewhere\": %v", err)
+	}
+}
+
+// Envoy's gRPC service believes the source address Envoy reports, and a
+// forwarded client behind it, only when Envoy is a trusted proxy;
+// otherwise the client is Envoy itself.
+func TestEnvoyGRPCClientAddress(t *testing.T) {
+	for _, trusted := range []bool{true, false} {
+		t.Run(map[bool]string{true: "trusted", false: "untrusted"}[trusted], func(t *testing.T) {
+			p := keywardtest.New(t, storetest.Open(t, store.SQLite))
+			var proxies []netip.Prefix
+			if trusted {
+				proxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+			}
+			a, err := gateway.NewAuthz(gateway.AuthzConfig{Replica: p.Rep, IdentityKey: authzIdentityKey, TrustedProxies: proxies})
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := p.CreateKey(keyward.KeyCreate{Name: "Office", Permissions: keyward.Permissions{"orders": "read"}, AllowedAddresses: []string{"198.51.100.0/24"}})
+			res, err := serveEnvoy(t, a).Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+				Source: &authv3.AttributeContext_Peer{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{
+					SocketAddress: &corev3.SocketAddress{Address: "198.51.100.4"}}}},
+				Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+					Method: "GET", Path: "/api/v5/orders?store=main", Headers: map[string]string{"x-api-key": k.Secrets[0].Secret},
+				}},
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if allowed := res.GetOkResponse() != nil; allowed != trusted {
+				t.Fatalf("allowed %t, want %t: %v", allowed, trusted, res)
+			}
+			if !trusted && !strings.Contains(res.GetDeniedResponse().GetBody(), `"client_address":"127.0.0.1"`) {
+				t.Fatalf("refusal: %v", res.GetDeniedResponse().GetBody())
+			}
+		})
 	}
 }

@@ -294,23 +294,30 @@ func TestAuthzMerchantOwnership(t *testing.T) {
 	}
 }
 
-func TestAuthzEnvoyGRPC(t *testing.T) {
-	p := newAuthzPlatform(t, storetest.Open(t, store.SQLite), nil)
-	re := p.CreateKey(keyward.KeyCreate{Name: "RE", Permissions: keyward.Permissions{"orders": "write"}})
+// serveEnvoy serves a's gRPC ext_authz service on a loopback port until
+// the test ends, and returns a client of it.
+func serveEnvoy(t *testing.T, a *gateway.Authz) authv3.AuthorizationClient {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := grpc.NewServer()
-	p.authz.Envoy().Register(s)
+	a.Envoy().Register(s)
 	go s.Serve(ln)
 	t.Cleanup(s.Stop)
 	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	client := authv3.NewAuthorizationClient(conn)
+	t.Cleanup(func() { conn.Close() })
+	return authv3.NewAuthorizationClient(conn)
+}
+
+func TestAuthzEnvoyGRPC(t *testing.T) {
+	p := newAuthzPlatform(t, storetest.Open(t, store.SQLite), nil)
+	re := p.CreateKey(keyward.KeyCreate{Name: "RE", Permissions: keyward.Permissions{"orders": "write"}})
+	client := serveEnvoy(t, p.authz)
 	check := func(method, path string, headers map[string]string, body string) *authv3.CheckResponse {
 		t.Helper()
 		res, err := client.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
