@@ -265,19 +265,20 @@ func (w *Web) createKey(rw http.ResponseWriter, r *http.Request) error {
 		return w.refuseKeyForm(rw, r, nil, f, err)
 	}
 	in := f.create()
+	var k *keyward.Key
 	exp, err := f.expiry()
 	if err == nil {
 		in.ExpiresAt = exp
-		k, err := w.svc.CreateKey(r.Context(), in)
-		if err == nil {
-			w.render(rw, r, http.StatusCreated, "key_secrets", &secretsPage{
-				page: page{Title: "Keys generated", Crumbs: []string{"Settings", "Integrations", "API Management"}},
-				Key:  k, Secrets: k.Secrets,
-			})
-			return nil
-		}
+		k, err = w.svc.CreateKey(r.Context(), in)
 	}
-	return w.refuseKeyForm(rw, r, nil, f, err)
+	if err != nil {
+		return w.refuseKeyForm(rw, r, nil, f, err)
+	}
+	w.render(rw, r, http.StatusCreated, "key_secrets", &secretsPage{
+		page: page{Title: "Keys generated", Crumbs: []string{"Settings", "Integrations", "API Management"}},
+		Key:  k, Secrets: k.Secrets,
+	})
+	return nil
 }
 
 func (w *Web) refuseKeyForm(rw http.ResponseWriter, r *http.Request, k *keyward.Key, f keyForm, err error) error {

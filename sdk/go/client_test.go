@@ -385,6 +385,8 @@ func callEveryOperation(ctx context.Context, t *testing.T, c *keyward.Client) {
 	call(c.Tenants.ResetAdminTOTP(ctx, "d", keyward.AdminTOTPReset{}))
 	call(c.Tenants.RotateOperatorToken(ctx))
 	call(c.Licence.Get(ctx))
+	call(c.Keys.Policy(ctx))
+	call(c.Keys.UpdatePolicy(ctx, keyward.KeyPolicyUpdate{}))
 	call(c.Licence.For(ctx, "d"))
 	call(c.Licence.Grant(ctx, "d", keyward.LicenceGrant{}))
 	call(c.Licence.Revoke(ctx, "d"))

@@ -565,3 +565,15 @@ func (s *HealthService) Live(ctx context.Context) (*Status, error) {
 func (s *HealthService) Ready(ctx context.Context) (*Status, error) {
 	return get[Status](ctx, s.c, "/readyz", nil)
 }
+
+// Policy reads the tenant's key policy: the maximum lifetime of new keys
+// and the inactivity rule.
+func (s *KeysService) Policy(ctx context.Context, opts ...CallOption) (*KeyPolicy, error) {
+	return get[KeyPolicy](ctx, s.c, "/api/v1/key-policy", opts)
+}
+
+// UpdatePolicy changes the tenant's key policy by a merge patch; send the
+// ETag read with WithIfMatch to refuse a change made meanwhile.
+func (s *KeysService) UpdatePolicy(ctx context.Context, patch KeyPolicyUpdate, opts ...CallOption) (*KeyPolicy, error) {
+	return send[KeyPolicy](ctx, s.c, op("PATCH", "/api/v1/key-policy", false, true).patch(patch), opts)
+}
