@@ -151,7 +151,13 @@ func TestGatewayAllowlistAndForwardedFor(t *testing.T) {
 			api := demoapi.New(demoapi.Options{IdentityKey: key})
 			seen := make(chan string, 10)
 			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				seen <- strings.Join(r.Header.Values("X-Forwarded-For"), ", ")
+				got := strings.Join(r.Header.Values("X-Forwarded-For"), ", ")
+				for _, name := range []string{"X-Real-Ip", "True-Client-Ip", "X-Client-Ip", "Forwarded"} {
+					if v := r.Header.Get(name); v != "" {
+						got += " and the client's " + name + " " + v
+					}
+				}
+				seen <- got
 				api.ServeHTTP(w, r)
 			}))
 			t.Cleanup(up.Close)
@@ -171,7 +177,8 @@ func TestGatewayAllowlistAndForwardedFor(t *testing.T) {
 			here := p.CreateKey(keyward.KeyCreate{Name: "Here", Permissions: perms, AllowedAddresses: []string{"127.0.0.2"}})
 			hc := clientFrom("127.0.0.2")
 			target := srv.URL + "/api/v5/orders?store=main"
-			status, out := call(t, hc, target, map[string]string{"X-API-Key": away.Secrets[0].Secret, "X-Forwarded-For": "203.0.113.7"})
+			forged := map[string]string{"X-Forwarded-For": "203.0.113.7", "X-Real-IP": "203.0.113.7", "True-Client-IP": "203.0.113.7", "X-Client-IP": "203.0.113.7", "Forwarded": "for=203.0.113.7"}
+			status, out := call(t, hc, target, withHeaders(forged, map[string]string{"X-API-Key": away.Secrets[0].Secret}))
 			if trusted {
 				if status != 200 || <-seen != "203.0.113.7, 127.0.0.2" {
 					t.Fatalf("the client a trusted proxy names: %d %v", status, out)
@@ -181,11 +188,11 @@ func TestGatewayAllowlistAndForwardedFor(t *testing.T) {
 			if status != 403 || out["code"] != keyward.CodeIPNotAllowed || clientAddr(out) != "127.0.0.2" {
 				t.Fatalf("a forged X-Forwarded-For: %d %v", status, out)
 			}
-			if status, out := call(t, hc, target, map[string]string{"X-API-Key": here.Secrets[0].Secret, "X-Forwarded-For": "203.0.113.7"}); status != 200 {
+			if status, out := call(t, hc, target, withHeaders(forged, map[string]string{"X-API-Key": here.Secrets[0].Secret})); status != 200 {
 				t.Fatalf("the client's own address: %d %v", status, out)
 			}
 			if got := <-seen; got != "127.0.0.2" {
-				t.Fatalf("the upstream saw X-Forwarded-For %q, want the peer's address alone", got)
+				t.Fatalf("the upstream saw X-Forwarded-For %q, want the peer's address alone and no other address header", got)
 			}
 		})
 	}

@@ -267,8 +267,11 @@ var hopByHop = [...]string{
 }
 
 // forwardingHeaders are the client's claims about earlier hops, replaced by
-// the gateway's own (setForwarded).
-var forwardingHeaders = [...]string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"}
+// the gateway's own (setForwarded), and the other headers servers read a
+// client's address from: the upstream learns the client from
+// X-Forwarded-For alone, which the gateway builds behind --trusted-proxies.
+var forwardingHeaders = [...]string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+	"X-Real-Ip", "True-Client-Ip", "X-Client-Ip", "Client-Ip", "X-Cluster-Client-Ip", "X-Originating-Ip"}
 
 // copyEndToEnd adds the headers of src to dst but for the hop-by-hop ones
 // and those src's Connection header names. Values of a name dst lacks are
