@@ -133,7 +133,7 @@ func TestBrowserEveryPageIsAccessible(t *testing.T) {
 
 	admin := []string{
 		pathKeys, pathKeys + "?sort=last_used", pathKeys + "/new", pathKeys + "/" + k.ID, pathKeys + "/" + k.ID + "/delete",
-		pathStores, pathStores + "/" + main.ID, pathStores + "/" + main.ID + "/remove", pathStores + "/" + main.ID + "/deactivate", pathLicence,
+		pathStores, pathStores + "/" + main.ID, pathStores + "/" + main.ID + "/remove", pathStores + "/" + main.ID + "/deactivate", pathLicence, pathKeyPolicy,
 		pathMerchants, pathMerchants + "/new", pathMerchants + "/" + m.ID, pathMerchants + "/" + m.ID + "/edit",
 		pathMerchants + "/" + m.ID + "/users/new", pathMerchants + "/" + m.ID + "/users/" + mus[0].ID + "/edit", pathMerchantAPI,
 		pathProfiles, pathProfiles + "/" + profiles[0].ID, pathUsers, pathUsers + "/new", pathAudit, pathAccount,

@@ -8,10 +8,14 @@ import (
 	"github.com/keyward/keyward"
 )
 
-// Settings > Key Policy: the longest lifetime of a new key and the number
-// of days unused after which a key is disabled.
+// Settings > Key Policy: the longest lifetime of a new key, the number of
+// days unused after which a key is disabled, and, in a form of its own,
+// what is done when a secret is reported leaked.
 
-const pathKeyPolicy = "/settings/key-policy"
+const (
+	pathKeyPolicy  = "/settings/key-policy"
+	pathLeakPolicy = pathKeyPolicy + "/leaks"
+)
 
 type keyPolicyPage struct {
 	page
@@ -21,7 +25,9 @@ type keyPolicyPage struct {
 	// Version is the policy's ETag when shown, sent back as If-Match so a
 	// change made meanwhile by someone else is not overwritten.
 	Version string
-	Errors  formErrors
+	// OnLeak is the leak policy shown or as chosen.
+	OnLeak string
+	Errors formErrors
 }
 
 func (w *Web) keyPolicyPage(r *http.Request) (*keyPolicyPage, error) {
@@ -29,8 +35,12 @@ func (w *Web) keyPolicyPage(r *http.Request) (*keyPolicyPage, error) {
 	if err != nil {
 		return nil, err
 	}
+	lp, err := w.svc.LeakPolicy(r.Context())
+	if err != nil {
+		return nil, err
+	}
 	return &keyPolicyPage{page: page{Title: "Key Policy", Crumbs: storesCrumbs}, Policy: p,
-		MaxLifetime: strconv.Itoa(p.MaxLifetimeDays), Inactive: strconv.Itoa(p.InactiveDays), Version: p.ETag()}, nil
+		MaxLifetime: strconv.Itoa(p.MaxLifetimeDays), Inactive: strconv.Itoa(p.InactiveDays), Version: p.ETag(), OnLeak: lp.OnLeak}, nil
 }
 
 func (w *Web) showKeyPolicy(rw http.ResponseWriter, r *http.Request) error {
@@ -83,4 +93,32 @@ func (w *Web) saveKeyPolicy(rw http.ResponseWriter, r *http.Request) error {
 		return again(fe, status)
 	}
 	return redirect(rw, r, pathKeyPolicy, "The key policy is saved.")
+}
+
+// saveLeakPolicy sets the leak policy. It is a form of its own: the leak
+// policy is not part of the key policy's version, so saving the key rules
+// never overwrites a leak policy changed meanwhile, nor the other way.
+func (w *Web) saveLeakPolicy(rw http.ResponseWriter, r *http.Request) error {
+	if err := parseForm(rw, r); err != nil {
+		return err
+	}
+	in := keyward.LeakPolicy{OnLeak: r.PostFormValue("on_leak")}
+	if _, err := w.svc.SetLeakPolicy(r.Context(), in); err != nil {
+		fe, status, err := formError(err, "on_leak")
+		if err != nil {
+			return err
+		}
+		if fe.Err("on_leak") != "" {
+			// The service names the API's values; the page names choices.
+			fe.Fields["on_leak"] = "Choose what keyward does when a secret is reported leaked."
+		}
+		p, err := w.keyPolicyPage(r)
+		if err != nil {
+			return err
+		}
+		p.OnLeak, p.Errors = in.OnLeak, fe
+		w.render(rw, r, status, "key_policy", p)
+		return nil
+	}
+	return redirect(rw, r, pathKeyPolicy, "The leak policy is saved.")
 }

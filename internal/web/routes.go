@@ -145,6 +145,7 @@ func (w *Web) routes() []route {
 		{"GET", pathLicence, api, false, w.showLicence},
 		{"GET", pathKeyPolicy, api, false, w.showKeyPolicy},
 		{"POST", pathKeyPolicy, api, false, w.saveKeyPolicy},
+		{"POST", pathLeakPolicy, api, false, w.saveLeakPolicy},
 
 		{"GET", pathConnectors, keyward.FeatureConnectors, false, w.listConnectors},
 		{"GET", pathConnectors + "/new", keyward.FeatureConnectors, false, w.newConnector},
