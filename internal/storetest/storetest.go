@@ -1,11 +1,11 @@
 // Package storetest opens real databases for tests: SQLite in a temporary
-// directory, and PostgreSQL in a fresh database or schema per test.
+// directory, and PostgreSQL in a fresh schema per test.
 //
-// Migrating a database takes longer than copying a migrated one, so Open
-// migrates once per test binary and engine and copies the result: SQLite's
-// file is kept in memory, and PostgreSQL's is a template database named
-// after the migrations' digest (kwt_tpl_…), kept on the server for later
-// runs of the same migrations. Each test still gets a database of its own.
+// Migrating a SQLite database takes longer than copying a migrated one,
+// so Open migrates once per test binary, keeps the file in memory and
+// writes a copy for each test. PostgreSQL schemas are migrated per test:
+// cloning a template database instead costs a DROP DATABASE per test,
+// which makes the server checkpoint.
 //
 // PostgreSQL is found at KEYWARD_TEST_DATABASE_URL, or at
 // postgres://postgres@127.0.0.1:5432/test when that is unset. When it cannot
@@ -101,7 +101,7 @@ func Open(tb testing.TB, e store.Engine) *store.DB {
 			tb.Fatal(err)
 		}
 	} else {
-		u = newMigratedURL(tb)
+		u = NewSchemaURL(tb)
 	}
 	db, err := store.Open(ctx, u, dir)
 	if err != nil {
@@ -182,118 +182,6 @@ func copySQLiteTemplate(dir string) error {
 		return fmt.Errorf("migrate the SQLite template: %w", sqliteErr)
 	}
 	return os.WriteFile(filepath.Join(dir, "keyward.db"), sqliteFile, 0o600)
-}
-
-var (
-	pgTplOnce sync.Once
-	pgTplName string // "" when databases cannot be created: migrate schemas instead
-	pgTplErr  error
-)
-
-// newMigratedURL returns the URL of a new, migrated PostgreSQL database,
-// dropped when tb ends, cloned from the template of this build's
-// migrations. Where the server's user may not create databases it falls
-// back to a new schema, which store.Open migrates.
-func newMigratedURL(tb testing.TB) string {
-	tb.Helper()
-	SkipWithoutPostgres(tb)
-	pgTplOnce.Do(func() { pgTplName, pgTplErr = pgTemplate() })
-	if pgTplErr != nil {
-		tb.Fatalf("PostgreSQL template database: %v", pgTplErr)
-	}
-	if pgTplName == "" {
-		return NewSchemaURL(tb)
-	}
-	admin, err := sql.Open("pgx", PostgresURL())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	name := "kwt_" + strings.ToLower(rand.Text()[:12])
-	if _, err := admin.Exec(`CREATE DATABASE ` + name + ` TEMPLATE ` + pgTplName); err != nil {
-		admin.Close()
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		admin.Exec(`DROP DATABASE ` + name + ` WITH (FORCE)`)
-		admin.Close()
-	})
-	u, err := databaseURL(name)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return u
-}
-
-// pgTemplate returns the name of the template database holding this
-// build's migrations, creating it when no earlier run did, or "" when the
-// server's user cannot create databases. Templates stay on the server;
-// "ALTER DATABASE kwt_tpl_… IS_TEMPLATE false" lets one be dropped.
-func pgTemplate() (string, error) {
-	ctx := context.Background()
-	name := "kwt_tpl_" + store.MigrationsDigest(store.Postgres)[:20]
-	admin, err := sql.Open("pgx", PostgresURL())
-	if err != nil {
-		return "", err
-	}
-	defer admin.Close()
-	conn, err := admin.Conn(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	// Test binaries of several packages start at once: one migrates, the
-	// others wait for it.
-	const lockID = 0x6b7774706c // "kwtpl"
-	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, lockID); err != nil {
-		return "", err
-	}
-	defer conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, lockID)
-	var ready bool
-	err = conn.QueryRowContext(ctx, `SELECT datistemplate FROM pg_database WHERE datname = $1`, name).Scan(&ready)
-	if err == nil && ready {
-		return name, nil
-	}
-	if err != nil && err != sql.ErrNoRows {
-		return "", err
-	}
-	// A template is marked as one only once migrated; a database of that
-	// name that is not is left from an interrupted run.
-	if _, err := conn.ExecContext(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
-		return "", err
-	}
-	if _, err := conn.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
-		return "", nil // no CREATEDB: each test migrates a schema of its own
-	}
-	u, err := databaseURL(name)
-	if err != nil {
-		return "", err
-	}
-	db, err := store.Open(ctx, u, "")
-	if err != nil {
-		return "", err
-	}
-	if err := db.Close(); err != nil {
-		return "", err
-	}
-	// No connections: a database being copied must have none.
-	if _, err := conn.ExecContext(ctx, `ALTER DATABASE `+name+` WITH IS_TEMPLATE true ALLOW_CONNECTIONS false`); err != nil {
-		return "", err
-	}
-	return name, nil
-}
-
-// databaseURL returns the test server's URL with the database name.
-func databaseURL(name string) (string, error) {
-	u, err := url.Parse(PostgresURL())
-	if err != nil {
-		return "", err
-	}
-	u.Path = "/" + name
-	q := u.Query()
-	// Tests need no durability; commits without waiting for the disk.
-	q.Set("synchronous_commit", "off")
-	u.RawQuery = q.Encode()
-	return u.String(), nil
 }
 
 func redact(s string) string {
