@@ -15,6 +15,7 @@ import (
 	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/internal/seal"
+	"github.com/keyward/keyward/internal/secret"
 	"github.com/keyward/keyward/internal/service"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/storetest"
@@ -39,7 +40,7 @@ func newEnv(t *testing.T, db *store.DB, opts ...service.Option) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := service.New(db, catalog.Builtin(), append([]service.Option{service.WithKeyring(kr)}, opts...)...)
+	svc := service.New(db, catalog.Builtin(), append([]service.Option{service.WithKeyring(kr), service.WithPasswordHasher(secret.TestHasher())}, opts...)...)
 	if _, err := svc.EnsureOperatorToken(ctx, operatorToken); err != nil {
 		t.Fatal(err)
 	}

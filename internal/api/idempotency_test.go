@@ -13,6 +13,7 @@ import (
 	"github.com/keyward/keyward/internal/api"
 	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/httpx"
+	"github.com/keyward/keyward/internal/secret"
 	"github.com/keyward/keyward/internal/service"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/storetest"
@@ -27,7 +28,7 @@ func (e *env) node(db *store.DB, skew time.Duration) *env {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(func() { db2.Close() })
-	svc := service.New(db2, catalog.Builtin(), service.WithKeyring(e.svc.Keyring()),
+	svc := service.New(db2, catalog.Builtin(), service.WithKeyring(e.svc.Keyring()), service.WithPasswordHasher(secret.TestHasher()),
 		service.WithClock(func() time.Time { return time.Now().Add(skew).UTC() }))
 	mux := http.NewServeMux()
 	api.New(svc, nil).Register(mux)

@@ -111,6 +111,9 @@ func (b *proxyBench) lastSeen() http.Header {
 // KEYWARD_TEST_REQUIRE_PROXIES=1, fails) when the binary is missing.
 func (b *proxyBench) startProxy(t *testing.T, name, listen string) {
 	t.Helper()
+	if testing.Short() {
+		t.Skipf("starts %s; go test without -short runs it", name)
+	}
 	bin := map[string]string{"nginx": "nginx", "caddy": "caddy", "haproxy": "haproxy"}[name]
 	path, err := exec.LookPath(bin)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/catalog"
 	"github.com/keyward/keyward/internal/replica"
+	"github.com/keyward/keyward/internal/secret"
 	"github.com/keyward/keyward/internal/service"
 	"github.com/keyward/keyward/internal/store"
 )
@@ -28,7 +29,8 @@ type Platform struct {
 }
 
 // New seeds the demo tenant in db and loads a replica of it, over the
-// built-in catalog. Options are added to the service's.
+// built-in catalog. Options are added to the service's; passwords are
+// hashed with secret.TestHasher unless one of them says otherwise.
 func New(tb testing.TB, db *store.DB, opts ...service.Option) *Platform {
 	return NewWithCatalog(tb, db, catalog.Builtin(), opts...)
 }
@@ -41,6 +43,7 @@ func NewWithCatalog(tb testing.TB, db *store.DB, cat *catalog.Catalog, opts ...s
 	clock := func() time.Time { return p.Now }
 	p.Rep = replica.New(db, cat, replica.WithClock(clock))
 	p.Svc = service.New(db, cat, append([]service.Option{service.WithClock(clock), service.WithLicenceContact("sales@platform.test"),
+		service.WithPasswordHasher(secret.TestHasher()),
 		service.WithChangeHook(func(ctx context.Context) {
 			if err := p.Rep.Sync(ctx); err != nil {
 				tb.Errorf("sync: %v", err)

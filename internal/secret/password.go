@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -63,6 +64,53 @@ func HashPassword(pw string) (string, error) {
 	return hashWith(pw, policy)
 }
 
+// A Hasher hashes and checks passwords under one set of argon2id
+// parameters, taken as its policy.
+type Hasher struct {
+	p     argonParams
+	dummy func() string
+}
+
+func newHasher(p argonParams) *Hasher {
+	h := &Hasher{p: p}
+	h.dummy = sync.OnceValue(func() string {
+		d, err := h.Hash(GeneratePassword())
+		if err != nil {
+			panic("secret: hash a dummy password: " + err.Error())
+		}
+		return d
+	})
+	return h
+}
+
+var (
+	defaultHasher = newHasher(policy)
+	// testHasher uses the least work argon2id allows: 8 KiB, one pass.
+	testHasher = newHasher(argonParams{memory: 8, time: 1, threads: 1, saltLen: 16, keyLen: 32})
+)
+
+// DefaultHasher returns the hasher of HashPassword and CheckPassword.
+func DefaultHasher() *Hasher { return defaultHasher }
+
+// TestHasher returns a hasher whose hashes cost almost nothing to compute
+// or to guess, so that tests signing in many times run fast. Never use it
+// for passwords anyone relies on.
+func TestHasher() *Hasher { return testHasher }
+
+// Hash is HashPassword under h's parameters.
+func (h *Hasher) Hash(pw string) (string, error) { return hashWith(pw, h.p) }
+
+// Check is CheckPassword, with needsRehash set for hashes made with
+// parameters below h's.
+func (h *Hasher) Check(encoded, pw string) (ok bool, needsRehash bool, err error) {
+	return checkWith(encoded, pw, h.p)
+}
+
+// DummyHash returns a hash of a random password under h's parameters, made
+// once, to check a password against when there is no account, so that a
+// sign-in costs the same whether or not the account exists.
+func (h *Hasher) DummyHash() string { return h.dummy() }
+
 func hashWith(pw string, p argonParams) (string, error) {
 	if len(pw) > MaxPasswordLength {
 		return "", ErrPasswordTooLong
@@ -88,6 +136,10 @@ func encodeHash(p argonParams, salt, key []byte) string {
 // parameters out of bounds, or a password over MaxPasswordLength bytes is
 // an error.
 func CheckPassword(encoded, pw string) (ok bool, needsRehash bool, err error) {
+	return checkWith(encoded, pw, policy)
+}
+
+func checkWith(encoded, pw string, policy argonParams) (ok bool, needsRehash bool, err error) {
 	if len(pw) > MaxPasswordLength {
 		return false, false, ErrPasswordTooLong
 	}

@@ -84,7 +84,7 @@ func (s *Service) ChangePassword(ctx context.Context, in keyward.PasswordChange)
 	if err != nil {
 		return err
 	}
-	ok, _, err := secret.CheckPassword(u.PasswordHash, in.CurrentPassword)
+	ok, _, err := s.hasher.Check(u.PasswordHash, in.CurrentPassword)
 	if err != nil && !errors.Is(err, secret.ErrPasswordTooLong) {
 		s.log.Error("check password: stored hash unusable", "user", u.ID, "err", err)
 	}
@@ -102,7 +102,7 @@ func (s *Service) ChangePassword(ctx context.Context, in keyward.PasswordChange)
 // setPassword gives u a password the user chose, clears a forced change,
 // ends u's sessions but keep, and records action.
 func (s *Service) setPassword(ctx context.Context, q *store.Q, a *keyward.Actor, u *keyward.User, password, action, keep string) error {
-	hash, err := secret.HashPassword(password)
+	hash, err := s.hasher.Hash(password)
 	if err != nil {
 		return err
 	}
@@ -137,7 +137,7 @@ func (s *Service) ResetPassword(ctx context.Context, idOrEmail string) (*keyward
 		return nil, "", err
 	}
 	password := secret.GeneratePassword()
-	hash, err := secret.HashPassword(password)
+	hash, err := s.hasher.Hash(password)
 	if err != nil {
 		return nil, "", err
 	}
@@ -290,7 +290,7 @@ func (s *Service) CreateTenantAdmin(ctx context.Context, domain string, in Tenan
 	d := sha256.Sum256([]byte(link))
 	out := &TenantAdmin{Link: link, ExpiresAt: s.now().Add(SignInLinkLifetime)}
 	// An unguessable password nobody knows, until the link sets one.
-	hash, err := secret.HashPassword(secret.GeneratePassword())
+	hash, err := s.hasher.Hash(secret.GeneratePassword())
 	if err != nil {
 		return nil, err
 	}

@@ -111,7 +111,7 @@ func (s *Service) merchantSignInUser(ctx context.Context, domain, email, passwor
 		return nil, err
 	}
 	if len(cands) == 0 {
-		s.checkPassword(dummyHash(), password)
+		s.checkPassword(s.hasher.DummyHash(), password)
 		return nil, wrongCredentials()
 	}
 	var match *keyward.MerchantUser
@@ -119,7 +119,7 @@ func (s *Service) merchantSignInUser(ctx context.Context, domain, email, passwor
 	for _, c := range cands {
 		hash := c.Hash
 		if hash == "" {
-			hash = dummyHash()
+			hash = s.hasher.DummyHash()
 		}
 		ok, _, err := s.checkPassword(hash, password)
 		if err != nil && !errors.Is(err, secret.ErrPasswordTooLong) {
@@ -374,7 +374,7 @@ func (s *Service) SetMerchantUserPassword(ctx context.Context, merchantID, userI
 		return "", err
 	}
 	password := secret.GeneratePassword()
-	hash, err := secret.HashPassword(password)
+	hash, err := s.hasher.Hash(password)
 	if err != nil {
 		return "", err
 	}

@@ -43,7 +43,9 @@ type Service struct {
 	onStop func(ctx context.Context, endpointID string)
 	// outbound judges webhook URLs as the dispatcher will dial them.
 	outbound outbound.Config
-	// checkPassword is secret.CheckPassword; tests count its calls.
+	// hasher hashes passwords; checkPassword is its Check, whose calls
+	// tests count.
+	hasher        *secret.Hasher
 	checkPassword func(hash, password string) (ok, rehash bool, err error)
 }
 
@@ -66,6 +68,10 @@ func WithLicenceContact(c string) Option {
 	}
 }
 
+// WithPasswordHasher sets how passwords are hashed, for tests
+// (secret.TestHasher); the default is secret.DefaultHasher.
+func WithPasswordHasher(h *secret.Hasher) Option { return func(s *Service) { s.hasher = h } }
+
 // WithChangeHook sets a function called after every committed change the
 // data plane holds, so this node's replica can catch up before answering.
 func WithChangeHook(fn func(context.Context)) Option { return func(s *Service) { s.onChange = fn } }
@@ -73,10 +79,11 @@ func WithChangeHook(fn func(context.Context)) Option { return func(s *Service) {
 // New returns a service over db with the API catalog cat.
 func New(db *store.DB, cat *catalog.Catalog, opts ...Option) *Service {
 	s := &Service{db: db, catalog: cat, now: keyward.SystemClock, log: slog.Default(), licenceContact: "your platform operator",
-		checkPassword: secret.CheckPassword}
+		hasher: secret.DefaultHasher()}
 	for _, o := range opts {
 		o(s)
 	}
+	s.checkPassword = s.hasher.Check
 	return s
 }
 

@@ -10,7 +10,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/pquerna/otp"
@@ -64,16 +63,6 @@ type TOTPSetup struct {
 // totpOpts are RFC 6238's defaults, which every authenticator app uses.
 var totpOpts = totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
 
-// dummyHash is checked against the password of an unknown e-mail address,
-// so a sign-in costs the same whether or not the account exists.
-var dummyHash = sync.OnceValue(func() string {
-	h, err := secret.HashPassword(secret.GeneratePassword())
-	if err != nil {
-		panic("service: hash a dummy password: " + err.Error())
-	}
-	return h
-})
-
 func wrongCredentials() error {
 	return keyward.Errorf(keyward.EUnauthenticated, "The e-mail address or the password is wrong.")
 }
@@ -118,7 +107,7 @@ func (s *Service) SignInTo(ctx context.Context, domain, email, password, address
 		return nil, "", err
 	}
 	if rehash {
-		if u.PasswordHash, err = secret.HashPassword(password); err != nil {
+		if u.PasswordHash, err = s.hasher.Hash(password); err != nil {
 			return nil, "", err
 		}
 	}
@@ -159,7 +148,7 @@ func (s *Service) signInUser(ctx context.Context, domain, email, password string
 		return nil, false, err
 	}
 	if len(users) == 0 {
-		s.checkPassword(dummyHash(), password)
+		s.checkPassword(s.hasher.DummyHash(), password)
 		return nil, false, wrongCredentials()
 	}
 	var match *keyward.User

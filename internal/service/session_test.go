@@ -14,6 +14,8 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/keywardtest"
+	"github.com/keyward/keyward/internal/secret"
 	"github.com/keyward/keyward/internal/service"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/storetest"
@@ -287,7 +289,7 @@ func TestSessionsEndOnIdleLifetimeSignOutAndDeactivation(t *testing.T) {
 
 func TestSignInRehashesAWeakPasswordHash(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db)
+		f := &fixture{keywardtest.New(t, db, service.WithPasswordHasher(secret.DefaultHasher()))}
 		u := f.staff("ana@demo.test")
 		salt := make([]byte, 16)
 		rand.Read(salt)

@@ -159,7 +159,7 @@ func (s *Service) CreateUser(ctx context.Context, in keyward.UserCreate) (*keywa
 		password = secret.GeneratePassword()
 		generated = password
 	}
-	hash, err := secret.HashPassword(password)
+	hash, err := s.hasher.Hash(password)
 	if err != nil {
 		return nil, "", err
 	}

@@ -1,6 +1,12 @@
 // Package storetest opens real databases for tests: SQLite in a temporary
 // directory, and PostgreSQL in a fresh schema per test.
 //
+// Migrating a SQLite database takes longer than copying a migrated one,
+// so Open migrates once per test binary, keeps the file in memory and
+// writes a copy for each test. PostgreSQL schemas are migrated per test:
+// cloning a template database instead costs a DROP DATABASE per test,
+// which makes the server checkpoint.
+//
 // PostgreSQL is found at KEYWARD_TEST_DATABASE_URL, or at
 // postgres://postgres@127.0.0.1:5432/test when that is unset. When it cannot
 // be reached the PostgreSQL tests skip with a message, unless CI or
@@ -14,6 +20,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -87,16 +94,16 @@ func Each(t *testing.T, fn func(t *testing.T, db *store.DB)) {
 func Open(tb testing.TB, e store.Engine) *store.DB {
 	tb.Helper()
 	ctx := context.Background()
+	var u, dir string
 	if e == store.SQLite {
-		db, err := store.Open(ctx, "", tb.TempDir())
-		if err != nil {
+		dir = tb.TempDir()
+		if err := copySQLiteTemplate(dir); err != nil {
 			tb.Fatal(err)
 		}
-		tb.Cleanup(func() { db.Close() })
-		return db
+	} else {
+		u = NewSchemaURL(tb)
 	}
-	u := NewSchemaURL(tb)
-	db, err := store.Open(ctx, u, "")
+	db, err := store.Open(ctx, u, dir)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -143,6 +150,38 @@ func NewSchemaURL(tb testing.TB) string {
 	q.Set("synchronous_commit", "off")
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+var (
+	sqliteOnce sync.Once
+	sqliteFile []byte
+	sqliteErr  error
+)
+
+// copySQLiteTemplate writes a migrated, empty keyward.db into dir.
+func copySQLiteTemplate(dir string) error {
+	sqliteOnce.Do(func() {
+		tmp, err := os.MkdirTemp("", "keyward-template-")
+		if err != nil {
+			sqliteErr = err
+			return
+		}
+		defer os.RemoveAll(tmp)
+		db, err := store.Open(context.Background(), "", tmp)
+		if err != nil {
+			sqliteErr = err
+			return
+		}
+		// Closing the last connection folds the WAL into the file.
+		if sqliteErr = db.Close(); sqliteErr != nil {
+			return
+		}
+		sqliteFile, sqliteErr = os.ReadFile(filepath.Join(tmp, "keyward.db"))
+	})
+	if sqliteErr != nil {
+		return fmt.Errorf("migrate the SQLite template: %w", sqliteErr)
+	}
+	return os.WriteFile(filepath.Join(dir, "keyward.db"), sqliteFile, 0o600)
 }
 
 func redact(s string) string {

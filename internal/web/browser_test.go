@@ -26,6 +26,9 @@ const screenshotDir = "../../docs/screenshots"
 // run: then a missing browser fails t.
 func browser(t *testing.T) context.Context {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a browser; go test without -short runs it")
+	}
 	if _, err := os.Stat(chromiumPath); err != nil {
 		msg := "browser tests need Debian's chromium at " + chromiumPath + " (apt-get install -y chromium, or run .ci/browser)"
 		if os.Getenv("CI") != "" || os.Getenv("KEYWARD_TEST_REQUIRE_BROWSER") != "" {

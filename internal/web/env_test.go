@@ -22,6 +22,7 @@ import (
 	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/internal/replica"
 	"github.com/keyward/keyward/internal/seal"
+	"github.com/keyward/keyward/internal/secret"
 	"github.com/keyward/keyward/internal/service"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/storetest"
@@ -65,6 +66,7 @@ func newEnvBehind(t *testing.T, tls bool, front httpx.Front, opts ...service.Opt
 		t.Fatal(err)
 	}
 	svc := service.New(db, cat, append([]service.Option{service.WithLicenceContact(licenceContact), service.WithKeyring(kr),
+		service.WithPasswordHasher(secret.TestHasher()),
 		service.WithChangeHook(func(ctx context.Context) {
 			if err := rep.Sync(ctx); err != nil {
 				t.Errorf("replica sync: %v", err)
