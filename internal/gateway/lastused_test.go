@@ -14,9 +14,10 @@ import (
 	"github.com/keyward/keyward/internal/usage"
 )
 
-// Each secret's last use is recorded with the address the request came
-// from, through the gateway and through /v1/verify, so the key's page
-// tells which secret an integration still uses, and from where.
+// Each secret's last use is recorded with the client's address: the
+// gateway's peer (behind --trusted-proxies), and the client_address a
+// /v1/verify request names, so the key's page tells which secret an
+// integration still uses, and from where.
 func TestLastUseIsRecordedPerSecretWithItsAddress(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
@@ -38,9 +39,9 @@ func TestLastUseIsRecordedPerSecretWithItsAddress(t *testing.T) {
 		}
 		v := &Verifier{Replica: f.Rep}
 		r = httptest.NewRequest("POST", "http://keyward.test/v1/verify",
-			strings.NewReader(`{"key":"`+k.Secrets[0].Secret+`","method":"orders.list","store":"main"}`))
+			strings.NewReader(`{"key":"`+k.Secrets[0].Secret+`","method":"orders.list","store":"main","client_address":"2001:db8::5"}`))
 		r.Header.Set("Content-Type", "application/json")
-		r.RemoteAddr = "[2001:db8::5]:40000"
+		r.RemoteAddr = "198.51.100.9:40000" // the platform's backend asking, not the client
 		w = httptest.NewRecorder()
 		v.ServeHTTP(w, r)
 		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), keyward.CodeValid) {

@@ -1508,7 +1508,7 @@ type KeySecret struct {
 	// LastUsedAt Absent until the secret is first used.
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 
-	// LastUsedFrom The client address of the secret's last use, e.g. `203.0.113.7`, beside `last_used_at`; absent when not known. Compare the two slots before rolling one: the secret an integration still uses shows a recent time and its address.
+	// LastUsedFrom The client address of the secret's last use, e.g. `203.0.113.7`, beside `last_used_at`: the gateway's and forward-auth's client (read behind `--trusted-proxies`), or the `client_address` a verify request names; absent when not known. Compare the two slots before rolling one: the secret an integration still uses shows a recent time and its address.
 	LastUsedFrom *string `json:"last_used_from,omitempty"`
 
 	// Secret The plain-text secret. Present only in the answers of POST /api/v1/keys (both slots) and POST /api/v1/keys/{id}/roll (the new secret), and never again.
