@@ -456,7 +456,10 @@ type session struct {
 
 // sessionPrelude wraps curl to report each call's status and traps every
 // top-level command of a sourced block to mark where its output begins.
-const sessionPrelude = `curl() { command curl -w '%{stderr}\n@@status %{http_code}@@\n' "$@"; }
+// curl writes -w text a byte at a time, so a body another process (tee)
+// writes at once could split the status line: the wrapper holds curl's
+// stderr and writes it in one piece once curl is done.
+const sessionPrelude = `curl() { local _w _s; { _w=$(command curl -w '%{stderr}\n@@status %{http_code}@@\n' "$@" 2>&1 >&3 3>&-); } 3>&1; _s=$?; printf '%s\n' "$_w" >&2; return $_s; }
 set -T
 trap 's=$?; if [[ $BASH_SUBSHELL == 0 && ${#FUNCNAME[@]} -le 1 && ${BASH_SOURCE[0]} == *.block ]]; then printf '\''\n@@cmd %d %d@@\n'\'' "$LINENO" "$s" >&2; fi' DEBUG
 `
